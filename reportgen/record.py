@@ -1,0 +1,74 @@
+"""Plain data passed between the stages: what a model is, and what was extracted per image.
+
+Every stage downstream of the model (maps, spread, render, pages, site) reads only these
+records, so a stored report can be re-rendered without torch or the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What the report says about the model, derived from its config."""
+
+    model_id: str  # hub id, local path, or built-in name such as offline:dinov2-small
+    source: str  # "hub", "local" or "offline"
+    revision: str | None  # hub commit hash when known
+    weights_sha256: str | None  # for local and offline weights
+    family: str  # config.model_type, e.g. "vit", "dinov2"
+    layers: int
+    heads: int
+    hidden_size: int
+    head_dim: int
+    patch_size: tuple[int, int]  # (height, width) in pixels
+    image_size: tuple[int, int]  # (height, width) the model sees
+    grid: tuple[int, int]  # patch grid (rows, cols)
+    n_prefix: int  # CLS + distillation/register tokens
+    num_classes: int | None  # None when the model has no classification head
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_tokens(self) -> int:
+        return self.n_prefix + self.grid[0] * self.grid[1]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelSummary:
+        data = dict(data)
+        for key in ("patch_size", "image_size", "grid"):
+            data[key] = tuple(data[key])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    probability: float
+
+
+@dataclass
+class ImageRecord:
+    """Everything kept for one image: enough to draw its figure and re-derive every map."""
+
+    name: str  # path relative to the input folder, POSIX separators
+    sha256: str
+    size_bytes: int
+    original_size: tuple[int, int]  # (width, height) after EXIF orientation
+    geometry: dict[str, Any]  # how the processor resized/cropped the image
+    seen_image: np.ndarray  # uint8 (H, W, 3): the image exactly as the model saw it
+    cls_heads: np.ndarray  # float32 (layers, heads, grid_h, grid_w): CLS rows per head
+    rollout: np.ndarray  # float32 (grid_h, grid_w): attention rollout
+    predictions: list[Prediction] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    name: str
+    reason: str
