@@ -1,0 +1,119 @@
+"""Attention maps from raw attention: pure numpy, no I/O, no torch.
+
+Shapes: ``attn`` is one image's attention, (layers, heads, tokens, tokens), where the first
+``n_prefix`` tokens are CLS (index 0) plus any distillation or register tokens and the rest are
+the patches of a ``grid = (grid_h, grid_w)`` patch grid in row-major order. Results are float64
+maps shaped ``grid``, not rescaled for display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+AGGREGATES: dict[str, Callable[..., np.ndarray]] = {"max": np.max, "min": np.min, "mean": np.mean}
+HEAD_FUSIONS = tuple(AGGREGATES)
+
+
+def _check_tokens(n_tokens: int, n_prefix: int, grid: tuple[int, int]) -> None:
+    """Refuse shapes where prefix + patch grid does not account for every token."""
+    grid_h, grid_w = grid
+    if n_prefix < 1:
+        raise ValueError("n_prefix must be at least 1 (the CLS token)")
+    if n_prefix + grid_h * grid_w != n_tokens:
+        raise ValueError(
+            f"{n_tokens} tokens do not split into {n_prefix} prefix tokens "
+            f"+ a {grid_h}x{grid_w} patch grid"
+        )
+
+
+def cls_rows(attn: np.ndarray, n_prefix: int, grid: tuple[int, int]) -> np.ndarray:
+    """Per layer and head, the CLS token's attention to the patches: (layers, heads, gh, gw)."""
+    attn = np.asarray(attn)
+    if attn.ndim != 4 or attn.shape[-1] != attn.shape[-2]:
+        raise ValueError(f"attention must be (layers, heads, T, T), got {attn.shape}")
+    _check_tokens(attn.shape[-1], n_prefix, grid)
+    rows = attn[:, :, 0, n_prefix:]
+    return rows.reshape(attn.shape[0], attn.shape[1], *grid).astype(np.float64)
+
+
+def layer_maps(attn: np.ndarray, n_prefix: int, grid: tuple[int, int]) -> np.ndarray:
+    """Per layer, the CLS row averaged over heads, patch columns only: (layers, gh, gw)."""
+    return cls_rows(attn, n_prefix, grid).mean(axis=1)
+
+
+def aggregate(layer_maps: np.ndarray, how: str) -> np.ndarray:
+    """Element-wise ``max``, ``min`` or ``mean`` of the per-layer maps across layers."""
+    if how not in AGGREGATES:
+        raise ValueError(f"unknown aggregate {how!r}; choose from {', '.join(AGGREGATES)}")
+    return AGGREGATES[how](np.asarray(layer_maps, dtype=np.float64), axis=0)
+
+
+def fuse_heads(attn: np.ndarray, head_fusion: str = "mean") -> np.ndarray:
+    """Combine the heads of every layer: (layers, heads, T, T) -> (layers, T, T)."""
+    if head_fusion not in AGGREGATES:
+        raise ValueError(
+            f"unknown head fusion {head_fusion!r}; choose from {', '.join(HEAD_FUSIONS)}"
+        )
+    return AGGREGATES[head_fusion](np.asarray(attn, dtype=np.float64), axis=1)
+
+
+def rollout_matrix(
+    fused: np.ndarray, discard_ratio: float = 0.0, start_layer: int = 0
+) -> np.ndarray:
+    """The joint attention R (T, T) of rollout over head-fused attention (layers, T, T).
+
+    Every row of R is a distribution over tokens; see :func:`rollout` for the definition.
+    """
+    fused = np.asarray(fused, dtype=np.float64)
+    n_layers, n_tokens = fused.shape[0], fused.shape[-1]
+    if not 0.0 <= discard_ratio < 1.0:
+        raise ValueError(f"discard_ratio must be in [0, 1), got {discard_ratio}")
+    if not 0 <= start_layer < n_layers:
+        raise ValueError(f"start_layer must be in [0, {n_layers - 1}], got {start_layer}")
+
+    identity = np.eye(n_tokens)
+    n_discard = int(n_tokens * n_tokens * discard_ratio)
+    joint = identity
+    for layer in fused[start_layer:]:
+        layer = layer.copy()
+        if n_discard:
+            flat = layer.reshape(-1)
+            lowest = np.argpartition(flat, n_discard - 1)[:n_discard]
+            flat[lowest[lowest != 0]] = 0.0  # index 0 is CLS->CLS: it stays
+        step = 0.5 * layer + 0.5 * identity
+        step /= step.sum(axis=-1, keepdims=True)
+        joint = step @ joint
+    return joint
+
+
+def rollout_fused(
+    fused: np.ndarray,
+    n_prefix: int,
+    grid: tuple[int, int],
+    discard_ratio: float = 0.0,
+    start_layer: int = 0,
+) -> np.ndarray:
+    """Attention rollout over head-fused attention (layers, T, T); see :func:`rollout`."""
+    _check_tokens(np.shape(fused)[-1], n_prefix, grid)
+    return rollout_matrix(fused, discard_ratio, start_layer)[0, n_prefix:].reshape(grid)
+
+
+def rollout(
+    attn: np.ndarray,
+    n_prefix: int,
+    grid: tuple[int, int],
+    head_fusion: str = "mean",
+    discard_ratio: float = 0.0,
+    start_layer: int = 0,
+) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema 2020, arXiv 2005.00928): the CLS row over patches.
+
+    Per layer: fuse heads; if ``discard_ratio`` > 0 zero the ``int(T*T*discard_ratio)`` lowest
+    entries of the fused T x T matrix (one global selection per layer; the CLS-to-CLS entry is
+    kept even when selected); A' = 0.5 A + 0.5 I; normalise each row to sum 1. Then
+    R = A'_L ... A'_(s+1) with the last layer leftmost, where ``start_layer`` = s layers are left
+    out (0 uses every layer, the paper's definition).
+    """
+    return rollout_fused(fuse_heads(attn, head_fusion), n_prefix, grid, discard_ratio, start_layer)
