@@ -1,0 +1,130 @@
+"""Per-image result files, the content-keyed cache, and atomic, deterministic file writing.
+
+One record file format serves both the cache and a report's ``data/`` folder: an ``.npz`` with
+the arrays (``seen_image`` uint8, ``cls_heads`` and ``rollout`` float32) and a JSON ``meta``
+entry. Files are written with fixed zip timestamps so identical inputs give identical bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .record import ImageRecord, Prediction
+
+FORMAT_VERSION = 1
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def canonical_json(data: Any) -> str:
+    """JSON with sorted keys and a trailing newline: stable bytes for hashing and diffing."""
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def content_key(parts: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``parts``: the cache key of a result."""
+    return hashlib.sha256(canonical_json(parts).encode()).hexdigest()
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``path`` via a temporary file in the same folder and a rename: never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode() if isinstance(data, str) else data
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(payload)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def record_bytes(record: ImageRecord) -> bytes:
+    """Serialise the content of a record (not its name) to deterministic npz bytes."""
+    meta = {
+        "format": FORMAT_VERSION,
+        "sha256": record.sha256,
+        "size_bytes": record.size_bytes,
+        "original_size": list(record.original_size),
+        "geometry": record.geometry,
+        "predictions": [[p.label, p.probability] for p in record.predictions],
+    }
+    arrays = {
+        "seen_image": np.ascontiguousarray(record.seen_image, dtype=np.uint8),
+        "cls_heads": np.ascontiguousarray(record.cls_heads, dtype=np.float32),
+        "rollout": np.ascontiguousarray(record.rollout, dtype=np.float32),
+        "meta": np.frombuffer(canonical_json(meta).encode(), dtype=np.uint8),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key, array in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with archive.open(info, "w") as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def read_record(path: Path, name: str) -> ImageRecord:
+    """Load a record file written by :func:`record_bytes`."""
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(data["meta"].tobytes().decode())
+        return ImageRecord(
+            name=name,
+            sha256=meta["sha256"],
+            size_bytes=meta["size_bytes"],
+            original_size=tuple(meta["original_size"]),
+            geometry=meta["geometry"],
+            seen_image=data["seen_image"],
+            cls_heads=data["cls_heads"],
+            rollout=data["rollout"],
+            predictions=[Prediction(label, prob) for label, prob in meta["predictions"]],
+        )
+
+
+class ResultCache:
+    """Records keyed by content (image sha256 + model + preprocessing + parameters)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / "results" / key[:2] / f"{key}.npz"
+
+    def has(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def put(self, key: str, payload: bytes) -> None:
+        atomic_write(self.path(key), payload)
+
+    def copy_to(self, key: str, destination: Path) -> bool:
+        """Copy a cached record file to ``destination``; False if missing or unreadable."""
+        source = self.path(key)
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
+        except OSError:
+            return False
+        return True
+
+    def get_json(self, key: str) -> dict[str, Any] | None:
+        path = self.root / "models" / f"{key}.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def put_json(self, key: str, data: dict[str, Any]) -> None:
+        atomic_write(self.root / "models" / f"{key}.json", canonical_json(data))
