@@ -15,7 +15,7 @@ import os
 import platform
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +204,10 @@ def reportgen_commit() -> str | None:
     try:
         result = subprocess.run(
             ["git", "-C", str(source), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -237,10 +240,13 @@ class _ModelSession:
         if self._loaded is None:
             self._loaded = load(self.ref, self.device)
             if self.cache:
-                self.cache.put_json(self.summary_key, {
-                    "summary": self._loaded.summary.to_json(),
-                    "preprocessing": self._loaded.processor.to_dict(),
-                })
+                self.cache.put_json(
+                    self.summary_key,
+                    {
+                        "summary": self._loaded.summary.to_json(),
+                        "preprocessing": self._loaded.processor.to_dict(),
+                    },
+                )
         return self._loaded
 
     @property
@@ -283,7 +289,9 @@ def analyze(
 
     ref = resolve(options.model)
     say(f"model: {ref.model_id} ({ref.reason})")
-    cache = store.ResultCache(options.cache_dir or default_cache_dir()) if options.use_cache else None
+    cache = (
+        store.ResultCache(options.cache_dir or default_cache_dir()) if options.use_cache else None
+    )
     session = _ModelSession(ref, options.device, cache)
     result_parts = {
         "model": ref.identity(),
@@ -343,12 +351,12 @@ def analyze(
             {**result_parts, "image": digest, "preprocessing": session.preprocessing()}
         )
 
+    model_summary = session.cached_summary() or session.loaded().summary
+    _check_spread_layer(spec, model_summary)
     pending = misses()
     first = next(pending, None)
-    model_summary = session.cached_summary()
     if first is not None:
         loaded_model = session.loaded()
-        model_summary = loaded_model.summary
         say(f"running {loaded_model.summary.family} model on {loaded_model.device}")
         queue = _chain(first, pending)
         keyed: dict[str, tuple[int, str]] = {}
@@ -365,8 +373,6 @@ def analyze(
         ):
             index, key = keyed.pop(record.name)
             accept(index, record, store.record_bytes(record), key)
-    if model_summary is None:
-        model_summary = session.loaded().summary
 
     misses_count = len(summaries) - hits
     if not summaries:
@@ -381,16 +387,21 @@ def analyze(
     skipped.sort(key=lambda item: item.name)
     levels = spread.assign_levels(np.array([s.entropy for s in summaries]), options.levels)
     summaries = [replace(s, level=int(level)) for s, level in zip(summaries, levels, strict=True)]
-    _check_spread_layer(spec, model_summary)
 
     manifest = _manifest(ref, model_summary, options, spec, summaries, skipped, images_dir)
     store.atomic_write(out_dir / MANIFEST_FILE, store.canonical_json(manifest))
-    store.atomic_write(out_dir / RESULTS_FILE, store.canonical_json({
-        "images": [s.to_json() for s in summaries],
-        "skipped": [asdict(item) for item in skipped],
-    }))
-    return Analysis(out_dir, model_summary, options, summaries, skipped, manifest,
-                    hits, misses_count)
+    store.atomic_write(
+        out_dir / RESULTS_FILE,
+        store.canonical_json(
+            {
+                "images": [s.to_json() for s in summaries],
+                "skipped": [asdict(item) for item in skipped],
+            }
+        ),
+    )
+    return Analysis(
+        out_dir, model_summary, options, summaries, skipped, manifest, hits, misses_count
+    )
 
 
 def _check_spread_layer(spec: spread.SpreadSpec, model: ModelSummary) -> None:
@@ -406,8 +417,15 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 def _progress(iterable: Iterator[ImageRecord], total: int, initial: int) -> Iterator[ImageRecord]:
     from tqdm.auto import tqdm
 
-    yield from tqdm(iterable, total=total, initial=initial, unit="img", desc="attention",
-                    disable=None, leave=False)
+    yield from tqdm(
+        iterable,
+        total=total,
+        initial=initial,
+        unit="img",
+        desc="attention",
+        disable=None,
+        leave=False,
+    )
 
 
 def _manifest(
@@ -437,8 +455,7 @@ def _manifest(
         "inputs": {
             "folder": images_dir.resolve().name,
             "images": [
-                {"name": s.name, "sha256": s.sha256, "size_bytes": s.size_bytes}
-                for s in summaries
+                {"name": s.name, "sha256": s.sha256, "size_bytes": s.size_bytes} for s in summaries
             ],
             "skipped": [asdict(item) for item in skipped],
         },

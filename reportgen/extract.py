@@ -49,7 +49,11 @@ def seen_images(pixel_values: np.ndarray, processor: Any) -> np.ndarray:
 
 def geometry(processor: Any, original_size: tuple[int, int], seen_hw: tuple[int, int]) -> dict:
     """How the processor turned the original image into the model's input, for the manifest."""
-    crop = getattr(processor, "crop_size", None) if getattr(processor, "do_center_crop", False) else None
+    crop = (
+        getattr(processor, "crop_size", None)
+        if getattr(processor, "do_center_crop", False)
+        else None
+    )
     return {
         "original_size": list(original_size),
         "model_input_size": [seen_hw[1], seen_hw[0]],
@@ -98,12 +102,17 @@ def extract(
                 seen_image=seen[index],
                 cls_heads=maps.cls_rows(attn, summary.n_prefix, summary.grid).astype(np.float32),
                 rollout=maps.rollout(
-                    attn, summary.n_prefix, summary.grid,
-                    rollout.head_fusion, rollout.discard_ratio, rollout.start_layer,
+                    attn,
+                    summary.n_prefix,
+                    summary.grid,
+                    rollout.head_fusion,
+                    rollout.discard_ratio,
+                    rollout.start_layer,
                 ).astype(np.float32),
                 predictions=(
                     top_predictions(probabilities[index], loaded.labels)
-                    if probabilities is not None else []
+                    if probabilities is not None
+                    else []
                 ),
             )
         del attentions, outputs

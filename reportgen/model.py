@@ -120,8 +120,14 @@ def _resolve_hub(repo_id: str, timeout: float) -> ModelRef | None:
     """The hub model if cached or reachable, else None."""
     revision = _hub_revision(repo_id, timeout)
     if revision:
-        return ModelRef(repo_id, "hub", repo_id, revision, local_files_only=False,
-                        reason="from the HuggingFace Hub")
+        return ModelRef(
+            repo_id,
+            "hub",
+            repo_id,
+            revision,
+            local_files_only=False,
+            reason="from the HuggingFace Hub",
+        )
     cached = _cached_revision(repo_id)
     if cached:
         return ModelRef(repo_id, "hub", repo_id, cached, reason="from the local HuggingFace cache")
@@ -153,8 +159,13 @@ def resolve(spec: str = "auto", *, hub_timeout: float = HUB_TIMEOUT_S) -> ModelR
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ReportgenError(f"{path} has no config.json: not a save_pretrained model folder")
-        return ModelRef(str(spec), "local", str(path.resolve()),
-                        weights_sha256=weights_sha256(path), reason="local model folder")
+        return ModelRef(
+            str(spec),
+            "local",
+            str(path.resolve()),
+            weights_sha256=weights_sha256(path),
+            reason="local model folder",
+        )
     if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise ReportgenError(f"model folder not found: {spec}")
     hub = _resolve_hub(spec, hub_timeout)
@@ -163,7 +174,8 @@ def resolve(spec: str = "auto", *, hub_timeout: float = HUB_TIMEOUT_S) -> ModelR
     raise ReportgenError(
         f"cannot get model {spec!r}: it is not in the HuggingFace cache and the hub did not answer"
         f"{' (HF_HUB_OFFLINE is set)' if _hub_offline() else f' within {hub_timeout:g}s'}. "
-        f"Connect to the internet, pass a local model folder, or use --model {DEFAULT_OFFLINE_MODEL}"
+        "Connect to the internet, pass a local model folder, "
+        f"or use --model {DEFAULT_OFFLINE_MODEL}"
     )
 
 
@@ -226,7 +238,12 @@ def _probe(model: Any, processor: Any, device: str) -> tuple[tuple[int, int], in
             f"{type(model).__name__} does not return attention weights; reportgen needs a "
             "ViT-family model whose layers attend over [CLS] + patch tokens"
         )
-    return tuple(pixels.shape[-2:]), attentions[0].shape[-1], len(attentions), attentions[0].shape[1]
+    return (
+        tuple(pixels.shape[-2:]),
+        attentions[0].shape[-1],
+        len(attentions),
+        attentions[0].shape[1],
+    )
 
 
 def summarise(ref: ModelRef, model: Any, processor: Any, device: str) -> ModelSummary:
@@ -286,8 +303,11 @@ def load(ref: ModelRef, device: str = "auto") -> LoadedModel:
 
     _quiet_transformers()
     device = pick_device(device)
-    options = {"revision": ref.revision, "local_files_only": ref.local_files_only,
-               "trust_remote_code": False}
+    options = {
+        "revision": ref.revision,
+        "local_files_only": ref.local_files_only,
+        "trust_remote_code": False,
+    }
     try:
         config = transformers.AutoConfig.from_pretrained(ref.location, **options)
         processor = transformers.AutoImageProcessor.from_pretrained(ref.location, **options)
@@ -298,5 +318,6 @@ def load(ref: ModelRef, device: str = "auto") -> LoadedModel:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise ReportgenError(f"cannot load model {ref.model_id}: {first_line}") from None
     model.eval().to(device)
-    return LoadedModel(ref, model, processor, device, summarise(ref, model, processor, device),
-                       _labels(model))
+    return LoadedModel(
+        ref, model, processor, device, summarise(ref, model, processor, device), _labels(model)
+    )

@@ -1,0 +1,75 @@
+"""Shared fixtures: tiny random ViT-family models saved as local model folders (no downloads)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def tiny_model_dir(tmp_path_factory, family: str, **overrides):
+    """Save a tiny random model of ``family`` with its image processor; return the folder."""
+    import transformers as tf
+
+    common = dict(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=32,
+        patch_size=8,
+    )
+    common.update(overrides)
+    size = common["image_size"]
+    hw = size if isinstance(size, list | tuple) else (size, size)
+    exact = {"height": hw[0], "width": hw[1]}
+    crop = dict(do_center_crop=True, crop_size=exact, size={"shortest_edge": max(hw)})
+    families = {
+        "vit": (tf.ViTConfig, tf.ViTForImageClassification, tf.ViTImageProcessor, {"size": exact}),
+        "deit": (
+            tf.DeiTConfig,
+            tf.DeiTForImageClassificationWithTeacher,
+            tf.DeiTImageProcessor,
+            {"size": exact, "do_center_crop": False},
+        ),
+        "dinov2": (tf.Dinov2Config, tf.Dinov2Model, tf.BitImageProcessor, crop),
+        "dinov2_registers": (
+            tf.Dinov2WithRegistersConfig,
+            tf.Dinov2WithRegistersModel,
+            tf.BitImageProcessor,
+            crop,
+        ),
+        "beit": (
+            tf.BeitConfig,
+            tf.BeitForImageClassification,
+            tf.BeitImageProcessor,
+            {"size": exact, "do_center_crop": False},
+        ),
+        "clip": (tf.CLIPVisionConfig, tf.CLIPVisionModel, tf.CLIPImageProcessor, crop),
+    }
+    config_class, model_class, processor_class, processor_options = families[family]
+    if model_class.__name__.endswith(("Classification", "WithTeacher")):
+        common["num_labels"] = 7
+    config = config_class(**common)
+    folder = tmp_path_factory.mktemp(family)
+    import torch
+
+    torch.manual_seed(0)
+    model_class(config).save_pretrained(folder)
+    processor_class(**processor_options).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_vit_dir(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory, "vit")
+
+
+def write_images(folder, count: int, size=(48, 40), seed: int = 0):
+    """Random RGB PNGs named img00.png..., one per pattern, so entropies differ."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        pixels = (rng.random((size[1], size[0], 3)) * 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"img{index:02d}.png")
+    return folder

@@ -1,0 +1,169 @@
+"""The analyze stage end to end on a tiny model: store contents, manifest, cache, errors, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import write_images
+
+from reportgen import analyze as analyze_module
+from reportgen import cli, model
+from reportgen.analyze import Analysis, AnalysisOptions, analyze
+from reportgen.errors import ReportgenError
+
+
+@pytest.fixture
+def options(tiny_vit_dir, tmp_path):
+    return AnalysisOptions(
+        model=str(tiny_vit_dir), device="cpu", batch_size=3, cache_dir=tmp_path / "cache"
+    )
+
+
+@pytest.fixture
+def folder(tmp_path):
+    folder = write_images(tmp_path / "images", 7)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    return folder
+
+
+def test_store_contents(folder, options, tmp_path):
+    analysis = analyze(folder, tmp_path / "out", options)
+    out = tmp_path / "out"
+    results = json.loads((out / "results.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [i["name"] for i in results["images"]] == [f"img{i:02d}.png" for i in range(7)]
+    assert results["skipped"] == [{"name": "broken.jpg", "reason": results["skipped"][0]["reason"]}]
+    assert "not an image" in results["skipped"][0]["reason"]
+    for item in results["images"]:
+        assert (out / item["maps"]).is_file()
+        assert 0 <= item["entropy"] <= 1 and 1 <= item["level"] <= 4
+        assert len(item["predictions"]) == 5 and len(item["layer_entropies"]) == 2
+    assert sorted(i["level"] for i in results["images"]) == [1, 1, 2, 2, 3, 3, 4]
+    assert manifest["model"]["n_prefix"] == 1 and manifest["model"]["grid"] == [4, 4]
+    assert manifest["parameters"]["spread_by"] == "mean"
+    assert set(manifest["versions"]) >= {"python", "torch", "transformers", "reportgen"}
+    assert [i["sha256"] for i in manifest["inputs"]["images"]] == [
+        i["sha256"] for i in results["images"]
+    ]
+    assert manifest["inputs"]["skipped"][0]["name"] == "broken.jpg"
+    assert analysis.cache_misses == 7 and analysis.cache_hits == 0
+
+    reloaded = Analysis.load(out)
+    assert reloaded.images == analysis.images and reloaded.model == analysis.model
+    record = reloaded.record(reloaded.images[0])
+    assert record.cls_heads.shape == (2, 2, 4, 4) and record.cls_heads.dtype == np.float32
+
+
+def test_second_run_hits_the_cache_without_loading_the_model(
+    folder, options, tmp_path, monkeypatch
+):
+    first = analyze(folder, tmp_path / "a", options)
+    said = []
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model must not be loaded on a full cache hit")
+
+    monkeypatch.setattr(analyze_module, "load", no_model)
+    second = analyze(folder, tmp_path / "b", options, say=said.append)
+    assert second.cache_hits == 7 and second.cache_misses == 0
+    assert any("model not run" in line for line in said)
+    assert second.images == first.images
+    for item in first.images:
+        assert (tmp_path / "a/maps" / f"{item.id}.npz").read_bytes() == (
+            tmp_path / "b/maps" / f"{item.id}.npz"
+        ).read_bytes()
+
+
+def test_changed_parameters_miss_the_cache(folder, options, tmp_path):
+    analyze(folder, tmp_path / "a", options)
+    from dataclasses import replace
+
+    again = analyze(folder, tmp_path / "b", replace(options, rollout_start_layer=1))
+    assert again.cache_misses == 7
+
+
+def test_spread_options_do_not_need_the_model_again(folder, options, tmp_path):
+    from dataclasses import replace
+
+    analyze(folder, tmp_path / "a", options)
+    by_rollout = analyze(folder, tmp_path / "b", replace(options, spread_by="rollout", levels=2))
+    assert by_rollout.cache_hits == 7
+    assert sorted({i.level for i in by_rollout.images}) == [1, 2]
+
+
+def test_two_runs_write_identical_files(folder, options, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    analyze(folder, tmp_path / "a", options)
+    analyze(folder, tmp_path / "b", options)
+    files = sorted(
+        p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
+    )
+    assert files
+    for path in files:
+        assert (tmp_path / "a" / path).read_bytes() == (tmp_path / "b" / path).read_bytes(), path
+    manifest = json.loads((tmp_path / "a/manifest.json").read_text())
+    assert manifest["created_utc"] == "2023-11-14T22:13:20Z"
+    assert manifest["time_source"] == "SOURCE_DATE_EPOCH"
+
+
+def test_folder_of_broken_files_is_an_error(tmp_path, options):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"")
+    (folder / "b.jpg").write_bytes(b"nope")
+    with pytest.raises(ReportgenError, match="no readable image"):
+        analyze(folder, tmp_path / "out", options)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(levels=0), "--levels"),
+        (dict(batch_size=0), "--batch-size"),
+        (dict(discard_ratio=1.5), "--discard-ratio"),
+        (dict(spread_by="median"), "--spread-by"),
+        (dict(spread_by="layer:9"), "layer:9"),
+    ],
+)
+def test_bad_options_are_clear_errors(folder, options, tmp_path, bad, message):
+    from dataclasses import replace
+
+    with pytest.raises(ReportgenError, match=message):
+        analyze(folder, tmp_path / "out", replace(options, **bad))
+
+
+def run_cli(*argv):
+    return cli.main([str(a) for a in argv])
+
+
+def test_cli_errors_are_messages_not_tracebacks(tmp_path, capsys, tiny_vit_dir, folder):
+    assert run_cli("analyze", tmp_path / "missing", "--out", tmp_path / "o") == 2
+    err = capsys.readouterr().err
+    assert "reportgen: error: image folder not found" in err and "Traceback" not in err
+    assert run_cli("analyze", folder, "--out", tmp_path / "o", "--model", tmp_path / "nomodel") == 2
+    assert "model folder not found" in capsys.readouterr().err
+
+
+def test_cli_analyze_reports_cache_use(tmp_path, capsys, tiny_vit_dir, folder):
+    argv = [
+        "analyze",
+        folder,
+        "--out",
+        tmp_path / "o",
+        "--model",
+        tiny_vit_dir,
+        "--device",
+        "cpu",
+        "--cache-dir",
+        tmp_path / "cache",
+    ]
+    assert run_cli(*argv) == 0
+    assert "7 by the model" in capsys.readouterr().err
+    assert run_cli(*argv) == 0
+    assert "model not run" in capsys.readouterr().err
+
+
+def test_memory_stays_flat_in_the_model_session(monkeypatch):
+    """The analysis keeps summaries, not arrays: records are dropped after being written."""
+    assert "seen_image" not in analyze_module.ImageSummary.__dataclass_fields__
+    assert model.DEFAULT_OFFLINE_MODEL.startswith("offline:")
