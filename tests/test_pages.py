@@ -1,0 +1,692 @@
+"""Report pages in every flavour: structure, referenced files, escaping of hostile text, overrides.
+
+The context is built by hand (no model); figures are tiny PNGs. Hostile file names, title and
+prediction labels must come out inert and intact (they read the same once rendered).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import html
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from reportgen import pages
+from reportgen.errors import ReportgenError
+from reportgen.record import ModelSummary, Prediction, SkippedFile
+from reportgen.slugs import slugify
+
+HOSTILE_NAMES = (
+    "<script>alert(1)</script>.png",
+    "{{ site.title }}.jpg",
+    "{% raw %}.png",
+    "{% endraw %}x.png",
+    "a\"b'c.png",
+    "with  spaces and\nnewline.png",
+    "café 日本.jpg",
+    "[x](javascript:alert(1)).png",
+    "pipe|in|name.png",
+    "*stars* _under_ `tick` #hash \\slash.png",
+    "1. list--dash...dots.png",
+    "plain.png",
+)
+HOSTILE_TITLE = "Cats & <b>dogs</b> {{ page.title }} {% include x %} 'single' \"double\""
+HOSTILE_LABEL = '<img src=x onerror=alert(1)> {{ label }} | "q"'
+FLAVOURS = tuple(pages.FLAVOURS)
+DATE = datetime.date(2024, 5, 24)
+LEVEL_SIZES = (4, 3, 1, 4)  # level 3 has no other images: no details block
+
+
+def _png(path: Path, size: tuple[int, int]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (200, 120, 40)).save(path)
+
+
+def _model(num_classes: int | None = 1000) -> ModelSummary:
+    return ModelSummary(
+        model_id="org/vit-<b>base</b>{{ x }}",
+        source="hub",
+        revision="0123456789abcdef0123",
+        weights_sha256=None,
+        family="vit",
+        layers=12,
+        heads=12,
+        hidden_size=768,
+        head_dim=64,
+        patch_size=(16, 16),
+        image_size=(224, 224),
+        grid=(14, 14),
+        n_prefix=1,
+        num_classes=num_classes,
+    )
+
+
+def make_context(
+    report_dir: Path,
+    *,
+    names: tuple[str, ...] = HOSTILE_NAMES,
+    title: str = HOSTILE_TITLE,
+    skipped: tuple[SkippedFile, ...] = (SkippedFile("notes<i>.txt", "not an image: {{ x }}"),),
+    num_classes: int | None = 1000,
+    level_sizes: tuple[int, ...] = LEVEL_SIZES,
+) -> pages.ReportContext:
+    """A report of ``names`` in levels of ``level_sizes``, figures and charts written as PNGs."""
+    predictions = (Prediction(HOSTILE_LABEL, 0.931), Prediction("tabby cat", 0.042))
+    figures = []
+    for index, name in enumerate(names):
+        file = f"figures/{index:03d}-{slugify(name.rsplit('.', 1)[0], 40, 'image')}.png"
+        _png(report_dir / file, (12, 4))
+        level = next(
+            number for number, end in enumerate(_cumulative(level_sizes), start=1) if index < end
+        )
+        figures.append(
+            pages.Figure(
+                name,
+                file,
+                12,
+                4,
+                index / len(names),
+                level,
+                predictions if num_classes else (),
+            )
+        )
+    colours = pages.level_colours(len(level_sizes))
+    levels = []
+    for number in range(1, len(level_sizes) + 1):
+        members = [figure for figure in figures if figure.level == number]
+        levels.append(
+            pages.Level(
+                number,
+                colours[number - 1],
+                members[0].entropy,
+                members[-1].entropy,
+                members[0],
+                tuple(members[1:]),
+            )
+        )
+    charts = []
+    for name, chart_title in (("entropy-histogram", "Spread <histogram>"), ("by-layer", "Layers")):
+        _png(report_dir / f"charts/{name}.png", (8, 6))
+        charts.append(pages.Chart(chart_title, f"charts/{name}.png", 8, 6, f"{chart_title} chart"))
+    return pages.ReportContext(
+        title=title,
+        slug="cats-and-dogs",
+        date=DATE,
+        description="Where {% raw %} a model <em>looks</em>",
+        tags=("vision-transformer", "x{{ y }}"),
+        categories=("XAI",),
+        model=_model(num_classes),
+        spread_map="the mean over layers of the CLS attention (heads averaged)",
+        params={
+            "levels": 4,
+            "spread_by": "mean",
+            "head_fusion": "mean",
+            "discard_ratio": 0.9,
+            "rollout_start_layer": 0,
+            "colormap": "jet",
+            "alpha": 0.5,
+            "image_format": "png",
+            "batch_size": 8,
+            "model": "/tmp/{{ evil }}|model",
+            "quality": None,
+        },
+        levels=tuple(levels),
+        charts=tuple(charts),
+        skipped=skipped,
+        n_images=len(names),
+        versions={
+            "python": "3.11.9",
+            "torch": "2.3.0",
+            "transformers": "4.46.0",
+            "reportgen": "0.1",
+        },
+        created_utc="2024-05-24T12:00:00Z",
+        reportgen_commit=None,
+    )
+
+
+def _cumulative(sizes: tuple[int, ...]) -> list[int]:
+    total, ends = 0, []
+    for size in sizes:
+        total += size
+        ends.append(total)
+    return ends
+
+
+def expected_caption(figure: pages.Figure) -> str:
+    """The caption as a reader sees it once the page is rendered."""
+    return pages.one_line(pages.figure_caption(figure))
+
+
+def render(
+    tmp_path: Path, templates_dir: Path | None = None, **context_options
+) -> tuple[pages.ReportContext, Path, dict[str, str]]:
+    """Render every flavour of a hand-made report; returns it, its folder and the page texts."""
+    report_dir = tmp_path / "report"
+    ctx = make_context(report_dir, **context_options)
+    written = pages.render_report(ctx, report_dir, FLAVOURS, templates_dir=templates_dir)
+    texts = {
+        name: path.read_text(encoding="utf-8") for name, path in zip(FLAVOURS, written, strict=True)
+    }
+    return ctx, report_dir, texts
+
+
+# --- reading pages back --------------------------------------------------------------------
+
+
+class PageScan(HTMLParser):
+    """What a reader's browser sees: images and details per coloured level, captions, scripts."""
+
+    VOID = {"img", "meta", "link", "br", "hr", "source", "input"}
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, int | None]] = []
+        self.n_levels = 0
+        self.images: list[tuple[int | None, dict[str, str]]] = []
+        self.details: list[int | None] = []
+        self.captions: list[str] = []
+        self.headings: dict[str, list[str]] = {}
+        self.scripts = 0
+        self.event_handlers = 0
+        self._text: list[str] | None = None
+        self.feed(text)
+        self.close()
+
+    @property
+    def level(self) -> int | None:
+        return self.stack[-1][1] if self.stack else None
+
+    def handle_starttag(self, tag, attrs):
+        attributes = {name: value or "" for name, value in attrs}
+        self.event_handlers += sum(name.startswith("on") for name in attributes)
+        self.scripts += tag == "script"
+        if tag == "img":
+            self.images.append((self.level, attributes))
+        if tag == "details":
+            self.details.append(self.level)
+        if tag in ("figcaption", "h1", "h2", "h3", "title"):
+            self._text = []
+        if tag not in self.VOID:
+            level = self.level
+            if "background-color" in attributes.get("style", ""):
+                self.n_levels += 1
+                level = self.n_levels
+            self.stack.append((tag, level))
+
+    def handle_endtag(self, tag):
+        if tag in ("figcaption", "h1", "h2", "h3", "title") and self._text is not None:
+            text = " ".join("".join(self._text).split())
+            (self.captions if tag == "figcaption" else self.headings.setdefault(tag, [])).append(
+                text
+            )
+            self._text = None
+        if any(open_tag == tag for open_tag, _ in self.stack):
+            while self.stack.pop()[0] != tag:
+                pass
+
+    def handle_data(self, data):
+        if self._text is not None:
+            self._text.append(data)
+
+
+LEVEL_HEADING = re.compile(r"^### .*Spread level (\d+)", re.MULTILINE)
+JEKYLL_INCLUDE = re.compile(r"\{% include (\S+) (.*?) %\}")
+INCLUDE_PARAM = re.compile(r'([\w-]+)=(?:"([^"\\]*)"|([\w.-]+))\s*')
+MARKDOWN_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
+
+
+def include_params(markup: str) -> dict[str, str]:
+    """Parameters of a Jekyll include tag; fails unless the markup is nothing but parameters."""
+    params, position = {}, 0
+    for match in INCLUDE_PARAM.finditer(markup):
+        assert match.start() == position, f"stray text in include: {markup[position:]!r}"
+        params[match.group(1)] = match.group(2) if match.group(2) is not None else match.group(3)
+        position = match.end()
+    assert position == len(markup), f"stray text in include: {markup[position:]!r}"
+    return params
+
+
+def markdown_images(flavour: str, text: str) -> list[tuple[int | None, str, str, str | None]]:
+    """(level, path, alt, caption) of every image, the level from the heading above it."""
+    images = []
+    headings = [(m.start(), int(m.group(1))) for m in LEVEL_HEADING.finditer(text)]
+    sections = [(m.start(), None) for m in re.finditer(r"^## ", text, re.MULTILINE)]
+    boundaries = sorted(headings + sections)
+
+    def level_at(offset: int) -> int | None:
+        level = None
+        for start, number in boundaries:
+            if start > offset:
+                break
+            level = number
+        return level
+
+    if flavour == "jekyll":
+        for match in JEKYLL_INCLUDE.finditer(text):
+            params = include_params(match.group(2))
+            images.append(
+                (level_at(match.start()), params["path"], params["alt"], params["caption"])
+            )
+    else:
+        for match in MARKDOWN_IMAGE.finditer(text):
+            caption = re.match(r"\s*<sub>(.*?)</sub>", text[match.end() :])
+            images.append(
+                (
+                    level_at(match.start()),
+                    match.group(2),
+                    match.group(1),
+                    caption.group(1) if caption else None,
+                )
+            )
+    return images
+
+
+def page_images(flavour: str, text: str) -> list[tuple[int | None, str, str, str | None]]:
+    """(level, path relative to the report, decoded alt, decoded caption) of every image."""
+    if flavour == "html":
+        scan = PageScan(text)
+        captions = iter(scan.captions)
+        return [(level, attrs["src"], attrs["alt"], next(captions)) for level, attrs in scan.images]
+    prefix = "assets/img/cats-and-dogs/" if flavour == "jekyll" else ""
+    return [
+        (level, path.removeprefix(prefix), html.unescape(alt), caption and html.unescape(caption))
+        for level, path, alt, caption in markdown_images(flavour, text)
+    ]
+
+
+def page_root(report_dir: Path, flavour: str) -> Path:
+    return report_dir / pages.FLAVOURS[flavour].layout.root
+
+
+def body(flavour: str, text: str) -> str:
+    """The page without Jekyll front matter."""
+    if flavour == "jekyll":
+        return text.split("---\n", 2)[2]
+    return text
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+
+def test_level_colours_are_the_articles_for_four_levels():
+    assert pages.level_colours(4) == ["#FFFEE2", "#FFFDCB", "#FFFBA0", "#FFDEDE"]
+
+
+def test_level_colours_interpolate_along_the_article_sequence():
+    assert pages.level_colours(1) == ["#FFFEE2"]
+    assert pages.level_colours(2) == ["#FFFEE2", "#FFDEDE"]
+    assert pages.level_colours(7)[::2] == pages.level_colours(4)  # anchors hit exactly
+    six = pages.level_colours(6)
+    assert len(six) == 6 and (six[0], six[-1]) == ("#FFFEE2", "#FFDEDE")
+    assert all(re.fullmatch(r"#[0-9A-F]{6}", colour) for colour in six)
+    # position 0.6 between #FFFEE2 and #FFFDCB: blue 0xE2 + 0.6 * (0xCB - 0xE2) = 212.2 -> D4
+    assert six[1] == "#FFFDD4"
+    with pytest.raises(ValueError):
+        pages.level_colours(0)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_every_figure_appears_once_in_its_level(tmp_path, flavour):
+    ctx, _, texts = render(tmp_path)
+    images = page_images(flavour, texts[flavour])
+    expected = [(level.number, figure.file) for level in ctx.levels for figure in level.figures]
+    expected += [(None, chart.file) for chart in ctx.charts]
+    assert [(level, path) for level, path, _, _ in images] == expected
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_one_section_per_level_with_collapsible_others(tmp_path, flavour):
+    ctx, _, texts = render(tmp_path)
+    text = body(flavour, texts[flavour])
+    with_others = [level.number for level in ctx.levels if level.others]
+    assert 3 not in with_others
+    if flavour == "html":
+        scan = PageScan(text)
+        assert scan.n_levels == len(ctx.levels)
+        assert scan.details == with_others
+    else:
+        assert [int(n) for n in LEVEL_HEADING.findall(text)] == [1, 2, 3, 4]
+        details = [m.start() for m in re.finditer(r"<details", text)]
+        assert len(details) == len(with_others)
+    for level in ctx.levels:
+        if level.others:
+            assert f"Other images: level {level.number} ({len(level.others)})" in text
+    assert "(click to expand)" in text
+
+
+def test_jekyll_levels_are_coloured_kramdown_blocks(tmp_path):
+    ctx, _, texts = render(tmp_path)
+    text = texts["jekyll"]
+    colours = re.findall(r'<div style="background-color:(#[0-9A-F]{6});[^"]*" markdown="1">', text)
+    assert colours == [level.colour for level in ctx.levels]
+    assert text.count('<details markdown="1"><summary markdown="span">') == 3
+
+
+def test_gfm_levels_are_marked_by_emoji_not_colour(tmp_path):
+    _, _, texts = render(tmp_path)
+    markers = re.findall(r"^### (\S+) Spread level", texts["gfm"], re.MULTILINE)
+    assert markers == ["🟡", "🟠", "🟠", "🔴"]
+    assert "style=" not in texts["gfm"]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_referenced_files_exist(tmp_path, flavour):
+    _, report_dir, texts = render(tmp_path)
+    root = page_root(report_dir, flavour)
+    prefix = "assets/img/cats-and-dogs/" if flavour == "jekyll" else ""
+    paths = [prefix + path for _, path, _, _ in page_images(flavour, texts[flavour])]
+    assert paths
+    for path in paths:
+        assert (root / path).is_file(), path
+
+
+def test_html_page_is_standalone(tmp_path):
+    ctx, _, texts = render(tmp_path)
+    text = texts["html"]
+    assert "<style>" in text and "max-width: 100%" in text
+    assert not re.search(r"""src=["']?(https?:)?//|url\(|<link""", text)  # no external loads
+    assert "<script" not in text
+    scan = PageScan(text)
+    for _, attributes in scan.images:
+        assert attributes["loading"] == "lazy"
+        assert attributes["width"] and attributes["height"]
+    assert 'href="manifest.json"' in text and 'href="data/"' in text
+
+
+def test_jekyll_layout_and_front_matter(tmp_path):
+    ctx, report_dir, texts = render(tmp_path, title="Where a ViT looks: cats")
+    post = report_dir / "jekyll/_posts/2024-05-24-cats-and-dogs.md"
+    assert post.is_file()
+    front, _ = texts["jekyll"].removeprefix("---\n").split("\n---\n", 1)
+    meta = yaml.safe_load(front)
+    assert meta["layout"] == "post"
+    assert meta["title"] == "Where a ViT looks: cats"
+    assert meta["date"] == DATE
+    assert meta["tags"] == ["vision-transformer", "x&#123;&#123; y &#125;&#125;"]
+    assert meta["categories"] == ["XAI"]
+    assert (
+        meta["description"]
+        == "Where &#123;&#37; raw &#37;&#125; a model &lt;em&gt;looks&lt;/em&gt;"
+    )
+    for file in ctx.image_files():
+        assert (report_dir / "jekyll/assets/img/cats-and-dogs" / file).is_file()
+    assert "manifest.json" in texts["jekyll"] and "](manifest.json)" not in texts["jekyll"]
+
+
+def test_jekyll_front_matter_title_is_escaped_for_unescaping_layouts(tmp_path):
+    _, _, texts = render(tmp_path)
+    front = texts["jekyll"].removeprefix("---\n").split("\n---\n", 1)[0]
+    title = yaml.safe_load(front)["title"]
+    assert "<" not in title and "{{" not in title and "{%" not in title
+    assert html.unescape(title) == HOSTILE_TITLE
+
+
+def test_jekyll_include_name_is_configurable(tmp_path):
+    report_dir = tmp_path / "report"
+    ctx = make_context(report_dir)
+    (page,) = pages.render_report(ctx, report_dir, ["jekyll"], jekyll_include="figure.html")
+    text = page.read_text()
+    assert "{% include figure.html path=" in text and "figure.liquid" not in text
+    with pytest.raises(ReportgenError):
+        pages.render_report(ctx, report_dir, ["jekyll"], jekyll_include="x %} {{ y")
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_hostile_text_is_inert_and_intact(tmp_path, flavour):
+    ctx, _, texts = render(tmp_path)
+    text = body(flavour, texts[flavour])
+    figures = [figure for level in ctx.levels for figure in level.figures]
+    images = page_images(flavour, text)[: len(figures)]
+    for figure, (_, _, alt, caption) in zip(figures, images, strict=True):
+        assert alt == pages.one_line("Attention maps of " + figure.name)
+        assert caption == expected_caption(figure)
+    if flavour == "html":
+        scan = PageScan(text)
+        assert scan.scripts == 0 and scan.event_handlers == 0
+        assert scan.headings["h1"] == [HOSTILE_TITLE]
+        assert scan.headings["title"] == [HOSTILE_TITLE]
+    else:
+        ours = JEKYLL_INCLUDE.sub("", text)
+        for delimiter in ("{{", "}}", "{%", "%}"):
+            assert delimiter not in ours
+        assert "<script" not in text.lower() and "<img" not in text.lower()
+        assert "javascript:" not in text
+        for match in JEKYLL_INCLUDE.finditer(text):
+            assert set(include_params(match.group(2))) == {
+                "path",
+                "class",
+                "zoomable",
+                "loading",
+                "alt",
+                "caption",
+            }
+        # table rows keep two cells: pipes in user text are not cell separators
+        for row in re.findall(r"^\|.*\|$", text, re.MULTILINE):
+            assert row.count("|") == 3, row
+
+
+@pytest.mark.parametrize("flavour", ("jekyll", "gfm"))
+def test_markdown_user_text_reads_the_same_once_decoded(tmp_path, flavour):
+    ctx, _, texts = render(tmp_path)
+    decoded = html.unescape(texts[flavour])
+    assert pages.one_line(ctx.skipped[0].name) in decoded
+    assert ctx.skipped[0].reason in decoded
+    assert ctx.model.model_id in decoded
+    assert "/tmp/{{ evil }}|model" in decoded
+
+
+def test_no_predictions_and_no_skipped_files(tmp_path):
+    _, _, texts = render(tmp_path, num_classes=None, skipped=())
+    for text in texts.values():
+        assert "no classification head" in text
+        assert "None: every file in the input folder was analysed." in text
+        assert "tabby" not in text
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_report_content(tmp_path, flavour):
+    ctx, _, texts = render(tmp_path)
+    text = html.unescape(texts[flavour])
+    for phrase in (
+        "3 × 224 × 224",
+        "197 × 768",
+        "768 / 12 = 64",
+        "12 encoder layers",
+        "1 × 1000",
+        "https://arxiv.org/abs/2005.00928",
+        "bilinear",
+        "normalised Shannon entropy",
+        ctx.spread_map,
+        "Skipped files",
+        "0123456789ab",
+        "torch 2.3.0",
+        "2024-05-24T12:00:00Z",
+    ):
+        assert phrase in text, phrase
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_user_templates_override_packaged_ones_by_name(tmp_path, flavour):
+    user = tmp_path / "user-templates"
+    user.mkdir()
+    (user / "_intro.j2").write_text(
+        "{% call m.paragraph() %}Custom introduction for {{ report.n_images }} images.{% endcall %}\n"
+    )
+    _, _, texts = render(tmp_path, templates_dir=user)
+    assert "Custom introduction for 12 images." in texts[flavour]
+    assert "What this report shows" not in texts[flavour]
+    assert "Vision Transformer architecture" in texts[flavour]
+
+
+def test_template_search_path_puts_the_user_folder_first(tmp_path):
+    packaged = pages.template_search_path(None)
+    assert len(packaged) == 1 and (packaged[0] / "report.html.j2").is_file()
+    assert pages.template_search_path(tmp_path) == [tmp_path, *packaged]
+
+
+def test_template_errors_are_reported_as_messages(tmp_path):
+    user = tmp_path / "user-templates"
+    user.mkdir()
+    (user / "_intro.j2").write_text("{{ no_such_variable }}\n")
+    with pytest.raises(ReportgenError, match="no_such_variable"):
+        render(tmp_path, templates_dir=user)
+    (user / "_intro.j2").write_text("{% if %}\n")
+    with pytest.raises(ReportgenError, match=r"_intro\.j2:1"):
+        render(tmp_path, templates_dir=user)
+
+
+def test_bad_format_slug_or_figure_path_is_refused(tmp_path):
+    ctx = make_context(tmp_path)
+    with pytest.raises(ReportgenError, match="unknown format"):
+        pages.render_report(ctx, tmp_path, ["pdf"])
+    with pytest.raises(ReportgenError, match="slug"):
+        pages.render_report(dataclasses.replace(ctx, slug="../x"), tmp_path, ["gfm"])
+    level = ctx.levels[0]
+    bad_figure = pages.Figure("x.png", "../outside.png", 1, 1, 0.0, 1)
+    bad_level = pages.Level(1, level.colour, 0.0, 0.0, bad_figure, ())
+    with pytest.raises(ReportgenError, match="slug path"):
+        pages.render_report(dataclasses.replace(ctx, levels=(bad_level,)), tmp_path, ["html"])
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_single_level_without_charts(tmp_path, flavour):
+    report_dir = tmp_path / "report"
+    one = make_context(report_dir, names=("only.png",), level_sizes=(1,))
+    ctx = dataclasses.replace(one, charts=())
+    (page,) = pages.render_report(ctx, report_dir, [flavour])
+    text = page.read_text()
+    assert "Spread level 1" in text and "(most focused)" not in text
+    assert "Spread level 2" not in text and "a single spread level" in text
+    assert "<details" not in text and "Spread across the images" not in text
+    assert [path for _, path, _, _ in page_images(flavour, body(flavour, text))] == [
+        ctx.levels[0].featured.file
+    ]
+
+
+def test_output_is_deterministic(tmp_path):
+    outputs = []
+    for run in ("a", "b"):
+        ctx, report_dir, _ = render(tmp_path / run)
+        outputs.append(
+            {
+                path.relative_to(report_dir).as_posix(): path.read_bytes()
+                for path in sorted(report_dir.rglob("*"))
+                if path.is_file()
+            }
+        )
+    assert outputs[0] == outputs[1]
+    for name, data in outputs[0].items():
+        if name.endswith((".md", ".html")):
+            assert data.endswith(b"\n") and not data.endswith(b"\n\n"), name
+
+
+def test_render_index(tmp_path):
+    entries = [
+        pages.IndexEntry(
+            HOSTILE_TITLE,
+            "2024-05-24",
+            "org/<m>",
+            12,
+            "reports/a/index.html",
+            "reports/a/thumbnail.webp",
+        ),
+        pages.IndexEntry("Second", "2024-05-01", "vit", 1, "reports/b/README.md", None),
+    ]
+    out = tmp_path / "index.html"
+    pages.render_index(entries, out)
+    text = out.read_text()
+    scan = PageScan(text)
+    assert scan.scripts == 0 and scan.event_handlers == 0
+    assert [attrs["src"] for _, attrs in scan.images] == ["reports/a/thumbnail.webp"]
+    assert 'href="reports/a/index.html"' in text and 'href="reports/b/README.md"' in text
+    assert HOSTILE_TITLE in html.unescape(text) and "<b>dogs" not in text
+    assert "12 images" in text and "1 image<" in text
+    pages.render_index([], out)
+    assert "No reports yet" in out.read_text()
+
+
+# --- escaping filters ----------------------------------------------------------------------
+
+ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=()), max_size=60)
+
+
+@given(ANY_TEXT)
+def test_markdown_text_is_inert_and_decodes_to_the_text(value):
+    escaped = pages.markdown_text(value)
+    assert html.unescape(escaped) == pages.one_line(value)
+    bare = re.sub(r"&#\d+;", "", escaped)
+    assert not re.search(r"[!-+:-@\[-`{-~]", bare)  # only . , - / remain of ASCII punctuation
+    assert not re.search(r"^(\d+\.|-)(\s|$)|\.\.|--", escaped)  # no list marker, no dashes
+    assert "\n" not in escaped
+
+
+@given(ANY_TEXT)
+def test_yaml_quoted_parses_back_html_escaped(value):
+    loaded = yaml.safe_load("value: " + pages.yaml_quoted(value))["value"]
+    assert html.unescape(loaded) == pages.one_line(value)
+    assert not re.search(r"[<>{}%\"]", loaded)
+
+
+@given(ANY_TEXT)
+def test_one_line_is_writable_single_line_text(value):
+    line = pages.one_line(value)
+    line.encode("utf-8")  # lone surrogates from undecodable file names are gone
+    assert line == line.strip() and len(line.splitlines()) <= 1
+
+
+# --- a real Jekyll build -------------------------------------------------------------------
+
+FIGURE_INCLUDE = (  # prints caption and alt unescaped, like al-folio's figure.liquid
+    '<figure><img src="{{ include.path | relative_url }}" class="{{ include.class }}" '
+    'alt="{{ include.alt }}"><figcaption>{{ include.caption }}</figcaption></figure>\n'
+)
+POST_LAYOUT = (  # prints the title unescaped, like al-folio's post layout
+    "<!DOCTYPE html><html><head><title>{{ page.title }}</title></head><body>"
+    "<h1>{{ page.title }}</h1>{{ content }}</body></html>\n"
+)
+
+
+@pytest.mark.jekyll
+@pytest.mark.skipif(shutil.which("jekyll") is None, reason="jekyll is not installed")
+def test_jekyll_build_shows_every_figure_in_its_level_with_inert_text(tmp_path):
+    ctx, report_dir, _ = render(tmp_path)
+    site = tmp_path / "site"
+    shutil.copytree(report_dir / "jekyll", site)
+    (site / "_config.yml").write_text("title: test\n")
+    (site / "_includes").mkdir()
+    (site / "_includes/figure.liquid").write_text(FIGURE_INCLUDE)
+    (site / "_layouts").mkdir()
+    (site / "_layouts/post.html").write_text(POST_LAYOUT)
+    subprocess.run(
+        ["jekyll", "build", "--quiet", "--source", str(site), "--destination", str(site / "_site")],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    (built,) = (site / "_site").rglob("cats-and-dogs.html")
+    scan = PageScan(built.read_text())
+    assert scan.scripts == 0 and scan.event_handlers == 0
+    assert scan.headings["h1"] == [HOSTILE_TITLE]
+    assert scan.n_levels == len(ctx.levels)
+    assert scan.details == [level.number for level in ctx.levels if level.others]
+    figures = [(level.number, figure) for level in ctx.levels for figure in level.figures]
+    shown = scan.images[: len(figures)]
+    for (number, figure), (level, attributes), caption in zip(
+        figures, shown, scan.captions, strict=False
+    ):
+        assert level == number
+        assert attributes["src"] == f"/assets/img/cats-and-dogs/{figure.file}"
+        assert attributes["alt"] == pages.one_line("Attention maps of " + figure.name)
+        assert caption == expected_caption(figure)
+    assert len(scan.images) == len(figures) + len(ctx.charts)
