@@ -276,11 +276,13 @@ def analyze(
     *,
     say: Callable[[str], None] = log.info,
     on_record: Callable[[ImageSummary, ImageRecord], None] | None = None,
+    created: tuple[dt.datetime, str] | None = None,
 ) -> Analysis:
     """Analyse every image of ``images_dir`` and write the results store to ``out_dir``.
 
     ``say`` receives the lines a user should see (model chosen, cache use); ``on_record`` is
-    called for each image as soon as its record exists (the build renders figures there).
+    called for each image as soon as its record exists (the build renders figures there);
+    ``created`` is the (UTC time, its source) to record, by default :func:`build_time`.
     """
     options = options.validated()
     spec = spread.SpreadSpec.parse(options.spread_by)
@@ -388,7 +390,9 @@ def analyze(
     levels = spread.assign_levels(np.array([s.entropy for s in summaries]), options.levels)
     summaries = [replace(s, level=int(level)) for s, level in zip(summaries, levels, strict=True)]
 
-    manifest = _manifest(ref, model_summary, options, spec, summaries, skipped, images_dir)
+    manifest = _manifest(
+        ref, model_summary, options, spec, summaries, skipped, images_dir, created or build_time()
+    )
     store.atomic_write(out_dir / MANIFEST_FILE, store.canonical_json(manifest))
     store.atomic_write(
         out_dir / RESULTS_FILE,
@@ -436,12 +440,12 @@ def _manifest(
     summaries: list[ImageSummary],
     skipped: list[SkippedFile],
     images_dir: Path,
+    created: tuple[dt.datetime, str],
 ) -> dict[str, Any]:
-    created, time_source = build_time()
     return {
         "reportgen": {"version": __version__, "commit": reportgen_commit()},
-        "created_utc": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "time_source": time_source,
+        "created_utc": created[0].strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time_source": created[1],
         "versions": library_versions(),
         "model": model.to_json(),
         "model_choice": ref.reason,

@@ -112,6 +112,95 @@ def _run_analyze(args: argparse.Namespace) -> None:
     )
 
 
+def _add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """Options shared by build and render; render keeps the stored value when one is omitted."""
+    group = parser.add_argument_group("pages and figures")
+    group.add_argument(
+        "--format",
+        dest="formats",
+        metavar="LIST",
+        default="html,jekyll,gfm" if defaults else None,
+        help="comma-separated flavours: html (standalone page), jekyll (al-folio "
+        "post), gfm (GitHub Markdown)"
+        + (" (default: all three)" if defaults else " (default: as built)"),
+    )
+    group.add_argument(
+        "--colormap",
+        default="jet" if defaults else None,
+        metavar="NAME",
+        help="matplotlib colormap of the overlays (default: jet)",
+    )
+    group.add_argument(
+        "--alpha",
+        type=float,
+        default=0.5 if defaults else None,
+        metavar="A",
+        help="overlay opacity in [0, 1] (default: 0.5)",
+    )
+    group.add_argument(
+        "--image-format",
+        choices=("webp", "jpeg", "png"),
+        default="webp" if defaults else None,
+        help="encoding of the figures (default: webp)",
+    )
+    group.add_argument(
+        "--templates",
+        type=Path,
+        metavar="DIR",
+        help="folder of templates overriding the built-in ones file by file",
+    )
+    group.add_argument(
+        "--jekyll-include",
+        default="figure.liquid" if defaults else None,
+        metavar="NAME",
+        help="al-folio figure include: figure.liquid (current "
+        "al-folio) or figure.html (older sites) (default: figure.liquid)",
+    )
+
+
+def _formats(text: str | None) -> tuple[str, ...] | None:
+    return tuple(part.strip() for part in text.split(",") if part.strip()) if text else None
+
+
+def _run_build(args: argparse.Namespace) -> None:
+    from .figures import FigureStyle
+    from .site import ReportOptions, build, parse_date
+
+    report = ReportOptions(
+        title=args.title,
+        slug=args.slug,
+        description=args.description,
+        date=parse_date(args.date) if args.date else None,
+        formats=_formats(args.formats),
+        style=FigureStyle(colormap=args.colormap, alpha=args.alpha, image_format=args.image_format),
+        templates_dir=args.templates,
+        jekyll_include=args.jekyll_include,
+    )
+    build(args.images, args.out, _analysis_options(args), report, say=_say)
+
+
+def _run_render(args: argparse.Namespace) -> None:
+    from .figures import FigureStyle
+    from .site import rerender, stored_style
+
+    style = None
+    if args.colormap or args.alpha is not None or args.image_format:
+        stored = stored_style(args.report)
+        style = FigureStyle(
+            colormap=args.colormap or stored.colormap,
+            alpha=stored.alpha if args.alpha is None else args.alpha,
+            image_format=args.image_format or stored.image_format,
+        )
+    rerender(
+        args.report,
+        templates_dir=args.templates,
+        formats=_formats(args.formats),
+        style=style,
+        jekyll_include=args.jekyll_include,
+        say=_say,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reportgen",
@@ -131,6 +220,44 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--out", type=Path, required=True, help="folder for the results store")
     _add_analysis_options(analyze)
     analyze.set_defaults(run=_run_analyze)
+
+    build = commands.add_parser(
+        "build",
+        help="analyse a folder and publish its report into a site",
+        description="Analyse IMAGES and publish the report (html, jekyll, gfm) as "
+        "OUT/reports/SLUG, then update OUT/index.html. Other reports in OUT are left alone; "
+        "an existing SLUG is replaced. Reuses cached results.",
+    )
+    build.add_argument("images", type=Path, help="folder of images (searched recursively)")
+    build.add_argument(
+        "--out",
+        type=Path,
+        default=Path("site"),
+        help="site folder holding every report (default: site)",
+    )
+    meta = build.add_argument_group("report")
+    meta.add_argument("--title", help="report title (default: from the folder name)")
+    meta.add_argument("--slug", help="folder and URL name (default: from the folder name)")
+    meta.add_argument(
+        "--date",
+        metavar="YYYY-MM-DD",
+        help="report date (default: today, or SOURCE_DATE_EPOCH when set)",
+    )
+    meta.add_argument("--description", help="one-line description for front matter")
+    _add_analysis_options(build)
+    _add_render_options(build, defaults=True)
+    build.set_defaults(run=_run_build)
+
+    render = commands.add_parser(
+        "render",
+        help="re-render a published report from its stored data (no model)",
+        description="Re-render REPORT (a site/reports/SLUG folder) from its manifest and data, "
+        "for example after changing templates. Figures are redrawn only when their style "
+        "changes. The site index is updated.",
+    )
+    render.add_argument("report", type=Path, help="report folder (holds manifest.json and data/)")
+    _add_render_options(render, defaults=False)
+    render.set_defaults(run=_run_render)
     return parser
 
 

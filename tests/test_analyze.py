@@ -7,7 +7,7 @@ import pytest
 from conftest import write_images
 
 from reportgen import analyze as analyze_module
-from reportgen import cli, model
+from reportgen import cli
 from reportgen.analyze import Analysis, AnalysisOptions, analyze
 from reportgen.errors import ReportgenError
 
@@ -161,9 +161,3 @@ def test_cli_analyze_reports_cache_use(tmp_path, capsys, tiny_vit_dir, folder):
     assert "7 by the model" in capsys.readouterr().err
     assert run_cli(*argv) == 0
     assert "model not run" in capsys.readouterr().err
-
-
-def test_memory_stays_flat_in_the_model_session(monkeypatch):
-    """The analysis keeps summaries, not arrays: records are dropped after being written."""
-    assert "seen_image" not in analyze_module.ImageSummary.__dataclass_fields__
-    assert model.DEFAULT_OFFLINE_MODEL.startswith("offline:")

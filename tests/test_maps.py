@@ -78,9 +78,7 @@ def test_prefix_tokens_never_reach_patch_maps(attn):
     keep = [0, 2, 3, 4, 5]
     two_prefix[np.ix_(range(2), range(2), keep, keep)] = attn
     two_prefix[..., 1] = 123.0  # everything attends heavily to the extra prefix token
-    np.testing.assert_allclose(
-        maps.layer_maps(two_prefix, 2, GRID), maps.layer_maps(attn, 1, GRID)
-    )
+    np.testing.assert_allclose(maps.layer_maps(two_prefix, 2, GRID), maps.layer_maps(attn, 1, GRID))
 
 
 def test_non_square_grid():

@@ -1,0 +1,49 @@
+# Two entry points for a fresh clone: `make demo` (build the example report) and `make test`.
+# Both create or update .venv and are fast when it is already set up.
+
+PYTHON ?= python3
+VENV ?= .venv
+# torch is installed on its own first: an unpinned torch pulls a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+EXTRAS ?= offline,test
+MODEL ?= auto
+EXAMPLE_DATE ?= 2026-11-24
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.reportgen-installed
+
+.PHONY: setup demo test lint format system-deps clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+ or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $@
+
+demo: setup
+	$(BIN)/reportgen build examples/images --out site --model $(MODEL) \
+		--title "Where a Vision Transformer looks: example photos" --slug example \
+		--date $(EXAMPLE_DATE)
+	@echo "open site/index.html or site/reports/example/index.html"
+
+# Debian's chromium and jekyll for the browser and Jekyll checks (installed when missing).
+system-deps:
+	@bash .ci/system-deps
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: setup system-deps lint
+	$(BIN)/python -m pytest
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,485 @@
+"""The archive site: building a report into a staging folder and publishing it atomically.
+
+Layout::
+
+    site/index.html                  archive index (every report)
+    site/.nojekyll                   GitHub Pages serves the tree as is
+    site/reports/<slug>/index.html   html flavour     README.md   gfm flavour
+                        jekyll/      jekyll flavour   figures/ charts/ thumbnail
+                        manifest.json                 data/       results store
+
+A report is assembled in a hidden folder next to ``reports/`` and swapped in with one rename, so
+a build that fails or is killed leaves the published site exactly as it was.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import figures, pages, spread, store
+from .analyze import Analysis, AnalysisOptions, ImageSummary, analyze, build_time
+from .errors import ReportgenError
+from .figures import FigureStyle
+from .record import ImageRecord
+from .slugs import slugify
+
+REPORTS_DIR = "reports"
+MANIFEST_FILE = "manifest.json"
+DATA_DIR = "data"
+FIGURES_DIR = "figures"
+CHARTS_DIR = "charts"
+STAGING_PREFIX = ".reportgen-staging-"
+DEFAULT_FORMATS = ("html", "jekyll", "gfm")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """How a report is titled, dated and rendered (the analysis has its own options)."""
+
+    title: str | None = None
+    slug: str | None = None
+    date: dt.date | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = ("vision-transformer", "attention")
+    categories: tuple[str, ...] = ("XAI",)
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    style: FigureStyle = field(default_factory=FigureStyle)
+    templates_dir: Path | None = None
+    jekyll_include: str = "figure.liquid"
+
+    def validated(self) -> ReportOptions:
+        unknown = [name for name in self.formats if name not in pages.FLAVOURS]
+        if unknown or not self.formats:
+            raise ReportgenError(
+                f"unknown format {', '.join(unknown) or '(none)'}; "
+                f"choose from {', '.join(pages.FLAVOURS)}"
+            )
+        if self.templates_dir is not None and not Path(self.templates_dir).is_dir():
+            raise ReportgenError(f"templates folder not found: {self.templates_dir}")
+        if self.slug is not None and slugify(self.slug) != self.slug:
+            raise ReportgenError(
+                f"--slug {self.slug!r} is not a slug; use lower-case letters, digits and '-', "
+                f"e.g. {slugify(self.slug)!r}"
+            )
+        if not 0.0 <= self.style.alpha <= 1.0:
+            raise ReportgenError("--alpha must be in [0, 1]")
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["date"] = self.date.isoformat() if self.date else None
+        data["templates_dir"] = None  # a local path: not part of the archived report
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReportOptions:
+        data = dict(data)
+        data["date"] = dt.date.fromisoformat(data["date"]) if data["date"] else None
+        data["style"] = FigureStyle(**data["style"])
+        for key in ("tags", "categories", "formats"):
+            data[key] = tuple(data[key])
+        return cls(**data)
+
+
+def parse_date(text: str) -> dt.date:
+    """``YYYY-MM-DD`` to a date, with a clear error."""
+    if not _DATE.fullmatch(text):
+        raise ReportgenError(f"--date must look like 2024-05-24, got {text!r}")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as error:
+        raise ReportgenError(f"--date {text}: {error}") from None
+
+
+def _report_time(options: ReportOptions) -> tuple[dt.datetime, str]:
+    """The time recorded in the report: SOURCE_DATE_EPOCH, else --date, else the clock."""
+    if os.environ.get("SOURCE_DATE_EPOCH") or options.date is None:
+        return build_time()
+    return dt.datetime.combine(options.date, dt.time(), dt.UTC), "--date"
+
+
+def _with_defaults(options: ReportOptions, images_dir: Path) -> ReportOptions:
+    created, _ = _report_time(options)
+    folder = Path(images_dir).resolve().name or "images"
+    return replace(
+        options,
+        date=options.date or created.date(),
+        title=options.title or f"Where a Vision Transformer looks: {folder}",
+        slug=options.slug or slugify(folder, fallback="report"),
+    )
+
+
+# --- files and publishing -------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _file_hashes(root: Path) -> dict[str, str]:
+    """sha256 of every file below ``root`` except the manifest, by POSIX relative path."""
+    return {
+        path.relative_to(root).as_posix(): _sha256(path)
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.relative_to(root).as_posix() != MANIFEST_FILE
+    }
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    if not hasattr(libc, "renameat2"):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return result == 0
+
+
+def _publish(staged: Path, target: Path) -> None:
+    """Move a complete report into place; an existing one is replaced in a single step."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        os.rename(staged, target)
+        return
+    if not _exchange(staged, target):
+        # No atomic exchange here: move the old one aside first (a window of microseconds).
+        aside = staged.with_name(staged.name + "-old")
+        os.rename(target, aside)
+        os.rename(staged, target)
+        staged = aside
+    shutil.rmtree(staged)
+
+
+def _remove_stale_staging(site_dir: Path) -> None:
+    """Delete staging folders of builds whose process is gone (killed builds)."""
+    for folder in site_dir.glob(f"{STAGING_PREFIX}*"):
+        pid = folder.name[len(STAGING_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Staging:
+    """A hidden folder in the site for one build; removed unless published."""
+
+    def __init__(self, site_dir: Path):
+        site_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_staging(site_dir)
+        self.root = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=site_dir))
+        self.report = self.root / "report"
+        self.report.mkdir()
+
+    def __enter__(self) -> _Staging:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# --- rendering a report ---------------------------------------------------------------------
+
+
+def _figure_path(image: ImageSummary, style: FigureStyle) -> str:
+    return f"{FIGURES_DIR}/{image.id}{style.extension}"
+
+
+def _write_figure(
+    report: Path, image: ImageSummary, record: ImageRecord, style: FigureStyle
+) -> None:
+    encoded = figures.image_figure(record, style)
+    (report / _figure_path(image, style)).write_bytes(encoded.data)
+
+
+def _figure_entry(report: Path, image: ImageSummary, style: FigureStyle) -> pages.Figure:
+    from PIL import Image
+
+    path = _figure_path(image, style)
+    with Image.open(report / path) as opened:
+        width, height = opened.size
+    return pages.Figure(
+        image.name, path, width, height, image.entropy, image.level, image.predictions
+    )
+
+
+def _levels(report: Path, analysis: Analysis, style: FigureStyle) -> tuple[pages.Level, ...]:
+    entropies = np.array([image.entropy for image in analysis.images])
+    levels = np.array([image.level for image in analysis.images])
+    ranges = spread.level_ranges(entropies, levels)
+    colours = pages.level_colours(max(ranges))
+    featured = analysis.featured()
+    sections = []
+    for number in sorted(ranges):
+        members = sorted(
+            (image for image in analysis.images if image.level == number),
+            key=lambda image: (image.entropy, image.index),
+        )
+        sections.append(
+            pages.Level(
+                number=number,
+                colour=colours[number - 1],
+                entropy_min=ranges[number][0],
+                entropy_max=ranges[number][1],
+                featured=_figure_entry(report, featured[number], style),
+                others=tuple(
+                    _figure_entry(report, image, style)
+                    for image in members
+                    if image.id != featured[number].id
+                ),
+            )
+        )
+    return tuple(sections)
+
+
+def _write_charts(report: Path, analysis: Analysis) -> tuple[pages.Chart, ...]:
+    levels = [image.level for image in analysis.images]
+    charts = figures.charts(
+        [image.entropy for image in analysis.images],
+        np.array([image.layer_entropies for image in analysis.images]),
+        levels,
+        pages.level_colours(max(levels)),
+    )
+    (report / CHARTS_DIR).mkdir(exist_ok=True)
+    titles = {
+        "entropy-histogram.svg": (
+            "Spread entropy of all images",
+            "Histogram of spread entropy with level boundaries",
+        ),
+        "entropy-by-layer.svg": (
+            "Mean entropy per layer for each level",
+            "Line chart of mean attention entropy by layer, one line per level",
+        ),
+    }
+    written = []
+    for name, data in charts.items():
+        (report / CHARTS_DIR / name).write_bytes(data)
+        title, alt = titles[name]
+        width, height = _svg_size(data)
+        written.append(pages.Chart(title, f"{CHARTS_DIR}/{name}", width, height, alt))
+    return tuple(written)
+
+
+def _svg_size(svg: bytes) -> tuple[int, int]:
+    """Pixel size from an SVG's width/height attributes (matplotlib writes them in pt)."""
+    head = svg[:2000].decode("utf-8", "replace")
+    width = re.search(r'<svg[^>]*\swidth="([\d.]+)', head)
+    height = re.search(r'<svg[^>]*\sheight="([\d.]+)', head)
+    if not (width and height):
+        return 640, 480
+    return round(float(width.group(1)) * 4 / 3), round(float(height.group(1)) * 4 / 3)
+
+
+def _write_thumbnail(report: Path, analysis: Analysis, style: FigureStyle) -> str:
+    """Thumbnail for the archive index: the featured image of the most focused level."""
+    featured = analysis.featured()[min(analysis.featured())]
+    record = analysis.record(featured)
+    layer_maps = record.cls_heads.astype(np.float64).mean(axis=1)
+    spread_map = analysis.spread_spec.select(layer_maps, record.rollout)
+    name = f"thumbnail{style.extension}"
+    (report / name).write_bytes(figures.thumbnail(record, spread_map, style).data)
+    return name
+
+
+def _render_pages(report: Path, analysis: Analysis, options: ReportOptions) -> None:
+    """Charts, thumbnail, pages and manifest for a report whose figures exist."""
+    charts = _write_charts(report, analysis)
+    _write_thumbnail(report, analysis, options.style)
+    manifest = analysis.manifest
+    spec = analysis.spread_spec
+    context = pages.ReportContext(
+        title=options.title,
+        slug=options.slug,
+        date=options.date,
+        description=options.description
+        or (
+            f"Where {analysis.model.model_id} looks in {len(analysis.images)} images: CLS "
+            "attention per layer, aggregates, rollout and spread levels"
+        ),
+        tags=options.tags,
+        categories=options.categories,
+        model=analysis.model,
+        spread_map=spec.describe(analysis.options.rollout_start_layer),
+        params={
+            **analysis.options.parameters(),
+            **asdict(options.style),
+            "levels_used": max(image.level for image in analysis.images),
+        },
+        levels=_levels(report, analysis, options.style),
+        charts=charts,
+        skipped=tuple(analysis.skipped),
+        n_images=len(analysis.images),
+        versions=manifest["versions"],
+        created_utc=manifest["created_utc"],
+        reportgen_commit=manifest["reportgen"]["commit"],
+        manifest_file=MANIFEST_FILE,
+        data_dir=f"{DATA_DIR}/",
+    )
+    pages.render_report(
+        context,
+        report,
+        options.formats,
+        templates_dir=options.templates_dir,
+        jekyll_include=options.jekyll_include,
+    )
+    report_manifest = {
+        **manifest,
+        "report": options.to_json(),
+        "files": _file_hashes(report),
+    }
+    store.atomic_write(report / MANIFEST_FILE, store.canonical_json(report_manifest))
+
+
+def update_index(site_dir: Path, templates_dir: Path | None = None) -> Path:
+    """Rewrite ``site/index.html`` from the manifests of every published report."""
+    entries = []
+    for manifest_path in sorted((site_dir / REPORTS_DIR).glob(f"[!.]*/{MANIFEST_FILE}")):
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            report = manifest["report"]
+        except (OSError, ValueError, KeyError):
+            continue  # not a reportgen report: leave it out of the index
+        folder = f"{REPORTS_DIR}/{manifest_path.parent.name}"
+        page = "index.html" if "html" in report["formats"] else "README.md"
+        thumbnail = f"thumbnail{FigureStyle(**report['style']).extension}"
+        entries.append(
+            pages.IndexEntry(
+                title=report["title"],
+                date=report["date"],
+                model_id=manifest["model"]["model_id"],
+                n_images=len(manifest["inputs"]["images"]),
+                href=f"{folder}/{page}",
+                thumbnail=f"{folder}/{thumbnail}"
+                if (manifest_path.parent / thumbnail).is_file()
+                else None,
+            )
+        )
+    entries.sort(key=lambda entry: (entry.date, entry.title), reverse=True)
+    index = site_dir / "index.html"
+    with tempfile.TemporaryDirectory(dir=site_dir, prefix=STAGING_PREFIX) as temp:
+        staged = Path(temp) / "index.html"
+        pages.render_index(entries, staged, templates_dir=templates_dir)
+        os.replace(staged, index)
+    (site_dir / ".nojekyll").touch()
+    return index
+
+
+# --- public entry points --------------------------------------------------------------------
+
+
+def build(
+    images_dir: Path,
+    site_dir: Path,
+    analysis_options: AnalysisOptions = AnalysisOptions(),
+    report_options: ReportOptions = ReportOptions(),
+    *,
+    say: Callable[[str], None] = lambda message: None,
+) -> Path:
+    """Analyse ``images_dir`` and publish its report into ``site_dir``; returns the report dir."""
+    site_dir = Path(site_dir)
+    options = _with_defaults(report_options.validated(), images_dir)
+    style = options.style
+    with _Staging(site_dir) as staging:
+        report = staging.report
+        (report / FIGURES_DIR).mkdir()
+
+        def draw(image: ImageSummary, record: ImageRecord) -> None:
+            _write_figure(report, image, record, style)
+
+        analysis = analyze(
+            images_dir,
+            report / DATA_DIR,
+            analysis_options,
+            say=say,
+            on_record=draw,
+            created=_report_time(options),
+        )
+        _render_pages(report, analysis, options)
+        target = site_dir / REPORTS_DIR / options.slug
+        _publish(report, target)
+    update_index(site_dir, options.templates_dir)
+    say(f"published {target} ({', '.join(options.formats)})")
+    return target
+
+
+def _stored_options(report_dir: Path) -> ReportOptions:
+    try:
+        manifest = json.loads((Path(report_dir) / MANIFEST_FILE).read_text())
+        return ReportOptions.from_json(manifest["report"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ReportgenError(f"{report_dir} is not a reportgen report: {error}") from None
+
+
+def stored_style(report_dir: Path) -> FigureStyle:
+    """The figure style a report was rendered with."""
+    return _stored_options(report_dir).style
+
+
+def rerender(
+    report_dir: Path,
+    *,
+    templates_dir: Path | None = None,
+    formats: tuple[str, ...] | None = None,
+    style: FigureStyle | None = None,
+    jekyll_include: str | None = None,
+    say: Callable[[str], None] = lambda message: None,
+) -> Path:
+    """Re-render a published report from its stored data, without the model.
+
+    Figures are redrawn only when the style changed; pages, charts and the manifest always are.
+    The report is replaced atomically, and the site index updated when it sits in a site.
+    """
+    report_dir = Path(report_dir)
+    stored = _stored_options(report_dir)
+    options = replace(
+        stored,
+        templates_dir=templates_dir,
+        formats=formats or stored.formats,
+        style=style or stored.style,
+        jekyll_include=jekyll_include or stored.jekyll_include,
+    ).validated()
+    with _Staging(report_dir.resolve().parent) as staging:
+        report = staging.report
+        shutil.copytree(report_dir / DATA_DIR, report / DATA_DIR)
+        analysis = Analysis.load(report / DATA_DIR)
+        if options.style == stored.style and (report_dir / FIGURES_DIR).is_dir():
+            shutil.copytree(report_dir / FIGURES_DIR, report / FIGURES_DIR)
+        else:
+            (report / FIGURES_DIR).mkdir()
+            for image in analysis.images:
+                _write_figure(report, image, analysis.record(image), options.style)
+        _render_pages(report, analysis, options)
+        _publish(report, report_dir)
+    if report_dir.resolve().parent.name == REPORTS_DIR:
+        update_index(report_dir.resolve().parent.parent, templates_dir)
+    say(f"re-rendered {report_dir} ({', '.join(options.formats)})")
+    return report_dir

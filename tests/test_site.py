@@ -1,0 +1,278 @@
+"""Building and publishing reports: layout, index, atomicity, determinism, re-rendering."""
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pytest
+from conftest import write_images
+from PIL import Image
+
+from reportgen import cli, site
+from reportgen.analyze import AnalysisOptions
+from reportgen.errors import ReportgenError
+from reportgen.site import ReportOptions
+
+HOSTILE_NAMES = [
+    "<script>alert(1)</script>.png",
+    "{{ site.title }}.jpg",
+    "{% raw %}.png",
+    "quote\"and'apostrophe.png",
+    "with space.png",
+    "café 日本.png",
+]
+
+
+@pytest.fixture
+def analysis_options(tiny_vit_dir, tmp_path):
+    return AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp_path / "cache")
+
+
+@pytest.fixture
+def report_options():
+    return ReportOptions(
+        title="Tiny <b>report</b>", slug="tiny", date=site.parse_date("2024-05-24")
+    )
+
+
+@pytest.fixture
+def folder(tmp_path):
+    folder = write_images(tmp_path / "images", 6)
+    (folder / "broken.png").write_bytes(b"")
+    return folder
+
+
+def site_files(root):
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_build_layout_and_manifest(folder, tmp_path, analysis_options, report_options):
+    out = tmp_path / "site"
+    report = site.build(folder, out, analysis_options, report_options)
+    assert report == out / "reports" / "tiny"
+    for path in [
+        "index.html",
+        "README.md",
+        "jekyll/_posts/2024-05-24-tiny.md",
+        "manifest.json",
+        "data/results.json",
+        "data/manifest.json",
+        "thumbnail.webp",
+    ]:
+        assert (report / path).is_file(), path
+    assert len(list((report / "figures").glob("*.webp"))) == 6
+    assert (out / "index.html").is_file() and (out / ".nojekyll").is_file()
+    manifest = json.loads((report / "manifest.json").read_text())
+    assert manifest["report"]["slug"] == "tiny" and manifest["report"]["date"] == "2024-05-24"
+    assert manifest["time_source"] == "--date"
+    for name, digest in manifest["files"].items():
+        import hashlib
+
+        assert hashlib.sha256((report / name).read_bytes()).hexdigest() == digest, name
+    assert manifest["inputs"]["skipped"][0]["name"] == "broken.png"
+    html = (report / "index.html").read_text()
+    assert "broken.png" in html
+    for figure in (report / "figures").iterdir():
+        assert html.count(f'src="figures/{figure.name}"') == 1
+    with Image.open(next((report / "figures").iterdir())) as figure:
+        assert figure.width > figure.height > 32  # several panels side by side
+
+
+def test_every_image_once_in_its_levels_section(folder, tmp_path, analysis_options, report_options):
+    report = site.build(folder, tmp_path / "site", analysis_options, report_options)
+    results = json.loads((report / "data/results.json").read_text())
+    html = (report / "index.html").read_text()
+    sections = re.split(r'<section[^>]*class="level[^"]*"', html)[1:]
+    assert len(sections) == len({i["level"] for i in results["images"]})
+    for image in results["images"]:
+        src = f"figures/{image['id']}.webp"
+        holders = [n for n, body in enumerate(sections, start=1) if src in body]
+        assert holders == [image["level"]], image["name"]
+
+
+def test_index_lists_reports_and_rebuild_replaces_only_its_slug(
+    folder, tmp_path, analysis_options, report_options
+):
+    out = tmp_path / "site"
+    site.build(folder, out, analysis_options, report_options)
+    site.build(folder, out, analysis_options, replace(report_options, slug="other", title="Other"))
+    other_before = site_files(out / "reports/other")
+    site.build(folder, out, analysis_options, replace(report_options, title="Tiny again"))
+    assert site_files(out / "reports/other") == other_before
+    index = (out / "index.html").read_text()
+    assert 'href="reports/tiny/index.html"' in index and 'href="reports/other/index.html"' in index
+    assert "Tiny again" in index and "Tiny &lt;b&gt;report" not in index
+    assert not [p for p in out.iterdir() if p.name.startswith(".reportgen")]
+
+
+def test_failed_build_leaves_the_published_site_unchanged(
+    folder, tmp_path, analysis_options, report_options, monkeypatch
+):
+    out = tmp_path / "site"
+    site.build(folder, out, analysis_options, report_options)
+    before = site_files(out)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk full half-way")
+
+    monkeypatch.setattr(site.pages, "render_report", crash)
+    with pytest.raises(RuntimeError):
+        site.build(folder, out, analysis_options, replace(report_options, title="New"))
+    assert site_files(out) == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".reportgen")]
+
+
+def test_killed_build_leaves_the_published_site_unchanged(
+    tmp_path, tiny_vit_dir, analysis_options, report_options
+):
+    """SIGKILL a real build half-way: the published site stays as it was, leftovers go later."""
+    out = tmp_path / "site"
+    small = write_images(tmp_path / "small", 3)
+    site.build(small, out, analysis_options, report_options)
+    before = site_files(out)
+    big = write_images(tmp_path / "big", 400, size=(64, 64), seed=3)
+    command = [
+        sys.executable,
+        "-m",
+        "reportgen.cli",
+        "build",
+        str(big),
+        "--out",
+        str(out),
+        "--model",
+        str(tiny_vit_dir),
+        "--device",
+        "cpu",
+        "--batch-size",
+        "2",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--slug",
+        "tiny",
+        "--date",
+        "2024-05-24",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob(f"{site.STAGING_PREFIX}*/report/figures/*")):
+            assert process.poll() is None, "the build ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    leftovers = list(out.glob(f"{site.STAGING_PREFIX}*"))
+    assert leftovers  # the killed build's staging folder...
+    assert {k: v for k, v in site_files(out).items() if not k.startswith(".reportgen")} == before
+    site.build(small, out, analysis_options, replace(report_options, slug="second"))
+    assert not any(path.exists() for path in leftovers)  # ...is removed by the next build
+    assert site_files(out / "reports/tiny") == {
+        k.removeprefix("reports/tiny/"): v
+        for k, v in before.items()
+        if k.startswith("reports/tiny/")
+    }
+
+
+def test_two_builds_are_byte_identical(folder, tmp_path, analysis_options, report_options):
+    site.build(folder, tmp_path / "a", analysis_options, report_options)
+    site.build(folder, tmp_path / "b", analysis_options, report_options)
+    assert site_files(tmp_path / "a") == site_files(tmp_path / "b")
+
+
+def test_rerender_reproduces_the_report_without_the_model(
+    folder, tmp_path, analysis_options, report_options, monkeypatch
+):
+    out = tmp_path / "site"
+    report = site.build(folder, out, analysis_options, report_options)
+    before = site_files(out)
+    import reportgen.analyze
+
+    monkeypatch.setattr(reportgen.analyze, "load", lambda *a, **k: pytest.fail("model loaded"))
+    site.rerender(report)
+    assert site_files(out) == before
+
+
+def test_rerender_with_overridden_template_and_style(
+    folder, tmp_path, analysis_options, report_options
+):
+    report = site.build(folder, tmp_path / "site", analysis_options, report_options)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "report.html.j2").write_text("<p>custom {{ report.title }}</p>\n")
+    site.rerender(
+        report,
+        templates_dir=templates,
+        style=replace(site.stored_style(report), image_format="png"),
+    )
+    assert (report / "index.html").read_text() == "<p>custom Tiny &lt;b&gt;report&lt;/b&gt;</p>\n"
+    assert len(list((report / "figures").glob("*.png"))) == 6
+    assert not list((report / "figures").glob("*.webp"))
+
+
+def test_hostile_file_names_are_inert_in_every_flavour(tmp_path, analysis_options, report_options):
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    for index, name in enumerate(HOSTILE_NAMES):
+        path = folder / name  # "</script>" makes a sub-folder: the relative name is the same
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 40), (index * 40, 80, 160)).save(path, "PNG")
+    report = site.build(folder, tmp_path / "site", analysis_options, report_options)
+    html = (report / "index.html").read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    for markdown in [report / "README.md", *(report / "jekyll/_posts").glob("*.md")]:
+        text = markdown.read_text()
+        assert "<script>" not in text, markdown
+        body = re.sub(r"\{% include figure\.(liquid|html) [^%]*%\}", "", text)
+        assert "{{" not in body and "{%" not in body, markdown
+    figures = sorted(p.name for p in (report / "figures").iterdir())
+    assert all(re.fullmatch(r"[a-z0-9-]+\.webp", name) for name in figures)
+
+
+def test_bad_report_options_are_clear_errors(folder, tmp_path, analysis_options):
+    with pytest.raises(ReportgenError, match="unknown format"):
+        site.build(folder, tmp_path / "s", analysis_options, ReportOptions(formats=("pdf",)))
+    with pytest.raises(ReportgenError, match="not a slug"):
+        site.build(folder, tmp_path / "s", analysis_options, ReportOptions(slug="Bad Slug!"))
+    with pytest.raises(ReportgenError, match="--date"):
+        site.parse_date("24/05/2024")
+    with pytest.raises(ReportgenError, match="not a reportgen report"):
+        site.rerender(tmp_path)
+
+
+def test_cli_build_and_render(folder, tmp_path, tiny_vit_dir, capsys):
+    out = tmp_path / "site"
+    argv = [
+        "build",
+        folder,
+        "--out",
+        out,
+        "--model",
+        tiny_vit_dir,
+        "--device",
+        "cpu",
+        "--cache-dir",
+        tmp_path / "cache",
+        "--date",
+        "2024-01-02",
+        "--slug",
+        "cli",
+        "--format",
+        "html,gfm",
+    ]
+    assert cli.main([str(a) for a in argv]) == 0
+    report = out / "reports/cli"
+    assert (report / "index.html").is_file() and not (report / "jekyll").exists()
+    assert cli.main(["render", str(report), "--colormap", "viridis"]) == 0
+    manifest = json.loads((report / "manifest.json").read_text())
+    assert manifest["report"]["style"]["colormap"] == "viridis"
+    assert cli.main(["render", str(tmp_path)]) == 2
+    assert "not a reportgen report" in capsys.readouterr().err
