@@ -521,7 +521,8 @@ def test_user_templates_override_packaged_ones_by_name(tmp_path, flavour):
     user = tmp_path / "user-templates"
     user.mkdir()
     (user / "_intro.j2").write_text(
-        "{% call m.paragraph() %}Custom introduction for {{ report.n_images }} images.{% endcall %}\n"
+        "{% call m.paragraph() %}Custom introduction for {{ report.n_images }} images."
+        "{% endcall %}\n"
     )
     _, _, texts = render(tmp_path, templates_dir=user)
     assert "Custom introduction for 12 images." in texts[flavour]
