@@ -36,15 +36,6 @@ MANIFEST_FILE = "manifest.json"
 MAPS_DIR = "maps"
 
 
-def default_cache_dir() -> Path:
-    """``REPORTGEN_CACHE_DIR``, else the user cache directory."""
-    if os.environ.get("REPORTGEN_CACHE_DIR"):
-        return Path(os.environ["REPORTGEN_CACHE_DIR"]).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("reportgen"))
-
-
 @dataclass(frozen=True)
 class AnalysisOptions:
     """Every parameter of an analysis; all of them are recorded in the manifest."""
@@ -289,10 +280,12 @@ def analyze(
     images_dir, out_dir = Path(images_dir), Path(out_dir)
     image_paths = images.discover(images_dir)
 
-    ref = resolve(options.model)
+    ref = resolve(options.model, cache_dir=options.cache_dir)
     say(f"model: {ref.model_id} ({ref.reason})")
     cache = (
-        store.ResultCache(options.cache_dir or default_cache_dir()) if options.use_cache else None
+        store.ResultCache(options.cache_dir or store.default_cache_dir())
+        if options.use_cache
+        else None
     )
     session = _ModelSession(ref, options.device, cache)
     result_parts = {

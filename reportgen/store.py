@@ -25,6 +25,15 @@ FORMAT_VERSION = 1
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
+def default_cache_dir() -> Path:
+    """``REPORTGEN_CACHE_DIR``, else the user cache directory."""
+    if os.environ.get("REPORTGEN_CACHE_DIR"):
+        return Path(os.environ["REPORTGEN_CACHE_DIR"]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("reportgen"))
+
+
 def canonical_json(data: Any) -> str:
     """JSON with sorted keys and a trailing newline: stable bytes for hashing and diffing."""
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
