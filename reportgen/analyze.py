@@ -14,7 +14,9 @@ import logging
 import os
 import platform
 import subprocess
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -208,41 +210,63 @@ def reportgen_commit() -> str | None:
 class _ModelSession:
     """Loads the model on first need only, so cache-only reruns never touch the weights."""
 
-    def __init__(self, ref: ModelRef, device: str, cache: store.ResultCache | None):
+    def __init__(self, ref: ModelRef, device: str, cache: store.ContentCache | None):
         self.ref, self.device, self.cache = ref, device, cache
         self._loaded: LoadedModel | None = None
+        key = store.content_key({"model": ref.identity(), "format": store.FORMAT_VERSION})
+        self._key = key
+        self._cached = cache.get_json("models", key) if cache else None
 
-    @property
-    def summary_key(self) -> str:
-        return store.content_key({"model": self.ref.identity(), "format": store.FORMAT_VERSION})
-
-    def cached_summary(self) -> ModelSummary | None:
-        data = self.cache.get_json(self.summary_key) if self.cache else None
-        return ModelSummary.from_json(data["summary"]) if data else None
+    def summary(self) -> ModelSummary:
+        if self._cached:
+            return ModelSummary.from_json(self._cached["summary"])
+        return self.loaded().summary
 
     def preprocessing(self) -> dict[str, Any]:
-        """The processor's settings, without loading weights (cheap)."""
-        data = self.cache.get_json(self.summary_key) if self.cache else None
-        if data:
-            return data["preprocessing"]
+        """The processor's settings (from the cache when known: no weights loaded)."""
+        if self._cached:
+            return self._cached["preprocessing"]
         return self.loaded().processor.to_dict()
 
     def loaded(self) -> LoadedModel:
         if self._loaded is None:
             self._loaded = load(self.ref, self.device)
+            self._cached = {
+                "summary": self._loaded.summary.to_json(),
+                "preprocessing": self._loaded.processor.to_dict(),
+            }
             if self.cache:
-                self.cache.put_json(
-                    self.summary_key,
-                    {
-                        "summary": self._loaded.summary.to_json(),
-                        "preprocessing": self._loaded.processor.to_dict(),
-                    },
-                )
+                self.cache.put_json("models", self._key, self._cached)
         return self._loaded
 
     @property
     def was_loaded(self) -> bool:
         return self._loaded is not None
+
+
+class _Writer:
+    """Runs the per-record work (store, cache, the caller's ``on_record``) in one worker
+    thread, so encoding and writing one batch overlaps the next batch's forward pass."""
+
+    def __init__(self, accept: Callable[..., None], max_pending: int):
+        self._accept, self._max_pending = accept, max_pending
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="reportgen-writer")
+        self._pending: deque[Future] = deque()
+
+    def submit(self, *args: Any) -> None:
+        self._pending.append(self._pool.submit(self._accept, *args))
+        while len(self._pending) > self._max_pending:
+            self._pending.popleft().result()  # re-raises a failure of the worker
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            while exc_type is None and self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _summarise(index: int, record: ImageRecord, spec: spread.SpreadSpec) -> ImageSummary:
@@ -266,13 +290,14 @@ def analyze(
     options: AnalysisOptions = AnalysisOptions(),
     *,
     say: Callable[[str], None] = log.info,
-    on_record: Callable[[ImageSummary, ImageRecord], None] | None = None,
+    on_record: Callable[[ImageSummary, ImageRecord, str], None] | None = None,
     created: tuple[dt.datetime, str] | None = None,
 ) -> Analysis:
     """Analyse every image of ``images_dir`` and write the results store to ``out_dir``.
 
-    ``say`` receives the lines a user should see (model chosen, cache use); ``on_record`` is
-    called for each image as soon as its record exists (the build renders figures there);
+    ``say`` receives the lines a user should see (model chosen, cache use); ``on_record(summary,
+    record, key)`` is called for each image, in a worker thread, as soon as its record exists
+    (the build renders figures there; ``key`` identifies the record's content);
     ``created`` is the (UTC time, its source) to record, by default :func:`build_time`.
     """
     options = options.validated()
@@ -283,14 +308,17 @@ def analyze(
     ref = resolve(options.model, cache_dir=options.cache_dir)
     say(f"model: {ref.model_id} ({ref.reason})")
     cache = (
-        store.ResultCache(options.cache_dir or store.default_cache_dir())
+        store.ContentCache(options.cache_dir or store.default_cache_dir())
         if options.use_cache
         else None
     )
     session = _ModelSession(ref, options.device, cache)
+    model_summary = session.summary()
+    _check_spread_layer(spec, model_summary)
     result_parts = {
         "model": ref.identity(),
         "rollout": asdict(options.rollout()),
+        "preprocessing": session.preprocessing(),
         "format": store.FORMAT_VERSION,
     }
 
@@ -300,21 +328,21 @@ def analyze(
     maps_dir = out_dir / MAPS_DIR
     maps_dir.mkdir(parents=True, exist_ok=True)
 
-    def accept(index: int, record: ImageRecord, payload: bytes | None, key: str) -> None:
+    def accept(index: int, record: ImageRecord, key: str, from_cache: bool) -> None:
+        """Store one record (and cache it), then hand it to ``on_record``."""
         summary = _summarise(index, record, spec)
         destination = maps_dir / f"{summary.id}.npz"
-        copied_from_cache = payload is None and cache.copy_to(key, destination)
-        if not copied_from_cache:
-            payload = payload or store.record_bytes(record)
+        if not (from_cache and cache.copy_to("results", key, ".npz", destination)):
+            payload = store.record_bytes(record)
             store.atomic_write(destination, payload)
             if cache:
-                cache.put(key, payload)
+                cache.put("results", key, ".npz", payload)
         summaries.append(summary)
         if on_record:
-            on_record(summary, record)
+            on_record(summary, record, key)
 
-    def misses() -> Iterator[tuple[int, images.LoadedImage, str]]:
-        """Images the cache cannot answer; cache hits are accepted on the way."""
+    def misses(writer: _Writer) -> Iterator[tuple[int, images.LoadedImage, str]]:
+        """Images the cache cannot answer; cache hits go to the writer on the way."""
         nonlocal hits
         for index, path in enumerate(image_paths):
             name = path.relative_to(images_dir).as_posix()
@@ -324,50 +352,43 @@ def analyze(
                 skipped.append(SkippedFile(name, f"cannot read file: {error.strerror or error}"))
                 continue
             digest = hashlib.sha256(data).hexdigest()
-            key = ""
-            if cache and cache.has(key := _key(digest)):
+            key = store.content_key({**result_parts, "image": digest})
+            cached = cache.path("results", key, ".npz") if cache else None
+            if cached and cached.is_file():
                 try:
-                    record = store.read_record(cache.path(key), name)
+                    record = store.read_record(cached, name)
                 except (OSError, ValueError, KeyError):
                     record = None  # a damaged cache entry is recomputed
                 if record is not None:
                     hits += 1
-                    accept(index, record, None, key)
+                    writer.submit(index, record, key, True)
                     continue
             try:
                 loaded = images.LoadedImage(name, images.decode(data), digest, len(data))
             except images.ImageLoadError as error:
                 skipped.append(SkippedFile(name, str(error)))
                 continue
-            yield index, loaded, key or _key(digest)
+            yield index, loaded, key
 
-    def _key(digest: str) -> str:
-        return store.content_key(
-            {**result_parts, "image": digest, "preprocessing": session.preprocessing()}
-        )
+    with _Writer(accept, max_pending=2 * options.batch_size) as writer:
+        pending = misses(writer)
+        first = next(pending, None)
+        if first is not None:
+            loaded_model = session.loaded()
+            say(f"running {loaded_model.summary.family} model on {loaded_model.device}")
+            keyed: dict[str, tuple[int, str]] = {}
 
-    model_summary = session.cached_summary() or session.loaded().summary
-    _check_spread_layer(spec, model_summary)
-    pending = misses()
-    first = next(pending, None)
-    if first is not None:
-        loaded_model = session.loaded()
-        say(f"running {loaded_model.summary.family} model on {loaded_model.device}")
-        queue = _chain(first, pending)
-        keyed: dict[str, tuple[int, str]] = {}
+            def feed() -> Iterator[images.LoadedImage]:
+                for index, item, key in _chain(first, pending):
+                    keyed[item.name] = (index, key)
+                    yield item
 
-        def feed() -> Iterator[images.LoadedImage]:
-            for index, item, key in queue:
-                keyed[item.name] = (index, key)
-                yield item
-
-        for record in _progress(
-            extract(loaded_model, feed(), batch_size=options.batch_size, rollout=options.rollout()),
-            total=len(image_paths),
-            initial=hits,
-        ):
-            index, key = keyed.pop(record.name)
-            accept(index, record, store.record_bytes(record), key)
+            records = extract(
+                loaded_model, feed(), batch_size=options.batch_size, rollout=options.rollout()
+            )
+            for record in _progress(records, total=len(image_paths), initial=hits):
+                index, key = keyed.pop(record.name)
+                writer.submit(index, record, key, False)
 
     misses_count = len(summaries) - hits
     if not summaries:

@@ -85,14 +85,14 @@ def extract(
         pixels = inputs["pixel_values"].to(loaded.device)
         with torch.inference_mode():
             outputs = loaded.model(pixel_values=pixels, output_attentions=True)
-            attentions = torch.stack(outputs.attentions, dim=1).float().cpu().numpy()
+            attentions = [layer.float().cpu().numpy() for layer in outputs.attentions]
             logits = getattr(outputs, "logits", None)
             probabilities = (
                 torch.softmax(logits.float(), dim=-1).cpu().numpy() if loaded.labels else None
             )
         seen = seen_images(pixels.float().cpu().numpy(), loaded.processor)
         for index, item in enumerate(batch):
-            attn = attentions[index]  # (layers, heads, T, T)
+            attn = np.stack([layer[index] for layer in attentions])  # (layers, heads, T, T)
             yield ImageRecord(
                 name=item.name,
                 sha256=item.sha256,

@@ -56,7 +56,8 @@ def fuse_heads(attn: np.ndarray, head_fusion: str = "mean") -> np.ndarray:
         raise ValueError(
             f"unknown head fusion {head_fusion!r}; choose from {', '.join(HEAD_FUSIONS)}"
         )
-    return AGGREGATES[head_fusion](np.asarray(attn, dtype=np.float64), axis=1)
+    # Reduce in the input precision (float32 from the model), then widen: the copy is 1/heads.
+    return AGGREGATES[head_fusion](np.asarray(attn), axis=1).astype(np.float64)
 
 
 def rollout_matrix(

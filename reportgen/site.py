@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from . import figures, pages, spread, store
+from . import __version__, figures, pages, spread, store
 from .analyze import Analysis, AnalysisOptions, ImageSummary, analyze, build_time
 from .errors import ReportgenError
 from .figures import FigureStyle
@@ -215,10 +215,26 @@ def _figure_path(image: ImageSummary, style: FigureStyle) -> str:
 
 
 def _write_figure(
-    report: Path, image: ImageSummary, record: ImageRecord, style: FigureStyle
+    report: Path,
+    image: ImageSummary,
+    record: ImageRecord,
+    style: FigureStyle,
+    cache: store.ContentCache | None = None,
+    record_key: str | None = None,
 ) -> None:
-    encoded = figures.image_figure(record, style)
-    (report / _figure_path(image, style)).write_bytes(encoded.data)
+    """Draw (or take from the cache) one image's figure into the report."""
+    destination = report / _figure_path(image, style)
+    key = None
+    if cache and record_key:
+        key = store.content_key(
+            {"record": record_key, "style": asdict(style), "reportgen": __version__}
+        )
+        if cache.copy_to("figures", key, style.extension, destination):
+            return
+    data = figures.image_figure(record, style).data
+    destination.write_bytes(data)
+    if key:
+        cache.put("figures", key, style.extension, data)
 
 
 def _figure_entry(report: Path, image: ImageSummary, style: FigureStyle) -> pages.Figure:
@@ -412,8 +428,14 @@ def build(
         report = staging.report
         (report / FIGURES_DIR).mkdir()
 
-        def draw(image: ImageSummary, record: ImageRecord) -> None:
-            _write_figure(report, image, record, style)
+        cache = (
+            store.ContentCache(analysis_options.cache_dir or store.default_cache_dir())
+            if analysis_options.use_cache
+            else None
+        )
+
+        def draw(image: ImageSummary, record: ImageRecord, key: str) -> None:
+            _write_figure(report, image, record, style, cache, key)
 
         analysis = analyze(
             images_dir,

@@ -103,37 +103,60 @@ def read_record(path: Path, name: str) -> ImageRecord:
         )
 
 
-class ResultCache:
-    """Records keyed by content (image sha256 + model + preprocessing + parameters)."""
+class ContentCache:
+    """Files keyed by content hashes, in namespaces: ``results`` (records, .npz), ``figures``
+    (encoded figures), ``models`` (model summaries, .json), ``hashes`` (file hashes)."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
 
-    def path(self, key: str) -> Path:
-        return self.root / "results" / key[:2] / f"{key}.npz"
+    def path(self, namespace: str, key: str, suffix: str) -> Path:
+        return self.root / namespace / key[:2] / f"{key}{suffix}"
 
-    def has(self, key: str) -> bool:
-        return self.path(key).is_file()
+    def put(self, namespace: str, key: str, suffix: str, payload: bytes | str) -> None:
+        atomic_write(self.path(namespace, key, suffix), payload)
 
-    def put(self, key: str, payload: bytes) -> None:
-        atomic_write(self.path(key), payload)
-
-    def copy_to(self, key: str, destination: Path) -> bool:
-        """Copy a cached record file to ``destination``; False if missing or unreadable."""
-        source = self.path(key)
+    def copy_to(self, namespace: str, key: str, suffix: str, destination: Path) -> bool:
+        """Copy a cached file to ``destination``; False if it is missing or unreadable."""
         try:
             destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, destination)
+            shutil.copyfile(self.path(namespace, key, suffix), destination)
         except OSError:
             return False
         return True
 
-    def get_json(self, key: str) -> dict[str, Any] | None:
-        path = self.root / "models" / f"{key}.json"
+    def get_json(self, namespace: str, key: str) -> dict[str, Any] | None:
         try:
-            return json.loads(path.read_text())
+            return json.loads(self.path(namespace, key, ".json").read_text())
         except (OSError, ValueError):
             return None
 
-    def put_json(self, key: str, data: dict[str, Any]) -> None:
-        atomic_write(self.root / "models" / f"{key}.json", canonical_json(data))
+    def put_json(self, namespace: str, key: str, data: dict[str, Any]) -> None:
+        self.put(namespace, key, ".json", canonical_json(data))
+
+
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path, cache: ContentCache | None = None) -> str:
+    """sha256 of a file, streamed; remembered per (path, size, mtime) in this process and, when
+    a cache is given, across runs (weights of hundreds of MB are not re-read every build)."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    identity = (str(path), stat.st_size, stat.st_mtime_ns)
+    if identity in _FILE_HASHES:
+        return _FILE_HASHES[identity]
+    memo_key = content_key({"file": identity})
+    remembered = cache.get_json("hashes", memo_key) if cache else None
+    if remembered:
+        digest = remembered["sha256"]
+    else:
+        hasher = hashlib.sha256()
+        with path.open("rb") as stream:
+            while chunk := stream.read(1 << 20):
+                hasher.update(chunk)
+        digest = hasher.hexdigest()
+        if cache:
+            cache.put_json("hashes", memo_key, {"path": str(path), "sha256": digest})
+    _FILE_HASHES[identity] = digest
+    return digest

@@ -1,0 +1,341 @@
+"""Benchmarks of reportgen against the model's own speed and a naive peer pipeline.
+
+    python -m benchmarks.run [--quick] [--model vit-b|offline|PATH] [--images N] [--json FILE]
+
+Measures in one run, on one machine: bare forward throughput (the limit), a cold
+``reportgen build`` and its ratio to bare, re-render and cache-hit rebuild as fractions of the
+cold build, peak RSS of ``analyze`` on 100 and 1,000 images, the speedup over a naive
+batch-1 + matplotlib pipeline, and the page weight of the committed example report. Prints a
+table, writes JSON, and ends with one line of the key ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "images"
+EXAMPLE_REPORT = ROOT / "site" / "reports" / "example"
+VIT_B = dict(
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    image_size=224,
+    patch_size=16,
+    num_labels=1000,
+)
+TINY = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    image_size=32,
+    patch_size=8,
+    num_labels=10,
+)
+
+
+def save_random_vit(folder: Path, sizes: dict) -> Path:
+    """A randomly initialised ViT classifier: the same FLOPs as a trained one."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    tf.ViTForImageClassification(tf.ViTConfig(**sizes)).save_pretrained(folder)
+    side = sizes["image_size"]
+    tf.ViTImageProcessor(size={"height": side, "width": side}).save_pretrained(folder)
+    return folder
+
+
+def synthesise_images(folder: Path, count: int, max_side: int | None = None) -> Path:
+    """``count`` images from examples/images: originals, then flips and corner crops."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted(p for p in EXAMPLES.iterdir() if p.suffix == ".jpg")
+    variants = [
+        lambda im: im,
+        ImageOps.mirror,
+        ImageOps.flip,
+        lambda im: im.crop((0, 0, int(im.width * 0.8), int(im.height * 0.8))),
+        lambda im: im.crop((int(im.width * 0.2), int(im.height * 0.2), im.width, im.height)),
+    ]
+    for index in range(count):
+        variant = variants[(index // len(sources)) % len(variants)]
+        with Image.open(sources[index % len(sources)]) as image:
+            picture = variant(image.convert("RGB"))
+            if max_side:
+                picture.thumbnail((max_side, max_side))
+            picture.save(folder / f"img{index:04d}.jpg", quality=90)
+    return folder
+
+
+def timed(function, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def bare_throughput(model_spec: str, folder: Path, batch_size: int) -> float:
+    """Images/s of the forward pass with attentions, inputs preprocessed beforehand."""
+    import torch
+
+    from reportgen import model
+
+    loaded = model.load(model.resolve(model_spec), "cpu")
+    images = [Image.open(p).convert("RGB") for p in sorted(folder.iterdir())]
+    batches = [
+        loaded.processor(images=images[i : i + batch_size], return_tensors="pt")["pixel_values"]
+        for i in range(0, len(images), batch_size)
+    ]
+    with torch.inference_mode():
+        loaded.model(pixel_values=batches[0], output_attentions=True)  # warm-up
+        seconds, _ = timed(
+            lambda: [loaded.model(pixel_values=b, output_attentions=True) for b in batches]
+        )
+    return len(images) / seconds
+
+
+def naive_seconds(model_spec: str, folder: Path, out: Path) -> float:
+    """The peers' way: batch 1, attentions, one matplotlib figure with every panel per image."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+    import torch.nn.functional as F
+
+    from reportgen import model
+
+    loaded = model.load(model.resolve(model_spec), "cpu")
+    n_prefix, grid = loaded.summary.n_prefix, loaded.summary.grid
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for path in sorted(folder.iterdir()):
+        image = Image.open(path).convert("RGB")
+        pixels = loaded.processor(images=[image], return_tensors="pt")["pixel_values"]
+        with torch.inference_mode():
+            attentions = loaded.model(pixel_values=pixels, output_attentions=True).attentions
+        stack = torch.stack(attentions)[:, 0]  # layers, heads, T, T
+        layer_maps = stack[:, :, 0, n_prefix:].mean(1).reshape(-1, *grid)
+        joint = torch.eye(stack.shape[-1])
+        for layer in stack.mean(1):
+            step = 0.5 * layer + 0.5 * torch.eye(stack.shape[-1])
+            joint = (step / step.sum(-1, keepdim=True)) @ joint
+        panels = [
+            *layer_maps,
+            layer_maps.max(0).values,
+            layer_maps.min(0).values,
+            layer_maps.mean(0),
+            joint[0, n_prefix:].reshape(grid),
+        ]
+        shown = np.asarray(image.resize((224, 224)))
+        figure, axes = plt.subplots(1, len(panels) + 1, figsize=(2 * (len(panels) + 1), 2.2))
+        axes[0].imshow(shown)
+        for ax, panel in zip(axes[1:], panels, strict=True):
+            big = F.interpolate(panel[None, None], size=(224, 224), mode="bilinear")[0, 0]
+            ax.imshow(shown)
+            ax.imshow(big.numpy(), cmap="jet", alpha=0.5)
+        for ax in axes:
+            ax.axis("off")
+        figure.savefig(out / f"{path.stem}.png", dpi=100)
+        plt.close(figure)
+    return time.perf_counter() - start
+
+
+def build_seconds(model_spec, folder, site_dir, cache_dir, batch_size, **report) -> float:
+    from reportgen import site
+    from reportgen.analyze import AnalysisOptions
+
+    options = AnalysisOptions(
+        model=model_spec, device="cpu", batch_size=batch_size, cache_dir=cache_dir
+    )
+    report_options = site.ReportOptions(slug="bench", date=site.parse_date("2026-01-01"), **report)
+    seconds, _ = timed(site.build, folder, site_dir, options, report_options)
+    return seconds
+
+
+def rerender_seconds(report_dir: Path, work: Path) -> float:
+    """Re-render after a template change (a user override of the HTML page template)."""
+    from reportgen import pages, site
+
+    templates = work / "templates"
+    templates.mkdir(exist_ok=True)
+    original = next(p for p in pages.template_search_path(None) if (p / "report.html.j2").is_file())
+    text = (original / "report.html.j2").read_text()
+    (templates / "report.html.j2").write_text(text.replace("</", "<!-- changed --></", 1))
+    seconds, _ = timed(site.rerender, report_dir, templates_dir=templates)
+    return seconds
+
+
+# VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child would report the parent's peak.
+MEMORY_SCRIPT = """
+import re, sys
+from pathlib import Path
+from reportgen.analyze import AnalysisOptions, analyze
+folder, out, model, cache = map(Path, sys.argv[1:5])
+analyze(folder, out, AnalysisOptions(model=str(model), device="cpu", cache_dir=cache))
+print(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))
+"""
+
+
+def peak_rss_mib(count: int, model_dir: Path, work: Path) -> float:
+    """Peak RSS of a fresh ``analyze`` process over ``count`` small synthetic images."""
+    folder = work / f"memory-{count}"
+    rng = np.random.default_rng(count)
+    folder.mkdir()
+    for index in range(count):
+        pixels = (rng.random((48, 64, 3)) * 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"m{index:05d}.png")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            MEMORY_SCRIPT,
+            str(folder),
+            str(work / f"out-{count}"),
+            str(model_dir),
+            str(work / f"cache-{count}"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return int(result.stdout.strip().splitlines()[-1]) / 1024
+
+
+def page_weight(report_dir: Path) -> dict[str, int]:
+    """Bytes a reader downloads per flavour of a published report."""
+
+    def size(paths):
+        return sum(p.stat().st_size for p in paths if p.is_file())
+
+    shared = [*report_dir.glob("figures/*"), *report_dir.glob("charts/*")]
+    return {
+        "html": size([report_dir / "index.html", *shared]),
+        "gfm": size([report_dir / "README.md", *shared]),
+        "jekyll": size(list((report_dir / "jekyll").rglob("*"))),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny model, few images: proves the harness works (used by tests)",
+    )
+    parser.add_argument(
+        "--model",
+        default="vit-b",
+        help="vit-b (random ViT-B/16 weights), offline (offline:dinov2-small), "
+        "or a model spec reportgen accepts",
+    )
+    parser.add_argument("--images", type=int, default=48)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument(
+        "--memory-images", default="100,1000", help="image counts for the peak-RSS comparison"
+    )
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.images, args.memory_images = 6, "10,40"
+
+    label = "tiny random ViT (--quick)" if args.quick else args.model
+    results: dict = {"model": label, "images": args.images, "batch_size": args.batch_size}
+    with tempfile.TemporaryDirectory(prefix="reportgen-bench-") as temp:
+        work = Path(temp)
+        tiny = save_random_vit(work / "tiny-vit", TINY)
+        if args.quick:
+            spec = str(tiny)
+        elif args.model == "vit-b":
+            spec = str(save_random_vit(work / "vit-b", VIT_B))
+        elif args.model == "offline":
+            spec = "offline:dinov2-small"
+        else:
+            spec = args.model
+        folder = synthesise_images(work / "images", args.images)
+
+        # The limit: the better of two bare runs, one before and one after the cold build.
+        bare = bare_throughput(spec, folder, args.batch_size)
+        cold = build_seconds(spec, folder, work / "site", work / "cache", args.batch_size)
+        bare = max(bare, bare_throughput(spec, folder, args.batch_size))
+        report_dir = work / "site" / "reports" / "bench"
+        warm = build_seconds(spec, folder, work / "site", work / "cache", args.batch_size)
+        rerender = rerender_seconds(report_dir, work)
+        naive = naive_seconds(spec, folder, work / "naive")
+        counts = [int(c) for c in args.memory_images.split(",")]
+        rss = {count: peak_rss_mib(count, tiny, work) for count in counts}
+
+    build_rate = args.images / cold
+    results.update(
+        {
+            "bare_images_per_s": bare,
+            "build_images_per_s": build_rate,
+            "build_over_bare": build_rate / bare,
+            "cold_build_s": cold,
+            "rerender_s": rerender,
+            "rerender_fraction": rerender / cold,
+            "cached_rebuild_s": warm,
+            "cached_rebuild_fraction": warm / cold,
+            "naive_s": naive,
+            "speedup_over_naive": naive / cold,
+            "peak_rss_mib": {str(k): v for k, v in rss.items()},
+            "rss_ratio": rss[counts[-1]] / rss[counts[0]],
+            "page_weight_bytes": page_weight(EXAMPLE_REPORT) if EXAMPLE_REPORT.is_dir() else None,
+        }
+    )
+    print_table(results, counts)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def print_table(results: dict, counts: list[int]) -> None:
+    rows = [
+        ("bare forward (images/s)", f"{results['bare_images_per_s']:.2f}"),
+        ("cold build (images/s)", f"{results['build_images_per_s']:.2f}"),
+        ("build / bare", f"{results['build_over_bare']:.2f}"),
+        ("re-render after template change / cold build", f"{results['rerender_fraction']:.3f}"),
+        ("unchanged rebuild (cache hit) / cold build", f"{results['cached_rebuild_fraction']:.3f}"),
+        ("speedup over naive batch-1 + matplotlib", f"{results['speedup_over_naive']:.1f}x"),
+        *[
+            (f"peak RSS analyze, {c} images (MiB)", f"{results['peak_rss_mib'][str(c)]:.0f}")
+            for c in counts
+        ],
+        (f"peak RSS ratio {counts[-1]} / {counts[0]}", f"{results['rss_ratio']:.2f}"),
+    ]
+    if results["page_weight_bytes"]:
+        rows += [
+            (f"example page weight, {k} (MB)", f"{v / 1e6:.2f}")
+            for k, v in results["page_weight_bytes"].items()
+        ]
+    width = max(len(name) for name, _ in rows)
+    print(f"model: {results['model']}, {results['images']} images, batch {results['batch_size']}")
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    html = (results["page_weight_bytes"] or {}).get("html", 0) / 1e6
+    print(
+        f"ratios: build/bare={results['build_over_bare']:.2f} "
+        f"rerender={results['rerender_fraction']:.3f} "
+        f"cached={results['cached_rebuild_fraction']:.3f} "
+        f"rss={results['rss_ratio']:.2f} speedup={results['speedup_over_naive']:.1f}x "
+        f"html={html:.2f}MB"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""The benchmark harness runs end to end (quick mode). No timing is asserted: benchmarks are
+measured, not tested."""
+
+import json
+
+import pytest
+
+from benchmarks import run
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_benchmark_runs_and_reports_every_figure(tmp_path, capsys):
+    results = run.main(["--quick", "--json", str(tmp_path / "bench.json")])
+    written = json.loads((tmp_path / "bench.json").read_text())
+    assert written == json.loads(json.dumps(results))
+    for key in (
+        "bare_images_per_s",
+        "build_images_per_s",
+        "build_over_bare",
+        "rerender_fraction",
+        "cached_rebuild_fraction",
+        "speedup_over_naive",
+        "rss_ratio",
+    ):
+        assert results[key] > 0, key
+    assert set(results["peak_rss_mib"]) == {"10", "40"}
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("ratios: build/bare=")
