@@ -314,7 +314,7 @@ def analyze(
     )
     session = _ModelSession(ref, options.device, cache)
     model_summary = session.summary()
-    _check_spread_layer(spec, model_summary)
+    _check_against_model(options, model_summary)
     result_parts = {
         "model": ref.identity(),
         "rollout": asdict(options.rollout()),
@@ -422,9 +422,16 @@ def analyze(
     )
 
 
-def _check_spread_layer(spec: spread.SpreadSpec, model: ModelSummary) -> None:
+def _check_against_model(options: AnalysisOptions, model: ModelSummary) -> None:
+    """Options that only make sense once the model's depth is known."""
+    spec = spread.SpreadSpec.parse(options.spread_by)
     if spec.kind == "layer" and spec.layer > model.layers:
         raise ReportgenError(f"--spread-by layer:{spec.layer}: the model has {model.layers} layers")
+    if options.rollout_start_layer >= model.layers:
+        raise ReportgenError(
+            f"--rollout-start-layer {options.rollout_start_layer}: the model has "
+            f"{model.layers} layers (use 0 to {model.layers - 1})"
+        )
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:

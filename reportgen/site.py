@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, figures, pages, spread, store
+from . import __version__, figures, pages, render, spread, store
 from .analyze import Analysis, AnalysisOptions, ImageSummary, analyze, build_time
 from .errors import ReportgenError
 from .figures import FigureStyle
@@ -78,6 +78,9 @@ class ReportOptions:
             )
         if not 0.0 <= self.style.alpha <= 1.0:
             raise ReportgenError("--alpha must be in [0, 1]")
+        if self.style.image_format not in render.FORMAT_EXTENSIONS:
+            raise ReportgenError(f"unknown image format {self.style.image_format!r}")
+        render.colormap_lut(self.style.colormap)  # an unknown colormap fails here, not mid-build
         return self
 
     def to_json(self) -> dict[str, Any]:

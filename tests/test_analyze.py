@@ -123,6 +123,7 @@ def test_folder_of_broken_files_is_an_error(tmp_path, options):
         (dict(discard_ratio=1.5), "--discard-ratio"),
         (dict(spread_by="median"), "--spread-by"),
         (dict(spread_by="layer:9"), "layer:9"),
+        (dict(rollout_start_layer=2), "--rollout-start-layer 2: the model has 2 layers"),
     ],
 )
 def test_bad_options_are_clear_errors(folder, options, tmp_path, bad, message):

@@ -242,6 +242,10 @@ def test_bad_report_options_are_clear_errors(folder, tmp_path, analysis_options)
         site.build(folder, tmp_path / "s", analysis_options, ReportOptions(formats=("pdf",)))
     with pytest.raises(ReportgenError, match="not a slug"):
         site.build(folder, tmp_path / "s", analysis_options, ReportOptions(slug="Bad Slug!"))
+    with pytest.raises(ReportgenError, match="unknown colormap"):
+        bad_style = ReportOptions(style=site.FigureStyle(colormap="nope"))
+        site.build(folder, tmp_path / "s", analysis_options, bad_style)
+    assert not (tmp_path / "s" / "reports").exists()
     with pytest.raises(ReportgenError, match="--date"):
         site.parse_date("24/05/2024")
     with pytest.raises(ReportgenError, match="not a reportgen report"):
