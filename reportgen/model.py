@@ -238,8 +238,13 @@ def _probe(model: Any, processor: Any, device: str) -> tuple[tuple[int, int], in
 
     blank = Image.new("RGB", (256, 256), (128, 128, 128))
     pixels = processor(images=[blank], return_tensors="pt")["pixel_values"].to(device)
-    with torch.inference_mode():
-        attentions = model(pixel_values=pixels, output_attentions=True).attentions
+    try:
+        with torch.inference_mode():
+            attentions = model(pixel_values=pixels, output_attentions=True).attentions
+    except (RuntimeError, ValueError, TypeError) as error:
+        raise ReportgenError(
+            f"{type(model).__name__} failed on a test image: {str(error).splitlines()[0]}"
+        ) from None
     if not attentions or attentions[0] is None:
         raise ReportgenError(
             f"{type(model).__name__} does not return attention weights; reportgen needs a "
@@ -253,7 +258,9 @@ def _probe(model: Any, processor: Any, device: str) -> tuple[tuple[int, int], in
     )
 
 
-def summarise(ref: ModelRef, model: Any, processor: Any, device: str) -> ModelSummary:
+def summarise(
+    ref: ModelRef, model: Any, processor: Any, device: str, labels: dict[int, str] | None
+) -> ModelSummary:
     """Describe the model; the prefix-token count comes from the sequence length and grid."""
     config = model.config
     patch = _pair(getattr(config, "patch_size", 0) or 0)
@@ -268,7 +275,6 @@ def summarise(ref: ModelRef, model: Any, processor: Any, device: str) -> ModelSu
             "[CLS] token; reportgen needs a model with a CLS token"
         )
     hidden = int(config.hidden_size)
-    labels = _labels(model)
     return ModelSummary(
         model_id=ref.model_id,
         source=ref.source,
@@ -325,6 +331,7 @@ def load(ref: ModelRef, device: str = "auto") -> LoadedModel:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise ReportgenError(f"cannot load model {ref.model_id}: {first_line}") from None
     model.eval().to(device)
+    labels = _labels(model)
     return LoadedModel(
-        ref, model, processor, device, summarise(ref, model, processor, device), _labels(model)
+        ref, model, processor, device, summarise(ref, model, processor, device, labels), labels
     )
