@@ -83,5 +83,5 @@ def charts(
         "entropy-histogram.svg": plots.entropy_histogram(
             values, spread.level_boundaries(values, level_array), colours
         ),
-        "entropy-by-layer.svg": plots.layer_entropy_plot(layer_entropies, level_array, colours),
+        "entropy-by-layer.svg": plots.layer_entropy_plot(layer_entropies, level_array),
     }

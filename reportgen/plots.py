@@ -37,17 +37,17 @@ def _figure(width: float = 6.4, height: float = 3.4):
     return figure
 
 
-def line_colour(pastel: str) -> tuple[float, float, float]:
-    """A darker, saturated version of a pastel level colour, visible as a line on white.
+def line_colours(n_levels: int) -> list[tuple[float, float, float]]:
+    """Line colours for levels 1..N: YlOrRd from orange-yellow (focused) to dark red (spread).
 
-    Keeps the hue and sets saturation 0.85 and value 0.75 in HSV.
+    The pastel level colours are too light (and too alike in hue) for lines on white; this
+    ramp keeps their yellow-to-red direction while staying distinct and readable.
     """
-    from colorsys import rgb_to_hsv
+    import matplotlib
 
-    from matplotlib.colors import hsv_to_rgb, to_rgb
-
-    hue, saturation, _ = rgb_to_hsv(*to_rgb(pastel))
-    return tuple(float(c) for c in hsv_to_rgb((hue, 0.85 if saturation > 0.01 else 0.0, 0.75)))
+    ramp = matplotlib.colormaps["YlOrRd"]
+    positions = np.linspace(0.4, 0.95, n_levels) if n_levels > 1 else [0.7]
+    return [tuple(float(c) for c in ramp(position)[:3]) for position in positions]
 
 
 def _level_name(level: int, n_levels: int) -> str:
@@ -98,7 +98,6 @@ def entropy_histogram(
 def layer_entropy_plot(
     layer_entropies: np.ndarray,
     levels: Sequence[int],
-    level_colours: Sequence[str],
     fmt: str = "svg",
 ) -> bytes:
     """Mean entropy of each layer's map, one line per level: how attention spreads with depth."""
@@ -106,6 +105,7 @@ def layer_entropy_plot(
     level_array = np.asarray(levels)
     layers = np.arange(1, values.shape[1] + 1)
     n_levels = int(level_array.max())
+    colours = line_colours(n_levels)
     figure = _figure()
     axes = figure.add_subplot()
     for level in sorted(set(level_array.tolist())):
@@ -114,7 +114,7 @@ def layer_entropy_plot(
             values[level_array == level].mean(axis=0),
             marker="o",
             markersize=3,
-            color=line_colour(level_colours[level - 1]),
+            color=colours[level - 1],
             label=_level_name(level, n_levels),
         )
     axes.set_xticks(layers)

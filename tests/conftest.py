@@ -73,3 +73,17 @@ def write_images(folder, count: int, size=(48, 40), seed: int = 0):
         pixels = (rng.random((size[1], size[0], 3)) * 255).astype(np.uint8)
         Image.fromarray(pixels).save(folder / f"img{index:02d}.png")
     return folder
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_cache(tmp_path_factory):
+    """Tests never read or write the user's real reportgen cache."""
+    import os
+
+    previous = os.environ.get("REPORTGEN_CACHE_DIR")
+    os.environ["REPORTGEN_CACHE_DIR"] = str(tmp_path_factory.mktemp("reportgen-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("REPORTGEN_CACHE_DIR")
+    else:
+        os.environ["REPORTGEN_CACHE_DIR"] = previous
