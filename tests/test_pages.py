@@ -659,8 +659,9 @@ POST_LAYOUT = (  # prints the title unescaped, like al-folio's post layout
 
 
 @pytest.mark.jekyll
-@pytest.mark.skipif(shutil.which("jekyll") is None, reason="jekyll is not installed")
 def test_jekyll_build_shows_every_figure_in_its_level_with_inert_text(tmp_path):
+    if shutil.which("jekyll") is None:
+        pytest.fail("jekyll is not installed: apt-get install -y jekyll (or run make test)")
     ctx, report_dir, _ = render(tmp_path)
     site = tmp_path / "site"
     shutil.copytree(report_dir / "jekyll", site)
