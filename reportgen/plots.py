@@ -88,6 +88,9 @@ def entropy_histogram(
     )
     for boundary in boundaries:
         axes.axvline(boundary, color="#333333", linestyle="--", linewidth=1)
+    from matplotlib.ticker import MaxNLocator
+
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlim(low, high)
     axes.set_xlabel("spread entropy (normalised, 0 = one patch, 1 = uniform)")
     axes.set_ylabel("images")
