@@ -25,7 +25,7 @@ from reportgen import site
 from reportgen.analyze import AnalysisOptions
 from reportgen.site import ReportOptions
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM_ARGS = [

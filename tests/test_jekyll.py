@@ -1,0 +1,466 @@
+"""The jekyll flavour in a real ``jekyll build``: a report built end to end, published in a site.
+
+A report of random images and hostile file names is built with :func:`reportgen.site.build`
+(tiny random ViT), its ``jekyll/`` folder (``_posts/`` and ``assets/``) is copied into a copy of
+``tests/jekyll_site/`` (a minimal al-folio-like site: kramdown, no theme, no plugins, al-folio's
+``figure.liquid`` and ``figure.html`` includes, which print alt and caption unescaped) and the
+real ``jekyll`` builds it. The test reads the built post as a browser would: every figure once,
+in its level's coloured section, the others in a ``<details>`` block; image URLs that resolve to
+files of the built site; no Liquid or Markdown run from user text; the title intact.
+
+Debian's ``jekyll`` package is enough (``apt-get install -y jekyll``; ``make test`` installs
+it). Without it the tests fail rather than skip, so a missing check cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from conftest import write_images
+from PIL import Image
+
+from reportgen import pages, site
+from reportgen.analyze import Analysis, AnalysisOptions, ImageSummary
+from reportgen.site import ReportOptions
+
+pytestmark = [pytest.mark.jekyll, pytest.mark.slow]
+
+SKELETON = Path(__file__).parent / "jekyll_site"
+SITE_TITLE = "SENTINEL-SITE-TITLE"  # the skeleton's _config.yml title
+BASEURL = "/sentinel-base"  # the skeleton's _config.yml baseurl
+SLUG = "hostile-names"
+DATE = datetime.date(2024, 5, 24)
+TITLE = 'Where {{ page.title }} looks: <b>bold</b> & "quoted" {% raw %}'
+INCLUDES = ("figure.liquid", "figure.html")  # reportgen's default first
+HOSTILE_NAMES = (
+    "{{ site.title }}.jpg",
+    "{% raw %}.png",
+    "{% endraw %}x.png",
+    "{% include nope.html %}.png",
+    "<script>alert(1)</script>.png",  # "<script>alert(1)<" is a sub-folder
+    "**bold** [link](x).png",
+)
+HOSTILE_SKIPPED = "{{ site.title }} **not an image** {% include nope.html %}.png"
+N_PLAIN_IMAGES = 8
+# What must not be left in the text of a rendered post (once the hostile names, which are
+# expected to read literally, are taken out): Liquid and Markdown syntax.
+UNRENDERED = ("{{", "}}", "{%", "%}", "**", "![", "](")
+JEKYLL_MISSING = (
+    "the jekyll check needs the `jekyll` command: apt-get install -y jekyll "
+    "(or run `make test`, which installs it)"
+)
+
+
+# --- building ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def images_dir(tmp_path_factory) -> Path:
+    folder = write_images(tmp_path_factory.mktemp("jekyll-images") / "images", N_PLAIN_IMAGES)
+    for index, name in enumerate(HOSTILE_NAMES):
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image_format = "JPEG" if name.endswith(".jpg") else "PNG"
+        Image.new("RGB", (40, 40), (index * 40, 80, 160)).save(path, image_format)
+    (folder / HOSTILE_SKIPPED).write_bytes(b"not an image")
+    return folder
+
+
+@dataclass(frozen=True)
+class Report:
+    include: str  # the al-folio include the post uses
+    dir: Path
+    analysis: Analysis
+    work: Path  # an empty folder for the Jekyll site
+
+    @property
+    def figure_urls(self) -> dict[str, ImageSummary]:
+        """The URL each image's figure must have in the built site, with its image."""
+        extension = site.stored_style(self.dir).extension
+        return {
+            f"{BASEURL}/assets/img/{SLUG}/figures/{image.id}{extension}": image
+            for image in self.analysis.images
+        }
+
+
+@pytest.fixture(scope="module", params=INCLUDES)
+def report(request, images_dir, tiny_vit_dir, tmp_path_factory) -> Report:
+    """The report, built once per include name (reportgen's default, then figure.html)."""
+    include = request.param
+    options = ReportOptions(title=TITLE, slug=SLUG, date=DATE)  # default: figure.liquid
+    if include != "figure.liquid":
+        options = ReportOptions(title=TITLE, slug=SLUG, date=DATE, jekyll_include=include)
+    name = include.replace(".", "-")
+    out = tmp_path_factory.mktemp(f"site-{name}")
+    analysis_options = AnalysisOptions(
+        model=str(tiny_vit_dir), device="cpu", cache_dir=images_dir.parent / "cache"
+    )
+    report_dir = site.build(images_dir, out, analysis_options, options)
+    work = tmp_path_factory.mktemp(f"jekyll-{name}")
+    return Report(include, report_dir, Analysis.load(report_dir / "data"), work)
+
+
+@dataclass
+class Built:
+    root: Path  # the built site (_site)
+    post: Path
+    html: str
+    scan: PostScan
+
+
+@pytest.fixture(scope="module")
+def builds() -> dict[Path, Built]:
+    """Jekyll builds by report, made by the first test that needs one (see :func:`built`)."""
+    return {}
+
+
+def built(report: Report, builds: dict[Path, Built]) -> Built:
+    """The report's post from a real ``jekyll build``; called in tests so problems fail them."""
+    if report.dir in builds:
+        return builds[report.dir]
+    jekyll = shutil.which("jekyll")
+    if jekyll is None:
+        pytest.fail(JEKYLL_MISSING, pytrace=False)
+    source = report.work / "source"
+    shutil.rmtree(source, ignore_errors=True)
+    shutil.copytree(SKELETON, source)
+    shutil.copytree(report.dir / "jekyll", source, dirs_exist_ok=True)
+    destination = source / "_site"
+    command = [
+        jekyll,
+        "build",
+        "--safe",
+        "--source",
+        str(source),
+        "--destination",
+        str(destination),
+    ]
+    try:
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "JEKYLL_ENV": "production"},
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"jekyll build took over 120 s:\n{error.stderr}", pytrace=False)
+    if result.returncode != 0:
+        pytest.fail(
+            f"jekyll build failed ({result.returncode}):\n{result.stderr}\n{result.stdout}",
+            pytrace=False,
+        )
+    posts = sorted(
+        {*destination.glob(f"**/{SLUG}/index.html"), *destination.glob(f"**/*{SLUG}*.html")}
+    )
+    assert len(posts) == 1, f"expected one built post, found {posts}\n{result.stdout}"
+    html = posts[0].read_text(encoding="utf-8")
+    builds[report.dir] = Built(destination, posts[0], html, PostScan(html))
+    return builds[report.dir]
+
+
+# --- reading the built post back -----------------------------------------------------------
+
+_BACKGROUND = re.compile(r"background-color:\s*(#[0-9A-Fa-f]{6})")
+CONTENT_START, CONTENT_END = "reportgen-test: content start", "reportgen-test: content end"
+
+
+@dataclass
+class Element:
+    tag: str
+    attributes: dict[str, str]
+    level: int | None  # the coloured level section it is in (1, 2, ... in page order)
+    in_details: bool
+    figure: ShownFigure | None
+
+
+@dataclass
+class ShownFigure:
+    include: str  # which include rendered it (data-test-include)
+    level: int | None
+    in_details: bool
+    images: list[dict[str, str]] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LevelSection:
+    colour: str
+    headings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DetailsBlock:
+    level: int | None
+    summary: str = ""
+    summary_tags: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+
+
+class PostScan(HTMLParser):
+    """What a browser makes of the built post: title, sections, figures, details, scripts."""
+
+    VOID = {"img", "meta", "link", "br", "hr", "source", "input", "wbr"}
+    TEXTS = {"title", "h1", "h3", "summary", "figcaption", "code"}
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[Element] = []
+        self.levels: list[LevelSection] = []
+        self.figures: list[ShownFigure] = []
+        self.images: list[tuple[dict[str, str], ShownFigure | None, int | None]] = []
+        self.details: list[DetailsBlock] = []
+        self.texts: dict[str, list[str]] = {tag: [] for tag in self.TEXTS}
+        self.children: dict[str, list[list[str]]] = {tag: [] for tag in self.TEXTS}
+        self.scripts = 0
+        self.event_handlers: list[str] = []
+        self.content_text: list[str] = []  # decoded text and attribute values of the post body
+        self.in_content = False
+        self.content_seen = False
+        self._capture: dict[str, list[str]] = {}
+        self._capture_tags: dict[str, list[str]] = {}
+        self.feed(text)
+        self.close()
+
+    def _innermost(self) -> Element | None:
+        return self.stack[-1] if self.stack else None
+
+    def handle_comment(self, data):
+        if data.strip() == CONTENT_START:
+            self.in_content = self.content_seen = True
+        elif data.strip() == CONTENT_END:
+            self.in_content = False
+
+    def handle_starttag(self, tag, attrs):
+        attributes = {name: value or "" for name, value in attrs}
+        self.event_handlers += [name for name in attributes if name.startswith("on")]
+        self.scripts += tag == "script"
+        for inside in self._capture_tags.values():
+            inside.append(tag)
+        if self.in_content:
+            self.content_text += [value for name, value in attributes.items() if name != "src"]
+        parent = self._innermost()
+        level = parent.level if parent else None
+        in_details = parent.in_details if parent else False
+        figure = parent.figure if parent else None
+        if tag == "div" and (colour := _BACKGROUND.search(attributes.get("style", ""))):
+            self.levels.append(LevelSection(colour.group(1).upper()))
+            level = len(self.levels)
+        if tag == "details":
+            self.details.append(DetailsBlock(level))
+            in_details = True
+        if tag == "figure":
+            figure = ShownFigure(attributes.get("data-test-include", ""), level, in_details)
+            self.figures.append(figure)
+        if tag == "img":
+            self.images.append((attributes, figure, level))
+            if figure is not None:
+                figure.images.append(attributes)
+            if in_details:
+                self.details[-1].images.append(attributes.get("src", ""))
+        if tag in self.TEXTS:
+            self._capture[tag] = []
+            self._capture_tags[tag] = []
+        if tag not in self.VOID:
+            self.stack.append(Element(tag, attributes, level, in_details, figure))
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in self.VOID:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self._capture:
+            text = " ".join("".join(self._capture.pop(tag)).split())
+            inside = self._capture_tags.pop(tag)
+            self.texts[tag].append(text)
+            self.children[tag].append(inside)
+            if tag == "figcaption" and self.stack and self.stack[-1].figure is not None:
+                self.stack[-1].figure.captions.append(text)
+            if tag == "h3" and self.stack and self.stack[-1].level is not None:
+                self.levels[self.stack[-1].level - 1].headings.append(text)
+            if tag == "summary" and self.details:
+                self.details[-1].summary = text
+                self.details[-1].summary_tags = inside
+        if any(element.tag == tag for element in self.stack):
+            while self.stack.pop().tag != tag:
+                pass
+
+    def handle_data(self, data):
+        for parts in self._capture.values():
+            parts.append(data)
+        if self.in_content:
+            self.content_text.append(data)
+
+
+def _content(html: str) -> str:
+    """The raw HTML of the post body (between the test layout's markers)."""
+    start = html.index(f"<!-- {CONTENT_START} -->")
+    return html[start : html.index(f"<!-- {CONTENT_END} -->", start)]
+
+
+def _expected_caption(image: ImageSummary) -> str:
+    return pages.one_line(pages.figure_caption(image))
+
+
+# --- the checks ----------------------------------------------------------------------------
+
+
+def test_the_post_uses_the_requested_include(report, builds):
+    post = next((report.dir / "jekyll/_posts").glob("*.md")).read_text(encoding="utf-8")
+    assert f"{{% include {report.include} " in post
+    scan = built(report, builds).scan
+    assert scan.figures, "no <figure> in the built post: the include did not render"
+    assert {figure.include for figure in scan.figures} == {report.include}
+
+
+def test_every_figure_once_with_an_image_that_exists(report, builds):
+    result = built(report, builds)
+    urls = report.figure_urls
+    shown = [attributes.get("src", "") for attributes, _, _ in result.scan.images]
+    for url, image in urls.items():
+        assert shown.count(url) == 1, f"{image.name!r}: {url} shown {shown.count(url)} times"
+    charts = sorted((report.dir / "charts").iterdir())
+    assert len(shown) == len(urls) + len(charts)
+    for src in shown:
+        assert src.startswith(f"{BASEURL}/"), f"{src} does not go through relative_url"
+        assert (result.root / src.removeprefix(f"{BASEURL}/")).is_file(), f"{src} is missing"
+    for chart in charts:
+        assert f"{BASEURL}/assets/img/{SLUG}/charts/{chart.name}" in shown
+
+
+def test_figures_have_their_alt_and_caption_as_plain_text(report, builds):
+    scan = built(report, builds).scan
+    urls = report.figure_urls
+    seen = 0
+    for figure in scan.figures:
+        (attributes,) = figure.images
+        image = urls.get(attributes["src"])
+        if image is None:
+            continue  # a chart
+        seen += 1
+        assert attributes["alt"] == pages.one_line(f"Attention maps of {image.name}")
+        assert figure.captions == [_expected_caption(image)]
+        assert "data-zoomable" in attributes and attributes["class"] == (
+            "img-fluid rounded z-depth-1"
+        )
+    assert seen == len(urls)
+
+
+def test_levels_are_coloured_sections_in_order_with_their_figures(report, builds):
+    scan = built(report, builds).scan
+    analysis = report.analysis
+    numbers = sorted({image.level for image in analysis.images})
+    n_levels = max(numbers)
+    assert numbers == list(range(1, n_levels + 1))
+    assert [section.colour for section in scan.levels] == pages.level_colours(n_levels)
+    expected_headings = [
+        [
+            f"Spread level {number}"
+            + (" (most focused)" if number == 1 else "")
+            + (" (most spread)" if number == n_levels else "")
+        ]
+        for number in numbers
+    ]
+    assert [section.headings for section in scan.levels] == expected_headings
+    featured = analysis.featured()
+    where = {
+        attributes["src"]: (level, figure.in_details if figure else None)
+        for attributes, figure, level in scan.images
+    }
+    for url, image in report.figure_urls.items():
+        in_details = image.id != featured[image.level].id
+        assert where[url] == (image.level, in_details), image.name
+
+
+def test_details_blocks_hold_the_other_figures_rendered(report, builds):
+    result = built(report, builds)
+    scan = result.scan
+    analysis = report.analysis
+    featured = analysis.featured()
+    members = {
+        number: sorted(
+            (image for image in analysis.images if image.level == number),
+            key=lambda image: (image.entropy, image.index),
+        )
+        for number in featured
+    }
+    urls = {image.id: url for url, image in report.figure_urls.items()}
+    expected = [
+        (number, [urls[image.id] for image in level if image.id != featured[number].id])
+        for number, level in sorted(members.items())
+        if len(level) > 1
+    ]
+    assert expected, "the test report has no details block: use more images"
+    assert [(block.level, block.images) for block in scan.details] == expected
+    for (number, images), block in zip(expected, scan.details, strict=True):
+        assert block.summary == f"(click to expand) Other images: level {number} ({len(images)})"
+        assert block.summary_tags == ["strong"]
+    in_details = [figure for figure in scan.figures if figure.in_details]
+    assert len(in_details) == sum(len(images) for _, images in expected)
+    assert all(len(figure.images) == 1 and figure.captions for figure in in_details)
+    body = _content(result.html)
+    details_html = re.findall(r"<details.*?</details>", body, flags=re.S)
+    assert len(details_html) == len(expected)
+    for block in details_html:
+        assert "<figure" in block and "<img" in block
+        assert "&lt;figure" not in block and "&lt;img" not in block  # no HTML shown as text
+        assert "<pre" not in block and "<code" not in block  # nor as an indented code block
+        assert 'markdown="' not in block  # kramdown consumed its markdown attributes
+
+
+def test_no_liquid_or_markdown_is_left_unrendered(report, builds):
+    result = built(report, builds)
+    body = _content(result.html)
+    for raw in ("{{", "{%", "<p>{% include", "&lt;figure", "&lt;img", "&lt;div", "<pre"):
+        assert raw not in body, f"{raw!r} left in the rendered post"
+    assert 'markdown="' not in body
+    text = "\n".join(result.scan.content_text)
+    for name in sorted((*HOSTILE_NAMES, HOSTILE_SKIPPED), key=len, reverse=True):
+        text = text.replace(name, "")  # hostile names must read literally: take them out
+    for syntax in UNRENDERED:
+        assert syntax not in text, f"unrendered {syntax!r} in the post's text"
+    assert not re.search(r"^#+ ", text, flags=re.M), "a Markdown heading left as text"
+
+
+def test_hostile_file_names_run_no_liquid_and_no_html(report, builds):
+    result = built(report, builds)
+    scan = result.scan
+    assert scan.content_seen
+    assert scan.scripts == 0 and not scan.event_handlers
+    assert "<script" not in result.html.lower() and "onerror" not in result.html.lower()
+    # site.title is printed once, by the layout's <title>; never where a file name was.
+    assert result.html.count(SITE_TITLE) == 1
+    assert scan.texts["title"] == [f"{TITLE} | {SITE_TITLE}"]
+    assert SITE_TITLE not in "\n".join(scan.content_text)
+    names = {image.name: image for image in report.analysis.images}
+    assert set(HOSTILE_NAMES) <= set(names)
+    captions = {caption for figure in scan.figures for caption in figure.captions}
+    alts = {attributes.get("alt") for attributes, _, _ in scan.images}
+    for name in HOSTILE_NAMES:
+        assert _expected_caption(names[name]) in captions, name
+        assert f"Attention maps of {name}" in alts, name
+    assert "{{ site.title }}.jpg" in "\n".join(captions)
+    # The file that is not an image is listed, by its name, as plain text.
+    assert HOSTILE_SKIPPED in scan.texts["code"]
+
+
+def test_front_matter_title_is_the_report_title_as_text(report, builds):
+    scan = built(report, builds).scan
+    assert scan.texts["h1"] == [TITLE]
+    assert scan.children["h1"] == [[]]  # "<b>" stayed text
+    post = next((report.dir / "jekyll/_posts").glob("*.md"))
+    assert post.name == f"{DATE.isoformat()}-{SLUG}.md"
+    built_post = built(report, builds)
+    assert built_post.post.relative_to(built_post.root).as_posix() == (
+        f"blog/{DATE.year}/{SLUG}/index.html"
+    )
