@@ -1,47 +1,47 @@
-"""The two charts of a report (matplotlib, object API, Agg): entropy histogram and entropy by
-depth. Output is deterministic SVG (no dates, fixed ids) or PNG without metadata."""
+"""The two charts of a report: entropy histogram and entropy by depth.
+
+matplotlib's object API (``Figure`` + Agg canvas, no pyplot state), drawn under matplotlib's
+default style so a user's matplotlibrc cannot change them. Output is deterministic: SVG with
+no date, a fixed id salt and text as paths; PNG without the Software chunk.
+"""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-SVG_METADATA = {"Date": None, "Creator": None}
-PNG_METADATA = {"Software": None}
+from .errors import ReportgenError
+
+METADATA = {"svg": {"Date": None, "Creator": None}, "png": {"Software": None}}
+RC = {"svg.hashsalt": "reportgen", "svg.fonttype": "path"}
+HISTOGRAM_COLOUR = "#4A6FA5"
 
 
-def _save(figure, fmt: str) -> bytes:
-    import matplotlib
-
-    buffer = io.BytesIO()
-    rc = {"svg.hashsalt": "reportgen", "svg.fonttype": "path", "path.simplify": True}
-    with matplotlib.rc_context(rc):
-        figure.savefig(
-            buffer,
-            format=fmt,
-            metadata=SVG_METADATA if fmt == "svg" else PNG_METADATA,
-            bbox_inches="tight",
-            dpi=100,
-        )
-    return buffer.getvalue()
-
-
-def _figure(width: float = 6.4, height: float = 3.4):
+def _render(draw: Callable, fmt: str) -> bytes:
+    """Bytes of a fresh one-axes figure drawn by ``draw(axes)``, saved as ``fmt``."""
+    if fmt not in METADATA:
+        raise ReportgenError(f"unknown chart format {fmt!r}; choose from svg, png")
+    import matplotlib.style
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height))
-    FigureCanvasAgg(figure)
-    return figure
+    buffer = io.BytesIO()
+    with matplotlib.style.context("default"), matplotlib.rc_context(RC):
+        figure = Figure(figsize=(6.4, 3.4))
+        FigureCanvasAgg(figure)
+        draw(figure.add_subplot())
+        figure.savefig(buffer, format=fmt, metadata=METADATA[fmt], bbox_inches="tight", dpi=100)
+    return buffer.getvalue()
 
 
 def line_colours(n_levels: int) -> list[tuple[float, float, float]]:
     """Line colours for levels 1..N: YlOrRd from orange-yellow (focused) to dark red (spread).
 
-    The pastel level colours are too light (and too alike in hue) for lines on white; this
-    ramp keeps their yellow-to-red direction while staying distinct and readable.
+    The pastel level colours are too light for lines on white, and the article's first three
+    share one hue, so darkening them would give three equal lines; this ramp keeps their
+    yellow-to-red direction while staying distinct and readable.
     """
     import matplotlib
 
@@ -51,9 +51,28 @@ def line_colours(n_levels: int) -> list[tuple[float, float, float]]:
 
 
 def _level_name(level: int, n_levels: int) -> str:
-    suffix = " (focused)" if level == 1 and n_levels > 1 else ""
-    suffix = " (spread)" if level == n_levels and n_levels > 1 else suffix
+    """'level 1 (focused)' ... 'level N (spread)'; a single level is just 'level 1'."""
+    suffix = {1: " (focused)", n_levels: " (spread)"}.get(level, "") if n_levels > 1 else ""
     return f"level {level}{suffix}"
+
+
+def _legend_above(axes, n_levels: int):
+    """The level legend in one row (up to 4 entries a row) above the axes, clear of the data."""
+    return axes.legend(
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.01),
+        ncols=min(n_levels, 4),
+        fontsize="small",
+        frameon=False,
+        borderaxespad=0.0,
+    )
+
+
+def _x_range(values: np.ndarray) -> tuple[float, float]:
+    """The data's range with a 5% margin, kept inside [0, 1] unless the data are outside it."""
+    low, high = float(values.min()), float(values.max())
+    margin = max((high - low) * 0.05, 0.005)
+    return max(low - margin, min(low, 0.0)), min(high + margin, max(high, 1.0))
 
 
 def entropy_histogram(
@@ -63,39 +82,37 @@ def entropy_histogram(
     fmt: str = "svg",
 ) -> bytes:
     """Histogram of spread entropy; level bands shaded in the level colours, boundaries marked."""
-    values = np.asarray(entropies, dtype=np.float64)
-    low, high = float(values.min()), float(values.max())
-    margin = max((high - low) * 0.05, 0.005)
-    low, high = max(0.0, low - margin), min(1.0, high + margin)
-    edges = [low, *boundaries, high]
-    figure = _figure()
-    axes = figure.add_subplot()
-    for index, colour in enumerate(level_colours[: len(edges) - 1]):
-        axes.axvspan(
-            edges[index],
-            edges[index + 1],
-            color=colour,
-            alpha=0.9,
-            lw=0,
-            label=_level_name(index + 1, len(edges) - 1),
-        )
-    axes.hist(
-        values,
-        bins=min(30, max(5, values.size)),
-        range=(low, high),
-        color="#4A6FA5",
-        edgecolor="white",
-    )
-    for boundary in boundaries:
-        axes.axvline(boundary, color="#333333", linestyle="--", linewidth=1)
     from matplotlib.ticker import MaxNLocator
 
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_xlim(low, high)
-    axes.set_xlabel("spread entropy (normalised, 0 = one patch, 1 = uniform)")
-    axes.set_ylabel("images")
-    axes.legend(loc="upper left", fontsize="small", frameon=False)
-    return _save(figure, fmt)
+    values = np.asarray(entropies, dtype=np.float64)
+    if values.size == 0:
+        raise ReportgenError("no entropies to plot")
+    low, high = _x_range(values)
+    edges = [low, *boundaries, high]
+    n_levels = len(edges) - 1
+
+    def draw(axes) -> None:
+        for level, colour in enumerate(level_colours[:n_levels], start=1):
+            axes.axvspan(
+                edges[level - 1],
+                edges[level],
+                color=colour,
+                alpha=0.9,
+                lw=0,
+                label=_level_name(level, n_levels),
+            )
+        bins = min(30, max(5, values.size))
+        axes.hist(values, bins=bins, range=(low, high), color=HISTOGRAM_COLOUR, edgecolor="white")
+        for boundary in boundaries:
+            axes.axvline(boundary, color="#333333", linestyle="--", linewidth=1)
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_xlim(low, high)
+        axes.set_xlabel("spread entropy (normalised, 0 = one patch, 1 = uniform)")
+        axes.set_ylabel("images")
+        for handle in _legend_above(axes, n_levels).legend_handles:
+            handle.set(edgecolor="#999999", linewidth=0.5)  # pastel swatches visible on white
+
+    return _render(draw, fmt)
 
 
 def layer_entropy_plot(
@@ -103,26 +120,35 @@ def layer_entropy_plot(
     levels: Sequence[int],
     fmt: str = "svg",
 ) -> bytes:
-    """Mean entropy of each layer's map, one line per level: how attention spreads with depth."""
-    values = np.asarray(layer_entropies, dtype=np.float64)
-    level_array = np.asarray(levels)
+    """Mean entropy of each layer's map, one line per level (1-based): spread with depth.
+
+    ``layer_entropies`` is (n_images, n_layers); a single image may be given as (n_layers,).
+    Line colours come from ``line_colours``, not from the pastel level colours.
+    """
+    values = np.atleast_2d(np.asarray(layer_entropies, dtype=np.float64))
+    level_array = np.asarray(levels, dtype=np.int64)
+    if level_array.size == 0 or level_array.shape != values.shape[:1] or level_array.min() < 1:
+        raise ReportgenError(
+            f"need one level >= 1 per image: {values.shape[0]} images, {level_array.size} levels"
+        )
     layers = np.arange(1, values.shape[1] + 1)
     n_levels = int(level_array.max())
     colours = line_colours(n_levels)
-    figure = _figure()
-    axes = figure.add_subplot()
-    for level in sorted(set(level_array.tolist())):
-        axes.plot(
-            layers,
-            values[level_array == level].mean(axis=0),
-            marker="o",
-            markersize=3,
-            color=colours[level - 1],
-            label=_level_name(level, n_levels),
-        )
-    axes.set_xticks(layers)
-    axes.set_xlabel("layer")
-    axes.set_ylabel("mean entropy of the layer map")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize="small", frameon=False)
-    return _save(figure, fmt)
+
+    def draw(axes) -> None:
+        for level in np.unique(level_array).tolist():
+            axes.plot(
+                layers,
+                values[level_array == level].mean(axis=0),
+                marker="o",
+                markersize=3,
+                color=colours[level - 1],
+                label=_level_name(level, n_levels),
+            )
+        axes.set_xticks(layers)
+        axes.set_xlabel("layer")
+        axes.set_ylabel("mean entropy of the layer map")
+        axes.grid(alpha=0.3)
+        _legend_above(axes, n_levels)
+
+    return _render(draw, fmt)

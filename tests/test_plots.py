@@ -1,0 +1,92 @@
+"""The report's charts: valid, deterministic SVG and PNG, including degenerate inputs."""
+
+import io
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from reportgen import plots
+from reportgen.errors import ReportgenError
+
+COLOURS = ["#FFFEE2", "#FFFDCB", "#FFFBA0", "#FFDEDE"]
+RNG = np.random.default_rng(0)
+ENTROPIES = RNG.random(20)
+BOUNDARIES = list(np.quantile(ENTROPIES, [0.25, 0.5, 0.75]))
+LAYER_ENTROPIES = RNG.random((20, 12))
+LEVELS = np.arange(20) % 4 + 1
+
+CASES = {
+    "histogram": lambda fmt: plots.entropy_histogram(ENTROPIES, BOUNDARIES, COLOURS, fmt),
+    "histogram, one image": lambda fmt: plots.entropy_histogram([0.4], [], COLOURS[:1], fmt),
+    "histogram, equal entropies": lambda fmt: plots.entropy_histogram(
+        [0.5] * 8, [0.5, 0.5, 0.5], COLOURS, fmt
+    ),
+    "by layer": lambda fmt: plots.layer_entropy_plot(LAYER_ENTROPIES, LEVELS, fmt),
+    "by layer, one image": lambda fmt: plots.layer_entropy_plot(LAYER_ENTROPIES[:1], [1], fmt),
+    "by layer, equal entropies": lambda fmt: plots.layer_entropy_plot(
+        np.full((4, 12), 0.5), [1, 2, 3, 4], fmt
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_svg_is_valid_and_deterministic(case):
+    svg = CASES[case]("svg")
+    assert svg.startswith((b"<?xml", b"<svg"))
+    root = ET.fromstring(svg)
+    assert root.tag.endswith("svg")
+    assert b"<dc:date>" not in svg and b"<dc:creator>" not in svg  # no time, no version
+    assert svg == CASES[case]("svg")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_png_decodes_and_is_deterministic(case):
+    png = CASES[case]("png")
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.width > 300 and image.height > 200
+    assert "Software" not in image.info
+    assert png == CASES[case]("png")
+
+
+def test_histogram_legend_names_levels():
+    svg = plots.entropy_histogram(ENTROPIES, BOUNDARIES, COLOURS)
+    # text is drawn as paths; matplotlib keeps each string as an XML comment beside it
+    for name in ("level 1 (focused)", "level 2", "level 4 (spread)"):
+        assert f"<!-- {name} -->".encode() in svg
+    for colour in COLOURS:
+        assert colour.lower().encode() in svg.lower()  # each band in its level colour
+
+
+def test_one_level_has_no_focused_or_spread_suffix():
+    svg = plots.layer_entropy_plot(LAYER_ENTROPIES[:3], [1, 1, 1])
+    assert b"<!-- level 1 -->" in svg and b"(focused)" not in svg
+
+
+def test_line_colours_distinct_and_dark_enough():
+    colours = plots.line_colours(4)
+    assert len(set(colours)) == 4
+    assert all(sum(colour) / 3 < 0.85 for colour in colours)  # visible on white
+
+
+def test_charts_ignore_the_users_rc_params():
+    import matplotlib
+
+    plain = plots.entropy_histogram(ENTROPIES, BOUNDARIES, COLOURS)
+    with matplotlib.rc_context({"lines.linewidth": 7, "axes.facecolor": "black"}):
+        assert plots.entropy_histogram(ENTROPIES, BOUNDARIES, COLOURS) == plain
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: plots.entropy_histogram([], [], COLOURS),
+        lambda: plots.entropy_histogram(ENTROPIES, BOUNDARIES, COLOURS, "gif"),
+        lambda: plots.layer_entropy_plot(LAYER_ENTROPIES, LEVELS[:3]),
+        lambda: plots.layer_entropy_plot(LAYER_ENTROPIES[:2], [0, 1]),
+    ],
+)
+def test_bad_input_is_a_message(call):
+    with pytest.raises(ReportgenError):
+        call()

@@ -1,0 +1,178 @@
+"""Pixels: colormap lookup, bilinear upsampling, overlays, composed figures and encoding."""
+
+import io
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
+from PIL import Image
+
+from reportgen import render
+from reportgen.errors import ReportgenError
+
+RNG = np.random.default_rng(0)
+IMAGE = RNG.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+LAYER_LABELS = [f"L{index}" for index in range(1, 13)]
+AGGREGATES = ["max", "min", "mean", "rollout"]
+
+
+def hot_patch(shape=(4, 4), at=(1, 2)) -> np.ndarray:
+    grid = np.zeros(shape)
+    grid[at] = 1.0
+    return grid
+
+
+def labelled_maps(labels) -> list[tuple[str, np.ndarray]]:
+    return [(label, RNG.random((4, 4))) for label in labels]
+
+
+def test_colormap_lut_shape_and_ends():
+    lut = render.colormap_lut("jet")
+    assert lut.shape == (256, 3) and lut.dtype == np.uint8
+    low, high = lut[0].astype(int), lut[-1].astype(int)
+    assert low[2] > 100 and low[2] > low[0] + 50  # dark blue
+    assert high[0] > 100 and high[0] > high[2] + 50  # dark red
+    assert render.colormap_lut("jet") is lut  # cached
+
+
+def test_unknown_colormap_names_valid_ones():
+    with pytest.raises(ReportgenError, match="viridis"):
+        render.colormap_lut("no-such-map")
+
+
+def test_upsample_constant_stays_constant():
+    result = render.upsample_bilinear(np.full((3, 5), 0.25), (30, 50))
+    assert result.dtype == np.float32
+    np.testing.assert_allclose(result, 0.25, rtol=1e-6)
+
+
+def test_upsample_hot_patch_peaks_inside_its_pixels():
+    result = render.upsample_bilinear(hot_patch(), (64, 64))
+    row, column = np.unravel_index(np.argmax(result), result.shape)
+    assert 16 <= row < 32 and 32 <= column < 48  # patch (1, 2) covers rows 16-31, cols 32-47
+    assert result[:, :16].max() < 1e-6  # two patches away: untouched
+
+
+def test_upsample_non_square_shape():
+    assert render.upsample_bilinear(RNG.random((2, 3)), (20, 30)).shape == (20, 30)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    arrays(np.float64, array_shapes(min_dims=2, max_dims=2, max_side=6), elements=st.floats(0, 1))
+)
+def test_upsample_stays_within_input_range(grid):
+    result = render.upsample_bilinear(grid, (17, 23))
+    assert result.min() >= np.float32(grid.min()) - 1e-6
+    assert result.max() <= np.float32(grid.max()) + 1e-6
+
+
+@settings(max_examples=100, deadline=None)
+@given(arrays(np.float64, (4, 5), elements=st.floats(-1e6, 1e6)))
+def test_normalise_for_display_in_unit_interval(values):
+    result = render.normalise_for_display(values)
+    assert np.isfinite(result).all()
+    assert result.min() >= 0.0 and result.max() <= 1.0
+    if values.max() > values.min():
+        assert result.min() == 0.0 and result.max() == pytest.approx(1.0)
+
+
+def test_normalise_constant_map_is_zeros():
+    np.testing.assert_array_equal(render.normalise_for_display(np.full((3, 3), 7.0)), 0.0)
+
+
+def test_overlay_alpha_zero_is_the_image():
+    result = render.overlay(IMAGE, RNG.random((3, 4)), alpha=0.0)
+    assert result.dtype == np.uint8 and result.shape == IMAGE.shape
+    np.testing.assert_array_equal(result, IMAGE)
+
+
+def test_overlay_alpha_one_is_colormap_colours():
+    result = render.overlay(IMAGE, RNG.random((3, 4)), cmap="viridis", alpha=1.0)
+    lut = {tuple(colour) for colour in render.colormap_lut("viridis")}
+    assert {tuple(pixel) for pixel in result.reshape(-1, 3)} <= lut
+
+
+def test_overlay_hot_patch_is_redder_with_jet():
+    grey = np.full((64, 64, 3), 128, dtype=np.uint8)
+    result = render.overlay(grey, hot_patch(), "jet", 0.5).astype(int)
+    redness = result[..., 0] - result[..., 2]
+    assert redness[20:28, 36:44].mean() > 40  # inside the hot patch
+    assert redness[48:, :16].mean() < -40  # a cold corner: blue
+
+
+def test_overlay_rejects_alpha_outside_unit_interval():
+    with pytest.raises(ReportgenError, match="alpha"):
+        render.overlay(IMAGE, RNG.random((3, 4)), alpha=1.5)
+
+
+def encoded(image: Image.Image) -> bytes:
+    return render.encode_image(image, "png")
+
+
+def test_compose_figure_default_layout():
+    """12 layers + 4 aggregates: a row of input + aggregates, then 2 rows of 6 layers."""
+    figure = render.compose_figure(IMAGE, labelled_maps(LAYER_LABELS + AGGREGATES), panel_size=80)
+    panel_w, panel_h = 80, 60  # 64x48 image, longer side 80
+    gap, strip = render.GAP, render.LABEL_HEIGHT
+    assert figure.size == (6 * panel_w + 7 * gap, 3 * (panel_h + strip) + 4 * gap)
+    pixels = np.asarray(figure)
+    first_row = pixels[gap + strip : gap + strip + panel_h]
+    sixth_column = slice(gap + 5 * (panel_w + gap), gap + 5 * (panel_w + gap) + panel_w)
+    assert (first_row[:, sixth_column] == 255).all()  # 5 tiles on the first row, 6th empty
+    input_tile = first_row[:, gap : gap + panel_w]
+    expected = Image.fromarray(IMAGE).resize((panel_w, panel_h), Image.Resampling.BILINEAR)
+    np.testing.assert_array_equal(input_tile, np.asarray(expected))
+
+
+def test_compose_figure_columns_override():
+    figure = render.compose_figure(
+        IMAGE, labelled_maps(LAYER_LABELS[:4] + AGGREGATES), panel_size=40, columns=3
+    )
+    # input + 4 aggregates -> 2 rows of 3; 4 layers -> 2 rows of 3
+    assert figure.size == (3 * 40 + 4 * render.GAP, 4 * (30 + render.LABEL_HEIGHT) + 5 * render.GAP)
+
+
+def test_compose_figure_draws_labels():
+    figure = np.asarray(render.compose_figure(IMAGE, labelled_maps(["L1"]), panel_size=80))
+    gap, strip = render.GAP, render.LABEL_HEIGHT
+    label_strip = figure[gap : gap + strip, gap : gap + 80]
+    assert (label_strip < 128).any()  # dark text on the white strip
+
+
+def test_compose_figure_is_deterministic():
+    maps = labelled_maps(LAYER_LABELS + AGGREGATES)
+    first = encoded(render.compose_figure(IMAGE, maps))
+    assert first == encoded(render.compose_figure(IMAGE, maps))
+
+
+@pytest.mark.parametrize("fmt", sorted(render.FORMAT_EXTENSIONS))
+def test_encode_image_roundtrip_deterministic_no_exif(fmt):
+    image = Image.fromarray(IMAGE)
+    exif = Image.Exif()
+    exif[0x0131] = "some camera software"
+    image.info["exif"] = exif.tobytes()
+    data = render.encode_image(image, fmt)
+    assert data == render.encode_image(image, fmt)
+    decoded = Image.open(io.BytesIO(data))
+    assert decoded.format == {"webp": "WEBP", "jpeg": "JPEG", "png": "PNG"}[fmt]
+    assert decoded.size == image.size
+    assert not decoded.getexif() and "exif" not in decoded.info
+    assert b"some camera software" not in data
+
+
+def test_encode_image_takes_non_rgb_modes():
+    rgba = Image.fromarray(IMAGE).convert("RGBA")
+    assert Image.open(io.BytesIO(render.encode_image(rgba, "jpeg"))).mode == "RGB"
+
+
+def test_encode_image_unknown_format():
+    with pytest.raises(ReportgenError, match="webp"):
+        render.encode_image(Image.fromarray(IMAGE), "gif")
+
+
+def test_thumbnail_keeps_aspect_and_never_enlarges():
+    assert render.thumbnail(IMAGE, max_side=32).size == (32, 24)
+    assert render.thumbnail(IMAGE, max_side=320).size == (64, 48)
