@@ -190,21 +190,27 @@ def library_versions() -> dict[str, str]:
 
 
 def reportgen_commit() -> str | None:
-    """Git commit of the reportgen source, when it runs from a checkout."""
+    """Git commit of the reportgen source when it runs from a checkout, with ``-dirty`` when
+    the package or its templates have uncommitted changes (as ``git describe --dirty``)."""
     source = Path(__file__).resolve().parent.parent
     if not (source / ".git").exists():
         return None
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(source), "rev-parse", "HEAD"],
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(source), *args],
             capture_output=True,
             text=True,
             timeout=5,
             check=True,
-        )
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--", "reportgen", "templates")
     except (OSError, subprocess.SubprocessError):
         return None
-    return result.stdout.strip() or None
+    return f"{commit}-dirty" if commit and dirty else commit or None
 
 
 class _ModelSession:
@@ -320,6 +326,7 @@ def analyze(
         "rollout": asdict(options.rollout()),
         "preprocessing": session.preprocessing(),
         "format": store.FORMAT_VERSION,
+        "code": store.source_fingerprint("images", "extract", "maps"),
     }
 
     summaries: list[ImageSummary] = []

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, figures, pages, render, spread, store
+from . import figures, pages, render, spread, store
 from .analyze import Analysis, AnalysisOptions, ImageSummary, analyze, build_time
 from .errors import ReportgenError
 from .figures import FigureStyle
@@ -230,7 +230,11 @@ def _write_figure(
     key = None
     if cache and record_key:
         key = store.content_key(
-            {"record": record_key, "style": asdict(style), "reportgen": __version__}
+            {
+                "record": record_key,
+                "style": asdict(style),
+                "code": store.source_fingerprint("figures", "render"),
+            }
         )
         if cache.copy_to("figures", key, style.extension, destination):
             return

@@ -7,6 +7,7 @@ entry. Files are written with fixed zip timestamps so identical inputs give iden
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -23,6 +24,17 @@ from .record import ImageRecord, Prediction
 
 FORMAT_VERSION = 1
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@functools.lru_cache(maxsize=8)
+def source_fingerprint(*modules: str) -> str:
+    """sha256 of the source of reportgen modules: part of cache keys, so cached results and
+    figures are not reused after the code that made them changed."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update((package / f"{module}.py").read_bytes())
+    return digest.hexdigest()
 
 
 def default_cache_dir() -> Path:
