@@ -197,6 +197,7 @@ def _run_render(args: argparse.Namespace) -> None:
         formats=_formats(args.formats),
         style=style,
         jekyll_include=args.jekyll_include,
+        cache_dir=args.cache_dir,
         say=_say,
     )
 
@@ -257,6 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("report", type=Path, help="report folder (holds manifest.json and data/)")
     _add_render_options(render, defaults=False)
+    render.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="cache of charts and compiled templates (default: REPORTGEN_CACHE_DIR or the user "
+        "cache directory)",
+    )
     render.set_defaults(run=_run_render)
     return parser
 

@@ -363,12 +363,25 @@ def template_search_path(templates_dir: Path | None) -> list[Path]:
     return [*user, _packaged_templates()]
 
 
-def _environment(escaping: Escaping, templates_dir: Path | None) -> jinja2.Environment:
+def _environment(
+    escaping: Escaping, templates_dir: Path | None, bytecode_dir: Path | None = None
+) -> jinja2.Environment:
+    """``bytecode_dir`` keeps compiled templates between runs (keyed by their source).
+
+    Compiled code depends on the autoescape setting and the shared partials are compiled by
+    both environments, so each escaping policy gets its own bytecode folder.
+    """
     loader = jinja2.ChoiceLoader(
         [jinja2.FileSystemLoader(folder) for folder in template_search_path(templates_dir)]
     )
+    bytecode_cache = None
+    if bytecode_dir is not None:
+        folder = Path(bytecode_dir) / ("autoescape" if escaping.autoescape else "verbatim")
+        folder.mkdir(parents=True, exist_ok=True)
+        bytecode_cache = jinja2.FileSystemBytecodeCache(str(folder))
     environment = jinja2.Environment(
         loader=loader,
+        bytecode_cache=bytecode_cache,
         autoescape=escaping.autoescape,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -433,12 +446,14 @@ def render_report(
     *,
     templates_dir: Path | None = None,
     jekyll_include: str = "figure.liquid",
+    bytecode_dir: Path | None = None,
 ) -> list[Path]:
     """Write the page of each format into ``report_dir``; returns their paths, in format order.
 
     ``report_dir`` already holds the figures and charts named in ``ctx``; flavours whose layout
     needs them elsewhere (jekyll) copy them. ``jekyll_include`` is the al-folio figure include:
-    ``figure.liquid`` since 2024, ``figure.html`` in older sites.
+    ``figure.liquid`` since 2024, ``figure.html`` in older sites. ``bytecode_dir`` caches
+    compiled templates between runs.
     """
     unknown = [name for name in formats if name not in FLAVOURS]
     if unknown:
@@ -458,7 +473,9 @@ def render_report(
         flavour = FLAVOURS[name]
         layout = flavour.layout
         if flavour.escaping not in environments:
-            environments[flavour.escaping] = _environment(flavour.escaping, templates_dir)
+            environments[flavour.escaping] = _environment(
+                flavour.escaping, templates_dir, bytecode_dir
+            )
         layout.copy_images(ctx, report_dir)
         variables = {
             "report": ctx,
@@ -474,8 +491,12 @@ def render_report(
 
 
 def render_index(
-    entries: Sequence[IndexEntry], out_path: Path, *, templates_dir: Path | None = None
+    entries: Sequence[IndexEntry],
+    out_path: Path,
+    *,
+    templates_dir: Path | None = None,
+    bytecode_dir: Path | None = None,
 ) -> None:
     """Write the archive site's ``index.html`` listing ``entries`` in the given order."""
-    environment = _environment(HTML_ESCAPING, templates_dir)
+    environment = _environment(HTML_ESCAPING, templates_dir, bytecode_dir)
     _write(Path(out_path), _render(environment, "index.html.j2", {"entries": entries}))

@@ -284,14 +284,39 @@ def _levels(report: Path, analysis: Analysis, style: FigureStyle) -> tuple[pages
     return tuple(sections)
 
 
-def _write_charts(report: Path, analysis: Analysis) -> tuple[pages.Chart, ...]:
+CHART_NAMES = ("entropy-histogram.svg", "entropy-by-layer.svg")
+
+
+def _chart_files(analysis: Analysis, cache: store.ContentCache | None) -> dict[str, bytes]:
+    """The report's charts, from the cache when the same entropies were charted before."""
+    entropies = [image.entropy for image in analysis.images]
+    layer_entropies = [list(image.layer_entropies) for image in analysis.images]
     levels = [image.level for image in analysis.images]
-    charts = figures.charts(
-        [image.entropy for image in analysis.images],
-        np.array([image.layer_entropies for image in analysis.images]),
-        levels,
-        pages.level_colours(max(levels)),
+    key = store.content_key(
+        {
+            "entropies": entropies,
+            "layer_entropies": layer_entropies,
+            "levels": levels,
+            "code": store.source_fingerprint("figures", "plots", "pages", "spread"),
+        }
     )
+    if cache:
+        paths = {name: cache.path("charts", f"{key}-{name}", "") for name in CHART_NAMES}
+        if all(path.is_file() for path in paths.values()):
+            return {name: path.read_bytes() for name, path in paths.items()}
+    charts = figures.charts(
+        entropies, np.array(layer_entropies), levels, pages.level_colours(max(levels))
+    )
+    if cache:
+        for name, data in charts.items():
+            cache.put("charts", f"{key}-{name}", "", data)
+    return charts
+
+
+def _write_charts(
+    report: Path, analysis: Analysis, cache: store.ContentCache | None
+) -> tuple[pages.Chart, ...]:
+    charts = _chart_files(analysis, cache)
     (report / CHARTS_DIR).mkdir(exist_ok=True)
     titles = {
         "entropy-histogram.svg": (
@@ -333,9 +358,11 @@ def _write_thumbnail(report: Path, analysis: Analysis, style: FigureStyle) -> st
     return name
 
 
-def _render_pages(report: Path, analysis: Analysis, options: ReportOptions) -> None:
+def _render_pages(
+    report: Path, analysis: Analysis, options: ReportOptions, cache: store.ContentCache | None
+) -> None:
     """Charts, thumbnail, pages and manifest for a report whose figures exist."""
-    charts = _write_charts(report, analysis)
+    charts = _write_charts(report, analysis, cache)
     _write_thumbnail(report, analysis, options.style)
     manifest = analysis.manifest
     spec = analysis.spread_spec
@@ -373,6 +400,7 @@ def _render_pages(report: Path, analysis: Analysis, options: ReportOptions) -> N
         options.formats,
         templates_dir=options.templates_dir,
         jekyll_include=options.jekyll_include,
+        bytecode_dir=_bytecode_dir(cache),
     )
     report_manifest = {
         **manifest,
@@ -382,7 +410,18 @@ def _render_pages(report: Path, analysis: Analysis, options: ReportOptions) -> N
     store.atomic_write(report / MANIFEST_FILE, store.canonical_json(report_manifest))
 
 
-def update_index(site_dir: Path, templates_dir: Path | None = None) -> Path:
+def _cache(cache_dir: Path | None) -> store.ContentCache:
+    return store.ContentCache(cache_dir or store.default_cache_dir())
+
+
+def _bytecode_dir(cache: store.ContentCache | None) -> Path | None:
+    """Where compiled templates are kept between runs (Jinja re-checks their source)."""
+    return cache.root / "templates" if cache else None
+
+
+def update_index(
+    site_dir: Path, templates_dir: Path | None = None, cache: store.ContentCache | None = None
+) -> Path:
     """Rewrite ``site/index.html`` from the manifests of every published report."""
     entries = []
     for manifest_path in sorted((site_dir / REPORTS_DIR).glob(f"[!.]*/{MANIFEST_FILE}")):
@@ -410,7 +449,9 @@ def update_index(site_dir: Path, templates_dir: Path | None = None) -> Path:
     index = site_dir / "index.html"
     with tempfile.TemporaryDirectory(dir=site_dir, prefix=STAGING_PREFIX) as temp:
         staged = Path(temp) / "index.html"
-        pages.render_index(entries, staged, templates_dir=templates_dir)
+        pages.render_index(
+            entries, staged, templates_dir=templates_dir, bytecode_dir=_bytecode_dir(cache)
+        )
         os.replace(staged, index)
     (site_dir / ".nojekyll").touch()
     return index
@@ -434,12 +475,7 @@ def build(
     with _Staging(site_dir) as staging:
         report = staging.report
         (report / FIGURES_DIR).mkdir()
-
-        cache = (
-            store.ContentCache(analysis_options.cache_dir or store.default_cache_dir())
-            if analysis_options.use_cache
-            else None
-        )
+        cache = _cache(analysis_options.cache_dir) if analysis_options.use_cache else None
 
         def draw(image: ImageSummary, record: ImageRecord, key: str) -> None:
             _write_figure(report, image, record, style, cache, key)
@@ -452,10 +488,10 @@ def build(
             on_record=draw,
             created=_report_time(options),
         )
-        _render_pages(report, analysis, options)
+        _render_pages(report, analysis, options, cache)
         target = site_dir / REPORTS_DIR / options.slug
         _publish(report, target)
-    update_index(site_dir, options.templates_dir)
+    update_index(site_dir, options.templates_dir, cache)
     say(f"published {target} ({', '.join(options.formats)})")
     return target
 
@@ -480,6 +516,7 @@ def rerender(
     formats: tuple[str, ...] | None = None,
     style: FigureStyle | None = None,
     jekyll_include: str | None = None,
+    cache_dir: Path | None = None,
     say: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Re-render a published report from its stored data, without the model.
@@ -496,6 +533,7 @@ def rerender(
         style=style or stored.style,
         jekyll_include=jekyll_include or stored.jekyll_include,
     ).validated()
+    cache = _cache(cache_dir)
     with _Staging(report_dir.resolve().parent) as staging:
         report = staging.report
         shutil.copytree(report_dir / DATA_DIR, report / DATA_DIR)
@@ -506,9 +544,9 @@ def rerender(
             (report / FIGURES_DIR).mkdir()
             for image in analysis.images:
                 _write_figure(report, image, analysis.record(image), options.style)
-        _render_pages(report, analysis, options)
+        _render_pages(report, analysis, options, cache)
         _publish(report, report_dir)
     if report_dir.resolve().parent.name == REPORTS_DIR:
-        update_index(report_dir.resolve().parent.parent, templates_dir)
+        update_index(report_dir.resolve().parent.parent, templates_dir, cache)
     say(f"re-rendered {report_dir} ({', '.join(options.formats)})")
     return report_dir

@@ -692,3 +692,16 @@ def test_jekyll_build_shows_every_figure_in_its_level_with_inert_text(tmp_path):
         assert attributes["alt"] == pages.one_line("Attention maps of " + figure.name)
         assert caption == expected_caption(figure)
     assert len(scan.images) == len(figures) + len(ctx.charts)
+
+
+def test_compiled_template_cache_keeps_escaping_policies_apart(tmp_path):
+    """The HTML and Markdown environments compile the same partials differently: a shared
+    bytecode cache must never hand one's code to the other."""
+    _, report_dir, expected = render(tmp_path)
+    ctx = make_context(report_dir)
+    bytecode = tmp_path / "bytecode"
+    for _ in range(2):  # the second run reads every template from the bytecode cache
+        written = pages.render_report(ctx, report_dir, FLAVOURS, bytecode_dir=bytecode)
+        texts = {name: path.read_text() for name, path in zip(FLAVOURS, written, strict=True)}
+        assert texts == expected
+    assert any(bytecode.rglob("*.cache"))
