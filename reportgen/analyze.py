@@ -414,6 +414,10 @@ def analyze(
     manifest = _manifest(
         ref, model_summary, options, spec, summaries, skipped, images_dir, created or build_time()
     )
+    current = {f"{summary.id}.npz" for summary in summaries}
+    for stale in maps_dir.glob("*.npz"):  # from an earlier analysis into the same folder
+        if stale.name not in current:
+            stale.unlink()
     store.atomic_write(out_dir / MANIFEST_FILE, store.canonical_json(manifest))
     store.atomic_write(
         out_dir / RESULTS_FILE,

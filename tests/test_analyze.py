@@ -74,6 +74,15 @@ def test_second_run_hits_the_cache_without_loading_the_model(
         ).read_bytes()
 
 
+def test_reanalysing_into_the_same_folder_leaves_no_stale_maps(folder, options, tmp_path):
+    analyze(folder, tmp_path / "out", options)
+    (folder / "img00.png").unlink()
+    again = analyze(folder, tmp_path / "out", options)
+    on_disk = sorted(p.name for p in (tmp_path / "out/maps").iterdir())
+    assert on_disk == sorted(f"{image.id}.npz" for image in again.images)
+    assert len(on_disk) == 6
+
+
 def test_changed_parameters_miss_the_cache(folder, options, tmp_path):
     analyze(folder, tmp_path / "a", options)
     from dataclasses import replace
