@@ -280,3 +280,15 @@ def test_cli_build_and_render(folder, tmp_path, tiny_vit_dir, capsys):
     assert manifest["report"]["style"]["colormap"] == "viridis"
     assert cli.main(["render", str(tmp_path)]) == 2
     assert "not a reportgen report" in capsys.readouterr().err
+
+
+def test_default_date_slug_and_title_honour_source_date_epoch(
+    folder, tmp_path, analysis_options, monkeypatch
+):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # 2023-11-14T22:13:20Z
+    report = site.build(folder, tmp_path / "site", analysis_options, ReportOptions())
+    assert report.name == "images"  # slug from the folder name
+    assert (report / "jekyll/_posts/2023-11-14-images.md").is_file()
+    manifest = json.loads((report / "manifest.json").read_text())
+    assert manifest["created_utc"] == "2023-11-14T22:13:20Z"
+    assert manifest["report"]["title"] == "Where a Vision Transformer looks: images"
