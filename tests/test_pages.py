@@ -395,7 +395,9 @@ def test_html_page_is_standalone(tmp_path):
     ctx, _, texts = render(tmp_path)
     text = texts["html"]
     assert "<style>" in text and "max-width: 100%" in text
-    assert not re.search(r"""src=["']?(https?:)?//|url\(|<link""", text)  # no external loads
+    # no external loads; the only <link> is the empty inline icon (no /favicon.ico request)
+    assert not re.search(r"""src=["']?(https?:)?//|url\(""", text)
+    assert re.findall(r"<link[^>]*>", text) == ['<link rel="icon" href="data:,">']
     assert "<script" not in text
     scan = PageScan(text)
     for _, attributes in scan.images:
