@@ -8,7 +8,6 @@ made, and cached by content, so a rerun with unchanged inputs never loads the mo
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -351,19 +350,15 @@ def analyze(
     def misses(writer: _Writer) -> Iterator[tuple[int, images.LoadedImage, str]]:
         """Images the cache cannot answer; cache hits go to the writer on the way."""
         nonlocal hits
-        for index, path in enumerate(image_paths):
-            name = path.relative_to(images_dir).as_posix()
-            try:
-                data = path.read_bytes()
-            except OSError as error:
-                skipped.append(SkippedFile(name, f"cannot read file: {error.strerror or error}"))
+        for index, file in images.read_files(images_dir, image_paths):
+            if isinstance(file, SkippedFile):
+                skipped.append(file)
                 continue
-            digest = hashlib.sha256(data).hexdigest()
-            key = store.content_key({**result_parts, "image": digest})
+            key = store.content_key({**result_parts, "image": file.sha256})
             cached = cache.path("results", key, ".npz") if cache else None
             if cached and cached.is_file():
                 try:
-                    record = store.read_record(cached, name)
+                    record = store.read_record(cached, file.name)
                 except (OSError, ValueError, KeyError):
                     record = None  # a damaged cache entry is recomputed
                 if record is not None:
@@ -371,9 +366,9 @@ def analyze(
                     writer.submit(index, record, key, True)
                     continue
             try:
-                loaded = images.LoadedImage(name, images.decode(data), digest, len(data))
+                loaded = images.load(file)
             except images.ImageLoadError as error:
-                skipped.append(SkippedFile(name, str(error)))
+                skipped.append(SkippedFile(file.name, str(error)))
                 continue
             yield index, loaded, key
 

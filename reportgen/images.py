@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,21 +98,37 @@ def decode(data: bytes) -> Image.Image:
         raise ImageLoadError(f"corrupt or truncated image: {error}") from None
 
 
-def load(path: Path, name: str) -> LoadedImage:
-    """Read, hash and decode one file."""
+@dataclass(frozen=True)
+class ImageFile:
+    """A file's bytes and hash, read before decoding so a cache can answer first."""
+
+    name: str
+    data: bytes
+    sha256: str
+
+
+def read(path: Path, name: str) -> ImageFile:
+    """Read and hash one file, or raise ImageLoadError."""
     try:
         data = Path(path).read_bytes()
     except OSError as error:
         raise ImageLoadError(f"cannot read file: {error.strerror or error}") from None
-    return LoadedImage(name, decode(data), hashlib.sha256(data).hexdigest(), len(data))
+    return ImageFile(name, data, hashlib.sha256(data).hexdigest())
 
 
-def load_folder(folder: Path) -> Iterator[LoadedImage | SkippedFile]:
-    """Every image of ``folder`` in order: loaded, or skipped with its reason."""
-    folder = Path(folder)
-    for path in discover(folder):
+def read_files(
+    folder: Path, paths: Sequence[Path]
+) -> Iterator[tuple[int, ImageFile | SkippedFile]]:
+    """Each of ``paths`` (from :func:`discover`) with its position: read, or skipped with the
+    reason. Names are relative to ``folder``."""
+    for index, path in enumerate(paths):
         name = path.relative_to(folder).as_posix()
         try:
-            yield load(path, name)
+            yield index, read(path, name)
         except ImageLoadError as error:
-            yield SkippedFile(name, str(error))
+            yield index, SkippedFile(name, str(error))
+
+
+def load(file: ImageFile) -> LoadedImage:
+    """Decode a read file, or raise ImageLoadError."""
+    return LoadedImage(file.name, decode(file.data), file.sha256, len(file.data))

@@ -11,6 +11,11 @@ from reportgen.errors import ReportgenError
 from reportgen.record import SkippedFile
 
 
+def load(path, name=None):
+    """Read and decode one file, as the analysis does."""
+    return images.load(images.read(path, name or path.name))
+
+
 def save(image: Image.Image, path, **options):
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, **options)
@@ -42,40 +47,40 @@ def test_missing_and_empty_folders_are_clear_errors(tmp_path):
 def test_modes_become_rgb(tmp_path, mode, value):
     suffix = ".jpg" if mode == "CMYK" else ".png"
     path = save(Image.new(mode, (6, 5), value), tmp_path / f"x{suffix}")
-    loaded = images.load(path, path.name)
+    loaded = load(path, path.name)
     assert loaded.image.mode == "RGB" and loaded.image.size == (6, 5)
 
 
 def test_sixteen_bit_is_scaled_not_clipped(tmp_path):
     array = np.full((4, 4), 65535 // 2, dtype=np.uint16)
     path = save(Image.fromarray(array), tmp_path / "deep.png")
-    pixel = images.load(path, "deep.png").image.getpixel((0, 0))
+    pixel = load(path, "deep.png").image.getpixel((0, 0))
     assert pixel == (127, 127, 127)  # 32767 / 65535 * 255; clipping would give 255
 
 
 def test_transparent_pixels_composite_on_white(tmp_path):
     path = save(Image.new("RGBA", (2, 2), (0, 0, 0, 0)), tmp_path / "clear.png")
-    assert images.load(path, "clear.png").image.getpixel((0, 0)) == (255, 255, 255)
+    assert load(path, "clear.png").image.getpixel((0, 0)) == (255, 255, 255)
 
 
 def test_exif_orientation_is_applied(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise on display
     path = save(Image.new("RGB", (40, 20)), tmp_path / "rotated.jpg", exif=exif)
-    assert images.load(path, "rotated.jpg").image.size == (20, 40)
+    assert load(path, "rotated.jpg").image.size == (20, 40)
 
 
 def test_animated_uses_first_frame(tmp_path):
     frames = [Image.new("RGB", (8, 8), colour) for colour in ((255, 0, 0), (0, 0, 255))]
     path = tmp_path / "anim.gif"
     frames[0].save(path, save_all=True, append_images=frames[1:])
-    red, green, blue = images.load(path, "anim.gif").image.getpixel((0, 0))
+    red, green, blue = load(path, "anim.gif").image.getpixel((0, 0))
     assert red > 200 and blue < 50
 
 
 def test_sha256_and_size_come_from_the_file_bytes(tmp_path):
     path = save(Image.new("RGB", (3, 3)), tmp_path / "x.png")
-    loaded = images.load(path, "x.png")
+    loaded = load(path, "x.png")
     import hashlib
 
     assert loaded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -99,7 +104,15 @@ def truncated_jpeg() -> bytes:
 def test_bad_files_are_skipped_with_a_reason(tmp_path, name, content, reason):
     save(Image.new("RGB", (4, 4)), tmp_path / "good.png")
     (tmp_path / name).write_bytes(content)
-    results = list(images.load_folder(tmp_path))
+    paths = images.discover(tmp_path)
+    read = [file for _, file in images.read_files(tmp_path, paths)]
+    assert [f.name for f in read] == sorted(["good.png", name])
+    results = []
+    for file in read:
+        try:
+            results.append(images.load(file))
+        except images.ImageLoadError as error:
+            results.append(SkippedFile(file.name, str(error)))
     skipped = [r for r in results if isinstance(r, SkippedFile)]
     assert [s.name for s in skipped] == [name]
     assert reason in skipped[0].reason and "\n" not in skipped[0].reason
@@ -110,7 +123,7 @@ def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     path = save(Image.new("RGB", (20, 20)), tmp_path / "big.png")  # 400 px: over 2x the limit
     with pytest.raises(images.ImageLoadError, match="too large"):
-        images.load(path, "big.png")
+        load(path, "big.png")
     path = save(Image.new("RGB", (12, 12)), tmp_path / "warn.png")  # 144 px: warning zone
     with pytest.raises(images.ImageLoadError, match="too large"):
-        images.load(path, "warn.png")
+        load(path, "warn.png")
