@@ -275,7 +275,7 @@ class _Writer:
 
 
 def _summarise(index: int, record: ImageRecord, spec: spread.SpreadSpec) -> ImageSummary:
-    layer_maps = record.cls_heads.astype(np.float64).mean(axis=1)
+    layer_maps = record.layer_maps()
     return ImageSummary(
         index=index,
         id=image_id(index, record.name),

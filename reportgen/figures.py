@@ -34,7 +34,7 @@ class FigureStyle:
 
 def panels(record: ImageRecord) -> list[tuple[str, np.ndarray]]:
     """The labelled maps of one figure: L1..LN, then max, min, mean and rollout."""
-    layer_maps = record.cls_heads.astype(np.float64).mean(axis=1)
+    layer_maps = record.layer_maps()
     labelled = [(f"L{index}", layer) for index, layer in enumerate(layer_maps, start=1)]
     labelled += [(how, maps.aggregate(layer_maps, how)) for how in AGGREGATE_PANELS]
     labelled.append(("rollout", record.rollout.astype(np.float64)))

@@ -67,6 +67,10 @@ class ImageRecord:
     rollout: np.ndarray  # float32 (grid_h, grid_w): attention rollout
     predictions: list[Prediction] = field(default_factory=list)
 
+    def layer_maps(self) -> np.ndarray:
+        """Per layer, the CLS row averaged over heads: float64 (layers, grid_h, grid_w)."""
+        return self.cls_heads.astype(np.float64).mean(axis=1)
+
 
 @dataclass(frozen=True)
 class SkippedFile:

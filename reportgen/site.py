@@ -351,8 +351,7 @@ def _write_thumbnail(report: Path, analysis: Analysis, style: FigureStyle) -> st
     """Thumbnail for the archive index: the featured image of the most focused level."""
     featured = analysis.featured()[min(analysis.featured())]
     record = analysis.record(featured)
-    layer_maps = record.cls_heads.astype(np.float64).mean(axis=1)
-    spread_map = analysis.spread_spec.select(layer_maps, record.rollout)
+    spread_map = analysis.spread_spec.select(record.layer_maps(), record.rollout)
     name = f"thumbnail{style.extension}"
     (report / name).write_bytes(figures.thumbnail(record, spread_map, style).data)
     return name
