@@ -88,7 +88,7 @@ def bare_throughput(model_spec: str, folder: Path, batch_size: int) -> float:
     """Images/s of the forward pass with attentions, inputs preprocessed beforehand."""
     import torch
 
-    from reportgen import model
+    from reportgen.analysis import model
 
     loaded = model.load(model.resolve(model_spec), "cpu")
     images = [Image.open(p).convert("RGB") for p in sorted(folder.iterdir())]
@@ -113,7 +113,7 @@ def naive_seconds(model_spec: str, folder: Path, out: Path) -> float:
     import torch
     import torch.nn.functional as F
 
-    from reportgen import model
+    from reportgen.analysis import model
 
     loaded = model.load(model.resolve(model_spec), "cpu")
     n_prefix, grid = loaded.summary.n_prefix, loaded.summary.grid
@@ -152,8 +152,8 @@ def naive_seconds(model_spec: str, folder: Path, out: Path) -> float:
 
 
 def build_seconds(model_spec, folder, site_dir, cache_dir, batch_size, **report) -> float:
-    from reportgen import site
-    from reportgen.analyze import AnalysisOptions
+    from reportgen.analysis.analyze import AnalysisOptions
+    from reportgen.publish import site
 
     options = AnalysisOptions(
         model=model_spec, device="cpu", batch_size=batch_size, cache_dir=cache_dir
@@ -165,7 +165,7 @@ def build_seconds(model_spec, folder, site_dir, cache_dir, batch_size, **report)
 
 def rerender_seconds(report_dir: Path, work: Path) -> float:
     """Re-render after a template change (a user override of the HTML page template)."""
-    from reportgen import pages, site
+    from reportgen.publish import pages, site
 
     templates = work / "templates"
     templates.mkdir(exist_ok=True)
@@ -180,7 +180,7 @@ def rerender_seconds(report_dir: Path, work: Path) -> float:
 MEMORY_SCRIPT = """
 import re, sys
 from pathlib import Path
-from reportgen.analyze import AnalysisOptions, analyze
+from reportgen.analysis.analyze import AnalysisOptions, analyze
 folder, out, model, cache = map(Path, sys.argv[1:5])
 analyze(folder, out, AnalysisOptions(model=str(model), device="cpu", cache_dir=cache))
 print(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         # "Cold" means no cached results, figures, charts or compiled templates; the model is
         # installed (offline model converted, weight hash known) as after a first use.
-        from reportgen import model
+        from reportgen.analysis import model
 
         model.resolve(spec, cache_dir=work / "cache")
         # The limit: the better of two bare runs, one before and one after the cold build.

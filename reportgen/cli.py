@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from .errors import ReportgenError
+from reportgen import __version__
+from reportgen.errors import ReportgenError
 
 
 def _say(message: str) -> None:
@@ -86,7 +86,7 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _analysis_options(args: argparse.Namespace):
-    from .analyze import AnalysisOptions
+    from reportgen.analysis.analyze import AnalysisOptions
 
     return AnalysisOptions(
         model=args.model,
@@ -103,7 +103,7 @@ def _analysis_options(args: argparse.Namespace):
 
 
 def _run_analyze(args: argparse.Namespace) -> None:
-    from .analyze import analyze
+    from reportgen.analysis.analyze import analyze
 
     analysis = analyze(args.images, args.out, _analysis_options(args), say=_say)
     _say(
@@ -163,8 +163,8 @@ def _formats(text: str | None) -> tuple[str, ...] | None:
 
 
 def _run_build(args: argparse.Namespace) -> None:
-    from .figures import FigureStyle
-    from .site import ReportOptions, build, parse_date
+    from reportgen.publish.figures import FigureStyle
+    from reportgen.publish.site import ReportOptions, build, parse_date
 
     report = ReportOptions(
         title=args.title,
@@ -180,8 +180,8 @@ def _run_build(args: argparse.Namespace) -> None:
 
 
 def _run_render(args: argparse.Namespace) -> None:
-    from .figures import FigureStyle
-    from .site import rerender, stored_style
+    from reportgen.publish.figures import FigureStyle
+    from reportgen.publish.site import rerender, stored_style
 
     style = None
     if args.colormap or args.alpha is not None or args.image_format:

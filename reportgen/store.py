@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .record import ImageRecord, Prediction
+from reportgen.record import ImageRecord, Prediction
 
 FORMAT_VERSION = 1
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -29,11 +29,12 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 @functools.lru_cache(maxsize=8)
 def source_fingerprint(*modules: str) -> str:
     """sha256 of the source of reportgen modules: part of cache keys, so cached results and
-    figures are not reused after the code that made them changed."""
+    figures are not reused after the code that made them changed. ``modules`` are dotted names
+    below the package, such as ``methods.maps``."""
     package = Path(__file__).resolve().parent
     digest = hashlib.sha256()
     for module in modules:
-        digest.update((package / f"{module}.py").read_bytes())
+        digest.update((package / f"{module.replace('.', '/')}.py").read_bytes())
     return digest.hexdigest()
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from conftest import write_images
 
-from reportgen import analyze as analyze_module
 from reportgen import cli
-from reportgen.analyze import Analysis, AnalysisOptions, analyze
+from reportgen.analysis import analyze as analyze_module
+from reportgen.analysis.analyze import Analysis, AnalysisOptions, analyze
 from reportgen.errors import ReportgenError
 
 

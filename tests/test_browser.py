@@ -21,9 +21,9 @@ import pytest
 from conftest import write_images
 from PIL import Image
 
-from reportgen import site
-from reportgen.analyze import AnalysisOptions
-from reportgen.site import ReportOptions
+from reportgen.analysis.analyze import AnalysisOptions
+from reportgen.publish import site
+from reportgen.publish.site import ReportOptions
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

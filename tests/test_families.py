@@ -6,10 +6,11 @@ import torch
 from conftest import tiny_model_dir
 from PIL import Image
 
-from reportgen import maps, model
+from reportgen.analysis import model
+from reportgen.analysis.extract import extract
+from reportgen.analysis.images import LoadedImage
 from reportgen.errors import ReportgenError
-from reportgen.extract import extract
-from reportgen.images import LoadedImage
+from reportgen.methods import maps
 
 FAMILIES = {
     # family: (expected prefix tokens, has a classifier head)

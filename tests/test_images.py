@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reportgen import images
+from reportgen.analysis import images
 from reportgen.errors import ReportgenError
 from reportgen.record import SkippedFile
 

@@ -1,6 +1,6 @@
 """The jekyll flavour in a real ``jekyll build``: a report built end to end, published in a site.
 
-A report of random images and hostile file names is built with :func:`reportgen.site.build`
+A report of random images and hostile file names is built with :func:`reportgen.publish.site.build`
 (tiny random ViT), its ``jekyll/`` folder (``_posts/`` and ``assets/``) is copied into a copy of
 ``tests/jekyll_site/`` (a minimal al-folio-like site: kramdown, no theme, no plugins, al-folio's
 ``figure.liquid`` and ``figure.html`` includes, which print alt and caption unescaped) and the
@@ -27,9 +27,9 @@ import pytest
 from conftest import write_images
 from PIL import Image
 
-from reportgen import pages, site
-from reportgen.analyze import Analysis, AnalysisOptions, ImageSummary
-from reportgen.site import ReportOptions
+from reportgen.analysis.analyze import Analysis, AnalysisOptions, ImageSummary
+from reportgen.publish import pages, site
+from reportgen.publish.site import ReportOptions
 
 pytestmark = [pytest.mark.jekyll, pytest.mark.slow]
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from reportgen import maps
+from reportgen.methods import maps
 
 GRID = (2, 2)
 T = 5  # 1 CLS + 2x2 patches

@@ -6,7 +6,8 @@ import threading
 import numpy as np
 import pytest
 
-from reportgen import model, offline, store
+from reportgen import store
+from reportgen.analysis import model, offline
 from reportgen.errors import ReportgenError
 
 pytestmark = pytest.mark.slow

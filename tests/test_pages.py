@@ -21,8 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from reportgen import pages
 from reportgen.errors import ReportgenError
+from reportgen.publish import pages
 from reportgen.record import ModelSummary, Prediction, SkippedFile
 from reportgen.slugs import slugify
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reportgen import plots
 from reportgen.errors import ReportgenError
+from reportgen.publish import plots
 
 COLOURS = ["#FFFEE2", "#FFFDCB", "#FFFBA0", "#FFDEDE"]
 RNG = np.random.default_rng(0)

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 from PIL import Image
 
-from reportgen import render
 from reportgen.errors import ReportgenError
+from reportgen.publish import render
 
 RNG = np.random.default_rng(0)
 IMAGE = RNG.integers(0, 256, (48, 64, 3), dtype=np.uint8)

@@ -12,10 +12,11 @@ import pytest
 from conftest import write_images
 from PIL import Image
 
-from reportgen import cli, site
-from reportgen.analyze import AnalysisOptions
+from reportgen import cli
+from reportgen.analysis.analyze import AnalysisOptions
 from reportgen.errors import ReportgenError
-from reportgen.site import ReportOptions
+from reportgen.publish import site
+from reportgen.publish.site import ReportOptions
 
 HOSTILE_NAMES = [
     "<script>alert(1)</script>.png",
@@ -194,9 +195,11 @@ def test_rerender_reproduces_the_report_without_the_model(
     out = tmp_path / "site"
     report = site.build(folder, out, analysis_options, report_options)
     before = site_files(out)
-    import reportgen.analyze
+    import reportgen.analysis.analyze
 
-    monkeypatch.setattr(reportgen.analyze, "load", lambda *a, **k: pytest.fail("model loaded"))
+    monkeypatch.setattr(
+        reportgen.analysis.analyze, "load", lambda *a, **k: pytest.fail("model loaded")
+    )
     site.rerender(report)
     assert site_files(out) == before
 

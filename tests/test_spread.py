@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from reportgen import spread
+from reportgen.methods import spread
 
 
 def test_entropy_extremes():

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .errors import ReportgenError
+from reportgen.errors import ReportgenError
 
 METADATA = {"svg": {"Date": None, "Creator": None}, "png": {"Software": None}}
 RC = {"svg.hashsalt": "reportgen", "svg.fonttype": "path"}

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ReportgenError
-from .record import SkippedFile
+from reportgen.errors import ReportgenError
+from reportgen.record import SkippedFile
 
 
 class ImageLoadError(Exception):

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import maps, plots, render, spread
-from .record import ImageRecord
+from reportgen.methods import maps, spread
+from reportgen.publish import plots, render
+from reportgen.record import ImageRecord
 
 AGGREGATE_PANELS = ("max", "min", "mean")
 

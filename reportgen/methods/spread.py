@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .maps import AGGREGATES
+from reportgen.methods.maps import AGGREGATES
 
 SPREAD_MAPS = (*AGGREGATES, "rollout")
 _LAYER_SPEC = re.compile(r"layer:(\d+)")

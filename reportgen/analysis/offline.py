@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ReportgenError
-from .store import ContentCache, default_cache_dir, file_sha256
+from reportgen.errors import ReportgenError
+from reportgen.store import ContentCache, default_cache_dir, file_sha256
 
 if TYPE_CHECKING:
     import numpy as np

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from . import maps
-from .images import LoadedImage
-from .model import LoadedModel
-from .record import ImageRecord, Prediction
+from reportgen.analysis.images import LoadedImage
+from reportgen.analysis.model import LoadedModel
+from reportgen.methods import maps
+from reportgen.record import ImageRecord, Prediction
 
 TOP_K = 5
 

@@ -39,8 +39,8 @@ from typing import Any
 import jinja2
 import markupsafe
 
-from .errors import ReportgenError
-from .record import ModelSummary, Prediction, SkippedFile
+from reportgen.errors import ReportgenError
+from reportgen.record import ModelSummary, Prediction, SkippedFile
 
 ARTICLE_LEVEL_COLOURS = ("#FFFEE2", "#FFFDCB", "#FFFBA0", "#FFDEDE")
 _COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
@@ -352,7 +352,7 @@ def _checked_report_file(file: str) -> str:
 
 def _packaged_templates() -> Path:
     """``reportgen/templates`` in an installed wheel, else ``<repo>/templates`` in a checkout."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent
     installed = package / "templates"
     return installed if installed.is_dir() else package.parent / "templates"
 

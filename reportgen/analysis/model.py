@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import offline, store
-from .errors import ReportgenError
-from .record import ModelSummary
+from reportgen import store
+from reportgen.analysis import offline
+from reportgen.errors import ReportgenError
+from reportgen.record import ModelSummary
 
 log = logging.getLogger(__name__)
 

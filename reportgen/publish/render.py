@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .errors import ReportgenError
+from reportgen.errors import ReportgenError
 
 FORMAT_EXTENSIONS = {"webp": ".webp", "jpeg": ".jpg", "png": ".png"}
 LABEL_HEIGHT = 16

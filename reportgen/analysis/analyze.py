@@ -22,13 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, images, spread, store
-from .errors import ReportgenError
-from .extract import RolloutOptions, extract
-from .maps import HEAD_FUSIONS
-from .model import LoadedModel, ModelRef, load, resolve
-from .record import ImageRecord, ModelSummary, Prediction, SkippedFile
-from .slugs import image_id
+from reportgen import __version__, store
+from reportgen.analysis import images
+from reportgen.analysis.extract import RolloutOptions, extract
+from reportgen.analysis.model import LoadedModel, ModelRef, load, resolve
+from reportgen.errors import ReportgenError
+from reportgen.methods import spread
+from reportgen.methods.maps import HEAD_FUSIONS
+from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
+from reportgen.slugs import image_id
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +193,7 @@ def library_versions() -> dict[str, str]:
 def reportgen_commit() -> str | None:
     """Git commit of the reportgen source when it runs from a checkout, with ``-dirty`` when
     the package or its templates have uncommitted changes (as ``git describe --dirty``)."""
-    source = Path(__file__).resolve().parent.parent
+    source = Path(__file__).resolve().parents[2]
     if not (source / ".git").exists():
         return None
 
@@ -325,7 +327,7 @@ def analyze(
         "rollout": asdict(options.rollout()),
         "preprocessing": session.preprocessing(),
         "format": store.FORMAT_VERSION,
-        "code": store.source_fingerprint("images", "extract", "maps"),
+        "code": store.source_fingerprint("analysis.images", "analysis.extract", "methods.maps"),
     }
 
     summaries: list[ImageSummary] = []

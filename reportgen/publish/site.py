@@ -30,12 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from . import figures, pages, render, spread, store
-from .analyze import Analysis, AnalysisOptions, ImageSummary, analyze, build_time
-from .errors import ReportgenError
-from .figures import FigureStyle
-from .record import ImageRecord
-from .slugs import slugify
+from reportgen import store
+from reportgen.analysis.analyze import Analysis, AnalysisOptions, ImageSummary, analyze, build_time
+from reportgen.errors import ReportgenError
+from reportgen.methods import spread
+from reportgen.publish import figures, pages, render
+from reportgen.publish.figures import FigureStyle
+from reportgen.record import ImageRecord
+from reportgen.slugs import slugify
 
 REPORTS_DIR = "reports"
 MANIFEST_FILE = "manifest.json"
@@ -233,7 +235,7 @@ def _write_figure(
             {
                 "record": record_key,
                 "style": asdict(style),
-                "code": store.source_fingerprint("figures", "render"),
+                "code": store.source_fingerprint("publish.figures", "publish.render"),
             }
         )
         if cache.copy_to("figures", key, style.extension, destination):
@@ -297,7 +299,9 @@ def _chart_files(analysis: Analysis, cache: store.ContentCache | None) -> dict[s
             "entropies": entropies,
             "layer_entropies": layer_entropies,
             "levels": levels,
-            "code": store.source_fingerprint("figures", "plots", "pages", "spread"),
+            "code": store.source_fingerprint(
+                "publish.figures", "publish.plots", "publish.pages", "methods.spread"
+            ),
         }
     )
     if cache:

@@ -1,0 +1,1 @@
+"""Analysis wing: images in, attention records out (model loading, extraction, orchestration)."""

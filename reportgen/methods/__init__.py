@@ -1,0 +1,1 @@
+"""Methods wing: pure numpy maths on attention (maps, spread levels); no I/O, no torch models."""

@@ -1,0 +1,1 @@
+"""Publish wing: figures, pages and the site, read from the results store only."""
