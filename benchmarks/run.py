@@ -152,14 +152,15 @@ def naive_seconds(model_spec: str, folder: Path, out: Path) -> float:
 
 
 def build_seconds(model_spec, folder, site_dir, cache_dir, batch_size, **report) -> float:
-    from reportgen.analysis.analyze import AnalysisOptions
+    from reportgen import api
     from reportgen.publish import site
+    from reportgen.results import AnalysisOptions
 
     options = AnalysisOptions(
         model=model_spec, device="cpu", batch_size=batch_size, cache_dir=cache_dir
     )
     report_options = site.ReportOptions(slug="bench", date=site.parse_date("2026-01-01"), **report)
-    seconds, _ = timed(site.build, folder, site_dir, options, report_options)
+    seconds, _ = timed(api.build, folder, site_dir, options, report_options)
     return seconds
 
 
@@ -180,7 +181,8 @@ def rerender_seconds(report_dir: Path, work: Path) -> float:
 MEMORY_SCRIPT = """
 import re, sys
 from pathlib import Path
-from reportgen.analysis.analyze import AnalysisOptions, analyze
+from reportgen.analysis.analyze import analyze
+from reportgen.results import AnalysisOptions
 folder, out, model, cache = map(Path, sys.argv[1:5])
 analyze(folder, out, AnalysisOptions(model=str(model), device="cpu", cache_dir=cache))
 print(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))

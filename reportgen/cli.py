@@ -86,7 +86,7 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _analysis_options(args: argparse.Namespace):
-    from reportgen.analysis.analyze import AnalysisOptions
+    from reportgen.results import AnalysisOptions
 
     return AnalysisOptions(
         model=args.model,
@@ -163,8 +163,9 @@ def _formats(text: str | None) -> tuple[str, ...] | None:
 
 
 def _run_build(args: argparse.Namespace) -> None:
+    from reportgen.api import build
     from reportgen.publish.figures import FigureStyle
-    from reportgen.publish.site import ReportOptions, build, parse_date
+    from reportgen.publish.site import ReportOptions, parse_date
 
     report = ReportOptions(
         title=args.title,

@@ -8,8 +8,9 @@ from conftest import write_images
 
 from reportgen import cli
 from reportgen.analysis import analyze as analyze_module
-from reportgen.analysis.analyze import Analysis, AnalysisOptions, analyze
+from reportgen.analysis.analyze import analyze
 from reportgen.errors import ReportgenError
+from reportgen.results import Analysis, AnalysisOptions
 
 
 @pytest.fixture

@@ -21,9 +21,10 @@ import pytest
 from conftest import write_images
 from PIL import Image
 
-from reportgen.analysis.analyze import AnalysisOptions
+from reportgen import api
 from reportgen.publish import site
 from reportgen.publish.site import ReportOptions
+from reportgen.results import AnalysisOptions
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -102,13 +103,13 @@ def served(tiny_vit_dir, tmp_path_factory):
     root = tmp / "site"
     analysis = AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache")
     date = site.parse_date("2024-05-24")
-    hostile = site.build(
+    hostile = api.build(
         _hostile_folder(tmp / "hostile"),
         root,
         analysis,
         ReportOptions(title=HOSTILE_TITLE, slug=HOSTILE_SLUG, date=date),
     )
-    plain = site.build(
+    plain = api.build(
         write_images(tmp / "plain", 6, seed=1),
         root,
         analysis,

@@ -1,6 +1,6 @@
 """The jekyll flavour in a real ``jekyll build``: a report built end to end, published in a site.
 
-A report of random images and hostile file names is built with :func:`reportgen.publish.site.build`
+A report of random images and hostile file names is built with :func:`reportgen.api.build`
 (tiny random ViT), its ``jekyll/`` folder (``_posts/`` and ``assets/``) is copied into a copy of
 ``tests/jekyll_site/`` (a minimal al-folio-like site: kramdown, no theme, no plugins, al-folio's
 ``figure.liquid`` and ``figure.html`` includes, which print alt and caption unescaped) and the
@@ -27,9 +27,10 @@ import pytest
 from conftest import write_images
 from PIL import Image
 
-from reportgen.analysis.analyze import Analysis, AnalysisOptions, ImageSummary
+from reportgen import api
 from reportgen.publish import pages, site
 from reportgen.publish.site import ReportOptions
+from reportgen.results import Analysis, AnalysisOptions, ImageSummary
 
 pytestmark = [pytest.mark.jekyll, pytest.mark.slow]
 
@@ -103,7 +104,7 @@ def report(request, images_dir, tiny_vit_dir, tmp_path_factory) -> Report:
     analysis_options = AnalysisOptions(
         model=str(tiny_vit_dir), device="cpu", cache_dir=images_dir.parent / "cache"
     )
-    report_dir = site.build(images_dir, out, analysis_options, options)
+    report_dir = api.build(images_dir, out, analysis_options, options)
     work = tmp_path_factory.mktemp(f"jekyll-{name}")
     return Report(include, report_dir, Analysis.load(report_dir / "data"), work)
 

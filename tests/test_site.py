@@ -12,11 +12,11 @@ import pytest
 from conftest import write_images
 from PIL import Image
 
-from reportgen import cli
-from reportgen.analysis.analyze import AnalysisOptions
+from reportgen import api, cli
 from reportgen.errors import ReportgenError
 from reportgen.publish import site
 from reportgen.publish.site import ReportOptions
+from reportgen.results import AnalysisOptions
 
 HOSTILE_NAMES = [
     "<script>alert(1)</script>.png",
@@ -57,7 +57,7 @@ def site_files(root):
 
 def test_build_layout_and_manifest(folder, tmp_path, analysis_options, report_options):
     out = tmp_path / "site"
-    report = site.build(folder, out, analysis_options, report_options)
+    report = api.build(folder, out, analysis_options, report_options)
     assert report == out / "reports" / "tiny"
     for path in [
         "index.html",
@@ -88,7 +88,7 @@ def test_build_layout_and_manifest(folder, tmp_path, analysis_options, report_op
 
 
 def test_every_image_once_in_its_levels_section(folder, tmp_path, analysis_options, report_options):
-    report = site.build(folder, tmp_path / "site", analysis_options, report_options)
+    report = api.build(folder, tmp_path / "site", analysis_options, report_options)
     results = json.loads((report / "data/results.json").read_text())
     html = (report / "index.html").read_text()
     sections = re.split(r'<section[^>]*class="level[^"]*"', html)[1:]
@@ -103,10 +103,10 @@ def test_index_lists_reports_and_rebuild_replaces_only_its_slug(
     folder, tmp_path, analysis_options, report_options
 ):
     out = tmp_path / "site"
-    site.build(folder, out, analysis_options, report_options)
-    site.build(folder, out, analysis_options, replace(report_options, slug="other", title="Other"))
+    api.build(folder, out, analysis_options, report_options)
+    api.build(folder, out, analysis_options, replace(report_options, slug="other", title="Other"))
     other_before = site_files(out / "reports/other")
-    site.build(folder, out, analysis_options, replace(report_options, title="Tiny again"))
+    api.build(folder, out, analysis_options, replace(report_options, title="Tiny again"))
     assert site_files(out / "reports/other") == other_before
     index = (out / "index.html").read_text()
     assert 'href="reports/tiny/index.html"' in index and 'href="reports/other/index.html"' in index
@@ -118,7 +118,7 @@ def test_failed_build_leaves_the_published_site_unchanged(
     folder, tmp_path, analysis_options, report_options, monkeypatch
 ):
     out = tmp_path / "site"
-    site.build(folder, out, analysis_options, report_options)
+    api.build(folder, out, analysis_options, report_options)
     before = site_files(out)
 
     def crash(*args, **kwargs):
@@ -126,7 +126,7 @@ def test_failed_build_leaves_the_published_site_unchanged(
 
     monkeypatch.setattr(site.pages, "render_report", crash)
     with pytest.raises(RuntimeError):
-        site.build(folder, out, analysis_options, replace(report_options, title="New"))
+        api.build(folder, out, analysis_options, replace(report_options, title="New"))
     assert site_files(out) == before
     assert not [p for p in out.iterdir() if p.name.startswith(".reportgen")]
 
@@ -137,7 +137,7 @@ def test_killed_build_leaves_the_published_site_unchanged(
     """SIGKILL a real build half-way: the published site stays as it was, leftovers go later."""
     out = tmp_path / "site"
     small = write_images(tmp_path / "small", 3)
-    site.build(small, out, analysis_options, report_options)
+    api.build(small, out, analysis_options, report_options)
     before = site_files(out)
     big = write_images(tmp_path / "big", 400, size=(64, 64), seed=3)
     command = [
@@ -174,7 +174,7 @@ def test_killed_build_leaves_the_published_site_unchanged(
     leftovers = list(out.glob(f"{site.STAGING_PREFIX}*"))
     assert leftovers  # the killed build's staging folder...
     assert {k: v for k, v in site_files(out).items() if not k.startswith(".reportgen")} == before
-    site.build(small, out, analysis_options, replace(report_options, slug="second"))
+    api.build(small, out, analysis_options, replace(report_options, slug="second"))
     assert not any(path.exists() for path in leftovers)  # ...is removed by the next build
     assert site_files(out / "reports/tiny") == {
         k.removeprefix("reports/tiny/"): v
@@ -184,8 +184,8 @@ def test_killed_build_leaves_the_published_site_unchanged(
 
 
 def test_two_builds_are_byte_identical(folder, tmp_path, analysis_options, report_options):
-    site.build(folder, tmp_path / "a", analysis_options, report_options)
-    site.build(folder, tmp_path / "b", analysis_options, report_options)
+    api.build(folder, tmp_path / "a", analysis_options, report_options)
+    api.build(folder, tmp_path / "b", analysis_options, report_options)
     assert site_files(tmp_path / "a") == site_files(tmp_path / "b")
 
 
@@ -193,7 +193,7 @@ def test_rerender_reproduces_the_report_without_the_model(
     folder, tmp_path, analysis_options, report_options, monkeypatch
 ):
     out = tmp_path / "site"
-    report = site.build(folder, out, analysis_options, report_options)
+    report = api.build(folder, out, analysis_options, report_options)
     before = site_files(out)
     import reportgen.analysis.analyze
 
@@ -207,7 +207,7 @@ def test_rerender_reproduces_the_report_without_the_model(
 def test_rerender_with_overridden_template_and_style(
     folder, tmp_path, analysis_options, report_options
 ):
-    report = site.build(folder, tmp_path / "site", analysis_options, report_options)
+    report = api.build(folder, tmp_path / "site", analysis_options, report_options)
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "report.html.j2").write_text("<p>custom {{ report.title }}</p>\n")
@@ -228,7 +228,7 @@ def test_hostile_file_names_are_inert_in_every_flavour(tmp_path, analysis_option
         path = folder / name  # "</script>" makes a sub-folder: the relative name is the same
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (40, 40), (index * 40, 80, 160)).save(path, "PNG")
-    report = site.build(folder, tmp_path / "site", analysis_options, report_options)
+    report = api.build(folder, tmp_path / "site", analysis_options, report_options)
     html = (report / "index.html").read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html
     for markdown in [report / "README.md", *(report / "jekyll/_posts").glob("*.md")]:
@@ -242,12 +242,12 @@ def test_hostile_file_names_are_inert_in_every_flavour(tmp_path, analysis_option
 
 def test_bad_report_options_are_clear_errors(folder, tmp_path, analysis_options):
     with pytest.raises(ReportgenError, match="unknown format"):
-        site.build(folder, tmp_path / "s", analysis_options, ReportOptions(formats=("pdf",)))
+        api.build(folder, tmp_path / "s", analysis_options, ReportOptions(formats=("pdf",)))
     with pytest.raises(ReportgenError, match="not a slug"):
-        site.build(folder, tmp_path / "s", analysis_options, ReportOptions(slug="Bad Slug!"))
+        api.build(folder, tmp_path / "s", analysis_options, ReportOptions(slug="Bad Slug!"))
     with pytest.raises(ReportgenError, match="unknown colormap"):
         bad_style = ReportOptions(style=site.FigureStyle(colormap="nope"))
-        site.build(folder, tmp_path / "s", analysis_options, bad_style)
+        api.build(folder, tmp_path / "s", analysis_options, bad_style)
     assert not (tmp_path / "s" / "reports").exists()
     with pytest.raises(ReportgenError, match="--date"):
         site.parse_date("24/05/2024")
@@ -289,7 +289,7 @@ def test_default_date_slug_and_title_honour_source_date_epoch(
     folder, tmp_path, analysis_options, monkeypatch
 ):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # 2023-11-14T22:13:20Z
-    report = site.build(folder, tmp_path / "site", analysis_options, ReportOptions())
+    report = api.build(folder, tmp_path / "site", analysis_options, ReportOptions())
     assert report.name == "images"  # slug from the folder name
     assert (report / "jekyll/_posts/2023-11-14-images.md").is_file()
     manifest = json.loads((report / "manifest.json").read_text())

@@ -8,7 +8,6 @@ however many images there are.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
@@ -17,16 +16,10 @@ import numpy as np
 from reportgen.analysis.images import LoadedImage
 from reportgen.analysis.model import LoadedModel
 from reportgen.methods import maps
+from reportgen.methods.maps import RolloutOptions
 from reportgen.record import ImageRecord, Prediction
 
 TOP_K = 5
-
-
-@dataclass(frozen=True)
-class RolloutOptions:
-    head_fusion: str = "mean"
-    discard_ratio: float = 0.0
-    start_layer: int = 0
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

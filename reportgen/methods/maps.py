@@ -9,11 +9,21 @@ maps shaped ``grid``, not rescaled for display.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 AGGREGATES: dict[str, Callable[..., np.ndarray]] = {"max": np.max, "min": np.min, "mean": np.mean}
 HEAD_FUSIONS = tuple(AGGREGATES)
+
+
+@dataclass(frozen=True)
+class RolloutOptions:
+    """The parameters of :func:`rollout` after the attention itself."""
+
+    head_fusion: str = "mean"
+    discard_ratio: float = 0.0
+    start_layer: int = 0
 
 
 def _check_tokens(n_tokens: int, n_prefix: int, grid: tuple[int, int]) -> None:

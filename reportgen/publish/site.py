@@ -31,12 +31,12 @@ from typing import Any
 import numpy as np
 
 from reportgen import store
-from reportgen.analysis.analyze import Analysis, AnalysisOptions, ImageSummary, analyze, build_time
 from reportgen.errors import ReportgenError
 from reportgen.methods import spread
 from reportgen.publish import figures, pages, render
 from reportgen.publish.figures import FigureStyle
 from reportgen.record import ImageRecord
+from reportgen.results import Analysis, ImageSummary, build_time
 from reportgen.slugs import slugify
 
 REPORTS_DIR = "reports"
@@ -118,7 +118,7 @@ def _report_time(options: ReportOptions) -> tuple[dt.datetime, str]:
     return dt.datetime.combine(options.date, dt.time(), dt.UTC), "--date"
 
 
-def _with_defaults(options: ReportOptions, images_dir: Path) -> ReportOptions:
+def with_defaults(options: ReportOptions, images_dir: Path) -> ReportOptions:
     created, _ = _report_time(options)
     folder = Path(images_dir).resolve().name or "images"
     return replace(
@@ -413,7 +413,7 @@ def _render_pages(
     store.atomic_write(report / MANIFEST_FILE, store.canonical_json(report_manifest))
 
 
-def _cache(cache_dir: Path | None) -> store.ContentCache:
+def cache_at(cache_dir: Path | None) -> store.ContentCache:
     return store.ContentCache(cache_dir or store.default_cache_dir())
 
 
@@ -463,40 +463,35 @@ def update_index(
 # --- public entry points --------------------------------------------------------------------
 
 
-def build(
-    images_dir: Path,
-    site_dir: Path,
-    analysis_options: AnalysisOptions = AnalysisOptions(),
-    report_options: ReportOptions = ReportOptions(),
-    *,
-    say: Callable[[str], None] = lambda message: None,
-) -> Path:
-    """Analyse ``images_dir`` and publish its report into ``site_dir``; returns the report dir."""
-    site_dir = Path(site_dir)
-    options = _with_defaults(report_options.validated(), images_dir)
-    style = options.style
-    with _Staging(site_dir) as staging:
-        report = staging.report
-        (report / FIGURES_DIR).mkdir()
-        cache = _cache(analysis_options.cache_dir) if analysis_options.use_cache else None
+class ReportBuild:
+    """One report being built in a hidden staging folder of the site: figures are drawn as the
+    analysis delivers records (:meth:`draw`), then :meth:`publish` writes the pages and swaps
+    the report in. Leaving the ``with`` block without publishing removes every staged file."""
 
-        def draw(image: ImageSummary, record: ImageRecord, key: str) -> None:
-            _write_figure(report, image, record, style, cache, key)
+    def __init__(self, site_dir: Path, options: ReportOptions, cache: store.ContentCache | None):
+        self.site_dir, self.options, self.cache = Path(site_dir), options, cache
+        self._staging = _Staging(self.site_dir)
+        self.report = self._staging.report
+        (self.report / FIGURES_DIR).mkdir()
+        self.data_dir = self.report / DATA_DIR
+        self.created = _report_time(options)
 
-        analysis = analyze(
-            images_dir,
-            report / DATA_DIR,
-            analysis_options,
-            say=say,
-            on_record=draw,
-            created=_report_time(options),
-        )
-        _render_pages(report, analysis, options, cache)
-        target = site_dir / REPORTS_DIR / options.slug
-        _publish(report, target)
-    update_index(site_dir, options.templates_dir, cache)
-    say(f"published {target} ({', '.join(options.formats)})")
-    return target
+    def __enter__(self) -> ReportBuild:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._staging.__exit__(*exc_info)
+
+    def draw(self, image: ImageSummary, record: ImageRecord, key: str) -> None:
+        _write_figure(self.report, image, record, self.options.style, self.cache, key)
+
+    def publish(self, analysis: Analysis) -> Path:
+        """Write pages and manifest, publish atomically, update the site index."""
+        _render_pages(self.report, analysis, self.options, self.cache)
+        target = self.site_dir / REPORTS_DIR / self.options.slug
+        _publish(self.report, target)
+        update_index(self.site_dir, self.options.templates_dir, self.cache)
+        return target
 
 
 def _stored_options(report_dir: Path) -> ReportOptions:
@@ -536,7 +531,7 @@ def rerender(
         style=style or stored.style,
         jekyll_include=jekyll_include or stored.jekyll_include,
     ).validated()
-    cache = _cache(cache_dir)
+    cache = cache_at(cache_dir)
     with _Staging(report_dir.resolve().parent) as staging:
         report = staging.report
         shutil.copytree(report_dir / DATA_DIR, report / DATA_DIR)

@@ -1,0 +1,41 @@
+"""The library's front door: the calls the CLI makes, for notebooks and scripts too.
+
+``build`` joins the two wings: the analysis writes the results store into a report being staged
+by the publish wing, which draws each figure as its record arrives and publishes at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from reportgen.analysis.analyze import analyze
+from reportgen.publish.site import ReportBuild, ReportOptions, cache_at, rerender, with_defaults
+from reportgen.results import Analysis, AnalysisOptions
+
+__all__ = ["Analysis", "AnalysisOptions", "ReportOptions", "analyze", "build", "rerender"]
+
+
+def build(
+    images_dir: Path,
+    site_dir: Path,
+    analysis_options: AnalysisOptions = AnalysisOptions(),
+    report_options: ReportOptions = ReportOptions(),
+    *,
+    say: Callable[[str], None] = lambda message: None,
+) -> Path:
+    """Analyse ``images_dir`` and publish its report into ``site_dir``; returns the report dir."""
+    options = with_defaults(report_options.validated(), images_dir)
+    cache = cache_at(analysis_options.cache_dir) if analysis_options.use_cache else None
+    with ReportBuild(site_dir, options, cache) as report:
+        analysis = analyze(
+            images_dir,
+            report.data_dir,
+            analysis_options,
+            say=say,
+            on_record=report.draw,
+            created=report.created,
+        )
+        target = report.publish(analysis)
+    say(f"published {target} ({', '.join(options.formats)})")
+    return target

@@ -1,0 +1,166 @@
+"""The results store an analysis writes, and how to read it back without a model.
+
+A store folder holds ``manifest.json`` (provenance), ``results.json`` (per image: entropy, level,
+predictions, hashes) and ``maps/<id>.npz`` (the arrays, see :mod:`reportgen.store`). The analysis
+wing writes it; the publish wing and the CLI only read it through :class:`Analysis`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reportgen import store
+from reportgen.errors import ReportgenError
+from reportgen.methods import spread
+from reportgen.methods.maps import HEAD_FUSIONS, RolloutOptions
+from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
+
+RESULTS_FILE = "results.json"
+MANIFEST_FILE = "manifest.json"
+MAPS_DIR = "maps"
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Every parameter of an analysis; all of them are recorded in the manifest."""
+
+    model: str = "auto"
+    device: str = "auto"
+    batch_size: int = 8
+    levels: int = 4
+    spread_by: str = "mean"
+    head_fusion: str = "mean"
+    discard_ratio: float = 0.0
+    rollout_start_layer: int = 0
+    cache_dir: Path | None = None
+    use_cache: bool = True
+
+    def validated(self) -> AnalysisOptions:
+        """Check values users type, with messages instead of tracebacks deeper down."""
+        problems = []
+        if self.batch_size < 1:
+            problems.append("--batch-size must be at least 1")
+        if self.levels < 1:
+            problems.append("--levels must be at least 1")
+        if self.head_fusion not in HEAD_FUSIONS:
+            problems.append(f"--head-fusion must be one of {', '.join(HEAD_FUSIONS)}")
+        if not 0.0 <= self.discard_ratio < 1.0:
+            problems.append("--discard-ratio must be in [0, 1)")
+        if self.rollout_start_layer < 0:
+            problems.append("--rollout-start-layer must be 0 or more")
+        try:
+            spread.SpreadSpec.parse(self.spread_by)
+        except ValueError as error:
+            problems.append(f"--spread-by: {error}")
+        if problems:
+            raise ReportgenError("; ".join(problems))
+        return self
+
+    def parameters(self) -> dict[str, Any]:
+        """The parameters that shape the results (not where files go)."""
+        data = asdict(self)
+        for key in ("cache_dir", "use_cache", "device"):
+            data.pop(key)
+        return data
+
+    def rollout(self) -> RolloutOptions:
+        return RolloutOptions(self.head_fusion, self.discard_ratio, self.rollout_start_layer)
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    """The small per-image facts a report needs; the arrays stay on disk."""
+
+    index: int
+    id: str
+    name: str
+    sha256: str
+    size_bytes: int
+    original_size: tuple[int, int]
+    entropy: float
+    layer_entropies: tuple[float, ...]
+    predictions: tuple[Prediction, ...] = ()
+    level: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["predictions"] = [[p.label, p.probability] for p in self.predictions]
+        data["maps"] = f"{MAPS_DIR}/{self.id}.npz"
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImageSummary:
+        data = dict(data)
+        data.pop("maps")
+        data["original_size"] = tuple(data["original_size"])
+        data["layer_entropies"] = tuple(data["layer_entropies"])
+        data["predictions"] = tuple(Prediction(label, p) for label, p in data["predictions"])
+        return cls(**data)
+
+
+@dataclass
+class Analysis:
+    """A finished analysis: summaries in memory, arrays in ``root/maps``."""
+
+    root: Path
+    model: ModelSummary
+    options: AnalysisOptions
+    images: list[ImageSummary]
+    skipped: list[SkippedFile]
+    manifest: dict[str, Any]
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+    @property
+    def spread_spec(self) -> spread.SpreadSpec:
+        return spread.SpreadSpec.parse(self.options.spread_by)
+
+    def record(self, image: ImageSummary) -> ImageRecord:
+        return store.read_record(self.root / MAPS_DIR / f"{image.id}.npz", image.name)
+
+    def featured(self) -> dict[int, ImageSummary]:
+        """The featured image of each non-empty level."""
+        entropies = np.array([image.entropy for image in self.images])
+        levels = np.array([image.level for image in self.images])
+        return {
+            int(level): self.images[spread.featured_index(entropies, levels, int(level))]
+            for level in np.unique(levels)
+        }
+
+    @classmethod
+    def load(cls, root: Path) -> Analysis:
+        """Read a results store written by :func:`analyze`; needs no model."""
+        root = Path(root)
+        try:
+            manifest = json.loads((root / MANIFEST_FILE).read_text())
+            results = json.loads((root / RESULTS_FILE).read_text())
+        except (OSError, ValueError) as error:
+            raise ReportgenError(f"{root} is not a reportgen results folder: {error}") from None
+        options = dict(manifest["parameters"])
+        return cls(
+            root=root,
+            model=ModelSummary.from_json(manifest["model"]),
+            options=AnalysisOptions(**options),
+            images=[ImageSummary.from_json(item) for item in results["images"]],
+            skipped=[SkippedFile(**item) for item in results["skipped"]],
+            manifest=manifest,
+        )
+
+
+def build_time() -> tuple[dt.datetime, str]:
+    """UTC time to record, and where it came from (``SOURCE_DATE_EPOCH`` wins, for
+    reproducible builds)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            return dt.datetime.fromtimestamp(int(epoch), dt.UTC), "SOURCE_DATE_EPOCH"
+        except ValueError:
+            raise ReportgenError(f"SOURCE_DATE_EPOCH must be an integer, got {epoch!r}") from None
+    return dt.datetime.now(dt.UTC).replace(microsecond=0), "clock"
