@@ -26,7 +26,7 @@ class RolloutOptions:
     start_layer: int = 0
 
 
-def _check_tokens(n_tokens: int, n_prefix: int, grid: tuple[int, int]) -> None:
+def check_tokens(n_tokens: int, n_prefix: int, grid: tuple[int, int]) -> None:
     """Refuse shapes where prefix + patch grid does not account for every token."""
     grid_h, grid_w = grid
     if n_prefix < 1:
@@ -43,7 +43,7 @@ def cls_rows(attn: np.ndarray, n_prefix: int, grid: tuple[int, int]) -> np.ndarr
     attn = np.asarray(attn)
     if attn.ndim != 4 or attn.shape[-1] != attn.shape[-2]:
         raise ValueError(f"attention must be (layers, heads, T, T), got {attn.shape}")
-    _check_tokens(attn.shape[-1], n_prefix, grid)
+    check_tokens(attn.shape[-1], n_prefix, grid)
     rows = attn[:, :, 0, n_prefix:]
     return rows.reshape(attn.shape[0], attn.shape[1], *grid).astype(np.float64)
 
@@ -107,7 +107,7 @@ def rollout_fused(
     start_layer: int = 0,
 ) -> np.ndarray:
     """Attention rollout over head-fused attention (layers, T, T); see :func:`rollout`."""
-    _check_tokens(np.shape(fused)[-1], n_prefix, grid)
+    check_tokens(np.shape(fused)[-1], n_prefix, grid)
     return rollout_matrix(fused, discard_ratio, start_layer)[0, n_prefix:].reshape(grid)
 
 
