@@ -12,16 +12,18 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from reportgen import store
 from reportgen.errors import ReportgenError
 from reportgen.methods import spread
+from reportgen.methods.artifacts import ARTIFACT_MODES
 from reportgen.methods.maps import HEAD_FUSIONS, RolloutOptions
 from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
 
+AUTO = "auto"
 RESULTS_FILE = "results.json"
 MANIFEST_FILE = "manifest.json"
 MAPS_DIR = "maps"
@@ -38,9 +40,18 @@ class AnalysisOptions:
     spread_by: str = "mean"
     head_fusion: str = "mean"
     discard_ratio: float = 0.0
-    rollout_start_layer: int = 0
+    rollout_start_layer: int | str = "auto"  # a layer count, or "auto" (artifacts.auto_start_layer)
+    artifacts: str = "mask"  # "mask": fill artifact patches in every map; "keep"
+    relevance: bool = False  # class-specific relevance (Chefer et al. 2021): a backward pass
+    target_class: str | None = None  # relevance target, a class name or id; None: top-1
+    faithfulness: bool = False  # deletion/insertion scores of every map
+    faithfulness_images: int = 32
+    faithfulness_steps: int = 16
     cache_dir: Path | None = None
     use_cache: bool = True
+
+    # What 0.1 did for parameters its manifests do not record.
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"artifacts": "keep", "rollout_start_layer": 0}
 
     def validated(self) -> AnalysisOptions:
         """Check values users type, with messages instead of tracebacks deeper down."""
@@ -53,8 +64,20 @@ class AnalysisOptions:
             problems.append(f"--head-fusion must be one of {', '.join(HEAD_FUSIONS)}")
         if not 0.0 <= self.discard_ratio < 1.0:
             problems.append("--discard-ratio must be in [0, 1)")
-        if self.rollout_start_layer < 0:
-            problems.append("--rollout-start-layer must be 0 or more")
+        if self.rollout_start_layer != AUTO and not (
+            isinstance(self.rollout_start_layer, int) and self.rollout_start_layer >= 0
+        ):
+            problems.append("--rollout-start-layer must be auto or a whole number, 0 or more")
+        if self.artifacts not in ARTIFACT_MODES:
+            problems.append(f"--artifacts must be one of {', '.join(ARTIFACT_MODES)}")
+        if self.target_class is not None and not self.relevance:
+            problems.append("--target-class needs --relevance")
+        if self.faithfulness_images < 1:
+            problems.append("--faithfulness-images must be at least 1")
+        if self.faithfulness_steps < 2:
+            problems.append("--faithfulness-steps must be at least 2")
+        if self.spread_by == "relevance" and not self.relevance:
+            problems.append("--spread-by relevance needs --relevance")
         try:
             spread.SpreadSpec.parse(self.spread_by)
         except ValueError as error:
@@ -70,8 +93,14 @@ class AnalysisOptions:
             data.pop(key)
         return data
 
-    def rollout(self) -> RolloutOptions:
-        return RolloutOptions(self.head_fusion, self.discard_ratio, self.rollout_start_layer)
+    def rollout(self, start_layer: int) -> RolloutOptions:
+        """Rollout options with the start layer resolved (``auto`` decided by the caller)."""
+        return RolloutOptions(self.head_fusion, self.discard_ratio, start_layer)
+
+    @classmethod
+    def from_parameters(cls, parameters: dict[str, Any]) -> AnalysisOptions:
+        """Options as a manifest recorded them; older manifests lack some, see LEGACY_DEFAULTS."""
+        return cls(**{**cls.LEGACY_DEFAULTS, **parameters})
 
 
 @dataclass(frozen=True)
@@ -88,6 +117,7 @@ class ImageSummary:
     layer_entropies: tuple[float, ...]
     predictions: tuple[Prediction, ...] = ()
     level: int = 0
+    artifact_counts: tuple[int, ...] = ()  # masked patches per layer; () before 0.2
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -101,6 +131,7 @@ class ImageSummary:
         data.pop("maps")
         data["original_size"] = tuple(data["original_size"])
         data["layer_entropies"] = tuple(data["layer_entropies"])
+        data["artifact_counts"] = tuple(data.get("artifact_counts", ()))
         data["predictions"] = tuple(Prediction(label, p) for label, p in data["predictions"])
         return cls(**data)
 
@@ -115,12 +146,19 @@ class Analysis:
     images: list[ImageSummary]
     skipped: list[SkippedFile]
     manifest: dict[str, Any]
+    faithfulness: dict[str, Any] | None = None  # see analysis.faithfulness, when computed
     cache_hits: int = 0
     cache_misses: int = 0
 
     @property
     def spread_spec(self) -> spread.SpreadSpec:
         return spread.SpreadSpec.parse(self.options.spread_by)
+
+    @property
+    def rollout_start_layer(self) -> int:
+        """The start layer rollout used, ``auto`` resolved (0.1 manifests: the option)."""
+        recorded = self.manifest.get("rollout", {}).get("start_layer")
+        return int(self.options.rollout_start_layer if recorded is None else recorded)
 
     def record(self, image: ImageSummary) -> ImageRecord:
         return store.read_record(self.root / MAPS_DIR / f"{image.id}.npz", image.name)
@@ -147,10 +185,11 @@ class Analysis:
         return cls(
             root=root,
             model=ModelSummary.from_json(manifest["model"]),
-            options=AnalysisOptions(**options),
+            options=AnalysisOptions.from_parameters(options),
             images=[ImageSummary.from_json(item) for item in results["images"]],
             skipped=[SkippedFile(**item) for item in results["skipped"]],
             manifest=manifest,
+            faithfulness=results.get("faithfulness"),
         )
 
 

@@ -1,8 +1,12 @@
 """Per-image result files, the content-keyed cache, and atomic, deterministic file writing.
 
 One record file format serves both the cache and a report's ``data/`` folder: an ``.npz`` with
-the arrays (``seen_image`` uint8, ``cls_heads`` and ``rollout`` float32) and a JSON ``meta``
-entry. Files are written with fixed zip timestamps so identical inputs give identical bytes.
+the arrays and a JSON ``meta`` entry, written with fixed zip timestamps so identical inputs give
+identical bytes. Format 2 (reportgen 0.2) holds ``seen_image`` (uint8), the raw ``cls_heads``
+(float32), the ``artifact_mask`` (bool) and every map the report shows under its name
+(``layers``, ``max``, ``min``, ``mean``, ``rollout``, ``relevance``; float32). Format 1 files
+(reportgen 0.1: ``seen_image``, ``cls_heads``, ``rollout``) still load: their maps are derived
+as 0.1 drew them, without artifact handling.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from reportgen.methods import panels
 from reportgen.record import ImageRecord, Prediction
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -81,13 +86,17 @@ def record_bytes(record: ImageRecord) -> bytes:
         "original_size": list(record.original_size),
         "geometry": record.geometry,
         "predictions": [[p.label, p.probability] for p in record.predictions],
+        "relevance_target": record.relevance_target,
     }
     arrays = {
         "seen_image": np.ascontiguousarray(record.seen_image, dtype=np.uint8),
         "cls_heads": np.ascontiguousarray(record.cls_heads, dtype=np.float32),
-        "rollout": np.ascontiguousarray(record.rollout, dtype=np.float32),
-        "meta": np.frombuffer(canonical_json(meta).encode(), dtype=np.uint8),
     }
+    if record.artifact_mask is not None:
+        arrays["artifact_mask"] = np.ascontiguousarray(record.artifact_mask, dtype=bool)
+    for name, values in record.maps.items():
+        arrays[name] = np.ascontiguousarray(values, dtype=np.float32)
+    arrays["meta"] = np.frombuffer(canonical_json(meta).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for key, array in arrays.items():
@@ -100,9 +109,15 @@ def record_bytes(record: ImageRecord) -> bytes:
 
 
 def read_record(path: Path, name: str) -> ImageRecord:
-    """Load a record file written by :func:`record_bytes`."""
+    """Load a record file written by :func:`record_bytes`, of this format or an earlier one."""
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(data["meta"].tobytes().decode())
+        cls_heads = data["cls_heads"]
+        if meta["format"] == 1:
+            named = panels.report_maps(cls_heads.astype(np.float64).mean(axis=1), data["rollout"])
+        else:
+            stored = (panels.LAYERS, *panels.AGGREGATE_NAMES)
+            named = {key: data[key] for key in stored if key in data.files}
         return ImageRecord(
             name=name,
             sha256=meta["sha256"],
@@ -110,9 +125,11 @@ def read_record(path: Path, name: str) -> ImageRecord:
             original_size=tuple(meta["original_size"]),
             geometry=meta["geometry"],
             seen_image=data["seen_image"],
-            cls_heads=data["cls_heads"],
-            rollout=data["rollout"],
+            cls_heads=cls_heads,
+            maps=named,
+            artifact_mask=data["artifact_mask"] if "artifact_mask" in data.files else None,
             predictions=[Prediction(label, prob) for label, prob in meta["predictions"]],
+            relevance_target=meta.get("relevance_target"),
         )
 
 

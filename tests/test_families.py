@@ -43,7 +43,7 @@ def test_family_summary(tmp_path_factory, family):
 def test_records_read_the_cls_row_over_patches_only(tmp_path_factory, family):
     loaded = load_local(tiny_model_dir(tmp_path_factory, family))
     image = Image.fromarray(np.random.default_rng(1).integers(0, 255, (40, 50, 3), np.uint8))
-    (record,) = extract(loaded, [LoadedImage("x.png", image, "0" * 64, 1)])
+    (record,) = extract(loaded, [LoadedImage("x.png", image, "0" * 64, 1)], mask_artifacts=False)
     pixels = loaded.processor(images=[image], return_tensors="pt")["pixel_values"]
     with torch.inference_mode():
         attentions = loaded.model(pixel_values=pixels, output_attentions=True).attentions
@@ -52,8 +52,10 @@ def test_records_read_the_cls_row_over_patches_only(tmp_path_factory, family):
     expected = attn[:, :, 0, n_prefix:].reshape(2, 2, 4, 4)
     np.testing.assert_allclose(record.cls_heads, expected, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(
-        record.rollout, maps.rollout(attn, n_prefix, (4, 4)), rtol=1e-5, atol=1e-7
+        record.maps["rollout"], maps.rollout(attn, n_prefix, (4, 4)), rtol=1e-5, atol=1e-7
     )
+    np.testing.assert_allclose(record.maps["layers"], expected.mean(axis=1), rtol=1e-5, atol=1e-7)
+    assert record.artifact_mask.shape == (2, 4, 4) and record.artifact_mask.dtype == bool
     assert record.seen_image.shape == (32, 32, 3) and record.seen_image.dtype == np.uint8
     assert len(record.predictions) == (5 if FAMILIES[family][1] else 0)
 
@@ -72,7 +74,7 @@ def test_non_square_grid(tmp_path_factory):
     loaded = load_local(tiny_model_dir(tmp_path_factory, "vit", image_size=[32, 48]))
     assert loaded.summary.grid == (4, 6) and loaded.summary.image_size == (32, 48)
     (record,) = extract(loaded, [LoadedImage("x.png", Image.new("RGB", (60, 40)), "0" * 64, 1)])
-    assert record.cls_heads.shape == (2, 2, 4, 6) and record.rollout.shape == (4, 6)
+    assert record.cls_heads.shape == (2, 2, 4, 6) and record.maps["rollout"].shape == (4, 6)
 
 
 def test_batches_match_single_images(tiny_vit_dir):

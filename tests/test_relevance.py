@@ -167,7 +167,7 @@ def test_maps_match_the_independent_implementation(classifier):
     fixed = next(index for index in range(7) if index != top1[0])
 
     for target, expected_targets in ((None, top1), (fixed, [fixed] * len(pixels))):
-        maps, targets = class_relevance(net, pixels, summary.n_prefix, summary.grid, target)
+        maps, targets, _ = class_relevance(net, pixels, summary.n_prefix, summary.grid, target)
         assert targets == expected_targets
         assert maps.dtype == np.float32 and maps.shape == (len(pixels), *summary.grid)
         expected = np.stack(
@@ -179,18 +179,18 @@ def test_maps_match_the_independent_implementation(classifier):
         assert np.abs(expected).max() > 1e-3  # the gradients are not vanishingly small
         np.testing.assert_allclose(maps, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
-    top1_maps, _ = class_relevance(net, pixels, summary.n_prefix, summary.grid, None)
-    fixed_maps, _ = class_relevance(net, pixels, summary.n_prefix, summary.grid, fixed)
+    top1_maps, _, _ = class_relevance(net, pixels, summary.n_prefix, summary.grid, None)
+    fixed_maps, _, _ = class_relevance(net, pixels, summary.n_prefix, summary.grid, fixed)
     assert not np.allclose(top1_maps[0], fixed_maps[0])  # the map depends on the class
 
 
 def test_parameters_get_no_gradients_and_inference_mode_is_fine(classifier):
     loaded, pixels = classifier
     net, summary = loaded.model, loaded.summary
-    plain, _ = class_relevance(net, pixels, summary.n_prefix, summary.grid, 1)
+    plain, _, _ = class_relevance(net, pixels, summary.n_prefix, summary.grid, 1)
     with torch.inference_mode():
         inference_pixels = pixels.clone()
-        inside, _ = class_relevance(net, inference_pixels, summary.n_prefix, summary.grid, 1)
+        inside, _, _ = class_relevance(net, inference_pixels, summary.n_prefix, summary.grid, 1)
     np.testing.assert_array_equal(inside, plain)
     assert all(parameter.grad is None for parameter in net.parameters())
 
@@ -198,10 +198,10 @@ def test_parameters_get_no_gradients_and_inference_mode_is_fine(classifier):
 def test_frozen_parameters_still_give_maps(classifier):
     loaded, pixels = classifier
     net, summary = loaded.model, loaded.summary
-    expected, _ = class_relevance(net, pixels, summary.n_prefix, summary.grid, 2)
+    expected, _, _ = class_relevance(net, pixels, summary.n_prefix, summary.grid, 2)
     net.requires_grad_(False)
     try:
-        frozen, _ = class_relevance(net, pixels, summary.n_prefix, summary.grid, 2)
+        frozen, _, _ = class_relevance(net, pixels, summary.n_prefix, summary.grid, 2)
     finally:
         net.requires_grad_(True)
     np.testing.assert_array_equal(frozen, expected)

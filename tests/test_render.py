@@ -24,8 +24,8 @@ def hot_patch(shape=(4, 4), at=(1, 2)) -> np.ndarray:
     return grid
 
 
-def labelled_maps(labels) -> list[tuple[str, np.ndarray]]:
-    return [(label, RNG.random((4, 4))) for label in labels]
+def labelled_maps(labels) -> list[render.Panel]:
+    return [render.Panel(label, RNG.random((4, 4))) for label in labels]
 
 
 def test_colormap_lut_shape_and_ends():

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from reportgen.methods import spread
+from reportgen.methods import panels, spread
 
 
 def test_entropy_extremes():
@@ -103,13 +103,16 @@ def test_spread_spec_rejects(text):
         spread.SpreadSpec.parse(text)
 
 
-def test_spread_spec_selects_the_right_map():
+def test_spread_spec_selects_the_right_stored_map():
     layer_maps = np.stack([np.full((2, 2), 1.0), np.full((2, 2), 3.0)])
-    rollout = np.full((2, 2), 7.0)
-    assert spread.SpreadSpec.parse("mean").select(layer_maps, rollout)[0, 0] == 2.0
-    assert spread.SpreadSpec.parse("max").select(layer_maps, rollout)[0, 0] == 3.0
-    assert spread.SpreadSpec.parse("layer:1").select(layer_maps, rollout)[0, 0] == 1.0
-    assert spread.SpreadSpec.parse("rollout").select(layer_maps, rollout)[0, 0] == 7.0
-    with pytest.raises(ValueError):
-        spread.SpreadSpec.parse("layer:3").select(layer_maps, rollout)
+    stored = panels.report_maps(layer_maps, np.full((2, 2), 7.0))
+    stored["mean"][0, 0] = 5.0  # the stored map is read, not recomputed from the layers
+    assert spread.SpreadSpec.parse("mean").select(stored)[0, 0] == 5.0
+    assert spread.SpreadSpec.parse("max").select(stored)[0, 0] == 3.0
+    assert spread.SpreadSpec.parse("layer:1").select(stored)[0, 0] == 1.0
+    assert spread.SpreadSpec.parse("rollout").select(stored)[0, 0] == 7.0
+    with pytest.raises(ValueError, match="has 2"):
+        spread.SpreadSpec.parse("layer:3").select(stored)
+    with pytest.raises(ValueError, match="relevance map was not computed"):
+        spread.SpreadSpec.parse("relevance").select(stored)
     assert math.isclose(spread.entropy(layer_maps[0]), 1.0)

@@ -20,12 +20,16 @@ import numpy as np
 
 from reportgen import __version__, store
 from reportgen.analysis import images
-from reportgen.analysis.extract import extract
+from reportgen.analysis.extract import artifact_profile, extract
 from reportgen.analysis.model import LoadedModel, ModelRef, load, resolve
+from reportgen.analysis.relevance import resolve_target
 from reportgen.errors import ReportgenError
-from reportgen.methods import spread
+from reportgen.methods import panels, spread
+from reportgen.methods.artifacts import AUTO_START_SHARE, ISOLATION, SHARE, auto_start_layer
+from reportgen.methods.maps import RolloutOptions
 from reportgen.record import ImageRecord, ModelSummary, SkippedFile
 from reportgen.results import (
+    AUTO,
     MANIFEST_FILE,
     MAPS_DIR,
     RESULTS_FILE,
@@ -81,7 +85,13 @@ class _ModelSession:
     def __init__(self, ref: ModelRef, device: str, cache: store.ContentCache | None):
         self.ref, self.device, self.cache = ref, device, cache
         self._loaded: LoadedModel | None = None
-        key = store.content_key({"model": ref.identity(), "format": store.FORMAT_VERSION})
+        key = store.content_key(
+            {
+                "model": ref.identity(),
+                "format": store.FORMAT_VERSION,
+                "code": store.source_fingerprint("analysis.extract", "methods.artifacts"),
+            }
+        )
         self._key = key
         self._cached = cache.get_json("models", key) if cache else None
 
@@ -96,12 +106,20 @@ class _ModelSession:
             return self._cached["preprocessing"]
         return self.loaded().processor.to_dict()
 
+    def artifact_profile(self) -> list[float]:
+        """Per layer, the share of CLS attention on artifacts in probe images (cached)."""
+        if self._cached:
+            return self._cached["artifact_profile"]
+        self.loaded()
+        return self._cached["artifact_profile"]
+
     def loaded(self) -> LoadedModel:
         if self._loaded is None:
             self._loaded = load(self.ref, self.device)
             self._cached = {
                 "summary": self._loaded.summary.to_json(),
                 "preprocessing": self._loaded.processor.to_dict(),
+                "artifact_profile": artifact_profile(self._loaded),
             }
             if self.cache:
                 self.cache.put_json("models", self._key, self._cached)
@@ -138,7 +156,7 @@ class _Writer:
 
 
 def _summarise(index: int, record: ImageRecord, spec: spread.SpreadSpec) -> ImageSummary:
-    layer_maps = record.layer_maps()
+    layer_maps = record.maps[panels.LAYERS]
     return ImageSummary(
         index=index,
         id=image_id(index, record.name),
@@ -146,9 +164,10 @@ def _summarise(index: int, record: ImageRecord, spec: spread.SpreadSpec) -> Imag
         sha256=record.sha256,
         size_bytes=record.size_bytes,
         original_size=tuple(record.original_size),
-        entropy=spread.entropy(spec.select(layer_maps, record.rollout)),
+        entropy=spread.entropy(spec.select(record.maps)),
         layer_entropies=tuple(spread.entropy(layer) for layer in layer_maps),
         predictions=tuple(record.predictions),
+        artifact_counts=tuple(int(count) for count in record.artifact_mask.sum(axis=(1, 2))),
     )
 
 
@@ -183,12 +202,25 @@ def analyze(
     session = _ModelSession(ref, options.device, cache)
     model_summary = session.summary()
     _check_against_model(options, model_summary)
+    rollout = options.rollout(_rollout_start_layer(options, session))
+    if options.rollout_start_layer == AUTO:
+        say(f"rollout starts after layer {rollout.start_layer} (auto, from the model's artifacts)")
     result_parts = {
         "model": ref.identity(),
-        "rollout": asdict(options.rollout()),
+        "rollout": asdict(rollout),
+        "artifacts": options.artifacts,
+        "relevance": [options.relevance, options.target_class],
         "preprocessing": session.preprocessing(),
         "format": store.FORMAT_VERSION,
-        "code": store.source_fingerprint("analysis.images", "analysis.extract", "methods.maps"),
+        "code": store.source_fingerprint(
+            "analysis.images",
+            "analysis.extract",
+            "methods.maps",
+            "methods.artifacts",
+            "methods.panels",
+            "analysis.relevance",
+            "methods.relevance",
+        ),
     }
 
     summaries: list[ImageSummary] = []
@@ -249,7 +281,13 @@ def analyze(
                     yield item
 
             records = extract(
-                loaded_model, feed(), batch_size=options.batch_size, rollout=options.rollout()
+                loaded_model,
+                feed(),
+                batch_size=options.batch_size,
+                rollout=rollout,
+                mask_artifacts=options.artifacts == "mask",
+                relevance=options.relevance,
+                target_class=resolve_target(options.target_class, loaded_model.labels),
             )
             for record in _progress(records, total=len(image_paths), initial=hits):
                 index, key = keyed.pop(record.name)
@@ -270,7 +308,14 @@ def analyze(
     summaries = [replace(s, level=int(level)) for s, level in zip(summaries, levels, strict=True)]
 
     manifest = _manifest(
-        ref, model_summary, options, spec, summaries, skipped, images_dir, created or build_time()
+        ref,
+        model_summary,
+        options,
+        summaries,
+        skipped,
+        images_dir,
+        created or build_time(),
+        _rollout_record(options, rollout, session),
     )
     current = {f"{summary.id}.npz" for summary in summaries}
     for stale in maps_dir.glob("*.npz"):  # from an earlier analysis into the same folder
@@ -287,7 +332,14 @@ def analyze(
         ),
     )
     return Analysis(
-        out_dir, model_summary, options, summaries, skipped, manifest, hits, misses_count
+        out_dir,
+        model_summary,
+        options,
+        summaries,
+        skipped,
+        manifest,
+        cache_hits=hits,
+        cache_misses=misses_count,
     )
 
 
@@ -296,11 +348,23 @@ def _check_against_model(options: AnalysisOptions, model: ModelSummary) -> None:
     spec = spread.SpreadSpec.parse(options.spread_by)
     if spec.kind == "layer" and spec.layer > model.layers:
         raise ReportgenError(f"--spread-by layer:{spec.layer}: the model has {model.layers} layers")
-    if options.rollout_start_layer >= model.layers:
+    if options.relevance and not model.num_classes:
+        raise ReportgenError(
+            f"--relevance needs a classifier: {model.model_id} has no classification head "
+            "(class relevance explains a class logit)"
+        )
+    if options.rollout_start_layer != AUTO and options.rollout_start_layer >= model.layers:
         raise ReportgenError(
             f"--rollout-start-layer {options.rollout_start_layer}: the model has "
             f"{model.layers} layers (use 0 to {model.layers - 1})"
         )
+
+
+def _rollout_start_layer(options: AnalysisOptions, session: _ModelSession) -> int:
+    """The start layer asked for, or the one ``auto`` picks from the model's artifact profile."""
+    if options.rollout_start_layer == AUTO:
+        return auto_start_layer(np.array(session.artifact_profile()))
+    return int(options.rollout_start_layer)
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
@@ -322,16 +386,32 @@ def _progress(iterable: Iterator[ImageRecord], total: int, initial: int) -> Iter
     )
 
 
+def _rollout_record(
+    options: AnalysisOptions, rollout: RolloutOptions, session: _ModelSession
+) -> dict[str, Any]:
+    """How rollout was configured, for the manifest: the start layer and why."""
+    record: dict[str, Any] = {**asdict(rollout), "chosen_by": "option"}
+    if options.rollout_start_layer == AUTO:
+        record["chosen_by"] = (
+            "auto: after the last layer in the first half of the depth where artifact patches "
+            f"take >= {AUTO_START_SHARE:g} of the CLS attention on seeded noise probe images"
+        )
+        record["artifact_profile"] = session.artifact_profile()
+    return record
+
+
 def _manifest(
     ref: ModelRef,
     model: ModelSummary,
     options: AnalysisOptions,
-    spec: spread.SpreadSpec,
     summaries: list[ImageSummary],
     skipped: list[SkippedFile],
     images_dir: Path,
     created: tuple[dt.datetime, str],
+    rollout: dict[str, Any],
 ) -> dict[str, Any]:
+    spec = spread.SpreadSpec.parse(options.spread_by)
+    masked_per_layer = np.sum([s.artifact_counts for s in summaries], axis=0)
     return {
         "reportgen": {"version": __version__, "commit": reportgen_commit()},
         "created_utc": created[0].strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -340,9 +420,18 @@ def _manifest(
         "model": model.to_json(),
         "model_choice": ref.reason,
         "parameters": options.parameters(),
+        "rollout": rollout,
+        "artifacts": {
+            "mode": options.artifacts,
+            "rule": (
+                f"received attention >= {SHARE:g}x a uniform share and > {ISOLATION:g}x the "
+                "median of the neighbouring patches"
+            ),
+            "masked_per_layer": [int(count) for count in masked_per_layer],
+        },
         "spread": {
             "map": str(spec),
-            "description": spec.describe(options.rollout_start_layer),
+            "description": spec.describe(rollout["start_layer"]),
             "levels_asked": options.levels,
             "levels_used": int(max(s.level for s in summaries)),
         },

@@ -1,13 +1,14 @@
 """Batched forward passes that turn loaded images into per-image attention records.
 
-Only what the maps need is kept per image (CLS rows per layer and head, the rollout, the image
-as the model saw it); the full attention tensors live for one batch only, so memory stays flat
-however many images there are.
+Only what the maps need is kept per image (CLS rows per layer and head, the artifact mask, the
+named maps, the image as the model saw it); the full attention tensors live for one batch only,
+so memory stays flat however many images there are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
@@ -15,7 +16,8 @@ import numpy as np
 
 from reportgen.analysis.images import LoadedImage
 from reportgen.analysis.model import LoadedModel
-from reportgen.methods import maps
+from reportgen.analysis.relevance import class_relevance
+from reportgen.methods import artifacts, maps, panels
 from reportgen.methods.maps import RolloutOptions
 from reportgen.record import ImageRecord, Prediction
 
@@ -62,30 +64,118 @@ def top_predictions(probabilities: np.ndarray, labels: dict[int, str]) -> list[P
     return [Prediction(labels.get(int(i), str(int(i))), float(probabilities[i])) for i in order]
 
 
+def _attention_record(
+    attn: np.ndarray,
+    n_prefix: int,
+    grid: tuple[int, int],
+    rollout: RolloutOptions,
+    mask_artifacts: bool,
+    relevance: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """From one image's attention (layers, heads, T, T): raw CLS rows, artifact mask, maps."""
+    cls_heads = maps.cls_rows(attn, n_prefix, grid).astype(np.float32)
+    mask = artifacts.detect(artifacts.received_attention(attn, n_prefix, grid))
+    named = panels.report_maps(
+        cls_heads.astype(np.float64).mean(axis=1),
+        maps.rollout(
+            attn, n_prefix, grid, rollout.head_fusion, rollout.discard_ratio, rollout.start_layer
+        ),
+        mask=mask if mask_artifacts else None,
+        rollout_start_layer=rollout.start_layer,
+        relevance=relevance,
+    )
+    return cls_heads, mask, {name: values.astype(np.float32) for name, values in named.items()}
+
+
+def artifact_profile(loaded: LoadedModel, n_images: int = 4, seed: int = 0) -> list[float]:
+    """Per layer, the median share of CLS attention that falls on artifact patches, over a few
+    seeded noise images: the model's own habit, measured once, for ``rollout_start_layer=auto``."""
+    import torch
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    probes = [
+        Image.fromarray((rng.random((256, 256, 3)) * 255).astype(np.uint8)) for _ in range(n_images)
+    ]
+    pixels = loaded.processor(images=probes, return_tensors="pt")["pixel_values"]
+    with torch.inference_mode():
+        outputs = loaded.model(pixel_values=pixels.to(loaded.device), output_attentions=True)
+    attention = torch.stack(outputs.attentions, dim=1).float().cpu().numpy()
+    summary = loaded.summary
+    shares = [
+        artifacts.cls_share(
+            maps.layer_maps(attn, summary.n_prefix, summary.grid),
+            artifacts.detect(artifacts.received_attention(attn, summary.n_prefix, summary.grid)),
+        )
+        for attn in attention
+    ]
+    return [float(value) for value in np.median(np.stack(shares), axis=0)]
+
+
+@dataclass
+class _BatchOutput:
+    attentions: list[np.ndarray]  # per layer (B, heads, T, T), float32
+    probabilities: np.ndarray | None  # (B, classes) for classifiers
+    relevance: np.ndarray | None  # (B, gh, gw) when asked for
+    targets: list[int] | None  # the class each relevance map explains
+
+
+def _forward(
+    loaded: LoadedModel, pixels: Any, relevance: bool, target_class: int | None
+) -> _BatchOutput:
+    """One forward pass; with ``relevance`` it records gradients and adds the maps."""
+    import torch
+
+    summary = loaded.summary
+    maps_of_batch = targets = None
+    if relevance:
+        maps_of_batch, targets, outputs = class_relevance(
+            loaded.model, pixels, summary.n_prefix, summary.grid, target_class
+        )
+    else:
+        with torch.inference_mode():
+            outputs = loaded.model(pixel_values=pixels, output_attentions=True)
+    with torch.inference_mode():
+        attentions = [layer.detach().float().cpu().numpy() for layer in outputs.attentions]
+        logits = getattr(outputs, "logits", None)
+        probabilities = (
+            torch.softmax(logits.detach().float(), dim=-1).cpu().numpy() if loaded.labels else None
+        )
+    return _BatchOutput(attentions, probabilities, maps_of_batch, targets)
+
+
 def extract(
     loaded: LoadedModel,
     images: Iterable[LoadedImage],
     *,
     batch_size: int = 8,
     rollout: RolloutOptions = RolloutOptions(),
+    mask_artifacts: bool = True,
+    relevance: bool = False,
+    target_class: int | None = None,
 ) -> Iterator[ImageRecord]:
-    """Run the model over ``images`` in batches and yield one record per image, in order."""
-    import torch
+    """Run the model over ``images`` in batches and yield one record per image, in order.
 
+    Artifact patches are always detected and recorded; ``mask_artifacts`` fills them in the
+    maps (``--artifacts mask``). ``relevance`` adds class relevance for ``target_class`` (None:
+    each image's top-1 class); the model must be a classifier."""
     summary = loaded.summary
     for batch in batched(images, batch_size):
         inputs = loaded.processor(images=[item.image for item in batch], return_tensors="pt")
         pixels = inputs["pixel_values"].to(loaded.device)
-        with torch.inference_mode():
-            outputs = loaded.model(pixel_values=pixels, output_attentions=True)
-            attentions = [layer.float().cpu().numpy() for layer in outputs.attentions]
-            logits = getattr(outputs, "logits", None)
-            probabilities = (
-                torch.softmax(logits.float(), dim=-1).cpu().numpy() if loaded.labels else None
-            )
+        output = _forward(loaded, pixels, relevance, target_class)
+        probabilities = output.probabilities
         seen = seen_images(pixels.float().cpu().numpy(), loaded.processor)
         for index, item in enumerate(batch):
-            attn = np.stack([layer[index] for layer in attentions])  # (layers, heads, T, T)
+            attn = np.stack([layer[index] for layer in output.attentions])  # (L, heads, T, T)
+            cls_heads, mask, named = _attention_record(
+                attn,
+                summary.n_prefix,
+                summary.grid,
+                rollout,
+                mask_artifacts,
+                None if output.relevance is None else output.relevance[index],
+            )
             yield ImageRecord(
                 name=item.name,
                 sha256=item.sha256,
@@ -93,19 +183,18 @@ def extract(
                 original_size=item.image.size,
                 geometry=geometry(loaded.processor, item.image.size, seen.shape[1:3]),
                 seen_image=seen[index],
-                cls_heads=maps.cls_rows(attn, summary.n_prefix, summary.grid).astype(np.float32),
-                rollout=maps.rollout(
-                    attn,
-                    summary.n_prefix,
-                    summary.grid,
-                    rollout.head_fusion,
-                    rollout.discard_ratio,
-                    rollout.start_layer,
-                ).astype(np.float32),
+                cls_heads=cls_heads,
+                maps=named,
+                artifact_mask=mask,
                 predictions=(
                     top_predictions(probabilities[index], loaded.labels)
                     if probabilities is not None
                     else []
                 ),
+                relevance_target=(
+                    loaded.labels.get(output.targets[index], str(output.targets[index]))
+                    if output.targets is not None
+                    else None
+                ),
             )
-        del attentions, outputs
+        del output

@@ -94,8 +94,10 @@ def class_relevance(
     n_prefix: int,
     grid: tuple[int, int],
     target: int | None,
-) -> tuple[np.ndarray, list[int]]:
-    """Relevance maps for a batch: float32 (B, grid_h, grid_w) and each image's target class.
+) -> tuple[np.ndarray, list[int], Any]:
+    """Relevance maps for a batch: float32 (B, grid_h, grid_w), each image's target class, and
+    the model's outputs (attentions and logits still in the graph: detach before use), so the
+    caller needs no second forward pass for the attention maps.
 
     ``target`` is a class id, or None for each image's top-1 class. ``model`` is a classifier
     in eval mode with eager attention (as ``reportgen.analysis.model.load`` gives), so the
@@ -129,4 +131,4 @@ def class_relevance(
         target_logits = logits.gather(1, targets[:, None]).squeeze(1)
         weighted = weighted_attention(outputs.attentions, target_logits)
     maps = np.stack([relevance_map(image, n_prefix, grid) for image in weighted])
-    return maps.astype(np.float32), [int(index) for index in targets.tolist()]
+    return maps.astype(np.float32), [int(index) for index in targets.tolist()], outputs

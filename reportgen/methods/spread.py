@@ -18,13 +18,14 @@ Rules (documented in the README and stated in every report):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from reportgen.methods.maps import AGGREGATES
+from reportgen.methods.panels import AGGREGATE_NAMES, LAYERS, RELEVANCE, ROLLOUT
 
-SPREAD_MAPS = (*AGGREGATES, "rollout")
+SPREAD_MAPS = AGGREGATE_NAMES
 _LAYER_SPEC = re.compile(r"layer:(\d+)")
 
 
@@ -49,12 +50,12 @@ def entropy(attention_map: np.ndarray) -> float:
 class SpreadSpec:
     """Which map the spread levels are computed from: an aggregate, rollout, or one layer."""
 
-    kind: str  # "max", "min", "mean", "rollout" or "layer"
+    kind: str  # "max", "min", "mean", "rollout", "relevance" or "layer"
     layer: int | None = None  # 1-based, for kind == "layer"
 
     @classmethod
     def parse(cls, text: str) -> SpreadSpec:
-        """Parse ``mean``, ``max``, ``min``, ``rollout`` or ``layer:K`` (K counts from 1)."""
+        """Parse ``mean``, ``max``, ``min``, ``rollout``, ``relevance`` or ``layer:K`` (K >= 1)."""
         if text in SPREAD_MAPS:
             return cls(text)
         match = _LAYER_SPEC.fullmatch(text)
@@ -71,20 +72,23 @@ class SpreadSpec:
         """Plain words for the report: which map the levels use."""
         if self.kind == "layer":
             return f"the CLS attention of layer {self.layer} (heads averaged)"
-        if self.kind == "rollout":
+        if self.kind == ROLLOUT:
             start = f", starting after layer {rollout_start_layer}" if rollout_start_layer else ""
             return f"attention rollout{start}"
+        if self.kind == RELEVANCE:
+            return "the class-specific relevance map"
         return f"the {self.kind} over layers of the CLS attention (heads averaged)"
 
-    def select(self, layer_maps: np.ndarray, rollout_map: np.ndarray) -> np.ndarray:
-        """The chosen map from one image's per-layer maps (layers, gh, gw) and rollout."""
-        if self.kind == "rollout":
-            return np.asarray(rollout_map, dtype=np.float64)
+    def select(self, maps: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The chosen map among one image's stored maps (see :mod:`reportgen.methods.panels`)."""
         if self.kind == "layer":
-            if self.layer > len(layer_maps):
-                raise ValueError(f"layer:{self.layer} asked, the model has {len(layer_maps)}")
-            return np.asarray(layer_maps[self.layer - 1], dtype=np.float64)
-        return AGGREGATES[self.kind](np.asarray(layer_maps, dtype=np.float64), axis=0)
+            layers = maps[LAYERS]
+            if self.layer > len(layers):
+                raise ValueError(f"layer:{self.layer} asked, the model has {len(layers)}")
+            return np.asarray(layers[self.layer - 1], dtype=np.float64)
+        if self.kind not in maps:
+            raise ValueError(f"the {self.kind} map was not computed for this analysis")
+        return np.asarray(maps[self.kind], dtype=np.float64)
 
 
 def assign_levels(entropies: np.ndarray, n_levels: int) -> np.ndarray:

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
-from reportgen.methods import maps, spread
+from reportgen.methods import panels as named_maps
+from reportgen.methods import spread
 from reportgen.publish import plots, render
 from reportgen.record import ImageRecord
 
 AGGREGATE_PANELS = ("max", "min", "mean")
+NORMALISATIONS = ("panel", "shared")
+RELEVANCE_LABEL_CHARS = 24
 
 
 @dataclass(frozen=True)
@@ -27,19 +31,65 @@ class FigureStyle:
     image_format: str = "webp"
     quality: int = 80
     panel_size: int = 160
+    normalise: str = "shared"  # "panel": each overlay min-max; "shared": one scale per image
+
+    # What 0.1 did for style fields its manifests do not record.
+    LEGACY_DEFAULTS: ClassVar[dict[str, str]] = {"normalise": "panel"}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FigureStyle:
+        return cls(**{**cls.LEGACY_DEFAULTS, **data})
 
     @property
     def extension(self) -> str:
         return render.FORMAT_EXTENSIONS[self.image_format]
 
 
-def panels(record: ImageRecord) -> list[tuple[str, np.ndarray]]:
-    """The labelled maps of one figure: L1..LN, then max, min, mean and rollout."""
-    layer_maps = record.layer_maps()
-    labelled = [(f"L{index}", layer) for index, layer in enumerate(layer_maps, start=1)]
-    labelled += [(how, maps.aggregate(layer_maps, how)) for how in AGGREGATE_PANELS]
-    labelled.append(("rollout", record.rollout.astype(np.float64)))
-    return labelled
+def panels(record: ImageRecord, normalise: str = "shared") -> list[render.Panel]:
+    """The overlays of one figure: L1..LN, then max, min, mean, rollout and relevance.
+
+    ``shared`` puts the layers and max/min/mean (all CLS attention) on one colour scale per
+    image, so a flat layer looks flat; rollout and relevance have other units and keep their
+    own min-max. Layer panels outline that layer's artifact patches, the aggregates those of
+    any layer.
+    """
+    stored = record.maps
+    layers = np.asarray(stored[named_maps.LAYERS], dtype=np.float64)
+    mask = record.artifact_mask
+    any_layer = mask.any(axis=0) if mask is not None else None
+    shared = (float(layers.min()), float(layers.max())) if normalise == "shared" else None
+    result = [
+        render.Panel(f"L{number}", layer, shared, None if mask is None else mask[number - 1])
+        for number, layer in enumerate(layers, start=1)
+    ]
+    result += [render.Panel(how, stored[how], shared, any_layer) for how in AGGREGATE_PANELS]
+    result.append(render.Panel(named_maps.ROLLOUT, stored[named_maps.ROLLOUT], None, any_layer))
+    if named_maps.RELEVANCE in stored:
+        result.append(render.Panel(relevance_label(record), stored[named_maps.RELEVANCE]))
+    return result
+
+
+def relevance_label(record: ImageRecord) -> str:
+    """``relevance: CLASS``, shortened to fit a panel."""
+    label = f"relevance: {record.relevance_target}" if record.relevance_target else "relevance"
+    return (
+        label if len(label) <= RELEVANCE_LABEL_CHARS else label[: RELEVANCE_LABEL_CHARS - 1] + "…"
+    )
+
+
+def colorbar(record: ImageRecord, normalise: str) -> render.Colorbar:
+    """What the colours of this image's figure mean."""
+    outlined = record.artifact_mask is not None and bool(record.artifact_mask.any())
+    note = "; framed: artifact patches" if outlined else ""
+    if normalise == "shared":
+        layers = record.maps[named_maps.LAYERS]
+        return render.Colorbar(
+            f"{float(layers.min()):.3g}",
+            f"{float(layers.max()):.3g}",
+            "CLS attention: layers, max, min, mean on one scale; "
+            f"rollout, relevance: own min-max{note}",
+        )
+    return render.Colorbar("min", "max", f"each panel from its own minimum to its maximum{note}")
 
 
 @dataclass(frozen=True)
@@ -57,10 +107,11 @@ def image_figure(record: ImageRecord, style: FigureStyle) -> EncodedImage:
     """The figure of one image: the input as the model saw it, then every overlay."""
     figure = render.compose_figure(
         record.seen_image,
-        panels(record),
+        panels(record, style.normalise),
         cmap=style.colormap,
         alpha=style.alpha,
         panel_size=style.panel_size,
+        colorbar=colorbar(record, style.normalise),
     )
     return _encoded(figure, style)
 

@@ -99,6 +99,27 @@ class Chart:
 
 
 @dataclass(frozen=True)
+class MapScore:
+    """One map's faithfulness: areas under the deletion and insertion curves."""
+
+    name: str
+    deletion_auc: float
+    insertion_auc: float
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    """The "Which map to trust" section: scores best first, and the curves' chart."""
+
+    metric: str
+    steps: int
+    images: int
+    baseline: str
+    scores: tuple[MapScore, ...]  # best first
+    chart: Chart | None
+
+
+@dataclass(frozen=True)
 class ReportContext:
     """Everything a report page says; the site builder assembles it."""
 
@@ -120,6 +141,12 @@ class ReportContext:
     reportgen_commit: str | None
     manifest_file: str = "manifest.json"
     data_dir: str = "data/"
+    rollout_start_layer: int = 0  # layers left out of rollout
+    rollout_auto: bool = False  # chosen by --rollout-start-layer auto
+    artifacts_mode: str | None = None  # "mask" or "keep"; None: made before detection (0.1)
+    masked_per_layer: tuple[int, ...] = ()  # artifact patches per layer, all images
+    normalise: str = "panel"  # how overlays are scaled: "panel" or "shared"
+    faithfulness: Faithfulness | None = None
 
     @property
     def n_levels(self) -> int:
@@ -129,7 +156,10 @@ class ReportContext:
     def image_files(self) -> list[str]:
         """Every image file the pages show (figures, then charts), relative to the report."""
         figures = [figure.file for level in self.levels for figure in level.figures]
-        return figures + [chart.file for chart in self.charts]
+        charts = [chart.file for chart in self.charts]
+        if self.faithfulness and self.faithfulness.chart:
+            charts.append(self.faithfulness.chart.file)
+        return figures + charts
 
 
 @dataclass(frozen=True)

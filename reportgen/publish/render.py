@@ -10,6 +10,7 @@ import functools
 import io
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -22,6 +23,9 @@ GAP = 4
 MAX_COLUMNS = 8
 BACKGROUND = (255, 255, 255)
 TEXT_COLOUR = (30, 30, 30)
+OUTLINE_COLOUR = (235, 235, 235)  # faint: marks masked artifact patches without hiding them
+COLORBAR_HEIGHT = 12
+COLORBAR_WIDTH = 256
 _LAYER_LABEL = re.compile(r"L\d+")
 
 
@@ -52,30 +56,38 @@ def upsample_bilinear(attention: np.ndarray, size: tuple[int, int]) -> np.ndarra
     return np.asarray(grid.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
-def normalise_for_display(values: np.ndarray) -> np.ndarray:
-    """Min-max rescale to [0, 1] per panel, as float32; a constant map becomes zeros, not NaN.
+def normalise_for_display(
+    values: np.ndarray, value_range: tuple[float, float] | None = None
+) -> np.ndarray:
+    """Rescale to [0, 1] as float32: ``value_range`` (low, high) maps to 0 and 1, by default
+    the panel's own min and max; a constant map becomes zeros, not NaN.
 
     Computed in the input's precision (float64 stays float64) so tiny ranges are not lost.
     """
     values = np.asarray(values)
     values = values.astype(np.result_type(values, np.float32), copy=False)
-    low, high = values.min(), values.max()
+    low, high = value_range if value_range is not None else (values.min(), values.max())
     if not high > low:
         return np.zeros(values.shape, dtype=np.float32)
     return np.clip((values - low) / (high - low), 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def overlay(
-    image: np.ndarray, attention: np.ndarray, cmap: str = "jet", alpha: float = 0.5
+    image: np.ndarray,
+    attention: np.ndarray,
+    cmap: str = "jet",
+    alpha: float = 0.5,
+    value_range: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Colour-mapped attention, upsampled to ``image`` (uint8 RGB), alpha-blended over it.
 
+    ``value_range`` is the (low, high) that spans the colormap (default: the panel's own).
     float32 in place: ``image + alpha * (colour - image)`` rounded half up; alpha 0 gives the
     image and alpha 1 the colormap colours exactly.
     """
     if not 0.0 <= alpha <= 1.0:
         raise ReportgenError(f"alpha must be in [0, 1], got {alpha}")
-    heat = normalise_for_display(upsample_bilinear(attention, image.shape[:2]))
+    heat = normalise_for_display(upsample_bilinear(attention, image.shape[:2]), value_range)
     indices = (heat * 255 + 0.5).astype(np.uint8)
     blended = np.take(colormap_lut(cmap), indices, axis=0).astype(np.float32)
     blended -= image
@@ -83,6 +95,54 @@ def overlay(
     blended += image
     blended += 0.5
     return blended.astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One labelled overlay of a figure."""
+
+    label: str
+    values: np.ndarray  # (grid_h, grid_w)
+    value_range: tuple[float, float] | None = None  # None: the panel's own min and max
+    outline: np.ndarray | None = None  # bool (grid_h, grid_w): patches to outline faintly
+
+
+@dataclass(frozen=True)
+class Colorbar:
+    """The strip under a figure that says what the colours mean."""
+
+    low: str  # label at the left end
+    high: str  # label at the right end
+    caption: str  # how the panels are normalised
+
+
+def outline_cells(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Draw a faint 1-pixel frame around each masked grid cell of an (H, W, 3) panel."""
+    image = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(image)
+    height, width = pixels.shape[:2]
+    grid_h, grid_w = mask.shape
+    for row, col in zip(*np.nonzero(mask), strict=True):
+        top, bottom = round(row * height / grid_h), round((row + 1) * height / grid_h) - 1
+        left, right = round(col * width / grid_w), round((col + 1) * width / grid_w) - 1
+        draw.rectangle((left, top, right, bottom), outline=OUTLINE_COLOUR)
+    return np.asarray(image)
+
+
+def _draw_colorbar(canvas: Image.Image, top: int, colorbar: Colorbar, cmap: str) -> None:
+    """Gradient of the colormap with its end labels, then the caption, from ``top``."""
+    draw = ImageDraw.Draw(canvas)
+    font = _font()
+    left = GAP + round(draw.textlength(colorbar.low, font=font)) + GAP
+    ramp = np.broadcast_to(colormap_lut(cmap)[None], (COLORBAR_HEIGHT, 256, 3))
+    bar = Image.fromarray(np.ascontiguousarray(ramp)).resize((COLORBAR_WIDTH, COLORBAR_HEIGHT))
+    canvas.paste(bar, (left, top))
+    middle = top + COLORBAR_HEIGHT / 2
+    draw.text((GAP, middle), colorbar.low, fill=TEXT_COLOUR, font=font, anchor="lm")
+    right = left + COLORBAR_WIDTH + GAP
+    draw.text((right, middle), colorbar.high, fill=TEXT_COLOUR, font=font, anchor="lm")
+    caption_left = right + round(draw.textlength(colorbar.high, font=font)) + 2 * GAP
+    draw.text((caption_left, middle), colorbar.caption, fill=TEXT_COLOUR, font=font, anchor="lm")
 
 
 def _scaled_shape(image_hw: tuple[int, int], longer_side: int) -> tuple[int, int]:
@@ -116,34 +176,44 @@ def _layout(labels: Sequence[str], columns: int | None) -> list[list[int]]:
     return _chunks(first, columns) + _chunks(layers, columns)
 
 
+def _panel_pixels(base: np.ndarray, panel: Panel, cmap: str, alpha: float) -> np.ndarray:
+    pixels = overlay(base, panel.values, cmap, alpha, panel.value_range)
+    if panel.outline is not None and panel.outline.any():
+        pixels = outline_cells(pixels, panel.outline)
+    return pixels
+
+
 def compose_figure(
     image: np.ndarray,
-    panels: Sequence[tuple[str, np.ndarray]],
+    panels: Sequence[Panel],
     *,
     cmap: str = "jet",
     alpha: float = 0.5,
     panel_size: int = 160,
     columns: int | None = None,
+    colorbar: Colorbar | None = None,
 ) -> Image.Image:
     """One figure per image: the input as the model saw it, then a labelled overlay per map.
 
     Layout: the input and the aggregates (max, min, mean, rollout) on the first row, a summary
-    read before the detail; then the layers L1..LN in rows. ``columns`` overrides the row
-    width. The image is resized once to the panel size and every grid is upsampled straight to
-    it, so no full-resolution overlay is made and thrown away.
+    read before the detail; then the layers L1..LN in rows; then the ``colorbar``, if any.
+    ``columns`` overrides the row width. The image is resized once to the panel size and every
+    grid is upsampled straight to it, so no full-resolution overlay is made and thrown away.
     """
     if columns is not None and columns < 1:
         raise ReportgenError(f"columns must be at least 1, got {columns}")
     panel_h, panel_w = _scaled_shape(image.shape[:2], panel_size)
     base = np.asarray(Image.fromarray(image).resize((panel_w, panel_h), Image.Resampling.BILINEAR))
     tiles = [("input", base)] + [
-        (label, overlay(base, attention, cmap, alpha)) for label, attention in panels
+        (panel.label, _panel_pixels(base, panel, cmap, alpha)) for panel in panels
     ]
     rows = _layout([label for label, _ in tiles], columns)
     n_columns = max(len(row) for row in rows)
     cell_h, cell_w = panel_h + LABEL_HEIGHT, panel_w
     width = n_columns * cell_w + (n_columns + 1) * GAP
     height = len(rows) * cell_h + (len(rows) + 1) * GAP
+    if colorbar is not None:
+        height += COLORBAR_HEIGHT + GAP
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     for row_index, row in enumerate(rows):
@@ -154,6 +224,8 @@ def compose_figure(
             centre = (left + cell_w / 2, top + LABEL_HEIGHT / 2)
             draw.text(centre, label, fill=TEXT_COLOUR, font=_font(), anchor="mm")
             canvas.paste(Image.fromarray(pixels), (left, top + LABEL_HEIGHT))
+    if colorbar is not None:
+        _draw_colorbar(canvas, height - GAP - COLORBAR_HEIGHT, colorbar, cmap)
     return canvas
 
 

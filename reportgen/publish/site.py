@@ -33,10 +33,10 @@ import numpy as np
 from reportgen import store
 from reportgen.errors import ReportgenError
 from reportgen.methods import spread
-from reportgen.publish import figures, pages, render
+from reportgen.publish import figures, pages, plots, render
 from reportgen.publish.figures import FigureStyle
 from reportgen.record import ImageRecord
-from reportgen.results import Analysis, ImageSummary, build_time
+from reportgen.results import AUTO, Analysis, ImageSummary, build_time
 from reportgen.slugs import slugify
 
 REPORTS_DIR = "reports"
@@ -95,7 +95,7 @@ class ReportOptions:
     def from_json(cls, data: dict[str, Any]) -> ReportOptions:
         data = dict(data)
         data["date"] = dt.date.fromisoformat(data["date"]) if data["date"] else None
-        data["style"] = FigureStyle(**data["style"])
+        data["style"] = FigureStyle.from_json(data["style"])
         for key in ("tags", "categories", "formats"):
             data[key] = tuple(data[key])
         return cls(**data)
@@ -317,6 +317,64 @@ def _chart_files(analysis: Analysis, cache: store.ContentCache | None) -> dict[s
     return charts
 
 
+FAITHFULNESS_CHART = "faithfulness.svg"
+
+
+def _cached_chart(
+    cache: store.ContentCache | None, parts: dict[str, Any], make: Callable[[], bytes]
+) -> bytes:
+    """A chart from the cache when the same data was charted before by the same code."""
+    key = store.content_key(parts)
+    if cache and cache.path("charts", key, ".svg").is_file():
+        return cache.path("charts", key, ".svg").read_bytes()
+    data = make()
+    if cache:
+        cache.put("charts", key, ".svg", data)
+    return data
+
+
+def _write_faithfulness(
+    report: Path, analysis: Analysis, cache: store.ContentCache | None
+) -> pages.Faithfulness | None:
+    """The "Which map to trust" section from the stored scores, with its chart."""
+    scores = analysis.faithfulness
+    if not scores:
+        return None
+    by_map = scores["maps"]
+    curves = {
+        name: (values["deletion_curve"], values["insertion_curve"])
+        for name, values in by_map.items()
+    }
+    data = _cached_chart(
+        cache,
+        {"faithfulness": scores, "code": store.source_fingerprint("publish.plots")},
+        lambda: plots.faithfulness_curves(curves, scores["metric"]),
+    )
+    (report / CHARTS_DIR).mkdir(exist_ok=True)
+    (report / CHARTS_DIR / FAITHFULNESS_CHART).write_bytes(data)
+    width, height = _svg_size(data)
+    chart = pages.Chart(
+        "Deletion and insertion curves, mean over the scored images",
+        f"{CHARTS_DIR}/{FAITHFULNESS_CHART}",
+        width,
+        height,
+        "Line charts of the model's score as patches are deleted or inserted, one line per map",
+    )
+    return pages.Faithfulness(
+        metric=scores["metric"],
+        steps=scores["steps"],
+        images=scores["images"],
+        baseline=scores["baseline"],
+        scores=tuple(
+            pages.MapScore(name, by_map[name]["deletion_auc"], by_map[name]["insertion_auc"])
+            for name in sorted(
+                by_map, key=lambda n: (by_map[n]["deletion_auc"] - by_map[n]["insertion_auc"], n)
+            )
+        ),
+        chart=chart,
+    )
+
+
 def _write_charts(
     report: Path, analysis: Analysis, cache: store.ContentCache | None
 ) -> tuple[pages.Chart, ...]:
@@ -355,7 +413,7 @@ def _write_thumbnail(report: Path, analysis: Analysis, style: FigureStyle) -> st
     """Thumbnail for the archive index: the featured image of the most focused level."""
     featured = analysis.featured()[min(analysis.featured())]
     record = analysis.record(featured)
-    spread_map = analysis.spread_spec.select(record.layer_maps(), record.rollout)
+    spread_map = analysis.spread_spec.select(record.maps)
     name = f"thumbnail{style.extension}"
     (report / name).write_bytes(figures.thumbnail(record, spread_map, style).data)
     return name
@@ -381,7 +439,7 @@ def _render_pages(
         tags=options.tags,
         categories=options.categories,
         model=analysis.model,
-        spread_map=spec.describe(analysis.options.rollout_start_layer),
+        spread_map=spec.describe(analysis.rollout_start_layer),
         params={
             **analysis.options.parameters(),
             **asdict(options.style),
@@ -396,6 +454,12 @@ def _render_pages(
         reportgen_commit=manifest["reportgen"]["commit"],
         manifest_file=MANIFEST_FILE,
         data_dir=f"{DATA_DIR}/",
+        rollout_start_layer=analysis.rollout_start_layer,
+        rollout_auto=analysis.options.rollout_start_layer == AUTO,
+        artifacts_mode=manifest.get("artifacts", {}).get("mode"),
+        masked_per_layer=tuple(manifest.get("artifacts", {}).get("masked_per_layer", ())),
+        normalise=options.style.normalise,
+        faithfulness=_write_faithfulness(report, analysis, cache),
     )
     pages.render_report(
         context,
@@ -435,7 +499,7 @@ def update_index(
             continue  # not a reportgen report: leave it out of the index
         folder = f"{REPORTS_DIR}/{manifest_path.parent.name}"
         page = "index.html" if "html" in report["formats"] else "README.md"
-        thumbnail = f"thumbnail{FigureStyle(**report['style']).extension}"
+        thumbnail = f"thumbnail{FigureStyle.from_json(report['style']).extension}"
         entries.append(
             pages.IndexEntry(
                 title=report["title"],
