@@ -66,10 +66,42 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--rollout-start-layer",
-        type=int,
-        default=0,
+        type=_start_layer,
+        default="auto",
         metavar="K",
-        help="rollout: leave out the first K layers (default: 0, all layers)",
+        help="rollout: leave out the first K layers; 0 = every layer (the paper); auto = after "
+        "the early layers the model's artifact tokens dominate (default: auto)",
+    )
+    group.add_argument(
+        "--artifacts",
+        choices=("mask", "keep"),
+        default="mask",
+        help="artifact patches (lone tokens nearly every token attends to): mask = fill them "
+        "with their neighbours' median in every map; keep = leave them (default: mask)",
+    )
+    group.add_argument(
+        "--relevance",
+        action="store_true",
+        help="add class-specific relevance (Chefer et al. 2021; classifiers only, one backward "
+        "pass per batch)",
+    )
+    group.add_argument(
+        "--target-class",
+        metavar="NAME|ID",
+        help="class that relevance explains (default: each image's top-1 class)",
+    )
+    group.add_argument(
+        "--faithfulness",
+        action="store_true",
+        help="score every map by deletion and insertion (Petsiuk et al. 2018) and add the "
+        "section 'Which map to trust'",
+    )
+    group.add_argument(
+        "--faithfulness-images",
+        type=int,
+        default=32,
+        metavar="N",
+        help="images scored for faithfulness, picked evenly across levels (default: 32)",
     )
     group.add_argument(
         "--cache-dir",
@@ -85,6 +117,16 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _start_layer(text: str) -> int | str:
+    """``auto`` or a whole number, for --rollout-start-layer."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number, got {text!r}") from None
+
+
 def _analysis_options(args: argparse.Namespace):
     from reportgen.results import AnalysisOptions
 
@@ -97,6 +139,11 @@ def _analysis_options(args: argparse.Namespace):
         head_fusion=args.head_fusion,
         discard_ratio=args.discard_ratio,
         rollout_start_layer=args.rollout_start_layer,
+        artifacts=args.artifacts,
+        relevance=args.relevance,
+        target_class=args.target_class,
+        faithfulness=args.faithfulness,
+        faithfulness_images=args.faithfulness_images,
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
     )
@@ -138,6 +185,13 @@ def _add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
         help="overlay opacity in [0, 1] (default: 0.5)",
     )
     group.add_argument(
+        "--normalise",
+        choices=("panel", "shared"),
+        default="panel" if defaults else None,
+        help="overlay colours: panel = each panel from its own min to max; shared = one scale "
+        "for an image's layers and max/min/mean (default: panel)",
+    )
+    group.add_argument(
         "--image-format",
         choices=("webp", "jpeg", "png"),
         default="webp" if defaults else None,
@@ -173,7 +227,12 @@ def _run_build(args: argparse.Namespace) -> None:
         description=args.description,
         date=parse_date(args.date) if args.date else None,
         formats=_formats(args.formats),
-        style=FigureStyle(colormap=args.colormap, alpha=args.alpha, image_format=args.image_format),
+        style=FigureStyle(
+            colormap=args.colormap,
+            alpha=args.alpha,
+            image_format=args.image_format,
+            normalise=args.normalise,
+        ),
         templates_dir=args.templates,
         jekyll_include=args.jekyll_include,
     )
@@ -185,12 +244,13 @@ def _run_render(args: argparse.Namespace) -> None:
     from reportgen.publish.site import rerender, stored_style
 
     style = None
-    if args.colormap or args.alpha is not None or args.image_format:
+    if args.colormap or args.alpha is not None or args.image_format or args.normalise:
         stored = stored_style(args.report)
         style = FigureStyle(
             colormap=args.colormap or stored.colormap,
             alpha=stored.alpha if args.alpha is None else args.alpha,
             image_format=args.image_format or stored.image_format,
+            normalise=args.normalise or stored.normalise,
         )
     rerender(
         args.report,

@@ -12,6 +12,7 @@ from reportgen.analysis import model
 from reportgen.analysis.relevance import class_relevance, resolve_target, weighted_attention
 from reportgen.errors import ReportgenError
 from reportgen.methods.relevance import relevance_map
+from reportgen.methods.spread import entropy
 
 # --- the propagation rule, by hand ------------------------------------------------------------
 
@@ -230,3 +231,69 @@ def test_class_relevance_needs_a_classifier_in_eval_mode(tmp_path_factory, class
             class_relevance(net, pixels, summary.n_prefix, summary.grid, None)
     finally:
         net.eval()
+
+
+# --- in the pipeline: analyze stores relevance as a named map ---------------------------------
+
+
+def _analysis_options(model_dir, tmp_path, **extra):
+    from reportgen.results import AnalysisOptions
+
+    return AnalysisOptions(
+        model=str(model_dir), device="cpu", cache_dir=tmp_path / "cache", **extra
+    )
+
+
+def test_analyze_stores_relevance_for_the_top1_class(tiny_vit_dir, tmp_path):
+    from conftest import write_images
+
+    from reportgen.analysis.analyze import analyze
+
+    folder = write_images(tmp_path / "images", 3)
+    options = _analysis_options(tiny_vit_dir, tmp_path, relevance=True, spread_by="relevance")
+    analysis = analyze(folder, tmp_path / "out", options)
+    for image in analysis.images:
+        record = analysis.record(image)
+        assert record.maps["relevance"].shape == (4, 4)
+        assert record.relevance_target == record.predictions[0].label
+        assert image.entropy == pytest.approx(entropy(record.maps["relevance"]))
+    assert analysis.manifest["parameters"]["relevance"] is True
+
+
+def test_analyze_relevance_for_a_named_class(tiny_vit_dir, tmp_path):
+    from conftest import write_images
+
+    from reportgen.analysis.analyze import analyze
+    from reportgen.analysis.model import load, resolve
+
+    labels = load(resolve(str(tiny_vit_dir)), "cpu").labels
+    folder = write_images(tmp_path / "images", 2)
+    options = _analysis_options(tiny_vit_dir, tmp_path, relevance=True, target_class=labels[3])
+    analysis = analyze(folder, tmp_path / "out", options)
+    assert {analysis.record(i).relevance_target for i in analysis.images} == {labels[3]}
+
+
+def test_relevance_on_a_backbone_is_refused_before_any_work(tmp_path_factory, tmp_path):
+    from conftest import write_images
+
+    from reportgen.analysis.analyze import analyze
+
+    backbone = tiny_model_dir(tmp_path_factory, "dinov2")
+    folder = write_images(tmp_path / "images", 2)
+    with pytest.raises(ReportgenError, match="--relevance needs a classifier"):
+        analyze(folder, tmp_path / "out", _analysis_options(backbone, tmp_path, relevance=True))
+    assert not (tmp_path / "out" / "maps").exists()
+
+
+def test_cli_relevance_errors_are_one_line(tiny_vit_dir, tmp_path, capsys):
+    from conftest import write_images
+
+    from reportgen import cli
+
+    folder = write_images(tmp_path / "images", 2)
+    base = ["analyze", str(folder), "--out", str(tmp_path / "o"), "--model", str(tiny_vit_dir)]
+    assert cli.main([*base, "--target-class", "LABEL_1"]) == 2
+    assert "--target-class needs --relevance" in capsys.readouterr().err
+    assert cli.main([*base, "--relevance", "--target-class", "no such class"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown class 'no such class'" in err and "Traceback" not in err

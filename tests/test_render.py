@@ -176,3 +176,79 @@ def test_encode_image_unknown_format():
 def test_thumbnail_keeps_aspect_and_never_enlarges():
     assert render.thumbnail(IMAGE, max_side=32).size == (32, 24)
     assert render.thumbnail(IMAGE, max_side=320).size == (64, 48)
+
+
+def test_value_range_sets_the_colour_scale():
+    flat = np.full((4, 4), 0.5)
+    flat[0, 0] = 0.6
+    own = render.overlay(IMAGE, flat, "jet", 1.0)
+    shared = render.overlay(IMAGE, flat, "jet", 1.0, value_range=(0.0, 1.0))
+    lut = render.colormap_lut("jet")
+    assert (own[-1, -1] == lut[0]).all()  # its own minimum: the bottom of the colormap
+    mid = shared[-1, -1].astype(int)
+    assert np.abs(mid - lut[128].astype(int)).max() <= 3  # half of the shared range
+
+
+def test_colorbar_adds_a_strip_with_the_colormap():
+    panels = labelled_maps(["max", "L1"])
+    plain = render.compose_figure(IMAGE, panels, panel_size=80)
+    colorbar = render.Colorbar("min", "max", "each panel from its own minimum to its maximum")
+    with_bar = render.compose_figure(IMAGE, panels, panel_size=80, colorbar=colorbar)
+    assert with_bar.width >= plain.width  # widened when the bar's line needs it
+    assert with_bar.height == plain.height + render.COLORBAR_HEIGHT + render.GAP
+    strip = np.asarray(with_bar)[-render.GAP - render.COLORBAR_HEIGHT // 2]
+    lut = render.colormap_lut("jet")
+    row = [tuple(pixel) for pixel in strip]
+    assert tuple(lut[0]) in row and tuple(lut[-1]) in row
+
+
+def test_outline_cells_frames_masked_cells_faintly():
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    mask = np.zeros((2, 2), bool)
+    mask[0, 1] = True
+    framed = render.outline_cells(pixels, mask)
+    assert framed[0, 4:8].min() > 0 and framed[0:4, 7].min() > 0  # the frame of cell (0, 1)
+    assert framed[1:3, 5:7].max() == 0  # its inside is untouched
+    assert framed[4:, :].max() == 0 and framed[:, :4].max() == 0  # other cells too
+    assert framed.max() < 255  # faint, not opaque
+
+
+def _record(relevance_target=None):
+    from reportgen.methods import panels as named
+    from reportgen.record import ImageRecord
+
+    layers = RNG.random((3, 4, 4))
+    layers[1] *= 5  # one peaked layer
+    stored = named.report_maps(
+        layers, RNG.random((4, 4)), relevance=RNG.random((4, 4)) if relevance_target else None
+    )
+    mask = np.zeros((3, 4, 4), bool)
+    mask[0, 1, 1] = True
+    return ImageRecord(
+        name="x.png",
+        sha256="0" * 64,
+        size_bytes=1,
+        original_size=(16, 16),
+        geometry={},
+        seen_image=IMAGE,
+        cls_heads=layers[:, None].astype(np.float32),
+        maps=stored,
+        artifact_mask=mask,
+        relevance_target=relevance_target,
+    )
+
+
+def test_shared_normalisation_puts_layers_and_aggregates_on_one_scale():
+    from reportgen.publish import figures
+
+    record = _record("a very long class name, with synonyms")
+    shared = figures.panels(record, "shared")
+    labels = [panel.label for panel in shared]
+    assert labels == ["L1", "L2", "L3", "max", "min", "mean", "rollout", "relevance: a very long …"]
+    scale = (record.maps["layers"].min(), record.maps["layers"].max())
+    assert all(panel.value_range == scale for panel in shared[:6])
+    assert shared[6].value_range is None and shared[7].value_range is None  # other units
+    assert shared[0].outline[1, 1] and shared[1].outline is not None and not shared[1].outline.any()
+    assert all(panel.value_range is None for panel in figures.panels(record, "panel"))
+    assert figures.colorbar(record, "shared").low == f"{scale[0]:.3g}"
+    assert "own minimum" in figures.colorbar(record, "panel").caption

@@ -31,7 +31,7 @@ class FigureStyle:
     image_format: str = "webp"
     quality: int = 80
     panel_size: int = 160
-    normalise: str = "shared"  # "panel": each overlay min-max; "shared": one scale per image
+    normalise: str = "panel"  # "panel": each overlay min-max; "shared": one scale per image
 
     # What 0.1 did for style fields its manifests do not record.
     LEGACY_DEFAULTS: ClassVar[dict[str, str]] = {"normalise": "panel"}
@@ -45,25 +45,23 @@ class FigureStyle:
         return render.FORMAT_EXTENSIONS[self.image_format]
 
 
-def panels(record: ImageRecord, normalise: str = "shared") -> list[render.Panel]:
+def panels(record: ImageRecord, normalise: str = "panel") -> list[render.Panel]:
     """The overlays of one figure: L1..LN, then max, min, mean, rollout and relevance.
 
     ``shared`` puts the layers and max/min/mean (all CLS attention) on one colour scale per
     image, so a flat layer looks flat; rollout and relevance have other units and keep their
-    own min-max. Layer panels outline that layer's artifact patches, the aggregates those of
-    any layer.
+    own min-max. Layer panels outline that layer's artifact patches.
     """
     stored = record.maps
     layers = np.asarray(stored[named_maps.LAYERS], dtype=np.float64)
     mask = record.artifact_mask
-    any_layer = mask.any(axis=0) if mask is not None else None
     shared = (float(layers.min()), float(layers.max())) if normalise == "shared" else None
     result = [
         render.Panel(f"L{number}", layer, shared, None if mask is None else mask[number - 1])
         for number, layer in enumerate(layers, start=1)
     ]
-    result += [render.Panel(how, stored[how], shared, any_layer) for how in AGGREGATE_PANELS]
-    result.append(render.Panel(named_maps.ROLLOUT, stored[named_maps.ROLLOUT], None, any_layer))
+    result += [render.Panel(how, stored[how], shared) for how in AGGREGATE_PANELS]
+    result.append(render.Panel(named_maps.ROLLOUT, stored[named_maps.ROLLOUT]))
     if named_maps.RELEVANCE in stored:
         result.append(render.Panel(relevance_label(record), stored[named_maps.RELEVANCE]))
     return result
@@ -80,7 +78,7 @@ def relevance_label(record: ImageRecord) -> str:
 def colorbar(record: ImageRecord, normalise: str) -> render.Colorbar:
     """What the colours of this image's figure mean."""
     outlined = record.artifact_mask is not None and bool(record.artifact_mask.any())
-    note = "; framed: artifact patches" if outlined else ""
+    note = "; framed in layer panels: artifact patches" if outlined else ""
     if normalise == "shared":
         layers = record.maps[named_maps.LAYERS]
         return render.Colorbar(

@@ -23,7 +23,8 @@ GAP = 4
 MAX_COLUMNS = 8
 BACKGROUND = (255, 255, 255)
 TEXT_COLOUR = (30, 30, 30)
-OUTLINE_COLOUR = (235, 235, 235)  # faint: marks masked artifact patches without hiding them
+OUTLINE_COLOUR = (255, 255, 255)
+OUTLINE_OPACITY = 0.45  # faint: marks masked artifact patches without hiding them
 COLORBAR_HEIGHT = 12
 COLORBAR_WIDTH = 256
 _LAYER_LABEL = re.compile(r"L\d+")
@@ -117,23 +118,36 @@ class Colorbar:
 
 
 def outline_cells(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Draw a faint 1-pixel frame around each masked grid cell of an (H, W, 3) panel."""
-    image = Image.fromarray(pixels)
-    draw = ImageDraw.Draw(image)
+    """A copy of an (H, W, 3) panel with a faint 1-pixel frame (white at ``OUTLINE_OPACITY``)
+    around each masked grid cell."""
+    frame = Image.new("L", (pixels.shape[1], pixels.shape[0]), 0)
+    draw = ImageDraw.Draw(frame)
     height, width = pixels.shape[:2]
     grid_h, grid_w = mask.shape
     for row, col in zip(*np.nonzero(mask), strict=True):
         top, bottom = round(row * height / grid_h), round((row + 1) * height / grid_h) - 1
         left, right = round(col * width / grid_w), round((col + 1) * width / grid_w) - 1
-        draw.rectangle((left, top, right, bottom), outline=OUTLINE_COLOUR)
-    return np.asarray(image)
+        draw.rectangle((left, top, right, bottom), outline=255)
+    weight = np.asarray(frame, dtype=np.float32)[..., None] * (OUTLINE_OPACITY / 255)
+    blended = pixels * (1 - weight) + np.asarray(OUTLINE_COLOUR, dtype=np.float32) * weight
+    return (blended + 0.5).astype(np.uint8)
+
+
+def _text_width(text: str) -> int:
+    return round(_font().getlength(text))
+
+
+def _colorbar_width(colorbar: Colorbar) -> int:
+    """Pixels the colour bar's line needs: labels, gradient, caption and gaps."""
+    labels = _text_width(colorbar.low) + _text_width(colorbar.high) + _text_width(colorbar.caption)
+    return labels + COLORBAR_WIDTH + 6 * GAP
 
 
 def _draw_colorbar(canvas: Image.Image, top: int, colorbar: Colorbar, cmap: str) -> None:
     """Gradient of the colormap with its end labels, then the caption, from ``top``."""
     draw = ImageDraw.Draw(canvas)
     font = _font()
-    left = GAP + round(draw.textlength(colorbar.low, font=font)) + GAP
+    left = GAP + _text_width(colorbar.low) + GAP
     ramp = np.broadcast_to(colormap_lut(cmap)[None], (COLORBAR_HEIGHT, 256, 3))
     bar = Image.fromarray(np.ascontiguousarray(ramp)).resize((COLORBAR_WIDTH, COLORBAR_HEIGHT))
     canvas.paste(bar, (left, top))
@@ -141,7 +155,7 @@ def _draw_colorbar(canvas: Image.Image, top: int, colorbar: Colorbar, cmap: str)
     draw.text((GAP, middle), colorbar.low, fill=TEXT_COLOUR, font=font, anchor="lm")
     right = left + COLORBAR_WIDTH + GAP
     draw.text((right, middle), colorbar.high, fill=TEXT_COLOUR, font=font, anchor="lm")
-    caption_left = right + round(draw.textlength(colorbar.high, font=font)) + 2 * GAP
+    caption_left = right + _text_width(colorbar.high) + 2 * GAP
     draw.text((caption_left, middle), colorbar.caption, fill=TEXT_COLOUR, font=font, anchor="lm")
 
 
@@ -214,6 +228,7 @@ def compose_figure(
     height = len(rows) * cell_h + (len(rows) + 1) * GAP
     if colorbar is not None:
         height += COLORBAR_HEIGHT + GAP
+        width = max(width, _colorbar_width(colorbar))
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     for row_index, row in enumerate(rows):

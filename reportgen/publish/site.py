@@ -80,6 +80,11 @@ class ReportOptions:
             )
         if not 0.0 <= self.style.alpha <= 1.0:
             raise ReportgenError("--alpha must be in [0, 1]")
+        if self.style.normalise not in figures.NORMALISATIONS:
+            raise ReportgenError(
+                f"--normalise must be one of {', '.join(figures.NORMALISATIONS)}, "
+                f"got {self.style.normalise!r}"
+            )
         if self.style.image_format not in render.FORMAT_EXTENSIONS:
             raise ReportgenError(f"unknown image format {self.style.image_format!r}")
         render.colormap_lut(self.style.colormap)  # an unknown colormap fails here, not mid-build

@@ -1,0 +1,73 @@
+"""Reports published by earlier versions still re-render: the archive's promise.
+
+``tests/fixtures/report-v0.1.0`` is a report exactly as reportgen 0.1.0 published it (results
+format 1: no named maps, no artifact mask, rollout from layer 0, no normalisation setting).
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reportgen import cli
+from reportgen.results import Analysis
+
+FIXTURE = Path(__file__).parent / "fixtures" / "report-v0.1.0"
+
+
+@pytest.fixture
+def old_report(tmp_path):
+    site = tmp_path / "site"
+    report = site / "reports" / "v0-1-0"
+    shutil.copytree(FIXTURE, report)
+    return report
+
+
+def files(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_old_results_load_with_the_options_they_were_made_with(old_report):
+    analysis = Analysis.load(old_report / "data")
+    assert analysis.options.artifacts == "keep" and analysis.rollout_start_layer == 0
+    assert analysis.faithfulness is None
+    record = analysis.record(analysis.images[0])
+    assert record.artifact_mask is None
+    layers = record.cls_heads.astype(np.float64).mean(axis=1)
+    np.testing.assert_allclose(record.maps["layers"], layers)
+    np.testing.assert_allclose(record.maps["mean"], layers.mean(axis=0))
+    with np.load(old_report / "data" / "maps" / f"{analysis.images[0].id}.npz") as data:
+        np.testing.assert_array_equal(record.maps["rollout"], data["rollout"])
+
+
+def test_old_report_rerenders_without_the_model(old_report, tmp_path, capsys):
+    before = files(old_report)
+    assert cli.main(["render", str(old_report), "--cache-dir", str(tmp_path / "cache")]) == 0
+    after = files(old_report)
+    for name, data in before.items():  # the stored data and the figures are kept as they were
+        if name.startswith(("data/", "figures/")):
+            assert after[name] == data, name
+    page = (old_report / "index.html").read_text()
+    assert "Which map to trust" not in page and "Artifact tokens" not in page
+    assert "Each panel is scaled from its own minimum" in page  # 0.1 drew per-panel min-max
+    assert "layers 1 to 2" in page  # rollout used every layer
+    assert "{{ site.title }} &lt;b&gt;.png" in page  # the hostile name, escaped as before
+    manifest = json.loads((old_report / "manifest.json").read_text())
+    assert manifest["report"]["style"]["normalise"] == "panel"
+    assert set(manifest["files"]) == {n for n in after if n != "manifest.json"}
+    assert (old_report.parent.parent / "index.html").is_file()
+
+
+def test_old_report_redraws_its_figures_from_format_1_maps(old_report, tmp_path):
+    before = files(old_report / "figures")
+    argv = ["render", str(old_report), "--colormap", "viridis", "--normalise", "shared"]
+    assert cli.main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 0
+    manifest = json.loads((old_report / "manifest.json").read_text())
+    assert manifest["report"]["style"]["colormap"] == "viridis"
+    after = files(old_report / "figures")
+    assert after.keys() == before.keys()
+    assert all(after[name] != before[name] for name in before)  # redrawn, new colours
+    page = " ".join((old_report / "index.html").read_text().split())
+    assert "share one colour scale" in page
