@@ -244,7 +244,7 @@ def test_shared_normalisation_puts_layers_and_aggregates_on_one_scale():
     record = _record("a very long class name, with synonyms")
     shared = figures.panels(record, "shared")
     labels = [panel.label for panel in shared]
-    assert labels == ["L1", "L2", "L3", "max", "min", "mean", "rollout", "relevance: a very long …"]
+    assert labels == ["L1", "L2", "L3", "max", "min", "mean", "rollout", "relevance: a very long…"]
     scale = (record.maps["layers"].min(), record.maps["layers"].max())
     assert all(panel.value_range == scale for panel in shared[:6])
     assert shared[6].value_range is None and shared[7].value_range is None  # other units
