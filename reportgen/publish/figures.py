@@ -70,9 +70,9 @@ def panels(record: ImageRecord, normalise: str = "panel") -> list[render.Panel]:
 def relevance_label(record: ImageRecord) -> str:
     """``relevance: CLASS``, shortened to fit a panel."""
     label = f"relevance: {record.relevance_target}" if record.relevance_target else "relevance"
-    return (
-        label if len(label) <= RELEVANCE_LABEL_CHARS else label[: RELEVANCE_LABEL_CHARS - 1] + "…"
-    )
+    if len(label) <= RELEVANCE_LABEL_CHARS:
+        return label
+    return label[: RELEVANCE_LABEL_CHARS - 1].rstrip() + "…"
 
 
 def colorbar(record: ImageRecord, normalise: str) -> render.Colorbar:
