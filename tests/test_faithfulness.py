@@ -159,9 +159,9 @@ RESULT = FaithfulnessResult(
     images=3,
     baseline="blur",
     maps={
-        "mean": _scores(0.25, 0.75),  # +0.5
+        "rollout": _scores(0.5, 1.0),  # +0.5
         "max": _scores(0.125, 0.5),  # +0.375: the lowest deletion, yet not first
-        "rollout": _scores(0.5, 1.0),  # +0.5, a tie with mean: keeps its place after it
+        "mean": _scores(0.25, 0.75),  # +0.5, a tie with rollout: goes first by name
         "random": _scores(0.5, 0.5),
     },
 )

@@ -16,8 +16,8 @@ Rules:
 - A curve's area is the trapezoid rule over x_k = k / K, the step's nominal fraction of patches,
   so it lies within the score's range (e.g. [0, 1] for a probability). When K does not divide n
   the patch count is rounded, and the actual fraction differs from k / K by at most 1 / (2n).
-- Maps are ranked by insertion area minus deletion area, highest first: a higher insertion and
-  a lower deletion area are both better, and the difference puts them on one scale.
+- Maps are ranked by insertion area minus deletion area, highest first (ties by name): a higher
+  insertion and a lower deletion area are both better, and the difference puts them on one scale.
 """
 
 from __future__ import annotations
@@ -144,10 +144,11 @@ class FaithfulnessResult:
     def ranking(self) -> list[str]:
         """Map names, most faithful first: by insertion AUC minus deletion AUC, descending.
 
-        Higher insertion and lower deletion areas are both better; ties keep the maps' order.
+        Higher insertion and lower deletion areas are both better; ties go by name.
         """
         return sorted(
-            self.maps, key=lambda name: self.maps[name].deletion_auc - self.maps[name].insertion_auc
+            self.maps,
+            key=lambda name: (self.maps[name].deletion_auc - self.maps[name].insertion_auc, name),
         )
 
     def to_json(self) -> dict[str, Any]:
