@@ -16,6 +16,12 @@ ENTROPIES = RNG.random(20)
 BOUNDARIES = list(np.quantile(ENTROPIES, [0.25, 0.5, 0.75]))
 LAYER_ENTROPIES = RNG.random((20, 12))
 LEVELS = np.arange(20) % 4 + 1
+FRACTIONS = np.linspace(0, 1, 17)
+CURVES = {
+    name: ((1 - FRACTIONS) ** power, 1 - (1 - FRACTIONS) ** power)
+    for name, power in [("max", 2), ("min", 1.2), ("mean", 3), ("rollout", 1.5), ("random", 1)]
+}
+MANY_CURVES = {f"layer {k}": CURVES["mean"] for k in range(1, 13)} | CURVES
 
 CASES = {
     "histogram": lambda fmt: plots.entropy_histogram(ENTROPIES, BOUNDARIES, COLOURS, fmt),
@@ -27,6 +33,10 @@ CASES = {
     "by layer, one image": lambda fmt: plots.layer_entropy_plot(LAYER_ENTROPIES[:1], [1], fmt),
     "by layer, equal entropies": lambda fmt: plots.layer_entropy_plot(
         np.full((4, 12), 0.5), [1, 2, 3, 4], fmt
+    ),
+    "faithfulness": lambda fmt: plots.faithfulness_curves(CURVES, "target probability", fmt),
+    "faithfulness, many maps": lambda fmt: plots.faithfulness_curves(
+        MANY_CURVES, "CLS cosine similarity", fmt
     ),
 }
 
@@ -78,9 +88,33 @@ def test_charts_ignore_the_users_rc_params():
         assert plots.entropy_histogram(ENTROPIES, BOUNDARIES, COLOURS) == plain
 
 
+def test_faithfulness_curves_name_every_map_and_dash_random_in_grey():
+    svg = plots.faithfulness_curves(CURVES, "target probability")
+    for text in (*CURVES, "target probability", "fraction of patches removed"):
+        assert f"<!-- {text} -->".encode() in svg
+    assert b"fraction of patches inserted" in svg
+    root = ET.fromstring(svg)
+    styles = [
+        element.get("style", "") for element in root.iter() if "stroke:" in element.get("style", "")
+    ]
+    random_lines = [style for style in styles if "#888888" in style]
+    assert len(random_lines) == 3  # one per panel and the legend's sample
+    assert all("stroke-dasharray" in style for style in random_lines)
+
+
+def test_faithfulness_colours_are_distinct_and_never_random_grey():
+    for n in (1, 9, 17, 30):
+        colours = plots._series_colours(n)
+        assert len(set(colours)) == n
+        assert all(len(set(colour)) > 1 for colour in colours)  # no grey among them
+
+
 @pytest.mark.parametrize(
     "call",
     [
+        lambda: plots.faithfulness_curves({}, "x"),
+        lambda: plots.faithfulness_curves({"a": ([1.0, 0.5], [0.0, 0.5, 1.0])}, "x"),
+        lambda: plots.faithfulness_curves({"a": ([1.0], [0.0])}, "x"),
         lambda: plots.entropy_histogram([], [], COLOURS),
         lambda: plots.entropy_histogram(ENTROPIES, BOUNDARIES, COLOURS, "gif"),
         lambda: plots.layer_entropy_plot(LAYER_ENTROPIES, LEVELS[:3]),

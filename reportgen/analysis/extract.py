@@ -42,6 +42,21 @@ def seen_images(pixel_values: np.ndarray, processor: Any) -> np.ndarray:
     return np.clip(np.round(values), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
+def model_inputs(seen: np.ndarray, processor: Any) -> np.ndarray:
+    """Redo the processor's rescale and normalisation, no resize: (B, H, W, 3) -> (B, 3, H, W).
+
+    The inverse of :func:`seen_images`, for pixels already at the model's input size.
+    """
+    values = np.asarray(seen, dtype=np.float32).transpose(0, 3, 1, 2)
+    if getattr(processor, "do_rescale", False):
+        values = values * np.float32(processor.rescale_factor)
+    if getattr(processor, "do_normalize", False):
+        mean = np.asarray(processor.image_mean, dtype=np.float32).reshape(1, -1, 1, 1)
+        std = np.asarray(processor.image_std, dtype=np.float32).reshape(1, -1, 1, 1)
+        values = (values - mean) / std
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
 def geometry(processor: Any, original_size: tuple[int, int], seen_hw: tuple[int, int]) -> dict:
     """How the processor turned the original image into the model's input, for the manifest."""
     crop = (

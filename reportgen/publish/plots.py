@@ -19,8 +19,12 @@ RC = {"svg.hashsalt": "reportgen", "svg.fonttype": "path"}
 HISTOGRAM_COLOUR = "#4A6FA5"
 
 
-def _render(draw: Callable, fmt: str) -> bytes:
-    """Bytes of a fresh one-axes figure drawn by ``draw(axes)``, saved as ``fmt``."""
+def _render(draw: Callable, fmt: str, columns: int = 1) -> bytes:
+    """Bytes of a fresh figure drawn by ``draw(axes)``, saved as ``fmt``.
+
+    One axes by default; with ``columns`` > 1, ``draw`` gets that many side by side, sharing
+    their y axis, in a figure as much wider.
+    """
     if fmt not in METADATA:
         raise ReportgenError(f"unknown chart format {fmt!r}; choose from svg, png")
     import matplotlib.style
@@ -29,9 +33,9 @@ def _render(draw: Callable, fmt: str) -> bytes:
 
     buffer = io.BytesIO()
     with matplotlib.style.context("default"), matplotlib.rc_context(RC):
-        figure = Figure(figsize=(6.4, 3.4))
+        figure = Figure(figsize=(6.4 * columns, 3.4))
         FigureCanvasAgg(figure)
-        draw(figure.add_subplot())
+        draw(figure.add_subplot() if columns == 1 else figure.subplots(1, columns, sharey=True))
         figure.savefig(buffer, format=fmt, metadata=METADATA[fmt], bbox_inches="tight", dpi=100)
     return buffer.getvalue()
 
@@ -152,3 +156,63 @@ def layer_entropy_plot(
         _legend_above(axes, n_levels)
 
     return _render(draw, fmt)
+
+
+RANDOM_STYLE = {"color": "#888888", "linestyle": "--"}
+
+
+def _series_colours(n: int) -> list[tuple[float, float, float]]:
+    """Distinct line colours, never the random baseline's grey: tab10 without its grey for up to
+    nine lines, tab20 without its two greys for up to 18, else evenly spaced along turbo."""
+    import matplotlib
+
+    for palette, greys in (("tab10", {7}), ("tab20", {14, 15})):
+        colours = [
+            tuple(colour)
+            for index, colour in enumerate(matplotlib.colormaps[palette].colors)
+            if index not in greys
+        ]
+        if n <= len(colours):
+            return colours[:n]
+    ramp = matplotlib.colormaps["turbo"]
+    return [tuple(float(c) for c in ramp(position)[:3]) for position in np.linspace(0.05, 0.95, n)]
+
+
+def faithfulness_curves(
+    curves: dict[str, tuple[list[float], list[float]]], metric: str, fmt: str = "svg"
+) -> bytes:
+    """Deletion (left) and insertion (right) curves, one line per map; ``random`` dashed grey.
+
+    ``curves`` maps a name to its (deletion, insertion) mean curves over steps k = 0..K, drawn at
+    x = k / K, the fraction of patches perturbed; ``metric`` labels the y axis.
+    """
+    lengths = {len(curve) for pair in curves.values() for curve in pair}
+    if not curves or len(lengths) != 1 or min(lengths) < 2:
+        raise ReportgenError("need deletion and insertion curves of one length (2 or more points)")
+    fractions = np.linspace(0.0, 1.0, lengths.pop())
+    colours = iter(_series_colours(sum(name != "random" for name in curves)))
+    styles = {
+        name: RANDOM_STYLE if name == "random" else {"color": next(colours)} for name in curves
+    }
+
+    def draw(axes) -> None:
+        titles = ("deletion (lower area is better)", "insertion (higher area is better)")
+        verbs = ("removed", "inserted")
+        for column, (panel, title, verb) in enumerate(zip(axes, titles, verbs, strict=True)):
+            for name, pair in curves.items():
+                panel.plot(fractions, pair[column], linewidth=1.5, label=name, **styles[name])
+            panel.set_title(title, fontsize="medium")
+            panel.set_xlim(0.0, 1.0)
+            panel.set_xlabel(f"fraction of patches {verb}")
+            panel.grid(alpha=0.3)
+        axes[0].set_ylabel(metric)
+        axes[1].legend(
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            ncols=1 + (len(curves) - 1) // 16,
+            fontsize="small",
+            frameon=False,
+            borderaxespad=0.0,
+        )
+
+    return _render(draw, fmt, columns=2)

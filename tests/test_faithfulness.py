@@ -1,0 +1,381 @@
+"""Deletion and insertion faithfulness: the pure rules, a stand-in model whose right answer is
+known, and real tiny ViT-family models for shapes, JSON and metric names."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_model_dir
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reportgen.analysis import model
+from reportgen.analysis.extract import model_inputs, seen_images
+from reportgen.analysis.faithfulness import (
+    BACKBONE_METRIC,
+    CLASSIFIER_METRIC,
+    FaithfulnessItem,
+    faithfulness,
+    pixel_masks,
+)
+from reportgen.analysis.model import LoadedModel, ModelRef
+from reportgen.errors import ReportgenError
+from reportgen.methods.faithfulness import (
+    FaithfulnessResult,
+    MapFaithfulness,
+    area_under_curve,
+    mean_curve,
+    patch_order,
+    perturbed_counts,
+    pick_evenly,
+    random_order,
+    score_maps,
+    step_masks,
+)
+from reportgen.record import ModelSummary
+
+# --- orders and masks --------------------------------------------------------------------------
+
+
+def test_patch_order_is_descending_with_ties_in_index_order():
+    attention = np.array([[1.0, 3.0, 0.5], [3.0, 0.5, 1.0]])
+    assert patch_order(attention).tolist() == [1, 3, 0, 5, 2, 4]
+
+
+def test_patch_order_of_a_constant_map_is_the_index_order():
+    assert patch_order(np.full((3, 3), 0.2)).tolist() == list(range(9))
+
+
+@pytest.mark.parametrize("bad", [np.array([]), np.array([1.0, np.nan]), np.array([np.inf, 0])])
+def test_patch_order_refuses_empty_or_non_finite_maps(bad):
+    with pytest.raises(ValueError):
+        patch_order(bad)
+
+
+def test_random_order_is_a_seeded_permutation():
+    order = random_order(50, (0, 3))
+    assert sorted(order.tolist()) == list(range(50))
+    assert order.tolist() == random_order(50, (0, 3)).tolist()
+    assert order.tolist() != random_order(50, (0, 4)).tolist()  # each image its own order
+
+
+def test_perturbed_counts_round_half_up():
+    assert perturbed_counts(16, 16).tolist() == list(range(17))
+    assert perturbed_counts(10, 4).tolist() == [0, 3, 5, 8, 10]  # 2.5 -> 3, 7.5 -> 8
+    assert perturbed_counts(2, 4).tolist() == [0, 1, 1, 2, 2]  # 0.5 -> 1, 1.5 -> 2
+
+
+@given(st.integers(1, 2000), st.integers(1, 64))
+def test_perturbed_counts_go_from_none_to_all_within_half_a_patch(n_patches, steps):
+    counts = perturbed_counts(n_patches, steps)
+    assert counts[0] == 0 and counts[-1] == n_patches and len(counts) == steps + 1
+    assert np.all(np.diff(counts) >= 0)
+    nominal = np.arange(steps + 1) * n_patches / steps
+    assert np.all(np.abs(counts - nominal) <= 0.5)
+
+
+def test_step_masks_mark_the_first_patches_of_the_order():
+    order = np.array([4, 0, 2, 1, 3, 5])
+    masks = step_masks(order, 3)
+    assert masks.shape == (4, 6)
+    for row, count in zip(masks, [0, 2, 4, 6], strict=True):
+        assert sorted(np.flatnonzero(row).tolist()) == sorted(order[:count].tolist())
+    assert np.all(masks[:-1] <= masks[1:])  # each step keeps the previous step's patches
+
+
+def test_step_masks_refuse_zero_steps():
+    with pytest.raises(ValueError):
+        step_masks(np.arange(4), 0)
+
+
+# --- areas and curves --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("curve", "area"),
+    [
+        ([0.7] * 17, 0.7),
+        (np.linspace(0, 1, 9), 0.5),
+        ([1.0, 0.0], 0.5),
+        ([0.0, 1.0, 0.0], 0.5),
+        ([1.0, 1.0, 0.0, 0.0, 0.0], 0.375),  # trapezoids of width 1/4: (1 + 0.5 + 0 + 0) / 4
+    ],
+)
+def test_area_under_curve_is_the_trapezoid_rule_on_0_to_1(curve, area):
+    assert area_under_curve(curve) == pytest.approx(area)
+
+
+@pytest.mark.parametrize("bad", [[0.5], [], [[0.1, 0.2]]])
+def test_area_needs_a_curve_of_two_or_more_points(bad):
+    with pytest.raises(ValueError):
+        area_under_curve(bad)
+
+
+def test_mean_curve_is_point_wise():
+    assert mean_curve([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]).tolist() == [0.5, 0.0, 0.5]
+    with pytest.raises(ValueError):
+        mean_curve([])
+
+
+def test_score_maps_average_per_image_areas_and_curves():
+    scores = score_maps(
+        {"a": [[1.0, 0.0], [1.0, 1.0]]},
+        {"a": [[0.0, 1.0], [0.0, 0.0]]},
+    )
+    assert scores["a"] == MapFaithfulness(0.75, 0.25, [1.0, 0.5], [0.0, 0.5])
+
+
+# --- picking images ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("levels", "n", "picked"),
+    [
+        ([], 4, []),  # no images
+        ([1, 2, 3], 0, []),
+        ([2, 1, 1], 5, [0, 1, 2]),  # fewer images than asked: all of them
+        ([1, 1, 1, 1, 2, 3, 3], 4, [0, 1, 4, 5]),  # one per level, then level 1 again
+        ([1, 1, 1, 1, 2, 3, 3], 6, [0, 1, 2, 4, 5, 6]),  # level 2 has run out
+        ([3, 1, 2, 1], 3, [0, 1, 2]),  # levels in any input order
+        ([4, 4, 4, 1], 2, [0, 3]),
+    ],
+)
+def test_pick_evenly_takes_levels_in_turn(levels, n, picked):
+    assert pick_evenly(levels, n) == picked
+
+
+# --- the result --------------------------------------------------------------------------------
+
+
+def _scores(deletion, insertion):
+    return MapFaithfulness(deletion, insertion, [1.0, deletion], [0.0, insertion])
+
+
+RESULT = FaithfulnessResult(
+    metric=CLASSIFIER_METRIC,
+    steps=1,
+    images=3,
+    baseline="blur",
+    maps={
+        "rollout": _scores(0.5, 1.0),  # +0.5
+        "max": _scores(0.125, 0.5),  # +0.375: the lowest deletion, yet not first
+        "mean": _scores(0.25, 0.75),  # +0.5, a tie with rollout: goes first by name
+        "random": _scores(0.5, 0.5),
+    },
+)
+
+
+def test_ranking_is_insertion_minus_deletion_descending():
+    assert RESULT.ranking() == ["mean", "rollout", "max", "random"]
+
+
+def test_json_has_exactly_the_documented_keys_and_round_trips():
+    data = json.loads(json.dumps(RESULT.to_json()))
+    assert set(data) == {"metric", "steps", "images", "baseline", "maps"}
+    assert set(data["maps"]["max"]) == {
+        "deletion_auc",
+        "insertion_auc",
+        "deletion_curve",
+        "insertion_curve",
+    }
+    assert FaithfulnessResult.from_json(data) == RESULT
+
+
+# --- a stand-in model whose right answer is known ----------------------------------------------
+
+PATCH, GRID = 8, (4, 4)
+# how much each patch matters to the stand-in: all distinct, in no particular spatial order
+IMPORTANCE = np.random.default_rng(7).permutation(16).reshape(GRID) / 15.0
+
+
+class PatchContrastModel(torch.nn.Module):
+    """A model whose evidence is each patch's pixel contrast times a known importance.
+
+    Backbone: the CLS embedding is the vector of evidence per patch. Classifier: class 0's logit
+    is the summed evidence minus 4, class 1's is 0. A patch that shows a flat baseline has no
+    contrast, so it gives no evidence: the importance map is the model's true patch order.
+    """
+
+    def __init__(self, classifier: bool):
+        super().__init__()
+        self.classifier = classifier
+        self.weights = torch.tensor(IMPORTANCE, dtype=torch.float32).flatten()
+
+    def forward(self, pixel_values):
+        patches = pixel_values.unfold(2, PATCH, PATCH).unfold(3, PATCH, PATCH)
+        contrast = patches.std(dim=(-2, -1), correction=0).mean(dim=1).flatten(1)
+        evidence = contrast * self.weights
+        if self.classifier:
+            logits = torch.stack([evidence.sum(1) - 4.0, torch.zeros(len(evidence))], dim=1)
+            return SimpleNamespace(logits=logits)
+        return SimpleNamespace(last_hidden_state=evidence[:, None, :])
+
+
+def stand_in(classifier: bool) -> LoadedModel:
+    summary = ModelSummary(
+        model_id="stand-in",
+        source="local",
+        revision=None,
+        weights_sha256=None,
+        family="stand-in",
+        layers=1,
+        heads=1,
+        hidden_size=16,
+        head_dim=16,
+        patch_size=(PATCH, PATCH),
+        image_size=(32, 32),
+        grid=GRID,
+        n_prefix=1,
+        num_classes=2 if classifier else None,
+    )
+    processor = SimpleNamespace(
+        do_rescale=True,
+        rescale_factor=1 / 255,
+        do_normalize=True,
+        image_mean=[0.5] * 3,
+        image_std=[0.5] * 3,
+    )
+    return LoadedModel(
+        ref=ModelRef("stand-in", "local", "."),
+        model=PatchContrastModel(classifier),
+        processor=processor,
+        device="cpu",
+        summary=summary,
+        labels={0: "yes", 1: "no"} if classifier else None,
+    )
+
+
+def checkerboard() -> np.ndarray:
+    """Black and white pixels in a checkerboard: every patch has the same contrast."""
+    rows, cols = np.indices((32, 32))
+    return np.repeat((((rows + cols) % 2) * 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+ITEM = FaithfulnessItem(
+    checkerboard(), {"true": IMPORTANCE, "reversed": -IMPORTANCE, "flat": np.zeros(GRID)}
+)
+
+
+@pytest.mark.parametrize("baseline", ["mean", "blur"])
+@pytest.mark.parametrize("classifier", [True, False], ids=["classifier", "backbone"])
+def test_the_models_own_order_beats_random_and_its_reverse_is_worst(classifier, baseline):
+    result = faithfulness(stand_in(classifier), [ITEM, ITEM], steps=8, baseline=baseline)
+    scores = result.maps
+    assert list(scores) == ["true", "reversed", "flat", "random"]
+    assert scores["true"].deletion_auc < scores["random"].deletion_auc
+    assert scores["random"].deletion_auc < scores["reversed"].deletion_auc
+    assert scores["true"].insertion_auc > scores["random"].insertion_auc
+    assert scores["random"].insertion_auc > scores["reversed"].insertion_auc
+    ranking = result.ranking()
+    assert ranking[0] == "true" and ranking[-1] == "reversed"
+    assert result.metric == (CLASSIFIER_METRIC if classifier else BACKBONE_METRIC)
+    assert (result.images, result.steps, result.baseline) == (2, 8, baseline)
+
+
+def test_backbone_curves_follow_the_evidence_left():
+    """Mean baseline: a perturbed patch's evidence is 0, so the cosine to the unperturbed CLS is
+    |evidence kept| / |all evidence| at every step."""
+    result = faithfulness(stand_in(False), [ITEM], steps=4, baseline="mean")
+    order = np.argsort(-IMPORTANCE.ravel())  # importances are distinct: no ties
+    weights = IMPORTANCE.ravel()
+    total = np.linalg.norm(weights)
+    kept_after = [np.linalg.norm(weights[order[count:]]) / total for count in (0, 4, 8, 12, 16)]
+    kept_first = [np.linalg.norm(weights[order[:count]]) / total for count in (0, 4, 8, 12, 16)]
+    np.testing.assert_allclose(result.maps["true"].deletion_curve, kept_after, atol=1e-6)
+    np.testing.assert_allclose(result.maps["true"].insertion_curve, kept_first, atol=1e-6)
+
+
+def test_classifier_scores_the_given_target_else_the_top_class():
+    loaded = stand_in(True)
+    top = faithfulness(loaded, [ITEM], steps=4, baseline="mean").maps["true"]
+    other = faithfulness(
+        loaded, [FaithfulnessItem(ITEM.seen_image, ITEM.maps, target=1)], steps=4, baseline="mean"
+    ).maps["true"]
+    assert top.deletion_curve[0] == pytest.approx(1 / (1 + np.exp(-4.0)))  # class 0, unperturbed
+    np.testing.assert_allclose(other.deletion_curve, 1 - np.array(top.deletion_curve), atol=1e-6)
+
+
+def test_pixel_masks_cover_whole_patches_in_row_major_order():
+    masks = pixel_masks(np.eye(6, dtype=bool)[[4]], (2, 3), (2, 3), (5, 9))
+    expected = np.zeros((5, 9), dtype=bool)
+    expected[2:4, 3:6] = True  # patch 4 = row 1, column 1; row 4 of pixels is outside the grid
+    assert np.array_equal(masks[0], expected)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"baseline": "black"},
+        {"steps": 0},
+        {"batch_size": 0},
+        {"items": []},
+        {"items": [FaithfulnessItem(checkerboard()[:16], {"a": np.zeros(GRID)})]},
+        {"items": [FaithfulnessItem(checkerboard(), {"a": np.zeros((3, 4))})]},
+        {"items": [FaithfulnessItem(checkerboard(), {"random": np.zeros(GRID)})]},
+        {"items": [FaithfulnessItem(checkerboard(), {}, target=2)]},
+    ],
+)
+def test_bad_input_is_a_message(change):
+    arguments = {"items": [ITEM], "steps": 2, "baseline": "mean", "batch_size": 4, **change}
+    with pytest.raises(ReportgenError, match="faithfulness"):
+        faithfulness(stand_in(True), arguments.pop("items"), **arguments)
+
+
+def test_a_target_needs_a_classifier():
+    with pytest.raises(ReportgenError, match="not a class"):
+        faithfulness(stand_in(False), [FaithfulnessItem(checkerboard(), {}, target=0)])
+
+
+# --- real tiny models --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("family", "metric"), [("vit", CLASSIFIER_METRIC), ("dinov2", BACKBONE_METRIC)]
+)
+def test_tiny_models_give_full_results(tmp_path_factory, family, metric):
+    loaded = model.load(model.resolve(str(tiny_model_dir(tmp_path_factory, family))), "cpu")
+    rng = np.random.default_rng(0)
+    items = [
+        FaithfulnessItem(
+            rng.integers(0, 256, (32, 32, 3), dtype=np.uint8),
+            {
+                "mean": rng.random((4, 4)),
+                "rollout": rng.random((4, 4)),
+                "extra": rng.random((4, 4)),
+            },
+        )
+        for _ in range(2)
+    ]
+    del items[1].maps["extra"]  # only the maps every image has are scored
+    result = faithfulness(loaded, items, steps=4, batch_size=7)
+    data = json.loads(json.dumps(result.to_json()))
+    assert (data["metric"], data["steps"], data["images"], data["baseline"]) == (
+        metric,
+        4,
+        2,
+        "blur",
+    )
+    assert list(data["maps"]) == ["mean", "rollout", "random"]
+    assert sorted(result.ranking()) == ["mean", "random", "rollout"]
+    for scores in result.maps.values():
+        assert len(scores.deletion_curve) == len(scores.insertion_curve) == 5
+        # both curves start or end at the unperturbed image, and at the full baseline
+        assert scores.deletion_curve[0] == pytest.approx(scores.insertion_curve[-1])
+        assert scores.deletion_curve[-1] == pytest.approx(scores.insertion_curve[0])
+        low = 0.0 if metric == CLASSIFIER_METRIC else -1.0  # a probability, or a cosine
+        for curve in (scores.deletion_curve, scores.insertion_curve):
+            assert low - 1e-6 <= min(curve) and max(curve) <= 1.0 + 1e-6
+        if metric == BACKBONE_METRIC:
+            assert scores.deletion_curve[0] == pytest.approx(1.0)  # the CLS against itself
+    assert FaithfulnessResult.from_json(data) == result
+
+
+def test_model_inputs_are_what_the_processor_sends(tmp_path_factory):
+    """The seen image re-normalised is the processor's own input for it (no resize needed)."""
+    loaded = model.load(model.resolve(str(tiny_model_dir(tmp_path_factory, "vit"))), "cpu")
+    seen = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    expected = loaded.processor(images=list(seen), return_tensors="np")["pixel_values"]
+    np.testing.assert_allclose(model_inputs(seen, loaded.processor), expected, atol=1e-5)
+    assert np.array_equal(seen_images(model_inputs(seen, loaded.processor), loaded.processor), seen)
