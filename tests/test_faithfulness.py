@@ -379,3 +379,45 @@ def test_model_inputs_are_what_the_processor_sends(tmp_path_factory):
     expected = loaded.processor(images=list(seen), return_tensors="np")["pixel_values"]
     np.testing.assert_allclose(model_inputs(seen, loaded.processor), expected, atol=1e-5)
     assert np.array_equal(seen_images(model_inputs(seen, loaded.processor), loaded.processor), seen)
+
+
+# --- in a build: results.json, the "Which map to trust" section, the cache ---------------------
+
+
+def test_build_with_faithfulness_ranks_the_maps_on_the_page(tiny_vit_dir, tmp_path, monkeypatch):
+    from conftest import write_images
+
+    from reportgen import api
+    from reportgen.analysis import analyze as analyze_module
+    from reportgen.publish.site import ReportOptions, parse_date
+    from reportgen.results import AnalysisOptions
+
+    folder = write_images(tmp_path / "images", 5)
+    options = AnalysisOptions(
+        model=str(tiny_vit_dir),
+        device="cpu",
+        cache_dir=tmp_path / "cache",
+        faithfulness=True,
+        faithfulness_images=3,
+        faithfulness_steps=4,
+    )
+    report_options = ReportOptions(slug="faith", date=parse_date("2024-05-24"))
+    report = api.build(folder, tmp_path / "site", options, report_options)
+    stored = json.loads((report / "data" / "results.json").read_text())["faithfulness"]
+    assert stored["images"] == 3 and stored["steps"] == 4
+    assert stored["metric"] == CLASSIFIER_METRIC
+    assert set(stored["maps"]) == {"max", "min", "mean", "rollout", "random"}
+    ranking = FaithfulnessResult.from_json(stored).ranking()
+    page = (report / "index.html").read_text()
+    assert "Which map to trust" in page and 'src="charts/faithfulness.svg"' in page
+    rows = [page.index(f"<code>{name}</code></td>") for name in ranking]
+    assert rows == sorted(rows)  # the table lists the maps best first
+    assert "charts/faithfulness.svg" in json.loads((report / "manifest.json").read_text())["files"]
+    assert "Which map to trust" in (report / "README.md").read_text()
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded although every score is cached")
+
+    monkeypatch.setattr(analyze_module, "load", no_model)
+    again = api.build(folder, tmp_path / "site", options, report_options)
+    assert json.loads((again / "data" / "results.json").read_text())["faithfulness"] == stored

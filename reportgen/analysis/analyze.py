@@ -21,11 +21,13 @@ import numpy as np
 from reportgen import __version__, store
 from reportgen.analysis import images
 from reportgen.analysis.extract import artifact_profile, extract
+from reportgen.analysis.faithfulness import FaithfulnessItem, faithfulness
 from reportgen.analysis.model import LoadedModel, ModelRef, load, resolve
 from reportgen.analysis.relevance import resolve_target
 from reportgen.errors import ReportgenError
 from reportgen.methods import panels, spread
 from reportgen.methods.artifacts import AUTO_START_SHARE, ISOLATION, SHARE, auto_start_layer
+from reportgen.methods.faithfulness import pick_evenly
 from reportgen.methods.maps import RolloutOptions
 from reportgen.record import ImageRecord, ModelSummary, SkippedFile
 from reportgen.results import (
@@ -224,6 +226,7 @@ def analyze(
     }
 
     summaries: list[ImageSummary] = []
+    record_keys: dict[int, str] = {}  # image index -> content key of its record
     skipped: list[SkippedFile] = []
     hits = 0
     maps_dir = out_dir / MAPS_DIR
@@ -239,6 +242,7 @@ def analyze(
             if cache:
                 cache.put("results", key, ".npz", payload)
         summaries.append(summary)
+        record_keys[index] = key
         if on_record:
             on_record(summary, record, key)
 
@@ -306,6 +310,11 @@ def analyze(
     skipped.sort(key=lambda item: item.name)
     levels = spread.assign_levels(np.array([s.entropy for s in summaries]), options.levels)
     summaries = [replace(s, level=int(level)) for s, level in zip(summaries, levels, strict=True)]
+    faithfulness_scores = (
+        _faithfulness(options, session, cache, maps_dir, summaries, record_keys, say)
+        if options.faithfulness
+        else None
+    )
 
     manifest = _manifest(
         ref,
@@ -328,6 +337,7 @@ def analyze(
             {
                 "images": [s.to_json() for s in summaries],
                 "skipped": [asdict(item) for item in skipped],
+                "faithfulness": faithfulness_scores,
             }
         ),
     )
@@ -338,6 +348,7 @@ def analyze(
         summaries,
         skipped,
         manifest,
+        faithfulness=faithfulness_scores,
         cache_hits=hits,
         cache_misses=misses_count,
     )
@@ -358,6 +369,45 @@ def _check_against_model(options: AnalysisOptions, model: ModelSummary) -> None:
             f"--rollout-start-layer {options.rollout_start_layer}: the model has "
             f"{model.layers} layers (use 0 to {model.layers - 1})"
         )
+
+
+def _faithfulness(
+    options: AnalysisOptions,
+    session: _ModelSession,
+    cache: store.ContentCache | None,
+    maps_dir: Path,
+    summaries: list[ImageSummary],
+    record_keys: dict[int, str],
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """Deletion and insertion scores of every stored one-grid map, on images picked evenly
+    across the levels; cached by the picked records' content, so a rerun needs no model."""
+    picked = [
+        summaries[i] for i in pick_evenly([s.level for s in summaries], options.faithfulness_images)
+    ]
+    key = store.content_key(
+        {
+            "records": [record_keys[s.index] for s in picked],
+            "steps": options.faithfulness_steps,
+            "target_class": options.target_class,
+            "code": store.source_fingerprint("analysis.faithfulness", "methods.faithfulness"),
+        }
+    )
+    cached = cache.get_json("faithfulness", key) if cache else None
+    if cached:
+        return cached
+    loaded = session.loaded()
+    target = resolve_target(options.target_class, loaded.labels)
+    say(f"faithfulness: deletion and insertion on {len(picked)} images")
+    items = []
+    for summary in picked:
+        record = store.read_record(maps_dir / f"{summary.id}.npz", summary.name)
+        grids = {name: values for name, values in record.maps.items() if name != panels.LAYERS}
+        items.append(FaithfulnessItem(record.seen_image, grids, target))
+    scores = faithfulness(loaded, items, steps=options.faithfulness_steps).to_json()
+    if cache:
+        cache.put_json("faithfulness", key, scores)
+    return scores
 
 
 def _rollout_start_layer(options: AnalysisOptions, session: _ModelSession) -> int:

@@ -33,6 +33,7 @@ import numpy as np
 from reportgen import store
 from reportgen.errors import ReportgenError
 from reportgen.methods import spread
+from reportgen.methods.faithfulness import FaithfulnessResult
 from reportgen.publish import figures, pages, plots, render
 from reportgen.publish.figures import FigureStyle
 from reportgen.record import ImageRecord
@@ -342,18 +343,17 @@ def _write_faithfulness(
     report: Path, analysis: Analysis, cache: store.ContentCache | None
 ) -> pages.Faithfulness | None:
     """The "Which map to trust" section from the stored scores, with its chart."""
-    scores = analysis.faithfulness
-    if not scores:
+    if not analysis.faithfulness:
         return None
-    by_map = scores["maps"]
+    result = FaithfulnessResult.from_json(analysis.faithfulness)
     curves = {
-        name: (values["deletion_curve"], values["insertion_curve"])
-        for name, values in by_map.items()
+        name: (scores.deletion_curve, scores.insertion_curve)
+        for name, scores in result.maps.items()
     }
     data = _cached_chart(
         cache,
-        {"faithfulness": scores, "code": store.source_fingerprint("publish.plots")},
-        lambda: plots.faithfulness_curves(curves, scores["metric"]),
+        {"faithfulness": analysis.faithfulness, "code": store.source_fingerprint("publish.plots")},
+        lambda: plots.faithfulness_curves(curves, result.metric),
     )
     (report / CHARTS_DIR).mkdir(exist_ok=True)
     (report / CHARTS_DIR / FAITHFULNESS_CHART).write_bytes(data)
@@ -366,15 +366,13 @@ def _write_faithfulness(
         "Line charts of the model's score as patches are deleted or inserted, one line per map",
     )
     return pages.Faithfulness(
-        metric=scores["metric"],
-        steps=scores["steps"],
-        images=scores["images"],
-        baseline=scores["baseline"],
+        metric=result.metric,
+        steps=result.steps,
+        images=result.images,
+        baseline=result.baseline,
         scores=tuple(
-            pages.MapScore(name, by_map[name]["deletion_auc"], by_map[name]["insertion_auc"])
-            for name in sorted(
-                by_map, key=lambda n: (by_map[n]["deletion_auc"] - by_map[n]["insertion_auc"], n)
-            )
+            pages.MapScore(name, result.maps[name].deletion_auc, result.maps[name].insertion_auc)
+            for name in result.ranking()
         ),
         chart=chart,
     )
