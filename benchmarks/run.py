@@ -164,6 +164,32 @@ def build_seconds(model_spec, folder, site_dir, cache_dir, batch_size, **report)
     return seconds
 
 
+def trust_costs(model_spec: str, folder: Path, work: Path, batch_size: int) -> dict:
+    """Extra seconds per image of --relevance (classifiers) and --faithfulness over a plain
+    analysis of the same images, each run cold (no cache); faithfulness scores 4 images."""
+    from reportgen.analysis.analyze import analyze
+    from reportgen.analysis.model import load, resolve
+    from reportgen.results import AnalysisOptions
+
+    def seconds(name: str, **extra) -> float:
+        options = AnalysisOptions(
+            model=model_spec, device="cpu", batch_size=batch_size, use_cache=False, **extra
+        )
+        return timed(analyze, folder, work / f"trust-{name}", options, say=lambda _: None)[0]
+
+    count = len(list(folder.iterdir()))
+    plain = seconds("plain")
+    costs = {"plain_s_per_image": plain / count}
+    if load(resolve(model_spec), "cpu").labels:
+        costs["relevance_extra_s_per_image"] = (
+            seconds("relevance", relevance=True) - plain
+        ) / count
+    scored = min(4, count)
+    faithful = seconds("faithfulness", faithfulness=True, faithfulness_images=scored)
+    costs["faithfulness_s_per_scored_image"] = (faithful - plain) / scored
+    return costs
+
+
 def rerender_seconds(report_dir: Path, work: Path) -> float:
     """Re-render after a template change (a user override of the HTML page template)."""
     from reportgen.publish import pages, site
@@ -284,6 +310,7 @@ def main(argv: list[str] | None = None) -> dict:
         warm = build_seconds(spec, folder, work / "site", work / "cache", args.batch_size)
         rerender = rerender_seconds(report_dir, work)
         naive = naive_seconds(spec, folder, work / "naive")
+        trust = trust_costs(spec, folder, work, args.batch_size)
         counts = [int(c) for c in args.memory_images.split(",")]
         rss = {count: peak_rss_mib(count, tiny, work) for count in counts}
 
@@ -303,6 +330,7 @@ def main(argv: list[str] | None = None) -> dict:
             "peak_rss_mib": {str(k): v for k, v in rss.items()},
             "rss_ratio": rss[counts[-1]] / rss[counts[0]],
             "page_weight_bytes": page_weight(EXAMPLE_REPORT) if EXAMPLE_REPORT.is_dir() else None,
+            "trust_costs": trust,
         }
     )
     print_table(results, counts)
@@ -324,6 +352,10 @@ def print_table(results: dict, counts: list[int]) -> None:
             for c in counts
         ],
         (f"peak RSS ratio {counts[-1]} / {counts[0]}", f"{results['rss_ratio']:.2f}"),
+        *[
+            (f"{name.replace('_', ' ')}", f"{value:.3f}")
+            for name, value in results["trust_costs"].items()
+        ],
     ]
     if results["page_weight_bytes"]:
         rows += [

@@ -1,3 +1,3 @@
 """reportgen: static-site reports of where a Vision Transformer looks."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
