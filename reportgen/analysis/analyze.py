@@ -25,7 +25,7 @@ from reportgen.analysis.faithfulness import FaithfulnessItem, faithfulness
 from reportgen.analysis.model import LoadedModel, ModelRef, load, resolve
 from reportgen.analysis.relevance import resolve_target
 from reportgen.errors import ReportgenError
-from reportgen.methods import panels, spread
+from reportgen.methods import spread
 from reportgen.methods.artifacts import AUTO_START_SHARE, ISOLATION, SHARE, auto_start_layer
 from reportgen.methods.faithfulness import pick_evenly
 from reportgen.methods.maps import RolloutOptions
@@ -158,7 +158,7 @@ class _Writer:
 
 
 def _summarise(index: int, record: ImageRecord, spec: spread.SpreadSpec) -> ImageSummary:
-    layer_maps = record.maps[panels.LAYERS]
+    entropy, layer_entropies = spread.record_entropies(record, spec)
     return ImageSummary(
         index=index,
         id=image_id(index, record.name),
@@ -166,8 +166,8 @@ def _summarise(index: int, record: ImageRecord, spec: spread.SpreadSpec) -> Imag
         sha256=record.sha256,
         size_bytes=record.size_bytes,
         original_size=tuple(record.original_size),
-        entropy=spread.entropy(spec.select(record.maps)),
-        layer_entropies=tuple(spread.entropy(layer) for layer in layer_maps),
+        entropy=entropy,
+        layer_entropies=layer_entropies,
         predictions=tuple(record.predictions),
         artifact_counts=tuple(int(count) for count in record.artifact_mask.sum(axis=(1, 2))),
     )

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen.methods.panels import AGGREGATE_NAMES, LAYERS, RELEVANCE, ROLLOUT
+from reportgen.record import ImageRecord
 
 SPREAD_MAPS = AGGREGATE_NAMES
 _LAYER_SPEC = re.compile(r"layer:(\d+)")
@@ -89,6 +90,13 @@ class SpreadSpec:
         if self.kind not in maps:
             raise ValueError(f"the {self.kind} map was not computed for this analysis")
         return np.asarray(maps[self.kind], dtype=np.float64)
+
+
+def record_entropies(record: ImageRecord, spec: SpreadSpec) -> tuple[float, tuple[float, ...]]:
+    """A record's spread entropy and the entropy of each of its layer maps: what the results
+    store records per image, and what ``verify`` re-derives from the stored maps."""
+    layers = tuple(entropy(layer) for layer in record.maps[LAYERS])
+    return entropy(spec.select(record.maps)), layers
 
 
 def assign_levels(entropies: np.ndarray, n_levels: int) -> np.ndarray:
