@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reportgen.analysis.analyze import analyze
-from reportgen.publish.site import ReportBuild, ReportOptions, cache_at, rerender, with_defaults
+from reportgen.publish.site import ReportBuild, ReportOptions, cache_at, rerender
 from reportgen.results import Analysis, AnalysisOptions
 
 __all__ = ["Analysis", "AnalysisOptions", "ReportOptions", "analyze", "build", "rerender"]
@@ -25,9 +25,8 @@ def build(
     say: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Analyse ``images_dir`` and publish its report into ``site_dir``; returns the report dir."""
-    options = with_defaults(report_options.validated(), images_dir)
     cache = cache_at(analysis_options.cache_dir) if analysis_options.use_cache else None
-    with ReportBuild(site_dir, options, cache) as report:
+    with ReportBuild(site_dir, images_dir, report_options, cache) as report:
         analysis = analyze(
             images_dir,
             report.data_dir,
@@ -37,5 +36,5 @@ def build(
             created=report.created,
         )
         target = report.publish(analysis)
-    say(f"published {target} ({', '.join(options.formats)})")
+    say(f"published {target} ({', '.join(report.options.formats)})")
     return target

@@ -154,3 +154,21 @@ def test_unknown_device_is_refused():
         model.pick_device("tpu")
     with pytest.raises(ReportgenError, match="not available"):
         model.pick_device("cuda") if not torch.cuda.is_available() else model.pick_device("tpu")
+
+
+def test_hub_weights_hash_is_read_from_the_huggingface_cache(tiny_vit_dir, tmp_path, monkeypatch):
+    """A hub model's provenance gets the sha256 of the weights file it was loaded from."""
+    import hashlib
+    import shutil
+
+    import huggingface_hub.constants
+
+    revision = "0" * 40
+    snapshot = tmp_path / "models--someone--tiny-vit" / "snapshots" / revision
+    shutil.copytree(tiny_vit_dir, snapshot)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    ref = model.ModelRef("someone/tiny-vit", "hub", "someone/tiny-vit", revision)
+    expected = hashlib.sha256((tiny_vit_dir / "model.safetensors").read_bytes()).hexdigest()
+    assert model.hub_weights_sha256(ref) == expected
+    missing = model.ModelRef("someone/absent", "hub", "someone/absent", revision)
+    assert model.hub_weights_sha256(missing) is None

@@ -45,6 +45,7 @@ HOSTILE_LABEL = '<img src=x onerror=alert(1)> {{ label }} | "q"'
 FLAVOURS = tuple(pages.FLAVOURS)
 DATE = datetime.date(2024, 5, 24)
 LEVEL_SIZES = (4, 3, 1, 4)  # level 3 has no other images: no details block
+WEIGHTS_SHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 
 
 def _png(path: Path, size: tuple[int, int]) -> None:
@@ -57,7 +58,7 @@ def _model(num_classes: int | None = 1000) -> ModelSummary:
         model_id="org/vit-<b>base</b>{{ x }}",
         source="hub",
         revision="0123456789abcdef0123",
-        weights_sha256=None,
+        weights_sha256=WEIGHTS_SHA256,
         family="vit",
         layers=12,
         heads=12,
@@ -152,6 +153,8 @@ def make_context(
         },
         created_utc="2024-05-24T12:00:00Z",
         reportgen_commit=None,
+        reportgen_version="0.1",
+        time_source="SOURCE_DATE_EPOCH",
     )
 
 
@@ -511,9 +514,12 @@ def test_report_content(tmp_path, flavour):
         "normalised Shannon entropy",
         ctx.spread_map,
         "Skipped files",
-        "0123456789ab",
+        "0123456789abcdef0123",  # the revision, whole
+        "model weights sha256: ",
+        WEIGHTS_SHA256,
+        "reportgen 0.1, commit not recorded",
         "torch 2.3.0",
-        "2024-05-24T12:00:00Z",
+        "2024-05-24T12:00:00Z (UTC), from the SOURCE_DATE_EPOCH environment variable",
     ):
         assert phrase in text, phrase
 

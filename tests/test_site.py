@@ -1,5 +1,6 @@
 """Building and publishing reports: layout, index, atomicity, determinism, re-rendering."""
 
+import html
 import json
 import re
 import signal
@@ -294,4 +295,19 @@ def test_default_date_slug_and_title_honour_source_date_epoch(
     assert (report / "jekyll/_posts/2023-11-14-images.md").is_file()
     manifest = json.loads((report / "manifest.json").read_text())
     assert manifest["created_utc"] == "2023-11-14T22:13:20Z"
+    assert manifest["time_source"] == "SOURCE_DATE_EPOCH"
     assert manifest["report"]["title"] == "Where a Vision Transformer looks: images"
+    page = html.unescape((report / "README.md").read_text())
+    assert "(UTC), from the SOURCE_DATE_EPOCH environment variable" in page
+
+
+def test_without_date_the_time_comes_from_the_clock(
+    folder, tmp_path, analysis_options, monkeypatch
+):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    report = api.build(folder, tmp_path / "site", analysis_options, ReportOptions(slug="now"))
+    manifest = json.loads((report / "manifest.json").read_text())
+    assert manifest["time_source"] == "clock"
+    assert manifest["created_utc"].startswith(manifest["report"]["date"])
+    page = html.unescape((report / "README.md").read_text())
+    assert f"{manifest['created_utc']} (UTC), from the clock of the machine that built it" in page

@@ -117,7 +117,7 @@ class _ModelSession:
 
     def loaded(self) -> LoadedModel:
         if self._loaded is None:
-            self._loaded = load(self.ref, self.device)
+            self._loaded = load(self.ref, self.device, self.cache)
             self._cached = {
                 "summary": self._loaded.summary.to_json(),
                 "preprocessing": self._loaded.processor.to_dict(),

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,20 @@ def weights_sha256(directory: Path, cache: store.ContentCache | None = None) -> 
         return digests[0]
     lines = "".join(f"{path.name} {digest}\n" for path, digest in zip(files, digests, strict=True))
     return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def hub_weights_sha256(ref: ModelRef, cache: store.ContentCache | None = None) -> str | None:
+    """sha256 of a hub model's weights as downloaded into the HuggingFace cache (see
+    :func:`weights_sha256`), for the report's provenance; None when they are not there."""
+    from huggingface_hub import try_to_load_from_cache
+
+    config = try_to_load_from_cache(ref.location, "config.json", revision=ref.revision)
+    if not isinstance(config, str):
+        return None
+    try:
+        return weights_sha256(Path(config).parent, cache)
+    except ReportgenError:
+        return None
 
 
 def _resolve_offline(name: str, reason: str, cache: store.ContentCache) -> ModelRef:
@@ -311,8 +325,13 @@ def _quiet_transformers() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def load(ref: ModelRef, device: str = "auto") -> LoadedModel:
-    """Load weights and processor (eager attention, safetensors, no remote code) and describe."""
+def load(
+    ref: ModelRef, device: str = "auto", cache: store.ContentCache | None = None
+) -> LoadedModel:
+    """Load weights and processor (eager attention, safetensors, no remote code) and describe.
+
+    A hub model's summary gets the sha256 of the weights just loaded (remembered in ``cache``).
+    """
     import transformers
 
     _quiet_transformers()
@@ -333,6 +352,8 @@ def load(ref: ModelRef, device: str = "auto") -> LoadedModel:
         raise ReportgenError(f"cannot load model {ref.model_id}: {first_line}") from None
     model.eval().to(device)
     labels = _labels(model)
-    return LoadedModel(
-        ref, model, processor, device, summarise(ref, model, processor, device, labels), labels
-    )
+    described = ref
+    if ref.source == "hub" and ref.weights_sha256 is None:
+        described = replace(ref, weights_sha256=hub_weights_sha256(ref, cache))
+    summary = summarise(described, model, processor, device, labels)
+    return LoadedModel(ref, model, processor, device, summary, labels)

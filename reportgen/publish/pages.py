@@ -139,6 +139,8 @@ class ReportContext:
     versions: dict[str, str]  # python, torch, transformers, reportgen
     created_utc: str
     reportgen_commit: str | None
+    reportgen_version: str | None = None
+    time_source: str | None = None  # "SOURCE_DATE_EPOCH", "--date" or "clock"
     manifest_file: str = "manifest.json"
     data_dir: str = "data/"
     rollout_start_layer: int = 0  # layers left out of rollout

@@ -124,8 +124,7 @@ def _report_time(options: ReportOptions) -> tuple[dt.datetime, str]:
     return dt.datetime.combine(options.date, dt.time(), dt.UTC), "--date"
 
 
-def with_defaults(options: ReportOptions, images_dir: Path) -> ReportOptions:
-    created, _ = _report_time(options)
+def _with_defaults(options: ReportOptions, images_dir: Path, created: dt.datetime) -> ReportOptions:
     folder = Path(images_dir).resolve().name or "images"
     return replace(
         options,
@@ -455,6 +454,8 @@ def _render_pages(
         versions=manifest["versions"],
         created_utc=manifest["created_utc"],
         reportgen_commit=manifest["reportgen"]["commit"],
+        reportgen_version=manifest["reportgen"]["version"],
+        time_source=manifest["time_source"],
         manifest_file=MANIFEST_FILE,
         data_dir=f"{DATA_DIR}/",
         rollout_start_layer=analysis.rollout_start_layer,
@@ -535,13 +536,21 @@ class ReportBuild:
     analysis delivers records (:meth:`draw`), then :meth:`publish` writes the pages and swaps
     the report in. Leaving the ``with`` block without publishing removes every staged file."""
 
-    def __init__(self, site_dir: Path, options: ReportOptions, cache: store.ContentCache | None):
-        self.site_dir, self.options, self.cache = Path(site_dir), options, cache
+    def __init__(
+        self,
+        site_dir: Path,
+        images_dir: Path,
+        options: ReportOptions,
+        cache: store.ContentCache | None,
+    ):
+        """``options`` as the user gave them: defaults come from ``images_dir`` and the time."""
+        self.created = _report_time(options)
+        self.site_dir, self.cache = Path(site_dir), cache
+        self.options = _with_defaults(options.validated(), images_dir, self.created[0])
         self._staging = _Staging(self.site_dir)
         self.report = self._staging.report
         (self.report / FIGURES_DIR).mkdir()
         self.data_dir = self.report / DATA_DIR
-        self.created = _report_time(options)
 
     def __enter__(self) -> ReportBuild:
         return self
