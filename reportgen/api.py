@@ -22,11 +22,20 @@ def build(
     analysis_options: AnalysisOptions = AnalysisOptions(),
     report_options: ReportOptions = ReportOptions(),
     *,
+    replace: bool = False,
+    keep_versions: int | None = None,
     say: Callable[[str], None] = lambda message: None,
 ) -> Path:
-    """Analyse ``images_dir`` and publish its report into ``site_dir``; returns the report dir."""
+    """Analyse ``images_dir`` and publish its report into ``site_dir``; returns the report dir.
+
+    A report already published under the slug is kept as an earlier version (at most
+    ``keep_versions`` of them), or overwritten with ``replace``; a rebuild that would give the
+    same report publishes nothing.
+    """
     cache = cache_at(analysis_options.cache_dir) if analysis_options.use_cache else None
-    with ReportBuild(site_dir, images_dir, report_options, cache) as report:
+    with ReportBuild(
+        site_dir, images_dir, report_options, cache, replace=replace, keep_versions=keep_versions
+    ) as report:
         analysis = analyze(
             images_dir,
             report.data_dir,
@@ -35,6 +44,4 @@ def build(
             on_record=report.draw,
             created=report.created,
         )
-        target = report.publish(analysis)
-    say(f"published {target} ({', '.join(report.options.formats)})")
-    return target
+        return report.publish(analysis, say)

@@ -236,7 +236,15 @@ def _run_build(args: argparse.Namespace) -> None:
         templates_dir=args.templates,
         jekyll_include=args.jekyll_include,
     )
-    build(args.images, args.out, _analysis_options(args), report, say=_say)
+    build(
+        args.images,
+        args.out,
+        _analysis_options(args),
+        report,
+        replace=args.replace,
+        keep_versions=args.keep_versions,
+        say=_say,
+    )
 
 
 def _run_render(args: argparse.Namespace) -> None:
@@ -287,8 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
         "build",
         help="analyse a folder and publish its report into a site",
         description="Analyse IMAGES and publish the report (html, jekyll, gfm) as "
-        "OUT/reports/SLUG, then update OUT/index.html. Other reports in OUT are left alone; "
-        "an existing SLUG is replaced. Reuses cached results.",
+        "OUT/reports/SLUG, then update OUT/index.html. Other reports in OUT are left alone. "
+        "A report already at SLUG is kept as OUT/reports/SLUG/versions/N (unless --replace); "
+        "a rebuild with the same inputs, model and options publishes nothing. Reuses cached "
+        "results.",
     )
     build.add_argument("images", type=Path, help="folder of images (searched recursively)")
     build.add_argument(
@@ -306,6 +316,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="report date (default: today, or SOURCE_DATE_EPOCH when set)",
     )
     meta.add_argument("--description", help="one-line description for front matter")
+    versions = build.add_argument_group("versions")
+    versions.add_argument(
+        "--replace",
+        action="store_true",
+        help="overwrite the report already at SLUG instead of keeping it as an earlier version",
+    )
+    versions.add_argument(
+        "--keep-versions",
+        type=int,
+        metavar="K",
+        help="keep at most K earlier versions, removing the oldest (default: keep all)",
+    )
     _add_analysis_options(build)
     _add_render_options(build, defaults=True)
     build.set_defaults(run=_run_build)

@@ -87,3 +87,30 @@ def isolated_cache(tmp_path_factory):
         os.environ.pop("REPORTGEN_CACHE_DIR")
     else:
         os.environ["REPORTGEN_CACHE_DIR"] = previous
+
+
+@pytest.fixture
+def analysis_options(tiny_vit_dir, tmp_path):
+    """Analysis with the tiny ViT on the CPU and a cache of the test's own."""
+    from reportgen.results import AnalysisOptions
+
+    return AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp_path / "cache")
+
+
+@pytest.fixture
+def report_options():
+    """A titled, slugged and dated report (user text with markup in the title)."""
+    from reportgen.publish import site
+
+    return site.ReportOptions(
+        title="Tiny <b>report</b>", slug="tiny", date=site.parse_date("2024-05-24")
+    )
+
+
+def site_files(root):
+    """Every file below ``root`` with its bytes, by POSIX relative path."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }

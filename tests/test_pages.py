@@ -609,6 +609,8 @@ def test_render_index(tmp_path):
             12,
             "reports/a/index.html",
             "reports/a/thumbnail.webp",
+            version=3,
+            n_versions=2,
         ),
         pages.IndexEntry("Second", "2024-05-01", "vit", 1, "reports/b/README.md", None),
     ]
@@ -620,7 +622,7 @@ def test_render_index(tmp_path):
     assert [attrs["src"] for _, attrs in scan.images] == ["reports/a/thumbnail.webp"]
     assert 'href="reports/a/index.html"' in text and 'href="reports/b/README.md"' in text
     assert HOSTILE_TITLE in html.unescape(text) and "<b>dogs" not in text
-    assert "12 images" in text and "1 image<" in text
+    assert "12 images · version 3 (2 versions kept)<" in text and "1 image · version 1<" in text
     pages.render_index([], out)
     assert "No reports yet" in out.read_text()
 
@@ -713,3 +715,39 @@ def test_compiled_template_cache_keeps_escaping_policies_apart(tmp_path):
         texts = {name: path.read_text() for name, path in zip(FLAVOURS, written, strict=True)}
         assert texts == expected
     assert any(bytecode.rglob("*.cache"))
+
+
+VERSION_LINKS = {
+    "html": ('href="versions/2/index.html"', 'href="../../index.html"'),
+    "gfm": ("(versions/2/README.md)", "(../../README.md)"),
+    "jekyll": (None, None),  # published without the report folder: no links to it
+}
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_versions_list_and_the_notice_on_an_earlier_version(tmp_path, flavour):
+    report_dir = tmp_path / "report"
+    ctx = make_context(report_dir)
+    both = pages.VersionEntry(
+        2, "2024-05-01", "org/<i>x</i>{{ y }}", 7, "versions/2", ("gfm", "html")
+    )
+    jekyll_only = pages.VersionEntry(1, "2024-04-01", "vit", 3, "versions/1", ("jekyll",))
+    current = dataclasses.replace(ctx, version=3, history=(both, jekyll_only))
+    text = pages.render_report(current, report_dir, [flavour])[0].read_text()
+    version_link, current_link = VERSION_LINKS[flavour]
+    decoded = html.unescape(text)
+    assert "This is version 3 of this report" in decoded
+    assert "version 3 (this page)" in decoded and "org/<i>x</i>{{ y }}" in decoded
+    assert "<i>x" not in text and (flavour == "html" or "{{ y" not in text)
+    assert "versions/1/" not in text  # no standalone page to link to
+    if version_link:
+        assert text.count(version_link) == 1
+    else:
+        assert "versions/2/" not in text
+    assert "earlier version kept" not in text
+
+    archived = dataclasses.replace(ctx, version=2, current_folder="../..")
+    text = pages.render_report(archived, report_dir, [flavour])[0].read_text()
+    assert "This is version 2 of this report, an earlier version kept for the record." in text
+    assert (current_link in text) if current_link else ("../.." not in text)
+    assert "## Versions" not in text and "<h2>Versions" not in text

@@ -10,14 +10,13 @@ import time
 from dataclasses import replace
 
 import pytest
-from conftest import write_images
+from conftest import site_files, write_images
 from PIL import Image
 
 from reportgen import api, cli
 from reportgen.errors import ReportgenError
 from reportgen.publish import site
 from reportgen.publish.site import ReportOptions
-from reportgen.results import AnalysisOptions
 
 HOSTILE_NAMES = [
     "<script>alert(1)</script>.png",
@@ -30,30 +29,10 @@ HOSTILE_NAMES = [
 
 
 @pytest.fixture
-def analysis_options(tiny_vit_dir, tmp_path):
-    return AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp_path / "cache")
-
-
-@pytest.fixture
-def report_options():
-    return ReportOptions(
-        title="Tiny <b>report</b>", slug="tiny", date=site.parse_date("2024-05-24")
-    )
-
-
-@pytest.fixture
 def folder(tmp_path):
     folder = write_images(tmp_path / "images", 6)
     (folder / "broken.png").write_bytes(b"")
     return folder
-
-
-def site_files(root):
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_build_layout_and_manifest(folder, tmp_path, analysis_options, report_options):

@@ -9,8 +9,10 @@ format. Adding a flavour means one dialect file, one page template and one regis
 
 Templates see ``report`` (the :class:`ReportContext`), ``m`` (the flavour's dialect macros),
 ``asset_url(file)`` (how the page names a report image), ``report_url(name)`` (link to a report
-file such as manifest.json, None where the page is published without them), ``jekyll_include``,
-the ``text`` filter and ``caption(figure)``. A user folder of templates overrides any file by name.
+file such as manifest.json, None where the page is published without them), ``version_url(entry)``
+(link to another version's page, or None), ``current_url`` (on an earlier version, link to the
+current one's page, or None), ``jekyll_include``, the ``text`` filter and
+``caption(figure)``. A user folder of templates overrides any file by name.
 
 Escaping: every string that comes from the user (file names, titles, labels, reasons, model ids,
 parameters) goes through the environment's ``text`` filter. The HTML environment autoescapes and
@@ -120,6 +122,19 @@ class Faithfulness:
 
 
 @dataclass(frozen=True)
+class VersionEntry:
+    """One version of a report, as the versions list names it; ``folder`` is relative to the
+    folder of the report whose page shows the list ("" for that report itself)."""
+
+    number: int
+    date: str
+    model_id: str
+    n_images: int
+    folder: str
+    formats: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ReportContext:
     """Everything a report page says; the site builder assembles it."""
 
@@ -149,6 +164,10 @@ class ReportContext:
     masked_per_layer: tuple[int, ...] = ()  # artifact patches per layer, all images
     normalise: str = "panel"  # how overlays are scaled: "panel" or "shared"
     faithfulness: Faithfulness | None = None
+    version: int = 1
+    # On an earlier version: the folder of the current one, relative to this one's; else None.
+    current_folder: str | None = None
+    history: tuple[VersionEntry, ...] = ()  # the earlier versions kept, newest first
 
     @property
     def n_levels(self) -> int:
@@ -174,6 +193,8 @@ class IndexEntry:
     n_images: int
     href: str
     thumbnail: str | None
+    version: int = 1
+    n_versions: int = 1  # the current version and the earlier ones kept
 
 
 def level_colours(n: int) -> list[str]:
@@ -372,6 +393,15 @@ FLAVOURS: dict[str, Flavour] = {
 }
 
 
+def standalone_page(formats: Sequence[str], preferred: str | None = None) -> str | None:
+    """The page to link to in a report folder written in ``formats``: the ``preferred``
+    flavour's when it has one, else the first page that stands in the folder (html, gfm)."""
+    for name in (preferred, *formats):
+        if name in formats and name in FLAVOURS and not FLAVOURS[name].layout.root:
+            return FLAVOURS[name].layout.page
+    return None
+
+
 def _checked_report_file(file: str) -> str:
     """A report image path, refused unless it is a slug path (it goes into URLs and Liquid)."""
     if not _REPORT_FILE.fullmatch(file):
@@ -513,6 +543,9 @@ def render_report(
             "report": ctx,
             "asset_url": lambda file, layout=layout: layout.image_url(ctx, file),
             "report_url": layout.report_url,
+            "version_url": lambda version, name=name: _version_url(version, name),
+            "current_url": ctx.current_folder
+            and layout.report_url(posixpath.join(ctx.current_folder, layout.page)),
             "jekyll_include": jekyll_include,
         }
         page = _render(environments[flavour.escaping], flavour.template, variables, flavour.markup)
@@ -520,6 +553,15 @@ def render_report(
         _write(page_path, page)
         written.append(page_path)
     return written
+
+
+def _version_url(version: VersionEntry, flavour: str) -> str | None:
+    """Link from a page of ``flavour`` to another version's page; None where the page is
+    published without the report folder (jekyll) or the version has no standalone page."""
+    page = standalone_page(version.formats, flavour)
+    if page is None:
+        return None
+    return FLAVOURS[flavour].layout.report_url(posixpath.join(version.folder, page))
 
 
 def render_index(

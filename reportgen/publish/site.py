@@ -7,9 +7,12 @@ Layout::
     site/reports/<slug>/index.html   html flavour     README.md   gfm flavour
                         jekyll/      jekyll flavour   figures/ charts/ thumbnail
                         manifest.json                 data/       results store
+                        versions/<n>/                 earlier versions, each a report of its own
 
 A report is assembled in a hidden folder next to ``reports/`` and swapped in with one rename, so
-a build that fails or is killed leaves the published site exactly as it was.
+a build that fails or is killed leaves the published site exactly as it was. Building into a
+slug that holds a report keeps that report as ``versions/<n>/`` (unless told to replace it); a
+rebuild that would give the same report publishes nothing.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ MANIFEST_FILE = "manifest.json"
 DATA_DIR = "data"
 FIGURES_DIR = "figures"
 CHARTS_DIR = "charts"
+VERSIONS_DIR = "versions"
+CURRENT_FROM_VERSION = "../.."  # the current version's folder, seen from versions/<n>/
 STAGING_PREFIX = ".reportgen-staging-"
 DEFAULT_FORMATS = ("html", "jekyll", "gfm")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -145,13 +150,33 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def report_files(root: Path) -> list[str]:
+    """The files of the report in ``root``, as sorted POSIX paths relative to it: all files below
+    it except its manifest and its earlier versions (each has a manifest of its own)."""
+    return sorted(
+        path.relative_to(root).as_posix()
+        for path in root.rglob("*")
+        if path.is_file() and path.relative_to(root).parts[0] not in (MANIFEST_FILE, VERSIONS_DIR)
+    )
+
+
 def _file_hashes(root: Path) -> dict[str, str]:
-    """sha256 of every file below ``root`` except the manifest, by POSIX relative path."""
-    return {
-        path.relative_to(root).as_posix(): _sha256(path)
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and path.relative_to(root).as_posix() != MANIFEST_FILE
-    }
+    """sha256 of each of :func:`report_files`, by name."""
+    return {name: _sha256(root / name) for name in report_files(root)}
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:  # no hard links on this file system, or across file systems
+        shutil.copy2(source, destination)
+
+
+def _link_tree(source: Path, destination: Path) -> None:
+    """Make ``destination`` hold the files of ``source`` as hard links (copies where links cannot
+    be made). Safe because published files are never written in place: every change to a report
+    is staged in new files and swapped in."""
+    shutil.copytree(source, destination, copy_function=_link_or_copy)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -421,8 +446,21 @@ def _write_thumbnail(report: Path, analysis: Analysis, style: FigureStyle) -> st
     return name
 
 
+@dataclass(frozen=True)
+class ReportVersion:
+    """Which version of its report a rendering is, and the earlier ones it lists."""
+
+    number: int
+    archived: bool = False  # an earlier version, in the current one's versions/ folder
+    history: tuple[pages.VersionEntry, ...] = ()
+
+
 def _render_pages(
-    report: Path, analysis: Analysis, options: ReportOptions, cache: store.ContentCache | None
+    report: Path,
+    analysis: Analysis,
+    options: ReportOptions,
+    cache: store.ContentCache | None,
+    version: ReportVersion,
 ) -> None:
     """Charts, thumbnail, pages and manifest for a report whose figures exist."""
     charts = _write_charts(report, analysis, cache)
@@ -464,6 +502,9 @@ def _render_pages(
         masked_per_layer=tuple(manifest.get("artifacts", {}).get("masked_per_layer", ())),
         normalise=options.style.normalise,
         faithfulness=_write_faithfulness(report, analysis, cache),
+        version=version.number,
+        current_folder=CURRENT_FROM_VERSION if version.archived else None,
+        history=version.history,
     )
     pages.render_report(
         context,
@@ -476,9 +517,32 @@ def _render_pages(
     report_manifest = {
         **manifest,
         "report": options.to_json(),
+        "version": version.number,
+        "archived": version.archived,
+        "history": [{"version": entry.number, "folder": entry.folder} for entry in version.history],
+        "fingerprint": _fingerprint(analysis, options),
         "files": _file_hashes(report),
     }
     store.atomic_write(report / MANIFEST_FILE, store.canonical_json(report_manifest))
+
+
+def _fingerprint(analysis: Analysis, options: ReportOptions) -> str:
+    """What makes two builds the same report: the inputs, the model, the parameters, the results
+    they gave and the report options, templates included; not the date, so a rebuild on another
+    day is the same report."""
+    report = options.to_json()
+    del report["date"]
+    report["templates_dir"] = _file_hashes(options.templates_dir) if options.templates_dir else None
+    manifest = analysis.manifest
+    return store.content_key(
+        {
+            "inputs": manifest["inputs"],
+            "model": manifest["model"],
+            "parameters": manifest["parameters"],
+            "results": _file_hashes(analysis.root),
+            "report": report,
+        }
+    )
 
 
 def cache_at(cache_dir: Path | None) -> store.ContentCache:
@@ -490,30 +554,66 @@ def _bytecode_dir(cache: store.ContentCache | None) -> Path | None:
     return cache.root / "templates" if cache else None
 
 
+def read_manifest(report_dir: Path) -> dict[str, Any]:
+    """The manifest of a published report, or an error saying the folder is not one."""
+    try:
+        manifest = json.loads((Path(report_dir) / MANIFEST_FILE).read_text())
+        ReportOptions.from_json(manifest["report"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ReportgenError(f"{report_dir} is not a reportgen report: {error}") from None
+    return manifest
+
+
+def _version_entry(manifest: dict[str, Any], folder: str) -> pages.VersionEntry:
+    report = manifest["report"]
+    return pages.VersionEntry(
+        number=manifest.get("version", 1),  # reports from before versions are version 1
+        date=report["date"],
+        model_id=manifest["model"]["model_id"],
+        n_images=len(manifest["inputs"]["images"]),
+        folder=folder,
+        formats=tuple(report["formats"]),
+    )
+
+
+def history(report_dir: Path) -> tuple[pages.VersionEntry, ...]:
+    """The earlier versions kept in a report's ``versions/`` folder, newest first (folders
+    without a readable manifest are left out; ``verify`` reports them)."""
+    entries = []
+    for folder in (Path(report_dir) / VERSIONS_DIR).glob("[0-9]*"):
+        try:
+            manifest = read_manifest(folder)
+        except ReportgenError:
+            continue
+        entries.append(_version_entry(manifest, f"{VERSIONS_DIR}/{folder.name}"))
+    return tuple(sorted(entries, key=lambda entry: entry.number, reverse=True))
+
+
 def update_index(
     site_dir: Path, templates_dir: Path | None = None, cache: store.ContentCache | None = None
 ) -> Path:
     """Rewrite ``site/index.html`` from the manifests of every published report."""
     entries = []
-    for manifest_path in sorted((site_dir / REPORTS_DIR).glob(f"[!.]*/{MANIFEST_FILE}")):
+    for folder in sorted((site_dir / REPORTS_DIR).glob("[!.]*/")):
         try:
-            manifest = json.loads(manifest_path.read_text())
-            report = manifest["report"]
-        except (OSError, ValueError, KeyError):
+            manifest = read_manifest(folder)
+        except ReportgenError:
             continue  # not a reportgen report: leave it out of the index
-        folder = f"{REPORTS_DIR}/{manifest_path.parent.name}"
-        page = "index.html" if "html" in report["formats"] else "README.md"
-        thumbnail = f"thumbnail{FigureStyle.from_json(report['style']).extension}"
+        current = _version_entry(manifest, f"{REPORTS_DIR}/{folder.name}")
+        page = pages.standalone_page(current.formats, "html") or ""
+        thumbnail = f"thumbnail{FigureStyle.from_json(manifest['report']['style']).extension}"
         entries.append(
             pages.IndexEntry(
-                title=report["title"],
-                date=report["date"],
-                model_id=manifest["model"]["model_id"],
-                n_images=len(manifest["inputs"]["images"]),
-                href=f"{folder}/{page}",
-                thumbnail=f"{folder}/{thumbnail}"
-                if (manifest_path.parent / thumbnail).is_file()
+                title=manifest["report"]["title"],
+                date=current.date,
+                model_id=current.model_id,
+                n_images=current.n_images,
+                href=f"{current.folder}/{page}",
+                thumbnail=f"{current.folder}/{thumbnail}"
+                if (folder / thumbnail).is_file()
                 else None,
+                version=current.number,
+                n_versions=1 + len(history(folder)),
             )
         )
     entries.sort(key=lambda entry: (entry.date, entry.title), reverse=True)
@@ -526,6 +626,27 @@ def update_index(
         os.replace(staged, index)
     (site_dir / ".nojekyll").touch()
     return index
+
+
+def _render_from_store(
+    source: Path,
+    staged: Path,
+    options: ReportOptions,
+    cache: store.ContentCache | None,
+    version: ReportVersion,
+) -> None:
+    """Stage in ``staged`` the published report ``source`` rendered anew from its data, without
+    the model: data and figures are shared with it unless the figure style changed."""
+    _link_tree(source / DATA_DIR, staged / DATA_DIR)
+    analysis = Analysis.load(staged / DATA_DIR)
+    stored = ReportOptions.from_json(read_manifest(source)["report"])
+    if options.style == stored.style and (source / FIGURES_DIR).is_dir():
+        _link_tree(source / FIGURES_DIR, staged / FIGURES_DIR)
+    else:
+        (staged / FIGURES_DIR).mkdir()
+        for image in analysis.images:
+            _write_figure(staged, image, analysis.record(image), options.style)
+    _render_pages(staged, analysis, options, cache, version)
 
 
 # --- public entry points --------------------------------------------------------------------
@@ -542,10 +663,19 @@ class ReportBuild:
         images_dir: Path,
         options: ReportOptions,
         cache: store.ContentCache | None,
+        *,
+        replace: bool = False,
+        keep_versions: int | None = None,
     ):
-        """``options`` as the user gave them: defaults come from ``images_dir`` and the time."""
+        """``options`` as the user gave them: defaults come from ``images_dir`` and the time.
+        ``replace`` overwrites the report published under the slug instead of keeping it as an
+        earlier version; ``keep_versions`` bounds how many earlier versions are kept (None: all).
+        """
+        if keep_versions is not None and keep_versions < 0:
+            raise ReportgenError("--keep-versions must be 0 or more")
         self.created = _report_time(options)
         self.site_dir, self.cache = Path(site_dir), cache
+        self.replace, self.keep_versions = replace, keep_versions
         self.options = _with_defaults(options.validated(), images_dir, self.created[0])
         self._staging = _Staging(self.site_dir)
         self.report = self._staging.report
@@ -561,26 +691,87 @@ class ReportBuild:
     def draw(self, image: ImageSummary, record: ImageRecord, key: str) -> None:
         _write_figure(self.report, image, record, self.options.style, self.cache, key)
 
-    def publish(self, analysis: Analysis) -> Path:
-        """Write pages and manifest, publish atomically, update the site index."""
-        _render_pages(self.report, analysis, self.options, self.cache)
+    def publish(
+        self, analysis: Analysis, say: Callable[[str], None] = lambda message: None
+    ) -> Path:
+        """Write pages and manifest, publish atomically, update the site index.
+
+        The report already published under the slug becomes ``versions/<n>/`` of the new one,
+        unless ``replace``; at most ``keep_versions`` earlier versions are kept. When the new
+        report would be the same as the current one (:func:`_fingerprint`), nothing changes.
+        """
         target = self.site_dir / REPORTS_DIR / self.options.slug
+        current = self._current(target)
+        if (
+            current
+            and not self.replace
+            and current["fingerprint"] == _fingerprint(analysis, self.options)
+        ):
+            say(
+                f"{target} is unchanged (version {current['version']}): same inputs, model, "
+                "results and options, so nothing was published; `reportgen render` refreshes "
+                "its pages, --replace rebuilds it"
+            )
+            return target
+        earlier = history(target)
+        archived = None if current is None or self.replace else current["version"]
+        numbers = {entry.number for entry in earlier}
+        if archived is not None:
+            numbers.add(archived)
+        kept = set(sorted(numbers, reverse=True)[: self.keep_versions])
+        for entry in earlier:
+            if entry.number in kept:
+                _link_tree(target / entry.folder, self.report / entry.folder)
+        if archived in kept:
+            self._archive(target, archived)
+        number = 1 + max([current["version"] if current else 0, *numbers])
+        version = ReportVersion(number, history=history(self.report))
+        _render_pages(self.report, analysis, self.options, self.cache, version)
         _publish(self.report, target)
         update_index(self.site_dir, self.options.templates_dir, self.cache)
+        notes = []
+        if archived in kept:
+            notes.append(f"version {archived} kept in {VERSIONS_DIR}/{archived}")
+        if dropped := sorted(numbers - kept):
+            notes.append("removed version " + ", ".join(map(str, dropped)))
+        say(
+            f"published {target} ({', '.join(self.options.formats)}) as version {number}"
+            + (f"; {'; '.join(notes)}" if notes else "")
+        )
         return target
 
+    def _current(self, target: Path) -> dict[str, Any] | None:
+        """The manifest of the report published at ``target`` (its version, fingerprint)."""
+        if not target.exists():
+            return None
+        try:
+            manifest = read_manifest(target)
+        except ReportgenError as error:
+            if self.replace:
+                return None
+            raise ReportgenError(f"{error}; move it away, or build with --replace") from None
+        return {"version": manifest.get("version", 1), "fingerprint": manifest.get("fingerprint")}
 
-def _stored_options(report_dir: Path) -> ReportOptions:
-    try:
-        manifest = json.loads((Path(report_dir) / MANIFEST_FILE).read_text())
-        return ReportOptions.from_json(manifest["report"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ReportgenError(f"{report_dir} is not a reportgen report: {error}") from None
+    def _archive(self, target: Path, number: int) -> None:
+        """Stage the current report as ``versions/<number>/`` of the new one: its data and figures
+        as they are, its pages rendered again to say which version they are."""
+        try:
+            options = ReportOptions.from_json(read_manifest(target)["report"])
+            destination = self.report / VERSIONS_DIR / str(number)
+            destination.mkdir(parents=True)
+            _render_from_store(
+                target, destination, options, self.cache, ReportVersion(number, archived=True)
+            )
+        except ReportgenError as error:
+            raise ReportgenError(
+                f"cannot keep the current report as version {number} ({error}); "
+                "build with --replace to overwrite it"
+            ) from None
 
 
 def stored_style(report_dir: Path) -> FigureStyle:
     """The figure style a report was rendered with."""
-    return _stored_options(report_dir).style
+    return ReportOptions.from_json(read_manifest(report_dir)["report"]).style
 
 
 def rerender(
@@ -599,7 +790,8 @@ def rerender(
     The report is replaced atomically, and the site index updated when it sits in a site.
     """
     report_dir = Path(report_dir)
-    stored = _stored_options(report_dir)
+    manifest = read_manifest(report_dir)
+    stored = ReportOptions.from_json(manifest["report"])
     options = replace(
         stored,
         templates_dir=templates_dir,
@@ -610,15 +802,12 @@ def rerender(
     cache = cache_at(cache_dir)
     with _Staging(report_dir.resolve().parent) as staging:
         report = staging.report
-        shutil.copytree(report_dir / DATA_DIR, report / DATA_DIR)
-        analysis = Analysis.load(report / DATA_DIR)
-        if options.style == stored.style and (report_dir / FIGURES_DIR).is_dir():
-            shutil.copytree(report_dir / FIGURES_DIR, report / FIGURES_DIR)
-        else:
-            (report / FIGURES_DIR).mkdir()
-            for image in analysis.images:
-                _write_figure(report, image, analysis.record(image), options.style)
-        _render_pages(report, analysis, options, cache)
+        for entry in history(report_dir):
+            _link_tree(report_dir / entry.folder, report / entry.folder)
+        version = ReportVersion(
+            manifest.get("version", 1), manifest.get("archived", False), history(report)
+        )
+        _render_from_store(report_dir, report, options, cache, version)
         _publish(report, report_dir)
     if report_dir.resolve().parent.name == REPORTS_DIR:
         update_index(report_dir.resolve().parent.parent, templates_dir, cache)

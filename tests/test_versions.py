@@ -1,0 +1,192 @@
+"""Versioned reports: a rebuild keeps the previous report, identical rebuilds publish nothing."""
+
+import html
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import site_files, write_images
+
+from reportgen import api, cli
+from reportgen.errors import ReportgenError
+from reportgen.publish import site
+
+FIXTURE = Path(__file__).parent / "fixtures" / "report-v0.1.0"
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """Three different image folders: each build over the same slug is a new version."""
+    return [write_images(tmp_path / f"images-{n}", 3 + n, seed=n) for n in range(3)]
+
+
+def manifest(report):
+    return json.loads((report / "manifest.json").read_text())
+
+
+def build(images, out, analysis_options, report_options, **versioning):
+    messages = []
+    report = api.build(
+        images, out, analysis_options, report_options, say=messages.append, **versioning
+    )
+    return report, messages[-1]
+
+
+def test_a_rebuild_keeps_the_previous_report_as_a_version(
+    inputs, tmp_path, analysis_options, report_options
+):
+    out = tmp_path / "site"
+    report, _ = build(inputs[0], out, analysis_options, report_options)
+    first = site_files(report)
+    later = replace(report_options, date=site.parse_date("2024-06-01"))
+    _, said = build(inputs[1], out, analysis_options, later)
+    assert said.endswith("as version 2; version 1 kept in versions/1")
+
+    kept = report / "versions/1"
+    assert manifest(kept)["version"] == 1 and manifest(kept)["archived"] is True
+    for name, data in first.items():  # data and figures exactly as they were published
+        if name.startswith(("data/", "figures/")):
+            assert (kept / name).read_bytes() == data, name
+    assert manifest(report)["version"] == 2
+    assert manifest(report)["history"] == [{"version": 1, "folder": "versions/1"}]
+    assert not [name for name in manifest(report)["files"] if name.startswith("versions/")]
+
+    page = (report / "index.html").read_text()
+    assert '<a href="versions/1/index.html">version 1</a></td><td>2024-05-24</td>' in page
+    assert "version 2 (this page)</td><td>2024-06-01</td>" in page
+    assert "<td>4</td>" in page and "<td>3</td>" in page  # images of each version
+    assert "[version 1](versions/1/README.md)" in (report / "README.md").read_text()
+    post = next((report / "jekyll/_posts").iterdir()).read_text()
+    assert "version 1" in post and "versions/1" not in post.replace("versions/</code>", "")
+    archived_page = (kept / "index.html").read_text()
+    assert "This is version 1 of this report, an earlier version kept" in archived_page
+    assert '<a href="../../index.html">the current version</a>' in archived_page
+    assert "<h2>Versions</h2>" not in archived_page
+
+    index = html.unescape((out / "index.html").read_text())
+    assert "4 images · version 2 (2 versions kept)" in index
+
+
+def test_an_identical_rebuild_publishes_nothing(inputs, tmp_path, analysis_options, report_options):
+    out = tmp_path / "site"
+    build(inputs[0], out, analysis_options, report_options)
+    before = site_files(out)
+    another_day = replace(report_options, date=site.parse_date("2025-01-01"))
+    report, said = build(inputs[0], out, analysis_options, another_day)
+    assert "is unchanged (version 1)" in said and "nothing was published" in said
+    assert site_files(out) == before
+    retitled = replace(report_options, title="Another title")
+    _, said = build(inputs[0], out, analysis_options, retitled)
+    assert said.endswith("as version 2; version 1 kept in versions/1")
+
+
+def test_replace_overwrites_and_keep_versions_bounds_the_history(
+    inputs, tmp_path, analysis_options, report_options
+):
+    out = tmp_path / "site"
+    for images in inputs:
+        report, _ = build(images, out, analysis_options, report_options)
+    assert sorted(p.name for p in (report / "versions").iterdir()) == ["1", "2"]
+
+    _, said = build(inputs[0], out, analysis_options, report_options, replace=True)
+    assert said.endswith("as version 4")  # version 3 is gone, its number is not reused
+    assert sorted(p.name for p in (report / "versions").iterdir()) == ["1", "2"]
+    assert manifest(report)["inputs"]["images"][0]["name"] == "img00.png"
+    assert len(manifest(report)["inputs"]["images"]) == 3
+
+    _, said = build(inputs[1], out, analysis_options, report_options, keep_versions=1)
+    assert said.endswith("as version 5; version 4 kept in versions/4; removed version 1, 2")
+    assert [p.name for p in (report / "versions").iterdir()] == ["4"]
+    assert manifest(report)["history"] == [{"version": 4, "folder": "versions/4"}]
+
+    _, said = build(inputs[2], out, analysis_options, report_options, keep_versions=0)
+    assert said.endswith("as version 6; removed version 4, 5")
+    assert not (report / "versions").exists()
+    with pytest.raises(ReportgenError, match="--keep-versions"):
+        build(inputs[0], out, analysis_options, report_options, keep_versions=-1)
+
+
+def test_a_folder_that_is_not_a_report_is_never_overwritten_silently(
+    inputs, tmp_path, analysis_options, report_options
+):
+    out = tmp_path / "site"
+    mine = out / "reports" / "tiny"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("my own notes")
+    with pytest.raises(ReportgenError, match="not a reportgen report.*--replace"):
+        build(inputs[0], out, analysis_options, report_options)
+    assert site_files(out) == {"reports/tiny/notes.txt": b"my own notes"}
+    report, _ = build(inputs[0], out, analysis_options, report_options, replace=True)
+    assert not (report / "notes.txt").exists() and manifest(report)["version"] == 1
+
+
+def test_a_report_from_reportgen_0_1_0_becomes_version_1(
+    inputs, tmp_path, analysis_options, report_options
+):
+    out = tmp_path / "site"
+    shutil.copytree(FIXTURE, out / "reports" / "v0-1-0")
+    old = site_files(FIXTURE)
+    report, said = build(inputs[0], out, analysis_options, replace(report_options, slug="v0-1-0"))
+    assert said.endswith("as version 2; version 1 kept in versions/1")
+    kept = report / "versions/1"
+    for name in old:
+        if name.startswith(("data/", "figures/")):
+            assert (kept / name).read_bytes() == old[name], name
+    assert manifest(kept)["report"]["title"] == "Report written by reportgen 0.1.0"
+    assert "This is version 1 of this report" in (kept / "index.html").read_text()
+
+
+def test_rerender_keeps_the_versions(inputs, tmp_path, analysis_options, report_options):
+    out = tmp_path / "site"
+    build(inputs[0], out, analysis_options, report_options)
+    report, _ = build(inputs[1], out, analysis_options, report_options)
+    site.rerender(report)
+    assert manifest(report)["history"] == [{"version": 1, "folder": "versions/1"}]
+    assert 'href="versions/1/index.html"' in (report / "index.html").read_text()
+    before = site_files(report / "versions/1")
+    site.rerender(report / "versions/1", style=replace(site.stored_style(report), alpha=0.25))
+    kept = report / "versions/1"
+    assert manifest(kept)["archived"] is True and manifest(kept)["version"] == 1
+    assert "an earlier version kept" in (kept / "index.html").read_text()
+    changed = {name for name, data in site_files(kept).items() if before.get(name) != data}
+    assert any(name.startswith("figures/") for name in changed)
+    assert not any(name.startswith("data/") for name in changed)
+
+
+def test_a_failed_build_leaves_the_versions_as_they_were(
+    inputs, tmp_path, analysis_options, report_options, monkeypatch
+):
+    out = tmp_path / "site"
+    build(inputs[0], out, analysis_options, report_options)
+    build(inputs[1], out, analysis_options, report_options)
+    before = site_files(out)
+
+    def crash(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(site, "_publish", crash)
+    with pytest.raises(OSError):
+        build(inputs[2], out, analysis_options, report_options)
+    assert site_files(out) == before
+    assert not [p for p in out.rglob(".reportgen*")]
+
+
+def test_cli_versions_options(inputs, tmp_path, tiny_vit_dir, capsys):
+    out = tmp_path / "site"
+    common = ["--out", out, "--model", tiny_vit_dir, "--device", "cpu", "--slug", "cli"]
+    common += ["--cache-dir", tmp_path / "cache", "--format", "gfm"]
+
+    def run(images, *extra):
+        return cli.main([str(arg) for arg in ["build", images, *common, *extra]])
+
+    assert run(inputs[0]) == 0 and run(inputs[1]) == 0
+    assert (out / "reports/cli/versions/1/README.md").is_file()
+    assert run(inputs[2], "--keep-versions", "0") == 0
+    assert not (out / "reports/cli/versions").exists()
+    assert run(inputs[0], "--replace") == 0
+    assert manifest(out / "reports/cli")["version"] == 4
+    assert "as version 4" in capsys.readouterr().err
+    assert run(inputs[0], "--keep-versions", "-2") == 2
+    assert "--keep-versions must be 0 or more" in capsys.readouterr().err
