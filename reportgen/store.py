@@ -165,6 +165,15 @@ class ContentCache:
         self.put(namespace, key, ".json", canonical_json(data))
 
 
+def sha256_of(path: Path) -> str:
+    """sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}
 
 
@@ -181,11 +190,7 @@ def file_sha256(path: Path, cache: ContentCache | None = None) -> str:
     if remembered:
         digest = remembered["sha256"]
     else:
-        hasher = hashlib.sha256()
-        with path.open("rb") as stream:
-            while chunk := stream.read(1 << 20):
-                hasher.update(chunk)
-        digest = hasher.hexdigest()
+        digest = sha256_of(path)
         if cache:
             cache.put_json("hashes", memo_key, {"path": str(path), "sha256": digest})
     _FILE_HASHES[identity] = digest

@@ -20,7 +20,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import datetime as dt
-import hashlib
 import json
 import os
 import re
@@ -142,14 +141,6 @@ def _with_defaults(options: ReportOptions, images_dir: Path, created: dt.datetim
 # --- files and publishing -------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def report_files(root: Path) -> list[str]:
     """The files of the report in ``root``, as sorted POSIX paths relative to it: all files below
     it except its manifest and its earlier versions (each has a manifest of its own)."""
@@ -162,7 +153,7 @@ def report_files(root: Path) -> list[str]:
 
 def _file_hashes(root: Path) -> dict[str, str]:
     """sha256 of each of :func:`report_files`, by name."""
-    return {name: _sha256(root / name) for name in report_files(root)}
+    return {name: store.sha256_of(root / name) for name in report_files(root)}
 
 
 def _link_or_copy(source: str, destination: str) -> None:
