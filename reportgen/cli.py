@@ -271,6 +271,16 @@ def _run_render(args: argparse.Namespace) -> None:
     )
 
 
+def _run_verify(args: argparse.Namespace) -> int:
+    from reportgen.publish.verify import verify
+
+    result = verify(args.path)
+    for problem in result.problems:
+        print(problem)
+    print(result.summary())
+    return 1 if result.problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reportgen",
@@ -349,20 +359,32 @@ def build_parser() -> argparse.ArgumentParser:
         "cache directory)",
     )
     render.set_defaults(run=_run_render)
+
+    verify = commands.add_parser(
+        "verify",
+        help="check published reports against their manifests (no model)",
+        description="Check a report (a site/reports/SLUG folder) or every report of a site, "
+        "and the earlier versions each keeps: every file the manifest lists is there with its "
+        "sha256 and no other file is; the inputs' hashes are recorded; the maps files load; "
+        "the stored maps re-derive the recorded entropies and levels. Prints one line per "
+        "problem and a summary; exit status 1 when there is a problem.",
+    )
+    verify.add_argument("path", type=Path, help="a report folder or a site folder")
+    verify.set_defaults(run=_run_verify)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        status = args.run(args) or 0
     except ReportgenError as error:
         print(f"reportgen: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("reportgen: interrupted; published files were left as they were", file=sys.stderr)
         return 130
-    return 0
+    return status
 
 
 if __name__ == "__main__":

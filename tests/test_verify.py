@@ -1,0 +1,152 @@
+"""reportgen verify: every kind of damage to a published report is reported, a sound one passes."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import write_images
+
+from reportgen import api, cli, store
+from reportgen.publish import site
+from reportgen.publish.verify import verify
+
+FIXTURE = Path(__file__).parent / "fixtures" / "report-v0.1.0"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory, tiny_vit_dir):
+    """A site whose report "tiny" has an earlier version; copied afresh for each test."""
+    from reportgen.results import AnalysisOptions
+
+    root = tmp_path_factory.mktemp("published")
+    options = AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=root / "cache")
+    report_options = site.ReportOptions(slug="tiny", date=site.parse_date("2024-05-24"))
+    for count in (4, 5):
+        images = write_images(root / f"images-{count}", count, seed=count)
+        api.build(images, root / "site", options, report_options)
+    return root / "site"
+
+
+@pytest.fixture
+def out(published, tmp_path):
+    shutil.copytree(published, tmp_path / "site")
+    return tmp_path / "site"
+
+
+def problems(path):
+    return [str(problem) for problem in verify(path).problems]
+
+
+def results_of(report):
+    return json.loads((report / "data/results.json").read_text())
+
+
+def rewrite(path, data):
+    """Change a report file and record its new sha256 in the manifest, as a forger would."""
+    path.write_text(store.canonical_json(data))
+    report = path.parent.parent
+    manifest = json.loads((report / "manifest.json").read_text())
+    name = path.relative_to(report).as_posix()
+    manifest["files"][name] = store.sha256_of(path)
+    (report / "manifest.json").write_text(store.canonical_json(manifest))
+
+
+def test_a_sound_site_and_a_report_from_0_1_0_pass(out, capsys):
+    result = verify(out)
+    assert result.problems == []
+    assert (result.reports, result.versions, result.maps) == (1, 1, 9)
+    listed = [
+        json.loads((out / "reports/tiny" / folder / "manifest.json").read_text())["files"]
+        for folder in ("", "versions/1")
+    ]
+    assert result.files == sum(map(len, listed))
+    assert cli.main(["verify", str(out)]) == 0
+    assert capsys.readouterr().out == (
+        f"verified 1 report, 1 earlier version, {result.files} files, 9 maps files: no problems\n"
+    )
+    assert problems(FIXTURE) == []
+
+
+def test_a_flipped_byte_in_a_figure_is_reported(out, capsys):
+    figure = next((out / "reports/tiny/figures").iterdir())
+    data = bytearray(figure.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    figure.write_bytes(bytes(data))
+    expected = (
+        f"reports/tiny/figures/{figure.name}: changed since it was published (sha256 differs)"
+    )
+    assert problems(out) == [expected]
+    assert cli.main(["verify", str(out)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == expected and lines[-1].endswith(": 1 problem")
+
+
+def test_a_deleted_maps_file_is_reported(out):
+    maps = next((out / "reports/tiny/versions/1/data/maps").iterdir())
+    maps.unlink()
+    where = f"reports/tiny/versions/1/data/maps/{maps.name}"
+    found = problems(out)
+    assert f"{where}: missing (the manifest lists it)" in found
+    assert any(line.startswith(f"{where}: does not load") for line in found)
+    assert len(found) == 2
+
+
+def test_edited_results_are_reported(out):
+    report = out / "reports/tiny"
+    results = results_of(report)
+    image = results["images"][0]
+    image["entropy"] += 0.01
+    (report / "data/results.json").write_text(store.canonical_json(results))
+    found = problems(report)
+    assert "data/results.json: changed since it was published (sha256 differs)" in found
+    assert any(
+        line.startswith(f"data/results.json: {image['name']}: entropy {image['entropy']!r}")
+        for line in found
+    )
+
+
+def test_the_stored_maps_re_derive_levels_even_when_the_hashes_were_forged(out):
+    report = out / "reports/tiny"
+    results = results_of(report)
+    image = max(results["images"], key=lambda item: item["level"])
+    level = image["level"]
+    image["level"] = 1
+    rewrite(report / "data/results.json", results)
+    assert level > 1
+    assert problems(report) == [
+        f"data/results.json: {image['name']}: level 1 recorded, the maps give level {level}"
+    ]
+
+
+def test_files_the_manifest_does_not_list_or_should_not_list_are_reported(out):
+    report = out / "reports/tiny"
+    (report / "figures/extra.webp").write_bytes(b"not published")
+    manifest = json.loads((report / "manifest.json").read_text())
+    manifest["files"]["../../index.html"] = "0" * 64
+    del manifest["inputs"]["images"][0]["sha256"]
+    name = manifest["inputs"]["images"][0]["name"]
+    (report / "manifest.json").write_text(store.canonical_json(manifest))
+    assert sorted(problems(report)) == sorted(
+        [
+            "figures/extra.webp: not listed in the manifest",
+            ".: the manifest lists a path outside the report: ../../index.html",
+            f"manifest.json: input {name}: no sha256",
+            "data/results.json: its images differ from the inputs the manifest records",
+        ]
+    )
+
+
+def test_a_missing_earlier_version_is_reported(out):
+    shutil.rmtree(out / "reports/tiny/versions/1")
+    assert problems(out) == ["reports/tiny/versions/1: missing (the report lists it)"]
+
+
+def test_a_folder_that_is_neither_report_nor_site_is_a_usage_error(tmp_path, capsys):
+    assert cli.main(["verify", str(tmp_path)]) == 2
+    assert "is neither a report" in capsys.readouterr().err
+    (tmp_path / "reports/broken").mkdir(parents=True)
+    (tmp_path / "reports/broken/manifest.json").write_text("{not json")
+    found = problems(tmp_path)
+    assert len(found) == 1
+    assert found[0].startswith("reports/broken/manifest.json: unreadable")
