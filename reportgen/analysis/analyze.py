@@ -254,8 +254,8 @@ def analyze(
                 skipped.append(file)
                 continue
             key = store.content_key({**result_parts, "image": file.sha256})
-            cached = cache.path("results", key, ".npz") if cache else None
-            if cached and cached.is_file():
+            cached = cache.existing("results", key, ".npz") if cache else None
+            if cached:
                 try:
                     record = store.read_record(cached, file.name)
                 except (OSError, ValueError, KeyError):

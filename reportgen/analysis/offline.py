@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportgen.errors import ReportgenError
-from reportgen.store import ContentCache, default_cache_dir, file_sha256
+from reportgen.store import ContentCache, default_cache_dir, file_sha256, mark_used
 
 if TYPE_CHECKING:
     import numpy as np
@@ -202,8 +202,10 @@ def offline_model_dir(name: str, cache_dir: Path | None = None) -> Path:
     entry = _entry(name)
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     info = provenance(name, ContentCache(root))
-    target = root / "models" / f"{entry.folder_stem}-{info['onnx_sha256'][:12]}"
+    transformers_version = importlib.metadata.version("transformers")
+    target = root / "models" / model_folder_name(entry, info["onnx_sha256"], transformers_version)
     if _is_complete(target):
+        mark_used(target)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_staging(target)
@@ -211,7 +213,10 @@ def offline_model_dir(name: str, cache_dir: Path | None = None) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         _convert(onnx_path(name), staging)
-        (staging / "provenance.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        converted = {**info, "converted_with": {"transformers": transformers_version}}
+        (staging / "provenance.json").write_text(
+            json.dumps(converted, indent=2, sort_keys=True) + "\n"
+        )
         _make_readable(staging)
         try:
             os.replace(staging, target)
@@ -223,6 +228,13 @@ def offline_model_dir(name: str, cache_dir: Path | None = None) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def model_folder_name(entry: OfflineModel, onnx_sha256: str, transformers_version: str) -> str:
+    """The converted model's cache folder: a new ONNX file or a new major version of
+    transformers (whose module names and state dicts may differ) gets a fresh conversion."""
+    major = transformers_version.split(".", 1)[0]
+    return f"{entry.folder_stem}-{onnx_sha256[:12]}-transformers{major}"
 
 
 def _is_complete(folder: Path) -> bool:

@@ -326,8 +326,8 @@ def _chart_files(analysis: Analysis, cache: store.ContentCache | None) -> dict[s
         }
     )
     if cache:
-        paths = {name: cache.path("charts", f"{key}-{name}", "") for name in CHART_NAMES}
-        if all(path.is_file() for path in paths.values()):
+        paths = {name: cache.existing("charts", f"{key}-{name}", "") for name in CHART_NAMES}
+        if all(paths.values()):
             return {name: path.read_bytes() for name, path in paths.items()}
     charts = figures.charts(
         entropies, np.array(layer_entropies), levels, pages.level_colours(max(levels))
