@@ -8,12 +8,14 @@ never takes a file from under it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from reportgen import cache
 from reportgen.analysis.analyze import analyze as analyze_folder
+from reportgen.errors import os_error
 from reportgen.publish import site
 from reportgen.publish.site import ReportBuild, ReportOptions, cache_at
 from reportgen.results import Analysis, AnalysisOptions
@@ -29,7 +31,8 @@ def analyze(
     say: Callable[[str], None] = lambda message: None,
 ) -> Analysis:
     """Only the analysis: write the results store of ``images_dir`` to ``out_dir``."""
-    with cache.in_use(options.cache_dir, say):
+    places = ((cache.cache_root(options.cache_dir), "--cache-dir"), (out_dir, "--out"))
+    with _os_errors(places), cache.in_use(options.cache_dir, say):
         return analyze_folder(images_dir, out_dir, options, say=say)
 
 
@@ -50,7 +53,9 @@ def build(
     same report publishes nothing.
     """
     contents = cache_at(analysis_options.cache_dir) if analysis_options.use_cache else None
+    places = ((cache.cache_root(analysis_options.cache_dir), "--cache-dir"), (site_dir, "--out"))
     with (
+        _os_errors(places, "nothing was published: the site is as it was"),
         cache.in_use(analysis_options.cache_dir, say),
         ReportBuild(
             site_dir,
@@ -81,5 +86,15 @@ def rerender(
 ) -> Path:
     """Re-render a published report from its stored data, without the model; ``options`` are
     those of :func:`reportgen.publish.site.rerender` (templates_dir, formats, style, ...)."""
-    with cache.in_use(cache_dir, say):
+    places = ((cache.cache_root(cache_dir), "--cache-dir"), (report_dir, "report folder"))
+    with _os_errors(places, "the report is as it was"), cache.in_use(cache_dir, say):
         return site.rerender(report_dir, cache_dir=cache_dir, say=say, **options)
+
+
+@contextmanager
+def _os_errors(places: tuple[tuple[Path, str], ...], outcome: str | None = None) -> Iterator[None]:
+    """OS errors (a full disk, a file in the way, no permission) as one-line messages."""
+    try:
+        yield
+    except OSError as error:
+        raise os_error(error, places, outcome) from None

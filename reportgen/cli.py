@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from reportgen import __version__
-from reportgen.errors import ReportgenError
+from reportgen.errors import ReportgenError, os_error
 
 
 def _say(message: str) -> None:
@@ -446,17 +448,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signal_number: int, frame: object) -> None:
+    """SIGTERM ends a run like Ctrl-C does: staged files are removed on the way out."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
-        status = args.run(args) or 0
-    except ReportgenError as error:
-        print(f"reportgen: error: {error}", file=sys.stderr)
-        return error.exit_code
+        return args.run(args) or 0
+    except (ReportgenError, OSError) as error:  # an OS error not foreseen: still one line
+        message = error if isinstance(error, ReportgenError) else os_error(error)
+        print(f"reportgen: error: {message}", file=sys.stderr)
+        return ReportgenError.exit_code
     except KeyboardInterrupt:
         print("reportgen: interrupted; published files were left as they were", file=sys.stderr)
         return 130
-    return status
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

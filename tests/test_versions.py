@@ -167,7 +167,7 @@ def test_a_failed_build_leaves_the_versions_as_they_were(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(site, "_publish", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(ReportgenError, match="nothing was published: the site is as it was"):
         build(inputs[2], out, analysis_options, report_options)
     assert site_files(out) == before
     assert not [p for p in out.rglob(".reportgen*")]

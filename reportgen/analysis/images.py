@@ -108,9 +108,14 @@ class ImageFile:
 
 
 def read(path: Path, name: str) -> ImageFile:
-    """Read and hash one file, or raise ImageLoadError."""
+    """Read and hash one file, or raise ImageLoadError; a file that vanished since it was found
+    is an error: the folder is changing, and a report of it would not match it."""
     try:
         data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ReportgenError(
+            f"{path} was removed while reportgen ran; run again once the folder is settled"
+        ) from None
     except OSError as error:
         raise ImageLoadError(f"cannot read file: {error.strerror or error}") from None
     return ImageFile(name, data, hashlib.sha256(data).hexdigest())

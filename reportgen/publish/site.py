@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from reportgen import store
-from reportgen.errors import ReportgenError
+from reportgen.errors import ReportgenError, os_error
 from reportgen.methods import spread
 from reportgen.methods.faithfulness import FaithfulnessResult
 from reportgen.publish import figures, pages, plots, render
@@ -198,9 +198,16 @@ def _publish(staged: Path, target: Path) -> None:
     shutil.rmtree(staged)
 
 
+def _staging_prefix() -> str:
+    """Names of staging folders start with this, so a later build can tell whose they are."""
+    return f"{STAGING_PREFIX}{os.getpid()}-"
+
+
 def _remove_stale_staging(site_dir: Path) -> None:
-    """Delete staging folders of builds whose process is gone (killed builds)."""
-    for folder in site_dir.glob(f"{STAGING_PREFIX}*"):
+    """Delete staging folders of builds and re-renders whose process is gone (killed ones): in
+    ``site_dir`` and where re-renders stage, beside the reports and their earlier versions."""
+    places = ("", f"{REPORTS_DIR}/", f"{REPORTS_DIR}/*/{VERSIONS_DIR}/")
+    for folder in [path for place in places for path in site_dir.glob(f"{place}{STAGING_PREFIX}*")]:
         pid = folder.name[len(STAGING_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
@@ -222,7 +229,7 @@ class _Staging:
     def __init__(self, site_dir: Path):
         site_dir.mkdir(parents=True, exist_ok=True)
         _remove_stale_staging(site_dir)
-        self.root = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=site_dir))
+        self.root = Path(tempfile.mkdtemp(prefix=_staging_prefix(), dir=site_dir))
         self.report = self.root / "report"
         self.report.mkdir()
 
@@ -609,7 +616,7 @@ def update_index(
         )
     entries.sort(key=lambda entry: (entry.date, entry.title), reverse=True)
     index = site_dir / "index.html"
-    with tempfile.TemporaryDirectory(dir=site_dir, prefix=STAGING_PREFIX) as temp:
+    with tempfile.TemporaryDirectory(dir=site_dir, prefix=_staging_prefix()) as temp:
         staged = Path(temp) / "index.html"
         pages.render_index(
             entries, staged, templates_dir=templates_dir, bytecode_dir=_bytecode_dir(cache)
@@ -617,6 +624,21 @@ def update_index(
         os.replace(staged, index)
     (site_dir / ".nojekyll").touch()
     return index
+
+
+def _index_after_publishing(
+    report_dir: Path, site_dir: Path, templates_dir: Path | None, cache: store.ContentCache | None
+) -> None:
+    """Update the site index once ``report_dir`` is published; failing now is a message that
+    says the report itself is in place."""
+    try:
+        update_index(site_dir, templates_dir, cache)
+    except OSError as error:
+        raise os_error(
+            error,
+            outcome=f"{report_dir} was published, but the site index was not updated; "
+            f"'reportgen render {report_dir}' updates it",
+        ) from None
 
 
 def _render_from_store(
@@ -719,7 +741,7 @@ class ReportBuild:
         version = ReportVersion(number, history=history(self.report))
         _render_pages(self.report, analysis, self.options, self.cache, version)
         _publish(self.report, target)
-        update_index(self.site_dir, self.options.templates_dir, self.cache)
+        _index_after_publishing(target, self.site_dir, self.options.templates_dir, self.cache)
         notes = []
         if archived in kept:
             notes.append(f"version {archived} kept in {VERSIONS_DIR}/{archived}")
@@ -801,6 +823,7 @@ def rerender(
         _render_from_store(report_dir, report, options, cache, version)
         _publish(report, report_dir)
     if report_dir.resolve().parent.name == REPORTS_DIR:
-        update_index(report_dir.resolve().parent.parent, templates_dir, cache)
+        site_dir = report_dir.resolve().parent.parent
+        _index_after_publishing(report_dir, site_dir, templates_dir, cache)
     say(f"re-rendered {report_dir} ({', '.join(options.formats)})")
     return report_dir

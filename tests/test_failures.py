@@ -1,0 +1,214 @@
+"""Every OS failure is a one-line message (exit 2) naming the path and what to do, and the
+published site stays as it was, with no staging folder left behind."""
+
+import errno
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import site_files, write_images
+
+from reportgen import cache, cli, store
+from reportgen.analysis import images
+from reportgen.publish import pages, site
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return write_images(tmp_path / "images", 4)
+
+
+@pytest.fixture
+def run(folder, tmp_path, tiny_vit_dir, capsys):
+    """Run ``reportgen build`` like a user; returns (exit status, the lines it printed)."""
+
+    def run(out=None, *extra, images=None):
+        argv = ["build", images or folder, "--out", out or tmp_path / "site", "--slug", "tiny"]
+        argv += ["--model", tiny_vit_dir, "--device", "cpu", "--date", "2024-05-24"]
+        argv += ["--cache-dir", tmp_path / "cache", *extra]
+        capsys.readouterr()
+        status = cli.main([str(arg) for arg in argv])
+        return status, capsys.readouterr().err.splitlines()
+
+    return run
+
+
+@pytest.fixture
+def published(run, tmp_path):
+    """A site with a published report, and its files."""
+    out = tmp_path / "site"
+    assert run(out, "--format", "gfm")[0] == 0
+    return out, site_files(out)
+
+
+def error_line(lines):
+    """The one error line of a failed run (progress lines come before it)."""
+    errors = [line for line in lines if line.startswith("reportgen: error: ")]
+    assert len(errors) == 1, lines
+    assert "Traceback" not in "\n".join(lines)
+    return errors[0]
+
+
+def no_staging_left(out):
+    return not list(out.rglob(f"{site.STAGING_PREFIX}*"))
+
+
+def test_an_output_that_is_a_file(run, tmp_path):
+    out = tmp_path / "site.txt"
+    out.write_text("not a folder")
+    status, lines = run(out)
+    assert status == 2
+    assert error_line(lines) == (
+        f"reportgen: error: {out}: File exists; a file is where a folder is needed: move it, "
+        "or use another --out; nothing was published: the site is as it was"
+    )
+    assert out.read_text() == "not a folder"
+    status, lines = run(out / "site")
+    assert status == 2 and "Not a directory; a file is where a folder is needed" in error_line(
+        lines
+    )
+
+
+def test_an_unwritable_output(run, tmp_path, monkeypatch):
+    out = tmp_path / "locked"
+
+    def refused(*args, dir, **kwargs):  # what mkdtemp meets in a folder without write permission
+        raise PermissionError(errno.EACCES, "Permission denied", dir)
+
+    monkeypatch.setattr(site.tempfile, "mkdtemp", refused)
+    status, lines = run(out)
+    assert status == 2
+    assert error_line(lines) == (
+        f"reportgen: error: {out}: Permission denied; check its permissions, or use another "
+        "--out; nothing was published: the site is as it was"
+    )
+
+
+def test_a_full_disk_part_way_leaves_the_site_unchanged(run, published, monkeypatch):
+    out, before = published
+    real_write, calls = store.atomic_write, []
+
+    def fills_up(path, data):  # the third file the writer stores finds the disk full
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, data)
+
+    monkeypatch.setattr(store, "atomic_write", fills_up)
+    status, lines = run(out, "--no-cache", "--title", "Another title")
+    assert status == 2
+    message = error_line(lines)
+    assert message.startswith(f"reportgen: error: {calls[2]}: No space left on device; ")
+    assert message.endswith(
+        "the disk is full: free some space ('reportgen cache prune' frees cache space); "
+        "nothing was published: the site is as it was"
+    )
+    assert site_files(out) == before and no_staging_left(out)
+
+
+def test_a_read_only_cache(run, tmp_path, published, monkeypatch):
+    out, before = published
+
+    class ReadOnly:  # what the lock meets in a cache on a read-only file system
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def acquire_read(self, *args, **kwargs):
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(cache, "ReadWriteLock", ReadOnly)
+    status, lines = run(out, "--title", "Another title")
+    assert status == 2
+    assert error_line(lines) == (
+        f"reportgen: error: cannot use the cache folder {tmp_path / 'cache'} (attempt to write "
+        "a readonly database); give a writable one with --cache-dir or REPORTGEN_CACHE_DIR"
+    )
+    monkeypatch.undo()
+
+    def read_only(self, namespace, key, suffix, payload):  # a cache that became read-only
+        path = self.path(namespace, key, suffix)
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(store.ContentCache, "put", read_only)
+    status, lines = run(out, "--title", "Another title", "--colormap", "viridis")
+    assert status == 2
+    assert error_line(lines).endswith(
+        ": Read-only file system; it is on a read-only file system: use another --cache-dir; "
+        "nothing was published: the site is as it was"
+    )
+    assert site_files(out) == before and no_staging_left(out)
+
+
+def test_a_missing_cache_folder_is_made(run, tmp_path):
+    assert run(None, "--cache-dir", tmp_path / "new" / "cache")[0] == 0
+    assert (tmp_path / "new" / "cache" / "results").is_dir()
+    shutil.rmtree(tmp_path / "new")
+    assert run(None, "--cache-dir", tmp_path / "new" / "cache", "--replace")[0] == 0
+
+
+def test_an_input_that_vanishes_mid_run(run, published, folder, monkeypatch):
+    out, before = published
+    real_discover = images.discover
+
+    def then_one_goes(path):
+        found = real_discover(path)
+        found[1].unlink()  # removed after the folder was listed, before it is read
+        return found
+
+    monkeypatch.setattr(images, "discover", then_one_goes)
+    status, lines = run(out, "--title", "Another title")
+    assert status == 2
+    assert error_line(lines) == (
+        f"reportgen: error: {folder / 'img01.png'} was removed while reportgen ran; run again "
+        "once the folder is settled"
+    )
+    assert site_files(out) == before and no_staging_left(out)
+
+
+def test_a_failed_index_update_says_the_report_is_published(run, published, monkeypatch):
+    out, _ = published
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "index.html"))
+
+    monkeypatch.setattr(pages, "render_index", full)
+    status, lines = run(out, "--format", "gfm", "--title", "Another title")
+    assert status == 2
+    report = out / "reports/tiny"
+    assert error_line(lines).endswith(
+        f"{report} was published, but the site index was not updated; "
+        f"'reportgen render {report}' updates it"
+    )
+    assert "Another title" in (report / "README.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_terminated_build_removes_its_staging_folder(tmp_path, tiny_vit_dir, published):
+    out, before = published
+    big = write_images(tmp_path / "big", 300, size=(64, 64), seed=5)
+    command = [sys.executable, "-m", "reportgen.cli", "build", big, "--out", out, "--slug"]
+    command += ["tiny", "--model", tiny_vit_dir, "--device", "cpu", "--batch-size", "2"]
+    command += ["--cache-dir", tmp_path / "cache", "--date", "2024-05-24"]
+    process = subprocess.Popen(
+        [str(part) for part in command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob(f"{site.STAGING_PREFIX}*/report/figures/*")):
+            assert process.poll() is None, "the build ended before it could be stopped"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert "interrupted; published files were left as they were" in stderr.decode()
+    assert no_staging_left(out) and site_files(out) == before
