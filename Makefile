@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(BIN)/reportgen build examples/images --out site --model $(MODEL) \
 		--title "Where a Vision Transformer looks: example photos" --slug example \
-		--date $(EXAMPLE_DATE)
+		--date $(EXAMPLE_DATE) --replace
 	@echo "open site/index.html or site/reports/example/index.html"
 
 # Debian's chromium and jekyll for the browser and Jekyll checks (installed when missing).
