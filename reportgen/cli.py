@@ -6,8 +6,9 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from reportgen import __version__
 from reportgen.errors import ReportgenError, os_error
@@ -305,16 +306,24 @@ def _add_cache_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _typed(parse):
-    """An argparse type from one of our parsers: its ValueError becomes a usage error."""
+def _size(text: str) -> int:
+    from reportgen.cache import parse_size
 
-    def convert(text: str):
-        try:
-            return parse(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
+    return _argument(parse_size, text)
 
-    return convert
+
+def _age(text: str) -> float:
+    from reportgen.cache import parse_age
+
+    return _argument(parse_age, text)
+
+
+def _argument(parse: Callable[[str], Any], text: str) -> Any:
+    """``parse(text)``, its ValueError an argparse usage error."""
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -387,13 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("report", type=Path, help="report folder (holds manifest.json and data/)")
     _add_render_options(render, defaults=False)
-    render.add_argument(
-        "--cache-dir",
-        type=Path,
-        metavar="DIR",
-        help="cache of charts and compiled templates (default: REPORTGEN_CACHE_DIR or the user "
-        "cache directory)",
-    )
+    _add_cache_dir(render)
     render.set_defaults(run=_run_render)
 
     verify = commands.add_parser(
@@ -407,8 +410,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("path", type=Path, help="a report folder or a site folder")
     verify.set_defaults(run=_run_verify)
-
-    from reportgen.cache import parse_age, parse_size
 
     cache = commands.add_parser(
         "cache",
@@ -433,13 +434,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prune.add_argument(
         "--max-size",
-        type=_typed(parse_size),
+        type=_size,
         metavar="SIZE",
         help="keep at most this much, e.g. 2GB, 500MB, 1.5GiB",
     )
     prune.add_argument(
         "--older-than",
-        type=_typed(parse_age),
+        type=_age,
         metavar="AGE",
         help="remove entries unused for longer than this, e.g. 30d, 12h, 2w",
     )

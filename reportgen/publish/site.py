@@ -644,15 +644,16 @@ def _index_after_publishing(
 def _render_from_store(
     source: Path,
     staged: Path,
+    stored: ReportOptions,
     options: ReportOptions,
     cache: store.ContentCache | None,
     version: ReportVersion,
 ) -> None:
-    """Stage in ``staged`` the published report ``source`` rendered anew from its data, without
-    the model: data and figures are shared with it unless the figure style changed."""
+    """Stage in ``staged`` the published report ``source`` (rendered with ``stored``) rendered
+    anew with ``options`` from its data, without the model: data and figures are shared with it
+    unless the figure style changed."""
     _link_tree(source / DATA_DIR, staged / DATA_DIR)
     analysis = Analysis.load(staged / DATA_DIR)
-    stored = ReportOptions.from_json(read_manifest(source)["report"])
     if options.style == stored.style and (source / FIGURES_DIR).is_dir():
         _link_tree(source / FIGURES_DIR, staged / FIGURES_DIR)
     else:
@@ -772,9 +773,8 @@ class ReportBuild:
             options = ReportOptions.from_json(read_manifest(target)["report"])
             destination = self.report / VERSIONS_DIR / str(number)
             destination.mkdir(parents=True)
-            _render_from_store(
-                target, destination, options, self.cache, ReportVersion(number, archived=True)
-            )
+            version = ReportVersion(number, archived=True)
+            _render_from_store(target, destination, options, options, self.cache, version)
         except ReportgenError as error:
             raise ReportgenError(
                 f"cannot keep the current report as version {number} ({error}); "
@@ -820,7 +820,7 @@ def rerender(
         version = ReportVersion(
             manifest.get("version", 1), manifest.get("archived", False), history(report)
         )
-        _render_from_store(report_dir, report, options, cache, version)
+        _render_from_store(report_dir, report, stored, options, cache, version)
         _publish(report, report_dir)
     if report_dir.resolve().parent.name == REPORTS_DIR:
         site_dir = report_dir.resolve().parent.parent
