@@ -353,8 +353,9 @@ def _cached_chart(
 ) -> bytes:
     """A chart from the cache when the same data was charted before by the same code."""
     key = store.content_key(parts)
-    if cache and cache.path("charts", key, ".svg").is_file():
-        return cache.path("charts", key, ".svg").read_bytes()
+    cached = cache.existing("charts", key, ".svg") if cache else None
+    if cached:
+        return cached.read_bytes()
     data = make()
     if cache:
         cache.put("charts", key, ".svg", data)
