@@ -375,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument(
         "--replace",
         action="store_true",
-        help="overwrite the report already at SLUG instead of keeping it as an earlier version",
+        help="overwrite the report already at SLUG (the new one takes its version number) "
+        "instead of keeping it as an earlier version",
     )
     versions.add_argument(
         "--keep-versions",

@@ -91,18 +91,18 @@ def test_replace_overwrites_and_keep_versions_bounds_the_history(
     assert sorted(p.name for p in (report / "versions").iterdir()) == ["1", "2"]
 
     _, said = build(inputs[0], out, analysis_options, report_options, replace=True)
-    assert said.endswith("as version 4")  # version 3 is gone, its number is not reused
+    assert said.endswith("as version 3")  # in the place of the version 3 it replaced
     assert sorted(p.name for p in (report / "versions").iterdir()) == ["1", "2"]
     assert manifest(report)["inputs"]["images"][0]["name"] == "img00.png"
     assert len(manifest(report)["inputs"]["images"]) == 3
 
     _, said = build(inputs[1], out, analysis_options, report_options, keep_versions=1)
-    assert said.endswith("as version 5; version 4 kept in versions/4; removed version 1, 2")
-    assert [p.name for p in (report / "versions").iterdir()] == ["4"]
-    assert manifest(report)["history"] == [{"version": 4, "folder": "versions/4"}]
+    assert said.endswith("as version 4; version 3 kept in versions/3; removed version 1, 2")
+    assert [p.name for p in (report / "versions").iterdir()] == ["3"]
+    assert manifest(report)["history"] == [{"version": 3, "folder": "versions/3"}]
 
     _, said = build(inputs[2], out, analysis_options, report_options, keep_versions=0)
-    assert said.endswith("as version 6; removed version 4, 5")
+    assert said.endswith("as version 5; removed version 3, 4")
     assert not (report / "versions").exists()
     with pytest.raises(ReportgenError, match="--keep-versions"):
         build(inputs[0], out, analysis_options, report_options, keep_versions=-1)
@@ -186,7 +186,7 @@ def test_cli_versions_options(inputs, tmp_path, tiny_vit_dir, capsys):
     assert run(inputs[2], "--keep-versions", "0") == 0
     assert not (out / "reports/cli/versions").exists()
     assert run(inputs[0], "--replace") == 0
-    assert manifest(out / "reports/cli")["version"] == 4
-    assert "as version 4" in capsys.readouterr().err
+    assert manifest(out / "reports/cli")["version"] == 3
+    assert "as version 3" in capsys.readouterr().err
     assert run(inputs[0], "--keep-versions", "-2") == 2
     assert "--keep-versions must be 0 or more" in capsys.readouterr().err

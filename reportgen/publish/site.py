@@ -712,7 +712,8 @@ class ReportBuild:
         """Write pages and manifest, publish atomically, update the site index.
 
         The report already published under the slug becomes ``versions/<n>/`` of the new one,
-        unless ``replace``; at most ``keep_versions`` earlier versions are kept. When the new
+        unless ``replace`` (then the new one takes its place and its number); at most
+        ``keep_versions`` earlier versions are kept. When the new
         report would be the same as the current one (:func:`_fingerprint`), nothing changes.
         """
         target = self.site_dir / REPORTS_DIR / self.options.slug
@@ -739,7 +740,10 @@ class ReportBuild:
                 _link_tree(target / entry.folder, self.report / entry.folder)
         if archived in kept:
             self._archive(target, archived)
-        number = 1 + max([current["version"] if current else 0, *numbers])
+        if current and self.replace:
+            number = current["version"]  # the new report takes the replaced one's place
+        else:
+            number = 1 + max([current["version"] if current else 0, *numbers])
         version = ReportVersion(number, history=history(self.report))
         _render_pages(self.report, analysis, self.options, self.cache, version)
         _publish(self.report, target)
