@@ -114,3 +114,27 @@ def site_files(root):
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+def stop_build_half_way(command, out, signal_number):
+    """Run a ``reportgen build`` command line and send it ``signal_number`` once it has staged a
+    figure in the site ``out``; returns its exit status and what it printed on stderr."""
+    import subprocess
+    import time
+
+    from reportgen.publish.site import STAGING_PREFIX
+
+    process = subprocess.Popen(
+        [str(part) for part in command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob(f"{STAGING_PREFIX}*/report/figures/*")):
+            assert process.poll() is None, "the build ended before it could be stopped"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal_number)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    return process.returncode, stderr.decode()

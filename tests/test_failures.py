@@ -5,12 +5,10 @@ import errno
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
-import time
 
 import pytest
-from conftest import site_files, write_images
+from conftest import site_files, stop_build_half_way, write_images
 
 from reportgen import cache, cli, store
 from reportgen.analysis import images
@@ -196,19 +194,7 @@ def test_a_terminated_build_removes_its_staging_folder(tmp_path, tiny_vit_dir, p
     command = [sys.executable, "-m", "reportgen.cli", "build", big, "--out", out, "--slug"]
     command += ["tiny", "--model", tiny_vit_dir, "--device", "cpu", "--batch-size", "2"]
     command += ["--cache-dir", tmp_path / "cache", "--date", "2024-05-24"]
-    process = subprocess.Popen(
-        [str(part) for part in command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not list(out.glob(f"{site.STAGING_PREFIX}*/report/figures/*")):
-            assert process.poll() is None, "the build ended before it could be stopped"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
-    assert process.returncode == 130
-    assert "interrupted; published files were left as they were" in stderr.decode()
+    status, stderr = stop_build_half_way(command, out, signal.SIGTERM)
+    assert status == 130
+    assert "interrupted; published files were left as they were" in stderr
     assert no_staging_left(out) and site_files(out) == before

@@ -4,13 +4,11 @@ import html
 import json
 import re
 import signal
-import subprocess
 import sys
-import time
 from dataclasses import replace
 
 import pytest
-from conftest import site_files, write_images
+from conftest import site_files, stop_build_half_way, write_images
 from PIL import Image
 
 from reportgen import api, cli
@@ -141,16 +139,7 @@ def test_killed_build_leaves_the_published_site_unchanged(
         "--date",
         "2024-05-24",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not list(out.glob(f"{site.STAGING_PREFIX}*/report/figures/*")):
-            assert process.poll() is None, "the build ended before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait()
+    stop_build_half_way(command, out, signal.SIGKILL)
     leftovers = list(out.glob(f"{site.STAGING_PREFIX}*"))
     assert leftovers  # the killed build's staging folder...
     assert {k: v for k, v in site_files(out).items() if not k.startswith(".reportgen")} == before
