@@ -25,7 +25,7 @@ from reportgen.analysis.faithfulness import FaithfulnessItem, faithfulness
 from reportgen.analysis.model import LoadedModel, ModelRef, load, resolve
 from reportgen.analysis.relevance import resolve_target
 from reportgen.errors import ReportgenError
-from reportgen.methods import spread
+from reportgen.methods import panels, spread
 from reportgen.methods.artifacts import AUTO_START_SHARE, ISOLATION, SHARE, auto_start_layer
 from reportgen.methods.faithfulness import pick_evenly
 from reportgen.methods.maps import RolloutOptions
