@@ -134,3 +134,20 @@ def test_maps_are_non_negative_and_ignore_prefix_columns(attn, prefix_mass):
     changed = attn.copy()
     changed[..., 1:5] = prefix_mass  # register tokens: change what the CLS row gives them
     np.testing.assert_array_equal(maps.layer_maps(changed, 5, GRID), base)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    attn=softmax_attention(4, 2, 1 + 2 + 6),
+    fusion=st.sampled_from(maps.HEAD_FUSIONS),
+    discard=st.sampled_from([0.0, 0.1, 0.5, 0.9]),
+    start=st.integers(0, 3),
+    row=st.integers(0, 8),
+)
+def test_rollout_row_is_that_row_of_the_joint_matrix(attn, fusion, discard, start, row):
+    fused = maps.fuse_heads(attn, fusion)
+    joint = maps.rollout_matrix(fused, discard, start)
+    np.testing.assert_allclose(maps.rollout_row(fused, discard, start, row), joint[row], atol=1e-12)
+    single = maps.rollout_row(fused.astype(np.float32), discard, start, row)
+    assert single.dtype == np.float64
+    np.testing.assert_allclose(single, joint[row], atol=1e-6)

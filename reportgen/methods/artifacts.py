@@ -42,17 +42,28 @@ def received_attention(attn: np.ndarray, n_prefix: int, grid: tuple[int, int]) -
     """
     attn = np.asarray(attn)
     check_tokens(attn.shape[-1], n_prefix, grid)
-    fused = attn.mean(axis=1, dtype=np.float64)  # (layers, T, T)
-    columns = fused.mean(axis=1)[:, n_prefix:] * attn.shape[-1]
-    return columns.reshape(attn.shape[0], *grid)
+    return received_from_column_means(attn.mean(axis=(1, 2), dtype=np.float64), n_prefix, grid)
+
+
+def received_from_column_means(
+    column_means: np.ndarray, n_prefix: int, grid: tuple[int, int]
+) -> np.ndarray:
+    """:func:`received_attention` from per-layer column means over heads and queries (layers,
+    T), the one reduction of the full attention it needs (made where the attention is)."""
+    column_means = np.asarray(column_means, dtype=np.float64)
+    n_tokens = column_means.shape[-1]
+    check_tokens(n_tokens, n_prefix, grid)
+    return (column_means[:, n_prefix:] * n_tokens).reshape(column_means.shape[0], *grid)
 
 
 def _neighbour_median(values: np.ndarray) -> np.ndarray:
-    """For each cell of a 2-D grid, the median of its up to eight neighbours (edges: fewer)."""
-    grid_h, grid_w = values.shape
-    padded = np.pad(values.astype(np.float64), 1, constant_values=np.nan)
+    """For each cell of the 2-D grids in ``values`` (..., gh, gw), the median of its up to
+    eight neighbours (edges: fewer)."""
+    grid_h, grid_w = values.shape[-2:]
+    padding = [(0, 0)] * (values.ndim - 2) + [(1, 1), (1, 1)]
+    padded = np.pad(values.astype(np.float64), padding, constant_values=np.nan)
     shifts = [
-        padded[1 + dr : 1 + dr + grid_h, 1 + dc : 1 + dc + grid_w]
+        padded[..., 1 + dr : 1 + dr + grid_h, 1 + dc : 1 + dc + grid_w]
         for dr in (-1, 0, 1)
         for dc in (-1, 0, 1)
         if dr or dc
@@ -67,8 +78,7 @@ def detect(received: np.ndarray, share: float = SHARE, isolation: float = ISOLAT
         raise ValueError(f"received attention must be (layers, gh, gw), got {received.shape}")
     if received.shape[1] * received.shape[2] < 2:
         return np.zeros(received.shape, dtype=bool)
-    neighbours = np.stack([_neighbour_median(layer) for layer in received])
-    return (received >= share) & (received > isolation * neighbours)
+    return (received >= share) & (received > isolation * _neighbour_median(received))
 
 
 def fill_masked(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
