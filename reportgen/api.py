@@ -15,6 +15,7 @@ from typing import Any
 
 from reportgen import cache
 from reportgen.analysis.analyze import analyze as analyze_folder
+from reportgen.analysis.engines import open_engine
 from reportgen.errors import os_error
 from reportgen.publish import site
 from reportgen.publish.site import ReportBuild, ReportOptions, cache_at
@@ -50,7 +51,9 @@ def build(
 
     A report already published under the slug is kept as an earlier version (at most
     ``keep_versions`` of them), or overwritten with ``replace``; a rebuild that would give the
-    same report publishes nothing.
+    same report publishes nothing. The engine's workers draw each figure as its record is
+    stored; its pool compiles the templates while the model loads and draws the charts and the
+    thumbnail while the pages are written.
     """
     contents = cache_at(analysis_options.cache_dir) if analysis_options.use_cache else None
     places = ((cache.cache_root(analysis_options.cache_dir), "--cache-dir"), (site_dir, "--out"))
@@ -65,16 +68,18 @@ def build(
             replace=replace,
             keep_versions=keep_versions,
         ) as report,
+        open_engine(analysis_options, warm_up=(report.drawer.warm_up,)) as engine,
     ):
         analysis = analyze_folder(
             images_dir,
             report.data_dir,
             analysis_options,
             say=say,
-            on_record=report.draw,
+            on_record=report.drawer,
             created=report.created,
+            engine=engine,
         )
-        return report.publish(analysis, say)
+        return report.publish(analysis, say, engine.pool)
 
 
 def rerender(

@@ -24,6 +24,7 @@ from reportgen.methods.maps import HEAD_FUSIONS, RolloutOptions
 from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
 
 AUTO = "auto"
+DTYPES = ("float32", "float16", "bfloat16")
 RESULTS_FILE = "results.json"
 MANIFEST_FILE = "manifest.json"
 MAPS_DIR = "maps"
@@ -35,6 +36,7 @@ class AnalysisOptions:
 
     model: str = "auto"
     device: str = "auto"
+    dtype: str = "float32"  # precision of the forward pass; the maps are computed in float32+
     batch_size: int = 8
     levels: int = 4
     spread_by: str = "mean"
@@ -49,6 +51,21 @@ class AnalysisOptions:
     faithfulness_steps: int = 16
     cache_dir: Path | None = None
     use_cache: bool = True
+    engine: str = "local"  # what runs the images: "local" or "ray" (analysis.engines)
+    workers: int | None = None  # worker processes for the per-image CPU work; None: one a core
+    ray_address: str | None = None  # an existing Ray cluster; None: a local instance
+    ray_actors: int | None = None  # model replicas on Ray; None: one a GPU, else one
+
+    # Where and how the work runs, not what it computes: left out of parameters().
+    EXECUTION: ClassVar[tuple[str, ...]] = (
+        "cache_dir",
+        "use_cache",
+        "device",
+        "engine",
+        "workers",
+        "ray_address",
+        "ray_actors",
+    )
 
     # What 0.1 did for parameters its manifests do not record.
     LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"artifacts": "keep", "rollout_start_layer": 0}
@@ -58,6 +75,12 @@ class AnalysisOptions:
         problems = []
         if self.batch_size < 1:
             problems.append("--batch-size must be at least 1")
+        if self.dtype not in DTYPES:
+            problems.append(f"--dtype must be one of {', '.join(DTYPES)}")
+        if self.workers is not None and self.workers < 0:
+            problems.append("--workers must be 0 or more")
+        if self.ray_actors is not None and self.ray_actors < 1:
+            problems.append("--ray-actors must be at least 1")
         if self.levels < 1:
             problems.append("--levels must be at least 1")
         if self.head_fusion not in HEAD_FUSIONS:
@@ -89,7 +112,7 @@ class AnalysisOptions:
     def parameters(self) -> dict[str, Any]:
         """The parameters that shape the results (not where files go)."""
         data = asdict(self)
-        for key in ("cache_dir", "use_cache", "device"):
+        for key in self.EXECUTION:
             data.pop(key)
         return data
 

@@ -135,7 +135,8 @@ def test_a_read_only_cache(run, tmp_path, published, monkeypatch):
         raise OSError(errno.EROFS, "Read-only file system", str(path))
 
     monkeypatch.setattr(store.ContentCache, "put", read_only)
-    status, lines = run(out, "--title", "Another title", "--colormap", "viridis")
+    # --workers 0: the figures are drawn in this process, where the patch is
+    status, lines = run(out, "--title", "Another title", "--colormap", "viridis", "--workers", "0")
     assert status == 2
     assert error_line(lines).endswith(
         ": Read-only file system; it is on a read-only file system: use another --cache-dir; "

@@ -9,9 +9,8 @@ import datetime as dt
 import logging
 import platform
 import subprocess
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from reportgen import __version__, store
-from reportgen.analysis import images
-from reportgen.analysis.extract import artifact_profile, extract
+from reportgen.analysis import engines, images
+from reportgen.analysis.engines.base import Engine, ImageTask, Job, Stored
+from reportgen.analysis.extract import ExtractOptions, artifact_profile
 from reportgen.analysis.faithfulness import FaithfulnessItem, faithfulness
 from reportgen.analysis.model import LoadedModel, ModelRef, load, resolve
 from reportgen.analysis.relevance import resolve_target
@@ -40,7 +40,6 @@ from reportgen.results import (
     ImageSummary,
     build_time,
 )
-from reportgen.slugs import image_id
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +81,17 @@ def reportgen_commit() -> str | None:
 
 
 class _ModelSession:
-    """Loads the model on first need only, so cache-only reruns never touch the weights."""
+    """Loads the model on first need only, so cache-only reruns never touch the weights. What
+    the first load learns (summary, processor settings, artifact profile) is cached with the
+    model, so later loads skip the probing forward passes."""
 
-    def __init__(self, ref: ModelRef, device: str, cache: store.ContentCache | None):
-        self.ref, self.device, self.cache = ref, device, cache
+    def __init__(self, ref: ModelRef, device: str, dtype: str, cache: store.ContentCache | None):
+        self.ref, self.device, self.dtype, self.cache = ref, device, dtype, cache
         self._loaded: LoadedModel | None = None
         key = store.content_key(
             {
                 "model": ref.identity(),
+                "dtype": dtype,
                 "format": store.FORMAT_VERSION,
                 "code": store.source_fingerprint("analysis.extract", "methods.artifacts"),
             }
@@ -117,60 +119,17 @@ class _ModelSession:
 
     def loaded(self) -> LoadedModel:
         if self._loaded is None:
-            self._loaded = load(self.ref, self.device, self.cache)
-            self._cached = {
-                "summary": self._loaded.summary.to_json(),
-                "preprocessing": self._loaded.processor.to_dict(),
-                "artifact_profile": artifact_profile(self._loaded),
-            }
-            if self.cache:
-                self.cache.put_json("models", self._key, self._cached)
+            known = ModelSummary.from_json(self._cached["summary"]) if self._cached else None
+            self._loaded = load(self.ref, self.device, self.dtype, known, self.cache)
+            if not self._cached:
+                self._cached = {
+                    "summary": self._loaded.summary.to_json(),
+                    "preprocessing": self._loaded.processor.to_dict(),
+                    "artifact_profile": artifact_profile(self._loaded),
+                }
+                if self.cache:
+                    self.cache.put_json("models", self._key, self._cached)
         return self._loaded
-
-    @property
-    def was_loaded(self) -> bool:
-        return self._loaded is not None
-
-
-class _Writer:
-    """Runs the per-record work (store, cache, the caller's ``on_record``) in one worker
-    thread, so encoding and writing one batch overlaps the next batch's forward pass."""
-
-    def __init__(self, accept: Callable[..., None], max_pending: int):
-        self._accept, self._max_pending = accept, max_pending
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="reportgen-writer")
-        self._pending: deque[Future] = deque()
-
-    def submit(self, *args: Any) -> None:
-        self._pending.append(self._pool.submit(self._accept, *args))
-        while len(self._pending) > self._max_pending:
-            self._pending.popleft().result()  # re-raises a failure of the worker
-
-    def __enter__(self) -> _Writer:
-        return self
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        try:
-            while exc_type is None and self._pending:
-                self._pending.popleft().result()
-        finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _summarise(index: int, record: ImageRecord, spec: spread.SpreadSpec) -> ImageSummary:
-    entropy, layer_entropies = spread.record_entropies(record, spec)
-    return ImageSummary(
-        index=index,
-        id=image_id(index, record.name),
-        name=record.name,
-        sha256=record.sha256,
-        size_bytes=record.size_bytes,
-        original_size=tuple(record.original_size),
-        entropy=entropy,
-        layer_entropies=layer_entropies,
-        predictions=tuple(record.predictions),
-        artifact_counts=tuple(int(count) for count in record.artifact_mask.sum(axis=(1, 2))),
-    )
 
 
 def analyze(
@@ -181,27 +140,26 @@ def analyze(
     say: Callable[[str], None] = log.info,
     on_record: Callable[[ImageSummary, ImageRecord, str], None] | None = None,
     created: tuple[dt.datetime, str] | None = None,
+    engine: Engine | None = None,
 ) -> Analysis:
     """Analyse every image of ``images_dir`` and write the results store to ``out_dir``.
 
     ``say`` receives the lines a user should see (model chosen, cache use); ``on_record(summary,
-    record, key)`` is called for each image, in a worker thread, as soon as its record exists
-    (the build renders figures there; ``key`` identifies the record's content);
+    record, key)`` is called for each image as soon as its record is stored (the build draws
+    figures there; ``key`` identifies the record's content). It runs in the engine's workers
+    (other processes, other machines), so it must be picklable and return nothing.
     ``created`` is the (UTC time, its source) to record, by default :func:`build_time`.
+    ``engine`` runs the images; by default the one ``options.engine`` names, closed at the end.
     """
     options = options.validated()
-    spec = spread.SpreadSpec.parse(options.spread_by)
     images_dir, out_dir = Path(images_dir), Path(out_dir)
     image_paths = images.discover(images_dir)
 
     ref = resolve(options.model, cache_dir=options.cache_dir)
     say(f"model: {ref.model_id} ({ref.reason})")
-    cache = (
-        store.ContentCache(options.cache_dir or store.default_cache_dir())
-        if options.use_cache
-        else None
-    )
-    session = _ModelSession(ref, options.device, cache)
+    cache_dir = (options.cache_dir or store.default_cache_dir()) if options.use_cache else None
+    cache = store.ContentCache(cache_dir) if cache_dir else None
+    session = _ModelSession(ref, options.device, options.dtype, cache)
     model_summary = session.summary()
     _check_against_model(options, model_summary)
     rollout = options.rollout(_rollout_start_layer(options, session))
@@ -213,6 +171,7 @@ def analyze(
         "artifacts": options.artifacts,
         "relevance": [options.relevance, options.target_class],
         "preprocessing": session.preprocessing(),
+        "dtype": options.dtype,
         "format": store.FORMAT_VERSION,
         "code": store.source_fingerprint(
             "analysis.images",
@@ -224,78 +183,48 @@ def analyze(
             "methods.relevance",
         ),
     }
+    maps_dir = out_dir / MAPS_DIR
+    maps_dir.mkdir(parents=True, exist_ok=True)
+    job = Job(
+        model=ref,
+        model_summary=model_summary,
+        device=options.device,
+        dtype=options.dtype,
+        batch_size=options.batch_size,
+        extract=ExtractOptions(
+            rollout,
+            mask_artifacts=options.artifacts == "mask",
+            relevance=options.relevance,
+            target_class=options.target_class,
+        ),
+        result_parts=result_parts,
+        spread_by=options.spread_by,
+        maps_dir=maps_dir.resolve(),
+        cache_dir=Path(cache_dir).resolve() if cache_dir else None,
+        on_record=on_record,
+    )
+    tasks = [
+        ImageTask(index, path.relative_to(images_dir).as_posix(), str(path.resolve()))
+        for index, path in enumerate(image_paths)
+    ]
+
+    def model() -> LoadedModel:
+        loaded = session.loaded()
+        say(f"running {loaded.summary.family} model on {loaded.device}")
+        return loaded
 
     summaries: list[ImageSummary] = []
     record_keys: dict[int, str] = {}  # image index -> content key of its record
     skipped: list[SkippedFile] = []
     hits = 0
-    maps_dir = out_dir / MAPS_DIR
-    maps_dir.mkdir(parents=True, exist_ok=True)
-
-    def accept(index: int, record: ImageRecord, key: str, from_cache: bool) -> None:
-        """Store one record (and cache it), then hand it to ``on_record``."""
-        summary = _summarise(index, record, spec)
-        destination = maps_dir / f"{summary.id}.npz"
-        if not (from_cache and cache.copy_to("results", key, ".npz", destination)):
-            payload = store.record_bytes(record)
-            store.atomic_write(destination, payload)
-            if cache:
-                cache.put("results", key, ".npz", payload)
-        summaries.append(summary)
-        record_keys[index] = key
-        if on_record:
-            on_record(summary, record, key)
-
-    def misses(writer: _Writer) -> Iterator[tuple[int, images.LoadedImage, str]]:
-        """Images the cache cannot answer; cache hits go to the writer on the way."""
-        nonlocal hits
-        for index, file in images.read_files(images_dir, image_paths):
-            if isinstance(file, SkippedFile):
-                skipped.append(file)
-                continue
-            key = store.content_key({**result_parts, "image": file.sha256})
-            cached = cache.existing("results", key, ".npz") if cache else None
-            if cached:
-                try:
-                    record = store.read_record(cached, file.name)
-                except (OSError, ValueError, KeyError):
-                    record = None  # a damaged cache entry is recomputed
-                if record is not None:
-                    hits += 1
-                    writer.submit(index, record, key, True)
-                    continue
-            try:
-                loaded = images.load(file)
-            except images.ImageLoadError as error:
-                skipped.append(SkippedFile(file.name, str(error)))
-                continue
-            yield index, loaded, key
-
-    with _Writer(accept, max_pending=2 * options.batch_size) as writer:
-        pending = misses(writer)
-        first = next(pending, None)
-        if first is not None:
-            loaded_model = session.loaded()
-            say(f"running {loaded_model.summary.family} model on {loaded_model.device}")
-            keyed: dict[str, tuple[int, str]] = {}
-
-            def feed() -> Iterator[images.LoadedImage]:
-                for index, item, key in _chain(first, pending):
-                    keyed[item.name] = (index, key)
-                    yield item
-
-            records = extract(
-                loaded_model,
-                feed(),
-                batch_size=options.batch_size,
-                rollout=rollout,
-                mask_artifacts=options.artifacts == "mask",
-                relevance=options.relevance,
-                target_class=resolve_target(options.target_class, loaded_model.labels),
-            )
-            for record in _progress(records, total=len(image_paths), initial=hits):
-                index, key = keyed.pop(record.name)
-                writer.submit(index, record, key, False)
+    with nullcontext(engine) if engine else engines.open_engine(options) as running:
+        for outcome in _progress(running.run(tasks, job, model), total=len(tasks)):
+            if isinstance(outcome, Stored):
+                summaries.append(outcome.summary)
+                record_keys[outcome.summary.index] = outcome.key
+                hits += outcome.from_cache
+            else:
+                skipped.append(outcome)
 
     misses_count = len(summaries) - hits
     if not summaries:
@@ -303,7 +232,7 @@ def analyze(
         raise ReportgenError(f"no readable image in {images_dir} ({reasons})")
     say(
         f"{len(summaries)} images analysed: {hits} from the cache, {misses_count} by the model"
-        + ("" if session.was_loaded else " (model not run: every result came from the cache)")
+        + ("" if misses_count else " (model not run: every result came from the cache)")
         + (f"; {len(skipped)} skipped" if skipped else "")
     )
     summaries.sort(key=lambda item: item.index)
@@ -417,23 +346,10 @@ def _rollout_start_layer(options: AnalysisOptions, session: _ModelSession) -> in
     return int(options.rollout_start_layer)
 
 
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rest
-
-
-def _progress(iterable: Iterator[ImageRecord], total: int, initial: int) -> Iterator[ImageRecord]:
+def _progress(iterable: Iterator[Any], total: int) -> Iterator[Any]:
     from tqdm.auto import tqdm
 
-    yield from tqdm(
-        iterable,
-        total=total,
-        initial=initial,
-        unit="img",
-        desc="attention",
-        disable=None,
-        leave=False,
-    )
+    yield from tqdm(iterable, total=total, unit="img", desc="attention", disable=None, leave=False)
 
 
 def _rollout_record(

@@ -1,14 +1,24 @@
 """Batched forward passes that turn loaded images into per-image attention records.
 
-Only what the maps need is kept per image (CLS rows per layer and head, the artifact mask, the
-named maps, the image as the model saw it); the full attention tensors live for one batch only,
-so memory stays flat however many images there are.
+Three steps, so that engines can run each where it fits best (:mod:`reportgen.analysis.engines`):
+
+1. :func:`prepare`: a batch of images through the checkpoint's processor, on the host.
+2. :class:`Extractor`: the forward pass and the three reductions of the full attention that the
+   maps need (CLS rows, head-fused matrices for rollout, column means for artifacts), made on
+   the device in float32. On CUDA the pixels go up through pinned memory on a side stream and
+   the results come down the same way one batch later, so copies overlap compute. The full
+   attention tensors live for one batch only, so memory stays flat.
+3. :func:`finish`: the maps of one image from its reductions (pure numpy, ``methods``), in
+   float64: a worker's job.
+
+:func:`extract` chains the three in one process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -16,12 +26,22 @@ import numpy as np
 
 from reportgen.analysis.images import LoadedImage
 from reportgen.analysis.model import LoadedModel
-from reportgen.analysis.relevance import class_relevance
+from reportgen.analysis.relevance import class_relevance, resolve_target
 from reportgen.methods import artifacts, maps, panels
 from reportgen.methods.maps import RolloutOptions
 from reportgen.record import ImageRecord, Prediction
 
 TOP_K = 5
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """How records are made from the model's attention (all of it shapes the results)."""
+
+    rollout: RolloutOptions = RolloutOptions()
+    mask_artifacts: bool = True  # fill artifact patches in the maps (--artifacts mask)
+    relevance: bool = False  # class relevance: one backward pass per batch
+    target_class: str | None = None  # class relevance explains, name or id; None: each top-1
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -79,84 +99,286 @@ def top_predictions(probabilities: np.ndarray, labels: dict[int, str]) -> list[P
     return [Prediction(labels.get(int(i), str(int(i))), float(probabilities[i])) for i in order]
 
 
-def _attention_record(
-    attn: np.ndarray,
-    n_prefix: int,
-    grid: tuple[int, int],
-    rollout: RolloutOptions,
-    mask_artifacts: bool,
-    relevance: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """From one image's attention (layers, heads, T, T): raw CLS rows, artifact mask, maps."""
-    cls_heads = maps.cls_rows(attn, n_prefix, grid).astype(np.float32)
-    mask = artifacts.detect(artifacts.received_attention(attn, n_prefix, grid))
-    named = panels.report_maps(
-        cls_heads.astype(np.float64).mean(axis=1),
-        maps.rollout(
-            attn, n_prefix, grid, rollout.head_fusion, rollout.discard_ratio, rollout.start_layer
-        ),
-        mask=mask if mask_artifacts else None,
-        rollout_start_layer=rollout.start_layer,
-        relevance=relevance,
-    )
-    return cls_heads, mask, {name: values.astype(np.float32) for name, values in named.items()}
+@dataclass(frozen=True)
+class ImageFacts:
+    """What a record says about its input file and how the processor saw it."""
 
-
-def artifact_profile(loaded: LoadedModel, n_images: int = 4, seed: int = 0) -> list[float]:
-    """Per layer, the median share of CLS attention that falls on artifact patches, over a few
-    seeded noise images: the model's own habit, measured once, for ``rollout_start_layer=auto``."""
-    import torch
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    probes = [
-        Image.fromarray((rng.random((256, 256, 3)) * 255).astype(np.uint8)) for _ in range(n_images)
-    ]
-    pixels = loaded.processor(images=probes, return_tensors="pt")["pixel_values"]
-    with torch.inference_mode():
-        outputs = loaded.model(pixel_values=pixels.to(loaded.device), output_attentions=True)
-    attention = torch.stack(outputs.attentions, dim=1).float().cpu().numpy()
-    summary = loaded.summary
-    shares = [
-        artifacts.cls_share(
-            maps.layer_maps(attn, summary.n_prefix, summary.grid),
-            artifacts.detect(artifacts.received_attention(attn, summary.n_prefix, summary.grid)),
-        )
-        for attn in attention
-    ]
-    return [float(value) for value in np.median(np.stack(shares), axis=0)]
+    name: str
+    sha256: str
+    size_bytes: int
+    original_size: tuple[int, int]
+    geometry: dict[str, Any]
+    seen_image: np.ndarray  # uint8 (H, W, 3)
 
 
 @dataclass
-class _BatchOutput:
-    attentions: list[np.ndarray]  # per layer (B, heads, T, T), float32
-    probabilities: np.ndarray | None  # (B, classes) for classifiers
-    relevance: np.ndarray | None  # (B, gh, gw) when asked for
-    targets: list[int] | None  # the class each relevance map explains
+class PreparedBatch:
+    """A batch of images through the processor, on the host."""
+
+    facts: list[ImageFacts]
+    pixels: Any  # torch.Tensor float32 (B, 3, H, W)
 
 
-def _forward(
-    loaded: LoadedModel, pixels: Any, relevance: bool, target_class: int | None
-) -> _BatchOutput:
-    """One forward pass; with ``relevance`` it records gradients and adds the maps."""
+def prepare(images: list[LoadedImage], processor: Any, pin: bool = False) -> PreparedBatch:
+    """Preprocess a batch with the checkpoint's own processor (on the host, in one call);
+    ``pin`` puts the pixels in page-locked memory, for asynchronous copies to a GPU."""
+    pixels = processor(images=[item.image for item in images], return_tensors="pt")
+    pixels = pixels["pixel_values"]
+    seen = seen_images(pixels.numpy(), processor)
+    if pin:
+        pixels = pixels.pin_memory()
+    facts = [
+        ImageFacts(
+            item.name,
+            item.sha256,
+            item.size_bytes,
+            item.image.size,
+            geometry(processor, item.image.size, seen.shape[1:3]),
+            seen[index],
+        )
+        for index, item in enumerate(images)
+    ]
+    return PreparedBatch(facts, pixels)
+
+
+@dataclass
+class RawRecord:
+    """One image after the forward pass, before its maps: what :func:`finish` needs.
+
+    Picklable and small next to the full attention (ViT-B/16: 2 MB instead of 22 MB)."""
+
+    facts: ImageFacts
+    n_prefix: int
+    grid: tuple[int, int]
+    cls_heads: np.ndarray  # float32 (layers, heads, gh, gw): the CLS row over the patches
+    fused: np.ndarray  # float32 (layers, T, T): heads fused as rollout asks
+    column_means: np.ndarray  # float32 (layers, T): attention received, mean over heads, queries
+    predictions: list[Prediction] = field(default_factory=list)
+    relevance: np.ndarray | None = None  # float32 (gh, gw)
+    relevance_target: str | None = None
+
+
+def finish(raw: RawRecord, options: ExtractOptions) -> ImageRecord:
+    """The record of one image: artifact mask and every named map, from its reductions.
+
+    Artifact patches are always detected and recorded; ``options.mask_artifacts`` fills them in
+    the maps."""
+    rollout = options.rollout
+    mask = artifacts.detect(
+        artifacts.received_from_column_means(raw.column_means, raw.n_prefix, raw.grid)
+    )
+    named = panels.report_maps(
+        raw.cls_heads.astype(np.float64).mean(axis=1),
+        maps.rollout_fused(
+            raw.fused, raw.n_prefix, raw.grid, rollout.discard_ratio, rollout.start_layer
+        ),
+        mask=mask if options.mask_artifacts else None,
+        rollout_start_layer=rollout.start_layer,
+        relevance=raw.relevance,
+    )
+    facts = raw.facts
+    return ImageRecord(
+        name=facts.name,
+        sha256=facts.sha256,
+        size_bytes=facts.size_bytes,
+        original_size=facts.original_size,
+        geometry=facts.geometry,
+        seen_image=facts.seen_image,
+        cls_heads=raw.cls_heads,
+        maps={name: values.astype(np.float32) for name, values in named.items()},
+        artifact_mask=mask,
+        predictions=raw.predictions,
+        relevance_target=raw.relevance_target,
+    )
+
+
+def reduce_attention(attentions: Any, n_prefix: int, head_fusion: str) -> dict[str, Any]:
+    """From a model's attentions (per layer (B, heads, T, T), any float dtype), in float32 on
+    their device: ``cls_heads`` (B, L, heads, P), ``fused`` (B, L, T, T) and ``column_means``
+    (B, L, T), the column mean over heads and query tokens."""
     import torch
 
-    summary = loaded.summary
-    maps_of_batch = targets = None
-    if relevance:
-        maps_of_batch, targets, outputs = class_relevance(
-            loaded.model, pixels, summary.n_prefix, summary.grid, target_class
-        )
-    else:
+    cls_rows, fused, column_means = [], [], []
+    for layer in attentions:
+        layer = layer.detach().float()
+        head_mean = layer.mean(dim=1)
+        cls_rows.append(layer[:, :, 0, n_prefix:])
+        column_means.append(head_mean.mean(dim=1))
+        if head_fusion == "mean":
+            fused.append(head_mean)
+        else:
+            fused.append(layer.amax(dim=1) if head_fusion == "max" else layer.amin(dim=1))
+    return {
+        "cls_heads": torch.stack(cls_rows, dim=1),
+        "fused": torch.stack(fused, dim=1),
+        "column_means": torch.stack(column_means, dim=1),
+    }
+
+
+def prefetched(items: Iterable[Any], make: Any) -> Iterator[Any]:
+    """``make(item)`` for each item, computed one ahead in a background thread (the thread also
+    pulls ``items``), so preparing the next batch overlaps the current forward pass."""
+    iterator = iter(items)
+    done = object()
+
+    def next_made() -> Any:
+        item = next(iterator, done)
+        return done if item is done else make(item)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="reportgen-prepare") as pool:
+        pending = pool.submit(next_made)
+        while (made := pending.result()) is not done:
+            pending = pool.submit(next_made)
+            yield made
+
+
+class _Transfers:
+    """Moves batches between host and device. On CUDA, host tensors are pinned and copied
+    asynchronously on a side stream, ordered against the compute stream by events; elsewhere
+    copies are plain (on the CPU there is nothing to move)."""
+
+    def __init__(self, device: str, dtype: Any):
+        import torch
+
+        self.device, self.dtype = torch.device(device), dtype
+        self.cuda = self.device.type == "cuda"
+        self.stream = torch.cuda.Stream(self.device) if self.cuda else None
+
+    def upload(self, pixels: Any) -> tuple[Any, Any]:
+        """Start copying host pixels to the device; returns (tensor, ready event or None)."""
+        import torch
+
+        if not self.cuda:
+            return pixels.to(self.device, dtype=self.dtype), None
+        pinned = pixels.pin_memory()
+        with torch.cuda.stream(self.stream):
+            on_device = pinned.to(self.device, dtype=self.dtype, non_blocking=True)
+            ready = torch.cuda.Event()
+            ready.record(self.stream)
+        return on_device, ready
+
+    def take(self, on_device: Any, ready: Any) -> Any:
+        """The uploaded tensor, safe to use on the compute stream."""
+        import torch
+
+        if ready is not None:
+            torch.cuda.current_stream(self.device).wait_event(ready)
+            on_device.record_stream(torch.cuda.current_stream(self.device))
+        return on_device
+
+    def download(self, tensors: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        """Start copying device tensors to the host; returns (host tensors, done event or None).
+        Read the host tensors only after :meth:`wait`."""
+        import torch
+
+        if not self.cuda:
+            return {name: tensor.cpu() for name, tensor in tensors.items()}, None
+        computed = torch.cuda.Event()
+        computed.record(torch.cuda.current_stream(self.device))
+        host = {}
+        with torch.cuda.stream(self.stream):
+            self.stream.wait_event(computed)
+            for name, tensor in tensors.items():
+                tensor.record_stream(self.stream)
+                host[name] = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+                host[name].copy_(tensor, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record(self.stream)
+        return host, done
+
+    @staticmethod
+    def wait(done: Any) -> None:
+        if done is not None:
+            done.synchronize()
+
+
+class Extractor:
+    """The device stage: holds a loaded model and turns prepared batches into raw records."""
+
+    def __init__(self, loaded: LoadedModel, options: ExtractOptions = ExtractOptions()):
+        self.loaded, self.options = loaded, options
+        self._target = resolve_target(options.target_class, loaded.labels)
+        self._transfers = _Transfers(loaded.device, loaded.dtype)
+
+    def prepare(self, images: list[LoadedImage]) -> PreparedBatch:
+        """:func:`prepare` for this model and device (pinned memory on CUDA)."""
+        return prepare(images, self.loaded.processor, pin=self._transfers.cuda)
+
+    def run(self, batches: Iterable[PreparedBatch]) -> Iterator[RawRecord]:
+        """Raw records of every image of ``batches``, in order. Batch k+1 is uploaded while
+        batch k computes, and batch k's results are read while batch k+1 computes."""
+        iterator = iter(batches)
+        current = next(iterator, None)
+        uploaded = self._transfers.upload(current.pixels) if current is not None else None
+        behind = None
+        while current is not None:
+            pixels = self._transfers.take(*uploaded)
+            following = next(iterator, None)
+            results = self._forward(pixels)
+            if following is not None:
+                uploaded = self._transfers.upload(following.pixels)
+            downloaded = self._transfers.download(results["tensors"])
+            if behind is not None:
+                yield from self._records(*behind)
+            behind = (current, results, *downloaded)
+            if not self._transfers.cuda:  # nothing runs asynchronously: no reason to wait
+                yield from self._records(*behind)
+                behind = None
+            current = following
+        if behind is not None:
+            yield from self._records(*behind)
+
+    def _forward(self, pixels: Any) -> dict[str, Any]:
+        """One forward pass (with gradients for relevance) and the reductions, on the device."""
+        import torch
+
+        loaded, options = self.loaded, self.options
+        summary = loaded.summary
+        relevance = targets = None
+        if options.relevance:
+            relevance, targets, outputs = class_relevance(
+                loaded.model, pixels, summary.n_prefix, summary.grid, self._target
+            )
+        else:
+            with torch.inference_mode():
+                outputs = loaded.model(pixel_values=pixels, output_attentions=True)
         with torch.inference_mode():
-            outputs = loaded.model(pixel_values=pixels, output_attentions=True)
-    with torch.inference_mode():
-        attentions = [layer.detach().float().cpu().numpy() for layer in outputs.attentions]
-        logits = getattr(outputs, "logits", None)
-        probabilities = (
-            torch.softmax(logits.detach().float(), dim=-1).cpu().numpy() if loaded.labels else None
-        )
-    return _BatchOutput(attentions, probabilities, maps_of_batch, targets)
+            tensors = reduce_attention(
+                outputs.attentions, summary.n_prefix, options.rollout.head_fusion
+            )
+            logits = getattr(outputs, "logits", None)
+            if loaded.labels and logits is not None:
+                tensors["probabilities"] = torch.softmax(logits.detach().float(), dim=-1)
+        return {"tensors": tensors, "relevance": relevance, "targets": targets}
+
+    def _records(
+        self, batch: PreparedBatch, results: dict[str, Any], host: dict[str, Any], done: Any
+    ) -> Iterator[RawRecord]:
+        self._transfers.wait(done)
+        arrays = {name: tensor.numpy() for name, tensor in host.items()}
+        summary, labels = self.loaded.summary, self.loaded.labels
+        probabilities = arrays.get("probabilities")
+        relevance, targets = results["relevance"], results["targets"]
+        for index, facts in enumerate(batch.facts):
+            yield RawRecord(
+                facts=facts,
+                n_prefix=summary.n_prefix,
+                grid=summary.grid,
+                cls_heads=arrays["cls_heads"][index].reshape(
+                    summary.layers, summary.heads, *summary.grid
+                ),
+                fused=arrays["fused"][index],
+                column_means=arrays["column_means"][index],
+                predictions=(
+                    top_predictions(probabilities[index], labels)
+                    if probabilities is not None
+                    else []
+                ),
+                relevance=None if relevance is None else relevance[index],
+                relevance_target=(
+                    labels.get(targets[index], str(targets[index])) if targets is not None else None
+                ),
+            )
 
 
 def extract(
@@ -174,42 +396,36 @@ def extract(
     Artifact patches are always detected and recorded; ``mask_artifacts`` fills them in the
     maps (``--artifacts mask``). ``relevance`` adds class relevance for ``target_class`` (None:
     each image's top-1 class); the model must be a classifier."""
+    target = None if target_class is None else str(target_class)
+    options = ExtractOptions(rollout, mask_artifacts, relevance, target)
+    extractor = Extractor(loaded, options)
+    prepared = prefetched(batched(images, batch_size), extractor.prepare)
+    for raw in extractor.run(prepared):
+        yield finish(raw, options)
+
+
+def artifact_profile(loaded: LoadedModel, n_images: int = 4, seed: int = 0) -> list[float]:
+    """Per layer, the median share of CLS attention that falls on artifact patches, over a few
+    seeded noise images: the model's own habit, measured once, for ``rollout_start_layer=auto``."""
+    import torch
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    probes = [
+        Image.fromarray((rng.random((256, 256, 3)) * 255).astype(np.uint8)) for _ in range(n_images)
+    ]
+    pixels = loaded.processor(images=probes, return_tensors="pt")["pixel_values"]
+    with torch.inference_mode():
+        outputs = loaded.model(
+            pixel_values=pixels.to(loaded.device, dtype=loaded.dtype), output_attentions=True
+        )
+    attention = torch.stack(outputs.attentions, dim=1).float().cpu().numpy()
     summary = loaded.summary
-    for batch in batched(images, batch_size):
-        inputs = loaded.processor(images=[item.image for item in batch], return_tensors="pt")
-        pixels = inputs["pixel_values"].to(loaded.device)
-        output = _forward(loaded, pixels, relevance, target_class)
-        probabilities = output.probabilities
-        seen = seen_images(pixels.float().cpu().numpy(), loaded.processor)
-        for index, item in enumerate(batch):
-            attn = np.stack([layer[index] for layer in output.attentions])  # (L, heads, T, T)
-            cls_heads, mask, named = _attention_record(
-                attn,
-                summary.n_prefix,
-                summary.grid,
-                rollout,
-                mask_artifacts,
-                None if output.relevance is None else output.relevance[index],
-            )
-            yield ImageRecord(
-                name=item.name,
-                sha256=item.sha256,
-                size_bytes=item.size_bytes,
-                original_size=item.image.size,
-                geometry=geometry(loaded.processor, item.image.size, seen.shape[1:3]),
-                seen_image=seen[index],
-                cls_heads=cls_heads,
-                maps=named,
-                artifact_mask=mask,
-                predictions=(
-                    top_predictions(probabilities[index], loaded.labels)
-                    if probabilities is not None
-                    else []
-                ),
-                relevance_target=(
-                    loaded.labels.get(output.targets[index], str(output.targets[index]))
-                    if output.targets is not None
-                    else None
-                ),
-            )
-        del output
+    shares = [
+        artifacts.cls_share(
+            maps.layer_maps(attn, summary.n_prefix, summary.grid),
+            artifacts.detect(artifacts.received_attention(attn, summary.n_prefix, summary.grid)),
+        )
+        for attn in attention
+    ]
+    return [float(value) for value in np.median(np.stack(shares), axis=0)]

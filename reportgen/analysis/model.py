@@ -20,6 +20,7 @@ from reportgen import store
 from reportgen.analysis import offline
 from reportgen.errors import ReportgenError
 from reportgen.record import ModelSummary
+from reportgen.results import DTYPES
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +226,7 @@ class LoadedModel:
     device: str
     summary: ModelSummary
     labels: dict[int, str] | None  # class names when the model has a classifier head
+    dtype: Any = None  # torch dtype of the weights and inputs; None: float32
 
 
 def _has_classifier(config: Any) -> bool:
@@ -252,7 +254,8 @@ def _probe(model: Any, processor: Any, device: str) -> tuple[tuple[int, int], in
     from PIL import Image
 
     blank = Image.new("RGB", (256, 256), (128, 128, 128))
-    pixels = processor(images=[blank], return_tensors="pt")["pixel_values"].to(device)
+    pixels = processor(images=[blank], return_tensors="pt")["pixel_values"]
+    pixels = pixels.to(device, dtype=next(model.parameters()).dtype)
     try:
         with torch.inference_mode():
             attentions = model(pixel_values=pixels, output_attentions=True).attentions
@@ -326,14 +329,24 @@ def _quiet_transformers() -> None:
 
 
 def load(
-    ref: ModelRef, device: str = "auto", cache: store.ContentCache | None = None
+    ref: ModelRef,
+    device: str = "auto",
+    dtype: str = "float32",
+    summary: ModelSummary | None = None,
+    cache: store.ContentCache | None = None,
 ) -> LoadedModel:
     """Load weights and processor (eager attention, safetensors, no remote code) and describe.
 
-    A hub model's summary gets the sha256 of the weights just loaded (remembered in ``cache``).
+    ``dtype`` is the precision of the weights and the forward pass (the maps are computed in
+    float32 and float64 whatever it is). A ``summary`` known from an earlier load of the same
+    model (the cache) skips the probing forward pass. A hub model's summary gets the sha256 of
+    the weights just loaded (remembered in ``cache``).
     """
+    import torch
     import transformers
 
+    if dtype not in DTYPES:
+        raise ReportgenError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
     _quiet_transformers()
     device = pick_device(device)
     options = {
@@ -350,10 +363,12 @@ def load(
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise ReportgenError(f"cannot load model {ref.model_id}: {first_line}") from None
-    model.eval().to(device)
+    torch_dtype = getattr(torch, dtype)
+    model.eval().to(device, dtype=torch_dtype)
     labels = _labels(model)
-    described = ref
-    if ref.source == "hub" and ref.weights_sha256 is None:
-        described = replace(ref, weights_sha256=hub_weights_sha256(ref, cache))
-    summary = summarise(described, model, processor, device, labels)
-    return LoadedModel(ref, model, processor, device, summary, labels)
+    if summary is None:
+        described = ref
+        if ref.source == "hub" and ref.weights_sha256 is None:
+            described = replace(ref, weights_sha256=hub_weights_sha256(ref, cache))
+        summary = summarise(described, model, processor, device, labels)
+    return LoadedModel(ref, model, processor, device, summary, labels, torch_dtype)

@@ -134,7 +134,7 @@ def outline_cells(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _text_width(text: str) -> int:
-    return round(_font().getlength(text))
+    return round(font().getlength(text))
 
 
 def _colorbar_width(colorbar: Colorbar) -> int:
@@ -146,17 +146,19 @@ def _colorbar_width(colorbar: Colorbar) -> int:
 def _draw_colorbar(canvas: Image.Image, top: int, colorbar: Colorbar, cmap: str) -> None:
     """Gradient of the colormap with its end labels, then the caption, from ``top``."""
     draw = ImageDraw.Draw(canvas)
-    font = _font()
+    typeface = font()
     left = GAP + _text_width(colorbar.low) + GAP
     ramp = np.broadcast_to(colormap_lut(cmap)[None], (COLORBAR_HEIGHT, 256, 3))
     bar = Image.fromarray(np.ascontiguousarray(ramp)).resize((COLORBAR_WIDTH, COLORBAR_HEIGHT))
     canvas.paste(bar, (left, top))
     middle = top + COLORBAR_HEIGHT / 2
-    draw.text((GAP, middle), colorbar.low, fill=TEXT_COLOUR, font=font, anchor="lm")
+    draw.text((GAP, middle), colorbar.low, fill=TEXT_COLOUR, font=typeface, anchor="lm")
     right = left + COLORBAR_WIDTH + GAP
-    draw.text((right, middle), colorbar.high, fill=TEXT_COLOUR, font=font, anchor="lm")
+    draw.text((right, middle), colorbar.high, fill=TEXT_COLOUR, font=typeface, anchor="lm")
     caption_left = right + _text_width(colorbar.high) + 2 * GAP
-    draw.text((caption_left, middle), colorbar.caption, fill=TEXT_COLOUR, font=font, anchor="lm")
+    draw.text(
+        (caption_left, middle), colorbar.caption, fill=TEXT_COLOUR, font=typeface, anchor="lm"
+    )
 
 
 def _scaled_shape(image_hw: tuple[int, int], longer_side: int) -> tuple[int, int]:
@@ -167,7 +169,7 @@ def _scaled_shape(image_hw: tuple[int, int], longer_side: int) -> tuple[int, int
 
 
 @functools.lru_cache(maxsize=1)
-def _font() -> ImageFont.FreeTypeFont:
+def font() -> ImageFont.FreeTypeFont:
     """Pillow's embedded font (no font files), basic layout: the same pixels every run."""
     return ImageFont.load_default(size=12)
 
@@ -237,7 +239,7 @@ def compose_figure(
             label, pixels = tiles[tile_index]
             left = GAP + column_index * (cell_w + GAP)
             centre = (left + cell_w / 2, top + LABEL_HEIGHT / 2)
-            draw.text(centre, label, fill=TEXT_COLOUR, font=_font(), anchor="mm")
+            draw.text(centre, label, fill=TEXT_COLOUR, font=font(), anchor="mm")
             canvas.paste(Image.fromarray(pixels), (left, top + LABEL_HEIGHT))
     if colorbar is not None:
         _draw_colorbar(canvas, height - GAP - COLORBAR_HEIGHT, colorbar, cmap)

@@ -26,6 +26,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,9 @@ from reportgen.methods.faithfulness import FaithfulnessResult
 from reportgen.publish import figures, pages, plots, render
 from reportgen.publish.figures import FigureStyle
 from reportgen.record import ImageRecord
-from reportgen.results import AUTO, Analysis, ImageSummary, build_time
+from reportgen.results import AUTO, MAPS_DIR, Analysis, ImageSummary, build_time
 from reportgen.slugs import slugify
+from reportgen.workers import InlinePool, Pool, open_pool
 
 REPORTS_DIR = "reports"
 MANIFEST_FILE = "manifest.json"
@@ -247,6 +249,30 @@ def _figure_path(image: ImageSummary, style: FigureStyle) -> str:
     return f"{FIGURES_DIR}/{image.id}{style.extension}"
 
 
+@dataclass(frozen=True)
+class FigureDrawer:
+    """Draws (or takes from the cache) each image's figure into a report folder. Picklable:
+    it runs where the records are made (worker processes, Ray workers)."""
+
+    report: Path
+    style: FigureStyle
+    cache_dir: Path | None = None
+
+    def __call__(self, image: ImageSummary, record: ImageRecord, key: str | None = None) -> None:
+        cache = store.ContentCache(self.cache_dir) if self.cache_dir else None
+        _write_figure(self.report, image, record, self.style, cache, key)
+
+    def warm_up(self) -> None:
+        """What every figure needs, made once per worker before its first figure."""
+        render.colormap_lut(self.style.colormap)
+        render.font()
+
+
+def _draw_stored(drawer: FigureDrawer, image: ImageSummary, record_file: Path) -> None:
+    """Draw one figure from its stored record file."""
+    drawer(image, store.read_record(record_file, image.name))
+
+
 def _write_figure(
     report: Path,
     image: ImageSummary,
@@ -317,11 +343,13 @@ def _levels(report: Path, analysis: Analysis, style: FigureStyle) -> tuple[pages
 CHART_NAMES = ("entropy-histogram.svg", "entropy-by-layer.svg")
 
 
-def _chart_files(analysis: Analysis, cache: store.ContentCache | None) -> dict[str, bytes]:
+def _chart_files(
+    entropies: list[float],
+    layer_entropies: list[list[float]],
+    levels: list[int],
+    cache: store.ContentCache | None,
+) -> dict[str, bytes]:
     """The report's charts, from the cache when the same entropies were charted before."""
-    entropies = [image.entropy for image in analysis.images]
-    layer_entropies = [list(image.layer_entropies) for image in analysis.images]
-    levels = [image.level for image in analysis.images]
     key = store.content_key(
         {
             "entropies": entropies,
@@ -401,10 +429,18 @@ def _write_faithfulness(
     )
 
 
-def _write_charts(
-    report: Path, analysis: Analysis, cache: store.ContentCache | None
-) -> tuple[pages.Chart, ...]:
-    charts = _chart_files(analysis, cache)
+def _start_charts(analysis: Analysis, cache: store.ContentCache | None, pool: Pool) -> Future:
+    """Draw the report's charts in the pool (matplotlib is imported only there)."""
+    return pool.submit(
+        _chart_files,
+        [image.entropy for image in analysis.images],
+        [list(image.layer_entropies) for image in analysis.images],
+        [image.level for image in analysis.images],
+        cache,
+    )
+
+
+def _write_charts(report: Path, charts: dict[str, bytes]) -> tuple[pages.Chart, ...]:
     (report / CHARTS_DIR).mkdir(exist_ok=True)
     titles = {
         "entropy-histogram.svg": (
@@ -435,14 +471,23 @@ def _svg_size(svg: bytes) -> tuple[int, int]:
     return round(float(width.group(1)) * 4 / 3), round(float(height.group(1)) * 4 / 3)
 
 
-def _write_thumbnail(report: Path, analysis: Analysis, style: FigureStyle) -> str:
-    """Thumbnail for the archive index: the featured image of the most focused level."""
+def _write_thumbnail(
+    report: Path, record_file: Path, name: str, spread_by: str, style: FigureStyle
+) -> None:
+    """The archive index's thumbnail of one record: an overlay of the map the levels use."""
+    record = store.read_record(record_file, name)
+    spread_map = spread.SpreadSpec.parse(spread_by).select(record.maps)
+    thumbnail = figures.thumbnail(record, spread_map, style).data
+    (report / f"thumbnail{style.extension}").write_bytes(thumbnail)
+
+
+def _start_thumbnail(report: Path, analysis: Analysis, style: FigureStyle, pool: Pool) -> Future:
+    """Draw the thumbnail of the featured image of the most focused level, in the pool."""
     featured = analysis.featured()[min(analysis.featured())]
-    record = analysis.record(featured)
-    spread_map = analysis.spread_spec.select(record.maps)
-    name = f"thumbnail{style.extension}"
-    (report / name).write_bytes(figures.thumbnail(record, spread_map, style).data)
-    return name
+    record_file = analysis.root / MAPS_DIR / f"{featured.id}.npz"
+    return pool.submit(
+        _write_thumbnail, report, record_file, featured.name, analysis.options.spread_by, style
+    )
 
 
 @dataclass(frozen=True)
@@ -460,12 +505,19 @@ def _render_pages(
     options: ReportOptions,
     cache: store.ContentCache | None,
     version: ReportVersion,
+    pool: Pool | None = None,
 ) -> None:
-    """Charts, thumbnail, pages and manifest for a report whose figures exist."""
-    charts = _write_charts(report, analysis, cache)
-    _write_thumbnail(report, analysis, options.style)
+    """Charts, thumbnail, pages and manifest for a report whose figures exist; the charts and
+    the thumbnail are drawn in ``pool`` (default: here) while the pages are prepared."""
+    pool = pool or InlinePool()
+    drawing_charts = _start_charts(analysis, cache, pool)
+    drawing_thumbnail = _start_thumbnail(report, analysis, options.style, pool)
     manifest = analysis.manifest
     spec = analysis.spread_spec
+    levels = _levels(report, analysis, options.style)
+    faithfulness = _write_faithfulness(report, analysis, cache)
+    charts = _write_charts(report, drawing_charts.result())
+    drawing_thumbnail.result()
     context = pages.ReportContext(
         title=options.title,
         slug=options.slug,
@@ -484,7 +536,7 @@ def _render_pages(
             **asdict(options.style),
             "levels_used": max(image.level for image in analysis.images),
         },
-        levels=_levels(report, analysis, options.style),
+        levels=levels,
         charts=charts,
         skipped=tuple(analysis.skipped),
         n_images=len(analysis.images),
@@ -500,7 +552,7 @@ def _render_pages(
         artifacts_mode=manifest.get("artifacts", {}).get("mode"),
         masked_per_layer=tuple(manifest.get("artifacts", {}).get("masked_per_layer", ())),
         normalise=options.style.normalise,
-        faithfulness=_write_faithfulness(report, analysis, cache),
+        faithfulness=faithfulness,
         version=version.number,
         current_folder=CURRENT_FROM_VERSION if version.archived else None,
         history=version.history,
@@ -649,19 +701,29 @@ def _render_from_store(
     options: ReportOptions,
     cache: store.ContentCache | None,
     version: ReportVersion,
+    pool: Pool | None = None,
 ) -> None:
     """Stage in ``staged`` the published report ``source`` (rendered with ``stored``) rendered
     anew with ``options`` from its data, without the model: data and figures are shared with it
-    unless the figure style changed."""
+    unless the figure style changed (then figures are drawn in ``pool``, by default here)."""
     _link_tree(source / DATA_DIR, staged / DATA_DIR)
     analysis = Analysis.load(staged / DATA_DIR)
-    if options.style == stored.style and (source / FIGURES_DIR).is_dir():
+    pool = pool or InlinePool()
+    if _keeps_figures(source, stored, options):
         _link_tree(source / FIGURES_DIR, staged / FIGURES_DIR)
     else:
         (staged / FIGURES_DIR).mkdir()
-        for image in analysis.images:
-            _write_figure(staged, image, analysis.record(image), options.style)
-    _render_pages(staged, analysis, options, cache, version)
+        drawer = FigureDrawer(staged, options.style)
+        maps_dir = analysis.root / MAPS_DIR
+        records = [(drawer, image, maps_dir / f"{image.id}.npz") for image in analysis.images]
+        for _ in pool.imap(_draw_stored, records):
+            pass
+    _render_pages(staged, analysis, options, cache, version, pool)
+
+
+def _keeps_figures(source: Path, stored: ReportOptions, options: ReportOptions) -> bool:
+    """Whether a re-rendering can share the published figures (same style)."""
+    return options.style == stored.style and (source / FIGURES_DIR).is_dir()
 
 
 # --- public entry points --------------------------------------------------------------------
@@ -696,6 +758,8 @@ class ReportBuild:
         self.report = self._staging.report
         (self.report / FIGURES_DIR).mkdir()
         self.data_dir = self.report / DATA_DIR
+        cache_dir = cache.root if cache else None
+        self.drawer = FigureDrawer(self.report, self.options.style, cache_dir)
 
     def __enter__(self) -> ReportBuild:
         return self
@@ -704,12 +768,16 @@ class ReportBuild:
         self._staging.__exit__(*exc_info)
 
     def draw(self, image: ImageSummary, record: ImageRecord, key: str) -> None:
-        _write_figure(self.report, image, record, self.options.style, self.cache, key)
+        self.drawer(image, record, key)
 
     def publish(
-        self, analysis: Analysis, say: Callable[[str], None] = lambda message: None
+        self,
+        analysis: Analysis,
+        say: Callable[[str], None] = lambda message: None,
+        pool: Pool | None = None,
     ) -> Path:
-        """Write pages and manifest, publish atomically, update the site index.
+        """Write pages and manifest, publish atomically, update the site index; the charts
+        and thumbnail are drawn in ``pool`` (by default here).
 
         The report already published under the slug becomes ``versions/<n>/`` of the new one,
         unless ``replace`` (then the new one takes its place and its number); at most
@@ -739,13 +807,13 @@ class ReportBuild:
             if entry.number in kept:
                 _link_tree(target / entry.folder, self.report / entry.folder)
         if archived in kept:
-            self._archive(target, archived)
+            self._archive(target, archived, pool)
         if current and self.replace:
             number = current["version"]  # the new report takes the replaced one's place
         else:
             number = 1 + max([current["version"] if current else 0, *numbers])
         version = ReportVersion(number, history=history(self.report))
-        _render_pages(self.report, analysis, self.options, self.cache, version)
+        _render_pages(self.report, analysis, self.options, self.cache, version, pool)
         _publish(self.report, target)
         _index_after_publishing(target, self.site_dir, self.options.templates_dir, self.cache)
         notes = []
@@ -771,7 +839,7 @@ class ReportBuild:
             raise ReportgenError(f"{error}; move it away, or build with --replace") from None
         return {"version": manifest.get("version", 1), "fingerprint": manifest.get("fingerprint")}
 
-    def _archive(self, target: Path, number: int) -> None:
+    def _archive(self, target: Path, number: int, pool: Pool | None) -> None:
         """Stage the current report as ``versions/<number>/`` of the new one: its data and figures
         as they are, its pages rendered again to say which version they are."""
         try:
@@ -779,7 +847,7 @@ class ReportBuild:
             destination = self.report / VERSIONS_DIR / str(number)
             destination.mkdir(parents=True)
             version = ReportVersion(number, archived=True)
-            _render_from_store(target, destination, options, options, self.cache, version)
+            _render_from_store(target, destination, options, options, self.cache, version, pool)
         except ReportgenError as error:
             raise ReportgenError(
                 f"cannot keep the current report as version {number} ({error}); "
@@ -800,12 +868,14 @@ def rerender(
     style: FigureStyle | None = None,
     jekyll_include: str | None = None,
     cache_dir: Path | None = None,
+    workers: int | None = None,
     say: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Re-render a published report from its stored data, without the model.
 
-    Figures are redrawn only when the style changed; pages, charts and the manifest always are.
-    The report is replaced atomically, and the site index updated when it sits in a site.
+    Figures are redrawn only when the style changed, in ``workers`` processes (None: one per
+    core; 0: here); pages, charts and the manifest always are. The report is replaced
+    atomically, and the site index updated when it sits in a site.
     """
     report_dir = Path(report_dir)
     manifest = read_manifest(report_dir)
@@ -825,7 +895,10 @@ def rerender(
         version = ReportVersion(
             manifest.get("version", 1), manifest.get("archived", False), history(report)
         )
-        _render_from_store(report_dir, report, stored, options, cache, version)
+        drawer = FigureDrawer(report, options.style)
+        processes = 0 if _keeps_figures(report_dir, stored, options) else workers
+        with open_pool(processes, (drawer.warm_up,)) as pool:
+            _render_from_store(report_dir, report, stored, options, cache, version, pool)
         _publish(report, report_dir)
     if report_dir.resolve().parent.name == REPORTS_DIR:
         site_dir = report_dir.resolve().parent.parent

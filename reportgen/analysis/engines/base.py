@@ -1,0 +1,186 @@
+"""What every engine shares: the job, the steps an image goes through, and the interface.
+
+An image goes through three steps, each a plain function or class that an engine runs where it
+fits (a thread, a process pool, a Ray stage):
+
+1. :func:`intake`: read and hash the file, answer from the cache or decode it;
+2. :class:`~reportgen.analysis.extract.Extractor` (which holds the model): misses in batches;
+3. :func:`deliver`: finish the record's maps, store it (results store and cache), summarise it
+   and hand it to the caller's ``on_record`` (the build draws the figure there).
+
+An engine only decides where these run. Adding one (Spark, Dask...) is one module with one
+:class:`Engine` subclass, registered in :mod:`reportgen.analysis.engines`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reportgen import store
+from reportgen.analysis import images
+from reportgen.analysis.extract import ExtractOptions, RawRecord, finish
+from reportgen.analysis.model import LoadedModel, ModelRef
+from reportgen.methods import spread
+from reportgen.record import ImageRecord, ModelSummary, SkippedFile
+from reportgen.results import ImageSummary
+from reportgen.slugs import image_id
+from reportgen.workers import Pool
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    """One input file: its place in the folder's order, its name in the report, its path (on
+    a cluster, readable from every node)."""
+
+    index: int
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything needed to turn images into stored records. Picklable: it travels to worker
+    processes and Ray actors, so the output and cache folders must be reachable from them."""
+
+    model: ModelRef
+    model_summary: ModelSummary  # known before any image: actors load without probing
+    device: str
+    dtype: str
+    batch_size: int
+    extract: ExtractOptions
+    result_parts: dict[str, Any]  # what identifies a result besides the image (cache key)
+    spread_by: str
+    maps_dir: Path
+    cache_dir: Path | None  # None: no cache
+    on_record: Callable[[ImageSummary, ImageRecord, str], None] | None = None
+
+    def key(self, sha256: str) -> str:
+        return store.content_key({**self.result_parts, "image": sha256})
+
+    def cache(self) -> store.ContentCache | None:
+        return store.ContentCache(self.cache_dir) if self.cache_dir else None
+
+
+@dataclass
+class Hit:
+    """An image the cache answered."""
+
+    index: int
+    key: str
+    record: ImageRecord
+
+
+@dataclass
+class Miss:
+    """An image the model must see."""
+
+    index: int
+    key: str
+    image: images.LoadedImage
+
+
+@dataclass
+class Made:
+    """An image the model saw, before its maps are finished."""
+
+    index: int
+    key: str
+    raw: RawRecord
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An image in the results store."""
+
+    summary: ImageSummary
+    key: str  # the content key of its record
+    from_cache: bool
+
+
+def intake(task: ImageTask, job: Job) -> Hit | Miss | SkippedFile:
+    """Read and hash one file; a cache hit comes back with its record, anything unreadable
+    as skipped with the reason. A damaged cache entry counts as a miss."""
+    try:
+        file = images.read(Path(task.path), task.name)
+    except images.ImageLoadError as error:
+        return SkippedFile(task.name, str(error))
+    key = job.key(file.sha256)
+    cache = job.cache()
+    cached = cache.existing("results", key, ".npz") if cache else None
+    if cached:
+        try:
+            return Hit(task.index, key, store.read_record(cached, file.name))
+        except (OSError, ValueError, KeyError):
+            pass  # recomputed below
+    try:
+        return Miss(task.index, key, images.load(file))
+    except images.ImageLoadError as error:
+        return SkippedFile(file.name, str(error))
+
+
+def summarise(index: int, record: ImageRecord, spec: spread.SpreadSpec) -> ImageSummary:
+    entropy, layer_entropies = spread.record_entropies(record, spec)
+    return ImageSummary(
+        index=index,
+        id=image_id(index, record.name),
+        name=record.name,
+        sha256=record.sha256,
+        size_bytes=record.size_bytes,
+        original_size=tuple(record.original_size),
+        entropy=entropy,
+        layer_entropies=layer_entropies,
+        predictions=tuple(record.predictions),
+        artifact_counts=tuple(int(count) for count in record.artifact_mask.sum(axis=(1, 2))),
+    )
+
+
+def deliver(item: Hit | Made | SkippedFile, job: Job) -> Stored | SkippedFile:
+    """Store one image's record in the results store (and the cache when it is new), then
+    hand it to ``job.on_record``. Skipped files pass through."""
+    if isinstance(item, SkippedFile):
+        return item
+    from_cache = isinstance(item, Hit)
+    record = item.record if from_cache else finish(item.raw, job.extract)
+    summary = summarise(item.index, record, spread.SpreadSpec.parse(job.spread_by))
+    destination = job.maps_dir / f"{summary.id}.npz"
+    cache = job.cache()
+    if not (from_cache and cache.copy_to("results", item.key, ".npz", destination)):
+        payload = store.record_bytes(record)
+        store.atomic_write(destination, payload)
+        if cache:
+            cache.put("results", item.key, ".npz", payload)
+    if job.on_record:
+        job.on_record(summary, record, item.key)
+    return Stored(summary, item.key, from_cache)
+
+
+class Engine:
+    """Turns image files into records in the results store. Use as a context manager: it
+    holds its workers (and cluster connection) from ``__enter__`` to ``__exit__``."""
+
+    name: str = ""
+
+    @property
+    def pool(self) -> Pool:
+        """Where other per-report work (charts, thumbnails, re-drawn figures) can run."""
+        raise NotImplementedError
+
+    def run(
+        self, tasks: Sequence[ImageTask], job: Job, model: Callable[[], LoadedModel]
+    ) -> Iterator[Stored | SkippedFile]:
+        """Analyse ``tasks`` and yield one outcome per task, in any order. ``model()`` gives
+        the model loaded in this process, for engines that run it here; it is called only
+        when some image misses the cache."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,183 @@
+"""Worker processes for the per-image CPU work: finishing records, drawing figures, charts.
+
+A pool runs picklable functions on other cores, or in the calling thread with 0 workers (the
+serial reference, same bytes). :meth:`Pool.imap` keeps at most ``max_pending`` tasks in flight,
+so a fast producer (the model) waits for the workers instead of filling memory.
+
+Worker processes run at a lower priority with one thread each for the numerical libraries:
+where the model shares the cores with them (a CPU-only machine), the forward pass goes first and
+the workers fill the gaps; on a GPU machine they use the cores the model leaves free.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import select
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from reportgen.errors import ReportgenError
+
+WORKER_NICENESS = 10
+SINGLE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its affinity, where the OS tells)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+class Pool:
+    """Runs functions somewhere else; subclasses say where (:meth:`submit`)."""
+
+    max_pending: int = 1
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future:
+        raise NotImplementedError
+
+    def imap(self, function: Callable[..., Any], items: Iterable[tuple]) -> Iterator[Any]:
+        """``function(*args)`` for each ``args`` of ``items``, results in the order of
+        ``items``; at most ``max_pending`` tasks are in flight and ``items`` is pulled lazily,
+        so memory stays flat however many items there are."""
+        pending: deque[Future] = deque()
+        try:
+            for args in items:
+                pending.append(self.submit(function, *args))
+                while pending and (len(pending) > self.max_pending or pending[0].done()):
+                    yield self._result(pending.popleft())
+            while pending:
+                yield self._result(pending.popleft())
+        finally:
+            for future in pending:
+                future.cancel()
+
+    @staticmethod
+    def _result(future: Future) -> Any:
+        return future.result()
+
+    def close(self) -> None:
+        """Release the workers; pending tasks are cancelled."""
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class InlinePool(Pool):
+    """Runs every task at once in the calling thread: the serial reference."""
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(function(*args))
+        except BaseException as error:  # delivered by result(), as from a worker
+            future.set_exception(error)
+        return future
+
+
+def _exit_with(pid: int) -> None:
+    """End this worker as soon as process ``pid`` (the pool's owner) is gone, so a killed
+    build leaves no worker writing into its staging folder. A daemon thread waits on the
+    process (a pidfd on Linux, else polling once a second)."""
+
+    def wait() -> None:
+        try:
+            select.select([os.pidfd_open(pid)], [], [])
+        except (AttributeError, OSError):
+            while _alive(pid):
+                time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=wait, name="reportgen-owner-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _start_worker(owner: int, niceness: int, warm_up: bytes) -> None:
+    """In each new worker: watch the owner, one thread per numerical library (set before any
+    is imported), lower priority, then the caller's warm-up (imports, tables)."""
+    _exit_with(owner)
+    for name in SINGLE_THREAD:
+        os.environ[name] = "1"
+    if niceness and hasattr(os, "nice"):
+        os.nice(niceness)
+    for function in pickle.loads(warm_up):
+        function()
+
+
+class ProcessPool(Pool):
+    """``workers`` processes, started at once so their warm-up overlaps the caller's own start
+    (loading the model). ``warm_up`` functions run in each worker when it starts."""
+
+    def __init__(
+        self,
+        workers: int,
+        *,
+        max_pending: int | None = None,
+        warm_up: Iterable[Callable[[], Any]] = (),
+        niceness: int = WORKER_NICENESS,
+    ):
+        methods = multiprocessing.get_all_start_methods()
+        # forkserver: no copy of the parent's threads or locks (torch's), cheap starts.
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        self.workers = workers
+        self.max_pending = max_pending or 4 * workers
+        self._executor = ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(os.getpid(), niceness, pickle.dumps(tuple(warm_up))),
+        )
+        for _ in range(workers):  # start them all now, not on the first tasks
+            self._executor.submit(int)
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future:
+        try:
+            return self._executor.submit(function, *args)
+        except BrokenProcessPool:
+            raise _died() from None
+
+    @staticmethod
+    def _result(future: Future) -> Any:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            raise _died() from None
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _died() -> ReportgenError:
+    return ReportgenError(
+        "a worker process died (out of memory?); try fewer --workers, or --workers 0 to run "
+        "everything in one process"
+    )
+
+
+def open_pool(workers: int | None, warm_up: Iterable[Callable[[], Any]] = ()) -> Pool:
+    """A pool of ``workers`` processes (None: one per core; 0: inline, no processes)."""
+    if workers is None:
+        workers = available_cores()
+    if workers < 0:
+        raise ReportgenError("--workers must be 0 or more")
+    return ProcessPool(workers, warm_up=warm_up) if workers else InlinePool()
