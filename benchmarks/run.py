@@ -58,7 +58,9 @@ def save_random_vit(folder: Path, sizes: dict) -> Path:
 
 
 def synthesise_images(folder: Path, count: int, max_side: int | None = None) -> Path:
-    """``count`` images from examples/images: originals, then flips and corner crops."""
+    """``count`` distinct images from examples/images: originals, then flips and corner crops,
+    then the same turned a quarter left, then right (no two files alike, so no image of a run
+    is answered by the cache from an earlier one)."""
     folder.mkdir(parents=True, exist_ok=True)
     sources = sorted(p for p in EXAMPLES.iterdir() if p.suffix == ".jpg")
     variants = [
@@ -68,10 +70,15 @@ def synthesise_images(folder: Path, count: int, max_side: int | None = None) -> 
         lambda im: im.crop((0, 0, int(im.width * 0.8), int(im.height * 0.8))),
         lambda im: im.crop((int(im.width * 0.2), int(im.height * 0.2), im.width, im.height)),
     ]
+    turns = [None, Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270]
+    if count > len(sources) * len(variants) * len(turns):
+        raise ValueError(f"at most {len(sources) * len(variants) * len(turns)} distinct images")
     for index in range(count):
-        variant = variants[(index // len(sources)) % len(variants)]
+        round_ = index // len(sources)
+        variant, turn = variants[round_ % len(variants)], turns[round_ // len(variants)]
         with Image.open(sources[index % len(sources)]) as image:
             picture = variant(image.convert("RGB"))
+            picture = picture.transpose(turn) if turn is not None else picture
             if max_side:
                 picture.thumbnail((max_side, max_side))
             picture.save(folder / f"img{index:04d}.jpg", quality=90)

@@ -70,6 +70,7 @@ def build(
         ) as report,
         open_engine(analysis_options, warm_up=(report.drawer.warm_up,)) as engine,
     ):
+        engine.pool.submit(report.prepare_pages)
         analysis = analyze_folder(
             images_dir,
             report.data_dir,

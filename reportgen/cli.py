@@ -34,6 +34,13 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
         help="where the model runs (default: auto = cuda, then mps, then cpu)",
     )
     group.add_argument(
+        "--dtype",
+        default="float32",
+        choices=("float32", "float16", "bfloat16"),
+        help="precision of the forward pass; the maps are computed in float32 or better "
+        "whatever it is (default: float32)",
+    )
+    group.add_argument(
         "--batch-size",
         type=int,
         default=8,
@@ -118,6 +125,37 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="always run the model; neither read nor write cached results",
     )
+    _add_workers_option(group)
+    scale = parser.add_argument_group("scaling out")
+    scale.add_argument(
+        "--engine",
+        default="local",
+        metavar="NAME",
+        help="what runs the images: local (this machine) or ray (Ray Data; pip install "
+        "'reportgen[ray]') (default: local)",
+    )
+    scale.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="join a running Ray cluster (e.g. ray://head:10001 or auto); default: start a "
+        "local Ray instance for this run",
+    )
+    scale.add_argument(
+        "--ray-actors",
+        type=int,
+        metavar="N",
+        help="model replicas on Ray (default: one per GPU of the cluster, else one)",
+    )
+
+
+def _add_workers_option(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes that finish records and draw figures next to the model; 0 = all in "
+        "this process (default: one per core)",
+    )
 
 
 def _start_layer(text: str) -> int | str:
@@ -149,6 +187,11 @@ def _analysis_options(args: argparse.Namespace):
         faithfulness_images=args.faithfulness_images,
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
+        dtype=args.dtype,
+        workers=args.workers,
+        engine=args.engine,
+        ray_address=args.ray_address,
+        ray_actors=args.ray_actors,
     )
 
 
@@ -271,6 +314,7 @@ def _run_render(args: argparse.Namespace) -> None:
         style=style,
         jekyll_include=args.jekyll_include,
         cache_dir=args.cache_dir,
+        workers=args.workers,
         say=_say,
     )
 
@@ -398,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("report", type=Path, help="report folder (holds manifest.json and data/)")
     _add_render_options(render, defaults=False)
     _add_cache_dir(render)
+    _add_workers_option(render)
     render.set_defaults(run=_run_render)
 
     verify = commands.add_parser(

@@ -29,6 +29,9 @@ from reportgen.methods import panels
 from reportgen.record import ImageRecord, Prediction
 
 FORMAT_VERSION = 2
+# deflate level 1: half the time of the default 6 for 2% more bytes (float32 maps and a JPEG-like
+# image barely compress); the file is written once per image, on the analysis's hot path.
+ZIP_LEVEL = 1
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -104,8 +107,9 @@ def record_bytes(record: ImageRecord) -> bytes:
             info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
-            with archive.open(info, "w") as member:
-                np.lib.format.write_array(member, array, allow_pickle=False)
+            member = io.BytesIO()
+            np.lib.format.write_array(member, array, allow_pickle=False)
+            archive.writestr(info, member.getvalue(), compresslevel=ZIP_LEVEL)
     return buffer.getvalue()
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from reportgen.errors import ReportgenError
 
 WORKER_NICENESS = 10
+DRAIN = object()  # an item of Pool.imap: finish every task so far before taking more items
 SINGLE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -44,13 +45,18 @@ class Pool:
     def submit(self, function: Callable[..., Any], *args: Any) -> Future:
         raise NotImplementedError
 
-    def imap(self, function: Callable[..., Any], items: Iterable[tuple]) -> Iterator[Any]:
+    def imap(self, function: Callable[..., Any], items: Iterable[Any]) -> Iterator[Any]:
         """``function(*args)`` for each ``args`` of ``items``, results in the order of
         ``items``; at most ``max_pending`` tasks are in flight and ``items`` is pulled lazily,
-        so memory stays flat however many items there are."""
+        so memory stays flat however many items there are. An item :data:`DRAIN` waits for
+        every task so far before the next item is pulled (and so made)."""
         pending: deque[Future] = deque()
         try:
             for args in items:
+                if args is DRAIN:
+                    while pending:
+                        yield self._result(pending.popleft())
+                    continue
                 pending.append(self.submit(function, *args))
                 while pending and (len(pending) > self.max_pending or pending[0].done()):
                     yield self._result(pending.popleft())

@@ -304,9 +304,9 @@ class Extractor:
         """:func:`prepare` for this model and device (pinned memory on CUDA)."""
         return prepare(images, self.loaded.processor, pin=self._transfers.cuda)
 
-    def run(self, batches: Iterable[PreparedBatch]) -> Iterator[RawRecord]:
-        """Raw records of every image of ``batches``, in order. Batch k+1 is uploaded while
-        batch k computes, and batch k's results are read while batch k+1 computes."""
+    def run(self, batches: Iterable[PreparedBatch]) -> Iterator[list[RawRecord]]:
+        """The raw records of each batch, in order. Batch k+1 is uploaded while batch k
+        computes, and batch k's results are read while batch k+1 computes."""
         iterator = iter(batches)
         current = next(iterator, None)
         uploaded = self._transfers.upload(current.pixels) if current is not None else None
@@ -319,14 +319,14 @@ class Extractor:
                 uploaded = self._transfers.upload(following.pixels)
             downloaded = self._transfers.download(results["tensors"])
             if behind is not None:
-                yield from self._records(*behind)
+                yield self._records(*behind)
             behind = (current, results, *downloaded)
             if not self._transfers.cuda:  # nothing runs asynchronously: no reason to wait
-                yield from self._records(*behind)
+                yield self._records(*behind)
                 behind = None
             current = following
         if behind is not None:
-            yield from self._records(*behind)
+            yield self._records(*behind)
 
     def _forward(self, pixels: Any) -> dict[str, Any]:
         """One forward pass (with gradients for relevance) and the reductions, on the device."""
@@ -353,14 +353,14 @@ class Extractor:
 
     def _records(
         self, batch: PreparedBatch, results: dict[str, Any], host: dict[str, Any], done: Any
-    ) -> Iterator[RawRecord]:
+    ) -> list[RawRecord]:
         self._transfers.wait(done)
         arrays = {name: tensor.numpy() for name, tensor in host.items()}
         summary, labels = self.loaded.summary, self.loaded.labels
         probabilities = arrays.get("probabilities")
         relevance, targets = results["relevance"], results["targets"]
-        for index, facts in enumerate(batch.facts):
-            yield RawRecord(
+        return [
+            RawRecord(
                 facts=facts,
                 n_prefix=summary.n_prefix,
                 grid=summary.grid,
@@ -379,6 +379,8 @@ class Extractor:
                     labels.get(targets[index], str(targets[index])) if targets is not None else None
                 ),
             )
+            for index, facts in enumerate(batch.facts)
+        ]
 
 
 def extract(
@@ -400,8 +402,8 @@ def extract(
     options = ExtractOptions(rollout, mask_artifacts, relevance, target)
     extractor = Extractor(loaded, options)
     prepared = prefetched(batched(images, batch_size), extractor.prepare)
-    for raw in extractor.run(prepared):
-        yield finish(raw, options)
+    for batch in extractor.run(prepared):
+        yield from (finish(raw, options) for raw in batch)
 
 
 def artifact_profile(loaded: LoadedModel, n_images: int = 4, seed: int = 0) -> list[float]:

@@ -574,3 +574,17 @@ def render_index(
     """Write the archive site's ``index.html`` listing ``entries`` in the given order."""
     environment = _environment(HTML_ESCAPING, templates_dir, bytecode_dir)
     _write(Path(out_path), _render(environment, "index.html.j2", {"entries": entries}))
+
+
+def compile_templates(templates_dir: Path | None, bytecode_dir: Path) -> None:
+    """Compile every template of every flavour into ``bytecode_dir`` before any page is
+    rendered: a build does it in a worker while the model loads, so its pages do not wait.
+    Templates that do not compile are left to fail, with a message, when they are rendered."""
+    escapings = {flavour.escaping for flavour in FLAVOURS.values()} | {HTML_ESCAPING}
+    for escaping in escapings:
+        environment = _environment(escaping, templates_dir, bytecode_dir)
+        for name in environment.list_templates(extensions=["j2"]):
+            try:
+                environment.get_template(name)
+            except jinja2.TemplateError:
+                continue

@@ -40,6 +40,13 @@ def _render(draw: Callable, fmt: str, columns: int = 1) -> bytes:
     return buffer.getvalue()
 
 
+def warm_up() -> None:
+    """Import what drawing a chart needs (a worker does it before its first chart)."""
+    import matplotlib.style  # noqa: F401
+    from matplotlib.backends import backend_agg  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
+
+
 def line_colours(n_levels: int) -> list[tuple[float, float, float]]:
     """Line colours for levels 1..N: YlOrRd from orange-yellow (focused) to dark red (spread).
 

@@ -263,9 +263,10 @@ class FigureDrawer:
         _write_figure(self.report, image, record, self.style, cache, key)
 
     def warm_up(self) -> None:
-        """What every figure needs, made once per worker before its first figure."""
+        """What every figure and chart needs, made once per worker before its first one."""
         render.colormap_lut(self.style.colormap)
         render.font()
+        plots.warm_up()
 
 
 def _draw_stored(drawer: FigureDrawer, image: ImageSummary, record_file: Path) -> None:
@@ -769,6 +770,12 @@ class ReportBuild:
 
     def draw(self, image: ImageSummary, record: ImageRecord, key: str) -> None:
         self.drawer(image, record, key)
+
+    def prepare_pages(self) -> None:
+        """Compile the templates into the cache ahead of :meth:`publish` (picklable: a worker
+        can do it while the model loads)."""
+        if self.cache:
+            pages.compile_templates(self.options.templates_dir, _bytecode_dir(self.cache))
 
     def publish(
         self,

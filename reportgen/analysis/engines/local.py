@@ -27,7 +27,7 @@ from reportgen.analysis.model import LoadedModel
 from reportgen.errors import ReportgenError
 from reportgen.record import SkippedFile
 from reportgen.results import AnalysisOptions
-from reportgen.workers import Pool, open_pool
+from reportgen.workers import DRAIN, Pool, open_pool
 
 
 class LocalEngine(Engine):
@@ -87,11 +87,17 @@ def _deliveries(
     batches = prepared()
     first = next(batches, None)
     if first is not None:
-        for raw in extractor[0].run(_chain(first, batches)):
+        # On the CPU the forward pass already keeps every core busy: workers running next to
+        # it slow it down more than they gain, so each batch is finished between passes.
+        between_passes = extractor[0].loaded.device == "cpu"
+        for batch in extractor[0].run(_chain(first, batches)):
             while found:
                 yield (found.popleft(),)
-            miss = order.popleft()
-            yield (Made(miss.index, miss.key, raw),)
+            for raw in batch:
+                miss = order.popleft()
+                yield (Made(miss.index, miss.key, raw),)
+            if between_passes:
+                yield DRAIN
     while found:
         yield (found.popleft(),)
 
