@@ -135,7 +135,8 @@ def _outputs(loaded: LoadedModel, pixels: np.ndarray) -> np.ndarray:
     """Class probabilities (classifier) or final CLS embeddings (backbone), (B, D)."""
     import torch
 
-    output = loaded.model(pixel_values=torch.from_numpy(pixels).to(loaded.device))
+    inputs = torch.from_numpy(pixels).to(loaded.device, dtype=loaded.dtype)
+    output = loaded.model(pixel_values=inputs)
     if loaded.labels is not None:
         return torch.softmax(output.logits.float(), dim=-1).cpu().numpy()
     return output.last_hidden_state[:, 0].float().cpu().numpy()

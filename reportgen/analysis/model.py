@@ -328,6 +328,33 @@ def _quiet_transformers() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
+def _loading_options(ref: ModelRef) -> dict[str, Any]:
+    return {
+        "revision": ref.revision,
+        "local_files_only": ref.local_files_only,
+        "trust_remote_code": False,
+    }
+
+
+def _cannot_load(ref: ModelRef, error: Exception) -> ReportgenError:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    return ReportgenError(f"cannot load model {ref.model_id}: {first_line}")
+
+
+def load_processor(ref: ModelRef) -> Any:
+    """The checkpoint's own image processor, without the weights (for workers that only
+    preprocess)."""
+    import transformers
+
+    _quiet_transformers()
+    try:
+        return transformers.AutoImageProcessor.from_pretrained(
+            ref.location, **_loading_options(ref)
+        )
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise _cannot_load(ref, error) from None
+
+
 def load(
     ref: ModelRef,
     device: str = "auto",
@@ -347,22 +374,16 @@ def load(
 
     if dtype not in DTYPES:
         raise ReportgenError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
-    _quiet_transformers()
     device = pick_device(device)
-    options = {
-        "revision": ref.revision,
-        "local_files_only": ref.local_files_only,
-        "trust_remote_code": False,
-    }
+    processor = load_processor(ref)
+    options = _loading_options(ref)
     try:
         config = transformers.AutoConfig.from_pretrained(ref.location, **options)
-        processor = transformers.AutoImageProcessor.from_pretrained(ref.location, **options)
         model = _model_class(config).from_pretrained(
             ref.location, attn_implementation="eager", use_safetensors=True, **options
         )
     except (OSError, ValueError, KeyError, RuntimeError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        raise ReportgenError(f"cannot load model {ref.model_id}: {first_line}") from None
+        raise _cannot_load(ref, error) from None
     torch_dtype = getattr(torch, dtype)
     model.eval().to(device, dtype=torch_dtype)
     labels = _labels(model)

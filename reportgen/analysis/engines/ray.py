@@ -1,0 +1,261 @@
+"""The Ray engine (``--engine ray``): the analysis as a Ray Data pipeline, on this machine or on
+a cluster. It has the shape of Ray Data's batch-inference example::
+
+    file list -> intake (tasks: read, hash, cache, decode, preprocess)
+              -> model (an actor pool, each actor holding the model; a GPU each when the
+                 cluster has GPUs)
+              -> deliver (tasks: finish the maps, store the record, draw the figure)
+              -> the driver collects the small per-image summaries
+
+Each stage calls the same functions as the local engine (:mod:`.base`,
+:mod:`reportgen.analysis.extract`), so the results are the same. Workers write the results
+store, the report's staging folder and the cache themselves: on a cluster these folders must be
+on storage every node sees under the same path, and every node needs reportgen and the model
+(the same local folder, or the HuggingFace cache). Ray retries a task or restarts an actor whose
+worker dies. ``ray[data]`` is an optional extra: ``pip install "reportgen[ray]"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reportgen.analysis.engines.base import (
+    Engine,
+    ImageTask,
+    Job,
+    Made,
+    Miss,
+    Stored,
+    deliver,
+    intake,
+)
+from reportgen.analysis.extract import Extractor, ImageFacts, PreparedBatch, prepare
+from reportgen.analysis.model import LoadedModel, ModelRef, load, load_processor
+from reportgen.errors import ReportgenError
+from reportgen.record import SkippedFile
+from reportgen.results import AnalysisOptions
+from reportgen.workers import Pool
+
+
+def _ray() -> Any:
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise ReportgenError(
+            '--engine ray needs Ray Data: pip install "reportgen[ray]" (ray[data] 2.x)'
+        ) from None
+    return ray
+
+
+class RayEngine(Engine):
+    name = "ray"
+
+    def __init__(self, address: str | None, actors: int | None, cpus: int | None):
+        ray = _ray()
+        self._started = False
+        if not ray.is_initialized():
+            try:
+                if address:
+                    ray.init(address=address, logging_level=logging.ERROR)
+                else:
+                    ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.ERROR)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+                raise ReportgenError(f"cannot start {where}: {_first_line(error)}") from None
+            self._started = True
+        # The driver shows its own progress; Ray Data's plan and timing lines stay in its logs.
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
+        self._actors = actors
+        self._pool = RayPool(max_pending=4 * max(1, int(ray.cluster_resources().get("CPU", 1))))
+
+    @classmethod
+    def open(cls, options: AnalysisOptions, warm_up: Sequence[Callable[[], Any]] = ()) -> Engine:
+        """``warm_up`` is not needed: Ray keeps its workers between tasks."""
+        return cls(options.ray_address, options.ray_actors, options.workers or None)
+
+    @property
+    def pool(self) -> Pool:
+        return self._pool
+
+    def run(
+        self, tasks: Sequence[ImageTask], job: Job, model: Callable[[], LoadedModel]
+    ) -> Iterator[Stored | SkippedFile]:
+        ray = _ray()
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        if job.device == "cuda" and not gpus:
+            raise ReportgenError("--device cuda: the Ray cluster has no GPU")
+        gpus_per_actor = 1 if gpus and job.device in ("auto", "cuda") else 0
+        actors = self._actors or max(1, gpus if gpus_per_actor else 1)
+        dataset = (
+            ray.data.from_items(_pack(list(tasks))["item"].tolist())
+            .map_batches(_intake_batch, fn_kwargs={"job": job}, batch_size=job.batch_size)
+            .map_batches(
+                _ModelStage,
+                fn_constructor_args=(job,),
+                batch_size=job.batch_size,
+                compute=ray.data.ActorPoolStrategy(size=actors),
+                num_gpus=gpus_per_actor,
+            )
+            .map_batches(_deliver_batch, fn_kwargs={"job": job}, batch_size=job.batch_size)
+        )
+        try:
+            for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+                for item in _unpack(batch):
+                    if isinstance(item, _Failure):
+                        raise item.error
+                    yield item
+        except ray.exceptions.RayError as error:
+            raise _reportable(error) from None
+
+    def close(self) -> None:
+        if self._started:
+            _ray().shutdown()
+
+
+class RayPool(Pool):
+    """Runs functions as Ray tasks (charts, thumbnails: anything picklable)."""
+
+    def __init__(self, max_pending: int):
+        self.max_pending = max_pending
+        self._remote = None
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future:
+        if self._remote is None:
+            self._remote = _ray().remote(_call)
+        return self._remote.remote(function, *args).future()
+
+    @staticmethod
+    def _result(future: Future) -> Any:
+        try:
+            return future.result()
+        except _ray().exceptions.RayError as error:
+            raise _reportable(error) from None
+
+
+def _call(function: Callable[..., Any], *args: Any) -> Any:
+    return function(*args)
+
+
+def _reportable(error: BaseException) -> ReportgenError:
+    """An unexpected failure of a Ray task as a one-line message (the expected ones, with
+    messages for users, travel as :class:`_Failure` items)."""
+    return ReportgenError(f"a Ray task failed: {_first_line(getattr(error, 'cause', error))}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# --- the stages: picklable items in a binary column -------------------------------------------
+
+
+def _pack(items: list[Any]) -> dict[str, np.ndarray]:
+    return {"item": np.array([pickle.dumps(item) for item in items], dtype=object)}
+
+
+def _unpack(batch: dict[str, np.ndarray]) -> list[Any]:
+    return [pickle.loads(blob) for blob in batch["item"]]
+
+
+@dataclass
+class _Failure:
+    """An error meant for the user (ReportgenError, OSError), carried to the driver as an item:
+    Ray's wrappers would keep only its traceback as text."""
+
+    error: Exception
+
+
+def _stage(batch: dict[str, np.ndarray], work: Callable[[list[Any]], list[Any]]) -> Any:
+    """One stage's batch: its items through ``work``; a user-facing error becomes a
+    :class:`_Failure` item, and a failure from an earlier stage passes on."""
+    items = _unpack(batch)
+    failures = [item for item in items if isinstance(item, _Failure)]
+    if failures:
+        return _pack(failures[:1])
+    try:
+        return _pack(work(items))
+    except (ReportgenError, OSError) as error:
+        return _pack([_Failure(error)])
+
+
+@dataclass
+class _Prepared:
+    """A miss through the processor, on its way to the model."""
+
+    index: int
+    key: str
+    facts: ImageFacts
+    pixels: np.ndarray  # float32 (3, H, W)
+
+
+_PROCESSORS: dict[tuple[str, str | None], Any] = {}  # per worker process
+
+
+def _processor(ref: ModelRef) -> Any:
+    key = (ref.location, ref.revision)
+    if key not in _PROCESSORS:
+        _PROCESSORS[key] = load_processor(ref)
+    return _PROCESSORS[key]
+
+
+def _intake_batch(batch: dict[str, np.ndarray], job: Job) -> dict[str, np.ndarray]:
+    """Read, hash and look up each file; decode and preprocess the misses together."""
+    return _stage(batch, lambda tasks: _intake(tasks, job))
+
+
+def _intake(tasks: list[ImageTask], job: Job) -> list[Any]:
+    items = [intake(task, job) for task in tasks]
+    misses = [item for item in items if isinstance(item, Miss)]
+    if not misses:
+        return items
+    ready = prepare([miss.image for miss in misses], _processor(job.model))
+    pixels = ready.pixels.numpy()
+    prepared = {
+        miss.index: _Prepared(miss.index, miss.key, facts, pixels[position])
+        for position, (miss, facts) in enumerate(zip(misses, ready.facts, strict=True))
+    }
+    return [prepared[item.index] if isinstance(item, Miss) else item for item in items]
+
+
+class _ModelStage:
+    """An actor holding the model (loaded at its first miss); hits and skipped files pass."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        self._extractor: Extractor | None = None
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return _stage(batch, self._run)
+
+    def _run(self, items: list[Any]) -> list[Any]:
+        import torch
+
+        prepared = [item for item in items if isinstance(item, _Prepared)]
+        if not prepared:
+            return items
+        if self._extractor is None:
+            job = self.job
+            loaded = load(job.model, job.device, job.dtype, job.model_summary)
+            self._extractor = Extractor(loaded, job.extract)
+        pixels = torch.from_numpy(np.stack([item.pixels for item in prepared]))
+        (raws,) = self._extractor.run([PreparedBatch([item.facts for item in prepared], pixels)])
+        made = {
+            item.index: Made(item.index, item.key, raw)
+            for item, raw in zip(prepared, raws, strict=True)
+        }
+        return [made[item.index] if isinstance(item, _Prepared) else item for item in items]
+
+
+def _deliver_batch(batch: dict[str, np.ndarray], job: Job) -> dict[str, np.ndarray]:
+    """Finish, store and draw each record; the driver gets summaries and skipped files."""
+    return _stage(batch, lambda items: [deliver(item, job) for item in items])

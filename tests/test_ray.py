@@ -1,0 +1,134 @@
+"""The Ray engine on a local Ray instance: the same results as the local engine, a worker that
+dies is retried, a failing run publishes nothing. Marked ``ray``: ``pytest -m "not ray"`` skips
+it in a quick local loop; CI (``make test``) runs it."""
+
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import site_files, write_images
+
+from reportgen import api
+from reportgen.errors import ReportgenError
+from reportgen.publish.site import ReportOptions, parse_date
+from reportgen.results import AnalysisOptions
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    """One local Ray instance for the module (the engine joins it and leaves it running)."""
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tests/
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = write_images(tmp_path_factory.mktemp("images"), 30, size=(40, 36), seed=5)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    (folder / "empty.png").write_bytes(b"")
+    return folder
+
+
+@pytest.fixture
+def options(tiny_vit_dir, tmp_path):
+    return AnalysisOptions(
+        model=str(tiny_vit_dir), device="cpu", batch_size=4, cache_dir=tmp_path / "cache"
+    )
+
+
+REPORT = ReportOptions(slug="tiny", date=parse_date("2024-05-24"), formats=("html",))
+
+
+def test_ray_results_equal_the_local_engine(folder, options, tmp_path):
+    local = api.analyze(folder, tmp_path / "local", replace(options, use_cache=False))
+    on_ray = api.analyze(folder, tmp_path / "ray", replace(options, engine="ray"))
+    assert [image.name for image in on_ray.images] == [image.name for image in local.images]
+    assert [image.level for image in on_ray.images] == [image.level for image in local.images]
+    assert on_ray.skipped == local.skipped and len(local.skipped) == 2
+    assert {item.reason for item in on_ray.skipped} == {
+        "not an image Pillow can read",
+        "empty file (0 bytes)",
+    }
+    for ours, theirs in zip(on_ray.images, local.images, strict=True):
+        assert ours.entropy == pytest.approx(theirs.entropy, abs=1e-6)
+        ray_maps, local_maps = on_ray.record(ours).maps, local.record(theirs).maps
+        assert set(ray_maps) == set(local_maps)
+        for name, values in local_maps.items():
+            np.testing.assert_allclose(ray_maps[name], values, atol=1e-5, rtol=0)
+    again = api.analyze(folder, tmp_path / "again", replace(options, engine="ray"))
+    assert again.cache_hits == 30 and again.images == on_ray.images  # the cache Ray wrote
+
+
+def test_a_ray_build_publishes_the_same_report(folder, options, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    local = api.build(folder, tmp_path / "local", replace(options, use_cache=False), REPORT)
+    on_ray = api.build(folder, tmp_path / "ray", replace(options, engine="ray"), REPORT)
+    local_files, ray_files = site_files(local), site_files(on_ray)
+    assert sorted(ray_files) == sorted(local_files)
+    assert len([name for name in ray_files if name.startswith("figures/")]) == 30
+    for name in ("index.html", "thumbnail.webp", "charts/entropy-histogram.svg"):
+        assert ray_files[name] == local_files[name], name
+
+
+@dataclass(frozen=True)
+class DiesOnce:
+    """An ``on_record`` whose worker process dies at its first image (a crash, as from
+    running out of memory), and draws nothing otherwise."""
+
+    marker: Path
+
+    def __call__(self, image, record, key):
+        if not self.marker.exists():
+            self.marker.touch()
+            os._exit(1)
+
+
+def test_a_worker_that_dies_is_retried(folder, options, tmp_path):
+    from reportgen.analysis.analyze import analyze
+
+    marker = tmp_path / "died"
+    ray_options = replace(options, engine="ray", use_cache=False)
+    analysis = analyze(folder, tmp_path / "out", ray_options, on_record=DiesOnce(marker))
+    assert marker.exists()
+    assert len(analysis.images) == 30 and len(list((tmp_path / "out/maps").iterdir())) == 30
+
+
+@dataclass(frozen=True)
+class FailsOn:
+    """An ``on_record`` that fails on one image, as a full disk would."""
+
+    name: str
+
+    def __call__(self, image, record, key):
+        if image.name == self.name:
+            raise ReportgenError(f"cannot draw {image.name}")
+
+    def warm_up(self):
+        pass
+
+
+def test_a_failing_ray_run_publishes_nothing(folder, options, tmp_path, monkeypatch):
+    from reportgen.publish import site
+
+    out = tmp_path / "site"
+    api.build(folder, out, replace(options, engine="ray"), REPORT)
+    before = site_files(out)
+    start = site.ReportBuild.__init__
+
+    def failing_drawer(self, *args, **kwargs):
+        start(self, *args, **kwargs)
+        self.drawer = FailsOn("img07.png")
+
+    monkeypatch.setattr(site.ReportBuild, "__init__", failing_drawer)
+    with pytest.raises(ReportgenError, match="cannot draw img07.png"):
+        api.build(folder, out, replace(options, engine="ray", use_cache=False), REPORT)
+    assert site_files(out) == before
+    assert not list(out.glob(f"{site.STAGING_PREFIX}*"))
