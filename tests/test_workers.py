@@ -1,0 +1,175 @@
+"""Worker pools and the local engine: bounded, ordered streams; parallel output byte-identical to
+a serial run; errors and crashes of workers as one-line messages; no worker outlives a killed
+build; --dtype on the CPU."""
+
+import os
+import signal
+import sys
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import site_files, stop_build_half_way, write_images
+
+from reportgen import api
+from reportgen.errors import ReportgenError
+from reportgen.publish.site import ReportOptions, parse_date
+from reportgen.results import AnalysisOptions
+from reportgen.workers import DRAIN, InlinePool, ProcessPool, open_pool
+
+
+def square(value):
+    return value * value
+
+
+def fail(message):
+    raise ReportgenError(message)
+
+
+def die():
+    os._exit(3)
+
+
+@pytest.fixture(scope="module")
+def processes():
+    with ProcessPool(2, max_pending=3) as pool:
+        yield pool
+
+
+@pytest.mark.parametrize("pool", [InlinePool(), "processes"])
+def test_imap_gives_results_in_order(pool, request):
+    pool = request.getfixturevalue(pool) if pool == "processes" else pool
+    assert list(pool.imap(square, ((n,) for n in range(20)))) == [n * n for n in range(20)]
+
+
+def test_imap_pulls_items_only_as_results_are_taken(processes):
+    pulled = []
+
+    def items():
+        for n in range(50):
+            pulled.append(n)
+            yield (n,)
+
+    results = processes.imap(square, items())
+    for taken in range(1, 10):
+        next(results)
+        assert len(pulled) <= taken + processes.max_pending
+    results.close()
+
+
+def test_drain_finishes_every_task_before_the_next_item(processes):
+    done_before = []
+
+    def items():
+        yield from ((n,) for n in range(5))
+        yield DRAIN
+        done_before.append(len(results_so_far))
+        yield (5,)
+
+    results_so_far = []
+    for result in processes.imap(square, items()):
+        results_so_far.append(result)
+    assert done_before == [5] and results_so_far == [n * n for n in range(6)]
+
+
+def test_errors_in_workers_reach_the_caller_as_they_were(processes):
+    with pytest.raises(ReportgenError, match="no room for the figure"):
+        list(processes.imap(fail, [("no room for the figure",)]))
+
+
+def test_a_worker_that_dies_is_a_one_line_error():
+    with ProcessPool(1) as pool, pytest.raises(ReportgenError, match="a worker process died"):
+        list(pool.imap(die, [()]))
+
+
+def test_workers_option_is_checked():
+    assert isinstance(open_pool(0), InlinePool)
+    with pytest.raises(ReportgenError, match="--workers"):
+        open_pool(-1)
+
+
+# --- the local engine in a build -------------------------------------------------------------
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return write_images(tmp_path / "images", 10, seed=4)
+
+
+def build_options(tiny_vit_dir, tmp_path, **changes):
+    options = AnalysisOptions(
+        model=str(tiny_vit_dir), device="cpu", batch_size=3, cache_dir=tmp_path / "cache"
+    )
+    return replace(options, **changes)
+
+
+REPORT = ReportOptions(slug="tiny", date=parse_date("2024-05-24"))
+
+
+@pytest.mark.slow
+def test_parallel_build_is_byte_identical_to_serial(folder, tiny_vit_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    serial = build_options(tiny_vit_dir, tmp_path, workers=0, use_cache=False)
+    parallel = build_options(tiny_vit_dir, tmp_path, workers=2, use_cache=False)
+    one = api.build(folder, tmp_path / "serial", serial, REPORT)
+    two = api.build(folder, tmp_path / "parallel", parallel, REPORT)
+    serial_files, parallel_files = site_files(one), site_files(two)
+    assert len([name for name in parallel_files if name.startswith("figures/")]) == 10
+    assert parallel_files == serial_files
+
+    restyled = api.rerender(two, style=replace(REPORT.style, colormap="viridis"), workers=2)
+    api.rerender(one, style=replace(REPORT.style, colormap="viridis"), workers=0)
+    assert site_files(restyled) == site_files(one)
+
+
+@pytest.mark.slow
+def test_no_worker_outlives_a_killed_build(tiny_vit_dir, tmp_path):
+    big = write_images(tmp_path / "big", 300, size=(64, 64), seed=3)
+    mark = uuid.uuid4().hex
+    os.environ["REPORTGEN_TEST_MARK"] = mark  # inherited by the build and its workers
+    try:
+        command = [sys.executable, "-m", "reportgen.cli", "build", big, "--out", tmp_path / "site"]
+        command += ["--model", tiny_vit_dir, "--device", "cpu", "--workers", "2"]
+        command += ["--batch-size", "2", "--cache-dir", tmp_path / "cache"]
+        stop_build_half_way(command, tmp_path / "site", signal.SIGKILL)
+    finally:
+        del os.environ["REPORTGEN_TEST_MARK"]
+    deadline = time.monotonic() + 10
+    while marked_processes(mark) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not marked_processes(mark)
+
+
+def marked_processes(mark):
+    """Processes whose environment holds REPORTGEN_TEST_MARK=mark (Linux /proc)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"REPORTGEN_TEST_MARK={mark}".encode() in environ.read_bytes().split(b"\0"):
+                found.append(environ.parent.name)
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_dtype_bfloat16_runs_on_the_cpu_and_is_recorded(folder, tiny_vit_dir, tmp_path):
+    single = api.analyze(folder, tmp_path / "fp32", build_options(tiny_vit_dir, tmp_path))
+    half = api.analyze(
+        folder, tmp_path / "bf16", build_options(tiny_vit_dir, tmp_path, dtype="bfloat16")
+    )
+    assert half.cache_misses == 10  # another precision is another result
+    assert half.manifest["parameters"]["dtype"] == "bfloat16"
+    assert single.manifest["parameters"]["dtype"] == "float32"
+    for ours, theirs in zip(half.images, single.images, strict=True):
+        maps, reference = half.record(ours).maps, single.record(theirs).maps
+        assert maps["mean"].dtype == np.float32  # maps are computed in float32 or better
+        np.testing.assert_allclose(maps["mean"], reference["mean"], rtol=0.1, atol=0.01)
+
+
+def test_unknown_dtype_is_a_message(folder, tiny_vit_dir, tmp_path):
+    with pytest.raises(ReportgenError, match="--dtype must be one of"):
+        api.analyze(folder, tmp_path / "o", build_options(tiny_vit_dir, tmp_path, dtype="int8"))
