@@ -29,9 +29,10 @@ def main(argv: list[str] | None = None) -> int:
 
     transformers.utils.logging.set_verbosity_error()
     processor = transformers.AutoImageProcessor.from_pretrained(args.model)
-    model = transformers.AutoModelForImageClassification.from_pretrained(
-        args.model, attn_implementation="eager"
-    )
+    config = transformers.AutoConfig.from_pretrained(args.model)
+    classifier = any("ForImageClassification" in name for name in config.architectures or [])
+    auto = transformers.AutoModelForImageClassification if classifier else transformers.AutoModel
+    model = auto.from_pretrained(args.model, attn_implementation="eager")
     model.eval().to(args.device)
     paths = sorted(path for path in args.images.iterdir() if path.is_file())
     kept = 0

@@ -3,10 +3,12 @@
     python -m benchmarks.run [--quick] [--model vit-b|offline|PATH] [--images N] [--json FILE]
 
 Measures in one run, on one machine: bare forward throughput (the limit), a cold
-``reportgen build`` and its ratio to bare, re-render and cache-hit rebuild as fractions of the
-cold build, peak RSS of ``analyze`` on 100 and 1,000 images, the speedup over a naive
-batch-1 + matplotlib pipeline, and the page weight of the committed example report. Prints a
-table, writes JSON, and ends with one line of the key ratios.
+``reportgen build`` and its ratio to bare, the build against ``benchmarks/bare_forward.py`` as
+whole processes (best of ``--rounds`` alternating runs), each stage's throughput on its own and
+figures drawn by 1 and by N workers (``benchmarks/speed.py``), re-render and cache-hit rebuild
+as fractions of the cold build, peak RSS of ``analyze`` on 100 and 1,000 images, the speedup
+over a naive batch-1 + matplotlib pipeline, and the page weight of the committed example
+report. Prints a table, writes JSON, and ends with one line of the key ratios.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from benchmarks import speed
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "images"
@@ -179,8 +183,14 @@ def trust_costs(model_spec: str, folder: Path, work: Path, batch_size: int) -> d
     from reportgen.results import AnalysisOptions
 
     def seconds(name: str, **extra) -> float:
+        # workers=0: no pool starts in these timings, whose differences are the measure
         options = AnalysisOptions(
-            model=model_spec, device="cpu", batch_size=batch_size, use_cache=False, **extra
+            model=model_spec,
+            device="cpu",
+            batch_size=batch_size,
+            use_cache=False,
+            workers=0,
+            **extra,
         )
         return timed(analyze, folder, work / f"trust-{name}", options, say=lambda _: None)[0]
 
@@ -279,7 +289,10 @@ def main(argv: list[str] | None = None) -> dict:
         help="vit-b (random ViT-B/16 weights), offline (offline:dinov2-small), "
         "or a model spec reportgen accepts",
     )
-    parser.add_argument("--images", type=int, default=48)
+    parser.add_argument("--images", type=int, default=96)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating whole-process runs of bare and build"
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument(
         "--memory-images", default="100,1000", help="image counts for the peak-RSS comparison"
@@ -287,7 +300,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
     if args.quick:
-        args.images, args.memory_images = 6, "10,40"
+        args.images, args.memory_images, args.rounds = 6, "10,40", 1
 
     label = "tiny random ViT (--quick)" if args.quick else args.model
     results: dict = {"model": label, "images": args.images, "batch_size": args.batch_size}
@@ -318,6 +331,11 @@ def main(argv: list[str] | None = None) -> dict:
         rerender = rerender_seconds(report_dir, work)
         naive = naive_seconds(spec, folder, work / "naive")
         trust = trust_costs(spec, folder, work, args.batch_size)
+        stages = speed.stage_rates(spec, folder, args.batch_size, work / "cache")
+        from reportgen.workers import available_cores
+
+        render = speed.render_rates(report_dir, sorted({1, available_cores()}))
+        whole = speed.build_against_bare(spec, folder, work, args.batch_size, args.rounds)
         counts = [int(c) for c in args.memory_images.split(",")]
         rss = {count: peak_rss_mib(count, tiny, work) for count in counts}
 
@@ -334,6 +352,10 @@ def main(argv: list[str] | None = None) -> dict:
             "cached_rebuild_fraction": warm / cold,
             "naive_s": naive,
             "speedup_over_naive": naive / cold,
+            "speedup_over_naive_process": naive / min(whole["build_process_s"]),
+            **whole,
+            "stages_images_per_s": stages,
+            "render_images_per_s": render,
             "peak_rss_mib": {str(k): v for k, v in rss.items()},
             "rss_ratio": rss[counts[-1]] / rss[counts[0]],
             "page_weight_bytes": page_weight(EXAMPLE_REPORT) if EXAMPLE_REPORT.is_dir() else None,
@@ -351,9 +373,26 @@ def print_table(results: dict, counts: list[int]) -> None:
         ("bare forward (images/s)", f"{results['bare_images_per_s']:.2f}"),
         ("cold build (images/s)", f"{results['build_images_per_s']:.2f}"),
         ("build / bare", f"{results['build_over_bare']:.2f}"),
+        (
+            f"bare script, build: whole processes, best of {len(results['bare_process_s'])} (s)",
+            f"{min(results['bare_process_s']):.2f}, {min(results['build_process_s']):.2f}",
+        ),
+        ("build / bare script, whole processes", f"{results['build_over_bare_process']:.2f}"),
+        *[
+            (f"stage alone: {name.split('_')[0]} (images/s)", f"{value:.1f}")
+            for name, value in results["stages_images_per_s"].items()
+        ],
+        *[
+            (f"figures drawn by {workers} worker(s) (images/s)", f"{value:.1f}")
+            for workers, value in results["render_images_per_s"].items()
+        ],
         ("re-render after template change / cold build", f"{results['rerender_fraction']:.3f}"),
         ("unchanged rebuild (cache hit) / cold build", f"{results['cached_rebuild_fraction']:.3f}"),
         ("speedup over naive batch-1 + matplotlib", f"{results['speedup_over_naive']:.1f}x"),
+        (
+            "speedup over naive, build as a whole process",
+            f"{results['speedup_over_naive_process']:.1f}x",
+        ),
         *[
             (f"peak RSS analyze, {c} images (MiB)", f"{results['peak_rss_mib'][str(c)]:.0f}")
             for c in counts
@@ -376,6 +415,7 @@ def print_table(results: dict, counts: list[int]) -> None:
     html = (results["page_weight_bytes"] or {}).get("html", 0) / 1e6
     print(
         f"ratios: build/bare={results['build_over_bare']:.2f} "
+        f"process={results['build_over_bare_process']:.2f} "
         f"rerender={results['rerender_fraction']:.3f} "
         f"cached={results['cached_rebuild_fraction']:.3f} "
         f"rss={results['rss_ratio']:.2f} speedup={results['speedup_over_naive']:.1f}x "

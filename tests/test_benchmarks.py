@@ -22,8 +22,19 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path, capsys):
         "cached_rebuild_fraction",
         "speedup_over_naive",
         "rss_ratio",
+        "build_over_bare_process",
+        "speedup_over_naive_process",
     ):
         assert results[key] > 0, key
+    assert len(results["bare_process_s"]) == len(results["build_process_s"]) == 1
+    assert set(results["stages_images_per_s"]) == {
+        "preprocess_images_per_s",
+        "forward_images_per_s",
+        "transfer_images_per_s",
+        "deliver_images_per_s",
+    }
+    assert all(rate > 0 for rate in results["stages_images_per_s"].values())
+    assert "1" in results["render_images_per_s"]
     assert set(results["peak_rss_mib"]) == {"10", "40"}
     assert set(results["trust_costs"]) == {
         "plain_s_per_image",

@@ -298,37 +298,37 @@ class Extractor:
     def __init__(self, loaded: LoadedModel, options: ExtractOptions = ExtractOptions()):
         self.loaded, self.options = loaded, options
         self._target = resolve_target(options.target_class, loaded.labels)
-        self._transfers = _Transfers(loaded.device, loaded.dtype)
+        self.transfers = _Transfers(loaded.device, loaded.dtype)
 
     def prepare(self, images: list[LoadedImage]) -> PreparedBatch:
         """:func:`prepare` for this model and device (pinned memory on CUDA)."""
-        return prepare(images, self.loaded.processor, pin=self._transfers.cuda)
+        return prepare(images, self.loaded.processor, pin=self.transfers.cuda)
 
     def run(self, batches: Iterable[PreparedBatch]) -> Iterator[list[RawRecord]]:
         """The raw records of each batch, in order. Batch k+1 is uploaded while batch k
         computes, and batch k's results are read while batch k+1 computes."""
         iterator = iter(batches)
         current = next(iterator, None)
-        uploaded = self._transfers.upload(current.pixels) if current is not None else None
+        uploaded = self.transfers.upload(current.pixels) if current is not None else None
         behind = None
         while current is not None:
-            pixels = self._transfers.take(*uploaded)
+            pixels = self.transfers.take(*uploaded)
             following = next(iterator, None)
-            results = self._forward(pixels)
+            results = self.forward(pixels)
             if following is not None:
-                uploaded = self._transfers.upload(following.pixels)
-            downloaded = self._transfers.download(results["tensors"])
+                uploaded = self.transfers.upload(following.pixels)
+            downloaded = self.transfers.download(results["tensors"])
             if behind is not None:
-                yield self._records(*behind)
+                yield self.records(*behind)
             behind = (current, results, *downloaded)
-            if not self._transfers.cuda:  # nothing runs asynchronously: no reason to wait
-                yield self._records(*behind)
+            if not self.transfers.cuda:  # nothing runs asynchronously: no reason to wait
+                yield self.records(*behind)
                 behind = None
             current = following
         if behind is not None:
-            yield self._records(*behind)
+            yield self.records(*behind)
 
-    def _forward(self, pixels: Any) -> dict[str, Any]:
+    def forward(self, pixels: Any) -> dict[str, Any]:
         """One forward pass (with gradients for relevance) and the reductions, on the device."""
         import torch
 
@@ -351,10 +351,10 @@ class Extractor:
                 tensors["probabilities"] = torch.softmax(logits.detach().float(), dim=-1)
         return {"tensors": tensors, "relevance": relevance, "targets": targets}
 
-    def _records(
+    def records(
         self, batch: PreparedBatch, results: dict[str, Any], host: dict[str, Any], done: Any
     ) -> list[RawRecord]:
-        self._transfers.wait(done)
+        self.transfers.wait(done)
         arrays = {name: tensor.numpy() for name, tensor in host.items()}
         summary, labels = self.loaded.summary, self.loaded.labels
         probabilities = arrays.get("probabilities")

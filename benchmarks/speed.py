@@ -1,0 +1,157 @@
+"""Speed of the analysis as a whole process and stage by stage (part of ``benchmarks.run``).
+
+- ``reportgen build`` against ``benchmarks/bare_forward.py`` as whole processes (interpreter
+  start, imports, model load included), alternating, best of ``rounds`` each;
+- the throughput of each stage on its own: preprocess (read, hash, decode, processor), forward
+  (model and the attention reductions), transfer (host <-> device copies), deliver (finish the
+  maps, store the record, draw the figure) on one core;
+- figures drawn from stored records by 1 worker and by one worker per core.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def install_model(spec: str, cache_dir: Path) -> Path:
+    """Put the model in ``cache_dir`` as a first use leaves it (weights hash, the converted
+    offline model, the model's facts and artifact profile); returns its folder."""
+    from reportgen import store
+    from reportgen.analysis.analyze import _ModelSession
+    from reportgen.analysis.model import resolve
+
+    ref = resolve(spec, cache_dir=cache_dir)
+    _ModelSession(ref, "cpu", "float32", store.ContentCache(cache_dir)).loaded()
+    return Path(ref.location)
+
+
+def process_seconds(command: list) -> float:
+    """Wall time of a whole process, from exec to exit; it must succeed."""
+    start = time.perf_counter()
+    subprocess.run([str(part) for part in command], check=True, cwd=ROOT, capture_output=True)
+    return time.perf_counter() - start
+
+
+def build_against_bare(
+    spec: str, folder: Path, work: Path, batch_size: int, rounds: int
+) -> dict[str, float | list[float]]:
+    """Alternate bare script and cold build processes; each build gets a fresh copy of a cache
+    holding only the installed model. The ratio is of the best times."""
+    installed = work / "installed-cache"
+    model_dir = install_model(spec, installed)
+    bare, build = [], []
+    for _ in range(rounds):
+        bare.append(
+            process_seconds(
+                [sys.executable, "-m", "benchmarks.bare_forward", model_dir, folder]
+                + ["--batch-size", batch_size]
+            )
+        )
+        cache, site = work / "round-cache", work / "round-site"
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(site, ignore_errors=True)
+        shutil.copytree(installed, cache)
+        build.append(
+            process_seconds(
+                [sys.executable, "-m", "reportgen.cli", "build", folder, "--out", site]
+                + ["--model", spec, "--device", "cpu", "--batch-size", batch_size]
+                + ["--cache-dir", cache, "--slug", "bench", "--date", "2026-01-01"]
+            )
+        )
+    return {
+        "bare_process_s": bare,
+        "build_process_s": build,
+        "build_over_bare_process": min(bare) / min(build),
+    }
+
+
+def stage_rates(spec: str, folder: Path, batch_size: int, cache_dir: Path) -> dict[str, float]:
+    """Images per second of each stage alone, on the benchmark's images, in this process."""
+    import torch
+
+    from reportgen.analysis.engines.base import ImageTask, Job, deliver, intake
+    from reportgen.analysis.extract import ExtractOptions, Extractor, batched
+    from reportgen.analysis.model import load, resolve
+
+    loaded = load(resolve(spec, cache_dir=cache_dir), "cpu")
+    extractor = Extractor(loaded)
+    paths = sorted(folder.iterdir())
+    with tempfile.TemporaryDirectory(prefix="reportgen-stages-") as temp:
+        job = Job(
+            model=loaded.ref,
+            model_summary=loaded.summary,
+            device="cpu",
+            dtype="float32",
+            batch_size=batch_size,
+            extract=ExtractOptions(),
+            result_parts={},
+            spread_by="mean",
+            maps_dir=Path(temp),
+            cache_dir=None,
+        )
+        tasks = [ImageTask(i, path.name, str(path)) for i, path in enumerate(paths)]
+        start = time.perf_counter()
+        misses = [intake(task, job) for task in tasks]
+        prepared = [extractor.prepare([m.image for m in batch]) for batch in batched(misses, 8)]
+        preprocess = time.perf_counter() - start
+
+        transfers, forward, transfer = extractor.transfers, 0.0, 0.0
+        raws = []
+        with torch.inference_mode():
+            extractor.forward(transfers.upload(prepared[0].pixels)[0])  # warm-up
+            for batch in prepared:
+                start = time.perf_counter()
+                pixels = transfers.take(*transfers.upload(batch.pixels))
+                middle = time.perf_counter()
+                results = extractor.forward(pixels)
+                end = time.perf_counter()
+                host, done = transfers.download(results["tensors"])
+                raws += extractor.records(batch, results, host, done)
+                transfer += (middle - start) + (time.perf_counter() - end)
+                forward += end - middle
+
+        from reportgen.analysis.engines.base import Made
+
+        start = time.perf_counter()
+        for index, raw in enumerate(raws):
+            deliver(Made(index, f"{index:064x}", raw), job)
+        stored = time.perf_counter() - start
+    count = len(paths)
+    return {
+        "preprocess_images_per_s": count / preprocess,
+        "forward_images_per_s": count / forward,
+        "transfer_images_per_s": count / transfer if transfer else float("inf"),
+        "deliver_images_per_s": count / stored,
+    }
+
+
+def render_rates(report_dir: Path, workers: list[int]) -> dict[str, float]:
+    """Figures per second drawn from a report's stored records by ``workers`` processes."""
+    from reportgen.publish.figures import FigureStyle
+    from reportgen.publish.site import FigureDrawer, _draw_stored
+    from reportgen.results import MAPS_DIR, Analysis
+    from reportgen.workers import open_pool
+
+    analysis = Analysis.load(report_dir / "data")
+    rates = {}
+    for count in workers:
+        with tempfile.TemporaryDirectory(prefix="reportgen-render-") as temp:
+            drawer = FigureDrawer(Path(temp), FigureStyle())
+            (Path(temp) / "figures").mkdir()
+            stored = [
+                (drawer, image, analysis.root / MAPS_DIR / f"{image.id}.npz")
+                for image in analysis.images
+            ]
+            with open_pool(count, (drawer.warm_up,)) as pool:
+                list(pool.imap(_draw_stored, stored[:2]))  # workers started and warm
+                start = time.perf_counter()
+                list(pool.imap(_draw_stored, stored))
+                rates[str(count)] = len(stored) / (time.perf_counter() - start)
+    return rates
