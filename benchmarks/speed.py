@@ -76,7 +76,7 @@ def stage_rates(spec: str, folder: Path, batch_size: int, cache_dir: Path) -> di
     """Images per second of each stage alone, on the benchmark's images, in this process."""
     import torch
 
-    from reportgen.analysis.engines.base import ImageTask, Job, deliver, intake
+    from reportgen.analysis.engines.base import ImageTask, Job, Made, deliver, intake_batch
     from reportgen.analysis.extract import ExtractOptions, Extractor, batched
     from reportgen.analysis.model import load, resolve
 
@@ -98,8 +98,8 @@ def stage_rates(spec: str, folder: Path, batch_size: int, cache_dir: Path) -> di
         )
         tasks = [ImageTask(i, path.name, str(path)) for i, path in enumerate(paths)]
         start = time.perf_counter()
-        misses = [intake(task, job) for task in tasks]
-        prepared = [extractor.prepare([m.image for m in batch]) for batch in batched(misses, 8)]
+        batches = [intake_batch(chunk, job) for chunk in batched(tasks, batch_size)]
+        prepared = [batch.prepared for batch in batches]
         preprocess = time.perf_counter() - start
 
         transfers, forward, transfer = extractor.transfers, 0.0, 0.0
@@ -116,8 +116,6 @@ def stage_rates(spec: str, folder: Path, batch_size: int, cache_dir: Path) -> di
                 raws += extractor.records(batch, results, host, done)
                 transfer += (middle - start) + (time.perf_counter() - end)
                 forward += end - middle
-
-        from reportgen.analysis.engines.base import Made
 
         start = time.perf_counter()
         for index, raw in enumerate(raws):

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -28,6 +28,33 @@ from reportgen.errors import ReportgenError
 WORKER_NICENESS = 10
 DRAIN = object()  # an item of Pool.imap: finish every task so far before taking more items
 SINGLE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def threaded_map(
+    function: Callable[[Any], Any], items: Iterable[Any], ahead: Callable[[], int]
+) -> Iterator[Any]:
+    """``function(item)`` for each item, in order, computed in background threads with up to
+    ``ahead()`` items in flight (asked again at each step, so it can grow once a caller knows
+    more). For I/O and work that releases the GIL: decoding, resizing, hashing."""
+    iterator = iter(items)
+    pending: deque[Future] = deque()
+    with ThreadPoolExecutor(available_cores(), thread_name_prefix="reportgen-intake") as pool:
+        try:
+            while True:
+                while len(pending) < max(1, ahead()):
+                    item = next(iterator, _END)
+                    if item is _END:
+                        break
+                    pending.append(pool.submit(function, item))
+                if not pending:
+                    return
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+_END = object()
 
 
 def available_cores() -> int:

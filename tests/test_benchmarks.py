@@ -3,6 +3,7 @@ measured, not tested."""
 
 import json
 
+import numpy as np
 import pytest
 
 from benchmarks import run
@@ -41,6 +42,7 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path, capsys):
         "relevance_extra_s_per_image",
         "faithfulness_s_per_scored_image",
     }
-    assert results["trust_costs"]["faithfulness_s_per_scored_image"] > 0
+    # a difference of two timings of a tiny model: its sign is noise, so only its presence
+    assert all(np.isfinite(value) for value in results["trust_costs"].values())
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1].startswith("ratios: build/bare=")

@@ -148,6 +148,7 @@ def test_rollout_row_is_that_row_of_the_joint_matrix(attn, fusion, discard, star
     fused = maps.fuse_heads(attn, fusion)
     joint = maps.rollout_matrix(fused, discard, start)
     np.testing.assert_allclose(maps.rollout_row(fused, discard, start, row), joint[row], atol=1e-12)
-    single = maps.rollout_row(fused.astype(np.float32), discard, start, row)
-    assert single.dtype == np.float64
-    np.testing.assert_allclose(single, joint[row], atol=1e-6)
+    if not discard:  # (with ties, float32 rounding changes which entries are the lowest)
+        single = maps.rollout_row(fused.astype(np.float32), discard, start, row)
+        assert single.dtype == np.float64
+        np.testing.assert_allclose(single, joint[row], atol=1e-6)

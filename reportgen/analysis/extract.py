@@ -17,7 +17,6 @@ Three steps, so that engines can run each where it fits best (:mod:`reportgen.an
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -30,6 +29,7 @@ from reportgen.analysis.relevance import class_relevance, resolve_target
 from reportgen.methods import artifacts, maps, panels
 from reportgen.methods.maps import RolloutOptions
 from reportgen.record import ImageRecord, Prediction
+from reportgen.workers import threaded_map
 
 TOP_K = 5
 
@@ -215,23 +215,6 @@ def reduce_attention(attentions: Any, n_prefix: int, head_fusion: str) -> dict[s
     }
 
 
-def prefetched(items: Iterable[Any], make: Any) -> Iterator[Any]:
-    """``make(item)`` for each item, computed one ahead in a background thread (the thread also
-    pulls ``items``), so preparing the next batch overlaps the current forward pass."""
-    iterator = iter(items)
-    done = object()
-
-    def next_made() -> Any:
-        item = next(iterator, done)
-        return done if item is done else make(item)
-
-    with ThreadPoolExecutor(1, thread_name_prefix="reportgen-prepare") as pool:
-        pending = pool.submit(next_made)
-        while (made := pending.result()) is not done:
-            pending = pool.submit(next_made)
-            yield made
-
-
 class _Transfers:
     """Moves batches between host and device. On CUDA, host tensors are pinned and copied
     asynchronously on a side stream, ordered against the compute stream by events; elsewhere
@@ -242,6 +225,7 @@ class _Transfers:
 
         self.device, self.dtype = torch.device(device), dtype
         self.cuda = self.device.type == "cuda"
+        self.accelerated = self.device.type != "cpu"  # the model leaves the host's cores free
         self.stream = torch.cuda.Stream(self.device) if self.cuda else None
 
     def upload(self, pixels: Any) -> tuple[Any, Any]:
@@ -401,7 +385,7 @@ def extract(
     target = None if target_class is None else str(target_class)
     options = ExtractOptions(rollout, mask_artifacts, relevance, target)
     extractor = Extractor(loaded, options)
-    prepared = prefetched(batched(images, batch_size), extractor.prepare)
+    prepared = threaded_map(extractor.prepare, batched(images, batch_size), ahead=lambda: 1)
     for batch in extractor.run(prepared):
         yield from (finish(raw, options) for raw in batch)
 

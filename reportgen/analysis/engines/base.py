@@ -3,8 +3,10 @@
 An image goes through three steps, each a plain function or class that an engine runs where it
 fits (a thread, a process pool, a Ray stage):
 
-1. :func:`intake`: read and hash the file, answer from the cache or decode it;
-2. :class:`~reportgen.analysis.extract.Extractor` (which holds the model): misses in batches;
+1. :func:`intake_batch`: read and hash each file of a batch, answer from the cache or decode it,
+   and preprocess the misses together (:func:`intake` for one file);
+2. :class:`~reportgen.analysis.extract.Extractor` (which holds the model): the misses' forward
+   pass;
 3. :func:`deliver`: finish the record's maps, store it (results store and cache), summarise it
    and hand it to the caller's ``on_record`` (the build draws the figure there).
 
@@ -14,6 +16,7 @@ An engine only decides where these run. Adding one (Spark, Dask...) is one modul
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +24,8 @@ from typing import Any
 
 from reportgen import store
 from reportgen.analysis import images
-from reportgen.analysis.extract import ExtractOptions, RawRecord, finish
-from reportgen.analysis.model import LoadedModel, ModelRef
+from reportgen.analysis.extract import ExtractOptions, PreparedBatch, RawRecord, finish, prepare
+from reportgen.analysis.model import LoadedModel, ModelRef, load_processor
 from reportgen.methods import spread
 from reportgen.record import ImageRecord, ModelSummary, SkippedFile
 from reportgen.results import ImageSummary
@@ -119,6 +122,42 @@ def intake(task: ImageTask, job: Job) -> Hit | Miss | SkippedFile:
         return Miss(task.index, key, images.load(file))
     except images.ImageLoadError as error:
         return SkippedFile(file.name, str(error))
+
+
+@dataclass
+class Intake:
+    """A batch of files after intake: what needs no model, and the misses ready for it."""
+
+    found: list[Hit | SkippedFile]  # cache hits and unreadable files
+    misses: list[tuple[int, str]]  # (index, key) of each image of ``prepared``, in order
+    prepared: PreparedBatch | None  # the misses through the processor; None when none missed
+
+
+def intake_batch(tasks: Sequence[ImageTask], job: Job, pin: bool = False) -> Intake:
+    """:func:`intake` for each file, then the misses preprocessed together by the checkpoint's
+    processor (loaded once per process, without the weights); ``pin``: page-locked pixels."""
+    found: list[Hit | SkippedFile] = []
+    misses: list[Miss] = []
+    for task in tasks:
+        item = intake(task, job)
+        (misses if isinstance(item, Miss) else found).append(item)
+    prepared = None
+    if misses:
+        prepared = prepare([miss.image for miss in misses], processor(job.model), pin)
+    return Intake(found, [(miss.index, miss.key) for miss in misses], prepared)
+
+
+_PROCESSORS: dict[tuple[str, str | None], Any] = {}
+_PROCESSORS_LOCK = threading.Lock()
+
+
+def processor(ref: ModelRef) -> Any:
+    """The model's image processor, loaded once per process."""
+    with _PROCESSORS_LOCK:
+        key = (ref.location, ref.revision)
+        if key not in _PROCESSORS:
+            _PROCESSORS[key] = load_processor(ref)
+        return _PROCESSORS[key]
 
 
 def summarise(index: int, record: ImageRecord, spec: spread.SpreadSpec) -> ImageSummary:

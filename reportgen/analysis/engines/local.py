@@ -1,5 +1,5 @@
-"""The local engine: one machine. A background thread reads, decodes and preprocesses the next
-batch, the calling thread runs the model, and a process pool finishes, stores and draws each
+"""The local engine: one machine. Background threads read, decode and preprocess the next
+batches, the calling thread runs the model, and a process pool finishes, stores and draws each
 record (``--workers``), fed through a bounded queue."""
 
 from __future__ import annotations
@@ -15,19 +15,19 @@ from reportgen.analysis.engines.base import (
     Engine,
     Hit,
     ImageTask,
+    Intake,
     Job,
     Made,
-    Miss,
     Stored,
     deliver,
-    intake,
+    intake_batch,
 )
-from reportgen.analysis.extract import Extractor, PreparedBatch, batched, prefetched
+from reportgen.analysis.extract import Extractor, PreparedBatch, batched
 from reportgen.analysis.model import LoadedModel
 from reportgen.errors import ReportgenError
 from reportgen.record import SkippedFile
 from reportgen.results import AnalysisOptions
-from reportgen.workers import DRAIN, Pool, open_pool
+from reportgen.workers import DRAIN, Pool, available_cores, open_pool, threaded_map
 
 
 class LocalEngine(Engine):
@@ -57,45 +57,43 @@ class LocalEngine(Engine):
 
 def _deliveries(
     tasks: Sequence[ImageTask], job: Job, model: Callable[[], LoadedModel]
-) -> Iterator[tuple[Hit | Made | SkippedFile]]:
-    """What to deliver, as soon as it exists: cache hits and skipped files as the reading
-    thread finds them, misses once the model has seen them."""
-    found: deque[Hit | SkippedFile] = deque()  # filled by the reading thread
+) -> Iterator[tuple[Hit | Made | SkippedFile] | object]:
+    """What to deliver, as soon as it exists: cache hits and skipped files as intake finds
+    them, misses once the model has seen them. Intake runs a batch ahead in a thread; once the
+    model turns out to run on an accelerator, in one thread per core."""
+    found: deque[Hit | SkippedFile] = deque()
+    order: deque[tuple[int, str]] = deque()
     extractor: list[Extractor] = []  # made when the first miss needs the model
 
-    def misses() -> Iterator[Miss]:
-        for task in tasks:
-            item = intake(task, job)
-            if isinstance(item, Miss):
-                yield item
-            else:
-                found.append(item)
+    def accelerated() -> bool:
+        return bool(extractor) and extractor[0].transfers.accelerated
 
-    def prepare(batch: list[Miss]) -> tuple[list[Miss], PreparedBatch]:
-        if not extractor:
-            extractor.append(Extractor(model(), job.extract))
-        return batch, extractor[0].prepare([miss.image for miss in batch])
+    def intake(chunk: list[ImageTask]) -> Intake:
+        return intake_batch(chunk, job, pin=bool(extractor) and extractor[0].transfers.cuda)
 
-    order: deque[Miss] = deque()
-    feed = prefetched(batched(misses(), job.batch_size), prepare)
+    def ahead() -> int:
+        return available_cores() if accelerated() else 1
 
     def prepared() -> Iterator[PreparedBatch]:
-        for batch, ready in feed:
-            order.extend(batch)
-            yield ready
+        for batch in threaded_map(intake, batched(tasks, job.batch_size), ahead):
+            found.extend(batch.found)
+            if batch.prepared is not None:
+                order.extend(batch.misses)
+                yield batch.prepared
 
     batches = prepared()
     first = next(batches, None)
     if first is not None:
+        extractor.append(Extractor(model(), job.extract))
         # On the CPU the forward pass already keeps every core busy: workers running next to
         # it slow it down more than they gain, so each batch is finished between passes.
-        between_passes = extractor[0].loaded.device == "cpu"
+        between_passes = not accelerated()
         for batch in extractor[0].run(_chain(first, batches)):
             while found:
                 yield (found.popleft(),)
             for raw in batch:
-                miss = order.popleft()
-                yield (Made(miss.index, miss.key, raw),)
+                index, key = order.popleft()
+                yield (Made(index, key, raw),)
             if between_passes:
                 yield DRAIN
     while found:

@@ -31,13 +31,12 @@ from reportgen.analysis.engines.base import (
     ImageTask,
     Job,
     Made,
-    Miss,
     Stored,
     deliver,
-    intake,
+    intake_batch,
 )
-from reportgen.analysis.extract import Extractor, ImageFacts, PreparedBatch, prepare
-from reportgen.analysis.model import LoadedModel, ModelRef, load, load_processor
+from reportgen.analysis.extract import Extractor, ImageFacts, PreparedBatch
+from reportgen.analysis.model import LoadedModel, load
 from reportgen.errors import ReportgenError
 from reportgen.record import SkippedFile
 from reportgen.results import AnalysisOptions
@@ -198,33 +197,23 @@ class _Prepared:
     pixels: np.ndarray  # float32 (3, H, W)
 
 
-_PROCESSORS: dict[tuple[str, str | None], Any] = {}  # per worker process
-
-
-def _processor(ref: ModelRef) -> Any:
-    key = (ref.location, ref.revision)
-    if key not in _PROCESSORS:
-        _PROCESSORS[key] = load_processor(ref)
-    return _PROCESSORS[key]
-
-
 def _intake_batch(batch: dict[str, np.ndarray], job: Job) -> dict[str, np.ndarray]:
     """Read, hash and look up each file; decode and preprocess the misses together."""
     return _stage(batch, lambda tasks: _intake(tasks, job))
 
 
 def _intake(tasks: list[ImageTask], job: Job) -> list[Any]:
-    items = [intake(task, job) for task in tasks]
-    misses = [item for item in items if isinstance(item, Miss)]
-    if not misses:
-        return items
-    ready = prepare([miss.image for miss in misses], _processor(job.model))
-    pixels = ready.pixels.numpy()
-    prepared = {
-        miss.index: _Prepared(miss.index, miss.key, facts, pixels[position])
-        for position, (miss, facts) in enumerate(zip(misses, ready.facts, strict=True))
-    }
-    return [prepared[item.index] if isinstance(item, Miss) else item for item in items]
+    batch = intake_batch(tasks, job)
+    if batch.prepared is None:
+        return batch.found
+    pixels = batch.prepared.pixels.numpy()
+    ready = [
+        _Prepared(index, key, facts, pixels[position])
+        for position, ((index, key), facts) in enumerate(
+            zip(batch.misses, batch.prepared.facts, strict=True)
+        )
+    ]
+    return [*batch.found, *ready]
 
 
 class _ModelStage:
