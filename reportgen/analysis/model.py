@@ -341,18 +341,26 @@ def _cannot_load(ref: ModelRef, error: Exception) -> ReportgenError:
     return ReportgenError(f"cannot load model {ref.model_id}: {first_line}")
 
 
+_PROCESSORS: dict[tuple[str, str | None], Any] = {}
+_PROCESSORS_LOCK = threading.Lock()
+
+
 def load_processor(ref: ModelRef) -> Any:
-    """The checkpoint's own image processor, without the weights (for workers that only
-    preprocess)."""
+    """The checkpoint's own image processor, without the weights; loaded once per process
+    (intake threads and workers share it: calling it keeps no state)."""
     import transformers
 
-    _quiet_transformers()
-    try:
-        return transformers.AutoImageProcessor.from_pretrained(
-            ref.location, **_loading_options(ref)
-        )
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
-        raise _cannot_load(ref, error) from None
+    with _PROCESSORS_LOCK:
+        key = (ref.location, ref.revision)
+        if key not in _PROCESSORS:
+            _quiet_transformers()
+            try:
+                _PROCESSORS[key] = transformers.AutoImageProcessor.from_pretrained(
+                    ref.location, **_loading_options(ref)
+                )
+            except (OSError, ValueError, KeyError, RuntimeError) as error:
+                raise _cannot_load(ref, error) from None
+        return _PROCESSORS[key]
 
 
 def load(

@@ -16,7 +16,6 @@ An engine only decides where these run. Adding one (Spark, Dask...) is one modul
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,21 +142,8 @@ def intake_batch(tasks: Sequence[ImageTask], job: Job, pin: bool = False) -> Int
         (misses if isinstance(item, Miss) else found).append(item)
     prepared = None
     if misses:
-        prepared = prepare([miss.image for miss in misses], processor(job.model), pin)
+        prepared = prepare([miss.image for miss in misses], load_processor(job.model), pin)
     return Intake(found, [(miss.index, miss.key) for miss in misses], prepared)
-
-
-_PROCESSORS: dict[tuple[str, str | None], Any] = {}
-_PROCESSORS_LOCK = threading.Lock()
-
-
-def processor(ref: ModelRef) -> Any:
-    """The model's image processor, loaded once per process."""
-    with _PROCESSORS_LOCK:
-        key = (ref.location, ref.revision)
-        if key not in _PROCESSORS:
-            _PROCESSORS[key] = load_processor(ref)
-        return _PROCESSORS[key]
 
 
 def summarise(index: int, record: ImageRecord, spec: spread.SpreadSpec) -> ImageSummary:
