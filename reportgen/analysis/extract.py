@@ -236,7 +236,9 @@ class _Transfers:
             return pixels.to(self.device, dtype=self.dtype), None
         pinned = pixels.pin_memory()
         with torch.cuda.stream(self.stream):
-            on_device = pinned.to(self.device, dtype=self.dtype, non_blocking=True)
+            # copied as they are, then cast on the device: a cast on the host would copy
+            # from pageable memory, synchronously
+            on_device = pinned.to(self.device, non_blocking=True).to(self.dtype)
             ready = torch.cuda.Event()
             ready.record(self.stream)
         return on_device, ready
@@ -289,16 +291,16 @@ class Extractor:
         return prepare(images, self.loaded.processor, pin=self.transfers.cuda)
 
     def run(self, batches: Iterable[PreparedBatch]) -> Iterator[list[RawRecord]]:
-        """The raw records of each batch, in order. Batch k+1 is uploaded while batch k
-        computes, and batch k's results are read while batch k+1 computes."""
+        """The raw records of each batch, in order. On CUDA, kernels are queued first, then
+        batch k+1 is taken and uploaded while batch k computes, and batch k's results are read
+        while batch k+1 computes."""
         iterator = iter(batches)
         current = next(iterator, None)
         uploaded = self.transfers.upload(current.pixels) if current is not None else None
         behind = None
         while current is not None:
-            pixels = self.transfers.take(*uploaded)
+            results = self.forward(self.transfers.take(*uploaded))
             following = next(iterator, None)
-            results = self.forward(pixels)
             if following is not None:
                 uploaded = self.transfers.upload(following.pixels)
             downloaded = self.transfers.download(results["tensors"])
