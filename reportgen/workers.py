@@ -202,8 +202,9 @@ class ProcessPool(Pool):
 
 def _died() -> ReportgenError:
     return ReportgenError(
-        "a worker process died (out of memory?); try fewer --workers, or --workers 0 to run "
-        "everything in one process"
+        "a worker process died (out of memory? a script that calls reportgen needs the "
+        '`if __name__ == "__main__":` guard, as workers import it); try fewer --workers, or '
+        "--workers 0 to run everything in one process"
     )
 
 
