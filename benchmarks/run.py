@@ -293,6 +293,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--rounds", type=int, default=3, help="alternating whole-process runs of bare and build"
     )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where the whole-process comparison and the stage rates run (the rest: the CPU)",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument(
         "--memory-images", default="100,1000", help="image counts for the peak-RSS comparison"
@@ -303,7 +308,12 @@ def main(argv: list[str] | None = None) -> dict:
         args.images, args.memory_images, args.rounds = 6, "10,40", 1
 
     label = "tiny random ViT (--quick)" if args.quick else args.model
-    results: dict = {"model": label, "images": args.images, "batch_size": args.batch_size}
+    results: dict = {
+        "model": label,
+        "images": args.images,
+        "batch_size": args.batch_size,
+        "device": args.device,
+    }
     with tempfile.TemporaryDirectory(prefix="reportgen-bench-") as temp:
         work = Path(temp)
         tiny = save_random_vit(work / "tiny-vit", TINY)
@@ -331,11 +341,13 @@ def main(argv: list[str] | None = None) -> dict:
         rerender = rerender_seconds(report_dir, work)
         naive = naive_seconds(spec, folder, work / "naive")
         trust = trust_costs(spec, folder, work, args.batch_size)
-        stages = speed.stage_rates(spec, folder, args.batch_size, work / "cache")
+        stages = speed.stage_rates(spec, folder, args.batch_size, work / "cache", args.device)
         from reportgen.workers import available_cores
 
         render = speed.render_rates(report_dir, sorted({1, available_cores()}))
-        whole = speed.build_against_bare(spec, folder, work, args.batch_size, args.rounds)
+        whole = speed.build_against_bare(
+            spec, folder, work, args.batch_size, args.rounds, args.device
+        )
         counts = [int(c) for c in args.memory_images.split(",")]
         rss = {count: peak_rss_mib(count, tiny, work) for count in counts}
 
@@ -409,7 +421,10 @@ def print_table(results: dict, counts: list[int]) -> None:
             for k, v in results["page_weight_bytes"].items()
         ]
     width = max(len(name) for name, _ in rows)
-    print(f"model: {results['model']}, {results['images']} images, batch {results['batch_size']}")
+    print(
+        f"model: {results['model']}, {results['images']} images, batch {results['batch_size']}, "
+        f"device {results['device']} (whole processes and stages; the rest on the CPU)"
+    )
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     html = (results["page_weight_bytes"] or {}).get("html", 0) / 1e6

@@ -40,7 +40,7 @@ def process_seconds(command: list) -> float:
 
 
 def build_against_bare(
-    spec: str, folder: Path, work: Path, batch_size: int, rounds: int
+    spec: str, folder: Path, work: Path, batch_size: int, rounds: int, device: str = "cpu"
 ) -> dict[str, float | list[float]]:
     """Alternate bare script and cold build processes; each build gets a fresh copy of a cache
     holding only the installed model. The ratio is of the best times."""
@@ -51,7 +51,7 @@ def build_against_bare(
         bare.append(
             process_seconds(
                 [sys.executable, "-m", "benchmarks.bare_forward", model_dir, folder]
-                + ["--batch-size", batch_size]
+                + ["--batch-size", batch_size, "--device", device]
             )
         )
         cache, site = work / "round-cache", work / "round-site"
@@ -61,7 +61,7 @@ def build_against_bare(
         build.append(
             process_seconds(
                 [sys.executable, "-m", "reportgen.cli", "build", folder, "--out", site]
-                + ["--model", spec, "--device", "cpu", "--batch-size", batch_size]
+                + ["--model", spec, "--device", device, "--batch-size", batch_size]
                 + ["--cache-dir", cache, "--slug", "bench", "--date", "2026-01-01"]
             )
         )
@@ -72,22 +72,30 @@ def build_against_bare(
     }
 
 
-def stage_rates(spec: str, folder: Path, batch_size: int, cache_dir: Path) -> dict[str, float]:
+def stage_rates(
+    spec: str, folder: Path, batch_size: int, cache_dir: Path, device: str = "cpu"
+) -> dict[str, float]:
     """Images per second of each stage alone, on the benchmark's images, in this process."""
     import torch
+
+    def settled() -> float:
+        """The clock once the device has finished what was queued."""
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter()
 
     from reportgen.analysis.engines.base import ImageTask, Job, Made, deliver, intake_batch
     from reportgen.analysis.extract import ExtractOptions, Extractor, batched
     from reportgen.analysis.model import load, resolve
 
-    loaded = load(resolve(spec, cache_dir=cache_dir), "cpu")
+    loaded = load(resolve(spec, cache_dir=cache_dir), device)
     extractor = Extractor(loaded)
     paths = sorted(folder.iterdir())
     with tempfile.TemporaryDirectory(prefix="reportgen-stages-") as temp:
         job = Job(
             model=loaded.ref,
             model_summary=loaded.summary,
-            device="cpu",
+            device=device,
             dtype="float32",
             batch_size=batch_size,
             extract=ExtractOptions(),
@@ -98,7 +106,8 @@ def stage_rates(spec: str, folder: Path, batch_size: int, cache_dir: Path) -> di
         )
         tasks = [ImageTask(i, path.name, str(path)) for i, path in enumerate(paths)]
         start = time.perf_counter()
-        batches = [intake_batch(chunk, job) for chunk in batched(tasks, batch_size)]
+        pin = extractor.transfers.cuda
+        batches = [intake_batch(chunk, job, pin) for chunk in batched(tasks, batch_size)]
         prepared = [batch.prepared for batch in batches]
         preprocess = time.perf_counter() - start
 
@@ -107,14 +116,14 @@ def stage_rates(spec: str, folder: Path, batch_size: int, cache_dir: Path) -> di
         with torch.inference_mode():
             extractor.forward(transfers.upload(prepared[0].pixels)[0])  # warm-up
             for batch in prepared:
-                start = time.perf_counter()
+                start = settled()
                 pixels = transfers.take(*transfers.upload(batch.pixels))
-                middle = time.perf_counter()
+                middle = settled()
                 results = extractor.forward(pixels)
-                end = time.perf_counter()
+                end = settled()
                 host, done = transfers.download(results["tensors"])
                 raws += extractor.records(batch, results, host, done)
-                transfer += (middle - start) + (time.perf_counter() - end)
+                transfer += (middle - start) + (settled() - end)
                 forward += end - middle
 
         start = time.perf_counter()

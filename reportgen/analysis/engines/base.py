@@ -27,7 +27,7 @@ from reportgen.analysis.extract import ExtractOptions, PreparedBatch, RawRecord,
 from reportgen.analysis.model import LoadedModel, ModelRef, load_processor
 from reportgen.methods import spread
 from reportgen.record import ImageRecord, ModelSummary, SkippedFile
-from reportgen.results import ImageSummary
+from reportgen.results import AnalysisOptions, ImageSummary
 from reportgen.slugs import image_id
 from reportgen.workers import Pool
 
@@ -187,6 +187,12 @@ class Engine:
     holds its workers (and cluster connection) from ``__enter__`` to ``__exit__``."""
 
     name: str = ""
+
+    @classmethod
+    def open(cls, options: AnalysisOptions, warm_up: Sequence[Callable[[], Any]] = ()) -> Engine:
+        """The engine for ``options``, started; ``warm_up`` functions run in each of its
+        worker processes as it starts (imports, tables), where it has such processes."""
+        raise NotImplementedError
 
     @property
     def pool(self) -> Pool:
