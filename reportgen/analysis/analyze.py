@@ -34,11 +34,11 @@ from reportgen.results import (
     AUTO,
     MANIFEST_FILE,
     MAPS_DIR,
-    RESULTS_FILE,
     Analysis,
     AnalysisOptions,
     ImageSummary,
     build_time,
+    write_results,
 )
 from reportgen.slugs import image_id
 
@@ -331,16 +331,7 @@ def analyze(
         if stale.name not in current:
             stale.unlink()
     store.atomic_write(out_dir / MANIFEST_FILE, store.canonical_json(manifest))
-    store.atomic_write(
-        out_dir / RESULTS_FILE,
-        store.canonical_json(
-            {
-                "images": [s.to_json() for s in summaries],
-                "skipped": [asdict(item) for item in skipped],
-                "faithfulness": faithfulness_scores,
-            }
-        ),
-    )
+    write_results(out_dir, summaries, skipped, faithfulness=faithfulness_scores)
     return Analysis(
         out_dir,
         model_summary,
