@@ -29,6 +29,7 @@ from reportgen.methods import panels, spread
 from reportgen.methods.artifacts import AUTO_START_SHARE, ISOLATION, SHARE, auto_start_layer
 from reportgen.methods.faithfulness import pick_evenly
 from reportgen.methods.maps import RolloutOptions
+from reportgen.progress import track
 from reportgen.record import ImageRecord, ModelSummary, SkippedFile
 from reportgen.results import (
     AUTO,
@@ -293,7 +294,8 @@ def analyze(
                 relevance=options.relevance,
                 target_class=resolve_target(options.target_class, loaded_model.labels),
             )
-            for record in _progress(records, total=len(image_paths), initial=hits):
+            progress = track(records, total=len(image_paths), initial=hits, desc="attention")
+            for record in progress:
                 index, key = keyed.pop(record.name)
                 writer.submit(index, record, key, False)
 
@@ -411,20 +413,6 @@ def _rollout_start_layer(options: AnalysisOptions, session: _ModelSession) -> in
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
     yield first
     yield from rest
-
-
-def _progress(iterable: Iterator[ImageRecord], total: int, initial: int) -> Iterator[ImageRecord]:
-    from tqdm.auto import tqdm
-
-    yield from tqdm(
-        iterable,
-        total=total,
-        initial=initial,
-        unit="img",
-        desc="attention",
-        disable=None,
-        leave=False,
-    )
 
 
 def _rollout_record(
