@@ -326,6 +326,14 @@ def _argument(parse: Callable[[str], Any], text: str) -> Any:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _run_export(args: argparse.Namespace) -> None:
+    from reportgen.api import export
+
+    written = export(args.report, args.format, args.out)
+    if written is not None:
+        _say(f"wrote {written}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reportgen",
@@ -447,6 +455,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_cache_dir(prune)
     prune.set_defaults(run=_run_cache_prune)
+
+    export = commands.add_parser(
+        "export",
+        help="write a report's results table (one row per image) as CSV or Parquet",
+        description="Write the results table of REPORT (a site/reports/SLUG folder, or a "
+        "folder written by analyze): one row per image with its name, sha256, level, entropy, "
+        "per-layer entropies, top-k labels and probabilities, artifact counts per layer and "
+        "the paths of its maps file and figure (relative to the report's data/ folder).",
+    )
+    export.add_argument("report", type=Path, help="report folder or results folder")
+    export.add_argument(
+        "--format",
+        choices=("csv", "parquet"),
+        default="csv",
+        help="csv (lists spread over numbered columns) or parquet (default: csv)",
+    )
+    export.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="where to write; - for standard output (default: REPORT_NAME.csv or .parquet in "
+        "the current folder)",
+    )
+    export.set_defaults(run=_run_export)
     return parser
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pyarrow as pa
 
 from reportgen import store, table
 from reportgen.errors import ReportgenError
@@ -230,6 +231,13 @@ class Analysis:
             int(level): self.images[spread.featured_index(entropies, levels, int(level))]
             for level in np.unique(levels)
         }
+
+    def table(self) -> pa.Table:
+        """The results table; built from the summaries for stores written before it existed."""
+        path = self.root / table.TABLE_FILE
+        if path.is_file():
+            return table.read(path)
+        return table.to_table([image.to_row() for image in self.images])
 
     @classmethod
     def load(cls, root: Path) -> Analysis:
