@@ -17,6 +17,7 @@ from typing import Any
 from reportgen import cache, table
 from reportgen.analysis.analyze import analyze as analyze_folder
 from reportgen.errors import ReportgenError, os_error
+from reportgen.methods.spread import SpreadSpec
 from reportgen.publish import site
 from reportgen.publish.site import ReportBuild, ReportOptions, cache_at
 from reportgen.results import Analysis, AnalysisOptions
@@ -71,6 +72,7 @@ def build(
             images_dir,
             report_options,
             contents,
+            SpreadSpec.parse(analysis_options.validated().spread_by),
             replace=replace,
             keep_versions=keep_versions,
         ) as report,

@@ -13,6 +13,9 @@ from typing import Any
 from reportgen import __version__
 from reportgen.errors import ReportgenError, os_error
 
+# Page layout options: None leaves the report's value (stored, or the default of a new report).
+LAYOUT_OPTIONS = ("jekyll_permalink", "gallery_threshold", "typical", "page_size")
+
 
 def _say(message: str) -> None:
     print(f"reportgen: {message}", file=sys.stderr, flush=True)
@@ -213,6 +216,37 @@ def _add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
         help="al-folio figure include: figure.liquid (current "
         "al-folio) or figure.html (older sites) (default: figure.liquid)",
     )
+    kept = " (default: as built)" if not defaults else ""
+    group.add_argument(
+        "--jekyll-permalink",
+        metavar="PATTERN",
+        help="the Jekyll site's post permalink: gallery and image pages go below the post's URL "
+        "(default: al-folio's /blog/:year/:title/)" + kept,
+    )
+    group.add_argument(
+        "--gallery-threshold",
+        type=int,
+        metavar="N",
+        help="reports of more than N images get a gallery per level and a page per image; "
+        "smaller ones are a single page (default: 50)" + kept,
+    )
+    group.add_argument(
+        "--typical",
+        type=int,
+        metavar="K",
+        help="with galleries: images shown in full per level on the front page, those nearest "
+        "the level's median entropy (default: 3)" + kept,
+    )
+    group.add_argument(
+        "--page-size",
+        type=int,
+        metavar="N",
+        help="thumbnails per gallery page (default: 200)" + kept,
+    )
+
+
+def _layout_options(args: argparse.Namespace) -> dict:
+    return {name: getattr(args, name) for name in LAYOUT_OPTIONS if getattr(args, name) is not None}
 
 
 def _formats(text: str | None) -> tuple[str, ...] | None:
@@ -238,6 +272,7 @@ def _run_build(args: argparse.Namespace) -> None:
         ),
         templates_dir=args.templates,
         jekyll_include=args.jekyll_include,
+        **_layout_options(args),
     )
     build(
         args.images,
@@ -272,6 +307,7 @@ def _run_render(args: argparse.Namespace) -> None:
         jekyll_include=args.jekyll_include,
         cache_dir=args.cache_dir,
         say=_say,
+        **_layout_options(args),
     )
 
 

@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,21 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def link_or_copy(source: Path, destination: Path) -> None:
+    """Make ``destination`` a hard link to ``source`` (no bytes written), or a copy where links
+    cannot be made (another file system). A file already at ``destination`` is replaced, never
+    written through. Safe because reportgen never changes a file in place: every file it
+    writes is written by :func:`atomic_write` or into a fresh path, so linked files stay equal.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.unlink(missing_ok=True)
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copyfile(source, destination)
 
 
 def record_bytes(record: ImageRecord) -> bytes:
@@ -157,12 +173,12 @@ class ContentCache:
         mark_used(path)
         return path
 
-    def copy_to(self, namespace: str, key: str, suffix: str, destination: Path) -> bool:
-        """Copy a cached file to ``destination``; False if it is missing or unreadable."""
+    def place(self, namespace: str, key: str, suffix: str, destination: Path) -> bool:
+        """Put a cached file at ``destination`` (see :func:`link_or_copy`), marked as used;
+        False if it is missing or unreadable."""
         source = self.path(namespace, key, suffix)
         try:
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, destination)
+            link_or_copy(source, destination)
         except OSError:
             return False
         mark_used(source)
@@ -195,6 +211,38 @@ def sha256_of(path: Path) -> str:
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def keep(
+    cache: ContentCache | None,
+    namespace: str,
+    key: str | None,
+    suffix: str,
+    destination: Path,
+    data: bytes | str,
+) -> None:
+    """Write ``data`` to the cache under ``key`` and link it at ``destination`` (written once);
+    without a cache or a key, write it straight to ``destination``."""
+    if cache is not None and key is not None:
+        cache.put(namespace, key, suffix, data)
+        if cache.place(namespace, key, suffix, destination):
+            return
+    atomic_write(destination, data)
+
+
+def produce(
+    cache: ContentCache | None,
+    namespace: str,
+    key: str | None,
+    suffix: str,
+    destination: Path,
+    make: Callable[[], bytes | str],
+) -> None:
+    """Put the file of ``key`` at ``destination``: from the cache when it is there, else made
+    by ``make()`` and kept (see :func:`keep`)."""
+    if cache is not None and key is not None and cache.place(namespace, key, suffix, destination):
+        return
+    keep(cache, namespace, key, suffix, destination, make())
 
 
 _FILE_HASHES: dict[tuple[str, int, int], str] = {}

@@ -12,7 +12,7 @@ import subprocess
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from reportgen.methods.artifacts import AUTO_START_SHARE, ISOLATION, SHARE, auto
 from reportgen.methods.faithfulness import pick_evenly
 from reportgen.methods.maps import RolloutOptions
 from reportgen.progress import track
-from reportgen.record import ImageRecord, ModelSummary, SkippedFile
+from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
 from reportgen.results import (
     AUTO,
     MANIFEST_FILE,
@@ -158,6 +158,57 @@ class _Writer:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+@dataclass(frozen=True)
+class _Result:
+    """One image's result on its way to the store: a record made by the model or read from the
+    cache, or (``record`` None) a cache hit known by its cached summary ``facts`` alone."""
+
+    index: int
+    name: str
+    key: str
+    record: ImageRecord | None
+    facts: dict[str, Any] | None
+    from_cache: bool
+
+
+class _LazyRecord:
+    """A result's record, read from the cache only when something asks for it."""
+
+    def __init__(self, result: _Result, cache: store.ContentCache | None):
+        self._result, self._cache = result, cache
+        self._record = result.record
+
+    def __call__(self) -> ImageRecord:
+        if self._record is None:
+            path = self._cache.path("results", self._result.key, ".npz")
+            self._record = store.read_record(path, self._result.name)
+        return self._record
+
+
+def _facts(summary: ImageSummary) -> dict[str, Any]:
+    """What a summary owes to the record alone (not to its place in the folder): cached."""
+    data = asdict(summary)
+    for key in ("index", "id", "name", "level"):
+        data.pop(key)
+    data["predictions"] = [[p.label, p.probability] for p in summary.predictions]
+    return data
+
+
+def _summary_from_facts(index: int, name: str, facts: dict[str, Any]) -> ImageSummary:
+    return ImageSummary(
+        index=index,
+        id=image_id(index, name),
+        name=name,
+        sha256=facts["sha256"],
+        size_bytes=facts["size_bytes"],
+        original_size=tuple(facts["original_size"]),
+        entropy=facts["entropy"],
+        layer_entropies=tuple(facts["layer_entropies"]),
+        predictions=tuple(Prediction(label, p) for label, p in facts["predictions"]),
+        artifact_count=facts["artifact_count"],
+    )
+
+
 def _summarise(index: int, record: ImageRecord, spec: spread.SpreadSpec) -> ImageSummary:
     entropy, layer_entropies = spread.record_entropies(record, spec)
     return ImageSummary(
@@ -180,14 +231,15 @@ def analyze(
     options: AnalysisOptions = AnalysisOptions(),
     *,
     say: Callable[[str], None] = log.info,
-    on_record: Callable[[ImageSummary, ImageRecord, str], None] | None = None,
+    on_record: Callable[[ImageSummary, Callable[[], ImageRecord], str], None] | None = None,
     created: tuple[dt.datetime, str] | None = None,
 ) -> Analysis:
     """Analyse every image of ``images_dir`` and write the results store to ``out_dir``.
 
     ``say`` receives the lines a user should see (model chosen, cache use); ``on_record(summary,
-    record, key)`` is called for each image, in a worker thread, as soon as its record exists
-    (the build renders figures there; ``key`` identifies the record's content);
+    record, key)`` is called for each image, in a worker thread, as soon as its result exists
+    (the build renders figures there): ``record()`` returns the record (read from the cache
+    only when called) and ``key`` identifies its content;
     ``created`` is the (UTC time, its source) to record, by default :func:`build_time`.
     """
     options = options.validated()
@@ -233,22 +285,33 @@ def analyze(
     maps_dir = out_dir / MAPS_DIR
     maps_dir.mkdir(parents=True, exist_ok=True)
 
-    def accept(index: int, record: ImageRecord, key: str, from_cache: bool) -> None:
-        """Store one record (and cache it), then hand it to ``on_record``."""
-        summary = _summarise(index, record, spec)
-        destination = maps_dir / f"{summary.id}.npz"
-        if not (from_cache and cache.copy_to("results", key, ".npz", destination)):
-            payload = store.record_bytes(record)
-            store.atomic_write(destination, payload)
+    summary_code = store.source_fingerprint("methods.spread", "methods.maps", "record")
+
+    def summary_key(key: str) -> str:
+        return store.content_key({"record": key, "spread": str(spec), "code": summary_code})
+
+    def accept(result: _Result) -> None:
+        """Store one result (from the cache when it came from there) and cache what is new,
+        then hand it to ``on_record``."""
+        record = _LazyRecord(result, cache)
+        if result.facts is not None:
+            summary = _summary_from_facts(result.index, result.name, result.facts)
+        else:
+            summary = _summarise(result.index, record(), spec)
             if cache:
-                cache.put("results", key, ".npz", payload)
+                cache.put_json("summaries", summary_key(result.key), _facts(summary))
+        destination = maps_dir / f"{summary.id}.npz"
+        if not (result.from_cache and cache.place("results", result.key, ".npz", destination)):
+            payload = store.record_bytes(record())
+            store.keep(cache, "results", result.key, ".npz", destination, payload)
         summaries.append(summary)
-        record_keys[index] = key
+        record_keys[result.index] = result.key
         if on_record:
-            on_record(summary, record, key)
+            on_record(summary, record, result.key)
 
     def misses(writer: _Writer) -> Iterator[tuple[int, images.LoadedImage, str]]:
-        """Images the cache cannot answer; cache hits go to the writer on the way."""
+        """Images the cache cannot answer; cache hits go to the writer on the way. A hit whose
+        summary is cached too is not even read: its file is placed as it is."""
         nonlocal hits
         for index, file in images.read_files(images_dir, image_paths):
             if isinstance(file, SkippedFile):
@@ -257,13 +320,16 @@ def analyze(
             key = store.content_key({**result_parts, "image": file.sha256})
             cached = cache.existing("results", key, ".npz") if cache else None
             if cached:
-                try:
-                    record = store.read_record(cached, file.name)
-                except (OSError, ValueError, KeyError):
-                    record = None  # a damaged cache entry is recomputed
-                if record is not None:
+                facts = cache.get_json("summaries", summary_key(key))
+                record = None
+                if facts is None:
+                    try:
+                        record = store.read_record(cached, file.name)
+                    except (OSError, ValueError, KeyError):
+                        cached = None  # a damaged cache entry is recomputed
+                if cached:
                     hits += 1
-                    writer.submit(index, record, key, True)
+                    writer.submit(_Result(index, file.name, key, record, facts, True))
                     continue
             try:
                 loaded = images.load(file)
@@ -297,7 +363,7 @@ def analyze(
             progress = track(records, total=len(image_paths), initial=hits, desc="attention")
             for record in progress:
                 index, key = keyed.pop(record.name)
-                writer.submit(index, record, key, False)
+                writer.submit(_Result(index, record.name, key, record, None, False))
 
     misses_count = len(summaries) - hits
     if not summaries:

@@ -114,10 +114,16 @@ def image_figure(record: ImageRecord, style: FigureStyle) -> EncodedImage:
     return _encoded(figure, style)
 
 
-def thumbnail(record: ImageRecord, spread_map: np.ndarray, style: FigureStyle) -> EncodedImage:
-    """A small overlay of the map the levels use, for the archive index."""
+GALLERY_THUMBNAIL = 160  # longer side of the thumbnails of gallery pages, in pixels
+INDEX_THUMBNAIL = 320  # longer side of a report's thumbnail on the archive index
+
+
+def thumbnail(
+    record: ImageRecord, spread_map: np.ndarray, style: FigureStyle, max_side: int = INDEX_THUMBNAIL
+) -> EncodedImage:
+    """A small overlay of the map the levels use (for the archive index and the galleries)."""
     overlay = render.overlay(record.seen_image, spread_map, style.colormap, style.alpha)
-    return _encoded(render.thumbnail(overlay), style)
+    return _encoded(render.thumbnail(overlay, max_side), style)
 
 
 def charts(

@@ -6,13 +6,16 @@ Layout::
     site/.nojekyll                   GitHub Pages serves the tree as is
     site/reports/<slug>/index.html   html flavour     README.md   gfm flavour
                         jekyll/      jekyll flavour   figures/ charts/ thumbnail
+                        gallery/ images/ thumbs/      galleries and image pages (large reports)
                         manifest.json                 data/       results store
                         versions/<n>/                 earlier versions, each a report of its own
 
 A report is assembled in a hidden folder next to ``reports/`` and swapped in with one rename, so
 a build that fails or is killed leaves the published site exactly as it was. Building into a
 slug that holds a report keeps that report as ``versions/<n>/`` (unless told to replace it); a
-rebuild that would give the same report publishes nothing.
+rebuild that would give the same report publishes nothing. Files that did not change (maps,
+figures, thumbnails, pages) are hard links to the content cache, so a rebuild writes only what
+is new and the old report is removed quickly.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -32,20 +36,22 @@ from typing import Any
 
 import numpy as np
 
-from reportgen import store
+from reportgen import store, table
 from reportgen.errors import ReportgenError, os_error
 from reportgen.methods import spread
 from reportgen.methods.faithfulness import FaithfulnessResult
-from reportgen.publish import figures, pages, plots, render
+from reportgen.progress import track
+from reportgen.publish import figures, gallery, pages, plots, render
 from reportgen.publish.figures import FigureStyle
 from reportgen.record import ImageRecord
-from reportgen.results import AUTO, Analysis, ImageSummary, build_time
+from reportgen.results import AUTO, Analysis, ImageSummary, build_time, write_results
 from reportgen.slugs import slugify
 
 REPORTS_DIR = "reports"
 MANIFEST_FILE = "manifest.json"
 DATA_DIR = "data"
 FIGURES_DIR = "figures"
+THUMBS_DIR = "thumbs"
 CHARTS_DIR = "charts"
 VERSIONS_DIR = "versions"
 CURRENT_FROM_VERSION = "../.."  # the current version's folder, seen from versions/<n>/
@@ -68,6 +74,10 @@ class ReportOptions:
     style: FigureStyle = field(default_factory=FigureStyle)
     templates_dir: Path | None = None
     jekyll_include: str = "figure.liquid"
+    jekyll_permalink: str = pages.DEFAULT_JEKYLL_PERMALINK
+    gallery_threshold: int = 50  # more images than this: galleries and a page per image
+    typical: int = 3  # with galleries: images in full per level on the front page
+    page_size: int = 200  # thumbnails per gallery page
 
     def validated(self) -> ReportOptions:
         unknown = [name for name in self.formats if name not in pages.FLAVOURS]
@@ -92,6 +102,13 @@ class ReportOptions:
             )
         if self.style.image_format not in render.FORMAT_EXTENSIONS:
             raise ReportgenError(f"unknown image format {self.style.image_format!r}")
+        if self.gallery_threshold < 0:
+            raise ReportgenError("--gallery-threshold must be 0 or more")
+        if self.typical < 1:
+            raise ReportgenError("--typical must be at least 1")
+        if self.page_size < 1:
+            raise ReportgenError("--page-size must be at least 1")
+        pages.check_jekyll_permalink(self.jekyll_permalink)
         render.colormap_lut(self.style.colormap)  # an unknown colormap fails here, not mid-build
         return self
 
@@ -156,18 +173,11 @@ def _file_hashes(root: Path) -> dict[str, str]:
     return {name: store.sha256_of(root / name) for name in report_files(root)}
 
 
-def _link_or_copy(source: str, destination: str) -> None:
-    try:
-        os.link(source, destination)
-    except OSError:  # no hard links on this file system, or across file systems
-        shutil.copy2(source, destination)
-
-
 def _link_tree(source: Path, destination: Path) -> None:
     """Make ``destination`` hold the files of ``source`` as hard links (copies where links cannot
     be made). Safe because published files are never written in place: every change to a report
     is staged in new files and swapped in."""
-    shutil.copytree(source, destination, copy_function=_link_or_copy)
+    shutil.copytree(source, destination, copy_function=store.link_or_copy)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -247,71 +257,145 @@ def _figure_path(image: ImageSummary, style: FigureStyle) -> str:
     return f"{FIGURES_DIR}/{image.id}{style.extension}"
 
 
-def _write_figure(
+def _thumb_path(image: ImageSummary, style: FigureStyle) -> str:
+    return f"{THUMBS_DIR}/{image.id}{style.extension}"
+
+
+def _draw(
     report: Path,
     image: ImageSummary,
-    record: ImageRecord,
+    record: Callable[[], ImageRecord],
     style: FigureStyle,
+    spread_spec: spread.SpreadSpec,
     cache: store.ContentCache | None = None,
     record_key: str | None = None,
+    *,
+    figure: bool = True,
+    thumb: bool = True,
 ) -> None:
-    """Draw (or take from the cache) one image's figure into the report."""
-    destination = report / _figure_path(image, style)
-    key = None
-    if cache and record_key:
-        key = store.content_key(
-            {
-                "record": record_key,
-                "style": asdict(style),
-                "code": store.source_fingerprint("publish.figures", "publish.render"),
-            }
-        )
-        if cache.copy_to("figures", key, style.extension, destination):
-            return
-    data = figures.image_figure(record, style).data
-    destination.write_bytes(data)
-    if key:
-        cache.put("figures", key, style.extension, data)
+    """Draw (or take from the cache) one image's figure and gallery thumbnail into the report.
+    ``record()`` is called only when something has to be drawn."""
+    code = store.source_fingerprint("publish.figures", "publish.render")
+    parts = {"record": record_key, "style": asdict(style), "code": code}
+
+    def key(**more: Any) -> str | None:
+        return store.content_key({**parts, **more}) if cache and record_key else None
+
+    def thumbnail() -> bytes:
+        spread_map = spread_spec.select(record().maps)
+        return figures.thumbnail(record(), spread_map, style, figures.GALLERY_THUMBNAIL).data
+
+    def image_figure() -> bytes:
+        return figures.image_figure(record(), style).data
+
+    if figure:
+        destination = report / _figure_path(image, style)
+        store.produce(cache, "figures", key(), style.extension, destination, image_figure)
+    if thumb:
+        thumb_key = key(spread=str(spread_spec), side=figures.GALLERY_THUMBNAIL)
+        destination = report / _thumb_path(image, style)
+        store.produce(cache, "thumbs", thumb_key, style.extension, destination, thumbnail)
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as opened:
+        return opened.size
 
 
 def _figure_entry(report: Path, image: ImageSummary, style: FigureStyle) -> pages.Figure:
-    from PIL import Image
-
     path = _figure_path(image, style)
-    with Image.open(report / path) as opened:
-        width, height = opened.size
+    width, height = _image_size(report / path)
     return pages.Figure(
         image.name, path, width, height, image.entropy, image.level, image.predictions
     )
 
 
-def _levels(report: Path, analysis: Analysis, style: FigureStyle) -> tuple[pages.Level, ...]:
+def _by_level(analysis: Analysis) -> dict[int, list[ImageSummary]]:
+    """The images of each level, from the most focused to the most spread (ties: input order)."""
+    members: dict[int, list[ImageSummary]] = {}
+    for image in sorted(analysis.images, key=lambda image: (image.entropy, image.index)):
+        members.setdefault(image.level, []).append(image)
+    return dict(sorted(members.items()))
+
+
+def _levels(
+    report: Path, analysis: Analysis, options: ReportOptions, with_galleries: bool
+) -> tuple[pages.Level, ...]:
+    """The levels as the front page shows them: a single-page report folds all but the featured
+    figure below it; a report with galleries shows the typical figures and links the gallery."""
     entropies = np.array([image.entropy for image in analysis.images])
-    levels = np.array([image.level for image in analysis.images])
-    ranges = spread.level_ranges(entropies, levels)
+    level_numbers = np.array([image.level for image in analysis.images])
+    ranges = spread.level_ranges(entropies, level_numbers)
     colours = pages.level_colours(max(ranges))
-    featured = analysis.featured()
+    style = options.style
     sections = []
-    for number in sorted(ranges):
-        members = sorted(
-            (image for image in analysis.images if image.level == number),
-            key=lambda image: (image.entropy, image.index),
-        )
+    for number, members in _by_level(analysis).items():
+        shown = options.typical if with_galleries else 1
+        typical_indices = spread.typical_indices(entropies, level_numbers, number, shown)
+        typical = [analysis.images[index] for index in typical_indices]
+        shown_ids = {image.id for image in typical}
+        others = [] if with_galleries else [i for i in members if i.id not in shown_ids]
+        n_pages = len(gallery.paginate(len(members), options.page_size)) if with_galleries else 0
         sections.append(
             pages.Level(
                 number=number,
                 colour=colours[number - 1],
                 entropy_min=ranges[number][0],
                 entropy_max=ranges[number][1],
-                featured=_figure_entry(report, featured[number], style),
-                others=tuple(
-                    _figure_entry(report, image, style)
-                    for image in members
-                    if image.id != featured[number].id
+                typical=tuple(_figure_entry(report, image, style) for image in typical),
+                others=tuple(_figure_entry(report, image, style) for image in others),
+                count=len(members),
+                gallery=tuple(
+                    pages.gallery_page_name(number, "entropy", page)
+                    for page in range(1, n_pages + 1)
                 ),
+                gallery_by_name=pages.gallery_page_name(number, "name", 1)
+                if with_galleries
+                else None,
             )
         )
     return tuple(sections)
+
+
+def _gallery_pages(
+    report: Path, analysis: Analysis, options: ReportOptions
+) -> tuple[list[pages.GalleryPage], list[pages.ImagePage]]:
+    """Every gallery page (each level, both orders) and every image's page."""
+    style, page_size = options.style, options.page_size
+    colours = pages.level_colours(max(image.level for image in analysis.images))
+    by_level = _by_level(analysis)
+    galleries: list[pages.GalleryPage] = []
+    image_pages: dict[str, pages.ImagePage] = {}
+    for number, members in by_level.items():
+        mark = pages.LevelMark(number, colours[number - 1])
+        thumbs = [
+            pages.Thumb(
+                image.id,
+                image.name,
+                _thumb_path(image, style),
+                *_image_size(report / _thumb_path(image, style)),
+                image.entropy,
+            )
+            for image in members
+        ]
+        galleries += gallery.level_pages(mark, thumbs, tuple(by_level), page_size)
+        for position, image in enumerate(members):
+            image_pages[image.id] = pages.ImagePage(
+                id=image.id,
+                figure=_figure_entry(report, image, style),
+                level=mark,
+                sha256=image.sha256,
+                size_bytes=image.size_bytes,
+                original_size=image.original_size,
+                layer_entropies=image.layer_entropies,
+                artifact_counts=image.artifact_counts,
+                gallery=pages.gallery_page_name(number, "entropy", position // page_size + 1),
+                maps_file=f"{DATA_DIR}/{table.maps_file(image.id)}",
+                table_file=f"{DATA_DIR}/{table.TABLE_FILE}",
+            )
+    return galleries, [image_pages[image.id] for image in analysis.images]
 
 
 CHART_NAMES = ("entropy-histogram.svg", "entropy-by-layer.svg")
@@ -461,9 +545,16 @@ def _render_pages(
     cache: store.ContentCache | None,
     version: ReportVersion,
 ) -> None:
-    """Charts, thumbnail, pages and manifest for a report whose figures exist."""
+    """Charts, thumbnail, pages, results table and manifest for a report whose figures (and,
+    for one with galleries, thumbnails) exist."""
     charts = _write_charts(report, analysis, cache)
     _write_thumbnail(report, analysis, options.style)
+    with_galleries = len(analysis.images) > options.gallery_threshold
+    galleries, image_pages = ([], [])
+    if with_galleries:
+        galleries, image_pages = _gallery_pages(report, analysis, options)
+    else:
+        shutil.rmtree(report / THUMBS_DIR, ignore_errors=True)
     manifest = analysis.manifest
     spec = analysis.spread_spec
     context = pages.ReportContext(
@@ -484,7 +575,7 @@ def _render_pages(
             **asdict(options.style),
             "levels_used": max(image.level for image in analysis.images),
         },
-        levels=_levels(report, analysis, options.style),
+        levels=_levels(report, analysis, options, with_galleries),
         charts=charts,
         skipped=tuple(analysis.skipped),
         n_images=len(analysis.images),
@@ -504,14 +595,23 @@ def _render_pages(
         version=version.number,
         current_folder=CURRENT_FROM_VERSION if version.archived else None,
         history=version.history,
+        typical_per_level=options.typical if with_galleries else 1,
     )
     pages.render_report(
         context,
         report,
         options.formats,
+        galleries=galleries,
+        images=image_pages,
         templates_dir=options.templates_dir,
         jekyll_include=options.jekyll_include,
+        jekyll_permalink=options.jekyll_permalink,
         bytecode_dir=_bytecode_dir(cache),
+        cache=cache,
+    )
+    figure_files = {image.id: _figure_path(image, options.style) for image in analysis.images}
+    write_results(
+        report / DATA_DIR, analysis.images, analysis.skipped, figure_files, analysis.faithfulness
     )
     report_manifest = {
         **manifest,
@@ -651,16 +751,34 @@ def _render_from_store(
     version: ReportVersion,
 ) -> None:
     """Stage in ``staged`` the published report ``source`` (rendered with ``stored``) rendered
-    anew with ``options`` from its data, without the model: data and figures are shared with it
-    unless the figure style changed."""
+    anew with ``options`` from its data, without the model: data, figures and thumbnails are
+    shared with it unless the figure style changed; what is missing (all of them after a style
+    change, the thumbnails of a report that grew past the gallery threshold or was made before
+    galleries) is drawn from the stored maps."""
     _link_tree(source / DATA_DIR, staged / DATA_DIR)
     analysis = Analysis.load(staged / DATA_DIR)
-    if options.style == stored.style and (source / FIGURES_DIR).is_dir():
-        _link_tree(source / FIGURES_DIR, staged / FIGURES_DIR)
-    else:
-        (staged / FIGURES_DIR).mkdir()
-        for image in analysis.images:
-            _write_figure(staged, image, analysis.record(image), options.style)
+    if options.style == stored.style:
+        for folder in (FIGURES_DIR, THUMBS_DIR):
+            if (source / folder).is_dir():
+                _link_tree(source / folder, staged / folder)
+    with_galleries = len(analysis.images) > options.gallery_threshold
+    to_draw = []
+    for image in analysis.images:
+        figure = not (staged / _figure_path(image, options.style)).is_file()
+        thumb = with_galleries and not (staged / _thumb_path(image, options.style)).is_file()
+        if figure or thumb:
+            to_draw.append((image, figure, thumb))
+    for image, figure, thumb in track(to_draw, total=len(to_draw), desc="figures"):
+        record = functools.cache(functools.partial(analysis.record, image))
+        _draw(
+            staged,
+            image,
+            record,
+            options.style,
+            analysis.spread_spec,
+            figure=figure,
+            thumb=thumb,
+        )
     _render_pages(staged, analysis, options, cache, version)
 
 
@@ -678,11 +796,13 @@ class ReportBuild:
         images_dir: Path,
         options: ReportOptions,
         cache: store.ContentCache | None,
+        spread_spec: spread.SpreadSpec,
         *,
         replace: bool = False,
         keep_versions: int | None = None,
     ):
         """``options`` as the user gave them: defaults come from ``images_dir`` and the time.
+        ``spread_spec`` is the analysis's spread map (the galleries' thumbnails show it).
         ``replace`` overwrites the report published under the slug instead of keeping it as an
         earlier version; ``keep_versions`` bounds how many earlier versions are kept (None: all).
         """
@@ -692,6 +812,7 @@ class ReportBuild:
         self.site_dir, self.cache = Path(site_dir), cache
         self.replace, self.keep_versions = replace, keep_versions
         self.options = _with_defaults(options.validated(), images_dir, self.created[0])
+        self.spread_spec = spread_spec
         self._staging = _Staging(self.site_dir)
         self.report = self._staging.report
         (self.report / FIGURES_DIR).mkdir()
@@ -703,8 +824,9 @@ class ReportBuild:
     def __exit__(self, *exc_info: object) -> None:
         self._staging.__exit__(*exc_info)
 
-    def draw(self, image: ImageSummary, record: ImageRecord, key: str) -> None:
-        _write_figure(self.report, image, record, self.options.style, self.cache, key)
+    def draw(self, image: ImageSummary, record: Callable[[], ImageRecord], key: str) -> None:
+        """Figure and gallery thumbnail of one image (a small report drops the thumbnails)."""
+        _draw(self.report, image, record, self.options.style, self.spread_spec, self.cache, key)
 
     def publish(
         self, analysis: Analysis, say: Callable[[str], None] = lambda message: None
@@ -801,10 +923,16 @@ def rerender(
     jekyll_include: str | None = None,
     cache_dir: Path | None = None,
     say: Callable[[str], None] = lambda message: None,
+    **layout: Any,
 ) -> Path:
     """Re-render a published report from its stored data, without the model.
 
-    Figures are redrawn only when the style changed; pages, charts and the manifest always are.
+    ``layout`` changes any of the stored page layout options (``jekyll_permalink``,
+    ``gallery_threshold``, ``typical``, ``page_size``).
+
+    Figures and thumbnails are drawn only when the style changed or they are missing (a report
+    that grows past the gallery threshold, or one from before galleries); pages, charts, the
+    results table and the manifest are always rewritten, in the current format.
     The report is replaced atomically, and the site index updated when it sits in a site.
     """
     report_dir = Path(report_dir)
@@ -816,6 +944,7 @@ def rerender(
         formats=formats or stored.formats,
         style=style or stored.style,
         jekyll_include=jekyll_include or stored.jekyll_include,
+        **layout,
     ).validated()
     cache = cache_at(cache_dir)
     with _Staging(report_dir.resolve().parent) as staging:
