@@ -42,7 +42,7 @@ def test_store_contents(folder, options, tmp_path):
         assert (out / row["maps_file"]).is_file() and row["figure_file"] is None
         assert 0 <= row["entropy"] <= 1 and 1 <= row["level"] <= 4
         assert len(row["labels"]) == len(row["probabilities"]) == 5
-        assert len(row["layer_entropies"]) == 2 and row["artifact_count"] is None
+        assert len(row["layer_entropies"]) == len(row["artifact_counts"]) == 2
         assert (row["width"], row["height"]) == (48, 40)
     assert sorted(row["level"] for row in rows) == [1, 1, 2, 2, 3, 3, 4]
     assert manifest["model"]["n_prefix"] == 1 and manifest["model"]["grid"] == [4, 4]

@@ -55,7 +55,7 @@ def test_export_csv_spreads_lists_over_numbered_columns(report, tmp_path):
     assert float(first["layer_entropy_2"]) == expected["layer_entropies"][1]
     assert first["label_5"] == expected["labels"][4]
     assert float(first["probability_1"]) == expected["probabilities"][0]
-    assert first["artifact_count"] == ""  # not computed: empty, not "None"
+    assert int(first["artifact_count_2"]) == expected["artifact_counts"][1]
     assert "layer_entropies" not in first and "layer_entropy_3" not in first
 
 
@@ -81,6 +81,7 @@ def test_export_reads_a_report_written_before_the_table(tmp_path):
         rows = list(csv.DictReader(stream))
     assert [row["name"] for row in rows][-1] == "{{ site.title }} <b>.png"
     assert rows[0]["maps_file"] == "maps/000-img00.npz"
+    assert "artifact_count_1" not in rows[0]  # 0.1 did not look for artifacts
 
 
 def test_export_errors_are_messages(tmp_path, capsys):

@@ -205,7 +205,7 @@ def _summary_from_facts(index: int, name: str, facts: dict[str, Any]) -> ImageSu
         entropy=facts["entropy"],
         layer_entropies=tuple(facts["layer_entropies"]),
         predictions=tuple(Prediction(label, p) for label, p in facts["predictions"]),
-        artifact_count=facts["artifact_count"],
+        artifact_counts=tuple(facts["artifact_counts"]),
     )
 
 
@@ -285,7 +285,7 @@ def analyze(
     maps_dir = out_dir / MAPS_DIR
     maps_dir.mkdir(parents=True, exist_ok=True)
 
-    summary_code = store.source_fingerprint("methods.spread", "methods.maps", "record")
+    summary_code = store.source_fingerprint("methods.spread", "record", "analysis.analyze")
 
     def summary_key(key: str) -> str:
         return store.content_key({"record": key, "spread": str(spec), "code": summary_code})
