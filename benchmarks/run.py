@@ -6,7 +6,8 @@
 Measures in one run, on one machine: bare forward throughput (the limit), a cold
 ``reportgen build`` and its ratio to bare, re-render and cache-hit rebuild as fractions of the
 cold build, peak RSS of ``analyze`` on 100 and 1,000 images, the speedup over a naive
-batch-1 + matplotlib pipeline, and the page weight of the committed example report. Prints a
+batch-1 + matplotlib pipeline, the bytes of a maps file per image (with ``--model offline``:
+ViT-S at 224) and the page weight of the committed example report. Prints a
 table, writes JSON, and ends with one line of the key ratios.
 
 ``--scale`` measures instead how reports grow with the number of images (tiny random ViT, small
@@ -455,6 +456,7 @@ def main(argv: list[str] | None = None) -> dict:
         cold = build_seconds(spec, folder, work / "site", work / "cache", args.batch_size)
         bare = max(bare, bare_throughput(spec, folder, args.batch_size))
         report_dir = work / "site" / "reports" / "bench"
+        maps_bytes = sum(path.stat().st_size for path in (report_dir / "data" / "maps").iterdir())
         warm = build_seconds(spec, folder, work / "site", work / "cache", args.batch_size)
         rerender = rerender_seconds(report_dir, work)
         naive = naive_seconds(spec, folder, work / "naive")
@@ -475,6 +477,7 @@ def main(argv: list[str] | None = None) -> dict:
             "cached_rebuild_fraction": warm / cold,
             "naive_s": naive,
             "speedup_over_naive": naive / cold,
+            "maps_bytes_per_image": maps_bytes / args.images,
             "peak_rss_mib": {str(k): v for k, v in rss.items()},
             "rss_ratio": rss[counts[-1]] / rss[counts[0]],
             "page_weight_bytes": page_weight(EXAMPLE_REPORT) if EXAMPLE_REPORT.is_dir() else None,
@@ -495,6 +498,7 @@ def print_table(results: dict, counts: list[int]) -> None:
         ("re-render after template change / cold build", f"{results['rerender_fraction']:.3f}"),
         ("unchanged rebuild (cache hit) / cold build", f"{results['cached_rebuild_fraction']:.3f}"),
         ("speedup over naive batch-1 + matplotlib", f"{results['speedup_over_naive']:.1f}x"),
+        ("maps file bytes per image", f"{results['maps_bytes_per_image']:.0f}"),
         *[
             (f"peak RSS analyze, {c} images (MiB)", f"{results['peak_rss_mib'][str(c)]:.0f}")
             for c in counts
@@ -520,7 +524,7 @@ def print_table(results: dict, counts: list[int]) -> None:
         f"rerender={results['rerender_fraction']:.3f} "
         f"cached={results['cached_rebuild_fraction']:.3f} "
         f"rss={results['rss_ratio']:.2f} speedup={results['speedup_over_naive']:.1f}x "
-        f"html={html:.2f}MB"
+        f"html={html:.2f}MB maps={results['maps_bytes_per_image'] / 1024:.1f}KB/image"
     )
 
 

@@ -54,11 +54,16 @@ class AnalysisOptions:
     faithfulness: bool = False  # deletion/insertion scores of every map
     faithfulness_images: int = 32
     faithfulness_steps: int = 16
+    keep_heads: bool = False  # store every head's CLS attention (float16) in the maps files
     cache_dir: Path | None = None
     use_cache: bool = True
 
     # What 0.1 did for parameters its manifests do not record.
-    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"artifacts": "keep", "rollout_start_layer": 0}
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "artifacts": "keep",
+        "rollout_start_layer": 0,
+        "keep_heads": True,
+    }
 
     def validated(self) -> AnalysisOptions:
         """Check values users type, with messages instead of tracebacks deeper down."""

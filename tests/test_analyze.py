@@ -55,7 +55,9 @@ def test_store_contents(folder, options, tmp_path):
     reloaded = Analysis.load(out)
     assert reloaded.images == analysis.images and reloaded.model == analysis.model
     record = reloaded.record(reloaded.images[0])
-    assert record.cls_heads.shape == (2, 2, 4, 4) and record.cls_heads.dtype == np.float32
+    assert record.cls_heads is None  # not kept unless asked (--keep-heads)
+    assert record.maps["layers"].shape == (2, 4, 4) and record.maps["layers"].dtype == np.float32
+    assert record.seen_image.shape == (32, 32, 3) and record.seen_image.dtype == np.uint8
 
 
 def test_second_run_hits_the_cache_without_loading_the_model(

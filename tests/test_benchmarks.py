@@ -22,6 +22,7 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path, capsys):
         "cached_rebuild_fraction",
         "speedup_over_naive",
         "rss_ratio",
+        "maps_bytes_per_image",
     ):
         assert results[key] > 0, key
     assert set(results["peak_rss_mib"]) == {"10", "40"}

@@ -265,6 +265,7 @@ def analyze(
         "rollout": asdict(rollout),
         "artifacts": options.artifacts,
         "relevance": [options.relevance, options.target_class],
+        "heads": options.keep_heads,
         "preprocessing": session.preprocessing(),
         "format": store.FORMAT_VERSION,
         "code": store.source_fingerprint(
@@ -292,8 +293,14 @@ def analyze(
 
     def accept(result: _Result) -> None:
         """Store one result (from the cache when it came from there) and cache what is new,
-        then hand it to ``on_record``."""
-        record = _LazyRecord(result, cache)
+        then hand it to ``on_record``. A new record goes on as its file reads back, so what is
+        drawn now is what a re-render draws."""
+        payload = None
+        if result.from_cache:
+            record = _LazyRecord(result, cache)
+        else:
+            payload, stored = store.as_stored(result.record, options.keep_heads)
+            record = _LazyRecord(replace(result, record=stored), cache)
         if result.facts is not None:
             summary = _summary_from_facts(result.index, result.name, result.facts)
         else:
@@ -302,7 +309,7 @@ def analyze(
                 cache.put_json("summaries", summary_key(result.key), _facts(summary))
         destination = maps_dir / f"{summary.id}.npz"
         if not (result.from_cache and cache.place("results", result.key, ".npz", destination)):
-            payload = store.record_bytes(record())
+            payload = payload or store.record_bytes(record(), options.keep_heads)
             store.keep(cache, "results", result.key, ".npz", destination, payload)
         summaries.append(summary)
         record_keys[result.index] = result.key
