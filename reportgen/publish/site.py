@@ -609,10 +609,15 @@ def _render_pages(
         bytecode_dir=_bytecode_dir(cache),
         cache=cache,
     )
-    figure_files = {image.id: _figure_path(image, options.style) for image in analysis.images}
-    write_results(
-        report / DATA_DIR, analysis.images, analysis.skipped, figure_files, analysis.faithfulness
-    )
+    if not version.archived:  # an earlier version keeps its data as published
+        figure_files = {image.id: _figure_path(image, options.style) for image in analysis.images}
+        write_results(
+            report / DATA_DIR,
+            analysis.images,
+            analysis.skipped,
+            figure_files,
+            analysis.faithfulness,
+        )
     report_manifest = {
         **manifest,
         "report": options.to_json(),
@@ -638,10 +643,19 @@ def _fingerprint(analysis: Analysis, options: ReportOptions) -> str:
             "inputs": manifest["inputs"],
             "model": manifest["model"],
             "parameters": manifest["parameters"],
-            "results": _file_hashes(analysis.root),
+            "results": _results_hashes(analysis),
             "report": report,
         }
     )
+
+
+def _results_hashes(analysis: Analysis) -> dict[str, str]:
+    """sha256 of the results store's files; for the table, of its content without the figures'
+    paths that publishing adds, so a build, its re-renders and an identical rebuild agree."""
+    hashes = _file_hashes(analysis.root)
+    if table.TABLE_FILE in hashes:
+        hashes[table.TABLE_FILE] = table.digest(analysis.table(), without=("figure_file",))
+    return hashes
 
 
 def cache_at(cache_dir: Path | None) -> store.ContentCache:
