@@ -276,6 +276,15 @@ class GalleryPage:
 
 
 @dataclass(frozen=True)
+class ExplorerFiles:
+    """The scripts of an image page's attention explorer, relative to the report folder."""
+
+    data: str  # the image's data
+    script: str  # the explorer itself
+    colormaps: str  # the report's lookup tables and alpha
+
+
+@dataclass(frozen=True)
 class ImagePage:
     """The page of one image: its full figure and what is known about it."""
 
@@ -290,6 +299,7 @@ class ImagePage:
     gallery: str  # the gallery page (entropy order) that shows it
     maps_file: str  # relative to the report: data/maps/<id>.npz
     table_file: str  # relative to the report: data/results.parquet
+    explorer: ExplorerFiles | None = None  # the interactive explorer, where the page has one
 
     def layer_chart(self) -> markupsafe.Markup:
         """A small inline SVG line chart of the entropy of each layer's map."""
@@ -696,6 +706,13 @@ def template_search_path(templates_dir: Path | None) -> list[Path]:
     return [*user, _packaged_templates()]
 
 
+def template_file(name: str, templates_dir: Path | None) -> Path:
+    """A file shipped with the templates (a script), the user's folder first."""
+    return next(
+        folder / name for folder in template_search_path(templates_dir) if (folder / name).is_file()
+    )
+
+
 def _environment(
     escaping: Escaping, templates_dir: Path | None, bytecode_dir: Path | None = None
 ) -> jinja2.Environment:
@@ -778,8 +795,9 @@ def _digest(page: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _script_json(value: Any) -> str:
-    """JSON for a script file: ASCII only, and no ``<``, ``>`` or ``&`` that HTML could see."""
+def script_json(value: Any) -> str:
+    """JSON for a script: ASCII only (so U+2028/9 are escaped too), and no ``<``, ``>`` or ``&``
+    that HTML could see, so no string in it can end the script."""
     text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -801,14 +819,9 @@ def _write_name_index(
         for start in range(0, len(entries), NAME_INDEX_CHUNK)
     ]
     for number, chunk in enumerate(chunks, start=1):
-        script = f"reportgenNames({_script_json(chunk)});\n"
+        script = f"reportgenNames({script_json(chunk)});\n"
         store.atomic_write(folder / f"names-{number}.js", script)
-    source = next(
-        path / "filter.js"
-        for path in template_search_path(templates_dir)
-        if (path / "filter.js").is_file()
-    )
-    store.atomic_write(folder / "filter.js", source.read_bytes())
+    store.atomic_write(folder / "filter.js", template_file("filter.js", templates_dir).read_bytes())
     return NameIndex(len(chunks), thumb_extension)
 
 

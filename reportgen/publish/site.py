@@ -41,7 +41,7 @@ from reportgen.errors import ReportgenError, os_error
 from reportgen.methods import spread
 from reportgen.methods.faithfulness import FaithfulnessResult
 from reportgen.progress import track
-from reportgen.publish import figures, gallery, pages, plots, render
+from reportgen.publish import explorer, figures, gallery, pages, plots, render
 from reportgen.publish.figures import FigureStyle
 from reportgen.record import ImageRecord
 from reportgen.results import AUTO, Analysis, ImageSummary, build_time, write_results
@@ -394,8 +394,31 @@ def _gallery_pages(
                 gallery=pages.gallery_page_name(number, "entropy", position // page_size + 1),
                 maps_file=f"{DATA_DIR}/{table.maps_file(image.id)}",
                 table_file=f"{DATA_DIR}/{table.TABLE_FILE}",
+                explorer=explorer.files(image.id),
             )
     return galleries, [image_pages[image.id] for image in analysis.images]
+
+
+def _write_explorer(
+    report: Path, analysis: Analysis, options: ReportOptions, cache: store.ContentCache | None
+) -> None:
+    """The explorer of the image pages: its scripts, and each image's data (from the cache when
+    the same maps file was prepared before)."""
+    style = options.style
+    explorer.write_shared(report, style.colormap, style.alpha, options.templates_dir)
+    code = store.source_fingerprint("publish.explorer")
+    for image in track(analysis.images, total=len(analysis.images), desc="explorer data"):
+        maps_path = analysis.root / table.maps_file(image.id)
+        key = None
+        if cache is not None:
+            key = store.content_key({"maps": store.file_sha256(maps_path, cache), "code": code})
+
+        def make(image: ImageSummary = image, maps_path: Path = maps_path) -> str:
+            webp = explorer.seen_image_webp(maps_path)
+            return explorer.data_script(analysis.record(image), webp)
+
+        destination = report / explorer.files(image.id).data
+        store.produce(cache, "explorer", key, ".js", destination, make)
 
 
 CHART_NAMES = ("entropy-histogram.svg", "entropy-by-layer.svg")
@@ -553,6 +576,7 @@ def _render_pages(
     galleries, image_pages = ([], [])
     if with_galleries:
         galleries, image_pages = _gallery_pages(report, analysis, options)
+        _write_explorer(report, analysis, options, cache)
     else:
         shutil.rmtree(report / THUMBS_DIR, ignore_errors=True)
     manifest = analysis.manifest
