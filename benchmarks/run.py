@@ -312,12 +312,16 @@ def scale_point(count: int, model_dir: Path, work: Path) -> dict:
     out, cache = work / f"scale-site-{count}", work / f"scale-cache-{count}"
     cold, rss = build_process(folder, out, model_dir, cache)
     report = out / "reports" / "scale"
+    image_ids = {page.stem for page in report.glob("images/*.html")}
 
     def heaviest(pattern: str) -> int:
         return max((html_page_weight(page) for page in report.glob(pattern)), default=0)
 
     report_bytes = sum(p.stat().st_size for p in report.rglob("*") if p.is_file())
     maps_bytes = sum(p.stat().st_size for p in (report / "data" / "maps").iterdir())
+    explorer_bytes = sum(
+        p.stat().st_size for p in (report / "explorer").glob("*.js") if p.stem in image_ids
+    )
     weights = {
         "front": heaviest("index.html"),
         "gallery": heaviest("gallery/*.html"),
@@ -332,6 +336,7 @@ def scale_point(count: int, model_dir: Path, work: Path) -> dict:
         "peak_rss_mib": rss,
         "report_bytes_per_image": report_bytes / count,
         "maps_bytes_per_image": maps_bytes / count,
+        "explorer_bytes_per_image": explorer_bytes / max(len(image_ids), 1),
         "heaviest_page_bytes": weights,
     }
 
@@ -361,6 +366,7 @@ def print_scale(results: dict, counts: list[int]) -> None:
         ("rebuild after +20 images / cold", [f"{p['incremental_fraction']:.3f}" for p in points]),
         ("report bytes per image", [f"{p['report_bytes_per_image']:.0f}" for p in points]),
         ("maps bytes per image", [f"{p['maps_bytes_per_image']:.0f}" for p in points]),
+        ("explorer data bytes per image", [f"{p['explorer_bytes_per_image']:.0f}" for p in points]),
         *[
             (
                 f"heaviest {kind} page + what it loads (MB)",
