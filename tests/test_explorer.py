@@ -199,16 +199,19 @@ def test_without_javascript_the_static_figure_is_there(browser, reports):  # noq
         assert tab.page.is_hidden("#explorer")
         figure = tab.page.locator("figure img").first
         assert figure.evaluate("img => img.complete && img.naturalWidth > 0")
+        for page_name in ("index.html", "gallery/level-1-entropy-1.html"):
+            tab.open(reports.heads / page_name)
+            assert tab.page.is_hidden("#wide-control")
+            sources = tab.page.locator("img[data-sprite]").evaluate_all(
+                "all => all.map(img => img.currentSrc)"
+            )
+            assert sources and not any("/sprites/" in source for source in sources)
     finally:
         context.close()
 
 
 def test_hostile_names_stay_data(tab, reports):
-    data = [
-        path
-        for path in (reports.heads / explorer.FOLDER).glob("*.js")
-        if path.name not in (explorer.SCRIPT, explorer.COLORMAPS)
-    ]
+    data = [reports.heads / explorer.files(page.stem).data for page in _image_pages(reports.heads)]
     names = []
     for path in data:
         text = path.read_text()
@@ -236,3 +239,36 @@ def test_quantised_grids_round_trip():
     low, high = np.array(packed["low"])[:, None], np.array(packed["high"])[:, None]
     restored = low + levels / 65535 * (high - low)
     assert np.allclose(restored, values.reshape(3, 20), atol=1e-2 / 65535)
+
+
+def _switched(tab: FileTab, value: str) -> list[bytes]:
+    """Move the report-wide control to ``value``; screenshots of every visible picture it
+    switches, each once it has loaded (lazy ones load when scrolled to)."""
+    tab.page.fill("#wide-panel", value)
+    shots = []
+    for picture in tab.page.locator("img[data-sprite]:visible").all():
+        picture.scroll_into_view_if_needed()
+        picture.evaluate("img => img.decode()")
+        shots.append(picture.screenshot())
+    return shots
+
+
+@pytest.mark.parametrize("page_name", ["gallery/level-1-entropy-1.html", "index.html"])
+def test_the_report_wide_control_switches_every_overlay(tab, reports, page_name):
+    tab.open(reports.heads / page_name)
+    pictures = tab.page.locator("img[data-sprite]")
+    assert pictures.count() > 0
+    assert tab.page.text_content("#wide-panel-name") == "as published"
+    sources = pictures.evaluate_all("all => all.map(img => img.src)")
+    published = _switched(tab, "0")
+    first_layer = _switched(tab, "1")
+    assert tab.page.text_content("#wide-panel-name") == "L1"
+    switched = pictures.evaluate_all("all => all.map(img => img.src)")
+    assert all("/sprites/" in source for source in switched)
+    rollout = _switched(tab, tab.page.get_attribute("#wide-panel", "max"))
+    assert tab.page.text_content("#wide-panel-name") == "rollout"
+    assert first_layer != published and rollout != first_layer
+    _switched(tab, "0")
+    assert pictures.evaluate_all("all => all.map(img => img.src)") == sources
+    assert tab.page.locator("img.sprite-view").count() == 0
+    tab.assert_clean()

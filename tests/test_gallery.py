@@ -232,10 +232,10 @@ def test_hostile_names_are_inert_on_gallery_and_image_pages_of_every_flavour(bui
         text = page.read_text()
         assert "<script>" not in text and not re.search(r"(href|src)=\"javascript", text), page
         explorer = [
-            f'<script src="../explorer/{name}.js">'
-            for name in ("explorer", "colormaps", page.stem)
+            f'<script src="../explorer/{name}.js">' for name in ("explorer", "colormaps", page.stem)
         ]
-        allowed = (['<script src="filter.js" defer>'], explorer)
+        gallery = ['<script src="filter.js" defer>', '<script src="../explorer/slider.js" defer>']
+        allowed = (gallery, explorer)
         assert re.findall(r"<script[^>]*>", text) in allowed, page
     for page in markdown_pages:
         text = page.read_text().split("---\n", 2)[-1]  # the body (yaml_quoted titles: tested)

@@ -53,6 +53,7 @@ import markupsafe
 from reportgen import store
 from reportgen.errors import ReportgenError
 from reportgen.progress import track
+from reportgen.publish import figures
 from reportgen.record import ModelSummary, Prediction, SkippedFile
 
 ARTICLE_LEVEL_COLOURS = ("#FFFEE2", "#FFFDCB", "#FFFBA0", "#FFDEDE")
@@ -76,6 +77,7 @@ class Figure:
     entropy: float
     level: int
     predictions: tuple[Prediction, ...] = ()
+    sprite: str | None = None  # every panel in a row, for the report-wide control (html)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "predictions", tuple(self.predictions))
@@ -206,6 +208,11 @@ class ReportContext:
         """Whether the levels have gallery pages (a large report) or fold their figures."""
         return any(level.gallery for level in self.levels)
 
+    @property
+    def sprites(self) -> bool:
+        """Whether its figures have sprites, for the report-wide control (html)."""
+        return any(figure.sprite for level in self.levels for figure in level.figures)
+
     def header(self) -> ReportHeader:
         return ReportHeader(self.title, self.slug, self.date, self.n_levels, self.model.layers)
 
@@ -247,6 +254,7 @@ class Thumb:
     width: int
     height: int
     entropy: float
+    sprite: str | None = None  # every panel in a row, for the report-wide control (html)
 
 
 @dataclass(frozen=True)
@@ -265,6 +273,11 @@ class GalleryPage:
     @property
     def name(self) -> str:
         return gallery_page_name(self.level.number, self.order, self.number)
+
+    @property
+    def sprites(self) -> bool:
+        """Whether its thumbnails have sprites, for the report-wide control (html)."""
+        return any(thumb.sprite for thumb in self.thumbs)
 
     def sibling(self, number: int, order: str | None = None) -> str:
         """Name of page ``number`` of this level, in this order or ``order``."""
@@ -802,6 +815,15 @@ def script_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+OVERLAY_SCRIPT = "explorer/slider.js"  # the report-wide control of the html pages
+
+
+def write_overlay_script(report_dir: Path, templates_dir: Path | None) -> None:
+    """The script of the report-wide control (front and gallery pages of the html flavour)."""
+    source = template_file(posixpath.basename(OVERLAY_SCRIPT), templates_dir)
+    store.atomic_write(Path(report_dir) / OVERLAY_SCRIPT, source.read_bytes())
+
+
 NAME_INDEX_CHUNK = 2000  # names per script of the filter's index: about 100 KB
 
 
@@ -863,6 +885,8 @@ class _FlavourPages:
                 "gallery_page": gallery_page_name,
                 "jekyll_include": self.settings["jekyll_include"],
                 "name_index": self.settings["name_index"] if kind == "gallery" else None,
+                "sprite_panels": figures.sprite_labels(ctx.model.layers),
+                "overlay_script": OVERLAY_SCRIPT,
             }
             variables["m"] = _markup(self.environment, self.flavour.markup, variables)
             self._shared[kind] = variables

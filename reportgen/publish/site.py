@@ -52,6 +52,7 @@ MANIFEST_FILE = "manifest.json"
 DATA_DIR = "data"
 FIGURES_DIR = "figures"
 THUMBS_DIR = "thumbs"
+SPRITES_DIR = "sprites"
 CHARTS_DIR = "charts"
 VERSIONS_DIR = "versions"
 CURRENT_FROM_VERSION = "../.."  # the current version's folder, seen from versions/<n>/
@@ -261,6 +262,10 @@ def _thumb_path(image: ImageSummary, style: FigureStyle) -> str:
     return f"{THUMBS_DIR}/{image.id}{style.extension}"
 
 
+def _sprite_path(image: ImageSummary, style: FigureStyle) -> str:
+    return f"{SPRITES_DIR}/{image.id}{style.extension}"
+
+
 def _draw(
     report: Path,
     image: ImageSummary,
@@ -272,9 +277,11 @@ def _draw(
     *,
     figure: bool = True,
     thumb: bool = True,
+    sprite: bool = True,
 ) -> None:
-    """Draw (or take from the cache) one image's figure and gallery thumbnail into the report.
-    ``record()`` is called only when something has to be drawn."""
+    """Draw (or take from the cache) one image's figure, gallery thumbnail and sprite (every
+    panel in a row, for the report-wide control) into the report. ``record()`` is called only
+    when something has to be drawn."""
     code = store.source_fingerprint("publish.figures", "publish.render")
     parts = {"record": record_key, "style": asdict(style), "code": code}
 
@@ -288,6 +295,9 @@ def _draw(
     def image_figure() -> bytes:
         return figures.image_figure(record(), style).data
 
+    def strip() -> bytes:
+        return figures.sprite(record(), style).data
+
     if figure:
         destination = report / _figure_path(image, style)
         store.produce(cache, "figures", key(), style.extension, destination, image_figure)
@@ -295,6 +305,10 @@ def _draw(
         thumb_key = key(spread=str(spread_spec), side=figures.GALLERY_THUMBNAIL)
         destination = report / _thumb_path(image, style)
         store.produce(cache, "thumbs", thumb_key, style.extension, destination, thumbnail)
+    if sprite:
+        destination = report / _sprite_path(image, style)
+        sprite_key = key(side=figures.SPRITE_PANEL)
+        store.produce(cache, "sprites", sprite_key, style.extension, destination, strip)
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -308,7 +322,14 @@ def _figure_entry(report: Path, image: ImageSummary, style: FigureStyle) -> page
     path = _figure_path(image, style)
     width, height = _image_size(report / path)
     return pages.Figure(
-        image.name, path, width, height, image.entropy, image.level, image.predictions
+        image.name,
+        path,
+        width,
+        height,
+        image.entropy,
+        image.level,
+        image.predictions,
+        sprite=_sprite_path(image, style),
     )
 
 
@@ -377,6 +398,7 @@ def _gallery_pages(
                 _thumb_path(image, style),
                 *_image_size(report / _thumb_path(image, style)),
                 image.entropy,
+                sprite=_sprite_path(image, style),
             )
             for image in members
         ]
@@ -571,6 +593,7 @@ def _render_pages(
     """Charts, thumbnail, pages, results table and manifest for a report whose figures (and,
     for one with galleries, thumbnails) exist."""
     charts = _write_charts(report, analysis, cache)
+    pages.write_overlay_script(report, options.templates_dir)
     _write_thumbnail(report, analysis, options.style)
     with_galleries = len(analysis.images) > options.gallery_threshold
     galleries, image_pages = ([], [])
@@ -792,11 +815,11 @@ def _render_from_store(
     anew with ``options`` from its data, without the model: data, figures and thumbnails are
     shared with it unless the figure style changed; what is missing (all of them after a style
     change, the thumbnails of a report that grew past the gallery threshold or was made before
-    galleries) is drawn from the stored maps."""
+    galleries, the sprites of one made before them) is drawn from the stored maps."""
     _link_tree(source / DATA_DIR, staged / DATA_DIR)
     analysis = Analysis.load(staged / DATA_DIR)
     if options.style == stored.style:
-        for folder in (FIGURES_DIR, THUMBS_DIR):
+        for folder in (FIGURES_DIR, THUMBS_DIR, SPRITES_DIR):
             if (source / folder).is_dir():
                 _link_tree(source / folder, staged / folder)
     with_galleries = len(analysis.images) > options.gallery_threshold
@@ -804,9 +827,10 @@ def _render_from_store(
     for image in analysis.images:
         figure = not (staged / _figure_path(image, options.style)).is_file()
         thumb = with_galleries and not (staged / _thumb_path(image, options.style)).is_file()
-        if figure or thumb:
-            to_draw.append((image, figure, thumb))
-    for image, figure, thumb in track(to_draw, total=len(to_draw), desc="figures"):
+        sprite = not (staged / _sprite_path(image, options.style)).is_file()
+        if figure or thumb or sprite:
+            to_draw.append((image, figure, thumb, sprite))
+    for image, figure, thumb, sprite in track(to_draw, total=len(to_draw), desc="figures"):
         record = functools.cache(functools.partial(analysis.record, image))
         _draw(
             staged,
@@ -816,6 +840,7 @@ def _render_from_store(
             analysis.spread_spec,
             figure=figure,
             thumb=thumb,
+            sprite=sprite,
         )
     _render_pages(staged, analysis, options, cache, version)
 
