@@ -304,3 +304,11 @@ def test_a_report_of_version_0_1_0_re_renders_and_can_grow_galleries(tmp_path):
     assert len(list((report / "images").glob("*.html"))) == 5
     assert len(list((report / "thumbs").iterdir())) == 5
     assert (report / "jekyll" / "reports" / "v0-1-0" / "gallery").is_dir()
+
+
+def test_gfm_image_pages_link_the_html_explorer(built):
+    report, analysis = built
+    for image in analysis.images:
+        markdown = (report / "images" / f"{image.id}.md").read_text()
+        assert f"**[Explore the attention]({image.id}.html)**" in markdown
+        assert 'id="explorer"' in (report / "images" / f"{image.id}.html").read_text()

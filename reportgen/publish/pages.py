@@ -885,12 +885,20 @@ class _FlavourPages:
                 "gallery_page": gallery_page_name,
                 "jekyll_include": self.settings["jekyll_include"],
                 "name_index": self.settings["name_index"] if kind == "gallery" else None,
+                "html_page": self._html_page,
                 "sprite_panels": figures.sprite_labels(ctx.model.layers),
                 "overlay_script": OVERLAY_SCRIPT,
             }
             variables["m"] = _markup(self.environment, self.flavour.markup, variables)
             self._shared[kind] = variables
         return self._shared[kind]
+
+    def _html_page(self, kind: str, name: str) -> str | None:
+        """The html flavour's page of (kind, name), relative to the report; None when the html
+        flavour is not written (the gfm pages link its explorer)."""
+        if not self.settings["html"]:
+            return None
+        return FLAVOURS["html"].layout.page_path(self.ctx, kind, name)
 
     def render(self, kind: str, name: str, page: Any, title: str, digest: str = "") -> Path:
         """Write one page (from the cache when the same page was rendered before)."""
@@ -989,6 +997,7 @@ def render_report(
             "jekyll_permalink": jekyll_permalink,
             "name_index": name_index,
             "templates": fingerprint,
+            "html": "html" in formats,
         }
         renderer = _FlavourPages(
             flavour, environments[flavour.escaping], ctx, report_dir, settings, cache
