@@ -975,6 +975,12 @@ def render_report(
         *ctx.image_files(),
         *(thumb.file for page in galleries for thumb in page.thumbs),
         *(page.figure.file for page in images),
+        *(
+            file
+            for page in images
+            if page.explorer
+            for file in (page.explorer.data, page.explorer.script, page.explorer.colormaps)
+        ),
     ]
     fingerprint = _templates_fingerprint(templates_dir) if cache is not None else ""
     digests = [_digest(page) for page in images] if cache is not None else [""] * len(images)
