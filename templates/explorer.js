@@ -197,8 +197,8 @@
       const what = `layer ${layerIndex + 1}`;
       if (headChoice !== "mean") {
         const h = Number(headChoice) - 1;
-        const what_ = `${what}, head ${h + 1} (raw)`;
-        return { grid: heads[layerIndex * headCount + h], mask: null, what: what_ };
+        const label = `${what}, head ${h + 1} (raw)`;
+        return { grid: heads[layerIndex * headCount + h], mask: null, what: label };
       }
       if (artifacts.value === "raw" && raw) {
         return { grid: raw[layerIndex], mask: null, what: `${what}, mean of heads, raw` };

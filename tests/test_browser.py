@@ -392,11 +392,15 @@ def test_every_link_and_source_on_the_report_resolves(served, tab):
 
 
 def test_hostile_file_names_run_no_script(served, tab):
-    for path in (f"reports/{HOSTILE_SLUG}/index.html", "index.html"):
+    report_wide_control = ['<script src="explorer/slider.js" defer=""></script>']
+    for path, scripts in (
+        (f"reports/{HOSTILE_SLUG}/index.html", report_wide_control),
+        ("index.html", []),
+    ):
         tab.goto(served.url(path))
         assert _load_every_image(tab.page) == []
         assert _script_surface(tab.page) == {
-            "scripts": [],
+            "scripts": scripts,
             "handlers": [],
             "javascript_urls": [],
             "frames": [],
@@ -427,7 +431,8 @@ def test_gallery_pages_load_their_thumbnails_and_only_their_own_script(served, t
         tab.goto(_gallery_url(served, f"gallery/{name}"))
         assert _load_every_image(tab.page) == []
         surface = _script_surface(tab.page)
-        assert [s for s in surface["scripts"] if "filter.js" not in s] == [], name
+        own = ("filter.js", "explorer/slider.js")
+        assert [s for s in surface["scripts"] if not any(o in s for o in own)] == [], name
         assert surface["handlers"] == surface["javascript_urls"] == surface["frames"] == []
         _assert_references_resolve(tab)
         assert tab.page.locator("#name-filter").is_visible()  # shown once the script ran
@@ -476,7 +481,9 @@ def test_image_pages_link_back_and_their_files_resolve(served, tab):
         tab.goto(_gallery_url(served, f"images/{page.name}"))
         assert _load_every_image(tab.page) == []
         assert tab.page.locator("svg.layer-chart").count() == 1
-        assert _script_surface(tab.page)["scripts"] == []
+        explorer = [f"../explorer/{name}.js" for name in ("explorer", "colormaps", page.stem)]
+        expected = [f'<script src="{src}"></script>' for src in explorer]
+        assert _script_surface(tab.page)["scripts"] == expected
         urls = {urlsplit(url).path for url in _assert_references_resolve(tab)}
         assert any("/data/maps/" in url for url in urls)
         assert any("/gallery/" in url for url in urls)
