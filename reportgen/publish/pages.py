@@ -18,7 +18,9 @@ time) and a page per image (:mod:`reportgen.publish.gallery` plans them). Templa
 manifest.json, None where the page is published without them), ``version_url(entry)`` (link to
 another version's page, or None), ``current_url`` (on an earlier version, link to the current
 one's page, or None), ``name_index`` (the html galleries' filter by name, else None),
-``jekyll_include``, the ``text`` filter and
+``html_page(kind, name)`` (the html flavour's page, relative to the report, None when it is not
+written: the gfm image pages link its explorer), ``sprite_panels`` and ``overlay_script`` (the
+report-wide control's panels and script), ``jekyll_include``, the ``text`` filter and
 ``caption(figure)``. A user folder of templates overrides any file by name.
 
 Escaping: every string that comes from the user (file names, titles, labels, reasons, model ids,
