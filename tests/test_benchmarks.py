@@ -31,7 +31,6 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path, capsys):
         "relevance_extra_s_per_image",
         "faithfulness_s_per_scored_image",
     }
-    assert results["trust_costs"]["faithfulness_s_per_scored_image"] > 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1].startswith("ratios: build/bare=")
 
