@@ -189,8 +189,7 @@ def write_results(
 ) -> None:
     """Write the results table and results.json of a store; ``figure_files`` maps image ids to
     their figures, relative to the report folder (a bare store has none)."""
-    rows = table.to_table([image.to_row() for image in images], figure_files)
-    table.write(root / table.TABLE_FILE, rows)
+    table.write(root / table.TABLE_FILE, (image.to_row() for image in images), figure_files)
     summary = {
         "format": RESULTS_FORMAT,
         "table": table.TABLE_FILE,

@@ -32,7 +32,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,19 +78,27 @@ def content_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(parts).encode()).hexdigest()
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write ``path`` via a temporary file in the same folder and a rename: never half-written."""
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary file in ``path``'s folder to write, renamed to ``path`` when the block ends
+    without an error (removed otherwise): ``path`` is never half-written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode() if isinstance(data, str) else data
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(payload)
+        yield Path(temp)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``path`` via a temporary file in the same folder and a rename: never half-written."""
+    payload = data.encode() if isinstance(data, str) else data
+    with atomic_path(path) as temp:
+        temp.write_bytes(payload)
 
 
 def link_or_copy(source: Path, destination: Path) -> None:

@@ -15,9 +15,9 @@ per cell.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-from collections.abc import Iterator, Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -76,21 +76,19 @@ def to_table(rows: Sequence[Mapping], figure_files: Mapping[str, str] | None = N
     return pa.table(columns, schema=SCHEMA)
 
 
-def write(path: Path, table: pa.Table) -> None:
-    """Write the table as Parquet (zstd), deterministically: equal tables give equal bytes."""
-    buffer = pa.BufferOutputStream()
-    pq.write_table(table, buffer, compression="zstd")
-    store.atomic_write(path, buffer.getvalue().to_pybytes())
+ROW_GROUP = 512  # rows written at a time: bounds the memory a large table takes to write
 
 
-def digest(rows: pa.Table, without: tuple[str, ...] = ()) -> str:
-    """sha256 of a table's Parquet bytes with the columns ``without`` emptied."""
-    for name in without:
-        index = rows.schema.get_field_index(name)
-        rows = rows.set_column(index, name, pa.nulls(len(rows), rows.schema.field(name).type))
-    buffer = pa.BufferOutputStream()
-    pq.write_table(rows, buffer, compression="zstd")
-    return hashlib.sha256(buffer.getvalue().to_pybytes()).hexdigest()
+def write(
+    path: Path, rows: Iterable[Mapping], figure_files: Mapping[str, str] | None = None
+) -> None:
+    """Write ``rows`` (see :func:`to_table`) as Parquet (zstd), a row group at a time, so a
+    large table is never whole in memory; equal rows give equal bytes."""
+    rows = iter(rows)
+    with store.atomic_path(path) as temp, pq.ParquetWriter(temp, SCHEMA, compression="zstd") as out:
+        while chunk := list(itertools.islice(rows, ROW_GROUP)):
+            out.write_table(to_table(chunk, figure_files))
+    pa.default_memory_pool().release_unused()  # Arrow's allocator would keep the pages
 
 
 def read(path: Path) -> pa.Table:

@@ -45,9 +45,7 @@ def rows_of(report):
 
 
 def write_rows(path, rows):
-    table.write(
-        path, table.to_table(rows, {row["id"]: f"figures/{row['id']}.webp" for row in rows})
-    )
+    table.write(path, rows, {row["id"]: f"figures/{row['id']}.webp" for row in rows})
 
 
 def rewrite(path, rows):

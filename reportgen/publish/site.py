@@ -24,6 +24,7 @@ import ctypes
 import ctypes.util
 import datetime as dt
 import functools
+import hashlib
 import json
 import os
 import re
@@ -162,11 +163,15 @@ def _with_defaults(options: ReportOptions, images_dir: Path, created: dt.datetim
 def report_files(root: Path) -> list[str]:
     """The files of the report in ``root``, as sorted POSIX paths relative to it: all files below
     it except its manifest and its earlier versions (each has a manifest of its own)."""
-    return sorted(
-        path.relative_to(root).as_posix()
-        for path in root.rglob("*")
-        if path.is_file() and path.relative_to(root).parts[0] not in (MANIFEST_FILE, VERSIONS_DIR)
-    )
+    names = []
+    for folder, subfolders, files in os.walk(root):
+        relative = os.path.relpath(folder, root)
+        if relative == os.curdir:
+            subfolders[:] = [name for name in subfolders if name != VERSIONS_DIR]
+            files = [name for name in files if name != MANIFEST_FILE]
+        prefix = "" if relative == os.curdir else relative.replace(os.sep, "/") + "/"
+        names += [prefix + name for name in files]
+    return sorted(names)  # strings, not Path objects: a large report has 100,000s of files
 
 
 def _file_hashes(root: Path) -> dict[str, str]:
@@ -701,7 +706,10 @@ def _results_hashes(analysis: Analysis) -> dict[str, str]:
     paths that publishing adds, so a build, its re-renders and an identical rebuild agree."""
     hashes = _file_hashes(analysis.root)
     if table.TABLE_FILE in hashes:
-        hashes[table.TABLE_FILE] = table.digest(analysis.table(), without=("figure_file",))
+        digest = hashlib.sha256()  # row by row: no second copy of a large table in memory
+        for image in analysis.images:
+            digest.update(store.canonical_json(image.to_row()).encode())
+        hashes[table.TABLE_FILE] = digest.hexdigest()
     return hashes
 
 
