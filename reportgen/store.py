@@ -74,8 +74,9 @@ def canonical_json(data: Any) -> str:
 
 
 def content_key(parts: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of ``parts``: the cache key of a result."""
-    return hashlib.sha256(canonical_json(parts).encode()).hexdigest()
+    """sha256 of ``parts`` as compact JSON with sorted keys: the cache key of a result."""
+    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ import html
 import json
 import re
 import shutil
+from dataclasses import replace as replace_options
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -319,3 +320,34 @@ def test_gfm_image_pages_link_the_html_explorer(built):
         markdown = (report / "images" / f"{image.id}.md").read_text()
         assert f"**[Explore the attention]({image.id}.html)**" in markdown
         assert 'id="explorer"' in (report / "images" / f"{image.id}.html").read_text()
+
+
+def test_a_rebuild_renders_only_the_pages_that_changed_and_none_stale(
+    tiny_vit_dir, tmp_path, monkeypatch
+):
+    folder = write_images(tmp_path / "images", 12)
+    options = AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp_path / "c")
+    report_options = ReportOptions(
+        slug="grow", date=site.parse_date("2024-05-24"), gallery_threshold=4, page_size=4
+    )
+    api.build(folder, tmp_path / "site", options, report_options)
+    rendered = []
+    original = pages._render
+    monkeypatch.setattr(
+        pages,
+        "_render",
+        lambda env, name, variables: rendered.append(variables) or original(env, name, variables),
+    )
+    Image.new("RGB", (40, 40), (250, 250, 250)).save(folder / "zz-new.png")
+    report = api.build(folder, tmp_path / "site", options, report_options)
+    image_pages = [v["page"].id for v in rendered if v.get("kind") == "image"]
+    assert 3 <= len(image_pages) < 3 * 13 / 2  # the new image's pages, and few others
+    assert image_pages.count("012-zz-new") == 3  # one per flavour
+    assert len(list((report / "images").glob("*.html"))) == 13
+
+    rendered.clear()
+    retitled = replace_options(report_options, title="A new <title>")
+    report = api.build(folder, tmp_path / "site", options, retitled)
+    assert len([v for v in rendered if v.get("kind") == "image"]) == 3 * 13  # none kept stale
+    for page in (report / "images").glob("*.html"):
+        assert "A new &lt;title&gt;" in page.read_text()

@@ -44,7 +44,7 @@ import re
 import string
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -805,9 +805,9 @@ def _templates_fingerprint(templates_dir: Path | None) -> str:
 
 
 def _digest(page: Any) -> str:
-    """sha256 of a page's content (a dataclass), for the keys of cached pages."""
-    text = json.dumps(asdict(page), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """sha256 of a page's content, for the keys of cached pages: the repr of its frozen
+    dataclasses (fields in a fixed order, floats exact), much quicker than JSON."""
+    return hashlib.sha256(repr(page).encode()).hexdigest()
 
 
 def script_json(value: Any) -> str:
@@ -868,6 +868,7 @@ class _FlavourPages:
     ):
         self.flavour, self.environment, self.ctx = flavour, environment, ctx
         self.report_dir, self.settings, self.cache = report_dir, settings, cache
+        self._header_digest = _digest(ctx.header())
         self._shared: dict[str, dict[str, Any]] = {}
 
     def _variables(self, kind: str) -> dict[str, Any]:
@@ -911,14 +912,22 @@ class _FlavourPages:
         )
         key = None
         if self.cache is not None:
+            # Everything the page is made of: itself, what it says of its report, the settings
+            # it uses (the filter's index only on gallery pages), the templates.
+            settings = {
+                name: str(value)
+                for name, value in self.settings.items()
+                if name != "name_index" or kind == "gallery"
+            }
             key = store.content_key(
                 {
                     "flavour": self.flavour.name,
                     "kind": kind,
                     "page": digest or _digest(page),
+                    "report": "" if kind == "report" else self._header_digest,
                     "title": title,
                     "permalink": permalink,
-                    **{setting: str(value) for setting, value in self.settings.items()},
+                    **settings,
                 }
             )
         template = self.flavour.template if kind == "report" else self.flavour.page_template

@@ -316,11 +316,20 @@ def _draw(
         store.produce(cache, "sprites", sprite_key, style.extension, destination, strip)
 
 
+_IMAGE_SIZES: dict[tuple[int, int, int, int], tuple[int, int]] = {}
+
+
 def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file, remembered by its inode: a rebuild's figures and
+    thumbnails are links to the files of the build before, and archiving renders them twice."""
     from PIL import Image
 
-    with Image.open(path) as opened:
-        return opened.size
+    stat = os.stat(path)
+    identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if identity not in _IMAGE_SIZES:
+        with Image.open(path) as opened:
+            _IMAGE_SIZES[identity] = opened.size
+    return _IMAGE_SIZES[identity]
 
 
 def _figure_entry(report: Path, image: ImageSummary, style: FigureStyle) -> pages.Figure:
@@ -939,6 +948,7 @@ class ReportBuild:
             number = 1 + max([current["version"] if current else 0, *numbers])
         version = ReportVersion(number, history=history(self.report))
         _render_pages(self.report, analysis, self.options, self.cache, version)
+        _IMAGE_SIZES.clear()
         _publish(self.report, target)
         _index_after_publishing(target, self.site_dir, self.options.templates_dir, self.cache)
         notes = []
@@ -1026,6 +1036,7 @@ def rerender(
             manifest.get("version", 1), manifest.get("archived", False), history(report)
         )
         _render_from_store(report_dir, report, stored, options, cache, version)
+        _IMAGE_SIZES.clear()
         _publish(report, report_dir)
     if report_dir.resolve().parent.name == REPORTS_DIR:
         site_dir = report_dir.resolve().parent.parent
