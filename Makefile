@@ -8,6 +8,10 @@ TORCH ?= torch==2.13.0
 EXTRAS ?= offline,test,ray
 MODEL ?= auto
 EXAMPLE_DATE ?= 2026-11-24
+# Show every section on 13 images: faithfulness, per-head data for the explorer, and galleries
+# with a page per image (reports this small are otherwise a single page).
+EXAMPLE_OPTIONS ?= --faithfulness --faithfulness-images 8 --keep-heads --gallery-threshold 10 \
+	--typical 1 --page-size 6
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.reportgen-installed
@@ -27,7 +31,7 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(BIN)/reportgen build examples/images --out site --model $(MODEL) \
 		--title "Where a Vision Transformer looks: example photos" --slug example \
-		--date $(EXAMPLE_DATE) --replace
+		--date $(EXAMPLE_DATE) --replace $(EXAMPLE_OPTIONS)
 	@echo "open site/index.html or site/reports/example/index.html"
 
 # Debian's chromium and jekyll for the browser and Jekyll checks (installed when missing).

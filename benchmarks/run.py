@@ -1,20 +1,28 @@
 """Benchmarks of reportgen against the model's own speed and a naive peer pipeline.
 
     python -m benchmarks.run [--quick] [--model vit-b|offline|PATH] [--images N] [--json FILE]
+    python -m benchmarks.run --scale 1000,10000 [--json FILE]
 
 Measures in one run, on one machine: bare forward throughput (the limit), a cold
 ``reportgen build`` and its ratio to bare, the build against ``benchmarks/bare_forward.py`` as
 whole processes (best of ``--rounds`` alternating runs), each stage's throughput on its own and
 figures drawn by 1 and by N workers (``benchmarks/speed.py``), re-render and cache-hit rebuild
 as fractions of the cold build, peak RSS of ``analyze`` on 100 and 1,000 images, the speedup
-over a naive batch-1 + matplotlib pipeline, and the page weight of the committed example
-report. Prints a table, writes JSON, and ends with one line of the key ratios.
+over a naive batch-1 + matplotlib pipeline, the bytes of a maps file per image (with
+``--model offline``: ViT-S at 224) and the page weight of the committed example report. Prints a
+table, writes JSON, and ends with one line of the key ratios.
+
+``--scale`` measures instead how reports grow with the number of images (tiny random ViT, small
+random images, a fresh process per build): for each count, the cold build's time and peak RSS,
+a rebuild after adding 20 images as a fraction of it, the report's bytes per image (and its
+maps files'), and the heaviest page of each kind with everything it loads.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -232,14 +240,19 @@ print(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).g
 """
 
 
-def peak_rss_mib(count: int, model_dir: Path, work: Path) -> float:
-    """Peak RSS of a fresh ``analyze`` process over ``count`` small synthetic images."""
-    folder = work / f"memory-{count}"
-    rng = np.random.default_rng(count)
-    folder.mkdir()
-    for index in range(count):
+def random_images(folder: Path, count: int, start: int = 0, seed: int = 0) -> Path:
+    """``count`` small random PNGs named m00000.png ... from ``start`` on."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(start, start + count):
         pixels = (rng.random((48, 64, 3)) * 255).astype(np.uint8)
         Image.fromarray(pixels).save(folder / f"m{index:05d}.png")
+    return folder
+
+
+def peak_rss_mib(count: int, model_dir: Path, work: Path) -> float:
+    """Peak RSS of a fresh ``analyze`` process over ``count`` small synthetic images."""
+    folder = random_images(work / f"memory-{count}", count, seed=count)
     result = subprocess.run(
         [
             sys.executable,
@@ -256,6 +269,141 @@ def peak_rss_mib(count: int, model_dir: Path, work: Path) -> float:
         cwd=ROOT,
     )
     return int(result.stdout.strip().splitlines()[-1]) / 1024
+
+
+# A build in a fresh process: prints its peak RSS (VmHWM, kB) last.
+BUILD_SCRIPT = """
+import re, sys
+from pathlib import Path
+from reportgen import api
+from reportgen.publish import site
+from reportgen.results import AnalysisOptions
+folder, out, model, cache = map(Path, sys.argv[1:5])
+options = AnalysisOptions(model=str(model), device="cpu", cache_dir=cache)
+report = site.ReportOptions(slug="scale", date=site.parse_date("2026-01-01"))
+api.build(folder, out, options, report)
+print(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))
+"""
+
+
+def build_process(folder: Path, out: Path, model_dir: Path, cache: Path) -> tuple[float, float]:
+    """Seconds and peak RSS (MiB) of ``reportgen build`` in a fresh process."""
+    command = [sys.executable, "-c", BUILD_SCRIPT, str(folder), str(out), str(model_dir)]
+    seconds, result = timed(
+        subprocess.run,
+        [*command, str(cache)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return seconds, int(result.stdout.strip().splitlines()[-1]) / 1024
+
+
+_LOADED = re.compile(
+    r'<(?:img|script)\b[^>]*?\ssrc="([^"]+)"'
+    r'|<link\b[^>]*?\shref="([^"]+)"[^>]*rel="stylesheet"'
+    r'|\ssrcset="([^"]+)"'
+)
+
+
+def html_page_weight(page: Path) -> int:
+    """Bytes of an html page and of every file it loads (images, scripts, stylesheets; of a
+    srcset, the largest candidate), each counted once. Lazy images count: scrolling loads them."""
+    text = page.read_text(encoding="utf-8")
+    files = set()
+    for match in _LOADED.finditer(text):
+        src, stylesheet, srcset = match.groups()
+        if srcset:
+            candidates = [part.strip().split()[0] for part in srcset.split(",") if part.strip()]
+            largest = max(candidates, key=lambda c: (page.parent / c).stat().st_size)
+            files.add((page.parent / largest).resolve())
+        elif not (src or stylesheet).startswith("data:"):
+            files.add((page.parent / (src or stylesheet)).resolve())
+    return page.stat().st_size + sum(path.stat().st_size for path in files)
+
+
+def scale_point(count: int, model_dir: Path, work: Path) -> dict:
+    """A cold build of ``count`` images, then a rebuild after adding 20."""
+    folder = random_images(work / f"scale-{count}", count, seed=count)
+    out, cache = work / f"scale-site-{count}", work / f"scale-cache-{count}"
+    cold, rss = build_process(folder, out, model_dir, cache)
+    report = out / "reports" / "scale"
+    image_ids = {page.stem for page in report.glob("images/*.html")}
+
+    def heaviest(pattern: str) -> int:
+        return max((html_page_weight(page) for page in report.glob(pattern)), default=0)
+
+    report_bytes = sum(p.stat().st_size for p in report.rglob("*") if p.is_file())
+    maps_bytes = sum(p.stat().st_size for p in (report / "data" / "maps").iterdir())
+    explorer_bytes = sum(
+        p.stat().st_size for p in (report / "explorer").glob("*.js") if p.stem in image_ids
+    )
+    weights = {
+        "front": heaviest("index.html"),
+        "gallery": heaviest("gallery/*.html"),
+        "image": heaviest("images/*.html"),
+    }
+    random_images(folder, 20, start=count, seed=count + 1)
+    incremental, _ = build_process(folder, out, model_dir, cache)
+    return {
+        "cold_build_s": cold,
+        "incremental_s": incremental,
+        "incremental_fraction": incremental / cold,
+        "peak_rss_mib": rss,
+        "report_bytes_per_image": report_bytes / count,
+        "maps_bytes_per_image": maps_bytes / count,
+        "explorer_bytes_per_image": explorer_bytes / max(len(image_ids), 1),
+        "heaviest_page_bytes": weights,
+    }
+
+
+def scale(counts: list[int], json_path: Path | None) -> dict:
+    """How builds, reports and pages grow with the number of images (tiny model)."""
+    results: dict = {"model": "tiny random ViT", "image_size": [64, 48], "counts": {}}
+    with tempfile.TemporaryDirectory(prefix="reportgen-scale-") as temp:
+        work = Path(temp)
+        tiny = save_random_vit(work / "tiny-vit", TINY)
+        for count in counts:
+            results["counts"][str(count)] = scale_point(count, tiny, work)
+    points = results["counts"]
+    results["rss_ratio"] = (
+        points[str(counts[-1])]["peak_rss_mib"] / points[str(counts[0])]["peak_rss_mib"]
+    )
+    print_scale(results, counts)
+    if json_path:
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def print_scale(results: dict, counts: list[int]) -> None:
+    points = [results["counts"][str(count)] for count in counts]
+    rows = [
+        ("cold build (s)", [f"{p['cold_build_s']:.1f}" for p in points]),
+        ("rebuild after +20 images / cold", [f"{p['incremental_fraction']:.3f}" for p in points]),
+        ("report bytes per image", [f"{p['report_bytes_per_image']:.0f}" for p in points]),
+        ("maps bytes per image", [f"{p['maps_bytes_per_image']:.0f}" for p in points]),
+        ("explorer data bytes per image", [f"{p['explorer_bytes_per_image']:.0f}" for p in points]),
+        *[
+            (
+                f"heaviest {kind} page + what it loads (MB)",
+                [f"{p['heaviest_page_bytes'][kind] / 1e6:.2f}" for p in points],
+            )
+            for kind in ("front", "gallery", "image")
+        ],
+        ("peak RSS of the build (MiB)", [f"{p['peak_rss_mib']:.0f}" for p in points]),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print(f"scale: {results['model']}, random 64x48 images")
+    print(f"{'images':<{width}}  " + "  ".join(f"{count:>8}" for count in counts))
+    for name, values in rows:
+        print(f"{name:<{width}}  " + "  ".join(f"{value:>8}" for value in values))
+    worst = max(max(p["heaviest_page_bytes"].values()) for p in points)
+    print(
+        f"scale: rss {counts[-1]}/{counts[0]}={results['rss_ratio']:.2f} "
+        f"incremental={max(p['incremental_fraction'] for p in points):.3f} "
+        f"heaviest page={worst / 1e6:.2f}MB"
+    )
 
 
 def page_weight(report_dir: Path) -> dict[str, int]:
@@ -303,7 +451,14 @@ def main(argv: list[str] | None = None) -> dict:
         "--memory-images", default="100,1000", help="image counts for the peak-RSS comparison"
     )
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--scale",
+        metavar="COUNTS",
+        help="measure only how reports scale, at these image counts (e.g. 1000,10000)",
+    )
     args = parser.parse_args(argv)
+    if args.scale:
+        return scale([int(count) for count in args.scale.split(",")], args.json)
     if args.quick:
         args.images, args.memory_images, args.rounds = 6, "10,40", 1
 
@@ -337,6 +492,7 @@ def main(argv: list[str] | None = None) -> dict:
         cold = build_seconds(spec, folder, work / "site", work / "cache", args.batch_size)
         bare = max(bare, bare_throughput(spec, folder, args.batch_size))
         report_dir = work / "site" / "reports" / "bench"
+        maps_bytes = sum(path.stat().st_size for path in (report_dir / "data" / "maps").iterdir())
         warm = build_seconds(spec, folder, work / "site", work / "cache", args.batch_size)
         rerender = rerender_seconds(report_dir, work)
         naive = naive_seconds(spec, folder, work / "naive")
@@ -368,6 +524,7 @@ def main(argv: list[str] | None = None) -> dict:
             **whole,
             "stages_images_per_s": stages,
             "render_images_per_s": render,
+            "maps_bytes_per_image": maps_bytes / args.images,
             "peak_rss_mib": {str(k): v for k, v in rss.items()},
             "rss_ratio": rss[counts[-1]] / rss[counts[0]],
             "page_weight_bytes": page_weight(EXAMPLE_REPORT) if EXAMPLE_REPORT.is_dir() else None,
@@ -405,6 +562,7 @@ def print_table(results: dict, counts: list[int]) -> None:
             "speedup over naive, build as a whole process",
             f"{results['speedup_over_naive_process']:.1f}x",
         ),
+        ("maps file bytes per image", f"{results['maps_bytes_per_image']:.0f}"),
         *[
             (f"peak RSS analyze, {c} images (MiB)", f"{results['peak_rss_mib'][str(c)]:.0f}")
             for c in counts
@@ -434,7 +592,7 @@ def print_table(results: dict, counts: list[int]) -> None:
         f"rerender={results['rerender_fraction']:.3f} "
         f"cached={results['cached_rebuild_fraction']:.3f} "
         f"rss={results['rss_ratio']:.2f} speedup={results['speedup_over_naive']:.1f}x "
-        f"html={html:.2f}MB"
+        f"html={html:.2f}MB maps={results['maps_bytes_per_image'] / 1024:.1f}KB/image"
     )
 
 

@@ -140,7 +140,8 @@ def stage_rates(
 
 
 def render_rates(report_dir: Path, workers: list[int]) -> dict[str, float]:
-    """Figures per second drawn from a report's stored records by ``workers`` processes."""
+    """Images per second drawn (figure, gallery thumbnail and sprite) from a report's stored
+    records by ``workers`` processes."""
     from reportgen.publish.figures import FigureStyle
     from reportgen.publish.site import FigureDrawer, _draw_stored
     from reportgen.results import MAPS_DIR, Analysis
@@ -150,10 +151,10 @@ def render_rates(report_dir: Path, workers: list[int]) -> dict[str, float]:
     rates = {}
     for count in workers:
         with tempfile.TemporaryDirectory(prefix="reportgen-render-") as temp:
-            drawer = FigureDrawer(Path(temp), FigureStyle())
+            drawer = FigureDrawer(Path(temp), FigureStyle(), analysis.spread_spec)
             (Path(temp) / "figures").mkdir()
             stored = [
-                (drawer, image, analysis.root / MAPS_DIR / f"{image.id}.npz")
+                (drawer, image, analysis.root / MAPS_DIR / f"{image.id}.npz", {})
                 for image in analysis.images
             ]
             with open_pool(count, (drawer.warm_up,)) as pool:

@@ -8,20 +8,30 @@ never takes a file from under it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from reportgen import cache
+from reportgen import cache, table
 from reportgen.analysis.analyze import analyze as analyze_folder
 from reportgen.analysis.engines import open_engine
-from reportgen.errors import os_error
+from reportgen.errors import ReportgenError, os_error
+from reportgen.methods.spread import SpreadSpec
 from reportgen.publish import site
 from reportgen.publish.site import ReportBuild, ReportOptions, cache_at
 from reportgen.results import Analysis, AnalysisOptions
 
-__all__ = ["Analysis", "AnalysisOptions", "ReportOptions", "analyze", "build", "rerender"]
+__all__ = [
+    "Analysis",
+    "AnalysisOptions",
+    "ReportOptions",
+    "analyze",
+    "build",
+    "export",
+    "rerender",
+]
 
 
 def analyze(
@@ -65,6 +75,7 @@ def build(
             images_dir,
             report_options,
             contents,
+            SpreadSpec.parse(analysis_options.validated().spread_by),
             replace=replace,
             keep_versions=keep_versions,
         ) as report,
@@ -95,6 +106,27 @@ def rerender(
     places = ((cache.cache_root(cache_dir), "--cache-dir"), (report_dir, "report folder"))
     with _os_errors(places, "the report is as it was"), cache.in_use(cache_dir, say):
         return site.rerender(report_dir, cache_dir=cache_dir, say=say, **options)
+
+
+def export(folder: Path, fmt: str = "csv", out: Path | None = None) -> Path | None:
+    """Write the results table of a report (or of a bare results store) as ``csv`` or
+    ``parquet`` to ``out``, by default ``<folder name>.<fmt>`` in the current folder; ``-``
+    writes to standard output. Returns the file written (None for standard output)."""
+    if fmt not in table.EXPORT_FORMATS:
+        raise ReportgenError(
+            f"unknown format {fmt!r}; choose from {', '.join(table.EXPORT_FORMATS)}"
+        )
+    folder = Path(folder)
+    store_dir = folder / "data" if (folder / "data").is_dir() else folder
+    rows = Analysis.load(store_dir).table()
+    if out is not None and str(out) == "-":
+        table.export(rows, fmt, sys.stdout.buffer)
+        sys.stdout.flush()
+        return None
+    target = Path(out) if out is not None else Path(f"{folder.resolve().name}.{fmt}")
+    with _os_errors(((target, "--out"),)), target.open("wb") as stream:
+        table.export(rows, fmt, stream)
+    return target
 
 
 @contextmanager

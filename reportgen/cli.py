@@ -13,6 +13,9 @@ from typing import Any
 from reportgen import __version__
 from reportgen.errors import ReportgenError, os_error
 
+# Page layout options: None leaves the report's value (stored, or the default of a new report).
+LAYOUT_OPTIONS = ("jekyll_permalink", "gallery_threshold", "typical", "page_size")
+
 
 def _say(message: str) -> None:
     print(f"reportgen: {message}", file=sys.stderr, flush=True)
@@ -114,6 +117,12 @@ def _add_analysis_options(parser: argparse.ArgumentParser) -> None:
         help="images scored for faithfulness, picked evenly across levels (default: 32)",
     )
     group.add_argument(
+        "--keep-heads",
+        action="store_true",
+        help="also store every head's CLS attention (float16) in the maps files: about 32 KB "
+        "more per image for ViT-S at 224 (the maps the report shows are always stored, float32)",
+    )
+    group.add_argument(
         "--cache-dir",
         type=Path,
         metavar="DIR",
@@ -185,6 +194,7 @@ def _analysis_options(args: argparse.Namespace):
         target_class=args.target_class,
         faithfulness=args.faithfulness,
         faithfulness_images=args.faithfulness_images,
+        keep_heads=args.keep_heads,
         cache_dir=args.cache_dir,
         use_cache=not args.no_cache,
         dtype=args.dtype,
@@ -256,6 +266,37 @@ def _add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
         help="al-folio figure include: figure.liquid (current "
         "al-folio) or figure.html (older sites) (default: figure.liquid)",
     )
+    kept = " (default: as built)" if not defaults else ""
+    group.add_argument(
+        "--jekyll-permalink",
+        metavar="PATTERN",
+        help="the Jekyll site's post permalink: gallery and image pages go below the post's URL "
+        "(default: al-folio's /blog/:year/:title/)" + kept,
+    )
+    group.add_argument(
+        "--gallery-threshold",
+        type=int,
+        metavar="N",
+        help="reports of more than N images get a gallery per level and a page per image; "
+        "smaller ones are a single page (default: 50)" + kept,
+    )
+    group.add_argument(
+        "--typical",
+        type=int,
+        metavar="K",
+        help="with galleries: images shown in full per level on the front page, those nearest "
+        "the level's median entropy (default: 3)" + kept,
+    )
+    group.add_argument(
+        "--page-size",
+        type=int,
+        metavar="N",
+        help="thumbnails per gallery page (default: 200)" + kept,
+    )
+
+
+def _layout_options(args: argparse.Namespace) -> dict:
+    return {name: getattr(args, name) for name in LAYOUT_OPTIONS if getattr(args, name) is not None}
 
 
 def _formats(text: str | None) -> tuple[str, ...] | None:
@@ -281,6 +322,7 @@ def _run_build(args: argparse.Namespace) -> None:
         ),
         templates_dir=args.templates,
         jekyll_include=args.jekyll_include,
+        **_layout_options(args),
     )
     build(
         args.images,
@@ -316,6 +358,7 @@ def _run_render(args: argparse.Namespace) -> None:
         cache_dir=args.cache_dir,
         workers=args.workers,
         say=_say,
+        **_layout_options(args),
     )
 
 
@@ -368,6 +411,14 @@ def _argument(parse: Callable[[str], Any], text: str) -> Any:
         return parse(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _run_export(args: argparse.Namespace) -> None:
+    from reportgen.api import export
+
+    written = export(args.report, args.format, args.out)
+    if written is not None:
+        _say(f"wrote {written}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -492,6 +543,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_cache_dir(prune)
     prune.set_defaults(run=_run_cache_prune)
+
+    export = commands.add_parser(
+        "export",
+        help="write a report's results table (one row per image) as CSV or Parquet",
+        description="Write the results table of REPORT (a site/reports/SLUG folder, or a "
+        "folder written by analyze): one row per image with its name, sha256, level, entropy, "
+        "per-layer entropies, top-k labels and probabilities, artifact counts per layer and "
+        "the paths of its maps file and figure (relative to the report's data/ folder).",
+    )
+    export.add_argument("report", type=Path, help="report folder or results folder")
+    export.add_argument(
+        "--format",
+        choices=("csv", "parquet"),
+        default="csv",
+        help="csv (lists spread over numbered columns) or parquet (default: csv)",
+    )
+    export.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="where to write; - for standard output (default: REPORT_NAME.csv or .parquet in "
+        "the current folder)",
+    )
+    export.set_defaults(run=_run_export)
     return parser
 
 

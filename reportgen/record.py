@@ -63,15 +63,13 @@ class ImageRecord:
     original_size: tuple[int, int]  # (width, height) after EXIF orientation
     geometry: dict[str, Any]  # how the processor resized/cropped the image
     seen_image: np.ndarray  # uint8 (H, W, 3): the image exactly as the model saw it
-    cls_heads: np.ndarray  # float32 (layers, heads, grid_h, grid_w): raw CLS rows per head
+    # (layers, heads, grid_h, grid_w): raw CLS rows per head; float32 from the model, float16
+    # read from a file that kept them, None from one that did not (the default)
+    cls_heads: np.ndarray | None
     maps: dict[str, np.ndarray]  # the maps the report shows, by name (methods.panels)
     artifact_mask: np.ndarray | None = None  # bool (layers, gh, gw); None before 0.2
     predictions: list[Prediction] = field(default_factory=list)
     relevance_target: str | None = None  # class label that relevance explains
-
-    def layer_maps(self) -> np.ndarray:
-        """Per layer, the raw CLS row averaged over heads: float64 (layers, grid_h, grid_w)."""
-        return self.cls_heads.astype(np.float64).mean(axis=1)
 
 
 @dataclass(frozen=True)

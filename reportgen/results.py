@@ -1,8 +1,13 @@
 """The results store an analysis writes, and how to read it back without a model.
 
-A store folder holds ``manifest.json`` (provenance), ``results.json`` (per image: entropy, level,
-predictions, hashes) and ``maps/<id>.npz`` (the arrays, see :mod:`reportgen.store`). The analysis
-wing writes it; the publish wing and the CLI only read it through :class:`Analysis`.
+A store folder holds ``manifest.json`` (provenance), ``results.parquet`` (one row per image:
+entropy, level, predictions, hashes; see :mod:`reportgen.table`), ``results.json`` (what is
+small: the skipped files) and ``maps/<id>.npz`` (the arrays, see :mod:`reportgen.store`). The
+analysis wing writes it and a report rewrites the table with its figures' paths, both through
+:func:`write_results`; the publish wing and the CLI read it through :class:`Analysis`.
+
+Stores written before the table (reportgen 0.1.0) list every image in ``results.json``; they
+are still read, and re-rendering a report rewrites its store in the current form.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pyarrow as pa
 
-from reportgen import store
+from reportgen import store, table
 from reportgen.errors import ReportgenError
 from reportgen.methods import spread
 from reportgen.methods.artifacts import ARTIFACT_MODES
@@ -26,6 +32,7 @@ from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
 AUTO = "auto"
 DTYPES = ("float32", "float16", "bfloat16")
 RESULTS_FILE = "results.json"
+RESULTS_FORMAT = 2  # 1 (0.1.0): every image in results.json; 2: images in results.parquet
 MANIFEST_FILE = "manifest.json"
 MAPS_DIR = "maps"
 
@@ -49,6 +56,7 @@ class AnalysisOptions:
     faithfulness: bool = False  # deletion/insertion scores of every map
     faithfulness_images: int = 32
     faithfulness_steps: int = 16
+    keep_heads: bool = False  # store every head's CLS attention (float16) in the maps files
     cache_dir: Path | None = None
     use_cache: bool = True
     engine: str = "local"  # what runs the images: "local" or "ray" (analysis.engines)
@@ -68,7 +76,11 @@ class AnalysisOptions:
     )
 
     # What 0.1 did for parameters its manifests do not record.
-    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"artifacts": "keep", "rollout_start_layer": 0}
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "artifacts": "keep",
+        "rollout_start_layer": 0,
+        "keep_heads": True,
+    }
 
     def validated(self) -> AnalysisOptions:
         """Check values users type, with messages instead of tracebacks deeper down."""
@@ -142,14 +154,46 @@ class ImageSummary:
     level: int = 0
     artifact_counts: tuple[int, ...] = ()  # masked patches per layer; () before 0.2
 
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["predictions"] = [[p.label, p.probability] for p in self.predictions]
-        data["maps"] = f"{MAPS_DIR}/{self.id}.npz"
-        return data
+    def to_row(self) -> dict[str, Any]:
+        """The image's row of the results table, without the file paths."""
+        return {
+            "index": self.index,
+            "id": self.id,
+            "name": self.name,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "width": self.original_size[0],
+            "height": self.original_size[1],
+            "level": self.level,
+            "entropy": self.entropy,
+            "layer_entropies": list(self.layer_entropies),
+            "labels": [p.label for p in self.predictions],
+            "probabilities": [p.probability for p in self.predictions],
+            "artifact_counts": list(self.artifact_counts),
+        }
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ImageSummary:
+        return cls(
+            index=row["index"],
+            id=row["id"],
+            name=row["name"],
+            sha256=row["sha256"],
+            size_bytes=row["size_bytes"],
+            original_size=(row["width"], row["height"]),
+            entropy=row["entropy"],
+            layer_entropies=tuple(row["layer_entropies"]),
+            predictions=tuple(
+                Prediction(label, probability)
+                for label, probability in zip(row["labels"], row["probabilities"], strict=True)
+            ),
+            level=row["level"],
+            artifact_counts=tuple(row["artifact_counts"]),
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ImageSummary:
+        """An image as results.json listed it before the table (format 1)."""
         data = dict(data)
         data.pop("maps")
         data["original_size"] = tuple(data["original_size"])
@@ -157,6 +201,26 @@ class ImageSummary:
         data["artifact_counts"] = tuple(data.get("artifact_counts", ()))
         data["predictions"] = tuple(Prediction(label, p) for label, p in data["predictions"])
         return cls(**data)
+
+
+def write_results(
+    root: Path,
+    images: list[ImageSummary],
+    skipped: list[SkippedFile],
+    figure_files: dict[str, str] | None = None,
+    faithfulness: dict[str, Any] | None = None,
+) -> None:
+    """Write the results table and results.json of a store; ``figure_files`` maps image ids to
+    their figures, relative to the report folder (a bare store has none)."""
+    table.write(root / table.TABLE_FILE, (image.to_row() for image in images), figure_files)
+    summary = {
+        "format": RESULTS_FORMAT,
+        "table": table.TABLE_FILE,
+        "skipped": [asdict(item) for item in skipped],
+    }
+    if faithfulness is not None:
+        summary["faithfulness"] = faithfulness
+    store.atomic_write(root / RESULTS_FILE, store.canonical_json(summary))
 
 
 @dataclass
@@ -195,6 +259,13 @@ class Analysis:
             for level in np.unique(levels)
         }
 
+    def table(self) -> pa.Table:
+        """The results table; built from the summaries for stores written before it existed."""
+        path = self.root / table.TABLE_FILE
+        if path.is_file():
+            return table.read(path)
+        return table.to_table([image.to_row() for image in self.images])
+
     @classmethod
     def load(cls, root: Path) -> Analysis:
         """Read a results store written by :func:`analyze`; needs no model."""
@@ -202,14 +273,19 @@ class Analysis:
         try:
             manifest = json.loads((root / MANIFEST_FILE).read_text())
             results = json.loads((root / RESULTS_FILE).read_text())
-        except (OSError, ValueError) as error:
+            if "images" in results:  # format 1
+                images = [ImageSummary.from_json(item) for item in results["images"]]
+            else:
+                rows = table.rows(table.read(root / results["table"]))
+                images = [ImageSummary.from_row(row) for row in rows]
+        except (OSError, ValueError, KeyError) as error:
             raise ReportgenError(f"{root} is not a reportgen results folder: {error}") from None
         options = dict(manifest["parameters"])
         return cls(
             root=root,
             model=ModelSummary.from_json(manifest["model"]),
             options=AnalysisOptions.from_parameters(options),
-            images=[ImageSummary.from_json(item) for item in results["images"]],
+            images=images,
             skipped=[SkippedFile(**item) for item in results["skipped"]],
             manifest=manifest,
             faithfulness=results.get("faithfulness"),

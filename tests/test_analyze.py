@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from conftest import write_images
 
@@ -31,28 +32,32 @@ def test_store_contents(folder, options, tmp_path):
     analysis = analyze(folder, tmp_path / "out", options)
     out = tmp_path / "out"
     results = json.loads((out / "results.json").read_text())
+    rows = pq.read_table(out / "results.parquet").to_pylist()
     manifest = json.loads((out / "manifest.json").read_text())
-    assert [i["name"] for i in results["images"]] == [f"img{i:02d}.png" for i in range(7)]
+    assert [row["name"] for row in rows] == [f"img{i:02d}.png" for i in range(7)]
     assert results["skipped"] == [{"name": "broken.jpg", "reason": results["skipped"][0]["reason"]}]
     assert "not an image" in results["skipped"][0]["reason"]
-    for item in results["images"]:
-        assert (out / item["maps"]).is_file()
-        assert 0 <= item["entropy"] <= 1 and 1 <= item["level"] <= 4
-        assert len(item["predictions"]) == 5 and len(item["layer_entropies"]) == 2
-    assert sorted(i["level"] for i in results["images"]) == [1, 1, 2, 2, 3, 3, 4]
+    assert "images" not in results  # one row per image lives in the table, not in JSON
+    for row in rows:
+        assert (out / row["maps_file"]).is_file() and row["figure_file"] is None
+        assert 0 <= row["entropy"] <= 1 and 1 <= row["level"] <= 4
+        assert len(row["labels"]) == len(row["probabilities"]) == 5
+        assert len(row["layer_entropies"]) == len(row["artifact_counts"]) == 2
+        assert (row["width"], row["height"]) == (48, 40)
+    assert sorted(row["level"] for row in rows) == [1, 1, 2, 2, 3, 3, 4]
     assert manifest["model"]["n_prefix"] == 1 and manifest["model"]["grid"] == [4, 4]
     assert manifest["parameters"]["spread_by"] == "mean"
     assert set(manifest["versions"]) >= {"python", "torch", "transformers", "reportgen"}
-    assert [i["sha256"] for i in manifest["inputs"]["images"]] == [
-        i["sha256"] for i in results["images"]
-    ]
+    assert [i["sha256"] for i in manifest["inputs"]["images"]] == [row["sha256"] for row in rows]
     assert manifest["inputs"]["skipped"][0]["name"] == "broken.jpg"
     assert analysis.cache_misses == 7 and analysis.cache_hits == 0
 
     reloaded = Analysis.load(out)
     assert reloaded.images == analysis.images and reloaded.model == analysis.model
     record = reloaded.record(reloaded.images[0])
-    assert record.cls_heads.shape == (2, 2, 4, 4) and record.cls_heads.dtype == np.float32
+    assert record.cls_heads is None  # not kept unless asked (--keep-heads)
+    assert record.maps["layers"].shape == (2, 4, 4) and record.maps["layers"].dtype == np.float32
+    assert record.seen_image.shape == (32, 32, 3) and record.seen_image.dtype == np.uint8
 
 
 def test_second_run_hits_the_cache_without_loading_the_model(

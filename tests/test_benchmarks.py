@@ -25,6 +25,7 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path, capsys):
         "rss_ratio",
         "build_over_bare_process",
         "speedup_over_naive_process",
+        "maps_bytes_per_image",
     ):
         assert results[key] > 0, key
     assert len(results["bare_process_s"]) == len(results["build_process_s"]) == 1
@@ -46,3 +47,13 @@ def test_quick_benchmark_runs_and_reports_every_figure(tmp_path, capsys):
     assert all(np.isfinite(value) for value in results["trust_costs"].values())
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1].startswith("ratios: build/bare=")
+
+
+def test_scale_benchmark_runs_and_reports_every_figure(tmp_path, capsys):
+    results = run.main(["--scale", "51,53", "--json", str(tmp_path / "scale.json")])
+    assert json.loads((tmp_path / "scale.json").read_text()) == json.loads(json.dumps(results))
+    for point in results["counts"].values():
+        assert point["cold_build_s"] > 0 and point["incremental_fraction"] > 0
+        assert point["maps_bytes_per_image"] > 0 and point["peak_rss_mib"] > 0
+        assert all(weight > 0 for weight in point["heaviest_page_bytes"].values())  # galleries
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("scale: rss 53/51=")

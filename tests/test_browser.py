@@ -55,6 +55,8 @@ HOSTILE_TITLE = 'Browser <script>alert("title")</script> check'
 HOSTILE_SLUG = "hostile"
 PLAIN_TITLE = "Plain images"
 PLAIN_SLUG = "plain"
+GALLERY_TITLE = "Images with galleries"
+GALLERY_SLUG = "galleries"
 
 # Runs before any script of the page: counts calls of the dialog functions instead of showing
 # a dialog, so a payload is caught even if it never reaches the dialog handler.
@@ -75,6 +77,7 @@ class Site:
     base_url: str
     hostile_report: Path
     plain_report: Path
+    gallery_report: Path
 
     def url(self, path: str) -> str:
         return urljoin(self.base_url, path)
@@ -115,13 +118,21 @@ def served(tiny_vit_dir, tmp_path_factory):
         analysis,
         ReportOptions(title=PLAIN_TITLE, slug=PLAIN_SLUG, date=date),
     )
+    galleries = api.build(
+        tmp / "hostile",
+        root,
+        analysis,
+        ReportOptions(
+            title=GALLERY_TITLE, slug=GALLERY_SLUG, date=date, gallery_threshold=4, page_size=3
+        ),
+    )
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         host, port = server.server_address[:2]
-        yield Site(root, f"http://{host}:{port}/", hostile, plain)
+        yield Site(root, f"http://{host}:{port}/", hostile, plain, galleries)
     finally:
         server.shutdown()
         server.server_close()
@@ -322,10 +333,10 @@ def test_report_images_load_and_nothing_leaves_localhost(served, tab):
 def test_index_lists_both_reports_and_links_to_them(served, tab):
     tab.goto(served.url("index.html"))
     entries = tab.page.locator("ul.reports > li")
-    assert entries.count() == 2
+    assert entries.count() == 3
     titles = sorted(entries.locator(".title").all_inner_texts())
-    assert titles == sorted([HOSTILE_TITLE, PLAIN_TITLE])
-    assert tab.page.locator("img").count() == 2  # one thumbnail per report
+    assert titles == sorted([HOSTILE_TITLE, PLAIN_TITLE, GALLERY_TITLE])
+    assert tab.page.locator("img").count() == 3  # one thumbnail per report
     assert _load_every_image(tab.page) == []
     ARTIFACTS.mkdir(exist_ok=True)
     tab.page.screenshot(path=ARTIFACTS / "index.png", full_page=True)
@@ -381,11 +392,15 @@ def test_every_link_and_source_on_the_report_resolves(served, tab):
 
 
 def test_hostile_file_names_run_no_script(served, tab):
-    for path in (f"reports/{HOSTILE_SLUG}/index.html", "index.html"):
+    report_wide_control = ['<script src="explorer/slider.js" defer=""></script>']
+    for path, scripts in (
+        (f"reports/{HOSTILE_SLUG}/index.html", report_wide_control),
+        ("index.html", []),
+    ):
         tab.goto(served.url(path))
         assert _load_every_image(tab.page) == []
         assert _script_surface(tab.page) == {
-            "scripts": [],
+            "scripts": scripts,
             "handlers": [],
             "javascript_urls": [],
             "frames": [],
@@ -399,4 +414,77 @@ def test_hostile_file_names_run_no_script(served, tab):
         assert any(caption.startswith(f"{name} · ") for caption in captions), name
         assert alts.count(f"Attention maps of {name}") == 1, name
     assert tab.page.title() == HOSTILE_TITLE
+    tab.assert_clean()
+
+
+# --- galleries -------------------------------------------------------------------------------
+
+
+def _gallery_url(served: Site, page: str) -> str:
+    return served.url(f"reports/{GALLERY_SLUG}/{page}")
+
+
+def test_gallery_pages_load_their_thumbnails_and_only_their_own_script(served, tab):
+    names = sorted(p.name for p in (served.gallery_report / "gallery").glob("level-*.html"))
+    assert names
+    for name in names:
+        tab.goto(_gallery_url(served, f"gallery/{name}"))
+        assert _load_every_image(tab.page) == []
+        surface = _script_surface(tab.page)
+        own = ("filter.js", "explorer/slider.js")
+        assert [s for s in surface["scripts"] if not any(o in s for o in own)] == [], name
+        assert surface["handlers"] == surface["javascript_urls"] == surface["frames"] == []
+        _assert_references_resolve(tab)
+        assert tab.page.locator("#name-filter").is_visible()  # shown once the script ran
+    tab.goto(_gallery_url(served, "gallery/level-1-entropy-1.html"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.page.screenshot(path=ARTIFACTS / "gallery.png", full_page=True)
+    tab.assert_clean()
+
+
+def test_the_filter_finds_images_of_every_level_by_name_as_text(served, tab):
+    tab.goto(_gallery_url(served, "gallery/level-1-entropy-1.html"))
+    page = tab.page
+    results = page.locator("#name-filter-results > li")
+    static = page.locator("section.level")
+    field = page.locator("#name-filter-input")
+    for name in HOSTILE_NAMES:
+        field.fill(name[:12])
+        page.wait_for_function("() => !document.getElementById('name-filter-results').hidden")
+        shown = results.locator(".name").all_text_contents()
+        assert name in shown, (name, shown)
+        assert static.is_hidden()
+    field.fill("img0")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#name-filter-results > li').length === 8"
+    )
+    assert page.locator("#name-filter-status").inner_text() == "8 images"
+    field.fill("no such image name")
+    page.wait_for_function(
+        "() => document.getElementById('name-filter-status').textContent.startsWith('no image')"
+    )
+    assert results.count() == 0
+    field.fill("")
+    page.wait_for_function("() => document.getElementById('name-filter-results').hidden")
+    assert static.is_visible()
+    field.fill(HOSTILE_NAMES[0][:12])
+    page.wait_for_function("() => document.querySelectorAll('#name-filter-results > li').length")
+    assert _load_every_image(page) == []
+    results.first.locator("a").click()
+    page.wait_for_url("**/images/*.html")
+    assert page.locator("h1").inner_text() in HOSTILE_NAMES
+    tab.assert_clean()
+
+
+def test_image_pages_link_back_and_their_files_resolve(served, tab):
+    for page in sorted((served.gallery_report / "images").glob("*.html"))[:4]:
+        tab.goto(_gallery_url(served, f"images/{page.name}"))
+        assert _load_every_image(tab.page) == []
+        assert tab.page.locator("svg.layer-chart").count() == 1
+        explorer = [f"../explorer/{name}.js" for name in ("explorer", "colormaps", page.stem)]
+        expected = [f'<script src="{src}"></script>' for src in explorer]
+        assert _script_surface(tab.page)["scripts"] == expected
+        urls = {urlsplit(url).path for url in _assert_references_resolve(tab)}
+        assert any("/data/maps/" in url for url in urls)
+        assert any("/gallery/" in url for url in urls)
     tab.assert_clean()

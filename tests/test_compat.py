@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from reportgen import cli
@@ -47,8 +48,14 @@ def test_old_report_rerenders_without_the_model(old_report, tmp_path, capsys):
     assert cli.main(["render", str(old_report), "--cache-dir", str(tmp_path / "cache")]) == 0
     after = files(old_report)
     for name, data in before.items():  # the stored data and the figures are kept as they were
-        if name.startswith(("data/", "figures/")):
+        if name.startswith(("data/", "figures/")) and name != "data/results.json":
             assert after[name] == data, name
+    # ...but for results.json, migrated: its list of images moved to the results table
+    old_images = json.loads(before["data/results.json"])["images"]
+    table = pq.read_table(old_report / "data" / "results.parquet").to_pylist()
+    assert [row["name"] for row in table] == [image["name"] for image in old_images]
+    assert [row["entropy"] for row in table] == [image["entropy"] for image in old_images]
+    assert "images" not in json.loads(after["data/results.json"])
     page = (old_report / "index.html").read_text()
     assert "Which map to trust" not in page and "Artifact tokens" not in page
     assert "Each panel is scaled from its own minimum" in page  # 0.1 drew per-panel min-max

@@ -15,10 +15,14 @@ it). Without it the tests fail rather than skip, so a missing check cannot pass 
 from __future__ import annotations
 
 import datetime
+import functools
+import html
+import http.server
 import os
 import re
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -127,13 +131,26 @@ def built(report: Report, builds: dict[Path, Built]) -> Built:
     """The report's post from a real ``jekyll build``; called in tests so problems fail them."""
     if report.dir in builds:
         return builds[report.dir]
+    destination, stdout = jekyll_build(report.dir, report.work)
+    posts = sorted(
+        {*destination.glob(f"**/{SLUG}/index.html"), *destination.glob(f"**/*{SLUG}*.html")}
+    )
+    assert len(posts) == 1, f"expected one built post, found {posts}\n{stdout}"
+    text = posts[0].read_text(encoding="utf-8")
+    builds[report.dir] = Built(destination, posts[0], text, PostScan(text))
+    return builds[report.dir]
+
+
+def jekyll_build(report_dir: Path, work: Path) -> tuple[Path, str]:
+    """The report's ``jekyll/`` folder in a copy of the skeleton site, built by the real
+    ``jekyll``; returns the built site and jekyll's output."""
     jekyll = shutil.which("jekyll")
     if jekyll is None:
         pytest.fail(JEKYLL_MISSING, pytrace=False)
-    source = report.work / "source"
+    source = work / "source"
     shutil.rmtree(source, ignore_errors=True)
     shutil.copytree(SKELETON, source)
-    shutil.copytree(report.dir / "jekyll", source, dirs_exist_ok=True)
+    shutil.copytree(report_dir / "jekyll", source, dirs_exist_ok=True)
     destination = source / "_site"
     command = [
         jekyll,
@@ -160,13 +177,7 @@ def built(report: Report, builds: dict[Path, Built]) -> Built:
             f"jekyll build failed ({result.returncode}):\n{result.stderr}\n{result.stdout}",
             pytrace=False,
         )
-    posts = sorted(
-        {*destination.glob(f"**/{SLUG}/index.html"), *destination.glob(f"**/*{SLUG}*.html")}
-    )
-    assert len(posts) == 1, f"expected one built post, found {posts}\n{result.stdout}"
-    html = posts[0].read_text(encoding="utf-8")
-    builds[report.dir] = Built(destination, posts[0], html, PostScan(html))
-    return builds[report.dir]
+    return destination, result.stdout
 
 
 # --- reading the built post back -----------------------------------------------------------
@@ -465,3 +476,150 @@ def test_front_matter_title_is_the_report_title_as_text(report, builds):
     assert built_post.post.relative_to(built_post.root).as_posix() == (
         f"blog/{DATE.year}/{SLUG}/index.html"
     )
+
+
+# --- a report with galleries -----------------------------------------------------------------
+
+GALLERY_SLUG = "galleries"
+
+
+@dataclass(frozen=True)
+class GallerySite:
+    root: Path  # the built site
+    post: Path
+    analysis: Analysis
+
+
+@pytest.fixture(scope="module")
+def gallery_site(images_dir, tiny_vit_dir, tmp_path_factory) -> GallerySite:
+    """The hostile images as a report with galleries (3 a page), built into the Jekyll site."""
+    options = ReportOptions(
+        title=TITLE, slug=GALLERY_SLUG, date=DATE, gallery_threshold=4, page_size=3
+    )
+    analysis_options = AnalysisOptions(
+        model=str(tiny_vit_dir), device="cpu", cache_dir=images_dir.parent / "cache"
+    )
+    out = tmp_path_factory.mktemp("site-galleries")
+    report_dir = api.build(images_dir, out, analysis_options, options)
+    root, _ = jekyll_build(report_dir, tmp_path_factory.mktemp("jekyll-galleries"))
+    post = root / f"blog/{DATE.year}/{GALLERY_SLUG}/index.html"
+    assert post.is_file()
+    return GallerySite(root, post, Analysis.load(report_dir / "data"))
+
+
+def _built_page(site: GallerySite, url: str) -> Path:
+    """The built file a site URL (with the baseurl) is served from."""
+    path = site.root / url.removeprefix(f"{BASEURL}/")
+    return path / "index.html" if url.endswith("/") else path
+
+
+def _links_and_images(page: Path) -> tuple[list[str], list[str]]:
+    text = _content(page.read_text(encoding="utf-8"))
+    hrefs = re.findall(r'<a href="([^"#]+)"', text)
+    srcs = re.findall(r'<img[^>]* src="([^"]+)"', text)
+    return [html.unescape(href) for href in hrefs], [html.unescape(src) for src in srcs]
+
+
+def test_galleries_are_pages_below_the_post_and_every_image_is_two_clicks_away(gallery_site):
+    site_ = gallery_site
+    first, _ = _links_and_images(site_.post)
+    gallery_urls = [url for url in first if "/gallery/" in url]
+    assert gallery_urls
+    prefix = f"{BASEURL}/blog/{DATE.year}/{GALLERY_SLUG}/"
+    image_urls = set()
+    for url in gallery_urls:
+        assert url.startswith(f"{prefix}gallery/"), url  # in the post's folder, with baseurl
+        page = _built_page(site_, url)
+        assert page.is_file(), url
+        links, images = _links_and_images(page)
+        image_urls |= {link for link in links if "/images/" in link}
+        for src in images:
+            assert src.startswith(f"{BASEURL}/assets/img/{GALLERY_SLUG}/thumbs/"), src
+            assert _built_page(site_, src).is_file(), src
+        assert f"{BASEURL}/blog/{DATE.year}/{GALLERY_SLUG}/" in links  # back to the post
+    expected = {f"{prefix}images/{image.id}/" for image in site_.analysis.images}
+    assert image_urls == expected
+    for url in expected:
+        page = _built_page(site_, url)
+        _, images = _links_and_images(page)
+        assert images and all(_built_page(site_, src).is_file() for src in images), url
+
+
+def test_gallery_and_image_pages_run_no_liquid_and_show_hostile_names_as_text(gallery_site):
+    site_ = gallery_site
+    pages_ = [
+        *site_.root.glob(f"blog/{DATE.year}/{GALLERY_SLUG}/gallery/*/index.html"),
+        *site_.root.glob(f"blog/{DATE.year}/{GALLERY_SLUG}/images/*/index.html"),
+    ]
+    assert len(pages_) > len(site_.analysis.images)
+    for page in pages_:
+        text = page.read_text(encoding="utf-8")
+        scan = PostScan(text)
+        scripts = re.findall(r"<script[^>]*>", text)
+        if "/images/" in page.as_posix():  # the explorer: its three scripts, in the assets
+            folder = f"{BASEURL}/assets/img/{GALLERY_SLUG}/explorer/"
+            names = ["explorer", "colormaps", page.parent.name]
+            assert scripts == [f'<script src="{folder}{name}.js">' for name in names], page
+        else:
+            assert scripts == [], page
+        assert not scan.event_handlers, page
+        body = _content(text)
+        for raw in ("&lt;div", "&lt;a ", "&lt;img", "<pre", 'markdown="'):
+            assert raw not in body, f"{raw!r} left in {page}"
+        content = "\n".join(scan.content_text)
+        assert SITE_TITLE not in content, page
+        for hostile in sorted((*HOSTILE_NAMES, TITLE), key=len, reverse=True):
+            content = content.replace(hostile, "")  # they must read literally: take them out
+        for syntax in UNRENDERED:
+            assert syntax not in content, f"unrendered {syntax!r} in {page}"
+    by_id = {image.id: image for image in site_.analysis.images}
+    for name in HOSTILE_NAMES:
+        image = next(image for image in by_id.values() if image.name == name)
+        page = site_.root / f"blog/{DATE.year}/{GALLERY_SLUG}/images/{image.id}/index.html"
+        scan = PostScan(page.read_text(encoding="utf-8"))
+        assert scan.texts["h1"] == [name]  # the page title, as text
+        assert name in scan.texts["code"]
+
+
+def test_the_explorer_runs_in_the_built_site(gallery_site, tmp_path):
+    """The built site served on 127.0.0.1 under its baseurl, an image page in Chromium: the
+    explorer draws, the layer slider changes it, nothing fails and nothing leaves the site."""
+    from test_browser import CHROMIUM_ARGS, SENTINEL_SCRIPT, _QuietHandler
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / BASEURL.strip("/")).symlink_to(gallery_site.root, target_is_directory=True)
+    handler = functools.partial(_QuietHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, port = server.server_address[:2]
+    image = gallery_site.analysis.images[0]
+    url = f"http://{host}:{port}{BASEURL}/blog/{DATE.year}/{GALLERY_SLUG}/images/{image.id}/"
+    errors, requests = [], []
+    try:
+        with playwright_api.sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(
+                executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS
+            )
+            page = chromium.new_page()
+            page.add_init_script(SENTINEL_SCRIPT)
+            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("request", lambda request: requests.append(request.url))
+            page.on("response", lambda r: r.status >= 400 and errors.append(f"{r.status} {r.url}"))
+            page.goto(url, wait_until="load")
+            page.wait_for_selector("#explorer[data-ready=true]", timeout=10_000)
+            canvas = "[data-control=canvas]"
+            before = page.eval_on_selector(canvas, "c => c.toDataURL()")
+            page.focus("#explorer-layer")
+            page.keyboard.press("ArrowLeft")
+            assert page.eval_on_selector(canvas, "c => c.toDataURL()") != before
+            assert page.evaluate("window.__xss") == 0
+            chromium.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert errors == []
+    local = f"http://{host}:{port}/"
+    assert requests and all(r.startswith((local, "data:")) for r in requests), requests

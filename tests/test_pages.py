@@ -111,7 +111,7 @@ def make_context(
                 colours[number - 1],
                 members[0].entropy,
                 members[-1].entropy,
-                members[0],
+                (members[0],),
                 tuple(members[1:]),
             )
         )
@@ -563,7 +563,7 @@ def test_bad_format_slug_or_figure_path_is_refused(tmp_path):
         pages.render_report(dataclasses.replace(ctx, slug="../x"), tmp_path, ["gfm"])
     level = ctx.levels[0]
     bad_figure = pages.Figure("x.png", "../outside.png", 1, 1, 0.0, 1)
-    bad_level = pages.Level(1, level.colour, 0.0, 0.0, bad_figure, ())
+    bad_level = pages.Level(1, level.colour, 0.0, 0.0, (bad_figure,))
     with pytest.raises(ReportgenError, match="slug path"):
         pages.render_report(dataclasses.replace(ctx, levels=(bad_level,)), tmp_path, ["html"])
 

@@ -252,3 +252,19 @@ def test_shared_normalisation_puts_layers_and_aggregates_on_one_scale():
     assert all(panel.value_range is None for panel in figures.panels(record, "panel"))
     assert figures.colorbar(record, "shared").low == f"{scale[0]:.3g}"
     assert "own minimum" in figures.colorbar(record, "panel").caption
+
+
+def test_sprite_is_every_layer_then_max_min_mean_rollout_in_a_row():
+    from reportgen.publish import figures
+
+    record = _record(relevance_target="cat")
+    style = figures.FigureStyle(image_format="png")
+    strip = np.asarray(Image.open(io.BytesIO(figures.sprite(record, style).data)))
+    labels = figures.sprite_labels(3)
+    assert labels == ["L1", "L2", "L3", "max", "min", "mean", "rollout"]
+    side = figures.SPRITE_PANEL
+    assert strip.shape[:2] == (side * IMAGE.shape[0] // max(IMAGE.shape[:2]), side * len(labels))
+    panel_w = strip.shape[1] // len(labels)
+    base = np.asarray(Image.fromarray(IMAGE).resize((panel_w, strip.shape[0]), Image.BILINEAR))
+    rollout = render.overlay(base, record.maps["rollout"], style.colormap, style.alpha)
+    assert np.array_equal(strip[:, -panel_w:], rollout)

@@ -15,6 +15,7 @@ from reportgen import api, cli
 from reportgen.errors import ReportgenError
 from reportgen.publish import site
 from reportgen.publish.site import ReportOptions
+from reportgen.results import Analysis
 
 HOSTILE_NAMES = [
     "<script>alert(1)</script>.png",
@@ -67,14 +68,14 @@ def test_build_layout_and_manifest(folder, tmp_path, analysis_options, report_op
 
 def test_every_image_once_in_its_levels_section(folder, tmp_path, analysis_options, report_options):
     report = api.build(folder, tmp_path / "site", analysis_options, report_options)
-    results = json.loads((report / "data/results.json").read_text())
+    images = Analysis.load(report / "data").images
     html = (report / "index.html").read_text()
     sections = re.split(r'<section[^>]*class="level[^"]*"', html)[1:]
-    assert len(sections) == len({i["level"] for i in results["images"]})
-    for image in results["images"]:
-        src = f"figures/{image['id']}.webp"
+    assert len(sections) == len({image.level for image in images})
+    for image in images:
+        src = f"figures/{image.id}.webp"
         holders = [n for n, body in enumerate(sections, start=1) if src in body]
-        assert holders == [image["level"]], image["name"]
+        assert holders == [image.level], image.name
 
 
 def test_index_lists_reports_and_rebuild_replaces_only_its_slug(

@@ -116,3 +116,17 @@ def test_spread_spec_selects_the_right_stored_map():
     with pytest.raises(ValueError, match="relevance map was not computed"):
         spread.SpreadSpec.parse("relevance").select(stored)
     assert math.isclose(spread.entropy(layer_maps[0]), 1.0)
+
+
+def test_typical_images_are_the_nearest_the_median_in_entropy_order():
+    entropies = np.array([0.125, 0.25, 0.5, 0.375, 0.625, 0.875, 0.4375])
+    levels = np.array([1, 1, 1, 1, 1, 2, 1])
+    # level 1 by entropy: 0.125 0.25 0.375 0.4375 0.5 0.625; median 0.40625, where 0.375 and
+    # 0.4375 tie (exactly: the values are binary fractions): the more focused one comes first
+    assert spread.typical_indices(entropies, levels, 1, 1) == [3]
+    assert spread.featured_index(entropies, levels, 1) == 3
+    assert spread.typical_indices(entropies, levels, 1, 3) == [3, 6, 2]  # 0.5 nearer than 0.25
+    assert spread.typical_indices(entropies, levels, 1, 99) == [0, 1, 3, 6, 2, 4]
+    assert spread.typical_indices(entropies, levels, 2, 3) == [5]
+    with pytest.raises(ValueError):
+        spread.typical_indices(entropies, levels, 3, 1)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import write_images
 
-from reportgen import api, cli, store
+from reportgen import api, cli, store, table
 from reportgen.publish import site
 from reportgen.publish.verify import verify
 
@@ -38,13 +38,19 @@ def problems(path):
     return [str(problem) for problem in verify(path).problems]
 
 
-def results_of(report):
-    return json.loads((report / "data/results.json").read_text())
+def rows_of(report):
+    """The rows of a report's results table, without the paths (written back by ``write_rows``)."""
+    rows = table.read(report / "data/results.parquet").to_pylist()
+    return [{k: v for k, v in row.items() if not k.endswith("_file")} for row in rows]
 
 
-def rewrite(path, data):
-    """Change a report file and record its new sha256 in the manifest, as a forger would."""
-    path.write_text(store.canonical_json(data))
+def write_rows(path, rows):
+    table.write(path, rows, {row["id"]: f"figures/{row['id']}.webp" for row in rows})
+
+
+def rewrite(path, rows):
+    """Change a report's results and record their new sha256 in the manifest, as a forger would."""
+    write_rows(path, rows)
     report = path.parent.parent
     manifest = json.loads((report / "manifest.json").read_text())
     name = path.relative_to(report).as_posix()
@@ -94,28 +100,28 @@ def test_a_deleted_maps_file_is_reported(out):
 
 def test_edited_results_are_reported(out):
     report = out / "reports/tiny"
-    results = results_of(report)
-    image = results["images"][0]
+    rows = rows_of(report)
+    image = rows[0]
     image["entropy"] += 0.01
-    (report / "data/results.json").write_text(store.canonical_json(results))
+    write_rows(report / "data/results.parquet", rows)
     found = problems(report)
-    assert "data/results.json: changed since it was published (sha256 differs)" in found
+    assert "data/results.parquet: changed since it was published (sha256 differs)" in found
     assert any(
-        line.startswith(f"data/results.json: {image['name']}: entropy {image['entropy']!r}")
+        line.startswith(f"data/results.parquet: {image['name']}: entropy {image['entropy']!r}")
         for line in found
     )
 
 
 def test_the_stored_maps_re_derive_levels_even_when_the_hashes_were_forged(out):
     report = out / "reports/tiny"
-    results = results_of(report)
-    image = max(results["images"], key=lambda item: item["level"])
+    rows = rows_of(report)
+    image = max(rows, key=lambda item: item["level"])
     level = image["level"]
     image["level"] = 1
-    rewrite(report / "data/results.json", results)
+    rewrite(report / "data/results.parquet", rows)
     assert level > 1
     assert problems(report) == [
-        f"data/results.json: {image['name']}: level 1 recorded, the maps give level {level}"
+        f"data/results.parquet: {image['name']}: level 1 recorded, the maps give level {level}"
     ]
 
 
@@ -132,7 +138,7 @@ def test_files_the_manifest_does_not_list_or_should_not_list_are_reported(out):
             "figures/extra.webp: not listed in the manifest",
             ".: the manifest lists a path outside the report: ../../index.html",
             f"manifest.json: input {name}: no sha256",
-            "data/results.json: its images differ from the inputs the manifest records",
+            "data/results.parquet: its images differ from the inputs the manifest records",
         ]
     )
 

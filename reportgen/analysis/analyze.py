@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 import platform
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -29,16 +29,17 @@ from reportgen.methods import panels, spread
 from reportgen.methods.artifacts import AUTO_START_SHARE, ISOLATION, SHARE, auto_start_layer
 from reportgen.methods.faithfulness import pick_evenly
 from reportgen.methods.maps import RolloutOptions
+from reportgen.progress import track
 from reportgen.record import ImageRecord, ModelSummary, SkippedFile
 from reportgen.results import (
     AUTO,
     MANIFEST_FILE,
     MAPS_DIR,
-    RESULTS_FILE,
     Analysis,
     AnalysisOptions,
     ImageSummary,
     build_time,
+    write_results,
 )
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def analyze(
     options: AnalysisOptions = AnalysisOptions(),
     *,
     say: Callable[[str], None] = log.info,
-    on_record: Callable[[ImageSummary, ImageRecord, str], None] | None = None,
+    on_record: Callable[[ImageSummary, Callable[[], ImageRecord], str], None] | None = None,
     created: tuple[dt.datetime, str] | None = None,
     engine: Engine | None = None,
 ) -> Analysis:
@@ -146,8 +147,9 @@ def analyze(
 
     ``say`` receives the lines a user should see (model chosen, cache use); ``on_record(summary,
     record, key)`` is called for each image as soon as its record is stored (the build draws
-    figures there; ``key`` identifies the record's content). It runs in the engine's workers
-    (other processes, other machines), so it must be picklable and return nothing.
+    figures there): ``record()`` returns the record (read from the cache only when called) and
+    ``key`` identifies its content. It runs in the engine's workers (other processes, other
+    machines), so it must be picklable and return nothing.
     ``created`` is the (UTC time, its source) to record, by default :func:`build_time`.
     ``engine`` runs the images; by default the one ``options.engine`` names, closed at the end.
     """
@@ -170,6 +172,7 @@ def analyze(
         "rollout": asdict(rollout),
         "artifacts": options.artifacts,
         "relevance": [options.relevance, options.target_class],
+        "heads": options.keep_heads,
         "preprocessing": session.preprocessing(),
         "dtype": options.dtype,
         "format": store.FORMAT_VERSION,
@@ -201,6 +204,7 @@ def analyze(
         spread_by=options.spread_by,
         maps_dir=maps_dir.resolve(),
         cache_dir=Path(cache_dir).resolve() if cache_dir else None,
+        keep_heads=options.keep_heads,
         on_record=on_record,
     )
     tasks = [
@@ -218,7 +222,7 @@ def analyze(
     skipped: list[SkippedFile] = []
     hits = 0
     with nullcontext(engine) if engine else engines.open_engine(options) as running:
-        for outcome in _progress(running.run(tasks, job, model), total=len(tasks)):
+        for outcome in track(running.run(tasks, job, model), total=len(tasks), desc="attention"):
             if isinstance(outcome, Stored):
                 summaries.append(outcome.summary)
                 record_keys[outcome.summary.index] = outcome.key
@@ -260,16 +264,7 @@ def analyze(
         if stale.name not in current:
             stale.unlink()
     store.atomic_write(out_dir / MANIFEST_FILE, store.canonical_json(manifest))
-    store.atomic_write(
-        out_dir / RESULTS_FILE,
-        store.canonical_json(
-            {
-                "images": [s.to_json() for s in summaries],
-                "skipped": [asdict(item) for item in skipped],
-                "faithfulness": faithfulness_scores,
-            }
-        ),
-    )
+    write_results(out_dir, summaries, skipped, faithfulness=faithfulness_scores)
     return Analysis(
         out_dir,
         model_summary,
@@ -344,12 +339,6 @@ def _rollout_start_layer(options: AnalysisOptions, session: _ModelSession) -> in
     if options.rollout_start_layer == AUTO:
         return auto_start_layer(np.array(session.artifact_profile()))
     return int(options.rollout_start_layer)
-
-
-def _progress(iterable: Iterator[Any], total: int) -> Iterator[Any]:
-    from tqdm.auto import tqdm
-
-    yield from tqdm(iterable, total=total, unit="img", desc="attention", disable=None, leave=False)
 
 
 def _rollout_record(

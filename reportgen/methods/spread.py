@@ -12,7 +12,8 @@ Rules (documented in the README and stated in every report):
   first-ranked image of its tie, so a level can end up empty only when ties fill it.
 - With fewer images than levels, N becomes the number of images (one image per level).
 - A level's featured image is the one whose entropy is nearest the level's median; on a tie,
-  the more focused (earlier ranked) one.
+  the more focused (earlier ranked) one. Its K typical images are the K nearest the median, by
+  the same rule; the featured image is always the first of them.
 """
 
 from __future__ import annotations
@@ -121,15 +122,34 @@ def assign_levels(entropies: np.ndarray, n_levels: int) -> np.ndarray:
     return levels
 
 
-def featured_index(entropies: np.ndarray, levels: np.ndarray, level: int) -> int:
-    """Index of the image featured for ``level``: nearest the level's median entropy."""
+def _nearest_the_median(
+    entropies: np.ndarray, levels: np.ndarray, level: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The images of ``level``, nearest the level's median entropy first (on a tie, the more
+    focused first), as (indices, entropy rank within the level)."""
     values = np.asarray(entropies, dtype=np.float64)
     members = np.flatnonzero(np.asarray(levels) == level)
     if members.size == 0:
         raise ValueError(f"level {level} has no images")
     members = members[np.argsort(values[members], kind="stable")]
     distance = np.abs(values[members] - np.median(values[members]))
-    return int(members[np.argmin(distance)])
+    ranks = np.argsort(distance, kind="stable")
+    return members[ranks], ranks
+
+
+def featured_index(entropies: np.ndarray, levels: np.ndarray, level: int) -> int:
+    """Index of the image featured for ``level``: nearest the level's median entropy."""
+    return int(_nearest_the_median(entropies, levels, level)[0][0])
+
+
+def typical_indices(entropies: np.ndarray, levels: np.ndarray, level: int, k: int) -> list[int]:
+    """Indices of the ``k`` images of ``level`` nearest its median entropy (the featured image
+    and the next nearest), listed from the most focused to the most spread."""
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    indices, ranks = _nearest_the_median(entropies, levels, level)
+    nearest = np.argsort(ranks[:k], kind="stable")
+    return [int(index) for index in indices[:k][nearest]]
 
 
 def level_ranges(entropies: np.ndarray, levels: np.ndarray) -> dict[int, tuple[float, float]]:

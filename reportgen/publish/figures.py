@@ -7,7 +7,7 @@ Turns records and summaries into encoded image bytes via ``render`` (pixels) and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -114,10 +114,41 @@ def image_figure(record: ImageRecord, style: FigureStyle) -> EncodedImage:
     return _encoded(figure, style)
 
 
-def thumbnail(record: ImageRecord, spread_map: np.ndarray, style: FigureStyle) -> EncodedImage:
-    """A small overlay of the map the levels use, for the archive index."""
+GALLERY_THUMBNAIL = 160  # longer side of the thumbnails of gallery pages, in pixels
+INDEX_THUMBNAIL = 320  # longer side of a report's thumbnail on the archive index
+
+
+def thumbnail(
+    record: ImageRecord, spread_map: np.ndarray, style: FigureStyle, max_side: int = INDEX_THUMBNAIL
+) -> EncodedImage:
+    """A small overlay of the map the levels use (for the archive index and the galleries)."""
     overlay = render.overlay(record.seen_image, spread_map, style.colormap, style.alpha)
-    return _encoded(render.thumbnail(overlay), style)
+    return _encoded(render.thumbnail(overlay, max_side), style)
+
+
+SPRITE_PANEL = 96  # longer side of a sprite's panels, in pixels
+SPRITE_MAPS = (*AGGREGATE_PANELS, named_maps.ROLLOUT)  # after the layers, in this order
+
+
+def sprite_labels(layers: int) -> list[str]:
+    """The panels of a sprite, left to right: L1..LN, max, min, mean, rollout."""
+    return [f"L{number}" for number in range(1, layers + 1)] + list(SPRITE_MAPS)
+
+
+def sprite(record: ImageRecord, style: FigureStyle) -> EncodedImage:
+    """Every layer's overlay, then max, min, mean and rollout, side by side (no artifact frames):
+    what the report-wide control of the html pages switches thumbnails and figures to."""
+    labels = sprite_labels(len(record.maps[named_maps.LAYERS]))
+    drawn = panels(record, style.normalise)
+    chosen = {panel.label: replace(panel, outline=None) for panel in drawn}
+    strip = render.strip(
+        record.seen_image,
+        [chosen[label] for label in labels],
+        cmap=style.colormap,
+        alpha=style.alpha,
+        panel_size=SPRITE_PANEL,
+    )
+    return _encoded(strip, style)
 
 
 def charts(

@@ -1,17 +1,26 @@
 """Report pages: one Jinja2 template per output flavour, its escaping policy and its file layout.
 
-A flavour (html, jekyll, gfm) is one entry in :data:`FLAVOURS`: the page template, the *markup
-dialect* its shared partials are written in, an escaping policy and a layout saying where the
-page and its images go. The report's structure and prose live once, in shared partials
-(``templates/_report.j2`` and the files it includes), written against a small vocabulary of
-macros (``m.heading``, ``m.figure``, ``m.details`` ...) that each dialect file defines for its
-format. Adding a flavour means one dialect file, one page template and one registry entry.
+A flavour (html, jekyll, gfm) is one entry in :data:`FLAVOURS`: the page templates, the *markup
+dialect* its shared partials are written in, an escaping policy and a layout saying where pages
+and images go and how pages link each other. The report's structure and prose live once, in
+shared partials (``templates/_report.j2``, ``_gallery.j2``, ``_image.j2`` and the files they
+include), written against a small vocabulary of macros (``m.heading``, ``m.figure``,
+``m.details``, ``m.thumbs`` ...) that each dialect file defines for its format. Adding a flavour
+means one dialect file, its page templates and one registry entry.
 
-Templates see ``report`` (the :class:`ReportContext`), ``m`` (the flavour's dialect macros),
-``asset_url(file)`` (how the page names a report image), ``report_url(name)`` (link to a report
-file such as manifest.json, None where the page is published without them), ``version_url(entry)``
-(link to another version's page, or None), ``current_url`` (on an earlier version, link to the
-current one's page, or None), ``jekyll_include``, the ``text`` filter and
+A report has a front page and, when it is large, gallery pages (a level's thumbnails, a page at a
+time) and a page per image (:mod:`reportgen.publish.gallery` plans them). Templates see
+``report`` (the :class:`ReportContext` on the front page, a :class:`ReportHeader` on the others),
+``page`` (the :class:`GalleryPage` or :class:`ImagePage`) and ``page_title`` on the others, ``m``
+(the flavour's dialect macros), ``asset_url(file)`` (how the page names a report image),
+``page_url(kind, name)`` (a link to another page of the report: ``("report", "")``,
+``("gallery", name)``, ``("image", id)``), ``report_url(name)`` (link to a report file such as
+manifest.json, None where the page is published without them), ``version_url(entry)`` (link to
+another version's page, or None), ``current_url`` (on an earlier version, link to the current
+one's page, or None), ``name_index`` (the html galleries' filter by name, else None),
+``html_page(kind, name)`` (the html flavour's page, relative to the report, None when it is not
+written: the gfm image pages link its explorer), ``sprite_panels`` and ``overlay_script`` (the
+report-wide control's panels and script), ``jekyll_include``, the ``text`` filter and
 ``caption(figure)``. A user folder of templates overrides any file by name.
 
 Escaping: every string that comes from the user (file names, titles, labels, reasons, model ids,
@@ -20,16 +29,18 @@ its ``text`` is plain HTML escaping. The Markdown environment does not autoescap
 turns ASCII punctuation into numeric character references (dots, commas, hyphens and slashes
 stay where they mean nothing), so the text cannot open HTML, Markdown or Liquid syntax, cannot
 close a quoted attribute or Liquid string, and still reads the same once rendered: Jekyll runs
-Liquid first, and the references are decoded only later, by kramdown or the browser.
+Liquid first, and the references are decoded only later, by kramdown or the browser. The names
+in the html filter's index are JSON in script files, with ``<``, ``>`` and ``&`` escaped too.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import html
+import json
 import posixpath
 import re
-import shutil
 import string
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -41,7 +52,10 @@ from typing import Any
 import jinja2
 import markupsafe
 
+from reportgen import store
 from reportgen.errors import ReportgenError
+from reportgen.progress import track
+from reportgen.publish import figures
 from reportgen.record import ModelSummary, Prediction, SkippedFile
 
 ARTICLE_LEVEL_COLOURS = ("#FFFEE2", "#FFFDCB", "#FFFBA0", "#FFDEDE")
@@ -65,6 +79,7 @@ class Figure:
     entropy: float
     level: int
     predictions: tuple[Prediction, ...] = ()
+    sprite: str | None = None  # every panel in a row, for the report-wide control (html)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "predictions", tuple(self.predictions))
@@ -72,23 +87,38 @@ class Figure:
 
 @dataclass(frozen=True)
 class Level:
-    """One spread level: its colour, entropy range, featured figure and the rest."""
+    """One spread level: its colour, entropy range, typical figures (in full on the front page;
+    the first is the featured one), and either the other figures (folded below them, in a
+    single-page report) or the names of its gallery pages by entropy (a report with galleries)."""
 
     number: int
     colour: str  # "#RRGGBB"
     entropy_min: float
     entropy_max: float
-    featured: Figure
-    others: tuple[Figure, ...]
+    typical: tuple[Figure, ...]
+    others: tuple[Figure, ...] = ()
+    count: int = 0  # images in the level (at least the figures given)
+    gallery: tuple[str, ...] = ()  # its gallery pages in entropy order, page 1 first
+    gallery_by_name: str | None = None  # the first of its gallery pages by name
 
     def __post_init__(self) -> None:
         if not _COLOUR.fullmatch(self.colour):
             raise ValueError(f"level colour must be #RRGGBB, got {self.colour!r}")
+        if not self.typical:
+            raise ValueError("a level shows at least one figure")
+        object.__setattr__(self, "typical", tuple(self.typical))
         object.__setattr__(self, "others", tuple(self.others))
+        object.__setattr__(self, "gallery", tuple(self.gallery))
+        object.__setattr__(self, "count", max(self.count, len(self.figures)))
+
+    @property
+    def featured(self) -> Figure:
+        return self.typical[0]
 
     @property
     def figures(self) -> tuple[Figure, ...]:
-        return (self.featured, *self.others)
+        """The figures on the front page: typical, then folded."""
+        return (*self.typical, *self.others)
 
 
 @dataclass(frozen=True)
@@ -136,7 +166,7 @@ class VersionEntry:
 
 @dataclass(frozen=True)
 class ReportContext:
-    """Everything a report page says; the site builder assembles it."""
+    """Everything a report's front page says; the site builder assembles it."""
 
     title: str
     slug: str
@@ -168,19 +198,135 @@ class ReportContext:
     # On an earlier version: the folder of the current one, relative to this one's; else None.
     current_folder: str | None = None
     history: tuple[VersionEntry, ...] = ()  # the earlier versions kept, newest first
+    typical_per_level: int = 1  # figures in full per level (a level may have fewer images)
 
     @property
     def n_levels(self) -> int:
         """The highest level number: levels count from 1 (focused) to this (spread)."""
         return max((level.number for level in self.levels), default=0)
 
+    @property
+    def galleries(self) -> bool:
+        """Whether the levels have gallery pages (a large report) or fold their figures."""
+        return any(level.gallery for level in self.levels)
+
+    @property
+    def sprites(self) -> bool:
+        """Whether its figures have sprites, for the report-wide control (html)."""
+        return any(figure.sprite for level in self.levels for figure in level.figures)
+
+    def header(self) -> ReportHeader:
+        return ReportHeader(self.title, self.slug, self.date, self.n_levels, self.model.layers)
+
     def image_files(self) -> list[str]:
-        """Every image file the pages show (figures, then charts), relative to the report."""
+        """Every image file the front page shows (figures, then charts), relative to the report."""
         figures = [figure.file for level in self.levels for figure in level.figures]
         charts = [chart.file for chart in self.charts]
         if self.faithfulness and self.faithfulness.chart:
             charts.append(self.faithfulness.chart.file)
         return figures + charts
+
+
+@dataclass(frozen=True)
+class ReportHeader:
+    """What a gallery or image page says about its report (so it changes only when these do)."""
+
+    title: str
+    slug: str
+    date: datetime.date
+    n_levels: int
+    layers: int
+
+
+@dataclass(frozen=True)
+class LevelMark:
+    """A level as a gallery or image page marks it."""
+
+    number: int
+    colour: str  # "#RRGGBB"
+
+
+@dataclass(frozen=True)
+class Thumb:
+    """A thumbnail on a gallery page, linking its image's page. ``name`` is untrusted."""
+
+    id: str  # the image's page: images/<id>
+    name: str
+    file: str  # thumbs/<id>.webp, a slug path
+    width: int
+    height: int
+    entropy: float
+    sprite: str | None = None  # every panel in a row, for the report-wide control (html)
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    """One page of a level's gallery in one order."""
+
+    level: LevelMark
+    level_size: int
+    order: str  # "entropy" or "name"
+    number: int  # 1-based
+    count: int  # pages of this level in this order
+    first: int  # 1-based position of its first thumbnail in the level
+    thumbs: tuple[Thumb, ...]
+    levels: tuple[int, ...]  # every level of the report, for links between them
+
+    @property
+    def name(self) -> str:
+        return gallery_page_name(self.level.number, self.order, self.number)
+
+    @property
+    def sprites(self) -> bool:
+        """Whether its thumbnails have sprites, for the report-wide control (html)."""
+        return any(thumb.sprite for thumb in self.thumbs)
+
+    def sibling(self, number: int, order: str | None = None) -> str:
+        """Name of page ``number`` of this level, in this order or ``order``."""
+        return gallery_page_name(self.level.number, order or self.order, number)
+
+    def pager(self) -> list[int | None]:
+        """Page numbers to show: first, last and two either side, None for a gap."""
+        return pager(self.number, self.count)
+
+
+@dataclass(frozen=True)
+class ExplorerFiles:
+    """The scripts of an image page's attention explorer, relative to the report folder."""
+
+    data: str  # the image's data
+    script: str  # the explorer itself
+    colormaps: str  # the report's lookup tables and alpha
+
+
+@dataclass(frozen=True)
+class ImagePage:
+    """The page of one image: its full figure and what is known about it."""
+
+    id: str
+    figure: Figure
+    level: LevelMark
+    sha256: str
+    size_bytes: int
+    original_size: tuple[int, int]  # (width, height)
+    layer_entropies: tuple[float, ...]
+    artifact_counts: tuple[int, ...]  # artifact patches found per layer; () before 0.2
+    gallery: str  # the gallery page (entropy order) that shows it
+    maps_file: str  # relative to the report: data/maps/<id>.npz
+    table_file: str  # relative to the report: data/results.parquet
+    explorer: ExplorerFiles | None = None  # the interactive explorer, where the page has one
+
+    def layer_chart(self) -> markupsafe.Markup:
+        """A small inline SVG line chart of the entropy of each layer's map."""
+        return markupsafe.Markup(layer_entropy_svg(self.layer_entropies))
+
+
+@dataclass(frozen=True)
+class NameIndex:
+    """The html galleries' filter by name: scripts holding every name, loaded when used."""
+
+    chunks: int  # gallery/names-1.js ... names-<chunks>.js
+    thumb_extension: str  # ".webp": thumbnails are thumbs/<id><extension>
 
 
 @dataclass(frozen=True)
@@ -195,6 +341,59 @@ class IndexEntry:
     thumbnail: str | None
     version: int = 1
     n_versions: int = 1  # the current version and the earlier ones kept
+
+
+def gallery_page_name(level: int, order: str, number: int) -> str:
+    """File name (no extension) of a gallery page: ``level-2-entropy-3``."""
+    return f"level-{level}-{order}-{number}"
+
+
+def pager(current: int, total: int, around: int = 2) -> list[int | None]:
+    """Page numbers a pager shows: the first, the last and ``around`` either side of ``current``,
+    with None where numbers are left out."""
+    shown = sorted({1, total, *range(max(1, current - around), min(total, current + around) + 1)})
+    numbers: list[int | None] = []
+    for number in shown:
+        if numbers and number - numbers[-1] > 1:
+            numbers.append(None)
+        numbers.append(number)
+    return numbers
+
+
+def layer_entropy_svg(values: Sequence[float], width: int = 360, height: int = 140) -> str:
+    """A line chart of one value per layer as SVG markup: numbers only, no user text."""
+    left, right, top, bottom = 44, 10, 10, 28
+    low, high = min(values), max(values)
+    if high - low < 1e-6:
+        low, high = low - 0.005, high + 0.005
+    span_x = max(len(values) - 1, 1)
+
+    def x(index: int) -> float:
+        return left + (width - left - right) * index / span_x
+
+    def y(value: float) -> float:
+        return top + (height - top - bottom) * (high - value) / (high - low)
+
+    points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
+    dots = "".join(
+        f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5"/>' for i, v in enumerate(values)
+    )
+    summary = ", ".join(f"L{i} {v:.3f}" for i, v in enumerate(values, start=1))
+    axis_y = height - bottom
+    return (
+        f'<svg class="layer-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Entropy of each layer map: {summary}">'
+        f'<g font-family="sans-serif" font-size="11" fill="#59636e">'
+        f'<text x="{left - 6}" y="{y(high) + 4:.1f}" text-anchor="end">{high:.3f}</text>'
+        f'<text x="{left - 6}" y="{y(low) + 4:.1f}" text-anchor="end">{low:.3f}</text>'
+        f'<text x="{x(0):.1f}" y="{axis_y + 16}" text-anchor="middle">L1</text>'
+        f'<text x="{x(len(values) - 1):.1f}" y="{axis_y + 16}" text-anchor="middle">'
+        f"L{len(values)}</text></g>"
+        f'<path d="M{left},{top}V{axis_y}H{width - right}" fill="none" stroke="#d1d9e0"/>'
+        f'<polyline points="{points}" fill="none" stroke="#4A6FA5" stroke-width="2"/>'
+        f'<g fill="#4A6FA5">{dots}</g></svg>'
+    )
 
 
 def level_colours(n: int) -> list[str]:
@@ -316,78 +515,175 @@ MARKDOWN_ESCAPING = Escaping(
 # --- flavours --------------------------------------------------------------------------------
 
 
+PAGE_FOLDERS = {"gallery": "gallery", "image": "images"}
+_PERMALINK = re.compile(r"/(?:(?:[a-z0-9_-]+|:year|:month|:day|:title)/)*")
+
+
 @dataclass(frozen=True)
 class Layout:
-    """Where a flavour puts its page and images inside the report folder.
+    """Where a flavour puts its pages and images inside the report folder, and how pages link.
 
-    ``root`` is the folder the page's links are relative to ("" is the report folder itself);
-    ``page`` and ``assets`` are under it and may use ``{date}`` and ``{slug}``. With ``assets``
-    empty the page shows the report's images in place; otherwise they are copied there, keeping
-    their paths (``figures/...``, ``charts/...``).
+    ``root`` is the folder of the flavour's files ("" is the report folder itself). Under it,
+    ``page`` is the front page and gallery and image pages go to ``gallery/`` and ``images/``
+    with ``extension``. The pages show the report's images in place and link each other and the
+    report's files by relative paths, so the folder works from disk and on any web server.
     """
 
     page: str
-    root: str = ""
-    assets: str = ""
+    extension: str
 
-    def page_path(self, ctx: ReportContext) -> str:
-        return posixpath.join(self.root, self.page.format(date=ctx.date.isoformat(), slug=ctx.slug))
+    root = ""
 
-    def image_url(self, ctx: ReportContext, file: str) -> str:
-        """How the page names a report image (relative to ``root``)."""
+    def path(self, ctx: ReportContext | ReportHeader, kind: str, name: str) -> str:
+        """A page's file, relative to ``root``; ``kind`` is report, gallery or image."""
+        if kind == "report":
+            return self.page.format(date=ctx.date.isoformat(), slug=ctx.slug)
+        return f"{PAGE_FOLDERS[kind]}/{name}{self.extension}"
+
+    def page_path(self, ctx: ReportContext | ReportHeader, kind: str = "report", name="") -> str:
+        """A page's file, relative to the report folder."""
+        return posixpath.join(self.root, self.path(ctx, kind, name))
+
+    def _from(self, ctx: ReportContext | ReportHeader, here: str, target: str) -> str:
+        """``target`` (relative to ``root``) as seen from a page of kind ``here``."""
+        folder = posixpath.dirname(self.path(ctx, here, "x"))
+        return posixpath.relpath(target, folder or ".") + ("/" if target.endswith("/") else "")
+
+    def link(
+        self, ctx: ReportContext | ReportHeader, here: str, kind: str, name: str, permalink: str
+    ) -> str:
+        """The href from a page of kind ``here`` to another page of the report."""
+        return self._from(ctx, here, self.path(ctx, kind, name))
+
+    def image_url(self, ctx: ReportContext | ReportHeader, here: str, file: str) -> str:
+        """How a page of kind ``here`` names a report image."""
+        return self._from(ctx, here, _checked_report_file(file))
+
+    def report_url(self, ctx: ReportContext | ReportHeader, here: str, name: str) -> str | None:
+        """Link from a page to a report file such as manifest.json; None when not published."""
+        return self._from(ctx, here, name)
+
+    def permalink(self, ctx: ReportHeader, kind: str, name: str, permalink: str) -> str | None:
+        """The URL a page declares for itself (Jekyll front matter); None: wherever it is."""
+        return None
+
+    def place_images(self, ctx: ReportContext, files: Sequence[str], report_dir: Path) -> None:
+        """Put the images the pages show where the pages expect them (already in place here)."""
+
+
+def check_jekyll_permalink(permalink: str) -> str:
+    """A post permalink the jekyll layout can expand, else a clear error."""
+    if not _PERMALINK.fullmatch(permalink):
+        raise ReportgenError(
+            f"--jekyll-permalink {permalink!r}: use a path from / to / made of fixed parts "
+            "and :year, :month, :day, :title, e.g. /blog/:year/:title/"
+        )
+    return permalink
+
+
+@dataclass(frozen=True)
+class JekyllLayout(Layout):
+    """A Jekyll site's layout: the front page is a post, gallery and image pages are Jekyll pages
+    under ``pages`` whose permalinks put them below the post's URL (``permalink`` is the site's
+    post permalink, al-folio's ``/blog/:year/:title/`` by default), and images are copied to
+    ``assets`` (keeping their paths: ``figures/...``, ``thumbs/...``, ``charts/...``). Pages link
+    each other through Liquid (``relative_url``, ``post_url``), so the site's baseurl applies."""
+
+    root = "jekyll"
+    pages: str = "reports/{slug}"
+    assets: str = "assets/img/{slug}"
+
+    def path(self, ctx: ReportContext | ReportHeader, kind: str, name: str) -> str:
+        if kind == "report":
+            return super().path(ctx, kind, name)
+        return posixpath.join(self.pages.format(slug=ctx.slug), super().path(ctx, kind, name))
+
+    def url(self, ctx: ReportContext | ReportHeader, kind: str, name: str, permalink: str) -> str:
+        """The site URL (before baseurl) of a gallery or image page."""
+        check_jekyll_permalink(permalink)
+        date = ctx.date
+        post = (
+            permalink.replace(":year", f"{date.year:04d}")
+            .replace(":month", f"{date.month:02d}")
+            .replace(":day", f"{date.day:02d}")
+            .replace(":title", ctx.slug)
+        )
+        return f"{post}{PAGE_FOLDERS[kind]}/{name}/"
+
+    def link(
+        self, ctx: ReportContext | ReportHeader, here: str, kind: str, name: str, permalink: str
+    ) -> str:
+        if kind == "report":
+            return "{% post_url " + f"{ctx.date.isoformat()}-{ctx.slug}" + " %}"
+        return "{{ '" + self.url(ctx, kind, name, permalink) + "' | relative_url }}"
+
+    def image_url(self, ctx: ReportContext | ReportHeader, here: str, file: str) -> str:
+        """Relative to the site root: al-folio's figure include and the dialect's ``src`` macro
+        add the site's baseurl."""
         return posixpath.join(self.assets.format(slug=ctx.slug), _checked_report_file(file))
 
-    def report_url(self, name: str) -> str | None:
-        """Link from the page to a report file such as manifest.json; None when not published."""
-        return None if self.root else name
+    def report_url(self, ctx: ReportContext | ReportHeader, here: str, name: str) -> None:
+        return None  # the site publishes the pages and images, not the report's data
 
-    def copy_images(self, ctx: ReportContext, report_dir: Path) -> None:
-        """Copy the images the page shows to ``assets``, for sites that serve them from there."""
-        if not self.assets:
-            return
-        for file in dict.fromkeys(ctx.image_files()):
+    def permalink(self, ctx: ReportHeader, kind: str, name: str, permalink: str) -> str | None:
+        """A gallery or image page's own; the post's is the site's post permalink."""
+        return None if kind == "report" else self.url(ctx, kind, name, permalink)
+
+    def place_images(self, ctx: ReportContext, files: Sequence[str], report_dir: Path) -> None:
+        """Link (or copy) the images into ``assets``, where the site serves them from."""
+        for file in dict.fromkeys(files):
             source = report_dir / _checked_report_file(file)
             if not source.is_file():
                 raise ReportgenError(f"{file} is missing from the report folder {report_dir}")
-            target = report_dir / self.root / self.image_url(ctx, file)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+            store.link_or_copy(source, report_dir / self.root / self.image_url(ctx, "", file))
 
 
 @dataclass(frozen=True)
 class Flavour:
-    """An output format: page template, markup dialect, escaping policy and file layout.
+    """An output format: page templates, markup dialect, escaping policy and file layout.
 
+    ``template`` renders the front page, ``page_template`` the gallery and image pages.
     ``markup`` lists macro files, later ones overriding earlier ones by macro name; together
-    they are the ``m`` the shared partials write with.
+    they are the ``m`` the shared partials write with. ``name_filter``: galleries get the
+    progressive filter by name (a script; only where pages may run one).
     """
 
     name: str
     template: str
+    page_template: str
     markup: tuple[str, ...]
     escaping: Escaping
     layout: Layout
+    name_filter: bool = False
 
 
 FLAVOURS: dict[str, Flavour] = {
     flavour.name: flavour
     for flavour in (
         Flavour(
-            "html", "report.html.j2", ("_markup.html.j2",), HTML_ESCAPING, Layout("index.html")
+            "html",
+            "report.html.j2",
+            "page.html.j2",
+            ("_markup.html.j2",),
+            HTML_ESCAPING,
+            Layout("index.html", ".html"),
+            name_filter=True,
         ),
         Flavour(
             "jekyll",
             "post.jekyll.md.j2",
+            "page.jekyll.md.j2",
             ("_markup.md.j2", "_markup.jekyll.md.j2"),
             MARKDOWN_ESCAPING,
-            Layout("_posts/{date}-{slug}.md", root="jekyll", assets="assets/img/{slug}"),
+            JekyllLayout("_posts/{date}-{slug}.md", ".md"),
         ),
         Flavour(
             "gfm",
             "report.gfm.md.j2",
+            "page.gfm.md.j2",
             ("_markup.md.j2", "_markup.gfm.md.j2"),
             MARKDOWN_ESCAPING,
-            Layout("README.md"),
+            Layout("README.md", ".md"),
         ),
     )
 }
@@ -423,6 +719,13 @@ def template_search_path(templates_dir: Path | None) -> list[Path]:
     """Where templates are looked up: the user's folder first, then the packaged templates."""
     user = [Path(templates_dir)] if templates_dir is not None else []
     return [*user, _packaged_templates()]
+
+
+def template_file(name: str, templates_dir: Path | None) -> Path:
+    """A file shipped with the templates (a script), the user's folder first."""
+    return next(
+        folder / name for folder in template_search_path(templates_dir) if (folder / name).is_file()
+    )
 
 
 def _environment(
@@ -478,14 +781,10 @@ def _tidy(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", lines).strip("\n") + "\n"
 
 
-def _render(
-    environment: jinja2.Environment, name: str, variables: dict, markup: Sequence[str] = ()
-) -> str:
+def _render(environment: jinja2.Environment, name: str, variables: dict) -> bytes:
     """Render a template; template problems (often in user overrides) become plain messages."""
     try:
-        if markup:
-            variables = {**variables, "m": _markup(environment, markup, variables)}
-        return _tidy(environment.get_template(name).render(variables))
+        return _tidy(environment.get_template(name).render(variables)).encode()
     except jinja2.TemplateSyntaxError as error:
         where = f"{error.filename or error.name}:{error.lineno}"
         raise ReportgenError(f"template {where}: {error.message}") from None
@@ -493,12 +792,157 @@ def _render(
         raise ReportgenError(f"template {name}: {error}") from None
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8", newline="\n")
+def _templates_fingerprint(templates_dir: Path | None) -> str:
+    """sha256 of every template that could be used (user folder first) and of this module's
+    code (the filters): part of the key of a cached page."""
+    digest = hashlib.sha256(store.source_fingerprint("publish.pages").encode())
+    for folder in template_search_path(templates_dir):
+        for path in sorted(folder.iterdir()):
+            if path.is_file():
+                digest.update(f"{folder}/{path.name}\n".encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _digest(page: Any) -> str:
+    """sha256 of a page's content, for the keys of cached pages: the repr of its frozen
+    dataclasses (fields in a fixed order, floats exact), much quicker than JSON."""
+    return hashlib.sha256(repr(page).encode()).hexdigest()
+
+
+def script_json(value: Any) -> str:
+    """JSON for a script: ASCII only (so U+2028/9 are escaped too), and no ``<``, ``>`` or ``&``
+    that HTML could see, so no string in it can end the script."""
+    text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+OVERLAY_SCRIPT = "explorer/slider.js"  # the report-wide control of the html pages
+
+
+def write_overlay_script(report_dir: Path, templates_dir: Path | None) -> None:
+    """The script of the report-wide control (front and gallery pages of the html flavour)."""
+    source = template_file(posixpath.basename(OVERLAY_SCRIPT), templates_dir)
+    store.atomic_write(Path(report_dir) / OVERLAY_SCRIPT, source.read_bytes())
+
+
+NAME_INDEX_CHUNK = 2000  # names per script of the filter's index: about 100 KB
+
+
+def _write_name_index(
+    images: Sequence[ImagePage], folder: Path, templates_dir: Path | None, thumb_extension: str
+) -> NameIndex:
+    """The html galleries' filter: its script and every image's (name, page, level), sorted by
+    name, in scripts of :data:`NAME_INDEX_CHUNK` that the filter loads only when it is used."""
+    entries = sorted(
+        ([one_line(page.figure.name), page.id, page.level.number] for page in images),
+        key=lambda entry: (entry[0].casefold(), entry[0]),
+    )
+    chunks = [
+        entries[start : start + NAME_INDEX_CHUNK]
+        for start in range(0, len(entries), NAME_INDEX_CHUNK)
+    ]
+    for number, chunk in enumerate(chunks, start=1):
+        script = f"reportgenNames({script_json(chunk)});\n"
+        store.atomic_write(folder / f"names-{number}.js", script)
+    store.atomic_write(folder / "filter.js", template_file("filter.js", templates_dir).read_bytes())
+    return NameIndex(len(chunks), thumb_extension)
+
+
+def gallery_title(page: GalleryPage) -> str:
+    return f"Spread level {page.level.number}, by {page.order}: page {page.number} of {page.count}"
+
+
+class _FlavourPages:
+    """Renders the pages of one flavour: the variables each kind of page shares, its dialect
+    macros made once, and rendered pages kept in the cache by content."""
+
+    def __init__(
+        self,
+        flavour: Flavour,
+        environment: jinja2.Environment,
+        ctx: ReportContext,
+        report_dir: Path,
+        settings: dict[str, Any],
+        cache: store.ContentCache | None,
+    ):
+        self.flavour, self.environment, self.ctx = flavour, environment, ctx
+        self.report_dir, self.settings, self.cache = report_dir, settings, cache
+        self._header_digest = _digest(ctx.header())
+        self._shared: dict[str, dict[str, Any]] = {}
+
+    def _variables(self, kind: str) -> dict[str, Any]:
+        """What every page of ``kind`` sees, ``m`` included."""
+        if kind not in self._shared:
+            layout, ctx = self.flavour.layout, self.ctx
+            permalink = self.settings["jekyll_permalink"]
+            variables = {
+                "report": ctx if kind == "report" else ctx.header(),
+                "kind": kind,
+                "asset_url": lambda file: layout.image_url(ctx, kind, file),
+                "page_url": lambda to, name: layout.link(ctx, kind, to, name, permalink),
+                "report_url": lambda name: layout.report_url(ctx, kind, name),
+                "version_url": lambda version: _version_url(version, self.flavour, ctx, kind),
+                "current_url": ctx.current_folder
+                and layout.report_url(ctx, kind, posixpath.join(ctx.current_folder, layout.page)),
+                "gallery_page": gallery_page_name,
+                "jekyll_include": self.settings["jekyll_include"],
+                "name_index": self.settings["name_index"] if kind == "gallery" else None,
+                "html_page": self._html_page,
+                "sprite_panels": figures.sprite_labels(ctx.model.layers),
+                "overlay_script": OVERLAY_SCRIPT,
+            }
+            variables["m"] = _markup(self.environment, self.flavour.markup, variables)
+            self._shared[kind] = variables
+        return self._shared[kind]
+
+    def _html_page(self, kind: str, name: str) -> str | None:
+        """The html flavour's page of (kind, name), relative to the report; None when the html
+        flavour is not written (the gfm pages link its explorer)."""
+        if not self.settings["html"]:
+            return None
+        return FLAVOURS["html"].layout.page_path(self.ctx, kind, name)
+
+    def render(self, kind: str, name: str, page: Any, title: str, digest: str = "") -> Path:
+        """Write one page (from the cache when the same page was rendered before)."""
+        layout = self.flavour.layout
+        path = self.report_dir / layout.page_path(self.ctx, kind, name)
+        permalink = layout.permalink(
+            self.ctx.header(), kind, name, self.settings["jekyll_permalink"]
+        )
+        key = None
+        if self.cache is not None:
+            # Everything the page is made of: itself, what it says of its report, the settings
+            # it uses (the filter's index only on gallery pages), the templates.
+            settings = {
+                name: str(value)
+                for name, value in self.settings.items()
+                if name != "name_index" or kind == "gallery"
+            }
+            key = store.content_key(
+                {
+                    "flavour": self.flavour.name,
+                    "kind": kind,
+                    "page": digest or _digest(page),
+                    "report": "" if kind == "report" else self._header_digest,
+                    "title": title,
+                    "permalink": permalink,
+                    **settings,
+                }
+            )
+        template = self.flavour.template if kind == "report" else self.flavour.page_template
+        variables = {"page": page, "page_title": title, "permalink": permalink}
+
+        def make() -> bytes:
+            return _render(self.environment, template, {**self._variables(kind), **variables})
+
+        store.produce(self.cache, "pages", key, path.suffix, path, make)
+        return path
 
 
 # --- public entry points ---------------------------------------------------------------------
+
+DEFAULT_JEKYLL_PERMALINK = "/blog/:year/:title/"  # al-folio's post permalink
 
 
 def render_report(
@@ -506,16 +950,25 @@ def render_report(
     report_dir: Path,
     formats: Sequence[str],
     *,
+    galleries: Sequence[GalleryPage] = (),
+    images: Sequence[ImagePage] = (),
     templates_dir: Path | None = None,
     jekyll_include: str = "figure.liquid",
+    jekyll_permalink: str = DEFAULT_JEKYLL_PERMALINK,
     bytecode_dir: Path | None = None,
+    cache: store.ContentCache | None = None,
 ) -> list[Path]:
-    """Write the page of each format into ``report_dir``; returns their paths, in format order.
+    """Write the pages of each format into ``report_dir``; returns the front pages, in format
+    order.
 
-    ``report_dir`` already holds the figures and charts named in ``ctx``; flavours whose layout
-    needs them elsewhere (jekyll) copy them. ``jekyll_include`` is the al-folio figure include:
-    ``figure.liquid`` since 2024, ``figure.html`` in older sites. ``bytecode_dir`` caches
-    compiled templates between runs.
+    ``report_dir`` already holds the figures, thumbnails and charts the pages name; flavours
+    whose layout needs them elsewhere (jekyll) link or copy them. ``galleries`` and ``images``
+    are the gallery and image pages of a large report (none for a single-page one).
+    ``jekyll_include`` is the al-folio figure include: ``figure.liquid`` since 2024,
+    ``figure.html`` in older sites; ``jekyll_permalink`` the site's post permalink, under which
+    the jekyll flavour's gallery and image pages go. ``bytecode_dir`` caches compiled templates
+    between runs; ``cache`` keeps rendered pages by content, so a rebuild renders only the pages
+    that changed.
     """
     unknown = [name for name in formats if name not in FLAVOURS]
     if unknown:
@@ -529,39 +982,63 @@ def render_report(
     if not _INCLUDE_NAME.fullmatch(jekyll_include):
         raise ReportgenError(f"not an include file name: {jekyll_include!r}")
     report_dir = Path(report_dir)
+    files = [
+        *ctx.image_files(),
+        *(thumb.file for page in galleries for thumb in page.thumbs),
+        *(page.figure.file for page in images),
+        *(
+            file
+            for page in images
+            if page.explorer
+            for file in (page.explorer.data, page.explorer.script, page.explorer.colormaps)
+        ),
+    ]
+    fingerprint = _templates_fingerprint(templates_dir) if cache is not None else ""
+    digests = [_digest(page) for page in images] if cache is not None else [""] * len(images)
     environments: dict[Escaping, jinja2.Environment] = {}
     written = []
     for name in dict.fromkeys(formats):
         flavour = FLAVOURS[name]
-        layout = flavour.layout
         if flavour.escaping not in environments:
             environments[flavour.escaping] = _environment(
                 flavour.escaping, templates_dir, bytecode_dir
             )
-        layout.copy_images(ctx, report_dir)
-        variables = {
-            "report": ctx,
-            "asset_url": lambda file, layout=layout: layout.image_url(ctx, file),
-            "report_url": layout.report_url,
-            "version_url": lambda version, name=name: _version_url(version, name),
-            "current_url": ctx.current_folder
-            and layout.report_url(posixpath.join(ctx.current_folder, layout.page)),
+        flavour.layout.place_images(ctx, files, report_dir)
+        name_index = None
+        if flavour.name_filter and galleries:
+            folder = report_dir / posixpath.dirname(flavour.layout.page_path(ctx, "gallery", "x"))
+            extension = posixpath.splitext(galleries[0].thumbs[0].file)[1]
+            name_index = _write_name_index(images, folder, templates_dir, extension)
+        settings = {
             "jekyll_include": jekyll_include,
+            "jekyll_permalink": jekyll_permalink,
+            "name_index": name_index,
+            "templates": fingerprint,
+            "html": "html" in formats,
         }
-        page = _render(environments[flavour.escaping], flavour.template, variables, flavour.markup)
-        page_path = report_dir / layout.page_path(ctx)
-        _write(page_path, page)
-        written.append(page_path)
+        renderer = _FlavourPages(
+            flavour, environments[flavour.escaping], ctx, report_dir, settings, cache
+        )
+        written.append(renderer.render("report", "", ctx, ctx.title))
+        for page in galleries:
+            renderer.render("gallery", page.name, page, gallery_title(page))
+        pending = track(
+            zip(images, digests, strict=True), total=len(images), desc=f"{name} pages", unit="page"
+        )
+        for page, digest in pending:
+            renderer.render("image", page.id, page, page.figure.name, digest)
     return written
 
 
-def _version_url(version: VersionEntry, flavour: str) -> str | None:
+def _version_url(
+    version: VersionEntry, flavour: Flavour, ctx: ReportContext, kind: str
+) -> str | None:
     """Link from a page of ``flavour`` to another version's page; None where the page is
     published without the report folder (jekyll) or the version has no standalone page."""
-    page = standalone_page(version.formats, flavour)
+    page = standalone_page(version.formats, flavour.name)
     if page is None:
         return None
-    return FLAVOURS[flavour].layout.report_url(posixpath.join(version.folder, page))
+    return flavour.layout.report_url(ctx, kind, posixpath.join(version.folder, page))
 
 
 def render_index(
@@ -573,7 +1050,7 @@ def render_index(
 ) -> None:
     """Write the archive site's ``index.html`` listing ``entries`` in the given order."""
     environment = _environment(HTML_ESCAPING, templates_dir, bytecode_dir)
-    _write(Path(out_path), _render(environment, "index.html.j2", {"entries": entries}))
+    store.atomic_write(Path(out_path), _render(environment, "index.html.j2", {"entries": entries}))
 
 
 def compile_templates(templates_dir: Path | None, bytecode_dir: Path) -> None:

@@ -246,6 +246,23 @@ def compose_figure(
     return canvas
 
 
+def strip(
+    image: np.ndarray,
+    panels: Sequence[Panel],
+    *,
+    cmap: str = "jet",
+    alpha: float = 0.5,
+    panel_size: int = 96,
+) -> Image.Image:
+    """The overlays side by side, no labels or gaps: a sprite a page slides through, one panel
+    at a time (each ``panel_size`` on its longer side, drawn as in :func:`compose_figure`)."""
+    panel_h, panel_w = _scaled_shape(image.shape[:2], panel_size)
+    base = np.asarray(Image.fromarray(image).resize((panel_w, panel_h), Image.Resampling.BILINEAR))
+    return Image.fromarray(
+        np.concatenate([_panel_pixels(base, panel, cmap, alpha) for panel in panels], axis=1)
+    )
+
+
 def encode_image(image: Image.Image, fmt: str = "webp", quality: int = 80) -> bytes:
     """Encode as opaque RGB for the web with no metadata, so equal pixels give equal bytes.
 

@@ -6,13 +6,16 @@ Layout::
     site/.nojekyll                   GitHub Pages serves the tree as is
     site/reports/<slug>/index.html   html flavour     README.md   gfm flavour
                         jekyll/      jekyll flavour   figures/ charts/ thumbnail
+                        gallery/ images/ thumbs/      galleries and image pages (large reports)
                         manifest.json                 data/       results store
                         versions/<n>/                 earlier versions, each a report of its own
 
 A report is assembled in a hidden folder next to ``reports/`` and swapped in with one rename, so
 a build that fails or is killed leaves the published site exactly as it was. Building into a
 slug that holds a report keeps that report as ``versions/<n>/`` (unless told to replace it); a
-rebuild that would give the same report publishes nothing.
+rebuild that would give the same report publishes nothing. Files that did not change (maps,
+figures, thumbnails, pages) are hard links to the content cache, so a rebuild writes only what
+is new and the old report is removed quickly.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import datetime as dt
+import functools
+import hashlib
 import json
 import os
 import re
@@ -27,20 +32,22 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from reportgen import store
+from reportgen import store, table
 from reportgen.errors import ReportgenError, os_error
 from reportgen.methods import spread
 from reportgen.methods.faithfulness import FaithfulnessResult
-from reportgen.publish import figures, pages, plots, render
+from reportgen.progress import track
+from reportgen.publish import explorer, figures, gallery, pages, plots, render
 from reportgen.publish.figures import FigureStyle
 from reportgen.record import ImageRecord
-from reportgen.results import AUTO, MAPS_DIR, Analysis, ImageSummary, build_time
+from reportgen.results import AUTO, MAPS_DIR, Analysis, ImageSummary, build_time, write_results
 from reportgen.slugs import slugify
 from reportgen.workers import InlinePool, Pool, open_pool
 
@@ -48,6 +55,8 @@ REPORTS_DIR = "reports"
 MANIFEST_FILE = "manifest.json"
 DATA_DIR = "data"
 FIGURES_DIR = "figures"
+THUMBS_DIR = "thumbs"
+SPRITES_DIR = "sprites"
 CHARTS_DIR = "charts"
 VERSIONS_DIR = "versions"
 CURRENT_FROM_VERSION = "../.."  # the current version's folder, seen from versions/<n>/
@@ -70,6 +79,10 @@ class ReportOptions:
     style: FigureStyle = field(default_factory=FigureStyle)
     templates_dir: Path | None = None
     jekyll_include: str = "figure.liquid"
+    jekyll_permalink: str = pages.DEFAULT_JEKYLL_PERMALINK
+    gallery_threshold: int = 50  # more images than this: galleries and a page per image
+    typical: int = 3  # with galleries: images in full per level on the front page
+    page_size: int = 200  # thumbnails per gallery page
 
     def validated(self) -> ReportOptions:
         unknown = [name for name in self.formats if name not in pages.FLAVOURS]
@@ -94,6 +107,13 @@ class ReportOptions:
             )
         if self.style.image_format not in render.FORMAT_EXTENSIONS:
             raise ReportgenError(f"unknown image format {self.style.image_format!r}")
+        if self.gallery_threshold < 0:
+            raise ReportgenError("--gallery-threshold must be 0 or more")
+        if self.typical < 1:
+            raise ReportgenError("--typical must be at least 1")
+        if self.page_size < 1:
+            raise ReportgenError("--page-size must be at least 1")
+        pages.check_jekyll_permalink(self.jekyll_permalink)
         render.colormap_lut(self.style.colormap)  # an unknown colormap fails here, not mid-build
         return self
 
@@ -146,11 +166,15 @@ def _with_defaults(options: ReportOptions, images_dir: Path, created: dt.datetim
 def report_files(root: Path) -> list[str]:
     """The files of the report in ``root``, as sorted POSIX paths relative to it: all files below
     it except its manifest and its earlier versions (each has a manifest of its own)."""
-    return sorted(
-        path.relative_to(root).as_posix()
-        for path in root.rglob("*")
-        if path.is_file() and path.relative_to(root).parts[0] not in (MANIFEST_FILE, VERSIONS_DIR)
-    )
+    names = []
+    for folder, subfolders, files in os.walk(root):
+        relative = os.path.relpath(folder, root)
+        if relative == os.curdir:
+            subfolders[:] = [name for name in subfolders if name != VERSIONS_DIR]
+            files = [name for name in files if name != MANIFEST_FILE]
+        prefix = "" if relative == os.curdir else relative.replace(os.sep, "/") + "/"
+        names += [prefix + name for name in files]
+    return sorted(names)  # strings, not Path objects: a large report has 100,000s of files
 
 
 def _file_hashes(root: Path) -> dict[str, str]:
@@ -158,18 +182,11 @@ def _file_hashes(root: Path) -> dict[str, str]:
     return {name: store.sha256_of(root / name) for name in report_files(root)}
 
 
-def _link_or_copy(source: str, destination: str) -> None:
-    try:
-        os.link(source, destination)
-    except OSError:  # no hard links on this file system, or across file systems
-        shutil.copy2(source, destination)
-
-
 def _link_tree(source: Path, destination: Path) -> None:
     """Make ``destination`` hold the files of ``source`` as hard links (copies where links cannot
     be made). Safe because published files are never written in place: every change to a report
     is staged in new files and swapped in."""
-    shutil.copytree(source, destination, copy_function=_link_or_copy)
+    shutil.copytree(source, destination, copy_function=store.link_or_copy)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -249,18 +266,35 @@ def _figure_path(image: ImageSummary, style: FigureStyle) -> str:
     return f"{FIGURES_DIR}/{image.id}{style.extension}"
 
 
+def _thumb_path(image: ImageSummary, style: FigureStyle) -> str:
+    return f"{THUMBS_DIR}/{image.id}{style.extension}"
+
+
+def _sprite_path(image: ImageSummary, style: FigureStyle) -> str:
+    return f"{SPRITES_DIR}/{image.id}{style.extension}"
+
+
 @dataclass(frozen=True)
 class FigureDrawer:
-    """Draws (or takes from the cache) each image's figure into a report folder. Picklable:
-    it runs where the records are made (worker processes, Ray workers)."""
+    """Draws (or takes from the cache) each image's figure, gallery thumbnail and sprite into a
+    report folder. Picklable: it runs where the records are made (worker processes, Ray
+    workers)."""
 
     report: Path
     style: FigureStyle
+    spread_spec: spread.SpreadSpec
     cache_dir: Path | None = None
 
-    def __call__(self, image: ImageSummary, record: ImageRecord, key: str | None = None) -> None:
+    def __call__(
+        self,
+        image: ImageSummary,
+        record: Callable[[], ImageRecord],
+        key: str | None = None,
+        **which: bool,
+    ) -> None:
+        """``which``: ``figure``, ``thumb``, ``sprite`` set False to skip one."""
         cache = store.ContentCache(self.cache_dir) if self.cache_dir else None
-        _write_figure(self.report, image, record, self.style, cache, key)
+        _draw(self.report, image, record, self.style, self.spread_spec, cache, key, **which)
 
     def warm_up(self) -> None:
         """What every figure and chart needs, made once per worker before its first one."""
@@ -269,76 +303,198 @@ class FigureDrawer:
         plots.warm_up()
 
 
-def _draw_stored(drawer: FigureDrawer, image: ImageSummary, record_file: Path) -> None:
-    """Draw one figure from its stored record file."""
-    drawer(image, store.read_record(record_file, image.name))
+def _draw_stored(
+    drawer: FigureDrawer, image: ImageSummary, record_file: Path, which: dict[str, bool]
+) -> None:
+    """Draw what ``which`` names of one image from its stored record file."""
+    record = functools.cache(functools.partial(store.read_record, record_file, image.name))
+    drawer(image, record, **which)
 
 
-def _write_figure(
+def _draw(
     report: Path,
     image: ImageSummary,
-    record: ImageRecord,
+    record: Callable[[], ImageRecord],
     style: FigureStyle,
+    spread_spec: spread.SpreadSpec,
     cache: store.ContentCache | None = None,
     record_key: str | None = None,
+    *,
+    figure: bool = True,
+    thumb: bool = True,
+    sprite: bool = True,
 ) -> None:
-    """Draw (or take from the cache) one image's figure into the report."""
-    destination = report / _figure_path(image, style)
-    key = None
-    if cache and record_key:
-        key = store.content_key(
-            {
-                "record": record_key,
-                "style": asdict(style),
-                "code": store.source_fingerprint("publish.figures", "publish.render"),
-            }
-        )
-        if cache.copy_to("figures", key, style.extension, destination):
-            return
-    data = figures.image_figure(record, style).data
-    destination.write_bytes(data)
-    if key:
-        cache.put("figures", key, style.extension, data)
+    """Draw (or take from the cache) one image's figure, gallery thumbnail and sprite (every
+    panel in a row, for the report-wide control) into the report. ``record()`` is called only
+    when something has to be drawn."""
+    code = store.source_fingerprint("publish.figures", "publish.render")
+    parts = {"record": record_key, "style": asdict(style), "code": code}
+
+    def key(**more: Any) -> str | None:
+        return store.content_key({**parts, **more}) if cache and record_key else None
+
+    def thumbnail() -> bytes:
+        spread_map = spread_spec.select(record().maps)
+        return figures.thumbnail(record(), spread_map, style, figures.GALLERY_THUMBNAIL).data
+
+    def image_figure() -> bytes:
+        return figures.image_figure(record(), style).data
+
+    def strip() -> bytes:
+        return figures.sprite(record(), style).data
+
+    if figure:
+        destination = report / _figure_path(image, style)
+        store.produce(cache, "figures", key(), style.extension, destination, image_figure)
+    if thumb:
+        thumb_key = key(spread=str(spread_spec), side=figures.GALLERY_THUMBNAIL)
+        destination = report / _thumb_path(image, style)
+        store.produce(cache, "thumbs", thumb_key, style.extension, destination, thumbnail)
+    if sprite:
+        destination = report / _sprite_path(image, style)
+        sprite_key = key(side=figures.SPRITE_PANEL)
+        store.produce(cache, "sprites", sprite_key, style.extension, destination, strip)
+
+
+_IMAGE_SIZES: dict[tuple[int, int, int, int], tuple[int, int]] = {}
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file, remembered by its inode: a rebuild's figures and
+    thumbnails are links to the files of the build before, and archiving renders them twice."""
+    from PIL import Image
+
+    stat = os.stat(path)
+    identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if identity not in _IMAGE_SIZES:
+        with Image.open(path) as opened:
+            _IMAGE_SIZES[identity] = opened.size
+    return _IMAGE_SIZES[identity]
 
 
 def _figure_entry(report: Path, image: ImageSummary, style: FigureStyle) -> pages.Figure:
-    from PIL import Image
-
     path = _figure_path(image, style)
-    with Image.open(report / path) as opened:
-        width, height = opened.size
+    width, height = _image_size(report / path)
     return pages.Figure(
-        image.name, path, width, height, image.entropy, image.level, image.predictions
+        image.name,
+        path,
+        width,
+        height,
+        image.entropy,
+        image.level,
+        image.predictions,
+        sprite=_sprite_path(image, style),
     )
 
 
-def _levels(report: Path, analysis: Analysis, style: FigureStyle) -> tuple[pages.Level, ...]:
+def _by_level(analysis: Analysis) -> dict[int, list[ImageSummary]]:
+    """The images of each level, from the most focused to the most spread (ties: input order)."""
+    members: dict[int, list[ImageSummary]] = {}
+    for image in sorted(analysis.images, key=lambda image: (image.entropy, image.index)):
+        members.setdefault(image.level, []).append(image)
+    return dict(sorted(members.items()))
+
+
+def _levels(
+    report: Path, analysis: Analysis, options: ReportOptions, with_galleries: bool
+) -> tuple[pages.Level, ...]:
+    """The levels as the front page shows them: a single-page report folds all but the featured
+    figure below it; a report with galleries shows the typical figures and links the gallery."""
     entropies = np.array([image.entropy for image in analysis.images])
-    levels = np.array([image.level for image in analysis.images])
-    ranges = spread.level_ranges(entropies, levels)
+    level_numbers = np.array([image.level for image in analysis.images])
+    ranges = spread.level_ranges(entropies, level_numbers)
     colours = pages.level_colours(max(ranges))
-    featured = analysis.featured()
+    style = options.style
     sections = []
-    for number in sorted(ranges):
-        members = sorted(
-            (image for image in analysis.images if image.level == number),
-            key=lambda image: (image.entropy, image.index),
-        )
+    for number, members in _by_level(analysis).items():
+        shown = options.typical if with_galleries else 1
+        typical_indices = spread.typical_indices(entropies, level_numbers, number, shown)
+        typical = [analysis.images[index] for index in typical_indices]
+        shown_ids = {image.id for image in typical}
+        others = [] if with_galleries else [i for i in members if i.id not in shown_ids]
+        n_pages = len(gallery.paginate(len(members), options.page_size)) if with_galleries else 0
         sections.append(
             pages.Level(
                 number=number,
                 colour=colours[number - 1],
                 entropy_min=ranges[number][0],
                 entropy_max=ranges[number][1],
-                featured=_figure_entry(report, featured[number], style),
-                others=tuple(
-                    _figure_entry(report, image, style)
-                    for image in members
-                    if image.id != featured[number].id
+                typical=tuple(_figure_entry(report, image, style) for image in typical),
+                others=tuple(_figure_entry(report, image, style) for image in others),
+                count=len(members),
+                gallery=tuple(
+                    pages.gallery_page_name(number, "entropy", page)
+                    for page in range(1, n_pages + 1)
                 ),
+                gallery_by_name=pages.gallery_page_name(number, "name", 1)
+                if with_galleries
+                else None,
             )
         )
     return tuple(sections)
+
+
+def _gallery_pages(
+    report: Path, analysis: Analysis, options: ReportOptions
+) -> tuple[list[pages.GalleryPage], list[pages.ImagePage]]:
+    """Every gallery page (each level, both orders) and every image's page."""
+    style, page_size = options.style, options.page_size
+    colours = pages.level_colours(max(image.level for image in analysis.images))
+    by_level = _by_level(analysis)
+    galleries: list[pages.GalleryPage] = []
+    image_pages: dict[str, pages.ImagePage] = {}
+    for number, members in by_level.items():
+        mark = pages.LevelMark(number, colours[number - 1])
+        thumbs = [
+            pages.Thumb(
+                image.id,
+                image.name,
+                _thumb_path(image, style),
+                *_image_size(report / _thumb_path(image, style)),
+                image.entropy,
+                sprite=_sprite_path(image, style),
+            )
+            for image in members
+        ]
+        galleries += gallery.level_pages(mark, thumbs, tuple(by_level), page_size)
+        for position, image in enumerate(members):
+            image_pages[image.id] = pages.ImagePage(
+                id=image.id,
+                figure=_figure_entry(report, image, style),
+                level=mark,
+                sha256=image.sha256,
+                size_bytes=image.size_bytes,
+                original_size=image.original_size,
+                layer_entropies=image.layer_entropies,
+                artifact_counts=image.artifact_counts,
+                gallery=pages.gallery_page_name(number, "entropy", position // page_size + 1),
+                maps_file=f"{DATA_DIR}/{table.maps_file(image.id)}",
+                table_file=f"{DATA_DIR}/{table.TABLE_FILE}",
+                explorer=explorer.files(image.id),
+            )
+    return galleries, [image_pages[image.id] for image in analysis.images]
+
+
+def _write_explorer(
+    report: Path, analysis: Analysis, options: ReportOptions, cache: store.ContentCache | None
+) -> None:
+    """The explorer of the image pages: its scripts, and each image's data (from the cache when
+    the same maps file was prepared before)."""
+    style = options.style
+    explorer.write_shared(report, style.colormap, style.alpha, options.templates_dir)
+    code = store.source_fingerprint("publish.explorer")
+    for image in track(analysis.images, total=len(analysis.images), desc="explorer data"):
+        maps_path = analysis.root / table.maps_file(image.id)
+        key = None
+        if cache is not None:
+            key = store.content_key({"maps": store.file_sha256(maps_path, cache), "code": code})
+
+        def make(image: ImageSummary = image, maps_path: Path = maps_path) -> str:
+            webp = explorer.seen_image_webp(maps_path)
+            return explorer.data_script(analysis.record(image), webp)
+
+        destination = report / explorer.files(image.id).data
+        store.produce(cache, "explorer", key, ".js", destination, make)
 
 
 CHART_NAMES = ("entropy-histogram.svg", "entropy-by-layer.svg")
@@ -508,14 +664,22 @@ def _render_pages(
     version: ReportVersion,
     pool: Pool | None = None,
 ) -> None:
-    """Charts, thumbnail, pages and manifest for a report whose figures exist; the charts and
-    the thumbnail are drawn in ``pool`` (default: here) while the pages are prepared."""
+    """Charts, thumbnail, pages, results table and manifest for a report whose figures (and,
+    for one with galleries, thumbnails) exist; the charts and the thumbnail are drawn in
+    ``pool`` (default: here) while the pages are prepared."""
     pool = pool or InlinePool()
     drawing_charts = _start_charts(analysis, cache, pool)
     drawing_thumbnail = _start_thumbnail(report, analysis, options.style, pool)
+    pages.write_overlay_script(report, options.templates_dir)
+    with_galleries = len(analysis.images) > options.gallery_threshold
+    galleries, image_pages = ([], [])
+    if with_galleries:
+        galleries, image_pages = _gallery_pages(report, analysis, options)
+        _write_explorer(report, analysis, options, cache)
+    else:
+        shutil.rmtree(report / THUMBS_DIR, ignore_errors=True)
     manifest = analysis.manifest
     spec = analysis.spread_spec
-    levels = _levels(report, analysis, options.style)
     faithfulness = _write_faithfulness(report, analysis, cache)
     charts = _write_charts(report, drawing_charts.result())
     drawing_thumbnail.result()
@@ -537,7 +701,7 @@ def _render_pages(
             **asdict(options.style),
             "levels_used": max(image.level for image in analysis.images),
         },
-        levels=levels,
+        levels=_levels(report, analysis, options, with_galleries),
         charts=charts,
         skipped=tuple(analysis.skipped),
         n_images=len(analysis.images),
@@ -557,15 +721,29 @@ def _render_pages(
         version=version.number,
         current_folder=CURRENT_FROM_VERSION if version.archived else None,
         history=version.history,
+        typical_per_level=options.typical if with_galleries else 1,
     )
     pages.render_report(
         context,
         report,
         options.formats,
+        galleries=galleries,
+        images=image_pages,
         templates_dir=options.templates_dir,
         jekyll_include=options.jekyll_include,
+        jekyll_permalink=options.jekyll_permalink,
         bytecode_dir=_bytecode_dir(cache),
+        cache=cache,
     )
+    if not version.archived:  # an earlier version keeps its data as published
+        figure_files = {image.id: _figure_path(image, options.style) for image in analysis.images}
+        write_results(
+            report / DATA_DIR,
+            analysis.images,
+            analysis.skipped,
+            figure_files,
+            analysis.faithfulness,
+        )
     report_manifest = {
         **manifest,
         "report": options.to_json(),
@@ -591,10 +769,22 @@ def _fingerprint(analysis: Analysis, options: ReportOptions) -> str:
             "inputs": manifest["inputs"],
             "model": manifest["model"],
             "parameters": manifest["parameters"],
-            "results": _file_hashes(analysis.root),
+            "results": _results_hashes(analysis),
             "report": report,
         }
     )
+
+
+def _results_hashes(analysis: Analysis) -> dict[str, str]:
+    """sha256 of the results store's files; for the table, of its content without the figures'
+    paths that publishing adds, so a build, its re-renders and an identical rebuild agree."""
+    hashes = _file_hashes(analysis.root)
+    if table.TABLE_FILE in hashes:
+        digest = hashlib.sha256()  # row by row: no second copy of a large table in memory
+        for image in analysis.images:
+            digest.update(store.canonical_json(image.to_row()).encode())
+        hashes[table.TABLE_FILE] = digest.hexdigest()
+    return hashes
 
 
 def cache_at(cache_dir: Path | None) -> store.ContentCache:
@@ -703,28 +893,40 @@ def _render_from_store(
     cache: store.ContentCache | None,
     version: ReportVersion,
     pool: Pool | None = None,
+    workers: int | None = 0,
 ) -> None:
     """Stage in ``staged`` the published report ``source`` (rendered with ``stored``) rendered
-    anew with ``options`` from its data, without the model: data and figures are shared with it
-    unless the figure style changed (then figures are drawn in ``pool``, by default here)."""
+    anew with ``options`` from its data, without the model: data, figures and thumbnails are
+    shared with it unless the figure style changed; what is missing (all of them after a style
+    change, the thumbnails of a report that grew past the gallery threshold or was made before
+    galleries, the sprites of one made before them) is drawn from the stored maps, in ``pool``
+    or else in ``workers`` processes opened for it (None: one per core; 0: here)."""
     _link_tree(source / DATA_DIR, staged / DATA_DIR)
     analysis = Analysis.load(staged / DATA_DIR)
-    pool = pool or InlinePool()
-    if _keeps_figures(source, stored, options):
-        _link_tree(source / FIGURES_DIR, staged / FIGURES_DIR)
+    if options.style == stored.style:
+        for folder in (FIGURES_DIR, THUMBS_DIR, SPRITES_DIR):
+            if (source / folder).is_dir():
+                _link_tree(source / folder, staged / folder)
+    with_galleries = len(analysis.images) > options.gallery_threshold
+    drawer = FigureDrawer(staged, options.style, analysis.spread_spec)
+    to_draw = []
+    for image in analysis.images:
+        which = {
+            "figure": not (staged / _figure_path(image, options.style)).is_file(),
+            "thumb": with_galleries and not (staged / _thumb_path(image, options.style)).is_file(),
+            "sprite": not (staged / _sprite_path(image, options.style)).is_file(),
+        }
+        if any(which.values()):
+            to_draw.append((drawer, image, analysis.root / MAPS_DIR / f"{image.id}.npz", which))
+    (staged / FIGURES_DIR).mkdir(exist_ok=True)
+    if pool is None:
+        pool = open_pool(workers if to_draw else 0, (drawer.warm_up,))
     else:
-        (staged / FIGURES_DIR).mkdir()
-        drawer = FigureDrawer(staged, options.style)
-        maps_dir = analysis.root / MAPS_DIR
-        records = [(drawer, image, maps_dir / f"{image.id}.npz") for image in analysis.images]
-        for _ in pool.imap(_draw_stored, records):
+        pool = nullcontext(pool)
+    with pool as drawing:
+        for _ in track(drawing.imap(_draw_stored, to_draw), total=len(to_draw), desc="figures"):
             pass
-    _render_pages(staged, analysis, options, cache, version, pool)
-
-
-def _keeps_figures(source: Path, stored: ReportOptions, options: ReportOptions) -> bool:
-    """Whether a re-rendering can share the published figures (same style)."""
-    return options.style == stored.style and (source / FIGURES_DIR).is_dir()
+        _render_pages(staged, analysis, options, cache, version, drawing)
 
 
 # --- public entry points --------------------------------------------------------------------
@@ -741,11 +943,13 @@ class ReportBuild:
         images_dir: Path,
         options: ReportOptions,
         cache: store.ContentCache | None,
+        spread_spec: spread.SpreadSpec,
         *,
         replace: bool = False,
         keep_versions: int | None = None,
     ):
         """``options`` as the user gave them: defaults come from ``images_dir`` and the time.
+        ``spread_spec`` is the analysis's spread map (the galleries' thumbnails show it).
         ``replace`` overwrites the report published under the slug instead of keeping it as an
         earlier version; ``keep_versions`` bounds how many earlier versions are kept (None: all).
         """
@@ -755,12 +959,13 @@ class ReportBuild:
         self.site_dir, self.cache = Path(site_dir), cache
         self.replace, self.keep_versions = replace, keep_versions
         self.options = _with_defaults(options.validated(), images_dir, self.created[0])
+        self.spread_spec = spread_spec
         self._staging = _Staging(self.site_dir)
         self.report = self._staging.report
         (self.report / FIGURES_DIR).mkdir()
         self.data_dir = self.report / DATA_DIR
         cache_dir = cache.root if cache else None
-        self.drawer = FigureDrawer(self.report, self.options.style, cache_dir)
+        self.drawer = FigureDrawer(self.report, self.options.style, spread_spec, cache_dir)
 
     def __enter__(self) -> ReportBuild:
         return self
@@ -768,7 +973,9 @@ class ReportBuild:
     def __exit__(self, *exc_info: object) -> None:
         self._staging.__exit__(*exc_info)
 
-    def draw(self, image: ImageSummary, record: ImageRecord, key: str) -> None:
+    def draw(self, image: ImageSummary, record: Callable[[], ImageRecord], key: str) -> None:
+        """Figure, gallery thumbnail and sprite of one image (a small report drops the
+        thumbnails)."""
         self.drawer(image, record, key)
 
     def prepare_pages(self) -> None:
@@ -821,6 +1028,7 @@ class ReportBuild:
             number = 1 + max([current["version"] if current else 0, *numbers])
         version = ReportVersion(number, history=history(self.report))
         _render_pages(self.report, analysis, self.options, self.cache, version, pool)
+        _IMAGE_SIZES.clear()
         _publish(self.report, target)
         _index_after_publishing(target, self.site_dir, self.options.templates_dir, self.cache)
         notes = []
@@ -877,12 +1085,18 @@ def rerender(
     cache_dir: Path | None = None,
     workers: int | None = None,
     say: Callable[[str], None] = lambda message: None,
+    **layout: Any,
 ) -> Path:
     """Re-render a published report from its stored data, without the model.
 
-    Figures are redrawn only when the style changed, in ``workers`` processes (None: one per
-    core; 0: here); pages, charts and the manifest always are. The report is replaced
-    atomically, and the site index updated when it sits in a site.
+    ``layout`` changes any of the stored page layout options (``jekyll_permalink``,
+    ``gallery_threshold``, ``typical``, ``page_size``).
+
+    Figures, thumbnails and sprites are drawn only when the style changed or they are missing (a
+    report that grows past the gallery threshold, or one from before galleries), in ``workers``
+    processes (None: one per core; 0: here); pages, charts, the results table and the manifest
+    are always rewritten, in the current format. The report is replaced atomically, and the
+    site index updated when it sits in a site.
     """
     report_dir = Path(report_dir)
     manifest = read_manifest(report_dir)
@@ -893,6 +1107,7 @@ def rerender(
         formats=formats or stored.formats,
         style=style or stored.style,
         jekyll_include=jekyll_include or stored.jekyll_include,
+        **layout,
     ).validated()
     cache = cache_at(cache_dir)
     with _Staging(report_dir.resolve().parent) as staging:
@@ -902,10 +1117,8 @@ def rerender(
         version = ReportVersion(
             manifest.get("version", 1), manifest.get("archived", False), history(report)
         )
-        drawer = FigureDrawer(report, options.style)
-        processes = 0 if _keeps_figures(report_dir, stored, options) else workers
-        with open_pool(processes, (drawer.warm_up,)) as pool:
-            _render_from_store(report_dir, report, stored, options, cache, version, pool)
+        _render_from_store(report_dir, report, stored, options, cache, version, workers=workers)
+        _IMAGE_SIZES.clear()
         _publish(report, report_dir)
     if report_dir.resolve().parent.name == REPORTS_DIR:
         site_dir = report_dir.resolve().parent.parent

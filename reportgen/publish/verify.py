@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from reportgen import store
+from reportgen import store, table
 from reportgen.errors import ReportgenError
 from reportgen.methods import spread
 from reportgen.publish.site import (
@@ -151,7 +151,9 @@ class _Report:
         except (ReportgenError, KeyError, TypeError, ValueError) as error:
             self.problem(data, f"the results do not load: {error}")
             return
-        results = data / "results.json"
+        results = data / table.TABLE_FILE  # where the images' results are (0.1: results.json)
+        if not results.is_file():
+            results = data / "results.json"
         inputs = manifest.get("inputs", {}).get("images", [])
         recorded = [(image.get("name"), image.get("sha256")) for image in inputs]
         if [(image.name, image.sha256) for image in analysis.images] != recorded:

@@ -16,8 +16,9 @@ An engine only decides where these run. Adding one (Spark, Dask...) is one modul
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from reportgen.analysis import images
 from reportgen.analysis.extract import ExtractOptions, PreparedBatch, RawRecord, finish, prepare
 from reportgen.analysis.model import LoadedModel, ModelRef, load_processor
 from reportgen.methods import spread
-from reportgen.record import ImageRecord, ModelSummary, SkippedFile
+from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
 from reportgen.results import AnalysisOptions, ImageSummary
 from reportgen.slugs import image_id
 from reportgen.workers import Pool
@@ -57,10 +58,16 @@ class Job:
     spread_by: str
     maps_dir: Path
     cache_dir: Path | None  # None: no cache
-    on_record: Callable[[ImageSummary, ImageRecord, str], None] | None = None
+    keep_heads: bool = False  # store every head's CLS attention as float16
+    on_record: Callable[[ImageSummary, Callable[[], ImageRecord], str], None] | None = None
 
     def key(self, sha256: str) -> str:
         return store.content_key({**self.result_parts, "image": sha256})
+
+    def summary_key(self, key: str) -> str:
+        """The cache key of the summary facts of the record under ``key``."""
+        code = store.source_fingerprint("methods.spread", "record", "analysis.engines.base")
+        return store.content_key({"record": key, "spread": self.spread_by, "code": code})
 
     def cache(self) -> store.ContentCache | None:
         return store.ContentCache(self.cache_dir) if self.cache_dir else None
@@ -68,11 +75,14 @@ class Job:
 
 @dataclass
 class Hit:
-    """An image the cache answered."""
+    """An image the cache answered: with its record, or (``record`` None) by its cached summary
+    ``facts`` alone, so that its file is placed as it is, never read."""
 
     index: int
+    name: str
     key: str
-    record: ImageRecord
+    record: ImageRecord | None
+    facts: dict[str, Any] | None = None
 
 
 @dataclass
@@ -113,8 +123,11 @@ def intake(task: ImageTask, job: Job) -> Hit | Miss | SkippedFile:
     cache = job.cache()
     cached = cache.existing("results", key, ".npz") if cache else None
     if cached:
+        facts = cache.get_json("summaries", job.summary_key(key))
+        if facts is not None:
+            return Hit(task.index, file.name, key, None, facts)
         try:
-            return Hit(task.index, key, store.read_record(cached, file.name))
+            return Hit(task.index, file.name, key, store.read_record(cached, file.name))
         except (OSError, ValueError, KeyError):
             pass  # recomputed below
     try:
@@ -162,24 +175,66 @@ def summarise(index: int, record: ImageRecord, spec: spread.SpreadSpec) -> Image
     )
 
 
+def summary_facts(summary: ImageSummary) -> dict[str, Any]:
+    """What a summary owes to the record alone (not to its place in the folder): cached."""
+    data = asdict(summary)
+    for key in ("index", "id", "name", "level"):
+        data.pop(key)
+    data["predictions"] = [[p.label, p.probability] for p in summary.predictions]
+    return data
+
+
+def summary_from_facts(index: int, name: str, facts: dict[str, Any]) -> ImageSummary:
+    return ImageSummary(
+        index=index,
+        id=image_id(index, name),
+        name=name,
+        sha256=facts["sha256"],
+        size_bytes=facts["size_bytes"],
+        original_size=tuple(facts["original_size"]),
+        entropy=facts["entropy"],
+        layer_entropies=tuple(facts["layer_entropies"]),
+        predictions=tuple(Prediction(label, p) for label, p in facts["predictions"]),
+        artifact_counts=tuple(facts["artifact_counts"]),
+    )
+
+
 def deliver(item: Hit | Made | SkippedFile, job: Job) -> Stored | SkippedFile:
     """Store one image's record in the results store (and the cache when it is new), then
-    hand it to ``job.on_record``. Skipped files pass through."""
+    hand it to ``job.on_record``. A new record goes on as its file reads back, so what is
+    drawn now is what a re-render draws; a cached one is read only if something needs it.
+    Skipped files pass through."""
     if isinstance(item, SkippedFile):
         return item
-    from_cache = isinstance(item, Hit)
-    record = item.record if from_cache else finish(item.raw, job.extract)
-    summary = summarise(item.index, record, spread.SpreadSpec.parse(job.spread_by))
-    destination = job.maps_dir / f"{summary.id}.npz"
     cache = job.cache()
-    if not (from_cache and cache.copy_to("results", item.key, ".npz", destination)):
-        payload = store.record_bytes(record)
-        store.atomic_write(destination, payload)
+    payload = None
+    if isinstance(item, Hit):
+        name, known = item.name, item.record
+        record = functools.cache(
+            lambda: known or store.read_record(cache.path(*_cached(item)), name)
+        )
+    else:
+        payload, stored = store.as_stored(finish(item.raw, job.extract), job.keep_heads)
+        record = functools.cache(lambda: stored)
+    from_cache = isinstance(item, Hit)
+    if from_cache and item.facts is not None:
+        summary = summary_from_facts(item.index, item.name, item.facts)
+    else:
+        summary = summarise(item.index, record(), spread.SpreadSpec.parse(job.spread_by))
         if cache:
-            cache.put("results", item.key, ".npz", payload)
+            cache.put_json("summaries", job.summary_key(item.key), summary_facts(summary))
+    destination = job.maps_dir / f"{summary.id}.npz"
+    if not (from_cache and cache.place(*_cached(item), destination)):
+        payload = payload or store.record_bytes(record(), job.keep_heads)
+        store.keep(cache, *_cached(item), destination, payload)
     if job.on_record:
         job.on_record(summary, record, item.key)
     return Stored(summary, item.key, from_cache)
+
+
+def _cached(item: Hit | Made) -> tuple[str, str, str]:
+    """(namespace, key, suffix) of an item's record file in the cache."""
+    return "results", item.key, ".npz"
 
 
 class Engine:

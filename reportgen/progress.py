@@ -1,0 +1,83 @@
+"""Progress of long loops: a tqdm bar on a terminal (or in a notebook), a plain line every few
+seconds anywhere else.
+
+Logs, CI and ``nohup`` get no bar (its carriage returns make a mess of a file) but still see
+that a run of hours is moving::
+
+    reportgen: attention 1200/2000 images, 35.1/s, about 23 s left
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, TypeVar
+
+Item = TypeVar("Item")
+EVERY_SECONDS = 5.0
+
+
+def _interactive(stream: IO[str]) -> bool:
+    """A terminal, or a Jupyter kernel (where tqdm.auto draws a widget)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) or "ipykernel" in sys.modules
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def status_line(desc: str, done: int, total: int, unit: str, rate: float) -> str:
+    """``attention 1200/2000 images, 35.1/s, about 23 s left``."""
+    line = f"{desc} {done}/{total} {unit}s, {rate:.1f}/s"
+    if rate > 0 and total > done:
+        line += f", about {_duration((total - done) / rate)} left"
+    return line
+
+
+def track(
+    items: Iterable[Item],
+    *,
+    total: int,
+    desc: str,
+    unit: str = "image",
+    initial: int = 0,
+    stream: IO[str] | None = None,
+    every: float = EVERY_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[Item]:
+    """Yield ``items``, showing progress towards ``total`` (``initial`` already done).
+
+    On a terminal: a tqdm bar that disappears when done. Elsewhere: a line every ``every``
+    seconds with count, rate and time left, and a last line when the loop took that long.
+    """
+    stream = sys.stderr if stream is None else stream
+    if _interactive(stream):
+        from tqdm.auto import tqdm
+
+        yield from tqdm(
+            items, total=total, initial=initial, desc=desc, unit=unit, leave=False, file=stream
+        )
+        return
+    start = last = clock()
+    done = initial
+    said = False
+    for item in items:
+        yield item
+        done += 1
+        now = clock()
+        if now - last >= every:
+            last, said = now, True
+            rate = (done - initial) / (now - start)
+            print(f"reportgen: {status_line(desc, done, total, unit, rate)}", file=stream)
+            stream.flush()
+    if said:
+        elapsed = clock() - start
+        print(f"reportgen: {desc} {done}/{total} {unit}s in {_duration(elapsed)}", file=stream)
+        stream.flush()

@@ -1,0 +1,123 @@
+"""The attention explorer of the html image pages: its data, one small script per image.
+
+The page draws every overlay itself (``templates/explorer.js``), so the data is the stored
+attention, not pixels: the image as the model saw it (the maps file's own WebP bytes, so the
+browser blends over the very pixels the figures use), every named map, the artifact mask and,
+when the maps file kept them, every head's CLS row. Maps are quantised per grid to 16 bits (the
+overlay's colour index, 8 bits, is exact to within one step), heads to 8 bits. Each file is a
+script that hands its data to ``reportgenExplorer``, so pages opened from disk (``file://``,
+where ``fetch`` is blocked) load it too. The colour maps are lookup tables from matplotlib, in one
+shared script. Everything is JSON with ``<``, ``>``, ``&`` and U+2028/9 escaped: no name can end
+the script.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from reportgen import store
+from reportgen.methods import panels
+from reportgen.publish import render
+from reportgen.publish.pages import ExplorerFiles, script_json, template_file
+from reportgen.record import ImageRecord
+
+FOLDER = "explorer"  # in the report folder: explorer.js, colormaps.js, <id>.js
+SCRIPT = "explorer.js"
+COLORMAPS = "colormaps.js"
+EXTRA_COLORMAPS = ("viridis", "inferno", "gray")  # offered besides the report's own
+
+
+def files(image_id: str) -> ExplorerFiles:
+    """The explorer's scripts for an image's page, relative to the report folder."""
+    return ExplorerFiles(f"{FOLDER}/{image_id}.js", f"{FOLDER}/{SCRIPT}", f"{FOLDER}/{COLORMAPS}")
+
+
+def quantised(values: np.ndarray, bits: int) -> dict[str, Any]:
+    """``values`` (..., grid_h, grid_w) as unsigned integers per grid: each grid's ``low`` and
+    ``high`` and little-endian base64 ``data``; value = low + q / (2**bits - 1) * (high - low)."""
+    grids = np.asarray(values, dtype=np.float64).reshape(-1, values.shape[-2] * values.shape[-1])
+    low, high = grids.min(axis=1), grids.max(axis=1)
+    span = np.where(high > low, high - low, 1.0)
+    top = 2**bits - 1
+    levels = np.round((grids - low[:, None]) / span[:, None] * top)
+    dtype = np.dtype("<u2") if bits == 16 else np.dtype("u1")
+    return {
+        "low": low.tolist(),
+        "high": high.tolist(),
+        "bits": bits,
+        "data": base64.b64encode(levels.astype(dtype).tobytes()).decode("ascii"),
+    }
+
+
+def _image_url(seen_image_webp: bytes | None, record: ImageRecord) -> str:
+    """The seen image as a data URL: the maps file's WebP bytes, else (older files) PNG."""
+    if seen_image_webp is None:
+        buffer = io.BytesIO()
+        Image.fromarray(record.seen_image).save(buffer, "PNG")
+        return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return "data:image/webp;base64," + base64.b64encode(seen_image_webp).decode("ascii")
+
+
+def image_data(record: ImageRecord, seen_image_webp: bytes | None) -> dict[str, Any]:
+    """What the explorer needs of one image (see the module doc)."""
+    layers = record.maps[panels.LAYERS]
+    heads = record.cls_heads
+    data: dict[str, Any] = {
+        "name": record.name,
+        "grid": list(layers.shape[1:]),
+        "size": list(record.seen_image.shape[:2]),
+        "image": _image_url(seen_image_webp, record),
+        "layers": quantised(layers, 16),
+        "maps": {
+            name: quantised(values, 16)
+            for name, values in record.maps.items()
+            if name != panels.LAYERS
+        },
+        "heads": None,
+        "raw": None,
+        "mask": None,
+    }
+    if heads is not None:
+        data["heads"] = {"count": int(heads.shape[1]), **quantised(heads, 8)}
+        data["raw"] = quantised(np.asarray(heads, dtype=np.float64).mean(axis=1), 16)
+    if record.artifact_mask is not None and record.artifact_mask.any():
+        data["mask"] = np.flatnonzero(record.artifact_mask).tolist()
+    return data
+
+
+def write_shared(report_dir: Path, colormap: str, alpha: float, templates_dir: Path | None):
+    """The explorer script and the colour maps, once per report."""
+    folder = Path(report_dir) / FOLDER
+    store.atomic_write(folder / SCRIPT, template_file(SCRIPT, templates_dir).read_bytes())
+    store.atomic_write(folder / COLORMAPS, colormaps_script(colormap, alpha))
+
+
+def data_script(record: ImageRecord, seen_image_webp: bytes | None) -> str:
+    return f"reportgenExplorer({script_json(image_data(record, seen_image_webp))});\n"
+
+
+def seen_image_webp(maps_path: Path) -> bytes | None:
+    """The WebP bytes of the seen image in a maps file (format 3 on), else None."""
+    with np.load(maps_path, allow_pickle=False) as data:
+        if "seen_image_webp" not in data.files:
+            return None
+        return data["seen_image_webp"].tobytes()
+
+
+def colormaps_script(report_colormap: str, alpha: float) -> str:
+    """The colour maps the explorer offers (the report's first) as 256x3 lookup tables, and the
+    report's alpha."""
+    names: Sequence[str] = tuple(dict.fromkeys((report_colormap, *EXTRA_COLORMAPS)))
+    tables = {
+        name: base64.b64encode(render.colormap_lut(name).tobytes()).decode("ascii")
+        for name in names
+    }
+    settings = {"colormaps": tables, "alpha": alpha}
+    return f"reportgenExplorerSettings({script_json(settings)});\n"

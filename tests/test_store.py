@@ -1,0 +1,132 @@
+"""Record files, format 3: what is stored, how exactly it reads back, and older formats."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from reportgen import store
+from reportgen.methods import panels
+from reportgen.record import ImageRecord, Prediction
+
+
+def make_record(seed: int = 0, layers: int = 3, heads: int = 4, grid=(6, 6)) -> ImageRecord:
+    """A record shaped like a real one: softmax-like heads, a smooth photo-like image."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 2, (layers, heads, *grid))
+    cls_heads = (np.exp(logits) / np.exp(logits).sum(axis=(2, 3), keepdims=True)).astype(np.float32)
+    mask = np.zeros((layers, *grid), dtype=bool)
+    mask[0, 1, 2] = True
+    named = panels.report_maps(
+        cls_heads.astype(np.float64).mean(axis=1), rng.random(grid), mask=mask
+    )
+    y, x = np.mgrid[0:48, 0:48]
+    image = np.stack([x * 5, y * 5, (x + y) * 2], axis=-1) % 256
+    return ImageRecord(
+        name="x.png",
+        sha256="0" * 64,
+        size_bytes=123,
+        original_size=(64, 48),
+        geometry={"model_input_size": [48, 48]},
+        seen_image=image.astype(np.uint8),
+        cls_heads=cls_heads,
+        maps={name: values.astype(np.float32) for name, values in named.items()},
+        artifact_mask=mask,
+        predictions=[Prediction("cat", 0.5)],
+    )
+
+
+def members(payload: bytes) -> set[str]:
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        return set(archive.namelist())
+
+
+def test_format_3_keeps_what_cannot_be_recomputed():
+    record = make_record()
+    payload = store.record_bytes(record)
+    assert members(payload) == {
+        "seen_image_webp.npy",
+        "layers.npy",
+        "rollout.npy",
+        "artifact_mask.npy",
+        "meta.npy",
+    }
+    with_heads = store.record_bytes(record, keep_heads=True)
+    assert members(with_heads) == members(payload) | {"cls_heads.npy"}
+    assert store.record_bytes(record) == payload  # deterministic bytes
+
+
+def test_maps_read_back_exactly_and_aggregates_are_recomputed():
+    record = make_record()
+    back = store.read_record(io.BytesIO(store.record_bytes(record)), "x.png")
+    np.testing.assert_array_equal(back.maps["layers"], record.maps["layers"])
+    np.testing.assert_array_equal(back.maps["rollout"], record.maps["rollout"])
+    for name in ("max", "min", "mean"):
+        np.testing.assert_allclose(back.maps[name], record.maps[name], rtol=1e-6)
+    assert list(back.maps) == list(record.maps)
+    np.testing.assert_array_equal(back.artifact_mask, record.artifact_mask)
+    assert back.cls_heads is None and back.predictions == record.predictions
+
+
+def test_heads_are_float16_within_its_precision():
+    record = make_record()
+    back = store.read_record(io.BytesIO(store.record_bytes(record, keep_heads=True)), "x")
+    assert back.cls_heads.dtype == np.float16
+    normal = record.cls_heads >= np.finfo(np.float16).tiny
+    error = np.abs(back.cls_heads.astype(np.float64) - record.cls_heads)
+    assert np.all(error[normal] <= 2**-11 * record.cls_heads[normal])  # half an ulp
+    assert np.all(error[~normal] <= 3e-8)
+
+
+def test_the_seen_image_is_webp_close_to_the_pixels():
+    record = make_record()
+    payload, stored = store.as_stored(record)
+    assert stored.seen_image.shape == record.seen_image.shape
+    difference = stored.seen_image.astype(float) - record.seen_image
+    psnr = 10 * np.log10(255**2 / np.mean(difference**2))
+    assert psnr > 30
+    again = store.read_record(io.BytesIO(payload), "x.png")
+    np.testing.assert_array_equal(again.seen_image, stored.seen_image)  # as_stored = read back
+
+
+def test_format_2_files_still_load(tmp_path):
+    record = make_record()
+    meta = {
+        "format": 2,
+        "sha256": record.sha256,
+        "size_bytes": 1,
+        "original_size": [64, 48],
+        "geometry": {},
+        "predictions": [],
+    }
+    path = tmp_path / "old.npz"
+    np.savez(
+        path,
+        seen_image=record.seen_image,
+        cls_heads=record.cls_heads,
+        artifact_mask=record.artifact_mask,
+        **record.maps,
+        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+    )
+    back = store.read_record(path, "old.png")
+    np.testing.assert_array_equal(back.seen_image, record.seen_image)
+    assert back.cls_heads.dtype == np.float32
+    for name, values in record.maps.items():
+        np.testing.assert_array_equal(back.maps[name], values)
+
+
+@pytest.mark.parametrize("keep_heads", [False, True])
+def test_link_or_copy_never_writes_through_a_link(tmp_path, keep_heads):
+    source = tmp_path / "cache" / "a"
+    store.atomic_write(source, store.record_bytes(make_record(), keep_heads))
+    original = source.read_bytes()
+    placed = tmp_path / "report" / "a"
+    store.link_or_copy(source, placed)
+    store.atomic_write(placed, b"new")  # a later write replaces the link...
+    assert source.read_bytes() == original  # ...and leaves the cached file alone
+    store.link_or_copy(source, placed)
+    assert placed.read_bytes() == original

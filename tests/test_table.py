@@ -1,0 +1,89 @@
+"""The results table: one row per image in Parquet, exported as CSV or Parquet by the CLI."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import write_images
+
+from reportgen import api, cli
+from reportgen.publish import site
+from reportgen.publish.site import ReportOptions
+from reportgen.results import Analysis, AnalysisOptions
+
+FIXTURE = Path(__file__).parent / "fixtures" / "report-v0.1.0"
+
+
+@pytest.fixture(scope="module")
+def report(tiny_vit_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("table")
+    folder = write_images(tmp / "images", 5)
+    (folder / 'odd, "name".png').write_bytes((folder / "img00.png").read_bytes())
+    options = AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache")
+    date = site.parse_date("2024-05-24")
+    return api.build(folder, tmp / "site", options, ReportOptions(slug="table", date=date))
+
+
+def test_the_table_has_a_row_per_image_with_paths_that_exist(report):
+    data = report / "data"
+    rows = pq.read_table(data / "results.parquet").to_pylist()
+    analysis = Analysis.load(data)
+    assert [row["id"] for row in rows] == [image.id for image in analysis.images]
+    assert len(rows) == 6
+    for row, image in zip(rows, analysis.images, strict=True):
+        assert row["name"] == image.name and row["sha256"] == image.sha256
+        assert row["level"] == image.level and row["entropy"] == image.entropy
+        assert row["layer_entropies"] == list(image.layer_entropies)
+        assert row["labels"] == [p.label for p in image.predictions]
+        assert (data / row["maps_file"]).is_file()
+        assert (data / row["figure_file"]).resolve() == (report / "figures" / f"{image.id}.webp")
+
+
+def test_export_csv_spreads_lists_over_numbered_columns(report, tmp_path):
+    out = tmp_path / "results.csv"
+    assert cli.main(["export", str(report), "--format", "csv", "--out", str(out)]) == 0
+    with out.open(newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    table = pq.read_table(report / "data" / "results.parquet").to_pylist()
+    assert [row["name"] for row in rows] == [row["name"] for row in table]
+    assert 'odd, "name".png' in [row["name"] for row in rows]
+    first, expected = rows[0], table[0]
+    assert float(first["layer_entropy_2"]) == expected["layer_entropies"][1]
+    assert first["label_5"] == expected["labels"][4]
+    assert float(first["probability_1"]) == expected["probabilities"][0]
+    assert int(first["artifact_count_2"]) == expected["artifact_counts"][1]
+    assert "layer_entropies" not in first and "layer_entropy_3" not in first
+
+
+def test_export_parquet_round_trips(report, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["export", str(report), "--format", "parquet"]) == 0
+    exported = pq.read_table(tmp_path / "table.parquet")  # named after the report folder
+    assert exported.equals(pq.read_table(report / "data" / "results.parquet"))
+
+
+def test_export_to_standard_output(report, capfdbinary):
+    assert cli.main(["export", str(report), "--out", "-"]) == 0
+    lines = capfdbinary.readouterr().out.decode().splitlines()
+    assert lines[0].startswith("index,id,name,") and len(lines) == 7
+
+
+def test_export_reads_a_report_written_before_the_table(tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(FIXTURE, old)
+    out = tmp_path / "old.csv"
+    assert cli.main(["export", str(old), "--out", str(out)]) == 0
+    with out.open(newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["name"] for row in rows][-1] == "{{ site.title }} <b>.png"
+    assert rows[0]["maps_file"] == "maps/000-img00.npz"
+    assert "artifact_count_1" not in rows[0]  # 0.1 did not look for artifacts
+
+
+def test_export_errors_are_messages(tmp_path, capsys):
+    assert cli.main(["export", str(tmp_path)]) == 2
+    assert "not a reportgen results folder" in capsys.readouterr().err
