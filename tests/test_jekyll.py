@@ -314,6 +314,12 @@ class PostScan(HTMLParser):
             self.content_text.append(data)
 
 
+def _asset_scripts(slug: str, names: list[str], attributes: str = "") -> list[str]:
+    """The opening tags of scripts of the report's explorer folder, as the built site has them."""
+    folder = f"{BASEURL}/assets/img/{slug}/explorer/"
+    return [f'<script src="{folder}{name}"{attributes}>' for name in names]
+
+
 def _content(html: str) -> str:
     """The raw HTML of the post body (between the test layout's markers)."""
     start = html.index(f"<!-- {CONTENT_START} -->")
@@ -448,8 +454,10 @@ def test_hostile_file_names_run_no_liquid_and_no_html(report, builds):
     result = built(report, builds)
     scan = result.scan
     assert scan.content_seen
-    assert scan.scripts == 0 and not scan.event_handlers
-    assert "<script" not in result.html.lower() and "onerror" not in result.html.lower()
+    # Only the report's own scripts (the report-wide control, the inline explorers), no handler.
+    scripts = ["slider.js", "explorer.js", "colormaps.js"]
+    assert re.findall(r"<script[^>]*>", result.html) == _asset_scripts(SLUG, scripts, ' defer=""')
+    assert not scan.event_handlers and "onerror" not in result.html.lower()
     # site.title is printed once, by the layout's <title>; never where a file name was.
     assert result.html.count(SITE_TITLE) == 1
     assert scan.texts["title"] == [f"{TITLE} | {SITE_TITLE}"]
@@ -557,11 +565,13 @@ def test_gallery_and_image_pages_run_no_liquid_and_show_hostile_names_as_text(ga
         scan = PostScan(text)
         scripts = re.findall(r"<script[^>]*>", text)
         if "/images/" in page.as_posix():  # the explorer: its three scripts, in the assets
-            folder = f"{BASEURL}/assets/img/{GALLERY_SLUG}/explorer/"
-            names = ["explorer", "colormaps", page.parent.name]
-            assert scripts == [f'<script src="{folder}{name}.js">' for name in names], page
-        else:
-            assert scripts == [], page
+            explorer = _asset_scripts(GALLERY_SLUG, ["explorer.js", "colormaps.js"])
+            data = _asset_scripts(
+                GALLERY_SLUG, [f"{page.parent.name}.js"], ' data-explorer="explorer"'
+            )
+            assert scripts == explorer + data, page
+        else:  # the report-wide control
+            assert scripts == _asset_scripts(GALLERY_SLUG, ["slider.js"], ' defer=""'), page
         assert not scan.event_handlers, page
         body = _content(text)
         for raw in ("&lt;div", "&lt;a ", "&lt;img", "<pre", 'markdown="'):
