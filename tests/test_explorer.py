@@ -31,7 +31,6 @@ from test_browser import (  # noqa: F401
     browser,
 )
 
-from benchmarks.run import synthesise_images
 from reportgen import api
 from reportgen.publish import explorer, render, site
 from reportgen.publish.site import ReportOptions
@@ -340,17 +339,37 @@ def test_the_report_wide_control_switches_every_overlay(tab, reports, page_name)
 PAGE_WEIGHT_LIMIT = 3_000_000  # bytes: a page with everything it loads (the galleries issue)
 
 
+EXAMPLE_PHOTOS = Path(__file__).resolve().parents[1] / "examples" / "images"
+
+
+def _photos(folder: Path, count: int) -> Path:
+    """``count`` distinct square crops (seeded) of the example photos, at most 320 pixels."""
+    rng = np.random.default_rng(0)
+    sources = sorted(EXAMPLE_PHOTOS.glob("*.jpg"))
+    folder.mkdir(parents=True)
+    for index in range(count):
+        with Image.open(sources[index % len(sources)]) as photo:
+            width, height = photo.size
+            side = int(min(width, height) * rng.uniform(0.4, 0.9))
+            left = int(rng.integers(0, width - side + 1))
+            top = int(rng.integers(0, height - side + 1))
+            crop = photo.convert("RGB").crop((left, top, left + side, top + side))
+        crop.thumbnail((320, 320))
+        crop.save(folder / f"photo{index:03d}.jpg", quality=90)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def full_gallery(tmp_path_factory) -> Path:
     """A report whose single level has 205 images, so one gallery page of 200 thumbnails, from
-    a 12-layer model (16 panels a sprite, as ViT-S and ViT-B) on photos (the example images,
-    flipped and cropped): the realistic case of the page-weight bound."""
+    a 12-layer model (16 panels a sprite, as ViT-S and ViT-B) on photos (crops of the example
+    images): the realistic case of the page-weight bound."""
     tmp = tmp_path_factory.mktemp("full-gallery")
     model = tiny_model_dir(
         tmp_path_factory, "vit", num_hidden_layers=12, image_size=224, patch_size=16
     )
     return api.build(
-        synthesise_images(tmp / "images", 205, max_side=320),
+        _photos(tmp / "images", 205),
         tmp / "site",
         AnalysisOptions(model=str(model), device="cpu", cache_dir=tmp / "cache", levels=1),
         ReportOptions(slug="full", date=site.parse_date("2024-05-24"), formats=("html",)),
