@@ -304,22 +304,24 @@ _LOADED = re.compile(
     r'<(?:img|script)\b[^>]*?\ssrc="([^"]+)"'
     r'|<link\b[^>]*?\shref="([^"]+)"[^>]*rel="stylesheet"'
     r'|\ssrcset="([^"]+)"'
+    r'|\sdata-sprite="([^"]+)"'
 )
 
 
 def html_page_weight(page: Path) -> int:
     """Bytes of an html page and of every file it loads (images, scripts, stylesheets; of a
-    srcset, the largest candidate), each counted once. Lazy images count: scrolling loads them."""
+    srcset, the largest candidate), each counted once. Lazy images count: scrolling loads them;
+    so do the sprites of the report-wide control, which load once it is used."""
     text = page.read_text(encoding="utf-8")
     files = set()
     for match in _LOADED.finditer(text):
-        src, stylesheet, srcset = match.groups()
+        src, stylesheet, srcset, sprite = match.groups()
         if srcset:
             candidates = [part.strip().split()[0] for part in srcset.split(",") if part.strip()]
             largest = max(candidates, key=lambda c: (page.parent / c).stat().st_size)
             files.add((page.parent / largest).resolve())
-        elif not (src or stylesheet).startswith("data:"):
-            files.add((page.parent / (src or stylesheet)).resolve())
+        elif not (src or stylesheet or sprite).startswith("data:"):
+            files.add((page.parent / (src or stylesheet or sprite)).resolve())
     return page.stat().st_size + sum(path.stat().st_size for path in files)
 
 

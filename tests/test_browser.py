@@ -392,9 +392,12 @@ def test_every_link_and_source_on_the_report_resolves(served, tab):
 
 
 def test_hostile_file_names_run_no_script(served, tab):
-    report_wide_control = ['<script src="explorer/slider.js" defer=""></script>']
+    report_scripts = [  # the report-wide control, the inline explorers (none loaded yet)
+        f'<script src="explorer/{name}.js" defer=""></script>'
+        for name in ("slider", "explorer", "colormaps")
+    ]
     for path, scripts in (
-        (f"reports/{HOSTILE_SLUG}/index.html", report_wide_control),
+        (f"reports/{HOSTILE_SLUG}/index.html", report_scripts),
         ("index.html", []),
     ):
         tab.goto(served.url(path))
@@ -481,8 +484,11 @@ def test_image_pages_link_back_and_their_files_resolve(served, tab):
         tab.goto(_gallery_url(served, f"images/{page.name}"))
         assert _load_every_image(tab.page) == []
         assert tab.page.locator("svg.layer-chart").count() == 1
-        explorer = [f"../explorer/{name}.js" for name in ("explorer", "colormaps", page.stem)]
-        expected = [f'<script src="{src}"></script>' for src in explorer]
+        expected = [
+            '<script src="../explorer/explorer.js"></script>',
+            '<script src="../explorer/colormaps.js"></script>',
+            f'<script src="../explorer/{page.stem}.js" data-explorer="explorer"></script>',
+        ]
         assert _script_surface(tab.page)["scripts"] == expected
         urls = {urlsplit(url).path for url in _assert_references_resolve(tab)}
         assert any("/data/maps/" in url for url in urls)

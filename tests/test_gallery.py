@@ -233,7 +233,9 @@ def test_hostile_names_are_inert_on_gallery_and_image_pages_of_every_flavour(bui
         text = page.read_text()
         assert "<script>" not in text and not re.search(r"(href|src)=\"javascript", text), page
         explorer = [
-            f'<script src="../explorer/{name}.js">' for name in ("explorer", "colormaps", page.stem)
+            '<script src="../explorer/explorer.js">',
+            '<script src="../explorer/colormaps.js">',
+            f'<script src="../explorer/{page.stem}.js" data-explorer="explorer">',
         ]
         gallery = ['<script src="filter.js" defer>', '<script src="../explorer/slider.js" defer>']
         allowed = (gallery, explorer)
@@ -247,12 +249,17 @@ def test_hostile_names_are_inert_on_gallery_and_image_pages_of_every_flavour(bui
             text,
         )
         assert "{{" not in liquid and "{%" not in liquid, page
-        if page.parent.name == "images" and "jekyll" in page.parts:  # the explorer's scripts
-            explorer = [
-                f"<script src=\"{{{{ 'assets/img/big/explorer/{name}.js' | relative_url }}}}\">"
-                for name in ("explorer", "colormaps", page.stem)
-            ]
-            assert re.findall(r"<script[^>]*>", text) == explorer, page
+        if "jekyll" in page.parts:  # the explorer's scripts, the report-wide control's
+            script = "<script src=\"{{{{ 'assets/img/big/explorer/{}' | relative_url }}}}\"{}>"
+            expected = {
+                "images": [
+                    script.format("explorer.js", ""),
+                    script.format("colormaps.js", ""),
+                    script.format(f"{page.stem}.js", ' data-explorer="explorer"'),
+                ],
+                "gallery": [script.format("slider.js", " defer")],
+            }
+            assert re.findall(r"<script[^>]*>", text) == expected[page.parent.name], page
             text = re.sub(r"<script src=[^>]*></script>", "", text)
         assert "<script" not in text and not re.search(r"\]\(javascript|href=\"java", text), page
     for name in HOSTILE_NAMES:

@@ -14,6 +14,7 @@ it). Without it the tests fail rather than skip, so a missing check cannot pass 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import html
@@ -22,7 +23,9 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -30,6 +33,13 @@ from pathlib import Path
 import pytest
 from conftest import write_images
 from PIL import Image
+from test_browser import _QuietHandler, browser  # noqa: F401
+from test_explorer import (
+    assert_static,
+    assert_the_control_switches_every_overlay,
+    browser_tab,
+    open_inline_explorer,
+)
 
 from reportgen import api
 from reportgen.publish import pages, site
@@ -314,6 +324,12 @@ class PostScan(HTMLParser):
             self.content_text.append(data)
 
 
+def _asset_scripts(slug: str, names: list[str], attributes: str = "") -> list[str]:
+    """The opening tags of scripts of the report's explorer folder, as the built site has them."""
+    folder = f"{BASEURL}/assets/img/{slug}/explorer/"
+    return [f'<script src="{folder}{name}"{attributes}>' for name in names]
+
+
 def _content(html: str) -> str:
     """The raw HTML of the post body (between the test layout's markers)."""
     start = html.index(f"<!-- {CONTENT_START} -->")
@@ -448,8 +464,10 @@ def test_hostile_file_names_run_no_liquid_and_no_html(report, builds):
     result = built(report, builds)
     scan = result.scan
     assert scan.content_seen
-    assert scan.scripts == 0 and not scan.event_handlers
-    assert "<script" not in result.html.lower() and "onerror" not in result.html.lower()
+    # Only the report's own scripts (the report-wide control, the inline explorers), no handler.
+    scripts = ["slider.js", "explorer.js", "colormaps.js"]
+    assert re.findall(r"<script[^>]*>", result.html) == _asset_scripts(SLUG, scripts, ' defer=""')
+    assert not scan.event_handlers and "onerror" not in result.html.lower()
     # site.title is printed once, by the layout's <title>; never where a file name was.
     assert result.html.count(SITE_TITLE) == 1
     assert scan.texts["title"] == [f"{TITLE} | {SITE_TITLE}"]
@@ -557,11 +575,13 @@ def test_gallery_and_image_pages_run_no_liquid_and_show_hostile_names_as_text(ga
         scan = PostScan(text)
         scripts = re.findall(r"<script[^>]*>", text)
         if "/images/" in page.as_posix():  # the explorer: its three scripts, in the assets
-            folder = f"{BASEURL}/assets/img/{GALLERY_SLUG}/explorer/"
-            names = ["explorer", "colormaps", page.parent.name]
-            assert scripts == [f'<script src="{folder}{name}.js">' for name in names], page
-        else:
-            assert scripts == [], page
+            explorer = _asset_scripts(GALLERY_SLUG, ["explorer.js", "colormaps.js"])
+            data = _asset_scripts(
+                GALLERY_SLUG, [f"{page.parent.name}.js"], ' data-explorer="explorer"'
+            )
+            assert scripts == explorer + data, page
+        else:  # the report-wide control
+            assert scripts == _asset_scripts(GALLERY_SLUG, ["slider.js"], ' defer=""'), page
         assert not scan.event_handlers, page
         body = _content(text)
         for raw in ("&lt;div", "&lt;a ", "&lt;img", "<pre", 'markdown="'):
@@ -581,45 +601,93 @@ def test_gallery_and_image_pages_run_no_liquid_and_show_hostile_names_as_text(ga
         assert name in scan.texts["code"]
 
 
-def test_the_explorer_runs_in_the_built_site(gallery_site, tmp_path):
-    """The built site served on 127.0.0.1 under its baseurl, an image page in Chromium: the
-    explorer draws, the layer slider changes it, nothing fails and nothing leaves the site."""
-    from test_browser import CHROMIUM_ARGS, SENTINEL_SCRIPT, _QuietHandler
+# --- the built site in Chromium --------------------------------------------------------------
 
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    served = tmp_path / "served"
-    served.mkdir()
-    (served / BASEURL.strip("/")).symlink_to(gallery_site.root, target_is_directory=True)
-    handler = functools.partial(_QuietHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    host, port = server.server_address[:2]
+
+@contextlib.contextmanager
+def serving(root: Path) -> Iterator[str]:
+    """The built site ``root`` served on 127.0.0.1 under its baseurl; yields the server's URL."""
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / BASEURL.strip("/")).symlink_to(root, target_is_directory=True)
+        handler = functools.partial(_QuietHandler, directory=folder)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            host, port = server.server_address[:2]
+            yield f"http://{host}:{port}/"
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def _post_url(server: str, slug: str, page: str = "") -> str:
+    """A page of a report's post (``page``: below the post's URL, e.g. ``gallery/x/``)."""
+    return f"{server}{BASEURL.strip('/')}/blog/{DATE.year}/{slug}/{page}"
+
+
+@pytest.fixture(scope="module")
+def gallery_server(gallery_site) -> Iterator[str]:
+    with serving(gallery_site.root) as server:
+        yield server
+
+
+@pytest.mark.browser
+def test_the_explorer_runs_in_the_built_site(gallery_site, gallery_server, browser):  # noqa: F811
+    """An image page of the served site: the explorer draws, the layer slider changes it,
+    nothing fails and nothing leaves the site."""
     image = gallery_site.analysis.images[0]
-    url = f"http://{host}:{port}{BASEURL}/blog/{DATE.year}/{GALLERY_SLUG}/images/{image.id}/"
-    errors, requests = [], []
-    try:
-        with playwright_api.sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(
-                executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS
-            )
-            page = chromium.new_page()
-            page.add_init_script(SENTINEL_SCRIPT)
-            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on("request", lambda request: requests.append(request.url))
-            page.on("response", lambda r: r.status >= 400 and errors.append(f"{r.status} {r.url}"))
-            page.goto(url, wait_until="load")
-            page.wait_for_selector("#explorer[data-ready=true]", timeout=10_000)
-            canvas = "[data-control=canvas]"
-            before = page.eval_on_selector(canvas, "c => c.toDataURL()")
-            page.focus("#explorer-layer")
-            page.keyboard.press("ArrowLeft")
-            assert page.eval_on_selector(canvas, "c => c.toDataURL()") != before
-            assert page.evaluate("window.__xss") == 0
-            chromium.close()
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert errors == []
-    local = f"http://{host}:{port}/"
-    assert requests and all(r.startswith((local, "data:")) for r in requests), requests
+    with browser_tab(browser, gallery_server) as tab:
+        tab.open(_post_url(gallery_server, GALLERY_SLUG, f"images/{image.id}/"))
+        tab.ready()
+        before = tab.canvas()
+        tab.page.focus("#explorer-layer")
+        tab.page.keyboard.press("ArrowLeft")
+        assert tab.canvas() != before
+        assert tab.explorer_data() == [image.id]
+        tab.assert_clean()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page", ["", "gallery/level-1-entropy-1/", "gallery/level-2-name-1/"])
+def test_the_report_wide_control_switches_the_built_pages(gallery_server, browser, page):  # noqa: F811
+    """The post's figures (al-folio's include holds each picture) and a gallery page's
+    thumbnails switch to the sprites and back; nothing fails and nothing leaves the site."""
+    with browser_tab(browser, gallery_server) as tab:
+        tab.open(_post_url(gallery_server, GALLERY_SLUG, page))
+        assert_the_control_switches_every_overlay(tab)
+
+
+@pytest.mark.browser
+def test_inline_explorers_run_in_the_built_post(report, builds, browser):  # noqa: F811
+    """A single-page post: opening the inline explorers of hostile names loads just their data
+    and draws; the report-wide control switches the figures."""
+    ids = {image.name: image.id for image in report.analysis.images}
+    hostile = [ids["<script>alert(1)</script>.png"], ids["{{ site.title }}.jpg"]]
+    with serving(built(report, builds).root) as server, browser_tab(browser, server) as tab:
+        tab.open(_post_url(server, SLUG))
+        assert tab.page.locator(".explorer-inline").count() == len(ids)
+        for image_id in hostile:
+            open_inline_explorer(tab, image_id)
+        assert tab.explorer_data() == hostile
+        assert_the_control_switches_every_overlay(tab)
+
+
+@pytest.mark.browser
+def test_without_javascript_the_built_post_is_static(report, builds, browser):  # noqa: F811
+    with (
+        serving(built(report, builds).root) as server,
+        browser_tab(browser, server, javascript=False) as tab,
+    ):
+        tab.open(_post_url(server, SLUG))
+        assert_static(tab)
+        tab.assert_clean()
+
+
+@pytest.mark.browser
+def test_without_javascript_the_built_galleries_are_static(gallery_site, gallery_server, browser):  # noqa: F811
+    image = gallery_site.analysis.images[0]
+    with browser_tab(browser, gallery_server, javascript=False) as tab:
+        for page in ("", "gallery/level-1-entropy-1/", f"images/{image.id}/"):
+            tab.open(_post_url(gallery_server, GALLERY_SLUG, page))
+            assert_static(tab)
+        tab.assert_clean()

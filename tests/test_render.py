@@ -262,9 +262,23 @@ def test_sprite_is_every_layer_then_max_min_mean_rollout_in_a_row():
     strip = np.asarray(Image.open(io.BytesIO(figures.sprite(record, style).data)))
     labels = figures.sprite_labels(3)
     assert labels == ["L1", "L2", "L3", "max", "min", "mean", "rollout"]
-    side = figures.SPRITE_PANEL
+    side = figures.sprite_panel_side(len(labels), IMAGE.shape[:2])
+    assert side == max(IMAGE.shape[:2])  # a small image's panels are never enlarged
     assert strip.shape[:2] == (side * IMAGE.shape[0] // max(IMAGE.shape[:2]), side * len(labels))
     panel_w = strip.shape[1] // len(labels)
     base = np.asarray(Image.fromarray(IMAGE).resize((panel_w, strip.shape[0]), Image.BILINEAR))
     rollout = render.overlay(base, record.maps["rollout"], style.colormap, style.alpha)
     assert np.array_equal(strip[:, -panel_w:], rollout)
+
+
+def test_sprites_of_deeper_models_get_smaller_panels_within_the_pixel_budget():
+    from reportgen.publish import figures
+
+    large = (224, 224)
+    depths = (2, 12, 24, 32)
+    sides = [figures.sprite_panel_side(layers + 4, large) for layers in depths]
+    assert sides == sorted(set(sides), reverse=True)  # deeper: strictly smaller panels
+    for layers, side in zip(depths, sides, strict=True):
+        assert (layers + 4) * side * side <= figures.SPRITE_PIXELS
+    assert figures.sprite_panel_side(16, large) == 48  # a 12-layer model: 48 pixels a panel
+    assert figures.sprite_panel_side(1, large) == figures.SPRITE_PANEL

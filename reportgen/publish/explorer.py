@@ -35,8 +35,10 @@ EXTRA_COLORMAPS = ("viridis", "inferno", "gray")  # offered besides the report's
 
 
 def files(image_id: str) -> ExplorerFiles:
-    """The explorer's scripts for an image's page, relative to the report folder."""
-    return ExplorerFiles(f"{FOLDER}/{image_id}.js", f"{FOLDER}/{SCRIPT}", f"{FOLDER}/{COLORMAPS}")
+    """The explorer's scripts for an image, relative to the report folder."""
+    return ExplorerFiles(
+        image_id, f"{FOLDER}/{image_id}.js", f"{FOLDER}/{SCRIPT}", f"{FOLDER}/{COLORMAPS}"
+    )
 
 
 def quantised(values: np.ndarray, bits: int) -> dict[str, Any]:

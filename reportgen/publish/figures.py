@@ -6,6 +6,7 @@ Turns records and summaries into encoded image bytes via ``render`` (pixels) and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
@@ -126,7 +127,11 @@ def thumbnail(
     return _encoded(render.thumbnail(overlay, max_side), style)
 
 
-SPRITE_PANEL = 96  # longer side of a sprite's panels, in pixels
+SPRITE_PANEL = 96  # longer side of a sprite's panels at most, in pixels
+# A sprite's pixels and WebP/JPEG quality at most: a gallery page of 200 thumbnails keeps within
+# 3 MB with every sprite loaded (measured in the README), whatever the model's depth.
+SPRITE_PIXELS = 16 * 48 * 48
+SPRITE_QUALITY = 50
 SPRITE_MAPS = (*AGGREGATE_PANELS, named_maps.ROLLOUT)  # after the layers, in this order
 
 
@@ -135,9 +140,17 @@ def sprite_labels(layers: int) -> list[str]:
     return [f"L{number}" for number in range(1, layers + 1)] + list(SPRITE_MAPS)
 
 
+def sprite_panel_side(panels: int, image_hw: tuple[int, int]) -> int:
+    """Longer side of a sprite's panels: the strip within :data:`SPRITE_PIXELS` (deeper models
+    get smaller panels), at most :data:`SPRITE_PANEL`, and never larger than the image."""
+    return min(SPRITE_PANEL, math.isqrt(SPRITE_PIXELS // panels), max(image_hw))
+
+
 def sprite(record: ImageRecord, style: FigureStyle) -> EncodedImage:
     """Every layer's overlay, then max, min, mean and rollout, side by side (no artifact frames):
-    what the report-wide control of the html pages switches thumbnails and figures to."""
+    what the report-wide control switches thumbnails and figures to. Small and coarse on purpose
+    (see :data:`SPRITE_PIXELS`): the control is an overview, the figures and the explorer show
+    the detail."""
     labels = sprite_labels(len(record.maps[named_maps.LAYERS]))
     drawn = panels(record, style.normalise)
     chosen = {panel.label: replace(panel, outline=None) for panel in drawn}
@@ -146,9 +159,9 @@ def sprite(record: ImageRecord, style: FigureStyle) -> EncodedImage:
         [chosen[label] for label in labels],
         cmap=style.colormap,
         alpha=style.alpha,
-        panel_size=SPRITE_PANEL,
+        panel_size=sprite_panel_side(len(labels), record.seen_image.shape[:2]),
     )
-    return _encoded(strip, style)
+    return _encoded(strip, replace(style, quality=min(style.quality, SPRITE_QUALITY)))
 
 
 def charts(

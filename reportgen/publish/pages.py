@@ -69,6 +69,16 @@ _INCLUDE_NAME = re.compile(r"[A-Za-z0-9_-]+(?:[./][A-Za-z0-9_-]+)*")
 
 
 @dataclass(frozen=True)
+class ExplorerFiles:
+    """The scripts of an image's attention explorer, relative to the report folder."""
+
+    image: str  # the image's id
+    data: str  # the image's data
+    script: str  # the explorer itself
+    colormaps: str  # the report's lookup tables and alpha
+
+
+@dataclass(frozen=True)
 class Figure:
     """One image's figure. ``name`` and prediction labels are untrusted user text."""
 
@@ -79,7 +89,8 @@ class Figure:
     entropy: float
     level: int
     predictions: tuple[Prediction, ...] = ()
-    sprite: str | None = None  # every panel in a row, for the report-wide control (html)
+    sprite: str | None = None  # every panel in a row, for the report-wide control
+    explorer: ExplorerFiles | None = None  # inline below it (single-page reports)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "predictions", tuple(self.predictions))
@@ -212,8 +223,15 @@ class ReportContext:
 
     @property
     def sprites(self) -> bool:
-        """Whether its figures have sprites, for the report-wide control (html)."""
+        """Whether its figures have sprites, for the report-wide control."""
         return any(figure.sprite for level in self.levels for figure in level.figures)
+
+    @property
+    def inline_explorer(self) -> ExplorerFiles | None:
+        """The explorer of its first figure that has one inline: the page loads its shared
+        scripts (explorer.js, colormaps.js) once, for every figure's; None without."""
+        figures = (figure for level in self.levels for figure in level.figures)
+        return next((figure.explorer for figure in figures if figure.explorer), None)
 
     def header(self) -> ReportHeader:
         return ReportHeader(self.title, self.slug, self.date, self.n_levels, self.model.layers)
@@ -256,7 +274,7 @@ class Thumb:
     width: int
     height: int
     entropy: float
-    sprite: str | None = None  # every panel in a row, for the report-wide control (html)
+    sprite: str | None = None  # every panel in a row, for the report-wide control
 
 
 @dataclass(frozen=True)
@@ -278,7 +296,7 @@ class GalleryPage:
 
     @property
     def sprites(self) -> bool:
-        """Whether its thumbnails have sprites, for the report-wide control (html)."""
+        """Whether its thumbnails have sprites, for the report-wide control."""
         return any(thumb.sprite for thumb in self.thumbs)
 
     def sibling(self, number: int, order: str | None = None) -> str:
@@ -288,15 +306,6 @@ class GalleryPage:
     def pager(self) -> list[int | None]:
         """Page numbers to show: first, last and two either side, None for a gap."""
         return pager(self.number, self.count)
-
-
-@dataclass(frozen=True)
-class ExplorerFiles:
-    """The scripts of an image page's attention explorer, relative to the report folder."""
-
-    data: str  # the image's data
-    script: str  # the explorer itself
-    colormaps: str  # the report's lookup tables and alpha
 
 
 @dataclass(frozen=True)
@@ -817,11 +826,11 @@ def script_json(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-OVERLAY_SCRIPT = "explorer/slider.js"  # the report-wide control of the html pages
+OVERLAY_SCRIPT = "explorer/slider.js"  # the report-wide control of the front and gallery pages
 
 
 def write_overlay_script(report_dir: Path, templates_dir: Path | None) -> None:
-    """The script of the report-wide control (front and gallery pages of the html flavour)."""
+    """The script of the report-wide control (front and gallery pages of html and jekyll)."""
     source = template_file(posixpath.basename(OVERLAY_SCRIPT), templates_dir)
     store.atomic_write(Path(report_dir) / OVERLAY_SCRIPT, source.read_bytes())
 
@@ -982,17 +991,7 @@ def render_report(
     if not _INCLUDE_NAME.fullmatch(jekyll_include):
         raise ReportgenError(f"not an include file name: {jekyll_include!r}")
     report_dir = Path(report_dir)
-    files = [
-        *ctx.image_files(),
-        *(thumb.file for page in galleries for thumb in page.thumbs),
-        *(page.figure.file for page in images),
-        *(
-            file
-            for page in images
-            if page.explorer
-            for file in (page.explorer.data, page.explorer.script, page.explorer.colormaps)
-        ),
-    ]
+    files = _shown_files(ctx, galleries, images)
     fingerprint = _templates_fingerprint(templates_dir) if cache is not None else ""
     digests = [_digest(page) for page in images] if cache is not None else [""] * len(images)
     environments: dict[Escaping, jinja2.Environment] = {}
@@ -1028,6 +1027,25 @@ def render_report(
         for page, digest in pending:
             renderer.render("image", page.id, page, page.figure.name, digest)
     return written
+
+
+def _shown_files(
+    ctx: ReportContext, galleries: Sequence[GalleryPage], images: Sequence[ImagePage]
+) -> list[str]:
+    """Every report file the pages show or load, relative to the report folder (a flavour that
+    publishes its pages elsewhere, jekyll, places them): images, sprites and scripts."""
+    thumbs = [thumb for page in galleries for thumb in page.thumbs]
+    front = [figure for level in ctx.levels for figure in level.figures]
+    sprites = [item.sprite for item in (*front, *thumbs) if item.sprite]
+    explorers = [item.explorer for item in (*front, *images) if item.explorer]
+    return [
+        *ctx.image_files(),
+        *(thumb.file for thumb in thumbs),
+        *(page.figure.file for page in images),
+        *sprites,
+        *([OVERLAY_SCRIPT] if sprites else []),
+        *(file for files in explorers for file in (files.data, files.script, files.colormaps)),
+    ]
 
 
 def _version_url(

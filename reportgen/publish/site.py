@@ -372,7 +372,9 @@ def _image_size(path: Path) -> tuple[int, int]:
     return _IMAGE_SIZES[identity]
 
 
-def _figure_entry(report: Path, image: ImageSummary, style: FigureStyle) -> pages.Figure:
+def _figure_entry(
+    report: Path, image: ImageSummary, style: FigureStyle, inline_explorer: bool = False
+) -> pages.Figure:
     path = _figure_path(image, style)
     width, height = _image_size(report / path)
     return pages.Figure(
@@ -384,6 +386,7 @@ def _figure_entry(report: Path, image: ImageSummary, style: FigureStyle) -> page
         image.level,
         image.predictions,
         sprite=_sprite_path(image, style),
+        explorer=explorer.files(image.id) if inline_explorer else None,
     )
 
 
@@ -405,6 +408,11 @@ def _levels(
     ranges = spread.level_ranges(entropies, level_numbers)
     colours = pages.level_colours(max(ranges))
     style = options.style
+
+    def front_figure(image: ImageSummary) -> pages.Figure:
+        """A single-page report has each figure's explorer inline."""
+        return _figure_entry(report, image, style, inline_explorer=not with_galleries)
+
     sections = []
     for number, members in _by_level(analysis).items():
         shown = options.typical if with_galleries else 1
@@ -419,8 +427,8 @@ def _levels(
                 colour=colours[number - 1],
                 entropy_min=ranges[number][0],
                 entropy_max=ranges[number][1],
-                typical=tuple(_figure_entry(report, image, style) for image in typical),
-                others=tuple(_figure_entry(report, image, style) for image in others),
+                typical=tuple(front_figure(image) for image in typical),
+                others=tuple(front_figure(image) for image in others),
                 count=len(members),
                 gallery=tuple(
                     pages.gallery_page_name(number, "entropy", page)
@@ -673,9 +681,9 @@ def _render_pages(
     pages.write_overlay_script(report, options.templates_dir)
     with_galleries = len(analysis.images) > options.gallery_threshold
     galleries, image_pages = ([], [])
+    _write_explorer(report, analysis, options, cache)  # image pages, or inline (single page)
     if with_galleries:
         galleries, image_pages = _gallery_pages(report, analysis, options)
-        _write_explorer(report, analysis, options, cache)
     else:
         shutil.rmtree(report / THUMBS_DIR, ignore_errors=True)
     manifest = analysis.manifest
