@@ -117,7 +117,7 @@ class BrowserTab:
         return [
             name.removesuffix(".js")
             for folder, name in names
-            if folder == explorer.FOLDER and name not in shared
+            if folder == explorer.FOLDER and name.endswith(".js") and name not in shared
         ]
 
     def assert_clean(self) -> None:

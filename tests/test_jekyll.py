@@ -506,23 +506,28 @@ class GallerySite:
     root: Path  # the built site
     post: Path
     analysis: Analysis
+    report_dir: Path  # the report as built, every flavour
 
 
 @pytest.fixture(scope="module")
 def gallery_site(images_dir, tiny_vit_dir, tmp_path_factory) -> GallerySite:
-    """The hostile images as a report with galleries (3 a page), built into the Jekyll site."""
+    """The hostile images as a report with galleries (3 a page), built into the Jekyll site; the
+    maps keep every head, so its explorers show the heads grid."""
     options = ReportOptions(
         title=TITLE, slug=GALLERY_SLUG, date=DATE, gallery_threshold=4, page_size=3
     )
     analysis_options = AnalysisOptions(
-        model=str(tiny_vit_dir), device="cpu", cache_dir=images_dir.parent / "cache"
+        model=str(tiny_vit_dir),
+        device="cpu",
+        cache_dir=images_dir.parent / "cache",
+        keep_heads=True,
     )
     out = tmp_path_factory.mktemp("site-galleries")
     report_dir = api.build(images_dir, out, analysis_options, options)
     root, _ = jekyll_build(report_dir, tmp_path_factory.mktemp("jekyll-galleries"))
     post = root / f"blog/{DATE.year}/{GALLERY_SLUG}/index.html"
     assert post.is_file()
-    return GallerySite(root, post, Analysis.load(report_dir / "data"))
+    return GallerySite(root, post, Analysis.load(report_dir / "data"), report_dir)
 
 
 def _built_page(site: GallerySite, url: str) -> Path:
@@ -601,6 +606,67 @@ def test_gallery_and_image_pages_run_no_liquid_and_show_hostile_names_as_text(ga
         assert name in scan.texts["code"]
 
 
+# The explorer's and the report-wide control's rules: the template the html pages inline, which
+# the jekyll pages link as a file of the post's assets.
+EXPLORER_CSS = pages.template_file(pages.EXPLORER_STYLE_TEMPLATE, None)
+
+
+def _stylesheets(page: Path) -> list[str]:
+    """The stylesheet links in a built page's content."""
+    return re.findall(r"<link [^>]*>", _content(page.read_text(encoding="utf-8")))
+
+
+def _assert_the_stylesheet_is_linked_once(root: Path, slug: str, built_pages: list[Path]) -> None:
+    """Each page links the explorer's stylesheet once, in the post's assets, where Jekyll copied
+    the template as it is (no front matter: no Liquid run)."""
+    url = f"{BASEURL}/assets/img/{slug}/{pages.EXPLORER_STYLE}"
+    for page in built_pages:
+        assert _stylesheets(page) == [f'<link rel="stylesheet" href="{url}" />'], page
+    assert (root / url.removeprefix(f"{BASEURL}/")).read_bytes() == EXPLORER_CSS.read_bytes()
+
+
+def _assert_gfm_and_html_do_not_link_it(report_dir: Path) -> None:
+    """The gfm pages name no stylesheet; the html pages inline the rules."""
+    gfm = [path for path in report_dir.rglob("*.md") if "jekyll" not in path.parts]
+    html_pages = list(report_dir.rglob("*.html"))
+    assert gfm and html_pages
+    for path in gfm:
+        text = path.read_text(encoding="utf-8")
+        assert "explorer.css" not in text and "stylesheet" not in text, path
+    css = EXPLORER_CSS.read_text(encoding="utf-8")
+    for path in html_pages:
+        text = path.read_text(encoding="utf-8")
+        assert "explorer.css" not in text and css in text, path
+
+
+def test_the_explorer_stylesheet_is_plain_css():
+    """Copied as it is into the post's assets and included by Jinja in the html pages: neither
+    runs anything in it."""
+    css = EXPLORER_CSS.read_text(encoding="utf-8")
+    for syntax in ("{{", "{%", "{#"):
+        assert syntax not in css, syntax
+    assert not css.startswith("---")  # no front matter: Jekyll copies it as it is
+    assert ".explorer-canvas {" in css and ".overlay-control {" in css
+
+
+def test_the_post_links_the_explorer_stylesheet_once(report, builds):
+    result = built(report, builds)
+    _assert_the_stylesheet_is_linked_once(result.root, SLUG, [result.post])
+    _assert_gfm_and_html_do_not_link_it(report.dir)
+
+
+def test_gallery_and_image_pages_link_the_explorer_stylesheet_once(gallery_site):
+    site_ = gallery_site
+    built_pages = [
+        site_.post,
+        *site_.root.glob(f"blog/{DATE.year}/{GALLERY_SLUG}/gallery/*/index.html"),
+        *site_.root.glob(f"blog/{DATE.year}/{GALLERY_SLUG}/images/*/index.html"),
+    ]
+    assert len(built_pages) > len(site_.analysis.images) + 1
+    _assert_the_stylesheet_is_linked_once(site_.root, GALLERY_SLUG, built_pages)
+    _assert_gfm_and_html_do_not_link_it(site_.report_dir)
+
+
 # --- the built site in Chromium --------------------------------------------------------------
 
 
@@ -647,6 +713,86 @@ def test_the_explorer_runs_in_the_built_site(gallery_site, gallery_server, brows
         tab.assert_clean()
 
 
+CANVAS_WIDTH = 448  # CSS px: the explorer's canvas at most, whatever the image's size
+
+
+def assert_the_explorer_is_styled(tab, section: str = "explorer") -> None:
+    """The explorer's stylesheet applies to the explorer ``section`` of the open page: its
+    controls are a grid and its canvas is 448 CSS px wide, or the column's width if narrower
+    (the tiny test model's canvas is 32 px without the rules)."""
+    assert any(url.endswith(f"/{pages.EXPLORER_STYLE}") for url in tab.requests)
+    measured = tab.page.eval_on_selector(
+        f"#{section}",
+        """section => ({
+            controls: getComputedStyle(section.querySelector(".explorer-controls")).display,
+            canvas: section.querySelector(".explorer-canvas").getBoundingClientRect().width,
+            natural: section.querySelector(".explorer-canvas").width,
+            column: section.clientWidth,
+        })""",
+    )
+    assert measured["controls"] == "grid", measured
+    assert measured["natural"] < CANVAS_WIDTH, measured  # so the width below is the rules'
+    assert abs(measured["canvas"] - min(CANVAS_WIDTH, measured["column"])) <= 1, measured
+
+
+@pytest.mark.browser
+def test_the_explorer_and_the_control_are_styled_in_the_built_site(
+    gallery_site,
+    gallery_server,
+    browser,  # noqa: F811
+):
+    """al-folio has none of the html page's rules: the image page's explorer, its heads grid and
+    the report-wide control get them from the post's stylesheet, follow the theme's colours
+    (al-folio's dark mode included), and fit a narrow window."""
+    image = gallery_site.analysis.images[0]
+    with browser_tab(browser, gallery_server) as tab:
+        tab.open(_post_url(gallery_server, GALLERY_SLUG, f"images/{image.id}/"))
+        tab.ready()
+        assert_the_explorer_is_styled(tab)
+        page = tab.page
+        page.check("[data-control=show-heads]")
+        heads = page.locator("[data-control=heads] button")
+        assert heads.count() == image_heads(gallery_site, image)
+        grid = page.eval_on_selector("[data-control=heads]", "e => getComputedStyle(e).display")
+        assert grid == "grid"
+        assert all(box["width"] >= 112 for box in heads.evaluate_all(BOXES))
+        button = "[data-control=heads] button"
+        assert page.eval_on_selector(button, BACKGROUND) == "rgb(255, 255, 255)"
+        # al-folio's dark mode: its theme variables, set on <html data-theme=dark>.
+        page.evaluate(DARK_THEME)
+        assert page.eval_on_selector(button, BACKGROUND) == "rgb(28, 28, 29)"
+        assert page.eval_on_selector(button, "e => getComputedStyle(e).color") == (
+            "rgb(232, 232, 232)"
+        )
+        scheme = page.eval_on_selector("#explorer", "e => getComputedStyle(e).colorScheme")
+        assert scheme == "dark"
+        page.set_viewport_size({"width": 360, "height": 800})
+        assert_the_explorer_is_styled(tab)
+        width = page.eval_on_selector("[data-control=canvas]", "c => c.offsetWidth")
+        assert width < CANVAS_WIDTH
+        for gallery in ("", "gallery/level-1-entropy-1/"):
+            tab.open(_post_url(gallery_server, GALLERY_SLUG, gallery))
+            control = page.eval_on_selector("#wide-control", "e => getComputedStyle(e).display")
+            assert control == "flex", gallery
+        tab.assert_clean()
+
+
+BOXES = "all => all.map(e => e.getBoundingClientRect().toJSON())"
+BACKGROUND = "e => getComputedStyle(e).backgroundColor"
+DARK_THEME = """() => {
+    const root = document.documentElement;
+    root.dataset.theme = "dark";
+    root.style.setProperty("--global-bg-color", "#1c1c1d");
+    root.style.setProperty("--global-text-color", "#e8e8e8");
+    document.body.style.color = "var(--global-text-color)";
+}"""
+
+
+def image_heads(site_: GallerySite, image: ImageSummary) -> int:
+    """How many heads the image's maps file kept."""
+    return site_.analysis.record(image).cls_heads.shape[1]
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("page", ["", "gallery/level-1-entropy-1/", "gallery/level-2-name-1/"])
 def test_the_report_wide_control_switches_the_built_pages(gallery_server, browser, page):  # noqa: F811
@@ -667,7 +813,7 @@ def test_inline_explorers_run_in_the_built_post(report, builds, browser):  # noq
         tab.open(_post_url(server, SLUG))
         assert tab.page.locator(".explorer-inline").count() == len(ids)
         for image_id in hostile:
-            open_inline_explorer(tab, image_id)
+            assert_the_explorer_is_styled(tab, open_inline_explorer(tab, image_id))
         assert tab.explorer_data() == hostile
         assert_the_control_switches_every_overlay(tab)
 

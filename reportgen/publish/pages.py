@@ -835,6 +835,18 @@ def write_overlay_script(report_dir: Path, templates_dir: Path | None) -> None:
     store.atomic_write(Path(report_dir) / OVERLAY_SCRIPT, source.read_bytes())
 
 
+# The explorer's and the report-wide control's CSS rules: html pages inline them (_page.html.j2
+# includes the template), jekyll pages link this copy, as the theme's own CSS does not have them.
+EXPLORER_STYLE = "explorer/explorer.css"
+EXPLORER_STYLE_TEMPLATE = "_explorer.css"  # plain CSS: no Jinja or Liquid syntax
+
+
+def write_explorer_style(report_dir: Path, templates_dir: Path | None) -> None:
+    """The stylesheet of the explorer and the report-wide control, for the jekyll pages."""
+    source = template_file(EXPLORER_STYLE_TEMPLATE, templates_dir)
+    store.atomic_write(Path(report_dir) / EXPLORER_STYLE, source.read_bytes())
+
+
 NAME_INDEX_CHUNK = 2000  # names per script of the filter's index: about 100 KB
 
 
@@ -900,6 +912,7 @@ class _FlavourPages:
                 "html_page": self._html_page,
                 "sprite_panels": figures.sprite_labels(ctx.model.layers),
                 "overlay_script": OVERLAY_SCRIPT,
+                "explorer_style": EXPLORER_STYLE,
             }
             variables["m"] = _markup(self.environment, self.flavour.markup, variables)
             self._shared[kind] = variables
@@ -1033,7 +1046,8 @@ def _shown_files(
     ctx: ReportContext, galleries: Sequence[GalleryPage], images: Sequence[ImagePage]
 ) -> list[str]:
     """Every report file the pages show or load, relative to the report folder (a flavour that
-    publishes its pages elsewhere, jekyll, places them): images, sprites and scripts."""
+    publishes its pages elsewhere, jekyll, places them): images, sprites, scripts and the
+    stylesheet of the explorer and the report-wide control."""
     thumbs = [thumb for page in galleries for thumb in page.thumbs]
     front = [figure for level in ctx.levels for figure in level.figures]
     sprites = [item.sprite for item in (*front, *thumbs) if item.sprite]
@@ -1045,6 +1059,7 @@ def _shown_files(
         *sprites,
         *([OVERLAY_SCRIPT] if sprites else []),
         *(file for files in explorers for file in (files.data, files.script, files.colormaps)),
+        *([EXPLORER_STYLE] if sprites or explorers else []),
     ]
 
 

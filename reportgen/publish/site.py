@@ -679,6 +679,7 @@ def _render_pages(
     drawing_charts = _start_charts(analysis, cache, pool)
     drawing_thumbnail = _start_thumbnail(report, analysis, options.style, pool)
     pages.write_overlay_script(report, options.templates_dir)
+    pages.write_explorer_style(report, options.templates_dir)
     with_galleries = len(analysis.images) > options.gallery_threshold
     galleries, image_pages = ([], [])
     _write_explorer(report, analysis, options, cache)  # image pages, or inline (single page)
