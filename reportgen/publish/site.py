@@ -442,7 +442,7 @@ def _write_explorer(
     the same maps file was prepared before)."""
     style = options.style
     explorer.write_shared(report, style.colormap, style.alpha, options.templates_dir)
-    code = store.source_fingerprint("publish.explorer")
+    code = store.source_fingerprint("publish.explorer", "store")  # store: reads, quantises
     for image in track(analysis.images, total=len(analysis.images), desc="explorer data"):
         maps_path = analysis.root / table.maps_file(image.id)
         key = None
