@@ -4,8 +4,8 @@ One record file format serves both the cache and a report's ``data/`` folder: an
 the arrays and a JSON ``meta`` entry, written with fixed zip timestamps so identical inputs give
 identical bytes. Format 4 (reportgen 0.3) keeps what the report cannot recompute, and every
 head's attention, in 40.1 KB (39.2 KiB) per image for ViT-S at 224 (format 2 took 170 KB).
-Measured on the offline model (DINOv2-S, 12 layers x 6 heads x 16x16 patches) over the 48
-images of ``python -m benchmarks.run --model offline``:
+Measured by ``python -m benchmarks.storage`` on the offline model (DINOv2-S, 12 layers x 6
+heads x 16x16 patches), over the 48 images of the benchmarks:
 
 - ``seen_image_webp``: the image as the model saw it, as WebP bytes (quality 85: 11.4 KB and
   38 dB PSNR; the raw pixels took 88 KB);
