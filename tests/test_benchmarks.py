@@ -41,7 +41,11 @@ def test_scale_benchmark_runs_and_reports_every_figure(tmp_path, capsys):
     for point in results["counts"].values():
         assert point["cold_build_s"] > 0 and point["incremental_fraction"] > 0
         assert point["maps_bytes_per_image"] > 0 and point["peak_rss_mib"] > 0
-        assert all(weight > 0 for weight in point["heaviest_page_bytes"].values())  # galleries
+        weights = point["heaviest_page_bytes"]
+        assert set(weights) == {"html", "gfm", "jekyll", "html, control used"}
+        assert all(weight > 0 for kinds in weights.values() for weight in kinds.values())
+        assert weights["html, control used"]["gallery"] > weights["html"]["gallery"]  # sprites
+        assert point["clicks_to_every_image"] == {"html": 2, "gfm": 2}
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("scale: rss 53/51=")
 
 
