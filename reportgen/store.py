@@ -116,6 +116,14 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         temp.write_bytes(payload)
 
 
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as :func:`canonical_json` atomically, streamed: a report's manifest lists
+    every file (13 MB for 10,000 images), and its text in one string would add to peak memory."""
+    with atomic_path(path) as temp, temp.open("w", encoding="utf-8", newline="") as stream:
+        json.dump(data, stream, sort_keys=True, indent=2, ensure_ascii=False)
+        stream.write("\n")
+
+
 def link_or_copy(source: Path, destination: Path) -> None:
     """Make ``destination`` a hard link to ``source`` (no bytes written), or a copy where links
     cannot be made (another file system). A file already at ``destination`` is replaced, never

@@ -180,3 +180,10 @@ def test_link_or_copy_never_writes_through_a_link(tmp_path, keep_heads):
     assert source.read_bytes() == original  # ...and leaves the cached file alone
     store.link_or_copy(source, placed)
     assert placed.read_bytes() == original
+
+
+def test_json_is_streamed_to_the_same_bytes_as_canonical_json(tmp_path):
+    data = {"files": {f"b/{index}": "é" * 3 for index in range(3)}, "a": [1, 2.5, None]}
+    store.write_json(tmp_path / "manifest.json", data)
+    assert (tmp_path / "manifest.json").read_text(encoding="utf-8") == store.canonical_json(data)
+    assert [path.name for path in tmp_path.iterdir()] == ["manifest.json"]  # no temporary left

@@ -688,7 +688,7 @@ def _render_pages(
         "fingerprint": _fingerprint(analysis, options),
         "files": _file_hashes(report),
     }
-    store.atomic_write(report / MANIFEST_FILE, store.canonical_json(report_manifest))
+    store.write_json(report / MANIFEST_FILE, report_manifest)
 
 
 def _fingerprint(analysis: Analysis, options: ReportOptions) -> str:
