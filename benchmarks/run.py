@@ -1,7 +1,7 @@
 """Benchmarks of reportgen against the model's own speed and a naive peer pipeline.
 
     python -m benchmarks.run [--quick] [--model vit-b|offline|PATH] [--images N] [--json FILE]
-    python -m benchmarks.run --scale 1000,10000 [--json FILE]
+    python -m benchmarks.run --scale 1000,10000 [--scale-model tiny|offline] [--json FILE]
 
 Measures in one run, on one machine: bare forward throughput (the limit), a cold
 ``reportgen build`` and its ratio to bare, re-render and cache-hit rebuild as fractions of the
@@ -10,11 +10,12 @@ batch-1 + matplotlib pipeline, the bytes of a maps file per image (with ``--mode
 ViT-S at 224) and the page weight of the committed example report. Prints a
 table, writes JSON, and ends with one line of the key ratios.
 
-``--scale`` measures instead how reports grow with the number of images (tiny random ViT, small
-random images, a fresh process per build): for each count, the cold build's time and peak RSS,
-a rebuild after adding 20 images as a fraction of it, the report's bytes per image (and its
-maps files'), the heaviest page of each kind (front, gallery, image) in each flavour with
-everything it loads, and the most clicks from the front page to an image page.
+``--scale`` measures instead how reports grow with the number of images (tiny random ViT, or
+the offline ViT-S for a real model's page weights; small random images; a fresh process per
+build): for each count, the cold build's time and peak RSS, a rebuild after adding 20 images as
+a fraction of it, the report's bytes per image (and its maps files'), the heaviest page of each
+kind (front, gallery, image) in each flavour with everything it loads, and the most clicks from
+the front page to an image page.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ VIT_B = dict(
     patch_size=16,
     num_labels=1000,
 )
+OFFLINE = "offline:dinov2-small"
 TINY = dict(
     hidden_size=32,
     num_hidden_layers=2,
@@ -272,9 +274,9 @@ print(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).g
 """
 
 
-def build_process(folder: Path, out: Path, model_dir: Path, cache: Path) -> tuple[float, float]:
+def build_process(folder: Path, out: Path, model: str, cache: Path) -> tuple[float, float]:
     """Seconds and peak RSS (MiB) of ``reportgen build`` in a fresh process."""
-    command = [sys.executable, "-c", BUILD_SCRIPT, str(folder), str(out), str(model_dir)]
+    command = [sys.executable, "-c", BUILD_SCRIPT, str(folder), str(out), model]
     seconds, result = timed(
         subprocess.run,
         [*command, str(cache)],
@@ -372,11 +374,14 @@ def clicks_to_every_image(report: Path, flavour: str) -> int | None:
     return max(clicks[page] for page in image_pages)
 
 
-def scale_point(count: int, model_dir: Path, work: Path) -> dict:
+def scale_point(count: int, model: str, work: Path) -> dict:
     """A cold build of ``count`` images, then a rebuild after adding 20."""
     folder = random_images(work / f"scale-{count}", count, seed=count)
     out, cache = work / f"scale-site-{count}", work / f"scale-cache-{count}"
-    cold, rss = build_process(folder, out, model_dir, cache)
+    from reportgen.analysis.model import resolve
+
+    resolve(model, cache_dir=cache)  # installed before the cold build, as in the main benchmark
+    cold, rss = build_process(folder, out, model, cache)
     report = out / "reports" / "scale"
     image_ids = {page.stem for page in report.glob("images/*.html")}
     report_bytes = sum(p.stat().st_size for p in report.rglob("*") if p.is_file())
@@ -387,7 +392,7 @@ def scale_point(count: int, model_dir: Path, work: Path) -> dict:
     weights = heaviest_pages(report)
     clicks = {flavour: clicks_to_every_image(report, flavour) for flavour in _LINKS}
     random_images(folder, 20, start=count, seed=count + 1)
-    incremental, _ = build_process(folder, out, model_dir, cache)
+    incremental, _ = build_process(folder, out, model, cache)
     return {
         "cold_build_s": cold,
         "incremental_s": incremental,
@@ -401,14 +406,16 @@ def scale_point(count: int, model_dir: Path, work: Path) -> dict:
     }
 
 
-def scale(counts: list[int], json_path: Path | None) -> dict:
-    """How builds, reports and pages grow with the number of images (tiny model)."""
-    results: dict = {"model": "tiny random ViT", "image_size": [64, 48], "counts": {}}
+def scale(counts: list[int], json_path: Path | None, model: str = "tiny") -> dict:
+    """How builds, reports and pages grow with the number of images (``model``: tiny, a random
+    tiny ViT, or offline, ViT-S/14 at 224, for the page weights of a real model)."""
+    label = "tiny random ViT" if model == "tiny" else OFFLINE
+    results: dict = {"model": label, "image_size": [64, 48], "counts": {}}
     with tempfile.TemporaryDirectory(prefix="reportgen-scale-") as temp:
         work = Path(temp)
-        tiny = save_random_vit(work / "tiny-vit", TINY)
+        spec = str(save_random_vit(work / "tiny-vit", TINY)) if model == "tiny" else OFFLINE
         for count in counts:
-            results["counts"][str(count)] = scale_point(count, tiny, work)
+            results["counts"][str(count)] = scale_point(count, spec, work)
     points = results["counts"]
     results["rss_ratio"] = (
         points[str(counts[-1])]["peak_rss_mib"] / points[str(counts[0])]["peak_rss_mib"]
@@ -505,9 +512,13 @@ def main(argv: list[str] | None = None) -> dict:
         metavar="COUNTS",
         help="measure only how reports scale, at these image counts (e.g. 1000,10000)",
     )
+    parser.add_argument(
+        "--scale-model", choices=("tiny", "offline"), default="tiny", help="model of --scale"
+    )
     args = parser.parse_args(argv)
     if args.scale:
-        return scale([int(count) for count in args.scale.split(",")], args.json)
+        counts = [int(count) for count in args.scale.split(",")]
+        return scale(counts, args.json, args.scale_model)
     if args.quick:
         args.images, args.memory_images = 6, "10,40"
 
