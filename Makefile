@@ -8,9 +8,9 @@ TORCH ?= torch==2.13.0
 EXTRAS ?= offline,test,ray
 MODEL ?= auto
 EXAMPLE_DATE ?= 2026-11-24
-# Show every section on 13 images: faithfulness, per-head data for the explorer, and galleries
-# with a page per image (reports this small are otherwise a single page).
-EXAMPLE_OPTIONS ?= --faithfulness --faithfulness-images 8 --keep-heads --gallery-threshold 10 \
+# Show every section on 13 images: faithfulness, and galleries with a page per image (reports
+# this small are otherwise a single page, with the explorers inline).
+EXAMPLE_OPTIONS ?= --faithfulness --faithfulness-images 8 --gallery-threshold 10 \
 	--typical 1 --page-size 6
 
 BIN := $(VENV)/bin

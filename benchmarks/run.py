@@ -1,7 +1,7 @@
 """Benchmarks of reportgen against the model's own speed and a naive peer pipeline.
 
     python -m benchmarks.run [--quick] [--model vit-b|offline|PATH] [--images N] [--json FILE]
-    python -m benchmarks.run --scale 1000,10000 [--json FILE]
+    python -m benchmarks.run --scale 1000,10000 [--scale-model tiny|offline] [--json FILE]
 
 Measures in one run, on one machine: bare forward throughput (the limit), a cold
 ``reportgen build`` and its ratio to bare, the build against ``benchmarks/bare_forward.py`` as
@@ -12,15 +12,18 @@ over a naive batch-1 + matplotlib pipeline, the bytes of a maps file per image (
 ``--model offline``: ViT-S at 224) and the page weight of the committed example report. Prints a
 table, writes JSON, and ends with one line of the key ratios.
 
-``--scale`` measures instead how reports grow with the number of images (tiny random ViT, small
-random images, a fresh process per build): for each count, the cold build's time and peak RSS,
-a rebuild after adding 20 images as a fraction of it, the report's bytes per image (and its
-maps files'), and the heaviest page of each kind with everything it loads.
+``--scale`` measures instead how reports grow with the number of images (tiny random ViT, or
+the offline ViT-S for a real model's page weights; small random images; a fresh process per
+build): for each count, the cold build's time and peak RSS, a rebuild after adding 20 images as
+a fraction of it, the report's bytes per image (and its maps files'), the heaviest page of each
+kind (front, gallery, image) in each flavour with everything it loads, and the most clicks from
+the front page to an image page.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import re
 import subprocess
@@ -28,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -46,6 +50,7 @@ VIT_B = dict(
     patch_size=16,
     num_labels=1000,
 )
+OFFLINE = "offline:dinov2-small"
 TINY = dict(
     hidden_size=32,
     num_hidden_layers=2,
@@ -286,9 +291,9 @@ print(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).g
 """
 
 
-def build_process(folder: Path, out: Path, model_dir: Path, cache: Path) -> tuple[float, float]:
+def build_process(folder: Path, out: Path, model: str, cache: Path) -> tuple[float, float]:
     """Seconds and peak RSS (MiB) of ``reportgen build`` in a fresh process."""
-    command = [sys.executable, "-c", BUILD_SCRIPT, str(folder), str(out), str(model_dir)]
+    command = [sys.executable, "-c", BUILD_SCRIPT, str(folder), str(out), model]
     seconds, result = timed(
         subprocess.run,
         [*command, str(cache)],
@@ -300,54 +305,111 @@ def build_process(folder: Path, out: Path, model_dir: Path, cache: Path) -> tupl
     return seconds, int(result.stdout.strip().splitlines()[-1]) / 1024
 
 
-_LOADED = re.compile(
-    r'<(?:img|script)\b[^>]*?\ssrc="([^"]+)"'
-    r'|<link\b[^>]*?\shref="([^"]+)"[^>]*rel="stylesheet"'
-    r'|\ssrcset="([^"]+)"'
-    r'|\sdata-sprite="([^"]+)"'
-)
+# What a page loads (images, scripts, stylesheets), by flavour: html and gfm name files relative
+# to the page, jekyll relative to the site, through relative_url or figure.liquid's path.
+_LOADS = {
+    "html": re.compile(
+        r'<(?:img|script)\b[^>]*?\ssrc="([^"]+)"|<link\b[^>]*?\shref="([^"]+)"[^>]*rel="stylesheet"'
+    ),
+    "gfm": re.compile(r'!\[[^\]]*\]\(([^)\s]+)\)|<img\b[^>]*?\ssrc="([^"]+)"'),
+    "jekyll": re.compile(r'\ssrc="\{\{ \'([^\']+)\' \| relative_url \}\}"|\spath="([^"]+)"'),
+}
+_SPRITES = re.compile(r'\sdata-sprite="([^"]+)"')  # html: loaded once the wide control is used
+_LINKS = {
+    "html": re.compile(r'<a href="([^"#]+)"'),
+    "gfm": re.compile(r'\]\(([^)\s#]+)\)|<a href="([^"#]+)"'),
+}
+# Each flavour's pages of each kind, as globs in the report folder.
+PAGES = {
+    "html": {"front": "index.html", "gallery": "gallery/*.html", "image": "images/*.html"},
+    "gfm": {"front": "README.md", "gallery": "gallery/*.md", "image": "images/*.md"},
+    "jekyll": {
+        "front": "jekyll/_posts/*.md",
+        "gallery": "jekyll/reports/*/gallery/*.md",
+        "image": "jekyll/reports/*/images/*.md",
+    },
+}
 
 
-def html_page_weight(page: Path) -> int:
-    """Bytes of an html page and of every file it loads (images, scripts, stylesheets; of a
-    srcset, the largest candidate), each counted once. Lazy images count: scrolling loads them;
-    so do the sprites of the report-wide control, which load once it is used."""
+def _names(pattern: re.Pattern, text: str) -> list[str]:
+    """Every file name ``pattern``'s groups match in a page, unescaped."""
+    return [
+        unquote(html.unescape(name))
+        for match in pattern.finditer(text)
+        for name in match.groups()
+        if name
+    ]
+
+
+def loaded_bytes(page: Path, flavour: str, report: Path, sprites: bool = False) -> int:
+    """Bytes of a page and of every file it loads, each counted once; lazy images count
+    (scrolling loads them). ``sprites``: also the sprites of the html report-wide control."""
     text = page.read_text(encoding="utf-8")
-    files = set()
-    for match in _LOADED.finditer(text):
-        src, stylesheet, srcset, sprite = match.groups()
-        if srcset:
-            candidates = [part.strip().split()[0] for part in srcset.split(",") if part.strip()]
-            largest = max(candidates, key=lambda c: (page.parent / c).stat().st_size)
-            files.add((page.parent / largest).resolve())
-        elif not (src or stylesheet or sprite).startswith("data:"):
-            files.add((page.parent / (src or stylesheet or sprite)).resolve())
+    base = report / "jekyll" if flavour == "jekyll" else page.parent
+    names = _names(_LOADS[flavour], text) + (_names(_SPRITES, text) if sprites else [])
+    files = {(base / name).resolve() for name in names if not name.startswith("data:")}
     return page.stat().st_size + sum(path.stat().st_size for path in files)
 
 
-def scale_point(count: int, model_dir: Path, work: Path) -> dict:
+def heaviest_pages(report: Path) -> dict[str, dict[str, int]]:
+    """Per flavour and kind of page, the bytes of its heaviest page with what it loads; for html
+    front and gallery pages also with the sprites, once the report-wide control is used."""
+    weights = {
+        flavour: {
+            kind: max(loaded_bytes(page, flavour, report) for page in report.glob(pattern))
+            for kind, pattern in kinds.items()
+        }
+        for flavour, kinds in PAGES.items()
+    }
+    weights["html, control used"] = {
+        kind: max(loaded_bytes(page, "html", report, True) for page in report.glob(pattern))
+        for kind, pattern in PAGES["html"].items()
+        if kind != "image"
+    }
+    return weights
+
+
+def clicks_to_every_image(report: Path, flavour: str) -> int | None:
+    """The most clicks from the front page to an image page, following links breadth first;
+    None when an image page cannot be reached."""
+    front = next(report.glob(PAGES[flavour]["front"])).resolve()
+    extension = front.suffix
+    clicks = {front: 0}
+    frontier = [front]
+    while frontier:
+        reached = []
+        for page in frontier:
+            for href in _names(_LINKS[flavour], page.read_text(encoding="utf-8")):
+                target = (page.parent / href).resolve()
+                if target.suffix == extension and target.is_file() and target not in clicks:
+                    clicks[target] = clicks[page] + 1
+                    reached.append(target)
+        frontier = reached
+    image_pages = [page.resolve() for page in report.glob(PAGES[flavour]["image"])]
+    if not all(page in clicks for page in image_pages):
+        return None
+    return max(clicks[page] for page in image_pages)
+
+
+def scale_point(count: int, model: str, work: Path) -> dict:
     """A cold build of ``count`` images, then a rebuild after adding 20."""
     folder = random_images(work / f"scale-{count}", count, seed=count)
     out, cache = work / f"scale-site-{count}", work / f"scale-cache-{count}"
-    cold, rss = build_process(folder, out, model_dir, cache)
+    from reportgen.analysis.model import resolve
+
+    resolve(model, cache_dir=cache)  # installed before the cold build, as in the main benchmark
+    cold, rss = build_process(folder, out, model, cache)
     report = out / "reports" / "scale"
     image_ids = {page.stem for page in report.glob("images/*.html")}
-
-    def heaviest(pattern: str) -> int:
-        return max((html_page_weight(page) for page in report.glob(pattern)), default=0)
-
     report_bytes = sum(p.stat().st_size for p in report.rglob("*") if p.is_file())
     maps_bytes = sum(p.stat().st_size for p in (report / "data" / "maps").iterdir())
     explorer_bytes = sum(
         p.stat().st_size for p in (report / "explorer").glob("*.js") if p.stem in image_ids
     )
-    weights = {
-        "front": heaviest("index.html"),
-        "gallery": heaviest("gallery/*.html"),
-        "image": heaviest("images/*.html"),
-    }
+    weights = heaviest_pages(report)
+    clicks = {flavour: clicks_to_every_image(report, flavour) for flavour in _LINKS}
     random_images(folder, 20, start=count, seed=count + 1)
-    incremental, _ = build_process(folder, out, model_dir, cache)
+    incremental, _ = build_process(folder, out, model, cache)
     return {
         "cold_build_s": cold,
         "incremental_s": incremental,
@@ -357,17 +419,20 @@ def scale_point(count: int, model_dir: Path, work: Path) -> dict:
         "maps_bytes_per_image": maps_bytes / count,
         "explorer_bytes_per_image": explorer_bytes / max(len(image_ids), 1),
         "heaviest_page_bytes": weights,
+        "clicks_to_every_image": clicks,
     }
 
 
-def scale(counts: list[int], json_path: Path | None) -> dict:
-    """How builds, reports and pages grow with the number of images (tiny model)."""
-    results: dict = {"model": "tiny random ViT", "image_size": [64, 48], "counts": {}}
+def scale(counts: list[int], json_path: Path | None, model: str = "tiny") -> dict:
+    """How builds, reports and pages grow with the number of images (``model``: tiny, a random
+    tiny ViT, or offline, ViT-S/14 at 224, for the page weights of a real model)."""
+    label = "tiny random ViT" if model == "tiny" else OFFLINE
+    results: dict = {"model": label, "image_size": [64, 48], "counts": {}}
     with tempfile.TemporaryDirectory(prefix="reportgen-scale-") as temp:
         work = Path(temp)
-        tiny = save_random_vit(work / "tiny-vit", TINY)
+        spec = str(save_random_vit(work / "tiny-vit", TINY)) if model == "tiny" else OFFLINE
         for count in counts:
-            results["counts"][str(count)] = scale_point(count, tiny, work)
+            results["counts"][str(count)] = scale_point(count, spec, work)
     points = results["counts"]
     results["rss_ratio"] = (
         points[str(counts[-1])]["peak_rss_mib"] / points[str(counts[0])]["peak_rss_mib"]
@@ -380,6 +445,7 @@ def scale(counts: list[int], json_path: Path | None) -> dict:
 
 def print_scale(results: dict, counts: list[int]) -> None:
     points = [results["counts"][str(count)] for count in counts]
+    weights = points[0]["heaviest_page_bytes"]
     rows = [
         ("cold build (s)", [f"{p['cold_build_s']:.1f}" for p in points]),
         ("rebuild after +20 images / cold", [f"{p['incremental_fraction']:.3f}" for p in points]),
@@ -388,10 +454,18 @@ def print_scale(results: dict, counts: list[int]) -> None:
         ("explorer data bytes per image", [f"{p['explorer_bytes_per_image']:.0f}" for p in points]),
         *[
             (
-                f"heaviest {kind} page + what it loads (MB)",
-                [f"{p['heaviest_page_bytes'][kind] / 1e6:.2f}" for p in points],
+                f"heaviest {kind} page + what it loads, {flavour} (MB)",
+                [f"{p['heaviest_page_bytes'][flavour][kind] / 1e6:.2f}" for p in points],
             )
-            for kind in ("front", "gallery", "image")
+            for flavour in weights
+            for kind in weights[flavour]
+        ],
+        *[
+            (
+                f"most clicks from the front page to an image, {flavour}",
+                [str(p["clicks_to_every_image"][flavour]) for p in points],
+            )
+            for flavour in _LINKS
         ],
         ("peak RSS of the build (MiB)", [f"{p['peak_rss_mib']:.0f}" for p in points]),
     ]
@@ -400,7 +474,12 @@ def print_scale(results: dict, counts: list[int]) -> None:
     print(f"{'images':<{width}}  " + "  ".join(f"{count:>8}" for count in counts))
     for name, values in rows:
         print(f"{name:<{width}}  " + "  ".join(f"{value:>8}" for value in values))
-    worst = max(max(p["heaviest_page_bytes"].values()) for p in points)
+    worst = max(
+        weight
+        for p in points
+        for kinds in p["heaviest_page_bytes"].values()
+        for weight in kinds.values()
+    )
     print(
         f"scale: rss {counts[-1]}/{counts[0]}={results['rss_ratio']:.2f} "
         f"incremental={max(p['incremental_fraction'] for p in points):.3f} "
@@ -458,9 +537,13 @@ def main(argv: list[str] | None = None) -> dict:
         metavar="COUNTS",
         help="measure only how reports scale, at these image counts (e.g. 1000,10000)",
     )
+    parser.add_argument(
+        "--scale-model", choices=("tiny", "offline"), default="tiny", help="model of --scale"
+    )
     args = parser.parse_args(argv)
     if args.scale:
-        return scale([int(count) for count in args.scale.split(",")], args.json)
+        counts = [int(count) for count in args.scale.split(",")]
+        return scale(counts, args.json, args.scale_model)
     if args.quick:
         args.images, args.memory_images, args.rounds = 6, "10,40", 1
 

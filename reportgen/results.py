@@ -56,7 +56,7 @@ class AnalysisOptions:
     faithfulness: bool = False  # deletion/insertion scores of every map
     faithfulness_images: int = 32
     faithfulness_steps: int = 16
-    keep_heads: bool = False  # store every head's CLS attention (float16) in the maps files
+    keep_heads: bool = False  # store every head's CLS attention as float16, not 8-bit
     cache_dir: Path | None = None
     use_cache: bool = True
     engine: str = "local"  # what runs the images: "local" or "ray" (analysis.engines)

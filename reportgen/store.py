@@ -2,23 +2,36 @@
 
 One record file format serves both the cache and a report's ``data/`` folder: an ``.npz`` with
 the arrays and a JSON ``meta`` entry, written with fixed zip timestamps so identical inputs give
-identical bytes. Format 3 (reportgen 0.3) keeps what the report cannot recompute, in about
-25 KB for ViT-S at 224 (format 2 took 170 KB):
+identical bytes. Format 4 (reportgen 0.3) keeps what the report cannot recompute, and every
+head's attention, in 40.1 KB (39.2 KiB) per image for ViT-S at 224 (format 2 took 170 KB).
+Measured by ``python -m benchmarks.storage`` on the offline model (DINOv2-S, 12 layers x 6
+heads x 16x16 patches), over the 48 images of the benchmarks:
 
-- ``seen_image_webp``: the image as the model saw it, as WebP bytes (quality 85: 11 KB and
-  38 dB PSNR on the example images; the raw pixels took 88 KB);
+- ``seen_image_webp``: the image as the model saw it, as WebP bytes (quality 85: 11.4 KB and
+  38 dB PSNR; the raw pixels took 88 KB);
 - ``layers``, ``rollout`` and, when computed, ``relevance``: the maps the report shows, float32,
-  exact; ``max``, ``min`` and ``mean`` are recomputed from ``layers`` on reading;
+  exact (11.1 KB and 1.0 KB); ``max``, ``min`` and ``mean`` are recomputed from ``layers`` on
+  reading. These are the reference for every check, not the heads;
 - ``artifact_mask`` (bool);
-- ``cls_heads``, every head's CLS attention, only when asked (``keep_heads``), as float16: 32 KB
-  for ViT-S, within 4.9e-4 of the float32 values (relative; values under float16's smallest
-  normal, 6.1e-5, within 3e-8 absolute). The layer maps are not derived from them: averaged
-  from float16 heads they would be off by up to 4.3e-4 relative, and the maps must stay within
-  1e-5 of those computed from float32 attention.
+- ``cls_heads``, every head's CLS attention (issue 8: the raw data later versions re-derive
+  maps from), 8 bits per value, quantised per (layer, head) grid as the explorer shows it:
+  value = low + level / 255 * (high - low), each grid's ``low`` and ``high`` in
+  ``cls_heads_range`` (float32): 15.4 KB. Each value is within half a step, 1/510 of its grid's
+  range; layer maps averaged from these heads are within 4.7e-3 of the map's maximum and the
+  spread entropy of a layer within 5.7e-3 (of a single head, 0.043: values within half a step
+  of the grid's minimum read back as that minimum);
+- with ``keep_heads``, ``cls_heads`` as float16 instead, for analyses of small attention values:
+  33 KB (57.6 KB per file), within 4.9e-4 relative (values under float16's smallest normal,
+  6.1e-5, within 3e-8 absolute); layer maps within 4.1e-4 of their maximum, entropies 2.8e-4.
 
-Format 2 (reportgen 0.2: the raw ``seen_image``, ``cls_heads`` float32, every map) and format 1
-files (reportgen 0.1: ``seen_image``, ``cls_heads``, ``rollout``; maps derived as 0.1 drew them,
-without artifact handling) still load.
+Neither encoding would keep maps derived from the heads within 1e-5 of those computed from
+float32 attention, hence the float32 maps. Compressing with LZMA instead of deflate would save
+1.3 KB per image for 6 ms more per image; not taken.
+
+Format 3 (``cls_heads`` float16 only with ``keep_heads``, else none), format 2 (reportgen 0.2:
+the raw ``seen_image``, ``cls_heads`` float32, every map) and format 1 files (reportgen 0.1:
+``seen_image``, ``cls_heads``, ``rollout``; maps derived as 0.1 drew them, without artifact
+handling) still load.
 """
 
 from __future__ import annotations
@@ -45,8 +58,9 @@ from reportgen.record import ImageRecord, Prediction
 # deflate level 1: half the time of the default 6 for 2% more bytes (float32 maps and a JPEG-like
 # image barely compress); the file is written once per image, on the analysis's hot path.
 ZIP_LEVEL = 1
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 SEEN_IMAGE_QUALITY = 85  # WebP quality of the stored seen image (see the module doc)
+HEADS_BITS = 8  # bits per stored head value, unless keep_heads (see the module doc)
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -105,6 +119,14 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         temp.write_bytes(payload)
 
 
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as :func:`canonical_json` atomically, streamed: a report's manifest lists
+    every file (13 MB for 10,000 images), and its text in one string would add to peak memory."""
+    with atomic_path(path) as temp, temp.open("w", encoding="utf-8", newline="") as stream:
+        json.dump(data, stream, sort_keys=True, indent=2, ensure_ascii=False)
+        stream.write("\n")
+
+
 def link_or_copy(source: Path, destination: Path) -> None:
     """Make ``destination`` a hard link to ``source`` (no bytes written), or a copy where links
     cannot be made (another file system). A file already at ``destination`` is replaced, never
@@ -120,9 +142,36 @@ def link_or_copy(source: Path, destination: Path) -> None:
         shutil.copyfile(source, destination)
 
 
+def quantise(values: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``values`` (..., grid_h, grid_w) as unsigned integers of ``bits`` bits per grid, with each
+    grid's ``low`` and ``high`` (float32, as stored): value = low + level / (2**bits - 1) *
+    (high - low), within half a step of the input. A flat grid is all level 0."""
+    grids = np.asarray(values, dtype=np.float64)
+    low = grids.min(axis=(-2, -1)).astype(np.float32)
+    high = grids.max(axis=(-2, -1)).astype(np.float32)
+    top = 2**bits - 1
+    span = np.where(high > low, high.astype(np.float64) - low, 1.0)[..., None, None]
+    levels = np.clip(np.round((grids - low[..., None, None]) / span * top), 0, top)
+    return levels.astype(np.uint8 if bits <= 8 else np.uint16), low, high
+
+
+def dequantise(levels: np.ndarray, low: np.ndarray, high: np.ndarray, bits: int) -> np.ndarray:
+    """The values :func:`quantise` encoded, as float32."""
+    step = (high.astype(np.float64) - low) / (2**bits - 1)
+    return (low[..., None, None] + levels * step[..., None, None]).astype(np.float32)
+
+
+def _stored_heads(cls_heads: np.ndarray, float16: bool) -> dict[str, np.ndarray]:
+    """The arrays that store every head's CLS attention (see the module doc)."""
+    if float16:
+        return {"cls_heads": np.ascontiguousarray(cls_heads, dtype=np.float16)}
+    levels, low, high = quantise(cls_heads, HEADS_BITS)
+    return {"cls_heads": levels, "cls_heads_range": np.stack([low, high], axis=-1)}
+
+
 def record_bytes(record: ImageRecord, keep_heads: bool = False) -> bytes:
     """Serialise the content of a record (not its name) to deterministic npz bytes, in the
-    current format; ``keep_heads`` keeps every head's CLS attention, as float16."""
+    current format; every head's CLS attention is kept 8-bit, or float16 with ``keep_heads``."""
     from PIL import Image
 
     meta = {
@@ -139,8 +188,8 @@ def record_bytes(record: ImageRecord, keep_heads: bool = False) -> bytes:
     seen_image = Image.fromarray(np.ascontiguousarray(record.seen_image, dtype=np.uint8))
     seen_image.save(seen, "WEBP", quality=SEEN_IMAGE_QUALITY, method=2)
     arrays = {"seen_image_webp": np.frombuffer(seen.getvalue(), dtype=np.uint8)}
-    if keep_heads and record.cls_heads is not None:
-        arrays["cls_heads"] = np.ascontiguousarray(record.cls_heads, dtype=np.float16)
+    if record.cls_heads is not None:
+        arrays.update(_stored_heads(record.cls_heads, keep_heads))
     if record.artifact_mask is not None:
         arrays["artifact_mask"] = np.ascontiguousarray(record.artifact_mask, dtype=bool)
     for name in _STORED_MAPS:
@@ -185,6 +234,17 @@ def _seen_image(meta: dict[str, Any], data: Any) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
+def _cls_heads(data: Any) -> np.ndarray | None:
+    """Every head's CLS attention as stored: 8-bit levels read back to float32 (format 4),
+    float16 or float32 as older files and ``keep_heads`` keep them; None when not stored."""
+    if "cls_heads" not in data.files:
+        return None
+    if "cls_heads_range" not in data.files:
+        return data["cls_heads"]
+    bounds = data["cls_heads_range"]
+    return dequantise(data["cls_heads"], bounds[..., 0], bounds[..., 1], HEADS_BITS)
+
+
 def read_record(path: Path | io.BytesIO, name: str) -> ImageRecord:
     """Load a record file (or its bytes in a BytesIO) written by :func:`record_bytes`, of this
     format or an earlier one."""
@@ -197,7 +257,7 @@ def read_record(path: Path | io.BytesIO, name: str) -> ImageRecord:
             original_size=tuple(meta["original_size"]),
             geometry=meta["geometry"],
             seen_image=_seen_image(meta, data),
-            cls_heads=data["cls_heads"] if "cls_heads" in data.files else None,
+            cls_heads=_cls_heads(data),
             maps=_named_maps(meta, data),
             artifact_mask=data["artifact_mask"] if "artifact_mask" in data.files else None,
             predictions=[Prediction(label, prob) for label, prob in meta["predictions"]],

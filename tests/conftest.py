@@ -138,3 +138,23 @@ def stop_build_half_way(command, out, signal_number):
     finally:
         process.kill()
     return process.returncode, stderr.decode()
+
+
+def rewrite_as_format_3(maps_file, heads: bool) -> None:
+    """Rewrite a maps file as maps format 3 stored it: its heads as float16 (``keep_heads``) when
+    ``heads``, else none. Replaced, not written through: report files link to the cache's."""
+    import io
+    import json
+
+    from reportgen import store
+
+    record = store.read_record(maps_file, "")
+    with np.load(maps_file) as data:
+        arrays = {name: data[name] for name in data.files if not name.startswith("cls_heads")}
+    meta = json.loads(arrays["meta"].tobytes())
+    arrays["meta"] = np.frombuffer(json.dumps({**meta, "format": 3}).encode(), dtype=np.uint8)
+    if heads:
+        arrays["cls_heads"] = record.cls_heads.astype(np.float16)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    store.atomic_write(maps_file, buffer.getvalue())

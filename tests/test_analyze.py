@@ -55,7 +55,11 @@ def test_store_contents(folder, options, tmp_path):
     reloaded = Analysis.load(out)
     assert reloaded.images == analysis.images and reloaded.model == analysis.model
     record = reloaded.record(reloaded.images[0])
-    assert record.cls_heads is None  # not kept unless asked (--keep-heads)
+    assert record.cls_heads.shape == (2, 2, 4, 4)  # every head, kept by default (8-bit)
+    error = np.abs(record.cls_heads.mean(axis=1) - record.maps["layers"])
+    half_steps = np.ptp(record.cls_heads, axis=(2, 3)).mean(axis=1) / 510  # per layer
+    kept = ~record.artifact_mask  # artifact patches are filled in the maps, not in the heads
+    assert np.all((error <= half_steps[:, None, None] + 1e-7)[kept])
     assert record.maps["layers"].shape == (2, 4, 4) and record.maps["layers"].dtype == np.float32
     assert record.seen_image.shape == (32, 32, 3) and record.seen_image.dtype == np.uint8
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import run
+from benchmarks import run, storage
 
 pytestmark = pytest.mark.slow
 
@@ -55,5 +55,18 @@ def test_scale_benchmark_runs_and_reports_every_figure(tmp_path, capsys):
     for point in results["counts"].values():
         assert point["cold_build_s"] > 0 and point["incremental_fraction"] > 0
         assert point["maps_bytes_per_image"] > 0 and point["peak_rss_mib"] > 0
-        assert all(weight > 0 for weight in point["heaviest_page_bytes"].values())  # galleries
+        weights = point["heaviest_page_bytes"]
+        assert set(weights) == {"html", "gfm", "jekyll", "html, control used"}
+        assert all(weight > 0 for kinds in weights.values() for weight in kinds.values())
+        assert weights["html, control used"]["gallery"] > weights["html"]["gallery"]  # sprites
+        assert point["clicks_to_every_image"] == {"html": 2, "gfm": 2}
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("scale: rss 53/51=")
+
+
+def test_storage_benchmark_measures_both_head_encodings(tiny_vit_dir, capsys):
+    results = storage.main(["--model", str(tiny_vit_dir), "--images", "3"])
+    quantised, float16 = results["8-bit heads (default)"], results["float16 heads (keep_heads)"]
+    assert "cls_heads_range.npy" in quantised["member_bytes_per_image"]
+    assert quantised["head_error_over_grid_range"] <= 1 / 510 * (1 + 1e-5)
+    assert float16["layer_map_error_over_its_max"] <= 2**-11  # half a float16 ulp
+    assert "float16 heads (keep_heads)" in capsys.readouterr().out

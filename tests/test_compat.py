@@ -2,6 +2,8 @@
 
 ``tests/fixtures/report-v0.1.0`` is a report exactly as reportgen 0.1.0 published it (results
 format 1: no named maps, no artifact mask, rollout from layer 0, no normalisation setting).
+Reports with maps format 3 (no per-head attention unless ``--keep-heads``) are made by
+rewriting a new report's maps files.
 """
 
 import json
@@ -11,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from conftest import rewrite_as_format_3, write_images
 
-from reportgen import cli
+from reportgen import api, cli
+from reportgen.publish import explorer, site
 from reportgen.results import Analysis
 
 FIXTURE = Path(__file__).parent / "fixtures" / "report-v0.1.0"
@@ -78,3 +82,23 @@ def test_old_report_redraws_its_figures_from_format_1_maps(old_report, tmp_path)
     assert all(after[name] != before[name] for name in before)  # redrawn, new colours
     page = " ".join((old_report / "index.html").read_text().split())
     assert "share one colour scale" in page
+
+
+def test_report_with_format_3_maps_without_heads_rerenders(analysis_options, tmp_path):
+    options = site.ReportOptions(
+        slug="v3", date=site.parse_date("2025-01-01"), gallery_threshold=2, formats=("html",)
+    )
+    report = api.build(
+        write_images(tmp_path / "images", 3), tmp_path / "site", analysis_options, options
+    )
+    for maps_file in (report / "data" / "maps").iterdir():
+        rewrite_as_format_3(maps_file, heads=False)
+    figures = files(report / "figures")
+    assert cli.main(["render", str(report), "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert files(report / "figures") == figures  # drawn from the maps, which did not change
+    analysis = Analysis.load(report / "data")
+    for image in analysis.images:
+        assert analysis.record(image).cls_heads is None
+        data = (report / explorer.files(image.id).data).read_text()
+        assert '"heads":null' in data.replace(" ", "")
+    assert cli.main(["verify", str(report)]) == 0

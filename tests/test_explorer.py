@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pytest
-from conftest import tiny_model_dir, write_images
+from conftest import rewrite_as_format_3, tiny_model_dir, write_images
 from PIL import Image
 from test_browser import (  # noqa: F401
     HOSTILE_NAMES,
@@ -44,8 +44,8 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 @dataclass(frozen=True)
 class Reports:
-    heads: Path  # hostile names, per-head attention kept
-    no_heads: Path  # the default maps files: no per-head attention
+    heads: Path  # hostile names, every head's attention (kept by default, 8-bit)
+    no_heads: Path  # maps files as format 3 stored them by default: no per-head attention
     single: Path  # the hostile names again, one page (html and gfm): explorers inline
 
 
@@ -57,9 +57,7 @@ def reports(tiny_vit_dir, tmp_path_factory) -> Reports:
     heads = api.build(
         _hostile_folder(tmp / "hostile"),
         tmp / "site",
-        AnalysisOptions(
-            model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache", keep_heads=True
-        ),
+        AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache"),
         options,
     )
     no_heads = api.build(
@@ -68,6 +66,9 @@ def reports(tiny_vit_dir, tmp_path_factory) -> Reports:
         AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache"),
         ReportOptions(slug="no-heads", date=date, gallery_threshold=2, formats=("html",)),
     )
+    for maps_file in (no_heads / "data" / "maps").iterdir():
+        rewrite_as_format_3(maps_file, heads=False)
+    api.rerender(no_heads, cache_dir=tmp / "cache")
     single = api.build(
         tmp / "hostile",
         tmp / "site",

@@ -8,6 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import rewrite_as_format_3
 
 from reportgen import store
 from reportgen.methods import panels
@@ -45,18 +46,20 @@ def members(payload: bytes) -> set[str]:
         return set(archive.namelist())
 
 
-def test_format_3_keeps_what_cannot_be_recomputed():
+def test_format_4_keeps_what_cannot_be_recomputed_and_every_head():
     record = make_record()
     payload = store.record_bytes(record)
     assert members(payload) == {
         "seen_image_webp.npy",
+        "cls_heads.npy",
+        "cls_heads_range.npy",
         "layers.npy",
         "rollout.npy",
         "artifact_mask.npy",
         "meta.npy",
     }
-    with_heads = store.record_bytes(record, keep_heads=True)
-    assert members(with_heads) == members(payload) | {"cls_heads.npy"}
+    float16 = store.record_bytes(record, keep_heads=True)
+    assert members(float16) == members(payload) - {"cls_heads_range.npy"}
     assert store.record_bytes(record) == payload  # deterministic bytes
 
 
@@ -69,10 +72,41 @@ def test_maps_read_back_exactly_and_aggregates_are_recomputed():
         np.testing.assert_allclose(back.maps[name], record.maps[name], rtol=1e-6)
     assert list(back.maps) == list(record.maps)
     np.testing.assert_array_equal(back.artifact_mask, record.artifact_mask)
-    assert back.cls_heads is None and back.predictions == record.predictions
+    assert back.predictions == record.predictions
 
 
-def test_heads_are_float16_within_its_precision():
+def test_heads_are_8_bit_within_half_a_step_of_each_grid():
+    record = make_record()
+    payload = store.record_bytes(record)
+    with np.load(io.BytesIO(payload)) as data:
+        assert data["cls_heads"].dtype == np.uint8 and data["cls_heads_range"].shape == (3, 4, 2)
+    back = store.read_record(io.BytesIO(payload), "x").cls_heads
+    assert back.dtype == np.float32 and back.shape == record.cls_heads.shape
+    heads = record.cls_heads.astype(np.float64)
+    span = heads.max(axis=(2, 3), keepdims=True) - heads.min(axis=(2, 3), keepdims=True)
+    assert np.all(np.abs(back - heads) <= span / 510 * (1 + 1e-6))
+    assert np.array_equal(back.min(axis=(2, 3)), record.cls_heads.min(axis=(2, 3)))
+
+
+def test_the_explorer_gets_the_stored_levels():
+    record = make_record()
+    payload = store.record_bytes(record)
+    with np.load(io.BytesIO(payload)) as data:
+        stored = data["cls_heads"]
+    back = store.read_record(io.BytesIO(payload), "x").cls_heads
+    levels, _, _ = store.quantise(back, 8)
+    np.testing.assert_array_equal(levels, stored)  # no second rounding
+
+
+def test_quantise_keeps_a_flat_grid_exact():
+    values = np.full((2, 3, 3), 0.25)
+    values[1, 0, 0] = 0.5
+    levels, low, high = store.quantise(values, 8)
+    assert levels[0].max() == 0 and levels[1, 0, 0] == 255
+    np.testing.assert_array_equal(store.dequantise(levels, low, high, 8), values)
+
+
+def test_keep_heads_stores_float16_within_its_precision():
     record = make_record()
     back = store.read_record(io.BytesIO(store.record_bytes(record, keep_heads=True)), "x")
     assert back.cls_heads.dtype == np.float16
@@ -119,6 +153,22 @@ def test_format_2_files_still_load(tmp_path):
         np.testing.assert_array_equal(back.maps[name], values)
 
 
+@pytest.mark.parametrize("heads", [False, True])
+def test_format_3_files_still_load(tmp_path, heads):
+    record = make_record()
+    path = tmp_path / "v3.npz"
+    path.write_bytes(store.record_bytes(record, keep_heads=heads))
+    rewrite_as_format_3(path, heads)
+    back = store.read_record(path, "x.png")
+    for name, values in record.maps.items():
+        np.testing.assert_allclose(back.maps[name], values, rtol=1e-6)
+    if heads:
+        assert back.cls_heads.dtype == np.float16
+        np.testing.assert_allclose(back.cls_heads, record.cls_heads, rtol=2**-11, atol=3e-8)
+    else:
+        assert back.cls_heads is None
+
+
 @pytest.mark.parametrize("keep_heads", [False, True])
 def test_link_or_copy_never_writes_through_a_link(tmp_path, keep_heads):
     source = tmp_path / "cache" / "a"
@@ -130,3 +180,10 @@ def test_link_or_copy_never_writes_through_a_link(tmp_path, keep_heads):
     assert source.read_bytes() == original  # ...and leaves the cached file alone
     store.link_or_copy(source, placed)
     assert placed.read_bytes() == original
+
+
+def test_json_is_streamed_to_the_same_bytes_as_canonical_json(tmp_path):
+    data = {"files": {f"b/{index}": "é" * 3 for index in range(3)}, "a": [1, 2.5, None]}
+    store.write_json(tmp_path / "manifest.json", data)
+    assert (tmp_path / "manifest.json").read_text(encoding="utf-8") == store.canonical_json(data)
+    assert [path.name for path in tmp_path.iterdir()] == ["manifest.json"]  # no temporary left

@@ -2,9 +2,10 @@
 
 The page draws every overlay itself (``templates/explorer.js``), so the data is the stored
 attention, not pixels: the image as the model saw it (the maps file's own WebP bytes, so the
-browser blends over the very pixels the figures use), every named map, the artifact mask and,
-when the maps file kept them, every head's CLS row. Maps are quantised per grid to 16 bits (the
-overlay's colour index, 8 bits, is exact to within one step), heads to 8 bits. Each file is a
+browser blends over the very pixels the figures use), every named map, the artifact mask and
+every head's CLS row (maps files before format 4 may lack them). Maps are quantised per grid to
+16 bits (the overlay's colour index, 8 bits, is exact to within one step), heads to 8 bits: the
+maps file's own levels, unless it keeps float16 heads. Each file is a
 script that hands its data to ``reportgenExplorer``, so pages opened from disk (``file://``,
 where ``fetch`` is blocked) load it too. The colour maps are lookup tables from matplotlib, in one
 shared script. Everything is JSON with ``<``, ``>``, ``&`` and U+2028/9 escaped: no name can end
@@ -42,19 +43,15 @@ def files(image_id: str) -> ExplorerFiles:
 
 
 def quantised(values: np.ndarray, bits: int) -> dict[str, Any]:
-    """``values`` (..., grid_h, grid_w) as unsigned integers per grid: each grid's ``low`` and
-    ``high`` and little-endian base64 ``data``; value = low + q / (2**bits - 1) * (high - low)."""
-    grids = np.asarray(values, dtype=np.float64).reshape(-1, values.shape[-2] * values.shape[-1])
-    low, high = grids.min(axis=1), grids.max(axis=1)
-    span = np.where(high > low, high - low, 1.0)
-    top = 2**bits - 1
-    levels = np.round((grids - low[:, None]) / span[:, None] * top)
-    dtype = np.dtype("<u2") if bits == 16 else np.dtype("u1")
+    """``values`` (..., grid_h, grid_w) quantised per grid (:func:`store.quantise`): each grid's
+    ``low`` and ``high`` and little-endian base64 ``data``."""
+    levels, low, high = store.quantise(values, bits)
+    little_endian = levels.astype(levels.dtype.newbyteorder("<"), copy=False)
     return {
-        "low": low.tolist(),
-        "high": high.tolist(),
+        "low": low.ravel().tolist(),
+        "high": high.ravel().tolist(),
         "bits": bits,
-        "data": base64.b64encode(levels.astype(dtype).tobytes()).decode("ascii"),
+        "data": base64.b64encode(little_endian.tobytes()).decode("ascii"),
     }
 
 

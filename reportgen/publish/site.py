@@ -490,7 +490,7 @@ def _write_explorer(
     the same maps file was prepared before)."""
     style = options.style
     explorer.write_shared(report, style.colormap, style.alpha, options.templates_dir)
-    code = store.source_fingerprint("publish.explorer")
+    code = store.source_fingerprint("publish.explorer", "store")  # store: reads, quantises
     for image in track(analysis.images, total=len(analysis.images), desc="explorer data"):
         maps_path = analysis.root / table.maps_file(image.id)
         key = None
@@ -762,7 +762,7 @@ def _render_pages(
         "fingerprint": _fingerprint(analysis, options),
         "files": _file_hashes(report),
     }
-    store.atomic_write(report / MANIFEST_FILE, store.canonical_json(report_manifest))
+    store.write_json(report / MANIFEST_FILE, report_manifest)
 
 
 def _fingerprint(analysis: Analysis, options: ReportOptions) -> str:
