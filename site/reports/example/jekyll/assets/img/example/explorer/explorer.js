@@ -1,24 +1,29 @@
-// reportgen: the attention explorer of an image page (html flavour). Progressive: without
-// JavaScript its section stays hidden and the page shows the static figure as before.
+// reportgen: the attention explorer (html and jekyll flavours), on an image page or inline
+// below each figure of a single-page report. Progressive: without JavaScript its section stays
+// hidden and the page shows the static figures as before.
 //
 // The page loads this file, then colormaps.js (lookup tables from matplotlib, the report's
-// alpha) and the image's data script (the seen image, every map quantised per grid, the
-// artifact mask and, when stored, every head's CLS row). Each overlay is computed here the way
-// the Python figures compute it: Pillow's bilinear upsampling of the grid (pixel-centre
-// aligned, edges clamped), each panel scaled from its own min to max, index = floor(v*255+0.5)
-// into the colormap, blended as image + alpha * (colour - image), rounded half up.
+// alpha) and an image's data script (the seen image, every map quantised per grid, the
+// artifact mask and, when stored, every head's CLS row): on an image page at once, inline
+// when its button is first pressed. The data script's data-explorer attribute names the
+// section it fills. Each overlay is computed here the way the Python figures compute it:
+// Pillow's bilinear upsampling of the grid (pixel-centre aligned, edges clamped), each panel
+// scaled from its own min to max, index = floor(v*255+0.5) into the colormap, blended as
+// image + alpha * (colour - image), rounded half up.
 "use strict";
 (() => {
   let settings = null;
-  let data = null;
+  const waiting = []; // [section, data] that came before the colour maps
 
   window.reportgenExplorerSettings = (value) => {
     settings = value;
-    if (data) start();
+    for (const [root, data] of waiting.splice(0)) start(root, data);
   };
-  window.reportgenExplorer = (value) => {
-    data = value;
-    if (settings) start();
+  window.reportgenExplorer = (data) => {
+    const root = document.getElementById(document.currentScript?.dataset.explorer ?? "");
+    if (!root) return;
+    if (settings) start(root, data);
+    else waiting.push([root, data]);
   };
 
   function bytes(base64) {
@@ -87,7 +92,7 @@
   }
 
   // The overlay of one grid on the image's pixels, as ImageData; mask: cells to outline.
-  function overlay(base, grid, lut, alpha, mask) {
+  function overlay(data, base, grid, lut, alpha, mask) {
     const [height, width] = data.size;
     const [gridH, gridW] = data.grid;
     const heat = upsample(grid, gridH, gridW, height, width);
@@ -142,9 +147,7 @@
     select.append(item);
   }
 
-  function start() {
-    const root = document.getElementById("explorer");
-    if (!root) return;
+  function start(root, data) {
     const $ = (name) => root.querySelector(`[data-control="${name}"]`);
     const canvas = $("canvas");
     const [height, width] = data.size;
@@ -216,7 +219,7 @@
       const lut = luts[colormap.value];
       const opacity = Number(alpha.value);
       const view = chosen(layerIndex, head.value);
-      context.putImageData(overlay(base, view.grid, lut, opacity, view.mask), 0, 0);
+      context.putImageData(overlay(data, base, view.grid, lut, opacity, view.mask), 0, 0);
       canvas.setAttribute("aria-label", `Attention overlay: ${view.what}`);
       status.textContent = `${view.what} · alpha ${opacity.toFixed(2)} · ${colormap.value}`;
       drawHeads(layerIndex, lut, opacity);
@@ -236,7 +239,8 @@
         small.width = width;
         small.height = height;
         const view = chosen(layerIndex, String(h));
-        small.getContext("2d").putImageData(overlay(base, view.grid, lut, opacity, null), 0, 0);
+        const drawn = overlay(data, base, view.grid, lut, opacity, null);
+        small.getContext("2d").putImageData(drawn, 0, 0);
         const label = document.createElement("span");
         label.textContent = `head ${h}`;
         button.append(small, label);
@@ -260,5 +264,32 @@
     }
     showHeads.disabled = !headCount;
     picture.src = data.image;
+  }
+
+  // An inline explorer: its button loads the image's data the first time, then shows and hides.
+  function inline(box) {
+    const button = box.querySelector("button");
+    const panel = document.getElementById(button.getAttribute("aria-controls"));
+    button.addEventListener("click", () => {
+      const open = button.getAttribute("aria-expanded") !== "true";
+      button.setAttribute("aria-expanded", String(open));
+      panel.hidden = !open;
+      if (!open || box.dataset.requested) return;
+      box.dataset.requested = "true";
+      const script = document.createElement("script");
+      script.src = box.dataset.src;
+      script.dataset.explorer = box.dataset.explorer;
+      box.append(script);
+    });
+    box.hidden = false;
+  }
+
+  document.querySelectorAll(".explorer-inline").forEach(inline);
+  // A link to an inline explorer (the gfm page links the html one) opens it.
+  const linked = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+  const box = linked?.closest(".explorer-inline");
+  if (box) {
+    box.querySelector("button").click();
+    box.scrollIntoView();
   }
 })();
