@@ -128,14 +128,15 @@ def _exit_with(pid: int) -> None:
         try:
             select.select([os.pidfd_open(pid)], [], [])
         except (AttributeError, OSError):
-            while _alive(pid):
+            while process_alive(pid):
                 time.sleep(1.0)
         os._exit(1)
 
     threading.Thread(target=wait, name="reportgen-owner-watch", daemon=True).start()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

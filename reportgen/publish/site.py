@@ -49,7 +49,7 @@ from reportgen.publish.figures import FigureStyle
 from reportgen.record import ImageRecord
 from reportgen.results import AUTO, MAPS_DIR, Analysis, ImageSummary, build_time, write_results
 from reportgen.slugs import slugify
-from reportgen.workers import InlinePool, Pool, open_pool
+from reportgen.workers import InlinePool, Pool, open_pool, process_alive
 
 REPORTS_DIR = "reports"
 MANIFEST_FILE = "manifest.json"
@@ -228,18 +228,8 @@ def _remove_stale_staging(site_dir: Path) -> None:
     places = ("", f"{REPORTS_DIR}/", f"{REPORTS_DIR}/*/{VERSIONS_DIR}/")
     for folder in [path for place in places for path in site_dir.glob(f"{place}{STAGING_PREFIX}*")]:
         pid = folder.name[len(STAGING_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _Staging:
