@@ -208,15 +208,14 @@ def deliver(item: Hit | Made | SkippedFile, job: Job) -> Stored | SkippedFile:
         return item
     cache = job.cache()
     payload = None
-    if isinstance(item, Hit):
-        name, known = item.name, item.record
+    from_cache = isinstance(item, Hit)
+    if from_cache:
         record = functools.cache(
-            lambda: known or store.read_record(cache.path(*_cached(item)), name)
+            lambda: item.record or store.read_record(cache.path(*_cached(item)), item.name)
         )
     else:
         payload, stored = store.as_stored(finish(item.raw, job.extract), job.keep_heads)
         record = functools.cache(lambda: stored)
-    from_cache = isinstance(item, Hit)
     if from_cache and item.facts is not None:
         summary = summary_from_facts(item.index, item.name, item.facts)
     else:
