@@ -96,13 +96,53 @@ def content_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def umask() -> int:
+    """The process's umask, read without changing it where the system tells it (Linux), so a
+    thread creating a file meanwhile is never given another mask."""
+    with contextlib.suppress(OSError), open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a plain ``open()`` gives a new file (0644 under umask 0022)."""
+    return 0o666 & ~umask()
+
+
+def folder_mode() -> int:
+    """The mode a plain ``mkdir`` gives a new folder (0755 under umask 0022)."""
+    return 0o777 & ~umask()
+
+
+def make_readable(path: Path) -> None:
+    """Give ``path`` (a file, or a folder and all below it) the modes the umask gives new ones:
+    ``mkstemp`` and ``mkdtemp`` create owner-only files and folders, which a web server running
+    as another user, or a copy made with ``rsync -a``, could not read."""
+    path = Path(path)
+    if not path.is_dir():
+        path.chmod(file_mode())
+        return
+    path.chmod(folder_mode())
+    for folder, folders, files in os.walk(path):
+        for name in folders:
+            os.chmod(os.path.join(folder, name), folder_mode())
+        for name in files:
+            os.chmod(os.path.join(folder, name), file_mode())
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary file in ``path``'s folder to write, renamed to ``path`` when the block ends
-    without an error (removed otherwise): ``path`` is never half-written."""
+    without an error (removed otherwise): ``path`` is never half-written. It gets the mode a
+    plain ``open()`` would give it, not ``mkstemp``'s owner-only one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, file_mode())
     os.close(fd)
     try:
         yield Path(temp)
@@ -140,6 +180,9 @@ def link_or_copy(source: Path, destination: Path) -> None:
         os.link(source, destination)
     except OSError:
         shutil.copyfile(source, destination)
+        return
+    if destination.stat().st_mode & 0o777 != file_mode():  # a cache file of an earlier version
+        destination.chmod(file_mode())
 
 
 def quantise(values: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -39,7 +39,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reportgen.errors import ReportgenError
-from reportgen.store import ContentCache, default_cache_dir, file_sha256, mark_used
+from reportgen.store import (
+    ContentCache,
+    default_cache_dir,
+    file_sha256,
+    make_readable,
+    mark_used,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -217,7 +223,7 @@ def offline_model_dir(name: str, cache_dir: Path | None = None) -> Path:
         (staging / "provenance.json").write_text(
             json.dumps(converted, indent=2, sort_keys=True) + "\n"
         )
-        _make_readable(staging)
+        make_readable(staging)
         try:
             os.replace(staging, target)
         except OSError as error:
@@ -251,13 +257,6 @@ def _remove_abandoned_staging(target: Path) -> None:
             continue
         if abandoned:
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _make_readable(folder: Path) -> None:
-    """mkdtemp and safetensors create owner-only modes; a shared cache needs readable ones."""
-    folder.chmod(0o755)
-    for file in folder.iterdir():
-        file.chmod(0o644)
 
 
 def _convert(path: Path, folder: Path) -> None:
