@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+# a report exactly as reportgen 0.1.0 published it (see tests/test_compat.py)
+FIXTURE = TESTS / "fixtures" / "report-v0.1.0"
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots the browser tests leave for a person to see
 
 
 def tiny_model_dir(tmp_path_factory, family: str, **overrides):

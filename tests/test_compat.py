@@ -8,18 +8,15 @@ rewriting a new report's maps files.
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import rewrite_as_format_3, write_images
+from conftest import FIXTURE, rewrite_as_format_3, write_images
 
 from reportgen import api, cli
 from reportgen.publish import explorer, site
 from reportgen.results import Analysis
-
-FIXTURE = Path(__file__).parent / "fixtures" / "report-v0.1.0"
 
 
 @pytest.fixture

@@ -4,16 +4,15 @@ against a real report (pandas, polars and duckdb come with the test extra)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from conftest import write_images
+from conftest import ROOT, write_images
 
 from reportgen import api
 from reportgen.publish import site
 from reportgen.results import AnalysisOptions
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "results-table.md"
+DOC = ROOT / "docs" / "results-table.md"
 EXAMPLE_REPORT = "site/reports/cats"
 
 

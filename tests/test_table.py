@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import csv
 import shutil
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import write_images
+from conftest import FIXTURE, write_images
 
 from reportgen import api, cli
 from reportgen.publish import site
 from reportgen.publish.site import ReportOptions
 from reportgen.results import Analysis, AnalysisOptions
-
-FIXTURE = Path(__file__).parent / "fixtures" / "report-v0.1.0"
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 import numpy as np
 import pytest
-from conftest import write_images
+from conftest import ARTIFACTS, write_images
 from PIL import Image
 
 from reportgen import api
@@ -28,7 +28,6 @@ from reportgen.results import AnalysisOptions
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pytest
-from conftest import rewrite_as_format_3, tiny_model_dir, write_images
+from conftest import ARTIFACTS, ROOT, rewrite_as_format_3, tiny_model_dir, write_images
 from PIL import Image
 from test_browser import (  # noqa: F401
     HOSTILE_NAMES,
@@ -38,8 +38,6 @@ from reportgen.record import ImageRecord
 from reportgen.results import Analysis, AnalysisOptions
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
 @dataclass(frozen=True)
@@ -340,7 +338,7 @@ def test_the_report_wide_control_switches_every_overlay(tab, reports, page_name)
 PAGE_WEIGHT_LIMIT = 3_000_000  # bytes: a page with everything it loads (the galleries issue)
 
 
-EXAMPLE_PHOTOS = Path(__file__).resolve().parents[1] / "examples" / "images"
+EXAMPLE_PHOTOS = ROOT / "examples" / "images"
 
 
 def _photos(folder: Path, count: int) -> Path:

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 import markupsafe
 import pytest
-from conftest import write_images
+from conftest import FIXTURE, write_images
 from PIL import Image
 
 from reportgen import api
@@ -21,7 +21,6 @@ from reportgen.publish import gallery, pages, site
 from reportgen.publish.site import ReportOptions
 from reportgen.results import Analysis, AnalysisOptions
 
-FIXTURE = Path(__file__).parent / "fixtures" / "report-v0.1.0"
 HOSTILE_NAMES = [
     "<script>alert(1)</script>.png",
     "{{ site.title }}.jpg",

@@ -31,7 +31,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import write_images
+from conftest import TESTS, write_images
 from PIL import Image
 from test_browser import _QuietHandler, browser  # noqa: F401
 from test_explorer import (
@@ -48,7 +48,7 @@ from reportgen.results import Analysis, AnalysisOptions, ImageSummary
 
 pytestmark = [pytest.mark.jekyll, pytest.mark.slow]
 
-SKELETON = Path(__file__).parent / "jekyll_site"
+SKELETON = TESTS / "jekyll_site"
 SITE_TITLE = "SENTINEL-SITE-TITLE"  # the skeleton's _config.yml title
 BASEURL = "/sentinel-base"  # the skeleton's _config.yml baseurl
 SLUG = "hostile-names"

@@ -2,16 +2,13 @@
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
-from conftest import write_images
+from conftest import FIXTURE, write_images
 
 from reportgen import api, cli, store, table
 from reportgen.publish import site
 from reportgen.publish.verify import verify
-
-FIXTURE = Path(__file__).parent / "fixtures" / "report-v0.1.0"
 
 
 @pytest.fixture(scope="module")

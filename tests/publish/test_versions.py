@@ -4,16 +4,13 @@ import html
 import json
 import shutil
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
-from conftest import site_files, write_images
+from conftest import FIXTURE, site_files, write_images
 
 from reportgen import api, cli
 from reportgen.errors import ReportgenError
 from reportgen.publish import site
-
-FIXTURE = Path(__file__).parent / "fixtures" / "report-v0.1.0"
 
 
 @pytest.fixture
