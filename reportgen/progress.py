@@ -33,10 +33,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def status_line(desc: str, done: int, total: int, unit: str, rate: float) -> str:
-    """``attention 1200/2000 images, 35.1/s, about 23 s left``."""
-    line = f"{desc} {done}/{total} {unit}s, {rate:.1f}/s"
-    if rate > 0 and total > done:
+def _count(done: int, total: int | None) -> str:
+    return f"{done}" if total is None else f"{done}/{total}"
+
+
+def status_line(desc: str, done: int, total: int | None, unit: str, rate: float) -> str:
+    """``attention 1200/2000 images, 35.1/s, about 23 s left``; without a known total,
+    ``attention 1200 images, 35.1/s``."""
+    line = f"{desc} {_count(done, total)} {unit}s, {rate:.1f}/s"
+    if rate > 0 and total is not None and total > done:
         line += f", about {_duration((total - done) / rate)} left"
     return line
 
@@ -44,7 +49,7 @@ def status_line(desc: str, done: int, total: int, unit: str, rate: float) -> str
 def track(
     items: Iterable[Item],
     *,
-    total: int,
+    total: int | None,
     desc: str,
     unit: str = "image",
     initial: int = 0,
@@ -52,7 +57,8 @@ def track(
     every: float = EVERY_SECONDS,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[Item]:
-    """Yield ``items``, showing progress towards ``total`` (``initial`` already done).
+    """Yield ``items``, showing progress towards ``total`` (``initial`` already done; None: not
+    known in advance).
 
     On a terminal: a tqdm bar that disappears when done. Elsewhere: a line every ``every``
     seconds with count, rate and time left, and a last line when the loop took that long.
@@ -79,5 +85,6 @@ def track(
             stream.flush()
     if said:
         elapsed = clock() - start
-        print(f"reportgen: {desc} {done}/{total} {unit}s in {_duration(elapsed)}", file=stream)
+        line = f"{desc} {_count(done, total)} {unit}s in {_duration(elapsed)}"
+        print(f"reportgen: {line}", file=stream)
         stream.flush()

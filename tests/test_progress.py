@@ -29,6 +29,16 @@ def test_lines_every_few_seconds_with_count_rate_and_time_left():
     ]
 
 
+def test_a_stream_of_unknown_length_shows_its_count_and_rate():
+    stream = io.StringIO()
+    list(track(iter(range(10)), total=None, desc="attention", stream=stream, clock=FakeClock(1.0)))
+    assert stream.getvalue().splitlines() == [
+        "reportgen: attention 5 images, 1.0/s",
+        "reportgen: attention 10 images, 1.0/s",
+        "reportgen: attention 10 images in 11 s",
+    ]
+
+
 def test_quick_loops_print_nothing():
     stream = io.StringIO()
     assert list(track("abc", total=3, desc="pages", stream=stream, clock=FakeClock(0.1))) == [
