@@ -115,6 +115,18 @@ def report_options():
     )
 
 
+def declare_entry_points(monkeypatch, group: str, *pairs: tuple[str, str]) -> None:
+    """Declare entry points of ``group`` as installed packages would: (name, "module:attr")."""
+    import importlib.metadata
+
+    points = [importlib.metadata.EntryPoint(name, value, group) for name, value in pairs]
+    monkeypatch.setattr(
+        importlib.metadata,
+        "entry_points",
+        lambda group: [point for point in points if point.group == group],
+    )
+
+
 def site_files(root):
     """Every file below ``root`` with its bytes, by POSIX relative path."""
     return {

@@ -1,28 +1,17 @@
 """Entry-point plugins: a broken or clashing plugin is left out with one warning line naming it."""
 
-import importlib.metadata
 import logging
 
 import pytest
+from conftest import declare_entry_points
 
 from reportgen import plugins
 
 
 @pytest.fixture
 def entry_points(monkeypatch):
-    """Declare entry points as an installed package would: (name, "module:attr") pairs."""
-
-    def declare(*pairs):
-        points = [
-            importlib.metadata.EntryPoint(name, value, plugins.FLAVOURS) for name, value in pairs
-        ]
-        monkeypatch.setattr(
-            importlib.metadata,
-            "entry_points",
-            lambda group: [point for point in points if point.group == group],
-        )
-
-    return declare
+    """Declare flavour entry points as an installed package would: (name, "module:attr")."""
+    return lambda *pairs: declare_entry_points(monkeypatch, plugins.FLAVOURS, *pairs)
 
 
 def warnings_of(caplog):
