@@ -84,13 +84,13 @@ def stage_rates(
             torch.cuda.synchronize()
         return time.perf_counter()
 
-    from reportgen.analysis.engines.base import ImageTask, Job, Made, deliver, intake_batch
+    from reportgen.analysis.engines.base import Job, Made, deliver, intake_batch
     from reportgen.analysis.extract import ExtractOptions, Extractor, batched
     from reportgen.analysis.model import load, resolve
+    from reportgen.analysis.sources.folder import FolderSource
 
     loaded = load(resolve(spec, cache_dir=cache_dir), device)
     extractor = Extractor(loaded)
-    paths = sorted(folder.iterdir())
     with tempfile.TemporaryDirectory(prefix="reportgen-stages-") as temp:
         job = Job(
             model=loaded.ref,
@@ -104,10 +104,10 @@ def stage_rates(
             maps_dir=Path(temp),
             cache_dir=None,
         )
-        tasks = [ImageTask(i, path.name, str(path)) for i, path in enumerate(paths)]
+        items = list(FolderSource(folder).items())
         start = time.perf_counter()
         pin = extractor.transfers.cuda
-        batches = [intake_batch(chunk, job, pin) for chunk in batched(tasks, batch_size)]
+        batches = [intake_batch(chunk, job, pin) for chunk in batched(items, batch_size)]
         prepared = [batch.prepared for batch in batches]
         preprocess = time.perf_counter() - start
 
@@ -130,7 +130,7 @@ def stage_rates(
         for index, raw in enumerate(raws):
             deliver(Made(index, f"{index:064x}", raw), job)
         stored = time.perf_counter() - start
-    count = len(paths)
+    count = len(items)
     return {
         "preprocess_images_per_s": count / preprocess,
         "forward_images_per_s": count / forward,

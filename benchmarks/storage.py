@@ -26,6 +26,7 @@ from benchmarks.run import synthesise_images
 from reportgen import store
 from reportgen.analysis import images, model
 from reportgen.analysis.extract import extract
+from reportgen.analysis.sources.folder import FolderSource
 from reportgen.record import ImageRecord
 
 
@@ -88,9 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     loaded = model.load(model.resolve(args.model), "cpu")
     with tempfile.TemporaryDirectory(prefix="reportgen-storage-") as temp:
         folder = synthesise_images(Path(temp), args.images)
-        files = [
-            images.load(file) for _, file in images.read_files(folder, images.discover(folder))
-        ]
+        files = [images.load(images.read(item)) for item in FolderSource(folder).items()]
         records = list(extract(loaded, files))
     results = {
         "model": args.model,

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from reportgen import cache, table
-from reportgen.analysis.analyze import analyze as analyze_folder
+from reportgen.analysis.analyze import analyze as analyze_source
 from reportgen.analysis.engines import open_engine
+from reportgen.analysis.sources import Source, as_source
 from reportgen.errors import ReportgenError, os_error
 from reportgen.methods.spread import SpreadSpec
 from reportgen.publish import site
@@ -35,20 +36,21 @@ __all__ = [
 
 
 def analyze(
-    images_dir: Path,
+    source: Source | Path,
     out_dir: Path,
     options: AnalysisOptions = AnalysisOptions(),
     *,
     say: Callable[[str], None] = lambda message: None,
 ) -> Analysis:
-    """Only the analysis: write the results store of ``images_dir`` to ``out_dir``."""
+    """Only the analysis: write the results store of ``source`` (a source, or the path of a
+    folder of images) to ``out_dir``."""
     places = ((cache.cache_root(options.cache_dir), "--cache-dir"), (out_dir, "--out"))
     with _os_errors(places), cache.in_use(options.cache_dir, say):
-        return analyze_folder(images_dir, out_dir, options, say=say)
+        return analyze_source(source, out_dir, options, say=say)
 
 
 def build(
-    images_dir: Path,
+    source: Source | Path,
     site_dir: Path,
     analysis_options: AnalysisOptions = AnalysisOptions(),
     report_options: ReportOptions = ReportOptions(),
@@ -57,7 +59,8 @@ def build(
     keep_versions: int | None = None,
     say: Callable[[str], None] = lambda message: None,
 ) -> Path:
-    """Analyse ``images_dir`` and publish its report into ``site_dir``; returns the report dir.
+    """Analyse ``source`` (a source, or the path of a folder of images) and publish its report
+    into ``site_dir``; returns the report dir.
 
     A report already published under the slug is kept as an earlier version (at most
     ``keep_versions`` of them), or overwritten with ``replace``; a rebuild that would give the
@@ -65,6 +68,7 @@ def build(
     stored; its pool compiles the templates while the model loads and draws the charts and the
     thumbnail while the pages are written.
     """
+    source = as_source(source)
     contents = cache_at(analysis_options.cache_dir) if analysis_options.use_cache else None
     places = ((cache.cache_root(analysis_options.cache_dir), "--cache-dir"), (site_dir, "--out"))
     with (
@@ -72,7 +76,7 @@ def build(
         cache.in_use(analysis_options.cache_dir, say),
         ReportBuild(
             site_dir,
-            images_dir,
+            source.name,
             report_options,
             contents,
             SpreadSpec.parse(analysis_options.validated().spread_by),
@@ -82,8 +86,8 @@ def build(
         open_engine(analysis_options, warm_up=(report.drawer.warm_up,)) as engine,
     ):
         engine.pool.submit(report.prepare_pages)
-        analysis = analyze_folder(
-            images_dir,
+        analysis = analyze_source(
+            source,
             report.data_dir,
             analysis_options,
             say=say,

@@ -11,7 +11,7 @@ import pytest
 from conftest import site_files, stop_build_half_way, write_images
 
 from reportgen import cache, cli, store
-from reportgen.analysis import images
+from reportgen.analysis.sources import folder as folder_source
 from reportgen.publish import pages, site
 
 
@@ -154,14 +154,14 @@ def test_a_missing_cache_folder_is_made(run, tmp_path):
 
 def test_an_input_that_vanishes_mid_run(run, published, folder, monkeypatch):
     out, before = published
-    real_discover = images.discover
+    real_discover = folder_source.discover
 
     def then_one_goes(path):
         found = real_discover(path)
         found[1].unlink()  # removed after the folder was listed, before it is read
         return found
 
-    monkeypatch.setattr(images, "discover", then_one_goes)
+    monkeypatch.setattr(folder_source, "discover", then_one_goes)
     status, lines = run(out, "--title", "Another title")
     assert status == 2
     assert error_line(lines) == (

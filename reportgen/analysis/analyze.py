@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 
 from reportgen import __version__, store
-from reportgen.analysis import engines, images
-from reportgen.analysis.engines.base import Engine, ImageTask, Job, Stored
+from reportgen.analysis import engines
+from reportgen.analysis.engines.base import Engine, Job, Stored
 from reportgen.analysis.extract import ExtractOptions, artifact_profile
 from reportgen.analysis.faithfulness import FaithfulnessItem, faithfulness
 from reportgen.analysis.model import LoadedModel, ModelRef, load, resolve
 from reportgen.analysis.relevance import resolve_target
+from reportgen.analysis.sources import Source, as_source
 from reportgen.errors import ReportgenError
 from reportgen.methods import panels, spread
 from reportgen.methods.artifacts import AUTO_START_SHARE, ISOLATION, SHARE, auto_start_layer
@@ -134,7 +135,7 @@ class _ModelSession:
 
 
 def analyze(
-    images_dir: Path,
+    source: Source | Path,
     out_dir: Path,
     options: AnalysisOptions = AnalysisOptions(),
     *,
@@ -143,7 +144,8 @@ def analyze(
     created: tuple[dt.datetime, str] | None = None,
     engine: Engine | None = None,
 ) -> Analysis:
-    """Analyse every image of ``images_dir`` and write the results store to ``out_dir``.
+    """Analyse every image of ``source`` (a folder's path is the folder source) and write the
+    results store to ``out_dir``.
 
     ``say`` receives the lines a user should see (model chosen, cache use); ``on_record(summary,
     record, key)`` is called for each image as soon as its record is stored (the build draws
@@ -154,8 +156,8 @@ def analyze(
     ``engine`` runs the images; by default the one ``options.engine`` names, closed at the end.
     """
     options = options.validated()
-    images_dir, out_dir = Path(images_dir), Path(out_dir)
-    image_paths = images.discover(images_dir)
+    source, out_dir = as_source(source), Path(out_dir)
+    total = source.count()  # before the model loads: a source that is not there says so first
 
     ref = resolve(options.model, cache_dir=options.cache_dir)
     say(f"model: {ref.model_id} ({ref.reason})")
@@ -207,10 +209,6 @@ def analyze(
         keep_heads=options.keep_heads,
         on_record=on_record,
     )
-    tasks = [
-        ImageTask(index, path.relative_to(images_dir).as_posix(), str(path.resolve()))
-        for index, path in enumerate(image_paths)
-    ]
 
     def model() -> LoadedModel:
         loaded = session.loaded()
@@ -222,7 +220,8 @@ def analyze(
     skipped: list[SkippedFile] = []
     hits = 0
     with nullcontext(engine) if engine else engines.open_engine(options) as running:
-        for outcome in track(running.run(tasks, job, model), total=len(tasks), desc="attention"):
+        outcomes = running.run(source.items(), job, model)
+        for outcome in track(outcomes, total=total, desc="attention"):
             if isinstance(outcome, Stored):
                 summaries.append(outcome.summary)
                 record_keys[outcome.summary.index] = outcome.key
@@ -233,7 +232,7 @@ def analyze(
     misses_count = len(summaries) - hits
     if not summaries:
         reasons = "; ".join(f"{item.name}: {item.reason}" for item in skipped[:5])
-        raise ReportgenError(f"no readable image in {images_dir} ({reasons})")
+        raise ReportgenError(f"no readable image in {source} ({reasons})")
     say(
         f"{len(summaries)} images analysed: {hits} from the cache, {misses_count} by the model"
         + ("" if misses_count else " (model not run: every result came from the cache)")
@@ -255,7 +254,7 @@ def analyze(
         options,
         summaries,
         skipped,
-        images_dir,
+        source,
         created or build_time(),
         _rollout_record(options, rollout, session),
     )
@@ -361,7 +360,7 @@ def _manifest(
     options: AnalysisOptions,
     summaries: list[ImageSummary],
     skipped: list[SkippedFile],
-    images_dir: Path,
+    source: Source,
     created: tuple[dt.datetime, str],
     rollout: dict[str, Any],
 ) -> dict[str, Any]:
@@ -391,7 +390,7 @@ def _manifest(
             "levels_used": int(max(s.level for s in summaries)),
         },
         "inputs": {
-            "folder": images_dir.resolve().name,
+            **source.describe(),
             "images": [
                 {"name": s.name, "sha256": s.sha256, "size_bytes": s.size_bytes} for s in summaries
             ],

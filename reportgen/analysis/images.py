@@ -1,7 +1,7 @@
-"""Finding and safely loading the input images.
+"""Safely reading and decoding the input images, whatever source yields them.
 
-A file that cannot be read is skipped with a one-line reason so one bad file never stops a
-run; a folder with nothing usable is an error the user sees as a message.
+A file that cannot be read or decoded is skipped with a one-line reason so one bad file never
+stops a run.
 """
 
 from __future__ import annotations
@@ -9,15 +9,14 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from reportgen.errors import ReportgenError
-from reportgen.record import SkippedFile
+if TYPE_CHECKING:
+    from reportgen.analysis.sources.base import Item
 
 
 class ImageLoadError(Exception):
@@ -26,39 +25,10 @@ class ImageLoadError(Exception):
 
 @dataclass(frozen=True)
 class LoadedImage:
-    name: str  # relative to the input folder, POSIX separators
+    name: str  # the item's name in its source
     image: Image.Image  # RGB, EXIF orientation applied
     sha256: str
     size_bytes: int
-
-
-def image_extensions() -> frozenset[str]:
-    """Extensions Pillow can open, lower case with the dot."""
-    return frozenset(ext.lower() for ext in Image.registered_extensions())
-
-
-def discover(folder: Path) -> list[Path]:
-    """Image files below ``folder``, recursively, in a deterministic order; hidden ones skipped."""
-    folder = Path(folder)
-    if not folder.exists():
-        raise ReportgenError(f"image folder not found: {folder}")
-    if not folder.is_dir():
-        raise ReportgenError(f"not a folder: {folder} (give the folder that holds the images)")
-    extensions = image_extensions()
-    found = [
-        path
-        for path in folder.rglob("*")
-        if path.suffix.lower() in extensions
-        and path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    ]
-    found.sort(key=lambda path: path.relative_to(folder).as_posix())
-    if not found:
-        raise ReportgenError(
-            f"no image files in {folder} (searched recursively for files Pillow opens: "
-            ".jpg, .png, .webp, .tif, .bmp, .gif, ...)"
-        )
-    return found
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -107,31 +77,10 @@ class ImageFile:
     sha256: str
 
 
-def read(path: Path, name: str) -> ImageFile:
-    """Read and hash one file, or raise ImageLoadError; a file that vanished since it was found
-    is an error: the folder is changing, and a report of it would not match it."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ReportgenError(
-            f"{path} was removed while reportgen ran; run again once the folder is settled"
-        ) from None
-    except OSError as error:
-        raise ImageLoadError(f"cannot read file: {error.strerror or error}") from None
-    return ImageFile(name, data, hashlib.sha256(data).hexdigest())
-
-
-def read_files(
-    folder: Path, paths: Sequence[Path]
-) -> Iterator[tuple[int, ImageFile | SkippedFile]]:
-    """Each of ``paths`` (from :func:`discover`) with its position: read, or skipped with the
-    reason. Names are relative to ``folder``."""
-    for index, path in enumerate(paths):
-        name = path.relative_to(folder).as_posix()
-        try:
-            yield index, read(path, name)
-        except ImageLoadError as error:
-            yield index, SkippedFile(name, str(error))
+def read(item: Item) -> ImageFile:
+    """Read and hash one input item, or raise ImageLoadError."""
+    data = item.read()
+    return ImageFile(item.name, data, hashlib.sha256(data).hexdigest())
 
 
 def load(file: ImageFile) -> LoadedImage:

@@ -150,13 +150,14 @@ def _report_time(options: ReportOptions) -> tuple[dt.datetime, str]:
     return dt.datetime.combine(options.date, dt.time(), dt.UTC), "--date"
 
 
-def _with_defaults(options: ReportOptions, images_dir: Path, created: dt.datetime) -> ReportOptions:
-    folder = Path(images_dir).resolve().name or "images"
+def _with_defaults(options: ReportOptions, inputs: str, created: dt.datetime) -> ReportOptions:
+    """Title and slug from the name of the inputs (a source's name), date from the time."""
+    inputs = inputs or "images"
     return replace(
         options,
         date=options.date or created.date(),
-        title=options.title or f"Where a Vision Transformer looks: {folder}",
-        slug=options.slug or slugify(folder, fallback="report"),
+        title=options.title or f"Where a Vision Transformer looks: {inputs}",
+        slug=options.slug or slugify(inputs, fallback="report"),
     )
 
 
@@ -939,7 +940,7 @@ class ReportBuild:
     def __init__(
         self,
         site_dir: Path,
-        images_dir: Path,
+        inputs: str,
         options: ReportOptions,
         cache: store.ContentCache | None,
         spread_spec: spread.SpreadSpec,
@@ -947,7 +948,8 @@ class ReportBuild:
         replace: bool = False,
         keep_versions: int | None = None,
     ):
-        """``options`` as the user gave them: defaults come from ``images_dir`` and the time.
+        """``options`` as the user gave them: defaults come from ``inputs`` (the name of the
+        images' source) and the time.
         ``spread_spec`` is the analysis's spread map (the galleries' thumbnails show it).
         ``replace`` overwrites the report published under the slug instead of keeping it as an
         earlier version; ``keep_versions`` bounds how many earlier versions are kept (None: all).
@@ -957,7 +959,7 @@ class ReportBuild:
         self.created = _report_time(options)
         self.site_dir, self.cache = Path(site_dir), cache
         self.replace, self.keep_versions = replace, keep_versions
-        self.options = _with_defaults(options.validated(), images_dir, self.created[0])
+        self.options = _with_defaults(options.validated(), inputs, self.created[0])
         self.spread_spec = spread_spec
         self._staging = _Staging(self.site_dir)
         self.report = self._staging.report

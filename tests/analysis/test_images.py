@@ -1,4 +1,5 @@
-"""Discovery order, colour modes, EXIF orientation, and bad files skipped with reasons."""
+"""Decoding: colour modes, EXIF orientation, and bad files skipped with reasons (finding the
+files is the folder source's: tests/analysis/test_sources.py)."""
 
 import io
 
@@ -7,37 +8,20 @@ import pytest
 from PIL import Image
 
 from reportgen.analysis import images
-from reportgen.errors import ReportgenError
+from reportgen.analysis.sources.folder import FolderSource
 from reportgen.record import SkippedFile
 
 
-def load(path, name=None):
+def load(path):
     """Read and decode one file, as the analysis does."""
-    return images.load(images.read(path, name or path.name))
+    [item] = [item for item in FolderSource(path.parent).items() if item.name == path.name]
+    return images.load(images.read(item))
 
 
 def save(image: Image.Image, path, **options):
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, **options)
     return path
-
-
-def test_discovery_is_recursive_sorted_and_skips_hidden(tmp_path):
-    for name in ["b.png", "a.jpg", "sub/c.png", ".hidden/d.png", ".e.png"]:
-        save(Image.new("RGB", (4, 4)), tmp_path / name)
-    (tmp_path / "notes.txt").write_text("not an image extension: ignored")
-    found = [p.relative_to(tmp_path).as_posix() for p in images.discover(tmp_path)]
-    assert found == ["a.jpg", "b.png", "sub/c.png"]
-
-
-def test_missing_and_empty_folders_are_clear_errors(tmp_path):
-    with pytest.raises(ReportgenError, match="not found"):
-        images.discover(tmp_path / "nope")
-    with pytest.raises(ReportgenError, match="no image files"):
-        images.discover(tmp_path)
-    (tmp_path / "file.png").write_bytes(b"")
-    with pytest.raises(ReportgenError, match="not a folder"):
-        images.discover(tmp_path / "file.png")
 
 
 @pytest.mark.parametrize(
@@ -47,40 +31,40 @@ def test_missing_and_empty_folders_are_clear_errors(tmp_path):
 def test_modes_become_rgb(tmp_path, mode, value):
     suffix = ".jpg" if mode == "CMYK" else ".png"
     path = save(Image.new(mode, (6, 5), value), tmp_path / f"x{suffix}")
-    loaded = load(path, path.name)
+    loaded = load(path)
     assert loaded.image.mode == "RGB" and loaded.image.size == (6, 5)
 
 
 def test_sixteen_bit_is_scaled_not_clipped(tmp_path):
     array = np.full((4, 4), 65535 // 2, dtype=np.uint16)
     path = save(Image.fromarray(array), tmp_path / "deep.png")
-    pixel = load(path, "deep.png").image.getpixel((0, 0))
+    pixel = load(path).image.getpixel((0, 0))
     assert pixel == (127, 127, 127)  # 32767 / 65535 * 255; clipping would give 255
 
 
 def test_transparent_pixels_composite_on_white(tmp_path):
     path = save(Image.new("RGBA", (2, 2), (0, 0, 0, 0)), tmp_path / "clear.png")
-    assert load(path, "clear.png").image.getpixel((0, 0)) == (255, 255, 255)
+    assert load(path).image.getpixel((0, 0)) == (255, 255, 255)
 
 
 def test_exif_orientation_is_applied(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise on display
     path = save(Image.new("RGB", (40, 20)), tmp_path / "rotated.jpg", exif=exif)
-    assert load(path, "rotated.jpg").image.size == (20, 40)
+    assert load(path).image.size == (20, 40)
 
 
 def test_animated_uses_first_frame(tmp_path):
     frames = [Image.new("RGB", (8, 8), colour) for colour in ((255, 0, 0), (0, 0, 255))]
     path = tmp_path / "anim.gif"
     frames[0].save(path, save_all=True, append_images=frames[1:])
-    red, green, blue = load(path, "anim.gif").image.getpixel((0, 0))
+    red, green, blue = load(path).image.getpixel((0, 0))
     assert red > 200 and blue < 50
 
 
 def test_sha256_and_size_come_from_the_file_bytes(tmp_path):
     path = save(Image.new("RGB", (3, 3)), tmp_path / "x.png")
-    loaded = load(path, "x.png")
+    loaded = load(path)
     import hashlib
 
     assert loaded.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -104,8 +88,7 @@ def truncated_jpeg() -> bytes:
 def test_bad_files_are_skipped_with_a_reason(tmp_path, name, content, reason):
     save(Image.new("RGB", (4, 4)), tmp_path / "good.png")
     (tmp_path / name).write_bytes(content)
-    paths = images.discover(tmp_path)
-    read = [file for _, file in images.read_files(tmp_path, paths)]
+    read = [images.read(item) for item in FolderSource(tmp_path).items()]
     assert [f.name for f in read] == sorted(["good.png", name])
     results = []
     for file in read:
@@ -123,7 +106,7 @@ def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     path = save(Image.new("RGB", (20, 20)), tmp_path / "big.png")  # 400 px: over 2x the limit
     with pytest.raises(images.ImageLoadError, match="too large"):
-        load(path, "big.png")
+        load(path)
     path = save(Image.new("RGB", (12, 12)), tmp_path / "warn.png")  # 144 px: warning zone
     with pytest.raises(images.ImageLoadError, match="too large"):
-        load(path, "warn.png")
+        load(path)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import site_files, write_images
+from generated_source import GeneratedSource
 
 from reportgen import api
 from reportgen.errors import ReportgenError
@@ -76,6 +77,17 @@ def test_a_ray_build_publishes_the_same_report(folder, options, tmp_path, monkey
     assert len([name for name in ray_files if name.startswith("figures/")]) == 30
     for name in ("index.html", "thumbnail.webp", "charts/entropy-histogram.svg"):
         assert ray_files[name] == local_files[name], name
+
+
+def test_ray_reads_a_source_that_is_no_folder(options, tmp_path):
+    """The items travel to Ray's workers and are read there: here they hold their bytes."""
+    local = api.analyze(GeneratedSource(6), tmp_path / "local", replace(options, use_cache=False))
+    on_ray = api.analyze(GeneratedSource(6), tmp_path / "ray", replace(options, engine="ray"))
+    assert [image.id for image in on_ray.images] == [image.id for image in local.images]
+    assert [image.sha256 for image in on_ray.images] == [image.sha256 for image in local.images]
+    assert [i.entropy for i in on_ray.images] == pytest.approx([i.entropy for i in local.images])
+    assert len(on_ray.images) == 6
+    assert on_ray.skipped == local.skipped and [item.name for item in local.skipped] == ["empty"]
 
 
 @dataclass(frozen=True)

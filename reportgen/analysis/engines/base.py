@@ -3,8 +3,9 @@
 An image goes through three steps, each a plain function or class that an engine runs where it
 fits (a thread, a process pool, a Ray stage):
 
-1. :func:`intake_batch`: read and hash each file of a batch, answer from the cache or decode it,
-   and preprocess the misses together (:func:`intake` for one file);
+1. :func:`intake_batch`: read and hash each item of a batch (from any source,
+   :mod:`reportgen.analysis.sources`), answer from the cache or decode it,
+   and preprocess the misses together (:func:`intake` for one item);
 2. :class:`~reportgen.analysis.extract.Extractor` (which holds the model): the misses' forward
    pass;
 3. :func:`deliver`: finish the record's maps, store it (results store and cache), summarise it
@@ -17,7 +18,7 @@ An engine only decides where these run. Adding one (Spark, Dask...) is one modul
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,21 +27,12 @@ from reportgen import store
 from reportgen.analysis import images
 from reportgen.analysis.extract import ExtractOptions, PreparedBatch, RawRecord, finish, prepare
 from reportgen.analysis.model import LoadedModel, ModelRef, load_processor
+from reportgen.analysis.sources.base import Item
 from reportgen.methods import spread
 from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
 from reportgen.results import AnalysisOptions, ImageSummary
 from reportgen.slugs import image_id
 from reportgen.workers import Pool
-
-
-@dataclass(frozen=True)
-class ImageTask:
-    """One input file: its place in the folder's order, its name in the report, its path (on
-    a cluster, readable from every node)."""
-
-    index: int
-    name: str
-    path: str
 
 
 @dataclass(frozen=True)
@@ -112,47 +104,47 @@ class Stored:
     from_cache: bool
 
 
-def intake(task: ImageTask, job: Job) -> Hit | Miss | SkippedFile:
-    """Read and hash one file; a cache hit comes back with its record, anything unreadable
+def intake(item: Item, job: Job) -> Hit | Miss | SkippedFile:
+    """Read and hash one item; a cache hit comes back with its record, anything unreadable
     as skipped with the reason. A damaged cache entry counts as a miss."""
     try:
-        file = images.read(Path(task.path), task.name)
+        file = images.read(item)
     except images.ImageLoadError as error:
-        return SkippedFile(task.name, str(error))
+        return SkippedFile(item.name, str(error))
     key = job.key(file.sha256)
     cache = job.cache()
     cached = cache.existing("results", key, ".npz") if cache else None
     if cached:
         facts = cache.get_json("summaries", job.summary_key(key))
         if facts is not None:
-            return Hit(task.index, file.name, key, None, facts)
+            return Hit(item.index, file.name, key, None, facts)
         try:
-            return Hit(task.index, file.name, key, store.read_record(cached, file.name))
+            return Hit(item.index, file.name, key, store.read_record(cached, file.name))
         except (OSError, ValueError, KeyError):
             pass  # recomputed below
     try:
-        return Miss(task.index, key, images.load(file))
+        return Miss(item.index, key, images.load(file))
     except images.ImageLoadError as error:
         return SkippedFile(file.name, str(error))
 
 
 @dataclass
 class Intake:
-    """A batch of files after intake: what needs no model, and the misses ready for it."""
+    """A batch of items after intake: what needs no model, and the misses ready for it."""
 
-    found: list[Hit | SkippedFile]  # cache hits and unreadable files
+    found: list[Hit | SkippedFile]  # cache hits and unreadable items
     misses: list[tuple[int, str]]  # (index, key) of each image of ``prepared``, in order
     prepared: PreparedBatch | None  # the misses through the processor; None when none missed
 
 
-def intake_batch(tasks: Sequence[ImageTask], job: Job, pin: bool = False) -> Intake:
-    """:func:`intake` for each file, then the misses preprocessed together by the checkpoint's
+def intake_batch(items: Sequence[Item], job: Job, pin: bool = False) -> Intake:
+    """:func:`intake` for each item, then the misses preprocessed together by the checkpoint's
     processor (loaded once per process, without the weights); ``pin``: page-locked pixels."""
     found: list[Hit | SkippedFile] = []
     misses: list[Miss] = []
-    for task in tasks:
-        item = intake(task, job)
-        (misses if isinstance(item, Miss) else found).append(item)
+    for item in items:
+        outcome = intake(item, job)
+        (misses if isinstance(outcome, Miss) else found).append(outcome)
     prepared = None
     if misses:
         prepared = prepare([miss.image for miss in misses], load_processor(job.model), pin)
@@ -237,7 +229,7 @@ def _cached(item: Hit | Made) -> tuple[str, str, str]:
 
 
 class Engine:
-    """Turns image files into records in the results store. Use as a context manager: it
+    """Turns a source's items into records in the results store. Use as a context manager: it
     holds its workers (and cluster connection) from ``__enter__`` to ``__exit__``."""
 
     name: str = ""
@@ -254,9 +246,10 @@ class Engine:
         raise NotImplementedError
 
     def run(
-        self, tasks: Sequence[ImageTask], job: Job, model: Callable[[], LoadedModel]
+        self, items: Iterable[Item], job: Job, model: Callable[[], LoadedModel]
     ) -> Iterator[Stored | SkippedFile]:
-        """Analyse ``tasks`` and yield one outcome per task, in any order. ``model()`` gives
+        """Analyse ``items`` (a source's, read as they come) and yield one outcome per item, in
+        any order. ``model()`` gives
         the model loaded in this process, for engines that run it here; it is called only
         when some image misses the cache."""
         raise NotImplementedError

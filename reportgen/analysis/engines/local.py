@@ -5,7 +5,7 @@ record (``--workers``), fed through a bounded queue."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from importlib import import_module
 from typing import Any
@@ -14,7 +14,6 @@ from reportgen.analysis.engines import base
 from reportgen.analysis.engines.base import (
     Engine,
     Hit,
-    ImageTask,
     Intake,
     Job,
     Made,
@@ -24,6 +23,7 @@ from reportgen.analysis.engines.base import (
 )
 from reportgen.analysis.extract import Extractor, PreparedBatch, batched
 from reportgen.analysis.model import LoadedModel
+from reportgen.analysis.sources.base import Item
 from reportgen.errors import ReportgenError
 from reportgen.record import SkippedFile
 from reportgen.results import AnalysisOptions
@@ -47,16 +47,16 @@ class LocalEngine(Engine):
         return self._pool
 
     def run(
-        self, tasks: Sequence[ImageTask], job: Job, model: Callable[[], LoadedModel]
+        self, items: Iterable[Item], job: Job, model: Callable[[], LoadedModel]
     ) -> Iterator[Stored | SkippedFile]:
-        yield from self._pool.imap(partial(deliver, job=job), _deliveries(tasks, job, model))
+        yield from self._pool.imap(partial(deliver, job=job), _deliveries(items, job, model))
 
     def close(self) -> None:
         self._pool.close()
 
 
 def _deliveries(
-    tasks: Sequence[ImageTask], job: Job, model: Callable[[], LoadedModel]
+    items: Iterable[Item], job: Job, model: Callable[[], LoadedModel]
 ) -> Iterator[tuple[Hit | Made | SkippedFile] | object]:
     """What to deliver, as soon as it exists: cache hits and skipped files as intake finds
     them, misses once the model has seen them. Intake runs a batch ahead in a thread; once the
@@ -68,14 +68,14 @@ def _deliveries(
     def accelerated() -> bool:
         return bool(extractor) and extractor[0].transfers.accelerated
 
-    def intake(chunk: list[ImageTask]) -> Intake:
+    def intake(chunk: list[Item]) -> Intake:
         return intake_batch(chunk, job, pin=bool(extractor) and extractor[0].transfers.cuda)
 
     def ahead() -> int:
         return available_cores() if accelerated() else 1
 
     def prepared() -> Iterator[PreparedBatch]:
-        for batch in threaded_map(intake, batched(tasks, job.batch_size), ahead):
+        for batch in threaded_map(intake, batched(items, job.batch_size), ahead):
             found.extend(batch.found)
             if batch.prepared is not None:
                 order.extend(batch.misses)

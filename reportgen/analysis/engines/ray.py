@@ -1,25 +1,27 @@
 """The Ray engine (``--engine ray``): the analysis as a Ray Data pipeline, on this machine or on
 a cluster. It has the shape of Ray Data's batch-inference example::
 
-    file list -> intake (tasks: read, hash, cache, decode, preprocess)
-              -> model (an actor pool, each actor holding the model; a GPU each when the
-                 cluster has GPUs)
-              -> deliver (tasks: finish the maps, store the record, draw the figure)
-              -> the driver collects the small per-image summaries
+    source items -> intake (tasks: read, hash, cache, decode, preprocess)
+                 -> model (an actor pool, each actor holding the model; a GPU each when the
+                    cluster has GPUs)
+                 -> deliver (tasks: finish the maps, store the record, draw the figure)
+                 -> the driver collects the small per-image summaries
 
 Each stage calls the same functions as the local engine (:mod:`.base`,
 :mod:`reportgen.analysis.extract`), so the results are the same. Workers write the results
 store, the report's staging folder and the cache themselves: on a cluster these folders must be
 on storage every node sees under the same path, and every node needs reportgen and the model
-(the same local folder, or the HuggingFace cache). Ray retries a task or restarts an actor whose
-worker dies. ``ray[data]`` is an optional extra: ``pip install "reportgen[ray]"``.
+(the same local folder, or the HuggingFace cache). Items are read on the workers: a folder
+source's files must be there too, and a plugin source's package installed. The driver lists
+the items (not their bytes) before the pipeline starts. Ray retries a task or restarts an
+actor whose worker dies. ``ray[data]`` is an optional extra: ``pip install "reportgen[ray]"``.
 """
 
 from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +30,6 @@ import numpy as np
 
 from reportgen.analysis.engines.base import (
     Engine,
-    ImageTask,
     Job,
     Made,
     Stored,
@@ -37,6 +38,7 @@ from reportgen.analysis.engines.base import (
 )
 from reportgen.analysis.extract import Extractor, ImageFacts, PreparedBatch
 from reportgen.analysis.model import LoadedModel, load
+from reportgen.analysis.sources.base import Item
 from reportgen.errors import ReportgenError
 from reportgen.record import SkippedFile
 from reportgen.results import AnalysisOptions
@@ -86,7 +88,7 @@ class RayEngine(Engine):
         return self._pool
 
     def run(
-        self, tasks: Sequence[ImageTask], job: Job, model: Callable[[], LoadedModel]
+        self, items: Iterable[Item], job: Job, model: Callable[[], LoadedModel]
     ) -> Iterator[Stored | SkippedFile]:
         ray = _ray()
         gpus = int(ray.cluster_resources().get("GPU", 0))
@@ -95,7 +97,7 @@ class RayEngine(Engine):
         gpus_per_actor = 1 if gpus and job.device in ("auto", "cuda") else 0
         actors = self._actors or max(1, gpus if gpus_per_actor else 1)
         dataset = (
-            ray.data.from_items(_pack(list(tasks))["item"].tolist())
+            ray.data.from_items(_pack(list(items))["item"].tolist())
             .map_batches(_intake_batch, fn_kwargs={"job": job}, batch_size=job.batch_size)
             .map_batches(
                 _ModelStage,
@@ -199,11 +201,11 @@ class _Prepared:
 
 def _intake_batch(batch: dict[str, np.ndarray], job: Job) -> dict[str, np.ndarray]:
     """Read, hash and look up each file; decode and preprocess the misses together."""
-    return _stage(batch, lambda tasks: _intake(tasks, job))
+    return _stage(batch, lambda items: _intake(items, job))
 
 
-def _intake(tasks: list[ImageTask], job: Job) -> list[Any]:
-    batch = intake_batch(tasks, job)
+def _intake(items: list[Item], job: Job) -> list[Any]:
+    batch = intake_batch(items, job)
     if batch.prepared is None:
         return batch.found
     pixels = batch.prepared.pixels.numpy()

@@ -1,0 +1,45 @@
+"""Input sources: where a report's images come from.
+
+Every source implements :class:`~reportgen.analysis.sources.base.Source`; the engines read the
+items it yields and nothing downstream knows which source it was. A new source is a module here
+and one line in ``SOURCES``, or a plugin package's ``reportgen.sources`` entry point naming its
+Source subclass (found once, when a source is first looked up).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from reportgen import plugins
+from reportgen.analysis.sources.base import Source
+from reportgen.analysis.sources.folder import FolderSource
+from reportgen.errors import ReportgenError
+
+SOURCES: dict[str, type[Source]] = {FolderSource.kind: FolderSource}
+
+
+def _check(name: str, loaded: Any) -> type[Source]:
+    if not (isinstance(loaded, type) and issubclass(loaded, Source)):
+        raise TypeError(f"{loaded!r} is not a subclass of reportgen's Source")
+    return loaded
+
+
+@functools.cache
+def registry() -> dict[str, type[Source]]:
+    """The built-in sources and those of installed plugins, by name."""
+    return {**SOURCES, **plugins.discover(plugins.SOURCES, taken=SOURCES, check=_check)}
+
+
+def open_source(kind: str, location: str) -> Source:
+    """The source of kind ``kind`` (a registry name) at ``location``."""
+    found = registry()
+    if kind not in found:
+        raise ReportgenError(f"unknown source {kind!r}; choose from {', '.join(found)}")
+    return found[kind].open(location)
+
+
+def as_source(inputs: Source | Path | str) -> Source:
+    """``inputs`` as a source: a source as it is, a path as the folder source."""
+    return inputs if isinstance(inputs, Source) else FolderSource(Path(inputs))

@@ -1,0 +1,75 @@
+"""What every input source shares: the item it yields and the interface.
+
+A source is where a report's images come from: a folder today, a CSV of labelled files or a
+dataset split tomorrow. It yields :class:`Item` objects in one streamed pass, in a stable
+order; each item reads its bytes only when asked, where it is asked (an engine's worker
+process, a Ray node), so a source of 100,000 images is never held in memory. Adding one is a
+module here with one :class:`Source` subclass, registered in :mod:`reportgen.analysis.sources`
+(or a plugin's ``reportgen.sources`` entry point).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from reportgen.slugs import image_id
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input image. Picklable (``reader`` included): it travels to the engine's workers,
+    which read it there."""
+
+    index: int  # its place in the source's order
+    name: str  # shown in the report, unique within the source; POSIX separators
+    reader: Callable[[], bytes]  # the encoded bytes; raises ImageLoadError to skip the item
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"label": "cat"}
+
+    @property
+    def id(self) -> str:
+        """Its stable id in reports and file names: ``007-chelsea-cat``."""
+        return image_id(self.index, self.name)
+
+    def read(self) -> bytes:
+        return self.reader()
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A reader for bytes a source already holds (a picklable ``lambda: data``)."""
+
+    data: bytes
+
+    def __call__(self) -> bytes:
+        return self.data
+
+
+class Source:
+    """Where the images come from. ``str(source)`` names it in messages."""
+
+    kind: ClassVar[str] = ""  # its name in the registry
+
+    @classmethod
+    def open(cls, location: str) -> Source:
+        """The source a user names by ``location`` (a path, a URL...)."""
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        """What the report is named after by default (its title and slug)."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records about the source, next to the images' hashes."""
+        raise NotImplementedError
+
+    def count(self) -> int | None:
+        """How many items :meth:`items` yields, when known without reading them (for progress);
+        a source that cannot be opened raises ReportgenError here."""
+        return None
+
+    def items(self) -> Iterator[Item]:
+        """The items, in the source's order, indexed from 0; one pass."""
+        raise NotImplementedError
