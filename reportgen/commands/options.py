@@ -1,0 +1,323 @@
+"""Option groups more than one command takes, and what they become: one place for each."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+# Page layout options: None leaves the report's value (stored, or the default of a new report).
+LAYOUT_OPTIONS = ("jekyll_permalink", "gallery_threshold", "typical", "page_size")
+
+
+def say(message: str) -> None:
+    """A line for the user, on standard error."""
+    print(f"reportgen: {message}", file=sys.stderr, flush=True)
+
+
+def add_inputs(parser: argparse.ArgumentParser) -> None:
+    """The images a command reads: a location and the kind of source it is."""
+    parser.add_argument(
+        "images",
+        help="the images: a folder (searched recursively), or what --source reads",
+    )
+    parser.add_argument(
+        "--source",
+        default="folder",
+        metavar="KIND",
+        help="what IMAGES is: folder, or an input source a plugin adds (default: folder)",
+    )
+
+
+def source(args: argparse.Namespace):
+    """The input source ``args`` name (see :func:`add_inputs`)."""
+    from reportgen.analysis.sources import open_source
+
+    return open_source(args.source, args.images)
+
+
+def add_analysis_options(parser: argparse.ArgumentParser) -> None:
+    """The model and analysis options, and where the analysis runs (analyze, build)."""
+    group = parser.add_argument_group("model and analysis")
+    group.add_argument(
+        "--model",
+        default="auto",
+        help="HuggingFace hub id (e.g. google/vit-base-patch16-224), a local save_pretrained "
+        "folder, or offline:dinov2-small (built in, no network). Default auto: the hub's "
+        "google/vit-base-patch16-224 when cached or reachable, else the offline model.",
+    )
+    group.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda", "mps"),
+        help="where the model runs (default: auto = cuda, then mps, then cpu)",
+    )
+    group.add_argument(
+        "--dtype",
+        default="float32",
+        choices=("float32", "float16", "bfloat16"),
+        help="precision of the forward pass; the maps are computed in float32 or better "
+        "whatever it is (default: float32)",
+    )
+    group.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        metavar="N",
+        help="images per forward pass (default: 8)",
+    )
+    group.add_argument(
+        "--levels",
+        type=int,
+        default=4,
+        metavar="N",
+        help="number of spread levels, quantiles of entropy (default: 4)",
+    )
+    group.add_argument(
+        "--spread-by",
+        default="mean",
+        metavar="MAP",
+        help="map whose entropy sorts images into levels: mean, max, min, rollout "
+        "or layer:K (default: mean)",
+    )
+    group.add_argument(
+        "--head-fusion",
+        default="mean",
+        choices=("mean", "max", "min"),
+        help="how rollout combines heads (default: mean)",
+    )
+    group.add_argument(
+        "--discard-ratio",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="rollout: share of lowest attention entries zeroed per layer, in [0, 1) (default: 0)",
+    )
+    group.add_argument(
+        "--rollout-start-layer",
+        type=start_layer,
+        default="auto",
+        metavar="K",
+        help="rollout: leave out the first K layers; 0 = every layer (the paper); auto = after "
+        "the early layers the model's artifact tokens dominate (default: auto)",
+    )
+    group.add_argument(
+        "--artifacts",
+        choices=("mask", "keep"),
+        default="mask",
+        help="artifact patches (lone tokens nearly every token attends to): mask = fill them "
+        "with their neighbours' median in every map; keep = leave them (default: mask)",
+    )
+    group.add_argument(
+        "--relevance",
+        action="store_true",
+        help="add class-specific relevance (Chefer et al. 2021; classifiers only, one backward "
+        "pass per batch)",
+    )
+    group.add_argument(
+        "--target-class",
+        metavar="NAME|ID",
+        help="class that relevance explains (default: each image's top-1 class)",
+    )
+    group.add_argument(
+        "--faithfulness",
+        action="store_true",
+        help="score every map by deletion and insertion (Petsiuk et al. 2018) and add the "
+        "section 'Which map to trust'",
+    )
+    group.add_argument(
+        "--faithfulness-images",
+        type=int,
+        default=32,
+        metavar="N",
+        help="images scored for faithfulness, picked evenly across levels (default: 32)",
+    )
+    group.add_argument(
+        "--keep-heads",
+        action="store_true",
+        help="store every head's CLS attention as float16 instead of 8 bits per value: about "
+        "18 KB more per image for ViT-S at 224 (the maps the report shows are float32 either way)",
+    )
+    group.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="results and offline-model cache (default: REPORTGEN_CACHE_DIR or "
+        "the user cache directory)",
+    )
+    group.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="always run the model; neither read nor write cached results",
+    )
+    add_workers_option(group)
+    scale = parser.add_argument_group("scaling out")
+    scale.add_argument(
+        "--engine",
+        default="local",
+        metavar="NAME",
+        help="what runs the images: local (this machine) or ray (Ray Data; pip install "
+        "'reportgen[ray]') (default: local)",
+    )
+    scale.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="join a running Ray cluster (e.g. ray://head:10001 or auto); default: start a "
+        "local Ray instance for this run",
+    )
+    scale.add_argument(
+        "--ray-actors",
+        type=int,
+        metavar="N",
+        help="model replicas on Ray (default: one per GPU of the cluster, else one)",
+    )
+
+
+def add_workers_option(group: argparse._ArgumentGroup) -> None:
+    """--workers (analyze, build, render)."""
+    group.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes that finish records and draw figures next to the model; 0 = all in "
+        "this process (default: one per core)",
+    )
+
+
+def start_layer(text: str) -> int | str:
+    """``auto`` or a whole number, for --rollout-start-layer."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number, got {text!r}") from None
+
+
+def analysis_options(args: argparse.Namespace):
+    """The AnalysisOptions of :func:`add_analysis_options`' arguments."""
+    from reportgen.results import AnalysisOptions
+
+    return AnalysisOptions(
+        model=args.model,
+        device=args.device,
+        batch_size=args.batch_size,
+        levels=args.levels,
+        spread_by=args.spread_by,
+        head_fusion=args.head_fusion,
+        discard_ratio=args.discard_ratio,
+        rollout_start_layer=args.rollout_start_layer,
+        artifacts=args.artifacts,
+        relevance=args.relevance,
+        target_class=args.target_class,
+        faithfulness=args.faithfulness,
+        faithfulness_images=args.faithfulness_images,
+        keep_heads=args.keep_heads,
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+        dtype=args.dtype,
+        workers=args.workers,
+        engine=args.engine,
+        ray_address=args.ray_address,
+        ray_actors=args.ray_actors,
+    )
+
+
+def add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """Options shared by build and render; render keeps the stored value when one is omitted."""
+    group = parser.add_argument_group("pages and figures")
+    group.add_argument(
+        "--format",
+        dest="formats",
+        metavar="LIST",
+        default="html,jekyll,gfm" if defaults else None,
+        help="comma-separated flavours: html (standalone page), jekyll (al-folio "
+        "post), gfm (GitHub Markdown)"
+        + (" (default: all three)" if defaults else " (default: as built)"),
+    )
+    group.add_argument(
+        "--colormap",
+        default="jet" if defaults else None,
+        metavar="NAME",
+        help="matplotlib colormap of the overlays (default: jet)",
+    )
+    group.add_argument(
+        "--alpha",
+        type=float,
+        default=0.5 if defaults else None,
+        metavar="A",
+        help="overlay opacity in [0, 1] (default: 0.5)",
+    )
+    group.add_argument(
+        "--normalise",
+        choices=("panel", "shared"),
+        default="panel" if defaults else None,
+        help="overlay colours: panel = each panel from its own min to max; shared = one scale "
+        "for an image's layers and max/min/mean (default: panel)",
+    )
+    group.add_argument(
+        "--image-format",
+        choices=("webp", "jpeg", "png"),
+        default="webp" if defaults else None,
+        help="encoding of the figures (default: webp)",
+    )
+    group.add_argument(
+        "--templates",
+        type=Path,
+        metavar="DIR",
+        help="folder of templates overriding the built-in ones file by file",
+    )
+    group.add_argument(
+        "--jekyll-include",
+        default="figure.liquid" if defaults else None,
+        metavar="NAME",
+        help="al-folio figure include: figure.liquid (current "
+        "al-folio) or figure.html (older sites) (default: figure.liquid)",
+    )
+    kept = " (default: as built)" if not defaults else ""
+    group.add_argument(
+        "--jekyll-permalink",
+        metavar="PATTERN",
+        help="the Jekyll site's post permalink: gallery and image pages go below the post's URL "
+        "(default: al-folio's /blog/:year/:title/)" + kept,
+    )
+    group.add_argument(
+        "--gallery-threshold",
+        type=int,
+        metavar="N",
+        help="reports of more than N images get a gallery per level and a page per image; "
+        "smaller ones are a single page (default: 50)" + kept,
+    )
+    group.add_argument(
+        "--typical",
+        type=int,
+        metavar="K",
+        help="with galleries: images shown in full per level on the front page, those nearest "
+        "the level's median entropy (default: 3)" + kept,
+    )
+    group.add_argument(
+        "--page-size",
+        type=int,
+        metavar="N",
+        help="thumbnails per gallery page (default: 200)" + kept,
+    )
+
+
+def layout_options(args: argparse.Namespace) -> dict:
+    """The layout options given (see LAYOUT_OPTIONS), by ReportOptions field."""
+    return {name: getattr(args, name) for name in LAYOUT_OPTIONS if getattr(args, name) is not None}
+
+
+def formats(text: str | None) -> tuple[str, ...] | None:
+    """--format's comma-separated flavours; None when not given."""
+    return tuple(part.strip() for part in text.split(",") if part.strip()) if text else None
+
+
+def add_cache_dir(parser: argparse.ArgumentParser) -> None:
+    """--cache-dir, for the commands that use the cache but run no analysis."""
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="the cache (default: REPORTGEN_CACHE_DIR or the user cache directory)",
+    )

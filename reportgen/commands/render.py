@@ -1,0 +1,49 @@
+"""``reportgen render``: re-render a published report from its stored data, without the model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from reportgen.commands import options
+
+HELP = "re-render a published report from its stored data (no model)"
+DESCRIPTION = (
+    "Re-render REPORT (a site/reports/SLUG folder) from its manifest and data, for example "
+    "after changing templates. Figures are redrawn only when their style changes. The site "
+    "index is updated."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("report", type=Path, help="report folder (holds manifest.json and data/)")
+    options.add_render_options(parser, defaults=False)
+    options.add_cache_dir(parser)
+    options.add_workers_option(parser)
+
+
+def run(args: argparse.Namespace) -> None:
+    from reportgen.api import rerender
+    from reportgen.publish.figures import FigureStyle
+    from reportgen.publish.site import stored_style
+
+    style = None
+    if args.colormap or args.alpha is not None or args.image_format or args.normalise:
+        stored = stored_style(args.report)
+        style = FigureStyle(
+            colormap=args.colormap or stored.colormap,
+            alpha=stored.alpha if args.alpha is None else args.alpha,
+            image_format=args.image_format or stored.image_format,
+            normalise=args.normalise or stored.normalise,
+        )
+    rerender(
+        args.report,
+        templates_dir=args.templates,
+        formats=options.formats(args.formats),
+        style=style,
+        jekyll_include=args.jekyll_include,
+        cache_dir=args.cache_dir,
+        workers=args.workers,
+        say=options.say,
+        **options.layout_options(args),
+    )

@@ -1,0 +1,120 @@
+"""The commands registry as the command line assembles it: every command's arguments, the
+shared option groups turned into options, and --source choosing an input source."""
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import TESTS, declare_entry_points
+
+from reportgen import cli, plugins
+from reportgen.analysis import sources
+from reportgen.commands import COMMANDS, options
+from reportgen.results import AnalysisOptions
+
+
+def test_the_parser_has_every_command_in_order(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    usage = capsys.readouterr().out
+    listed = re.findall(r"^    (\S+)", usage, re.MULTILINE)
+    assert listed == list(COMMANDS) == ["analyze", "build", "render", "verify", "cache", "export"]
+    for name, command in COMMANDS.items():
+        assert command.HELP in " ".join(usage.split()), name
+
+
+def test_each_command_runs_its_own_arguments():
+    parser = cli.build_parser()
+    assert parser.parse_args(["verify", "site"]).run is COMMANDS["verify"].run
+    args = parser.parse_args(["cache", "prune", "--max-size", "2GB", "--older-than", "12h"])
+    assert args.run is COMMANDS["cache"].run
+    assert (args.max_size, args.older_than) == (2 * 10**9, 12 * 3600)
+    args = parser.parse_args(["render", "r", "--workers", "0", "--format", "gfm, html"])
+    assert args.workers == 0 and options.formats(args.formats) == ("gfm", "html")
+    assert args.colormap is None  # render keeps the stored value of what is not given
+
+
+def test_analyze_and_build_share_the_analysis_options():
+    flags = ["--model", "m", "--device", "cpu", "--batch-size", "3", "--levels", "5"]
+    flags += ["--spread-by", "layer:2", "--head-fusion", "max", "--discard-ratio", "0.5"]
+    flags += ["--rollout-start-layer", "1", "--artifacts", "keep", "--relevance"]
+    flags += ["--target-class", "cat", "--faithfulness", "--faithfulness-images", "4"]
+    flags += ["--keep-heads", "--cache-dir", "c", "--no-cache", "--dtype", "float16"]
+    flags += ["--workers", "2", "--engine", "ray", "--ray-address", "auto", "--ray-actors", "3"]
+    expected = AnalysisOptions(
+        model="m",
+        device="cpu",
+        dtype="float16",
+        batch_size=3,
+        levels=5,
+        spread_by="layer:2",
+        head_fusion="max",
+        discard_ratio=0.5,
+        rollout_start_layer=1,
+        artifacts="keep",
+        relevance=True,
+        target_class="cat",
+        faithfulness=True,
+        faithfulness_images=4,
+        keep_heads=True,
+        cache_dir=Path("c"),
+        use_cache=False,
+        engine="ray",
+        workers=2,
+        ray_address="auto",
+        ray_actors=3,
+    )
+    parser = cli.build_parser()
+    for command in (["analyze", "imgs", "--out", "o"], ["build", "imgs"]):
+        args = parser.parse_args(command + flags)
+        assert options.analysis_options(args) == expected, command[0]
+    defaults = parser.parse_args(["build", "imgs"])
+    assert options.analysis_options(defaults) == AnalysisOptions()
+    assert (
+        defaults.source == "folder" and sources.open_source("folder", "imgs").folder.name == "imgs"
+    )
+
+
+@pytest.fixture
+def generated_plugin(monkeypatch):
+    """The generated source of tests/analysis, installed as a plugin."""
+    monkeypatch.syspath_prepend(str(TESTS / "analysis"))
+    declare_entry_points(
+        monkeypatch, plugins.SOURCES, ("generated", "generated_source:GeneratedSource")
+    )
+    sources.registry.cache_clear()
+    yield
+    sources.registry.cache_clear()
+
+
+def test_source_chooses_a_plugin_source(generated_plugin, tiny_vit_dir, tmp_path, capsys):
+    status = cli.main(
+        ["build", "3", "--source", "generated", "--out", str(tmp_path / "site")]
+        + ["--model", str(tiny_vit_dir), "--device", "cpu", "--format", "gfm"]
+        + ["--date", "2024-05-24", "--cache-dir", str(tmp_path / "cache")]
+    )
+    assert status == 0, capsys.readouterr().err
+    report = tmp_path / "site" / "reports" / "generated-shelf"
+    manifest = json.loads((report / "data" / "manifest.json").read_text())
+    assert manifest["inputs"]["generated"] == 3 and len(manifest["inputs"]["images"]) == 3
+    assert (
+        "# Where a Vision Transformer looks&#58; Generated shelf\n"
+        in (report / "README.md").read_text()
+    )
+
+
+def test_an_unknown_source_is_a_one_line_error(generated_plugin, tmp_path, capsys):
+    assert cli.main(["analyze", "x", "--source", "csv", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == (
+        "reportgen: error: unknown source 'csv'; choose from folder, generated\n"
+    )
+    assert cli.main(["analyze", "many", "--source", "generated", "--out", str(tmp_path)]) == 2
+    assert "expected a number of images, got 'many'" in capsys.readouterr().err
+
+
+def test_start_layer_is_auto_or_a_whole_number():
+    assert options.start_layer("auto") == "auto" and options.start_layer("3") == 3
+    with pytest.raises(argparse.ArgumentTypeError, match="expected auto or a whole number"):
+        options.start_layer("two")
