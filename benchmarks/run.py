@@ -222,12 +222,12 @@ def trust_costs(model_spec: str, folder: Path, work: Path, batch_size: int) -> d
 
 def rerender_seconds(report_dir: Path, work: Path) -> float:
     """Re-render after a template change (a user override of the HTML page template)."""
-    from reportgen.publish import pages, site
+    from reportgen.publish import site
+    from reportgen.publish.templates import Templates
 
     templates = work / "templates"
     templates.mkdir(exist_ok=True)
-    original = next(p for p in pages.template_search_path(None) if (p / "report.html.j2").is_file())
-    text = (original / "report.html.j2").read_text()
+    text = Templates().file("report.html.j2").read_text()
     (templates / "report.html.j2").write_text(text.replace("</", "<!-- changed --></", 1))
     seconds, _ = timed(site.rerender, report_dir, templates_dir=templates)
     return seconds

@@ -52,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from reportgen.api import build
+    from reportgen.publish import flavours
     from reportgen.publish.figures import FigureStyle
     from reportgen.publish.site import ReportOptions, parse_date
 
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> None:
             normalise=args.normalise,
         ),
         templates_dir=args.templates,
-        jekyll_include=args.jekyll_include,
+        flavour_options=flavours.options(flavours.given_options(args)),
         **options.layout_options(args),
     )
     build(

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 # Page layout options: None leaves the report's value (stored, or the default of a new report).
-LAYOUT_OPTIONS = ("jekyll_permalink", "gallery_threshold", "typical", "page_size")
+LAYOUT_OPTIONS = ("gallery_threshold", "typical", "page_size")
 
 
 def say(message: str) -> None:
@@ -224,16 +224,19 @@ def analysis_options(args: argparse.Namespace):
 
 
 def add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
-    """Options shared by build and render; render keeps the stored value when one is omitted."""
+    """Options shared by build and render; render keeps the stored value when one is omitted.
+    Each flavour adds its own (see reportgen.publish.flavours)."""
+    from reportgen.publish import flavours
+
     group = parser.add_argument_group("pages and figures")
+    default_formats = ",".join(flavours.DEFAULT_FORMATS)
     group.add_argument(
         "--format",
         dest="formats",
         metavar="LIST",
-        default="html,jekyll,gfm" if defaults else None,
-        help="comma-separated flavours: html (standalone page), jekyll (al-folio "
-        "post), gfm (GitHub Markdown)"
-        + (" (default: all three)" if defaults else " (default: as built)"),
+        default=default_formats if defaults else None,
+        help=f"comma-separated flavours: {flavours.help_text()}"
+        + (f" (default: {default_formats})" if defaults else " (default: as built)"),
     )
     group.add_argument(
         "--colormap",
@@ -267,20 +270,8 @@ def add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> No
         metavar="DIR",
         help="folder of templates overriding the built-in ones file by file",
     )
-    group.add_argument(
-        "--jekyll-include",
-        default="figure.liquid" if defaults else None,
-        metavar="NAME",
-        help="al-folio figure include: figure.liquid (current "
-        "al-folio) or figure.html (older sites) (default: figure.liquid)",
-    )
+    flavours.add_arguments(group, defaults=defaults)
     kept = " (default: as built)" if not defaults else ""
-    group.add_argument(
-        "--jekyll-permalink",
-        metavar="PATTERN",
-        help="the Jekyll site's post permalink: gallery and image pages go below the post's URL "
-        "(default: al-folio's /blog/:year/:title/)" + kept,
-    )
     group.add_argument(
         "--gallery-threshold",
         type=int,

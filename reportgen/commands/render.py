@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from reportgen.api import rerender
+    from reportgen.publish import flavours
     from reportgen.publish.figures import FigureStyle
     from reportgen.publish.site import stored_style
 
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> None:
         templates_dir=args.templates,
         formats=options.formats(args.formats),
         style=style,
-        jekyll_include=args.jekyll_include,
+        flavour_options=flavours.given_options(args),
         cache_dir=args.cache_dir,
         workers=args.workers,
         say=options.say,

@@ -26,7 +26,9 @@ from PIL import Image
 from reportgen import store
 from reportgen.methods import panels
 from reportgen.publish import render
-from reportgen.publish.pages import ExplorerFiles, script_json, template_file
+from reportgen.publish.escaping import script_json
+from reportgen.publish.page_model import ExplorerFiles
+from reportgen.publish.templates import Templates
 from reportgen.record import ImageRecord
 
 FOLDER = "explorer"  # in the report folder: explorer.js, colormaps.js, <id>.js
@@ -91,10 +93,10 @@ def image_data(record: ImageRecord, seen_image_webp: bytes | None) -> dict[str, 
     return data
 
 
-def write_shared(report_dir: Path, colormap: str, alpha: float, templates_dir: Path | None):
+def write_shared(report_dir: Path, colormap: str, alpha: float, templates: Templates):
     """The explorer script and the colour maps, once per report."""
     folder = Path(report_dir) / FOLDER
-    store.atomic_write(folder / SCRIPT, template_file(SCRIPT, templates_dir).read_bytes())
+    store.atomic_write(folder / SCRIPT, templates.file(SCRIPT).read_bytes())
     store.atomic_write(folder / COLORMAPS, colormaps_script(colormap, alpha))
 
 

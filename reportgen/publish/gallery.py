@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reportgen.publish.pages import GalleryPage, LevelMark, Thumb
+from reportgen.publish.page_model import GalleryPage, LevelMark, Thumb
 
 ORDERS = ("entropy", "name")
 

@@ -30,7 +30,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
@@ -44,8 +44,9 @@ from reportgen.errors import ReportgenError, os_error
 from reportgen.methods import spread
 from reportgen.methods.faithfulness import FaithfulnessResult
 from reportgen.progress import track
-from reportgen.publish import explorer, figures, gallery, pages, plots, render
+from reportgen.publish import explorer, figures, flavours, gallery, page_model, pages, plots, render
 from reportgen.publish.figures import FigureStyle
+from reportgen.publish.templates import Templates
 from reportgen.record import ImageRecord
 from reportgen.results import AUTO, MAPS_DIR, Analysis, ImageSummary, build_time, write_results
 from reportgen.slugs import slugify
@@ -61,7 +62,6 @@ CHARTS_DIR = "charts"
 VERSIONS_DIR = "versions"
 CURRENT_FROM_VERSION = "../.."  # the current version's folder, seen from versions/<n>/
 STAGING_PREFIX = ".reportgen-staging-"
-DEFAULT_FORMATS = ("html", "jekyll", "gfm")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -75,22 +75,17 @@ class ReportOptions:
     description: str | None = None
     tags: tuple[str, ...] = ("vision-transformer", "attention")
     categories: tuple[str, ...] = ("XAI",)
-    formats: tuple[str, ...] = DEFAULT_FORMATS
+    formats: tuple[str, ...] = flavours.DEFAULT_FORMATS
     style: FigureStyle = field(default_factory=FigureStyle)
     templates_dir: Path | None = None
-    jekyll_include: str = "figure.liquid"
-    jekyll_permalink: str = pages.DEFAULT_JEKYLL_PERMALINK
     gallery_threshold: int = 50  # more images than this: galleries and a page per image
     typical: int = 3  # with galleries: images in full per level on the front page
     page_size: int = 200  # thumbnails per gallery page
+    # each flavour's own options by flavour name (see publish.flavours; missing: the defaults)
+    flavour_options: dict[str, Any] = field(default_factory=dict)
 
     def validated(self) -> ReportOptions:
-        unknown = [name for name in self.formats if name not in pages.FLAVOURS]
-        if unknown or not self.formats:
-            raise ReportgenError(
-                f"unknown format {', '.join(unknown) or '(none)'}; "
-                f"choose from {', '.join(pages.FLAVOURS)}"
-            )
+        flavours.check_names(self.formats)
         if self.templates_dir is not None and not Path(self.templates_dir).is_dir():
             raise ReportgenError(f"templates folder not found: {self.templates_dir}")
         if self.slug is not None and slugify(self.slug) != self.slug:
@@ -113,20 +108,21 @@ class ReportOptions:
             raise ReportgenError("--typical must be at least 1")
         if self.page_size < 1:
             raise ReportgenError("--page-size must be at least 1")
-        pages.check_jekyll_permalink(self.jekyll_permalink)
         render.colormap_lut(self.style.colormap)  # an unknown colormap fails here, not mid-build
-        return self
+        return replace(self, flavour_options=flavours.options(stored=self.flavour_options))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["date"] = self.date.isoformat() if self.date else None
         data["templates_dir"] = None  # a local path: not part of the archived report
-        return data
+        del data["flavour_options"]  # stored as the flavours' entries, every flavour's
+        return {**data, **flavours.options_to_json(flavours.options(stored=self.flavour_options))}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ReportOptions:
         data = dict(data)
         data["date"] = dt.date.fromisoformat(data["date"]) if data["date"] else None
+        data["flavour_options"] = flavours.options_from_json(data)
         data["style"] = FigureStyle.from_json(data["style"])
         for key in ("tags", "categories", "formats"):
             data[key] = tuple(data[key])
@@ -365,10 +361,10 @@ def _image_size(path: Path) -> tuple[int, int]:
 
 def _figure_entry(
     report: Path, image: ImageSummary, style: FigureStyle, inline_explorer: bool = False
-) -> pages.Figure:
+) -> page_model.Figure:
     path = _figure_path(image, style)
     width, height = _image_size(report / path)
-    return pages.Figure(
+    return page_model.Figure(
         image.name,
         path,
         width,
@@ -391,16 +387,16 @@ def _by_level(analysis: Analysis) -> dict[int, list[ImageSummary]]:
 
 def _levels(
     report: Path, analysis: Analysis, options: ReportOptions, with_galleries: bool
-) -> tuple[pages.Level, ...]:
+) -> tuple[page_model.Level, ...]:
     """The levels as the front page shows them: a single-page report folds all but the featured
     figure below it; a report with galleries shows the typical figures and links the gallery."""
     entropies = np.array([image.entropy for image in analysis.images])
     level_numbers = np.array([image.level for image in analysis.images])
     ranges = spread.level_ranges(entropies, level_numbers)
-    colours = pages.level_colours(max(ranges))
+    colours = page_model.level_colours(max(ranges))
     style = options.style
 
-    def front_figure(image: ImageSummary) -> pages.Figure:
+    def front_figure(image: ImageSummary) -> page_model.Figure:
         """A single-page report has each figure's explorer inline."""
         return _figure_entry(report, image, style, inline_explorer=not with_galleries)
 
@@ -413,7 +409,7 @@ def _levels(
         others = [] if with_galleries else [i for i in members if i.id not in shown_ids]
         n_pages = len(gallery.paginate(len(members), options.page_size)) if with_galleries else 0
         sections.append(
-            pages.Level(
+            page_model.Level(
                 number=number,
                 colour=colours[number - 1],
                 entropy_min=ranges[number][0],
@@ -422,10 +418,10 @@ def _levels(
                 others=tuple(front_figure(image) for image in others),
                 count=len(members),
                 gallery=tuple(
-                    pages.gallery_page_name(number, "entropy", page)
+                    page_model.gallery_page_name(number, "entropy", page)
                     for page in range(1, n_pages + 1)
                 ),
-                gallery_by_name=pages.gallery_page_name(number, "name", 1)
+                gallery_by_name=page_model.gallery_page_name(number, "name", 1)
                 if with_galleries
                 else None,
             )
@@ -435,17 +431,17 @@ def _levels(
 
 def _gallery_pages(
     report: Path, analysis: Analysis, options: ReportOptions
-) -> tuple[list[pages.GalleryPage], list[pages.ImagePage]]:
+) -> tuple[list[page_model.GalleryPage], list[page_model.ImagePage]]:
     """Every gallery page (each level, both orders) and every image's page."""
     style, page_size = options.style, options.page_size
-    colours = pages.level_colours(max(image.level for image in analysis.images))
+    colours = page_model.level_colours(max(image.level for image in analysis.images))
     by_level = _by_level(analysis)
-    galleries: list[pages.GalleryPage] = []
-    image_pages: dict[str, pages.ImagePage] = {}
+    galleries: list[page_model.GalleryPage] = []
+    image_pages: dict[str, page_model.ImagePage] = {}
     for number, members in by_level.items():
-        mark = pages.LevelMark(number, colours[number - 1])
+        mark = page_model.LevelMark(number, colours[number - 1])
         thumbs = [
-            pages.Thumb(
+            page_model.Thumb(
                 image.id,
                 image.name,
                 _thumb_path(image, style),
@@ -457,7 +453,7 @@ def _gallery_pages(
         ]
         galleries += gallery.level_pages(mark, thumbs, tuple(by_level), page_size)
         for position, image in enumerate(members):
-            image_pages[image.id] = pages.ImagePage(
+            image_pages[image.id] = page_model.ImagePage(
                 id=image.id,
                 figure=_figure_entry(report, image, style),
                 level=mark,
@@ -466,7 +462,7 @@ def _gallery_pages(
                 original_size=image.original_size,
                 layer_entropies=image.layer_entropies,
                 artifact_counts=image.artifact_counts,
-                gallery=pages.gallery_page_name(number, "entropy", position // page_size + 1),
+                gallery=page_model.gallery_page_name(number, "entropy", position // page_size + 1),
                 maps_file=f"{DATA_DIR}/{table.maps_file(image.id)}",
                 table_file=f"{DATA_DIR}/{table.TABLE_FILE}",
                 explorer=explorer.files(image.id),
@@ -475,12 +471,16 @@ def _gallery_pages(
 
 
 def _write_explorer(
-    report: Path, analysis: Analysis, options: ReportOptions, cache: store.ContentCache | None
+    report: Path,
+    analysis: Analysis,
+    options: ReportOptions,
+    templates: Templates,
+    cache: store.ContentCache | None,
 ) -> None:
     """The explorer of the image pages: its scripts, and each image's data (from the cache when
     the same maps file was prepared before)."""
     style = options.style
-    explorer.write_shared(report, style.colormap, style.alpha, options.templates_dir)
+    explorer.write_shared(report, style.colormap, style.alpha, templates)
     code = store.source_fingerprint("publish.explorer", "store")  # store: reads, quantises
     for image in track(analysis.images, total=len(analysis.images), desc="explorer data"):
         maps_path = analysis.root / table.maps_file(image.id)
@@ -521,7 +521,7 @@ def _chart_files(
         if all(paths.values()):
             return {name: path.read_bytes() for name, path in paths.items()}
     charts = figures.charts(
-        entropies, np.array(layer_entropies), levels, pages.level_colours(max(levels))
+        entropies, np.array(layer_entropies), levels, page_model.level_colours(max(levels))
     )
     if cache:
         for name, data in charts.items():
@@ -548,7 +548,7 @@ def _cached_chart(
 
 def _write_faithfulness(
     report: Path, analysis: Analysis, cache: store.ContentCache | None
-) -> pages.Faithfulness | None:
+) -> page_model.Faithfulness | None:
     """The "Which map to trust" section from the stored scores, with its chart."""
     if not analysis.faithfulness:
         return None
@@ -565,20 +565,22 @@ def _write_faithfulness(
     (report / CHARTS_DIR).mkdir(exist_ok=True)
     (report / CHARTS_DIR / FAITHFULNESS_CHART).write_bytes(data)
     width, height = _svg_size(data)
-    chart = pages.Chart(
+    chart = page_model.Chart(
         "Deletion and insertion curves, mean over the scored images",
         f"{CHARTS_DIR}/{FAITHFULNESS_CHART}",
         width,
         height,
         "Line charts of the model's score as patches are deleted or inserted, one line per map",
     )
-    return pages.Faithfulness(
+    return page_model.Faithfulness(
         metric=result.metric,
         steps=result.steps,
         images=result.images,
         baseline=result.baseline,
         scores=tuple(
-            pages.MapScore(name, result.maps[name].deletion_auc, result.maps[name].insertion_auc)
+            page_model.MapScore(
+                name, result.maps[name].deletion_auc, result.maps[name].insertion_auc
+            )
             for name in result.ranking()
         ),
         chart=chart,
@@ -596,7 +598,7 @@ def _start_charts(analysis: Analysis, cache: store.ContentCache | None, pool: Po
     )
 
 
-def _write_charts(report: Path, charts: dict[str, bytes]) -> tuple[pages.Chart, ...]:
+def _write_charts(report: Path, charts: dict[str, bytes]) -> tuple[page_model.Chart, ...]:
     (report / CHARTS_DIR).mkdir(exist_ok=True)
     titles = {
         "entropy-histogram.svg": (
@@ -613,7 +615,7 @@ def _write_charts(report: Path, charts: dict[str, bytes]) -> tuple[pages.Chart, 
         (report / CHARTS_DIR / name).write_bytes(data)
         title, alt = titles[name]
         width, height = _svg_size(data)
-        written.append(pages.Chart(title, f"{CHARTS_DIR}/{name}", width, height, alt))
+        written.append(page_model.Chart(title, f"{CHARTS_DIR}/{name}", width, height, alt))
     return tuple(written)
 
 
@@ -652,13 +654,14 @@ class ReportVersion:
 
     number: int
     archived: bool = False  # an earlier version, in the current one's versions/ folder
-    history: tuple[pages.VersionEntry, ...] = ()
+    history: tuple[page_model.VersionEntry, ...] = ()
 
 
 def _render_pages(
     report: Path,
     analysis: Analysis,
     options: ReportOptions,
+    templates: Templates,
     cache: store.ContentCache | None,
     version: ReportVersion,
     pool: Pool | None = None,
@@ -669,11 +672,13 @@ def _render_pages(
     pool = pool or InlinePool()
     drawing_charts = _start_charts(analysis, cache, pool)
     drawing_thumbnail = _start_thumbnail(report, analysis, options.style, pool)
-    pages.write_overlay_script(report, options.templates_dir)
-    pages.write_explorer_style(report, options.templates_dir)
+    pages.write_overlay_script(report, templates)
+    pages.write_explorer_style(report, templates)
     with_galleries = len(analysis.images) > options.gallery_threshold
     galleries, image_pages = ([], [])
-    _write_explorer(report, analysis, options, cache)  # image pages, or inline (single page)
+    _write_explorer(
+        report, analysis, options, templates, cache
+    )  # image pages, or inline (single page)
     if with_galleries:
         galleries, image_pages = _gallery_pages(report, analysis, options)
     else:
@@ -683,7 +688,7 @@ def _render_pages(
     faithfulness = _write_faithfulness(report, analysis, cache)
     charts = _write_charts(report, drawing_charts.result())
     drawing_thumbnail.result()
-    context = pages.ReportContext(
+    context = page_model.ReportContext(
         title=options.title,
         slug=options.slug,
         date=options.date,
@@ -729,10 +734,8 @@ def _render_pages(
         options.formats,
         galleries=galleries,
         images=image_pages,
-        templates_dir=options.templates_dir,
-        jekyll_include=options.jekyll_include,
-        jekyll_permalink=options.jekyll_permalink,
-        bytecode_dir=_bytecode_dir(cache),
+        templates=templates,
+        options=options.flavour_options,
         cache=cache,
     )
     if not version.archived:  # an earlier version keeps its data as published
@@ -806,9 +809,9 @@ def read_manifest(report_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def _version_entry(manifest: dict[str, Any], folder: str) -> pages.VersionEntry:
+def _version_entry(manifest: dict[str, Any], folder: str) -> page_model.VersionEntry:
     report = manifest["report"]
-    return pages.VersionEntry(
+    return page_model.VersionEntry(
         number=manifest.get("version", 1),  # reports from before versions are version 1
         date=report["date"],
         model_id=manifest["model"]["model_id"],
@@ -818,7 +821,7 @@ def _version_entry(manifest: dict[str, Any], folder: str) -> pages.VersionEntry:
     )
 
 
-def history(report_dir: Path) -> tuple[pages.VersionEntry, ...]:
+def history(report_dir: Path) -> tuple[page_model.VersionEntry, ...]:
     """The earlier versions kept in a report's ``versions/`` folder, newest first (folders
     without a readable manifest are left out; ``verify`` reports them)."""
     entries = []
@@ -831,9 +834,7 @@ def history(report_dir: Path) -> tuple[pages.VersionEntry, ...]:
     return tuple(sorted(entries, key=lambda entry: entry.number, reverse=True))
 
 
-def update_index(
-    site_dir: Path, templates_dir: Path | None = None, cache: store.ContentCache | None = None
-) -> Path:
+def update_index(site_dir: Path, templates: Templates | None = None) -> Path:
     """Rewrite ``site/index.html`` from the manifests of every published report."""
     entries = []
     for folder in sorted((site_dir / REPORTS_DIR).glob("[!.]*/")):
@@ -842,10 +843,10 @@ def update_index(
         except ReportgenError:
             continue  # not a reportgen report: leave it out of the index
         current = _version_entry(manifest, f"{REPORTS_DIR}/{folder.name}")
-        page = pages.standalone_page(current.formats, "html") or ""
+        page = flavours.standalone_page(current.formats) or ""
         thumbnail = f"thumbnail{FigureStyle.from_json(manifest['report']['style']).extension}"
         entries.append(
-            pages.IndexEntry(
+            page_model.IndexEntry(
                 title=manifest["report"]["title"],
                 date=current.date,
                 model_id=current.model_id,
@@ -862,21 +863,17 @@ def update_index(
     index = site_dir / "index.html"
     with tempfile.TemporaryDirectory(dir=site_dir, prefix=_staging_prefix()) as temp:
         staged = Path(temp) / "index.html"
-        pages.render_index(
-            entries, staged, templates_dir=templates_dir, bytecode_dir=_bytecode_dir(cache)
-        )
+        pages.render_index(entries, staged, templates)
         os.replace(staged, index)
     (site_dir / ".nojekyll").touch()
     return index
 
 
-def _index_after_publishing(
-    report_dir: Path, site_dir: Path, templates_dir: Path | None, cache: store.ContentCache | None
-) -> None:
+def _index_after_publishing(report_dir: Path, site_dir: Path, templates: Templates) -> None:
     """Update the site index once ``report_dir`` is published; failing now is a message that
     says the report itself is in place."""
     try:
-        update_index(site_dir, templates_dir, cache)
+        update_index(site_dir, templates)
     except OSError as error:
         raise os_error(
             error,
@@ -890,6 +887,7 @@ def _render_from_store(
     staged: Path,
     stored: ReportOptions,
     options: ReportOptions,
+    templates: Templates,
     cache: store.ContentCache | None,
     version: ReportVersion,
     pool: Pool | None = None,
@@ -926,7 +924,7 @@ def _render_from_store(
     with pool as drawing:
         for _ in track(drawing.imap(_draw_stored, to_draw), total=len(to_draw), desc="figures"):
             pass
-        _render_pages(staged, analysis, options, cache, version, drawing)
+        _render_pages(staged, analysis, options, templates, cache, version, drawing)
 
 
 # --- public entry points --------------------------------------------------------------------
@@ -960,6 +958,7 @@ class ReportBuild:
         self.site_dir, self.cache = Path(site_dir), cache
         self.replace, self.keep_versions = replace, keep_versions
         self.options = _with_defaults(options.validated(), inputs, self.created[0])
+        self.templates = Templates(self.options.templates_dir, _bytecode_dir(cache))
         self.spread_spec = spread_spec
         self._staging = _Staging(self.site_dir)
         self.report = self._staging.report
@@ -983,7 +982,7 @@ class ReportBuild:
         """Compile the templates into the cache ahead of :meth:`publish` (picklable: a worker
         can do it while the model loads)."""
         if self.cache:
-            pages.compile_templates(self.options.templates_dir, _bytecode_dir(self.cache))
+            pages.compile_templates(self.templates)
 
     def publish(
         self,
@@ -1028,10 +1027,12 @@ class ReportBuild:
         else:
             number = 1 + max([current["version"] if current else 0, *numbers])
         version = ReportVersion(number, history=history(self.report))
-        _render_pages(self.report, analysis, self.options, self.cache, version, pool)
+        _render_pages(
+            self.report, analysis, self.options, self.templates, self.cache, version, pool
+        )
         _IMAGE_SIZES.clear()
         _publish(self.report, target)
-        _index_after_publishing(target, self.site_dir, self.options.templates_dir, self.cache)
+        _index_after_publishing(target, self.site_dir, self.templates)
         notes = []
         if archived in kept:
             notes.append(f"version {archived} kept in {VERSIONS_DIR}/{archived}")
@@ -1063,7 +1064,9 @@ class ReportBuild:
             destination = self.report / VERSIONS_DIR / str(number)
             destination.mkdir(parents=True)
             version = ReportVersion(number, archived=True)
-            _render_from_store(target, destination, options, options, self.cache, version, pool)
+            _render_from_store(
+                target, destination, options, options, self.templates, self.cache, version, pool
+            )
         except ReportgenError as error:
             raise ReportgenError(
                 f"cannot keep the current report as version {number} ({error}); "
@@ -1082,7 +1085,7 @@ def rerender(
     templates_dir: Path | None = None,
     formats: tuple[str, ...] | None = None,
     style: FigureStyle | None = None,
-    jekyll_include: str | None = None,
+    flavour_options: Mapping[str, Mapping[str, Any]] | None = None,
     cache_dir: Path | None = None,
     workers: int | None = None,
     say: Callable[[str], None] = lambda message: None,
@@ -1090,8 +1093,9 @@ def rerender(
 ) -> Path:
     """Re-render a published report from its stored data, without the model.
 
-    ``layout`` changes any of the stored page layout options (``jekyll_permalink``,
-    ``gallery_threshold``, ``typical``, ``page_size``).
+    ``flavour_options`` changes stored options of flavours (flavour -> {field: value}, e.g.
+    ``{"jekyll": {"permalink": "/posts/:title/"}}``); ``layout`` changes any of the stored page
+    layout options (``gallery_threshold``, ``typical``, ``page_size``).
 
     Figures, thumbnails and sprites are drawn only when the style changed or they are missing (a
     report that grows past the gallery threshold, or one from before galleries), in ``workers``
@@ -1107,10 +1111,11 @@ def rerender(
         templates_dir=templates_dir,
         formats=formats or stored.formats,
         style=style or stored.style,
-        jekyll_include=jekyll_include or stored.jekyll_include,
+        flavour_options=flavours.options(flavour_options, stored.flavour_options),
         **layout,
     ).validated()
     cache = cache_at(cache_dir)
+    templates = Templates(templates_dir, _bytecode_dir(cache))
     with _Staging(report_dir.resolve().parent) as staging:
         report = staging.report
         for entry in history(report_dir):
@@ -1118,11 +1123,13 @@ def rerender(
         version = ReportVersion(
             manifest.get("version", 1), manifest.get("archived", False), history(report)
         )
-        _render_from_store(report_dir, report, stored, options, cache, version, workers=workers)
+        _render_from_store(
+            report_dir, report, stored, options, templates, cache, version, workers=workers
+        )
         _IMAGE_SIZES.clear()
         _publish(report, report_dir)
     if report_dir.resolve().parent.name == REPORTS_DIR:
         site_dir = report_dir.resolve().parent.parent
-        _index_after_publishing(report_dir, site_dir, templates_dir, cache)
+        _index_after_publishing(report_dir, site_dir, templates)
     say(f"re-rendered {report_dir} ({', '.join(options.formats)})")
     return report_dir

@@ -17,8 +17,9 @@ from conftest import FIXTURE, write_images
 from PIL import Image
 
 from reportgen import api
-from reportgen.publish import gallery, pages, site
+from reportgen.publish import escaping, gallery, page_model, site
 from reportgen.publish.site import ReportOptions
+from reportgen.publish.templates import Templates
 from reportgen.results import Analysis, AnalysisOptions
 
 HOSTILE_NAMES = [
@@ -66,12 +67,12 @@ def test_paginate_needs_a_page_size():
     ],
 )
 def test_pager_shows_the_ends_and_the_neighbours(current, total, shown):
-    assert pages.pager(current, total) == shown
+    assert page_model.pager(current, total) == shown
 
 
 def _thumbs(names_and_entropies):
     return [
-        pages.Thumb(f"{index:03d}-x", name, f"thumbs/{index:03d}-x.webp", 16, 16, entropy)
+        page_model.Thumb(f"{index:03d}-x", name, f"thumbs/{index:03d}-x.webp", 16, 16, entropy)
         for index, (name, entropy) in enumerate(names_and_entropies)
     ]
 
@@ -80,7 +81,7 @@ def test_level_pages_cover_every_thumbnail_once_in_each_order():
     thumbs = _thumbs(
         [("b.png", 0.1), ("A.png", 0.2), ("c.png", 0.3), ("a.png", 0.4), ("B.png", 0.5)]
     )
-    mark = pages.LevelMark(2, "#FFFDCB")
+    mark = page_model.LevelMark(2, "#FFFDCB")
     result = gallery.level_pages(mark, thumbs, (1, 2, 3), page_size=2)
     by_order = {order: [p for p in result if p.order == order] for order in gallery.ORDERS}
     assert [p.name for p in by_order["entropy"]] == [
@@ -277,7 +278,7 @@ def test_the_filter_index_lists_every_image_sorted_by_name(built):
     text = (report / "gallery" / "names-1.js").read_text()
     entries = json.loads(text.removeprefix("reportgenNames(").removesuffix(");\n"))
     assert [entry[0] for entry in entries] == sorted(
-        (pages.one_line(image.name) for image in analysis.images),
+        (escaping.one_line(image.name) for image in analysis.images),
         key=lambda name: (name.casefold(), name),
     )
     assert {entry[1]: entry[2] for entry in entries} == {
@@ -338,12 +339,13 @@ def test_a_rebuild_renders_only_the_pages_that_changed_and_none_stale(
     )
     api.build(folder, tmp_path / "site", options, report_options)
     rendered = []
-    original = pages._render
-    monkeypatch.setattr(
-        pages,
-        "_render",
-        lambda env, name, variables: rendered.append(variables) or original(env, name, variables),
-    )
+    original = Templates.render
+
+    def render(templates, policy, name, variables):
+        rendered.append(variables)
+        return original(templates, policy, name, variables)
+
+    monkeypatch.setattr(Templates, "render", render)
     Image.new("RGB", (40, 40), (250, 250, 250)).save(folder / "zz-new.png")
     report = api.build(folder, tmp_path / "site", options, report_options)
     image_pages = [v["page"].id for v in rendered if v.get("kind") == "image"]

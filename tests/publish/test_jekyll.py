@@ -42,8 +42,10 @@ from test_explorer import (
 )
 
 from reportgen import api
-from reportgen.publish import pages, site
+from reportgen.publish import escaping, page_model, pages, site
+from reportgen.publish.flavours.jekyll import JekyllOptions
 from reportgen.publish.site import ReportOptions
+from reportgen.publish.templates import Templates
 from reportgen.results import Analysis, AnalysisOptions, ImageSummary
 
 pytestmark = [pytest.mark.jekyll, pytest.mark.slow]
@@ -112,7 +114,8 @@ def report(request, images_dir, tiny_vit_dir, tmp_path_factory) -> Report:
     include = request.param
     options = ReportOptions(title=TITLE, slug=SLUG, date=DATE)  # default: figure.liquid
     if include != "figure.liquid":
-        options = ReportOptions(title=TITLE, slug=SLUG, date=DATE, jekyll_include=include)
+        jekyll = {"jekyll": JekyllOptions(include=include)}
+        options = ReportOptions(title=TITLE, slug=SLUG, date=DATE, flavour_options=jekyll)
     name = include.replace(".", "-")
     out = tmp_path_factory.mktemp(f"site-{name}")
     analysis_options = AnalysisOptions(
@@ -337,7 +340,7 @@ def _content(html: str) -> str:
 
 
 def _expected_caption(image: ImageSummary) -> str:
-    return pages.one_line(pages.figure_caption(image))
+    return escaping.one_line(page_model.figure_caption(image))
 
 
 # --- the checks ----------------------------------------------------------------------------
@@ -376,7 +379,7 @@ def test_figures_have_their_alt_and_caption_as_plain_text(report, builds):
         if image is None:
             continue  # a chart
         seen += 1
-        assert attributes["alt"] == pages.one_line(f"Attention maps of {image.name}")
+        assert attributes["alt"] == escaping.one_line(f"Attention maps of {image.name}")
         assert figure.captions == [_expected_caption(image)]
         assert "data-zoomable" in attributes and attributes["class"] == (
             "img-fluid rounded z-depth-1"
@@ -390,7 +393,7 @@ def test_levels_are_coloured_sections_in_order_with_their_figures(report, builds
     numbers = sorted({image.level for image in analysis.images})
     n_levels = max(numbers)
     assert numbers == list(range(1, n_levels + 1))
-    assert [section.colour for section in scan.levels] == pages.level_colours(n_levels)
+    assert [section.colour for section in scan.levels] == page_model.level_colours(n_levels)
     expected_headings = [
         [
             f"Spread level {number}"
@@ -608,7 +611,7 @@ def test_gallery_and_image_pages_run_no_liquid_and_show_hostile_names_as_text(ga
 
 # The explorer's and the report-wide control's rules: the template the html pages inline, which
 # the jekyll pages link as a file of the post's assets.
-EXPLORER_CSS = pages.template_file(pages.EXPLORER_STYLE_TEMPLATE, None)
+EXPLORER_CSS = Templates().file(pages.EXPLORER_STYLE_TEMPLATE)
 
 
 def _stylesheets(page: Path) -> list[str]:

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given
-from hypothesis import strategies as st
 from PIL import Image
 
 from reportgen.errors import ReportgenError
-from reportgen.publish import pages
+from reportgen.publish import escaping, flavours, page_model, pages
+from reportgen.publish.flavours.jekyll import JekyllOptions
+from reportgen.publish.templates import Templates
 from reportgen.record import ModelSummary, Prediction, SkippedFile
 from reportgen.slugs import slugify
 
@@ -42,7 +42,7 @@ HOSTILE_NAMES = (
 )
 HOSTILE_TITLE = "Cats & <b>dogs</b> {{ page.title }} {% include x %} 'single' \"double\""
 HOSTILE_LABEL = '<img src=x onerror=alert(1)> {{ label }} | "q"'
-FLAVOURS = tuple(pages.FLAVOURS)
+FLAVOURS = tuple(flavours.BUILT_IN)
 DATE = datetime.date(2024, 5, 24)
 LEVEL_SIZES = (4, 3, 1, 4)  # level 3 has no other images: no details block
 WEIGHTS_SHA256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -80,7 +80,7 @@ def make_context(
     skipped: tuple[SkippedFile, ...] = (SkippedFile("notes<i>.txt", "not an image: {{ x }}"),),
     num_classes: int | None = 1000,
     level_sizes: tuple[int, ...] = LEVEL_SIZES,
-) -> pages.ReportContext:
+) -> page_model.ReportContext:
     """A report of ``names`` in levels of ``level_sizes``, figures and charts written as PNGs."""
     predictions = (Prediction(HOSTILE_LABEL, 0.931), Prediction("tabby cat", 0.042))
     figures = []
@@ -91,7 +91,7 @@ def make_context(
             number for number, end in enumerate(_cumulative(level_sizes), start=1) if index < end
         )
         figures.append(
-            pages.Figure(
+            page_model.Figure(
                 name,
                 file,
                 12,
@@ -101,12 +101,12 @@ def make_context(
                 predictions if num_classes else (),
             )
         )
-    colours = pages.level_colours(len(level_sizes))
+    colours = page_model.level_colours(len(level_sizes))
     levels = []
     for number in range(1, len(level_sizes) + 1):
         members = [figure for figure in figures if figure.level == number]
         levels.append(
-            pages.Level(
+            page_model.Level(
                 number,
                 colours[number - 1],
                 members[0].entropy,
@@ -118,8 +118,10 @@ def make_context(
     charts = []
     for name, chart_title in (("entropy-histogram", "Spread <histogram>"), ("by-layer", "Layers")):
         _png(report_dir / f"charts/{name}.png", (8, 6))
-        charts.append(pages.Chart(chart_title, f"charts/{name}.png", 8, 6, f"{chart_title} chart"))
-    return pages.ReportContext(
+        charts.append(
+            page_model.Chart(chart_title, f"charts/{name}.png", 8, 6, f"{chart_title} chart")
+        )
+    return page_model.ReportContext(
         title=title,
         slug="cats-and-dogs",
         date=DATE,
@@ -166,18 +168,19 @@ def _cumulative(sizes: tuple[int, ...]) -> list[int]:
     return ends
 
 
-def expected_caption(figure: pages.Figure) -> str:
+def expected_caption(figure: page_model.Figure) -> str:
     """The caption as a reader sees it once the page is rendered."""
-    return pages.one_line(pages.figure_caption(figure))
+    return escaping.one_line(page_model.figure_caption(figure))
 
 
 def render(
     tmp_path: Path, templates_dir: Path | None = None, **context_options
-) -> tuple[pages.ReportContext, Path, dict[str, str]]:
+) -> tuple[page_model.ReportContext, Path, dict[str, str]]:
     """Render every flavour of a hand-made report; returns it, its folder and the page texts."""
     report_dir = tmp_path / "report"
     ctx = make_context(report_dir, **context_options)
-    written = pages.render_report(ctx, report_dir, FLAVOURS, templates_dir=templates_dir)
+    templates = Templates(templates_dir)
+    written = pages.render_report(ctx, report_dir, FLAVOURS, templates=templates)
     texts = {
         name: path.read_text(encoding="utf-8") for name, path in zip(FLAVOURS, written, strict=True)
     }
@@ -309,7 +312,7 @@ def page_images(flavour: str, text: str) -> list[tuple[int | None, str, str, str
 
 
 def page_root(report_dir: Path, flavour: str) -> Path:
-    return report_dir / pages.FLAVOURS[flavour].layout.root
+    return report_dir / flavours.get(flavour).layout.root
 
 
 def body(flavour: str, text: str) -> str:
@@ -323,20 +326,20 @@ def body(flavour: str, text: str) -> str:
 
 
 def test_level_colours_are_the_articles_for_four_levels():
-    assert pages.level_colours(4) == ["#FFFEE2", "#FFFDCB", "#FFFBA0", "#FFDEDE"]
+    assert page_model.level_colours(4) == ["#FFFEE2", "#FFFDCB", "#FFFBA0", "#FFDEDE"]
 
 
 def test_level_colours_interpolate_along_the_article_sequence():
-    assert pages.level_colours(1) == ["#FFFEE2"]
-    assert pages.level_colours(2) == ["#FFFEE2", "#FFDEDE"]
-    assert pages.level_colours(7)[::2] == pages.level_colours(4)  # anchors hit exactly
-    six = pages.level_colours(6)
+    assert page_model.level_colours(1) == ["#FFFEE2"]
+    assert page_model.level_colours(2) == ["#FFFEE2", "#FFDEDE"]
+    assert page_model.level_colours(7)[::2] == page_model.level_colours(4)  # anchors hit exactly
+    six = page_model.level_colours(6)
     assert len(six) == 6 and (six[0], six[-1]) == ("#FFFEE2", "#FFDEDE")
     assert all(re.fullmatch(r"#[0-9A-F]{6}", colour) for colour in six)
     # position 0.6 between #FFFEE2 and #FFFDCB: blue 0xE2 + 0.6 * (0xCB - 0xE2) = 212.2 -> D4
     assert six[1] == "#FFFDD4"
     with pytest.raises(ValueError):
-        pages.level_colours(0)
+        page_model.level_colours(0)
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -440,11 +443,13 @@ def test_jekyll_front_matter_title_is_escaped_for_unescaping_layouts(tmp_path):
 def test_jekyll_include_name_is_configurable(tmp_path):
     report_dir = tmp_path / "report"
     ctx = make_context(report_dir)
-    (page,) = pages.render_report(ctx, report_dir, ["jekyll"], jekyll_include="figure.html")
+    options = {"jekyll": JekyllOptions(include="figure.html")}
+    (page,) = pages.render_report(ctx, report_dir, ["jekyll"], options=options)
     text = page.read_text()
     assert "{% include figure.html path=" in text and "figure.liquid" not in text
     with pytest.raises(ReportgenError):
-        pages.render_report(ctx, report_dir, ["jekyll"], jekyll_include="x %} {{ y")
+        options = {"jekyll": JekyllOptions(include="x %} {{ y")}
+        pages.render_report(ctx, report_dir, ["jekyll"], options=options)
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -454,7 +459,7 @@ def test_hostile_text_is_inert_and_intact(tmp_path, flavour):
     figures = [figure for level in ctx.levels for figure in level.figures]
     images = page_images(flavour, text)[: len(figures)]
     for figure, (_, _, alt, caption) in zip(figures, images, strict=True):
-        assert alt == pages.one_line("Attention maps of " + figure.name)
+        assert alt == escaping.one_line("Attention maps of " + figure.name)
         assert caption == expected_caption(figure)
     if flavour == "html":
         scan = PageScan(text)
@@ -485,7 +490,7 @@ def test_hostile_text_is_inert_and_intact(tmp_path, flavour):
 def test_markdown_user_text_reads_the_same_once_decoded(tmp_path, flavour):
     ctx, _, texts = render(tmp_path)
     decoded = html.unescape(texts[flavour])
-    assert pages.one_line(ctx.skipped[0].name) in decoded
+    assert escaping.one_line(ctx.skipped[0].name) in decoded
     assert ctx.skipped[0].reason in decoded
     assert ctx.model.model_id in decoded
     assert "/tmp/{{ evil }}|model" in decoded
@@ -538,12 +543,6 @@ def test_user_templates_override_packaged_ones_by_name(tmp_path, flavour):
     assert "Vision Transformer architecture" in texts[flavour]
 
 
-def test_template_search_path_puts_the_user_folder_first(tmp_path):
-    packaged = pages.template_search_path(None)
-    assert len(packaged) == 1 and (packaged[0] / "report.html.j2").is_file()
-    assert pages.template_search_path(tmp_path) == [tmp_path, *packaged]
-
-
 def test_template_errors_are_reported_as_messages(tmp_path):
     user = tmp_path / "user-templates"
     user.mkdir()
@@ -562,8 +561,8 @@ def test_bad_format_slug_or_figure_path_is_refused(tmp_path):
     with pytest.raises(ReportgenError, match="slug"):
         pages.render_report(dataclasses.replace(ctx, slug="../x"), tmp_path, ["gfm"])
     level = ctx.levels[0]
-    bad_figure = pages.Figure("x.png", "../outside.png", 1, 1, 0.0, 1)
-    bad_level = pages.Level(1, level.colour, 0.0, 0.0, (bad_figure,))
+    bad_figure = page_model.Figure("x.png", "../outside.png", 1, 1, 0.0, 1)
+    bad_level = page_model.Level(1, level.colour, 0.0, 0.0, (bad_figure,))
     with pytest.raises(ReportgenError, match="slug path"):
         pages.render_report(dataclasses.replace(ctx, levels=(bad_level,)), tmp_path, ["html"])
 
@@ -602,7 +601,7 @@ def test_output_is_deterministic(tmp_path):
 
 def test_render_index(tmp_path):
     entries = [
-        pages.IndexEntry(
+        page_model.IndexEntry(
             HOSTILE_TITLE,
             "2024-05-24",
             "org/<m>",
@@ -612,7 +611,7 @@ def test_render_index(tmp_path):
             version=3,
             n_versions=2,
         ),
-        pages.IndexEntry("Second", "2024-05-01", "vit", 1, "reports/b/README.md", None),
+        page_model.IndexEntry("Second", "2024-05-01", "vit", 1, "reports/b/README.md", None),
     ]
     out = tmp_path / "index.html"
     pages.render_index(entries, out)
@@ -625,35 +624,6 @@ def test_render_index(tmp_path):
     assert "12 images · version 3 (2 versions kept)<" in text and "1 image · version 1<" in text
     pages.render_index([], out)
     assert "No reports yet" in out.read_text()
-
-
-# --- escaping filters ----------------------------------------------------------------------
-
-ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=()), max_size=60)
-
-
-@given(ANY_TEXT)
-def test_markdown_text_is_inert_and_decodes_to_the_text(value):
-    escaped = pages.markdown_text(value)
-    assert html.unescape(escaped) == pages.one_line(value)
-    bare = re.sub(r"&#\d+;", "", escaped)
-    assert not re.search(r"[!-+:-@\[-`{-~]", bare)  # only . , - / remain of ASCII punctuation
-    assert not re.search(r"^(\d+\.|-)(\s|$)|\.\.|--", escaped)  # no list marker, no dashes
-    assert "\n" not in escaped
-
-
-@given(ANY_TEXT)
-def test_yaml_quoted_parses_back_html_escaped(value):
-    loaded = yaml.safe_load("value: " + pages.yaml_quoted(value))["value"]
-    assert html.unescape(loaded) == pages.one_line(value)
-    assert not re.search(r"[<>{}%\"]", loaded)
-
-
-@given(ANY_TEXT)
-def test_one_line_is_writable_single_line_text(value):
-    line = pages.one_line(value)
-    line.encode("utf-8")  # lone surrogates from undecodable file names are gone
-    assert line == line.strip() and len(line.splitlines()) <= 1
 
 
 # --- a real Jekyll build -------------------------------------------------------------------
@@ -699,7 +669,7 @@ def test_jekyll_build_shows_every_figure_in_its_level_with_inert_text(tmp_path):
     ):
         assert level == number
         assert attributes["src"] == f"/assets/img/cats-and-dogs/{figure.file}"
-        assert attributes["alt"] == pages.one_line("Attention maps of " + figure.name)
+        assert attributes["alt"] == escaping.one_line("Attention maps of " + figure.name)
         assert caption == expected_caption(figure)
     assert len(scan.images) == len(figures) + len(ctx.charts)
 
@@ -711,7 +681,8 @@ def test_compiled_template_cache_keeps_escaping_policies_apart(tmp_path):
     ctx = make_context(report_dir)
     bytecode = tmp_path / "bytecode"
     for _ in range(2):  # the second run reads every template from the bytecode cache
-        written = pages.render_report(ctx, report_dir, FLAVOURS, bytecode_dir=bytecode)
+        templates = Templates(bytecode_dir=bytecode)
+        written = pages.render_report(ctx, report_dir, FLAVOURS, templates=templates)
         texts = {name: path.read_text() for name, path in zip(FLAVOURS, written, strict=True)}
         assert texts == expected
     assert any(bytecode.rglob("*.cache"))
@@ -728,10 +699,10 @@ VERSION_LINKS = {
 def test_versions_list_and_the_notice_on_an_earlier_version(tmp_path, flavour):
     report_dir = tmp_path / "report"
     ctx = make_context(report_dir)
-    both = pages.VersionEntry(
+    both = page_model.VersionEntry(
         2, "2024-05-01", "org/<i>x</i>{{ y }}", 7, "versions/2", ("gfm", "html")
     )
-    jekyll_only = pages.VersionEntry(1, "2024-04-01", "vit", 3, "versions/1", ("jekyll",))
+    jekyll_only = page_model.VersionEntry(1, "2024-04-01", "vit", 3, "versions/1", ("jekyll",))
     current = dataclasses.replace(ctx, version=3, history=(both, jekyll_only))
     text = pages.render_report(current, report_dir, [flavour])[0].read_text()
     version_link, current_link = VERSION_LINKS[flavour]

@@ -1,0 +1,147 @@
+"""The templates of one build or render: where they are looked up (the user's folder first, so
+it overrides any file by name, then the packaged ones), the Jinja2 environment of each escaping
+policy, compiled templates kept between runs, and the fingerprint of everything a page is made
+from (part of the key of a cached page).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import jinja2
+
+from reportgen import store
+from reportgen.errors import ReportgenError
+from reportgen.publish.escaping import Escaping, param_value
+from reportgen.publish.page_model import figure_caption
+
+# The code that shapes a page besides its templates: filters, the page model, layouts, renderer.
+PAGE_CODE = (
+    "publish.escaping",
+    "publish.page_model",
+    "publish.templates",
+    "publish.pages",
+    "publish.flavours.base",
+    "publish.flavours.html",
+    "publish.flavours.jekyll",
+    "publish.flavours.gfm",
+)
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def packaged_templates() -> Path:
+    """``reportgen/templates`` in an installed wheel, else ``<repo>/templates`` in a checkout."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "templates"
+    return installed if installed.is_dir() else package.parent / "templates"
+
+
+def _tidy(text: str) -> str:
+    """No trailing spaces, at most one blank line in a row, exactly one final newline."""
+    lines = "\n".join(line.rstrip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", lines).strip("\n") + "\n"
+
+
+class Templates:
+    """The templates a build or render uses: ``user_dir`` (the user's overrides, or None) first,
+    then the packaged ones; ``bytecode_dir`` keeps compiled templates between runs (None: not
+    kept). Made once per build and passed to whatever renders a page or copies a script."""
+
+    def __init__(self, user_dir: Path | None = None, bytecode_dir: Path | None = None):
+        self.user_dir = Path(user_dir) if user_dir is not None else None
+        self.bytecode_dir = Path(bytecode_dir) if bytecode_dir is not None else None
+        self.search_path = [*([self.user_dir] if self.user_dir else []), packaged_templates()]
+        self._environments: dict[Escaping, jinja2.Environment] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (a worker compiles them): the environments are made again where used."""
+        return {**self.__dict__, "_environments": {}}
+
+    def file(self, name: str) -> Path:
+        """A file shipped with the templates (a script, a stylesheet), the user's folder first."""
+        return next(folder / name for folder in self.search_path if (folder / name).is_file())
+
+    def environment(self, escaping: Escaping) -> jinja2.Environment:
+        """The environment of ``escaping``, made once.
+
+        Compiled code depends on the autoescape setting and the shared partials are compiled by
+        every environment, so each escaping policy gets its own bytecode folder.
+        """
+        if escaping not in self._environments:
+            bytecode_cache = None
+            if self.bytecode_dir is not None:
+                folder = self.bytecode_dir / ("autoescape" if escaping.autoescape else "verbatim")
+                folder.mkdir(parents=True, exist_ok=True)
+                bytecode_cache = jinja2.FileSystemBytecodeCache(str(folder))
+            loader = jinja2.ChoiceLoader(
+                [jinja2.FileSystemLoader(folder) for folder in self.search_path]
+            )
+            environment = jinja2.Environment(
+                loader=loader,
+                bytecode_cache=bytecode_cache,
+                autoescape=escaping.autoescape,
+                undefined=jinja2.StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                keep_trailing_newline=True,
+            )
+            environment.filters.update(escaping.filters)
+            environment.filters["param_value"] = param_value
+            environment.globals["caption"] = figure_caption
+            self._environments[escaping] = environment
+        return self._environments[escaping]
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """sha256 of every template that could be used (user folder first) and of the code that
+        shapes a page (:data:`PAGE_CODE`): part of the key of a cached page."""
+        digest = hashlib.sha256(store.source_fingerprint(*PAGE_CODE).encode())
+        for folder in self.search_path:
+            for path in sorted(folder.iterdir()):
+                if path.is_file():
+                    digest.update(f"{folder}/{path.name}\n".encode())
+                    digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+    def render(self, escaping: Escaping, name: str, variables: dict[str, Any]) -> bytes:
+        """Render a template; template problems (often in user overrides) become plain
+        messages."""
+        try:
+            text = self.environment(escaping).get_template(name).render(variables)
+        except jinja2.TemplateSyntaxError as error:
+            where = f"{error.filename or error.name}:{error.lineno}"
+            raise ReportgenError(f"template {where}: {error.message}") from None
+        except jinja2.TemplateError as error:
+            raise ReportgenError(f"template {name}: {error}") from None
+        return _tidy(text).encode()
+
+    def macros(self, escaping: Escaping, names: Sequence[str], variables: dict[str, Any]) -> Any:
+        """The macros of the templates ``names`` as one namespace, later files overriding
+        earlier ones (a flavour's markup dialect, the ``m`` of the shared partials)."""
+        macros: dict[str, jinja2.runtime.Macro] = {}
+        for name in names:
+            module = self.environment(escaping).get_template(name).make_module(vars=variables)
+            macros.update(
+                (key, value)
+                for key, value in vars(module).items()
+                if isinstance(value, jinja2.runtime.Macro)
+            )
+        return SimpleNamespace(**macros)
+
+    def compile(self, escapings: Iterable[Escaping]) -> None:
+        """Compile every template for each of ``escapings`` into the bytecode folder before any
+        page is rendered: a build does it in a worker while the model loads, so its pages do not
+        wait. Templates that do not compile are left to fail, with a message, when rendered."""
+        for escaping in dict.fromkeys(escapings):
+            environment = self.environment(escaping)
+            for name in environment.list_templates(extensions=["j2"]):
+                try:
+                    environment.get_template(name)
+                except jinja2.TemplateError:
+                    continue
