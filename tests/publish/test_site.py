@@ -285,3 +285,27 @@ def test_without_date_the_time_comes_from_the_clock(
     assert manifest["created_utc"].startswith(manifest["report"]["date"])
     page = html.unescape((report / "README.md").read_text())
     assert f"{manifest['created_utc']} (UTC), from the clock of the machine that built it" in page
+
+
+def test_jekyll_options_are_stored_and_render_keeps_them(folder, tmp_path, tiny_vit_dir, capsys):
+    out = tmp_path / "site"
+    argv = ["build", folder, "--out", out, "--model", tiny_vit_dir, "--device", "cpu"]
+    argv += ["--cache-dir", tmp_path / "cache", "--date", "2024-01-02", "--slug", "cli"]
+    argv += ["--gallery-threshold", "2", "--jekyll-include", "figure.html"]
+    assert cli.main([str(a) for a in argv]) == 0
+    report = out / "reports/cli"
+
+    def stored():
+        manifest = json.loads((report / "manifest.json").read_text())["report"]
+        return manifest["jekyll_include"], manifest["jekyll_permalink"]
+
+    assert stored() == ("figure.html", "/blog/:year/:title/")
+    assert cli.main(["render", str(report), "--jekyll-permalink", "/posts/:title/"]) == 0
+    assert stored() == ("figure.html", "/posts/:title/")
+    gallery = next((report / "jekyll/reports/cli/gallery").glob("*.md")).read_text()
+    assert 'permalink: "/posts/cli/gallery/' in gallery
+    post = (report / "jekyll/_posts/2024-01-02-cli.md").read_text()
+    assert "{% include figure.html " in post and "'/posts/cli/gallery/" in post
+    assert cli.main(["render", str(report), "--jekyll-permalink", "/posts/:title"]) == 2
+    assert "--jekyll-permalink '/posts/:title'" in capsys.readouterr().err
+    assert stored() == ("figure.html", "/posts/:title/")
