@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import logging
 
 import pytest
+from conftest import declare_entry_points
 from test_pages import make_context
 
 from reportgen import plugins
@@ -32,20 +32,13 @@ FLAVOUR = dataclasses.replace(
 
 @pytest.fixture
 def entry_points(monkeypatch, tmp_path):
-    """Install a plugin module and declare entry points as its package would; the registry is
-    looked up afresh while the test runs, and after it."""
+    """Install a plugin module and declare flavour entry points as its package would; the
+    registry is looked up afresh while the test runs, and after it."""
     (tmp_path / "reportgen_plain.py").write_text(PLAIN_PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
 
     def declare(*pairs):
-        points = [
-            importlib.metadata.EntryPoint(name, value, plugins.FLAVOURS) for name, value in pairs
-        ]
-        monkeypatch.setattr(
-            importlib.metadata,
-            "entry_points",
-            lambda group: [point for point in points if point.group == group],
-        )
+        declare_entry_points(monkeypatch, plugins.FLAVOURS, *pairs)
         flavours.registry.cache_clear()
 
     yield declare
