@@ -74,7 +74,7 @@ def help_text() -> str:
 
 
 def _with_options() -> list[Flavour]:
-    return [flavour for flavour in registry().values() if flavour.options is not None]
+    return [flavour for flavour in registry().values() if flavour.options_class is not None]
 
 
 def add_arguments(group: argparse._ArgumentGroup, *, defaults: bool) -> None:
@@ -87,7 +87,7 @@ def given_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """The flavours' options given on the command line: flavour -> {field: value}."""
     given = {}
     for flavour in _with_options():
-        fields = [field.name for field in dataclasses.fields(flavour.options)]
+        fields = [field.name for field in dataclasses.fields(flavour.options_class)]
         values = {field: getattr(args, f"{flavour.name}_{field}", None) for field in fields}
         if changes := {field: value for field, value in values.items() if value is not None}:
             given[flavour.name] = changes
@@ -104,7 +104,7 @@ def options(
     return {
         flavour.name: flavour.validated(
             dataclasses.replace(
-                stored.get(flavour.name) or flavour.options(), **changes.get(flavour.name, {})
+                stored.get(flavour.name) or flavour.options_class(), **changes.get(flavour.name, {})
             )
         )
         for flavour in _with_options()
@@ -126,11 +126,11 @@ def options_from_json(data: dict[str, Any]) -> dict[str, Any]:
     stored = {}
     for flavour in _with_options():
         values = {}
-        for field in dataclasses.fields(flavour.options):
+        for field in dataclasses.fields(flavour.options_class):
             key = f"{flavour.name}_{field.name}"
             if key in data:
                 values[field.name] = data.pop(key)
-        stored[flavour.name] = flavour.options(**values)
+        stored[flavour.name] = flavour.options_class(**values)
     return stored
 
 

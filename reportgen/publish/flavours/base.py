@@ -97,9 +97,9 @@ class Flavour:
     ``web_page``: its front page is a complete web page, the one the site index links first.
     ``hosts_explorer``: its image pages have the explorer that other flavours' pages may link.
 
-    A flavour with settings of its own has an ``options`` dataclass (frozen, every field with a
-    default) whose fields are stored in the report's manifest as ``<flavour>_<field>`` and given
-    on the command line as ``--<flavour>-<field>`` (:meth:`add_arguments`).
+    A flavour with settings of its own has an ``options_class``, a frozen dataclass whose fields
+    all have defaults; they are stored in the report's manifest as ``<flavour>_<field>`` and
+    given on the command line as ``--<flavour>-<field>`` (:meth:`add_arguments`).
     """
 
     name: str
@@ -112,7 +112,7 @@ class Flavour:
     name_filter: bool = False
     web_page: bool = False
     hosts_explorer: bool = False
-    options: type | None = None
+    options_class: type | None = None
 
     @property
     def standalone(self) -> bool:
@@ -124,7 +124,7 @@ class Flavour:
         values); each is stored as ``<flavour>_<field>`` in ``args``, None when not given."""
 
     def validated(self, options: Any) -> Any:
-        """``options`` (an instance of :attr:`options`), or a one-line error saying what is
+        """``options`` (an instance of :attr:`options_class`), or a one-line error saying what is
         wrong with them."""
         return options
 

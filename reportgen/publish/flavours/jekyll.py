@@ -140,5 +140,5 @@ FLAVOUR = JekyllFlavour(
     markup=("_markup.md.j2", "_markup.jekyll.md.j2"),
     escaping=MARKDOWN_ESCAPING,
     layout=JekyllLayout("_posts/{date}-{slug}.md", ".md"),
-    options=JekyllOptions,
+    options_class=JekyllOptions,
 )
