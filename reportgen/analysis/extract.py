@@ -27,7 +27,7 @@ from reportgen.analysis.images import LoadedImage
 from reportgen.analysis.model import LoadedModel
 from reportgen.analysis.relevance import class_relevance, resolve_target
 from reportgen.methods import artifacts, maps, panels
-from reportgen.methods.maps import RolloutOptions
+from reportgen.methods.maps import HEAD_FUSIONS, RolloutOptions
 from reportgen.record import ImageRecord, Prediction
 from reportgen.workers import threaded_map
 
@@ -198,6 +198,10 @@ def reduce_attention(attentions: Any, n_prefix: int, head_fusion: str) -> dict[s
     (B, L, T), the column mean over heads and query tokens."""
     import torch
 
+    if head_fusion not in HEAD_FUSIONS:
+        raise ValueError(
+            f"unknown head fusion {head_fusion!r}; choose from {', '.join(HEAD_FUSIONS)}"
+        )
     cls_rows, fused, column_means = [], [], []
     for layer in attentions:
         layer = layer.detach().float()

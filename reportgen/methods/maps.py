@@ -14,7 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 AGGREGATES: dict[str, Callable[..., np.ndarray]] = {"max": np.max, "min": np.min, "mean": np.mean}
-HEAD_FUSIONS = tuple(AGGREGATES)
+# How rollout may combine a layer's heads: their own list, not the layer aggregates, so a new
+# aggregate over layers is never taken for a head fusion (the device side computes only these).
+_HEAD_REDUCTIONS: dict[str, Callable[..., np.ndarray]] = {
+    "max": np.max,
+    "min": np.min,
+    "mean": np.mean,
+}
+HEAD_FUSIONS = tuple(_HEAD_REDUCTIONS)
 
 
 @dataclass(frozen=True)
@@ -62,12 +69,12 @@ def aggregate(layer_maps: np.ndarray, how: str) -> np.ndarray:
 
 def fuse_heads(attn: np.ndarray, head_fusion: str = "mean") -> np.ndarray:
     """Combine the heads of every layer: (layers, heads, T, T) -> (layers, T, T)."""
-    if head_fusion not in AGGREGATES:
+    if head_fusion not in HEAD_FUSIONS:
         raise ValueError(
             f"unknown head fusion {head_fusion!r}; choose from {', '.join(HEAD_FUSIONS)}"
         )
     # Reduce in the input precision (float32 from the model), then widen: the copy is 1/heads.
-    return AGGREGATES[head_fusion](np.asarray(attn), axis=1).astype(np.float64)
+    return _HEAD_REDUCTIONS[head_fusion](np.asarray(attn), axis=1).astype(np.float64)
 
 
 def _rollout_layers(fused: np.ndarray, discard_ratio: float, start_layer: int) -> np.ndarray:

@@ -152,3 +152,14 @@ def test_rollout_row_is_that_row_of_the_joint_matrix(attn, fusion, discard, star
         single = maps.rollout_row(fused.astype(np.float32), discard, start, row)
         assert single.dtype == np.float64
         np.testing.assert_allclose(single, joint[row], atol=1e-6)
+
+
+def test_a_new_layer_aggregate_is_no_head_fusion(monkeypatch):
+    """Head fusions are their own list: an aggregate over layers added later (a median) must
+    not be accepted by rollout's head fusion, which would silently compute something else."""
+    monkeypatch.setitem(maps.AGGREGATES, "median", np.median)
+    attn = np.full((1, 2, 5, 5), 0.2)
+    np.testing.assert_array_equal(maps.aggregate(np.ones((2, 2, 2)), "median"), np.ones((2, 2)))
+    assert maps.HEAD_FUSIONS == ("max", "min", "mean")
+    with pytest.raises(ValueError, match="unknown head fusion 'median'"):
+        maps.fuse_heads(attn, "median")
