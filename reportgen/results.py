@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from reportgen import store, table
 from reportgen.errors import ReportgenError
-from reportgen.methods import spread
+from reportgen.methods import registry, spread
 from reportgen.methods.artifacts import ARTIFACT_MODES
 from reportgen.methods.maps import HEAD_FUSIONS, RolloutOptions
 from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
@@ -111,8 +111,9 @@ class AnalysisOptions:
             problems.append("--faithfulness-images must be at least 1")
         if self.faithfulness_steps < 2:
             problems.append("--faithfulness-steps must be at least 2")
-        if self.spread_by == "relevance" and not self.relevance:
-            problems.append("--spread-by relevance needs --relevance")
+        method = registry.methods().get(self.spread_by)
+        if method is not None and method.optional and not self.relevance:
+            problems.append(f"--spread-by {self.spread_by} needs --relevance")
         try:
             spread.SpreadSpec.parse(self.spread_by)
         except ValueError as error:

@@ -9,9 +9,10 @@ heads x 16x16 patches), over the 48 images of the benchmarks:
 
 - ``seen_image_webp``: the image as the model saw it, as WebP bytes (quality 85: 11.4 KB and
   38 dB PSNR; the raw pixels took 88 KB);
-- ``layers``, ``rollout`` and, when computed, ``relevance``: the maps the report shows, float32,
-  exact (11.1 KB and 1.0 KB); ``max``, ``min`` and ``mean`` are recomputed from ``layers`` on
-  reading. These are the reference for every check, not the heads;
+- ``layers``, ``rollout`` and, when computed, ``relevance`` (and a plugin method's map, by its
+  name): the maps the report shows, float32, exact (11.1 KB and 1.0 KB); ``max``, ``min`` and
+  ``mean``, made from the layer maps alone, are recomputed from ``layers`` on reading (see
+  :mod:`reportgen.methods.registry`). These are the reference for every check, not the heads;
 - ``artifact_mask`` (bool);
 - ``cls_heads``, every head's CLS attention (issue 8: the raw data later versions re-derive
   maps from), 8 bits per value, quantised per (layer, head) grid as the explorer shows it:
@@ -39,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -51,8 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from reportgen.methods import panels
-from reportgen.methods.maps import AGGREGATES, aggregate
+from reportgen.methods import panels, registry
 from reportgen.record import ImageRecord, Prediction
 
 # deflate level 1: half the time of the default 6 for 2% more bytes (float32 maps and a JPEG-like
@@ -68,11 +69,15 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 def source_fingerprint(*modules: str) -> str:
     """sha256 of the source of reportgen modules: part of cache keys, so cached results and
     figures are not reused after the code that made them changed. ``modules`` are dotted names
-    below the package, such as ``methods.maps``."""
+    below the package, such as ``methods.maps``, or of other packages (a plugin's module)."""
     package = Path(__file__).resolve().parent
     digest = hashlib.sha256()
     for module in modules:
-        digest.update((package / f"{module.replace('.', '/')}.py").read_bytes())
+        source = package / f"{module.replace('.', '/')}.py"
+        if not source.is_file():
+            digest.update(module.encode())
+            source = Path(importlib.util.find_spec(module).origin)
+        digest.update(source.read_bytes())
     return digest.hexdigest()
 
 
@@ -235,7 +240,7 @@ def record_bytes(record: ImageRecord, keep_heads: bool = False) -> bytes:
         arrays.update(_stored_heads(record.cls_heads, keep_heads))
     if record.artifact_mask is not None:
         arrays["artifact_mask"] = np.ascontiguousarray(record.artifact_mask, dtype=bool)
-    for name in _STORED_MAPS:
+    for name in registry.stored_names():
         if name in record.maps:
             arrays[name] = np.ascontiguousarray(record.maps[name], dtype=np.float32)
     arrays["meta"] = np.frombuffer(canonical_json(meta).encode(), dtype=np.uint8)
@@ -251,21 +256,22 @@ def record_bytes(record: ImageRecord, keep_heads: bool = False) -> bytes:
     return buffer.getvalue()
 
 
-_STORED_MAPS = (panels.LAYERS, panels.ROLLOUT, panels.RELEVANCE)
+# Format 2 kept every map it had, these.
+_FORMAT_2_MAPS = (panels.LAYERS, "max", "min", "mean", panels.ROLLOUT, panels.RELEVANCE)
 
 
 def _named_maps(meta: dict[str, Any], data: Any) -> dict[str, np.ndarray]:
-    """The named maps of a record file of any format (float32 from format 2 on)."""
+    """The named maps of a record file of any format (float32 from format 2 on). From format 3
+    on, a file keeps each map by its method's name, except those recomputed from the layer
+    maps; a map of a method not installed now is left out."""
     if meta["format"] == 1:
         layers = data["cls_heads"].astype(np.float64).mean(axis=1)
-        return panels.report_maps(layers, data["rollout"])
+        rollout = np.asarray(data["rollout"], dtype=np.float64)
+        return panels.complete({panels.LAYERS: layers, panels.ROLLOUT: rollout})
     if meta["format"] == 2:
-        stored = (panels.LAYERS, *panels.AGGREGATE_NAMES)
-        return {key: data[key] for key in stored if key in data.files}
-    named = {key: data[key] for key in _STORED_MAPS if key in data.files}
-    layers = named[panels.LAYERS].astype(np.float64)
-    aggregates = {how: aggregate(layers, how).astype(np.float32) for how in AGGREGATES}
-    return {panels.LAYERS: named.pop(panels.LAYERS), **aggregates, **named}
+        return {key: data[key] for key in _FORMAT_2_MAPS if key in data.files}
+    stored = {key: data[key] for key in registry.stored_names() if key in data.files}
+    return panels.complete(stored, np.float32)
 
 
 def _seen_image(meta: dict[str, Any], data: Any) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 from conftest import rewrite_as_format_3
 
 from reportgen import store
-from reportgen.methods import panels
+from reportgen.methods import artifacts, panels
 from reportgen.record import ImageRecord, Prediction
 
 
@@ -22,9 +22,8 @@ def make_record(seed: int = 0, layers: int = 3, heads: int = 4, grid=(6, 6)) -> 
     cls_heads = (np.exp(logits) / np.exp(logits).sum(axis=(2, 3), keepdims=True)).astype(np.float32)
     mask = np.zeros((layers, *grid), dtype=bool)
     mask[0, 1, 2] = True
-    named = panels.report_maps(
-        cls_heads.astype(np.float64).mean(axis=1), rng.random(grid), mask=mask
-    )
+    layer_maps = artifacts.fill_layers(cls_heads.astype(np.float64).mean(axis=1), mask)
+    named = panels.complete({panels.LAYERS: layer_maps, panels.ROLLOUT: rng.random(grid)})
     y, x = np.mgrid[0:48, 0:48]
     image = np.stack([x * 5, y * 5, (x + y) * 2], axis=-1) % 256
     return ImageRecord(

@@ -26,7 +26,7 @@ from reportgen.analysis.model import LoadedModel, ModelRef, load, resolve
 from reportgen.analysis.relevance import resolve_target
 from reportgen.analysis.sources import Source, as_source
 from reportgen.errors import ReportgenError
-from reportgen.methods import panels, spread
+from reportgen.methods import panels, registry, spread
 from reportgen.methods.artifacts import AUTO_START_SHARE, ISOLATION, SHARE, auto_start_layer
 from reportgen.methods.faithfulness import pick_evenly
 from reportgen.methods.maps import RolloutOptions
@@ -181,11 +181,9 @@ def analyze(
         "code": store.source_fingerprint(
             "analysis.images",
             "analysis.extract",
-            "methods.maps",
-            "methods.artifacts",
-            "methods.panels",
             "analysis.relevance",
-            "methods.relevance",
+            "methods.panels",
+            *registry.code_modules(),
         ),
     }
     maps_dir = out_dir / MAPS_DIR

@@ -25,8 +25,9 @@ import numpy as np
 
 from reportgen.analysis.images import LoadedImage
 from reportgen.analysis.model import LoadedModel
-from reportgen.analysis.relevance import class_relevance, resolve_target
+from reportgen.analysis.relevance import class_gradients, resolve_target
 from reportgen.methods import artifacts, maps, panels
+from reportgen.methods.base import MapInputs
 from reportgen.methods.maps import HEAD_FUSIONS, RolloutOptions
 from reportgen.record import ImageRecord, Prediction
 from reportgen.workers import threaded_map
@@ -154,7 +155,7 @@ class RawRecord:
     fused: np.ndarray  # float32 (layers, T, T): heads fused as rollout asks
     column_means: np.ndarray  # float32 (layers, T): attention received, mean over heads, queries
     predictions: list[Prediction] = field(default_factory=list)
-    relevance: np.ndarray | None = None  # float32 (gh, gw)
+    gradients: np.ndarray | None = None  # float32 (layers, T, T): for relevance (class_gradients)
     relevance_target: str | None = None
 
 
@@ -163,18 +164,19 @@ def finish(raw: RawRecord, options: ExtractOptions) -> ImageRecord:
 
     Artifact patches are always detected and recorded; ``options.mask_artifacts`` fills them in
     the maps."""
-    rollout = options.rollout
     mask = artifacts.detect(
         artifacts.received_from_column_means(raw.column_means, raw.n_prefix, raw.grid)
     )
     named = panels.report_maps(
-        raw.cls_heads.astype(np.float64).mean(axis=1),
-        maps.rollout_fused(
-            raw.fused, raw.n_prefix, raw.grid, rollout.discard_ratio, rollout.start_layer
-        ),
-        mask=mask if options.mask_artifacts else None,
-        rollout_start_layer=rollout.start_layer,
-        relevance=raw.relevance,
+        MapInputs(
+            raw.n_prefix,
+            raw.grid,
+            cls_heads=raw.cls_heads,
+            attention=raw.fused,
+            gradients=raw.gradients,
+            mask=mask if options.mask_artifacts else None,
+            rollout=options.rollout,
+        )
     )
     facts = raw.facts
     return ImageRecord(
@@ -324,11 +326,9 @@ class Extractor:
 
         loaded, options = self.loaded, self.options
         summary = loaded.summary
-        relevance = targets = None
+        gradients = targets = None
         if options.relevance:
-            relevance, targets, outputs = class_relevance(
-                loaded.model, pixels, summary.n_prefix, summary.grid, self._target
-            )
+            gradients, targets, outputs = class_gradients(loaded.model, pixels, self._target)
         else:
             with torch.inference_mode():
                 outputs = loaded.model(pixel_values=pixels, output_attentions=True)
@@ -339,7 +339,7 @@ class Extractor:
             logits = getattr(outputs, "logits", None)
             if loaded.labels and logits is not None:
                 tensors["probabilities"] = torch.softmax(logits.detach().float(), dim=-1)
-        return {"tensors": tensors, "relevance": relevance, "targets": targets}
+        return {"tensors": tensors, "gradients": gradients, "targets": targets}
 
     def records(
         self, batch: PreparedBatch, results: dict[str, Any], host: dict[str, Any], done: Any
@@ -348,7 +348,7 @@ class Extractor:
         arrays = {name: tensor.numpy() for name, tensor in host.items()}
         summary, labels = self.loaded.summary, self.loaded.labels
         probabilities = arrays.get("probabilities")
-        relevance, targets = results["relevance"], results["targets"]
+        gradients, targets = results["gradients"], results["targets"]
         return [
             RawRecord(
                 facts=facts,
@@ -364,7 +364,7 @@ class Extractor:
                     if probabilities is not None
                     else []
                 ),
-                relevance=None if relevance is None else relevance[index],
+                gradients=None if gradients is None else gradients[index],
                 relevance_target=(
                     labels.get(targets[index], str(targets[index])) if targets is not None else None
                 ),

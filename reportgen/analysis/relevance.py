@@ -96,7 +96,18 @@ def class_relevance(
     target: int | None,
 ) -> tuple[np.ndarray, list[int], Any]:
     """Relevance maps for a batch: float32 (B, grid_h, grid_w), each image's target class, and
-    the model's outputs (attentions and logits still in the graph: detach before use), so the
+    the model's outputs, as :func:`class_gradients` gives them."""
+    weighted, targets, outputs = class_gradients(model, pixel_values, target)
+    maps = np.stack([relevance_map(image, n_prefix, grid) for image in weighted])
+    return maps.astype(np.float32), targets, outputs
+
+
+def class_gradients(
+    model: Any, pixel_values: torch.Tensor, target: int | None
+) -> tuple[np.ndarray, list[int], Any]:
+    """What class relevance is made from, for a batch: the gradient-weighted attention of
+    :func:`weighted_attention`, float32 (B, layers, T, T), each image's target class, and the
+    model's outputs (attentions and logits still in the graph: detach before use), so the
     caller needs no second forward pass for the attention maps.
 
     ``target`` is a class id, or None for each image's top-1 class. ``model`` is a classifier
@@ -130,5 +141,4 @@ def class_relevance(
             )
         target_logits = logits.gather(1, targets[:, None]).squeeze(1)
         weighted = weighted_attention(outputs.attentions, target_logits)
-    maps = np.stack([relevance_map(image, n_prefix, grid) for image in weighted])
-    return maps.astype(np.float32), [int(index) for index in targets.tolist()], outputs
+    return weighted, [int(index) for index in targets.tolist()], outputs

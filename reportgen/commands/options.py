@@ -38,6 +38,8 @@ def source(args: argparse.Namespace):
 
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     """The model and analysis options, and where the analysis runs (analyze, build)."""
+    from reportgen.methods import spread  # the --spread-by choices: the map methods
+
     group = parser.add_argument_group("model and analysis")
     group.add_argument(
         "--model",
@@ -77,8 +79,7 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
         "--spread-by",
         default="mean",
         metavar="MAP",
-        help="map whose entropy sorts images into levels: mean, max, min, rollout "
-        "or layer:K (default: mean)",
+        help=f"map whose entropy sorts images into levels: {spread.choices_text()} (default: mean)",
     )
     group.add_argument(
         "--head-fusion",

@@ -1,47 +1,49 @@
 """The named maps a report shows for one image, after artifact handling. Pure numpy, no I/O.
 
 Every figure, entropy, level and outside check reads these same arrays, which the results store
-keeps under their names: ``layers`` (layers, gh, gw), then ``max``, ``min``, ``mean`` (over the
-layers), ``rollout`` and, when computed, ``relevance`` (each gh, gw).
+keeps under their names: ``layers`` (layers, gh, gw), then one (gh, gw) map per method of the
+registry (:mod:`reportgen.methods.registry`), in its order: ``max``, ``min``, ``mean``,
+``rollout``, ``relevance`` when computed, then the plugins'.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from reportgen.methods import artifacts
-from reportgen.methods.maps import AGGREGATES, aggregate
+from reportgen.methods import registry
+from reportgen.methods.base import MapInputs
+from reportgen.methods.layers import LAYERS
+from reportgen.methods.relevance import RELEVANCE
+from reportgen.methods.rollout import ROLLOUT
 
-LAYERS = "layers"
-ROLLOUT = "rollout"
-RELEVANCE = "relevance"
-AGGREGATE_NAMES = (*AGGREGATES, ROLLOUT, RELEVANCE)  # the one-grid maps, in panel order
+__all__ = ["LAYERS", "RELEVANCE", "ROLLOUT", "complete", "report_maps"]
 
 
-def report_maps(
-    layer_maps: np.ndarray,
-    rollout_map: np.ndarray,
-    *,
-    mask: np.ndarray | None = None,
-    rollout_start_layer: int = 0,
-    relevance: np.ndarray | None = None,
-) -> dict[str, np.ndarray]:
-    """The named maps of one image, float64.
+def report_maps(inputs: MapInputs) -> dict[str, np.ndarray]:
+    """The named maps of one image, float64, by every method whose inputs it has.
 
-    With an artifact ``mask`` (bool, layers x gh x gw), each layer map is filled at its own
-    masked patches before max, min and mean are taken over layers, and rollout is filled at
-    the patches masked in any layer it multiplies (``rollout_start_layer`` onwards). Relevance
-    is kept as computed: its gradient weighting already discounts attention that does not move
-    the class logit.
+    With an artifact ``mask`` in the inputs, each layer map is filled at its own masked patches
+    before max, min and mean are taken over layers, and rollout is filled at the patches masked
+    in any layer it multiplies.
     """
-    layers = np.asarray(layer_maps, dtype=np.float64)
-    rollout = np.asarray(rollout_map, dtype=np.float64)
-    if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
-        layers = artifacts.fill_layers(layers, mask)
-        rollout = artifacts.fill_masked(rollout, mask[rollout_start_layer:].any(axis=0))
-    named = {LAYERS: layers, **{how: aggregate(layers, how) for how in AGGREGATES}}
-    named[ROLLOUT] = rollout
-    if relevance is not None:
-        named[RELEVANCE] = np.asarray(relevance, dtype=np.float64)
+    available = inputs.available()
+    named: dict[str, np.ndarray] = {}
+    for name, method in registry.methods().items():
+        if set(method.inputs) <= available:
+            named[name] = np.asarray(method.compute(inputs, named), dtype=np.float64)
+    return named
+
+
+def complete(stored: Mapping[str, np.ndarray], dtype: type = np.float64) -> dict[str, np.ndarray]:
+    """The named maps from those a maps file keeps (``layers`` and the others it stores): the
+    maps made from the layer maps alone are recomputed (in float64, then as ``dtype``)."""
+    layers = np.asarray(stored[LAYERS], dtype=np.float64)
+    named: dict[str, np.ndarray] = {}
+    for name, method in registry.methods().items():
+        if name in stored:
+            named[name] = stored[name]
+        elif method.recomputed:
+            named[name] = method.compute(None, {LAYERS: layers}).astype(dtype)
     return named

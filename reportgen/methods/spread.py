@@ -24,11 +24,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reportgen.methods.panels import AGGREGATE_NAMES, LAYERS, RELEVANCE, ROLLOUT
+from reportgen.methods import registry
+from reportgen.methods.layers import LAYERS
 from reportgen.record import ImageRecord
 
-SPREAD_MAPS = AGGREGATE_NAMES
+LAYER = "layer"  # the kind of ``layer:K``: one of the layer maps
 _LAYER_SPEC = re.compile(r"layer:(\d+)")
+
+
+def spread_maps() -> list[str]:
+    """The maps ``--spread-by`` can name besides ``layer:K``: every one-grid map method."""
+    return [method.name for method in registry.grid_methods()]
+
+
+def choices_text() -> str:
+    """The choices of ``--spread-by`` in words, for help and error messages."""
+    return f"{', '.join(spread_maps())} or layer:K (K >= 1)"
 
 
 def entropy(attention_map: np.ndarray) -> float:
@@ -50,40 +61,33 @@ def entropy(attention_map: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class SpreadSpec:
-    """Which map the spread levels are computed from: an aggregate, rollout, or one layer."""
+    """Which map the spread levels are computed from: a one-grid map method, or one layer."""
 
-    kind: str  # "max", "min", "mean", "rollout", "relevance" or "layer"
+    kind: str  # a method's name ("max", "min", "mean", "rollout", "relevance"...) or "layer"
     layer: int | None = None  # 1-based, for kind == "layer"
 
     @classmethod
     def parse(cls, text: str) -> SpreadSpec:
-        """Parse ``mean``, ``max``, ``min``, ``rollout``, ``relevance`` or ``layer:K`` (K >= 1)."""
-        if text in SPREAD_MAPS:
+        """Parse the name of a one-grid map method or ``layer:K`` (K >= 1)."""
+        if text in spread_maps():
             return cls(text)
         match = _LAYER_SPEC.fullmatch(text)
         if match and int(match.group(1)) >= 1:
-            return cls("layer", int(match.group(1)))
-        raise ValueError(
-            f"unknown spread map {text!r}; use one of {', '.join(SPREAD_MAPS)} or layer:K (K >= 1)"
-        )
+            return cls(LAYER, int(match.group(1)))
+        raise ValueError(f"unknown spread map {text!r}; use one of {choices_text()}")
 
     def __str__(self) -> str:
-        return f"layer:{self.layer}" if self.kind == "layer" else self.kind
+        return f"layer:{self.layer}" if self.kind == LAYER else self.kind
 
     def describe(self, rollout_start_layer: int = 0) -> str:
         """Plain words for the report: which map the levels use."""
-        if self.kind == "layer":
+        if self.kind == LAYER:
             return f"the CLS attention of layer {self.layer} (heads averaged)"
-        if self.kind == ROLLOUT:
-            start = f", starting after layer {rollout_start_layer}" if rollout_start_layer else ""
-            return f"attention rollout{start}"
-        if self.kind == RELEVANCE:
-            return "the class-specific relevance map"
-        return f"the {self.kind} over layers of the CLS attention (heads averaged)"
+        return registry.methods()[self.kind].spread_words(rollout_start_layer)
 
     def select(self, maps: Mapping[str, np.ndarray]) -> np.ndarray:
         """The chosen map among one image's stored maps (see :mod:`reportgen.methods.panels`)."""
-        if self.kind == "layer":
+        if self.kind == LAYER:
             layers = maps[LAYERS]
             if self.layer > len(layers):
                 raise ValueError(f"layer:{self.layer} asked, the model has {len(layers)}")

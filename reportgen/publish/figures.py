@@ -14,13 +14,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from reportgen.methods import panels as named_maps
-from reportgen.methods import spread
+from reportgen.methods import registry, spread
+from reportgen.methods.base import PANEL
 from reportgen.publish import plots, render
 from reportgen.record import ImageRecord
 
-AGGREGATE_PANELS = ("max", "min", "mean")
 NORMALISATIONS = ("panel", "shared")
-RELEVANCE_LABEL_CHARS = 24
 
 
 @dataclass(frozen=True)
@@ -47,33 +46,34 @@ class FigureStyle:
 
 
 def panels(record: ImageRecord, normalise: str = "panel") -> list[render.Panel]:
-    """The overlays of one figure: L1..LN, then max, min, mean, rollout and relevance.
+    """The overlays of one figure: L1..LN, then the record's other maps in the registry's order
+    (max, min, mean, rollout, relevance, the plugins'); see :func:`named_panels`."""
+    return list(named_panels(record, normalise).values())
 
-    ``shared`` puts the layers and max/min/mean (all CLS attention) on one colour scale per
-    image, so a flat layer looks flat; rollout and relevance have other units and keep their
-    own min-max. Layer panels outline that layer's artifact patches.
+
+def named_panels(record: ImageRecord, normalise: str = "panel") -> dict[str, render.Panel]:
+    """The overlays of one figure by map name (``L1``..``LN`` for the layers).
+
+    ``shared`` puts the layers and the maps of CLS attention (max/min/mean: the methods of
+    ``panel`` scale) on one colour scale per image, so a flat layer looks flat; rollout and
+    relevance have other units and keep their own min-max. Layer panels outline that layer's
+    artifact patches.
     """
     stored = record.maps
     layers = np.asarray(stored[named_maps.LAYERS], dtype=np.float64)
     mask = record.artifact_mask
     shared = (float(layers.min()), float(layers.max())) if normalise == "shared" else None
-    result = [
-        render.Panel(f"L{number}", layer, shared, None if mask is None else mask[number - 1])
+    result = {
+        f"L{number}": render.Panel(
+            f"L{number}", layer, shared, None if mask is None else mask[number - 1]
+        )
         for number, layer in enumerate(layers, start=1)
-    ]
-    result += [render.Panel(how, stored[how], shared) for how in AGGREGATE_PANELS]
-    result.append(render.Panel(named_maps.ROLLOUT, stored[named_maps.ROLLOUT]))
-    if named_maps.RELEVANCE in stored:
-        result.append(render.Panel(relevance_label(record), stored[named_maps.RELEVANCE]))
+    }
+    for method in registry.grid_methods():
+        if method.name in stored:
+            scale = shared if method.scale == PANEL else None
+            result[method.name] = render.Panel(method.label(record), stored[method.name], scale)
     return result
-
-
-def relevance_label(record: ImageRecord) -> str:
-    """``relevance: CLASS``, shortened to fit a panel."""
-    label = f"relevance: {record.relevance_target}" if record.relevance_target else "relevance"
-    if len(label) <= RELEVANCE_LABEL_CHARS:
-        return label
-    return label[: RELEVANCE_LABEL_CHARS - 1].rstrip() + "…"
 
 
 def colorbar(record: ImageRecord, normalise: str) -> render.Colorbar:
@@ -82,11 +82,14 @@ def colorbar(record: ImageRecord, normalise: str) -> render.Colorbar:
     note = "; framed in layer panels: artifact patches" if outlined else ""
     if normalise == "shared":
         layers = record.maps[named_maps.LAYERS]
+        methods = registry.methods().values()
+        on_one_scale = [method.name for method in methods if method.scale == PANEL]
+        own_scale = [method.name for method in methods if method.scale != PANEL]
         return render.Colorbar(
             f"{float(layers.min()):.3g}",
             f"{float(layers.max()):.3g}",
-            "CLS attention: layers, max, min, mean on one scale; "
-            f"rollout, relevance: own min-max{note}",
+            f"CLS attention: {', '.join(on_one_scale)} on one scale; "
+            f"{', '.join(own_scale)}: own min-max{note}",
         )
     return render.Colorbar("min", "max", f"each panel from its own minimum to its maximum{note}")
 
@@ -132,12 +135,13 @@ SPRITE_PANEL = 96  # longer side of a sprite's panels at most, in pixels
 # 3 MB with every sprite loaded (measured in the README), whatever the model's depth.
 SPRITE_PIXELS = 16 * 48 * 48
 SPRITE_QUALITY = 50
-SPRITE_MAPS = (*AGGREGATE_PANELS, named_maps.ROLLOUT)  # after the layers, in this order
 
 
 def sprite_labels(layers: int) -> list[str]:
-    """The panels of a sprite, left to right: L1..LN, max, min, mean, rollout."""
-    return [f"L{number}" for number in range(1, layers + 1)] + list(SPRITE_MAPS)
+    """The panels of a sprite, left to right: L1..LN, then the maps every report has (max, min,
+    mean, rollout, and the plugins' that need no gradients), in the registry's order."""
+    always = [method.name for method in registry.grid_methods() if not method.optional]
+    return [f"L{number}" for number in range(1, layers + 1)] + always
 
 
 def sprite_panel_side(panels: int, image_hw: tuple[int, int]) -> int:
@@ -147,16 +151,16 @@ def sprite_panel_side(panels: int, image_hw: tuple[int, int]) -> int:
 
 
 def sprite(record: ImageRecord, style: FigureStyle) -> EncodedImage:
-    """Every layer's overlay, then max, min, mean and rollout, side by side (no artifact frames):
+    """Every layer's overlay, then max, min, mean and rollout (:func:`sprite_labels`), side by
+    side (no artifact frames):
     what the report-wide control switches thumbnails and figures to. Small and coarse on purpose
     (see :data:`SPRITE_PIXELS`): the control is an overview, the figures and the explorer show
     the detail."""
     labels = sprite_labels(len(record.maps[named_maps.LAYERS]))
-    drawn = panels(record, style.normalise)
-    chosen = {panel.label: replace(panel, outline=None) for panel in drawn}
+    drawn = named_panels(record, style.normalise)
     strip = render.strip(
         record.seen_image,
-        [chosen[label] for label in labels],
+        [replace(drawn[label], outline=None) for label in labels],
         cmap=style.colormap,
         alpha=style.alpha,
         panel_size=sprite_panel_side(len(labels), record.seen_image.shape[:2]),

@@ -18,6 +18,7 @@ import jinja2
 
 from reportgen import store
 from reportgen.errors import ReportgenError
+from reportgen.methods import registry
 from reportgen.publish.escaping import Escaping, param_value
 from reportgen.publish.page_model import figure_caption
 
@@ -79,8 +80,11 @@ class Templates:
                 folder = self.bytecode_dir / ("autoescape" if escaping.autoescape else "verbatim")
                 folder.mkdir(parents=True, exist_ok=True)
                 bytecode_cache = jinja2.FileSystemBytecodeCache(str(folder))
+            # A map method's bullet of "How the maps are made" is the template methods/NAME.j2.
+            method_bullets = registry.bullets()
             loader = jinja2.ChoiceLoader(
                 [jinja2.FileSystemLoader(folder) for folder in self.search_path]
+                + [jinja2.DictLoader(method_bullets)]
             )
             environment = jinja2.Environment(
                 loader=loader,
@@ -94,14 +98,18 @@ class Templates:
             environment.filters.update(escaping.filters)
             environment.filters["param_value"] = param_value
             environment.globals["caption"] = figure_caption
+            environment.globals["method_bullets"] = list(method_bullets)
             self._environments[escaping] = environment
         return self._environments[escaping]
 
     @functools.cached_property
     def fingerprint(self) -> str:
         """sha256 of every template that could be used (user folder first) and of the code that
-        shapes a page (:data:`PAGE_CODE`): part of the key of a cached page."""
+        shapes a page (:data:`PAGE_CODE`), the map methods' bullets included: part of the key
+        of a cached page."""
         digest = hashlib.sha256(store.source_fingerprint(*PAGE_CODE).encode())
+        for name, text in registry.bullets().items():
+            digest.update(f"{name}\n{text}".encode())
         for folder in self.search_path:
             for path in sorted(folder.iterdir()):
                 if path.is_file():

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from reportgen.methods import artifacts, maps, panels
+from reportgen.methods.base import MapInputs
+from reportgen.methods.maps import RolloutOptions
 
 GRID = (6, 6)
 N_PATCHES = GRID[0] * GRID[1]
@@ -108,13 +110,28 @@ def test_fill_with_everything_masked_leaves_the_map():
         artifacts.fill_masked(values, np.ones((3, 3), bool))
 
 
+def report_maps(attn: np.ndarray, mask: np.ndarray | None = None, start_layer: int = 0):
+    """The named maps of one image (one prefix token) by the registry's methods."""
+    inputs = MapInputs(
+        1,
+        GRID,
+        cls_heads=maps.cls_rows(attn, 1, GRID),
+        attention=maps.fuse_heads(attn),
+        mask=mask,
+        rollout=RolloutOptions(start_layer=start_layer),
+    )
+    return panels.report_maps(inputs)
+
+
 def test_masked_aggregates_ignore_the_planted_spike():
     patch = 14
     attn = attention_with({0: [1 + patch]})
     layer_maps = maps.layer_maps(attn, 1, GRID)
     mask = artifacts.detect(artifacts.received_attention(attn, 1, GRID))
-    raw = panels.report_maps(layer_maps, maps.rollout(attn, 1, GRID))
-    masked = panels.report_maps(layer_maps, maps.rollout(attn, 1, GRID), mask=mask)
+    raw = report_maps(attn)
+    masked = report_maps(attn, mask)
+    np.testing.assert_allclose(raw["layers"], layer_maps)
+    np.testing.assert_allclose(raw["rollout"], maps.rollout(attn, 1, GRID))
     assert np.unravel_index(np.argmax(raw["max"]), GRID) == (2, 2)  # the spike wins unmasked
     assert np.unravel_index(np.argmax(masked["max"]), GRID) != (2, 2)
     expected_layers = artifacts.fill_layers(layer_maps, mask)
@@ -128,10 +145,9 @@ def test_masked_aggregates_ignore_the_planted_spike():
 
 def test_rollout_is_filled_only_at_patches_of_the_layers_it_uses():
     attn = attention_with({0: [1 + 14]})
-    layer_maps = maps.layer_maps(attn, 1, GRID)
     mask = artifacts.detect(artifacts.received_attention(attn, 1, GRID))
     rollout = maps.rollout(attn, 1, GRID, start_layer=1)
-    named = panels.report_maps(layer_maps, rollout, mask=mask, rollout_start_layer=1)
+    named = report_maps(attn, mask, start_layer=1)
     np.testing.assert_array_equal(named["rollout"], rollout)  # layer 1's artifact is not used
 
 

@@ -105,7 +105,7 @@ def test_spread_spec_rejects(text):
 
 def test_spread_spec_selects_the_right_stored_map():
     layer_maps = np.stack([np.full((2, 2), 1.0), np.full((2, 2), 3.0)])
-    stored = panels.report_maps(layer_maps, np.full((2, 2), 7.0))
+    stored = panels.complete({panels.LAYERS: layer_maps, panels.ROLLOUT: np.full((2, 2), 7.0)})
     stored["mean"][0, 0] = 5.0  # the stored map is read, not recomputed from the layers
     assert spread.SpreadSpec.parse("mean").select(stored)[0, 0] == 5.0
     assert spread.SpreadSpec.parse("max").select(stored)[0, 0] == 3.0

@@ -219,9 +219,10 @@ def _record(relevance_target=None):
 
     layers = RNG.random((3, 4, 4))
     layers[1] *= 5  # one peaked layer
-    stored = named.report_maps(
-        layers, RNG.random((4, 4)), relevance=RNG.random((4, 4)) if relevance_target else None
-    )
+    stored = {named.LAYERS: layers, named.ROLLOUT: RNG.random((4, 4))}
+    if relevance_target:
+        stored[named.RELEVANCE] = RNG.random((4, 4))
+    stored = named.complete(stored)
     mask = np.zeros((3, 4, 4), bool)
     mask[0, 1, 1] = True
     return ImageRecord(

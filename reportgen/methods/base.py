@@ -1,0 +1,92 @@
+"""What a map method is: one named map of the report, what it needs, how it is shown and said.
+
+A method is a small class (one module each: :mod:`~reportgen.methods.layers`,
+:mod:`~reportgen.methods.aggregates`, :mod:`~reportgen.methods.rollout`,
+:mod:`~reportgen.methods.relevance`) that the registry (:mod:`~reportgen.methods.registry`)
+collects; third-party packages add one through the ``reportgen.methods`` entry point. Its
+:meth:`MapMethod.compute` is pure numpy: no I/O, no torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from reportgen.methods.maps import RolloutOptions
+from reportgen.record import ImageRecord
+
+# What a method can need (its ``inputs``), all from one forward pass of the model:
+CLS_ROWS = "cls_rows"  # every head's CLS attention to the patches (layers, heads, gh, gw)
+LAYER_MAPS = "layer_maps"  # the layer maps made from them (the ``layers`` method's result)
+ATTENTION = "attention"  # the full attention, heads fused as --head-fusion asks (layers, T, T)
+GRADIENTS = "gradients"  # per layer, mean over heads of (grad_A * A) clipped at 0 (layers, T, T);
+# made only with --relevance: a method that needs them is computed only then
+INPUTS = (CLS_ROWS, LAYER_MAPS, ATTENTION, GRADIENTS)
+
+# How a map is coloured for display (``scale``):
+PANEL = "panel"  # CLS attention: its own min-max, or the image's shared scale (--normalise shared)
+OWN = "own"  # other units: always its own min-max
+SCALES = (PANEL, OWN)
+
+
+@dataclass(frozen=True)
+class MapInputs:
+    """One image's inputs to every method; the attention arrays as the model gave them
+    (float32). The first ``n_prefix`` tokens are CLS (index 0) plus any distillation or register
+    tokens, the rest the patches of ``grid = (grid_h, grid_w)`` in row-major order."""
+
+    n_prefix: int
+    grid: tuple[int, int]
+    cls_heads: np.ndarray  # CLS_ROWS
+    attention: np.ndarray  # ATTENTION
+    gradients: np.ndarray | None = None  # GRADIENTS, None without --relevance
+    mask: np.ndarray | None = None  # artifact patches to fill (layers, gh, gw); None: keep them
+    rollout: RolloutOptions = RolloutOptions()
+
+    def available(self) -> frozenset[str]:
+        """The inputs a method may need that this image has."""
+        return frozenset(name for name in INPUTS if name != GRADIENTS or self.gradients is not None)
+
+
+class MapMethod:
+    """One named map of the report. Subclasses set the class attributes and ``compute``.
+
+    ``bullet`` is the Jinja2 source of its part of "How the maps are made": one or more
+    ``{% call m.item() %}...{% endcall %}`` blocks written with the flavours' macros (``m``),
+    reading the report as ``report``. Methods that share one bullet (max, min and mean) give
+    the same text; it is shown once.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]  # one line
+    inputs: ClassVar[tuple[str, ...]]
+    scale: ClassVar[str] = PANEL
+    bullet: ClassVar[str] = ""
+
+    def compute(self, inputs: MapInputs, maps: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The map of one image, float64 shaped ``inputs.grid``, not rescaled for display.
+
+        ``maps`` holds the maps of the methods before this one (``layers`` first)."""
+        raise NotImplementedError
+
+    def label(self, record: ImageRecord) -> str:
+        """The title of its panel in an image's figure."""
+        return self.name
+
+    def spread_words(self, rollout_start_layer: int) -> str:
+        """Plain words for the report when the spread levels use this map."""
+        return f"the {self.name} map"
+
+    @property
+    def recomputed(self) -> bool:
+        """Whether it is made from the layer maps alone: then the maps file does not keep it,
+        it is recomputed on reading."""
+        return tuple(self.inputs) == (LAYER_MAPS,)
+
+    @property
+    def optional(self) -> bool:
+        """Whether some reports lack it (it needs inputs made only on request)."""
+        return GRADIENTS in self.inputs
