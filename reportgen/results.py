@@ -240,7 +240,14 @@ class Analysis:
 
     @property
     def spread_spec(self) -> spread.SpreadSpec:
-        return spread.SpreadSpec.parse(self.options.spread_by)
+        """The map the levels use; one a plugin made needs that plugin installed."""
+        try:
+            return spread.SpreadSpec.parse(self.options.spread_by)
+        except ValueError as error:
+            raise ReportgenError(
+                f"the levels of this analysis use the {self.options.spread_by!r} map: {error} "
+                "(is the plugin that made it installed?)"
+            ) from None
 
     @property
     def rollout_start_layer(self) -> int:

@@ -39,6 +39,7 @@ def source(args: argparse.Namespace):
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     """The model and analysis options, and where the analysis runs (analyze, build)."""
     from reportgen.methods import spread  # the --spread-by choices: the map methods
+    from reportgen.methods.maps import HEAD_FUSIONS
 
     group = parser.add_argument_group("model and analysis")
     group.add_argument(
@@ -84,7 +85,7 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--head-fusion",
         default="mean",
-        choices=("mean", "max", "min"),
+        choices=HEAD_FUSIONS,
         help="how rollout combines heads (default: mean)",
     )
     group.add_argument(

@@ -69,7 +69,9 @@ class MapMethod:
     def compute(self, inputs: MapInputs, maps: Mapping[str, np.ndarray]) -> np.ndarray:
         """The map of one image, float64 shaped ``inputs.grid``, not rescaled for display.
 
-        ``maps`` holds the maps of the methods before this one (``layers`` first)."""
+        ``maps`` holds the maps of the methods before this one (``layers`` first). A method
+        :attr:`recomputed` on reading a maps file is given ``inputs=None`` there: it reads
+        ``maps`` only."""
         raise NotImplementedError
 
     def label(self, record: ImageRecord) -> str:

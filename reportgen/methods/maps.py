@@ -17,9 +17,9 @@ AGGREGATES: dict[str, Callable[..., np.ndarray]] = {"max": np.max, "min": np.min
 # How rollout may combine a layer's heads: their own list, not the layer aggregates, so a new
 # aggregate over layers is never taken for a head fusion (the device side computes only these).
 _HEAD_REDUCTIONS: dict[str, Callable[..., np.ndarray]] = {
+    "mean": np.mean,
     "max": np.max,
     "min": np.min,
-    "mean": np.mean,
 }
 HEAD_FUSIONS = tuple(_HEAD_REDUCTIONS)
 

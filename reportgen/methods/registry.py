@@ -49,6 +49,8 @@ def _checked(name: str, loaded: Any) -> MapMethod:
         raise ValueError(f"its method is named {getattr(method, 'name', None)!r}, not {name!r}")
     if not _NAME.fullmatch(name):
         raise ValueError("a method's name is lower-case letters, digits and _")
+    if not isinstance(method.description, str) or "\n" in method.description:
+        raise ValueError("its description must be one line of text")
     if not method.inputs or not set(method.inputs) <= set(INPUTS):
         raise ValueError(f"its inputs must be some of {', '.join(INPUTS)}")
     if method.scale not in SCALES:

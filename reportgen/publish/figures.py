@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from reportgen.errors import ReportgenError
 from reportgen.methods import panels as named_maps
 from reportgen.methods import registry, spread
 from reportgen.methods.base import PANEL
@@ -152,12 +153,17 @@ def sprite_panel_side(panels: int, image_hw: tuple[int, int]) -> int:
 
 def sprite(record: ImageRecord, style: FigureStyle) -> EncodedImage:
     """Every layer's overlay, then max, min, mean and rollout (:func:`sprite_labels`), side by
-    side (no artifact frames):
-    what the report-wide control switches thumbnails and figures to. Small and coarse on purpose
-    (see :data:`SPRITE_PIXELS`): the control is an overview, the figures and the explorer show
-    the detail."""
+    side (no artifact frames): what the report-wide control switches thumbnails and figures to.
+    Small and coarse on purpose (see :data:`SPRITE_PIXELS`): the control is an overview, the
+    figures and the explorer show the detail."""
     labels = sprite_labels(len(record.maps[named_maps.LAYERS]))
     drawn = named_panels(record, style.normalise)
+    missing = [label for label in labels if label not in drawn]
+    if missing:  # a plugin installed after the analysis: every sprite must show the same maps
+        raise ReportgenError(
+            f"{record.name} has no {', '.join(missing)} map (a method installed after the "
+            "analysis): analyse the images again"
+        )
     strip = render.strip(
         record.seen_image,
         [replace(drawn[label], outline=None) for label in labels],

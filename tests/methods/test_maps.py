@@ -160,6 +160,6 @@ def test_a_new_layer_aggregate_is_no_head_fusion(monkeypatch):
     monkeypatch.setitem(maps.AGGREGATES, "median", np.median)
     attn = np.full((1, 2, 5, 5), 0.2)
     np.testing.assert_array_equal(maps.aggregate(np.ones((2, 2, 2)), "median"), np.ones((2, 2)))
-    assert maps.HEAD_FUSIONS == ("max", "min", "mean")
+    assert maps.HEAD_FUSIONS == ("mean", "max", "min")
     with pytest.raises(ValueError, match="unknown head fusion 'median'"):
         maps.fuse_heads(attn, "median")

@@ -16,6 +16,7 @@ from conftest import declare_entry_points
 from PIL import Image
 
 from reportgen import plugins, store
+from reportgen.errors import ReportgenError
 from reportgen.methods import maps, panels, registry, spread
 from reportgen.methods.base import MapInputs
 from reportgen.methods.maps import RolloutOptions
@@ -169,6 +170,9 @@ def test_a_plugin_method_is_computed_stored_drawn_and_choosable(installed):
 
     assert list(figures.named_panels(record))[-2:] == ["rollout", "peak"]
     assert figures.sprite_labels(3)[-2:] == ["rollout", "peak"]
+    made_before = record_of({name: values for name, values in named.items() if name != "peak"})
+    with pytest.raises(ReportgenError, match="x.png has no peak map"):
+        figures.sprite(made_before, figures.FigureStyle())  # every sprite shows the same maps
     assert "; rollout, relevance: own min-max" in figures.colorbar(record, "shared").caption
     assert "layers, max, min, mean, peak on one scale" in figures.colorbar(record, "shared").caption
 
@@ -250,8 +254,10 @@ def test_a_plugin_method_in_a_built_report(installed, tmp_path, analysis_options
     with Image.open(next((report / "figures").iterdir())) as figure:
         width = figure.width
     installed()  # the same report without the plugin: one panel fewer
-    report = api.build(
+    other = api.build(
         folder, tmp_path / "other", replace(options, spread_by="mean"), report_options
     )
-    with Image.open(next((report / "figures").iterdir())) as figure:
+    with Image.open(next((other / "figures").iterdir())) as figure:
         assert figure.width < width
+    with pytest.raises(ReportgenError, match="'peak'"):  # one line, no traceback
+        api.rerender(report)
