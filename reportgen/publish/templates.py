@@ -19,6 +19,7 @@ import jinja2
 from reportgen import store
 from reportgen.errors import ReportgenError
 from reportgen.methods import registry
+from reportgen.publish import flavours
 from reportgen.publish.escaping import Escaping, param_value
 from reportgen.publish.page_model import figure_caption
 
@@ -51,13 +52,16 @@ def _tidy(text: str) -> str:
 
 class Templates:
     """The templates a build or render uses: ``user_dir`` (the user's overrides, or None) first,
-    then the packaged ones; ``bytecode_dir`` keeps compiled templates between runs (None: not
-    kept). Made once per build and passed to whatever renders a page or copies a script."""
+    then the folders of flavours that bring their own (plugins), then the packaged ones;
+    ``bytecode_dir`` keeps compiled templates between runs (None: not kept). Made once per
+    build and passed to whatever renders a page or copies a script."""
 
     def __init__(self, user_dir: Path | None = None, bytecode_dir: Path | None = None):
         self.user_dir = Path(user_dir) if user_dir is not None else None
         self.bytecode_dir = Path(bytecode_dir) if bytecode_dir is not None else None
-        self.search_path = [*([self.user_dir] if self.user_dir else []), packaged_templates()]
+        own = [flavour.templates for flavour in flavours.registry().values() if flavour.templates]
+        self.search_path = [*([self.user_dir] if self.user_dir else []), *own]
+        self.search_path.append(packaged_templates())
         self._environments: dict[Escaping, jinja2.Environment] = {}
 
     def __getstate__(self) -> dict[str, Any]:

@@ -97,6 +97,9 @@ class Flavour:
     ``web_page``: its front page is a complete web page, the one the site index links first.
     ``hosts_explorer``: its image pages have the explorer that other flavours' pages may link.
 
+    ``templates`` is a folder of the flavour's own templates (a plugin's page templates and
+    markup dialect), searched after the user's folder and before the packaged templates.
+
     A flavour with settings of its own has an ``options_class``, a frozen dataclass whose fields
     all have defaults; they are stored in the report's manifest as ``<flavour>_<field>`` and
     given on the command line as ``--<flavour>-<field>`` (:meth:`add_arguments`).
@@ -113,6 +116,7 @@ class Flavour:
     web_page: bool = False
     hosts_explorer: bool = False
     options_class: type | None = None
+    templates: Path | None = None
 
     @property
     def standalone(self) -> bool:
