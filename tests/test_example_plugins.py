@@ -1,11 +1,13 @@
 """The example plugin package (examples/plugins), installed with pip as a user would, adds a
 flavour and a map method that a build from the command line uses end to end."""
 
+import json
 import os
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import ROOT, write_images
 
@@ -101,3 +103,41 @@ def test_user_text_is_inert_in_the_quarto_pages(quarto_site):
         text = page.read_text()
         assert "{{<" not in text and "{%" not in text and "<b>bold" not in text
         assert "[link](x)" not in text
+
+
+@pytest.fixture(scope="session")
+def head_max_report(plugin_path, tiny_vit_dir, tmp_path_factory):
+    """A report whose levels use the plugin's map (artifacts kept: the map is the raw maximum)."""
+    work = tmp_path_factory.mktemp("head-max")
+    images = write_images(work / "images", 6)
+    built = reportgen(
+        plugin_path,
+        *("build", images, "--out", work / "site", "--slug", "peaks", "--model", tiny_vit_dir),
+        *("--device", "cpu", "--date", "2024-05-24", "--format", "html,gfm"),
+        *("--spread-by", "head_max", "--artifacts", "keep"),
+    )
+    assert built.returncode == 0, built.stderr
+    return work / "site" / "reports" / "peaks"
+
+
+def test_the_plugin_method_is_computed_and_stored(head_max_report):
+    from reportgen import store
+
+    files = sorted((head_max_report / "data" / "maps").glob("*.npz"))
+    assert len(files) == 6
+    for file in files:
+        with np.load(file) as data:
+            low, high = data["cls_heads_range"][..., 0], data["cls_heads_range"][..., 1]
+            heads = store.dequantise(data["cls_heads"], low, high, store.HEADS_BITS)
+            step = float((high - low).max()) / (2**store.HEADS_BITS - 1)
+            np.testing.assert_allclose(data["head_max"], heads.max(axis=(0, 1)), atol=step)
+
+
+def test_the_plugin_method_sorts_the_levels_and_is_described(head_max_report):
+    manifest = json.loads((head_max_report / "manifest.json").read_text())
+    assert manifest["parameters"]["spread_by"] == "head_max"
+    page = (head_max_report / "index.html").read_text()
+    assert "use the spread of the head_max map" in page
+    assert "<strong>Head max</strong> (a plugin's map)" in page
+    readme = (head_max_report / "README.md").read_text()
+    assert "**Head max** (a plugin" in readme
