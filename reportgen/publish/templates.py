@@ -115,9 +115,10 @@ class Templates:
         for name, text in registry.bullets().items():
             digest.update(f"{name}\n{text}".encode())
         for folder in self.search_path:
-            for path in sorted(folder.iterdir()):
+            # methods/NAME.j2 overrides a map method's bullet (see environment())
+            for path in sorted([*folder.iterdir(), *folder.glob("methods/*.j2")]):
                 if path.is_file():
-                    digest.update(f"{folder}/{path.name}\n".encode())
+                    digest.update(f"{folder}/{path.relative_to(folder).as_posix()}\n".encode())
                     digest.update(path.read_bytes())
         return digest.hexdigest()
 

@@ -58,6 +58,20 @@ def test_the_fingerprint_follows_the_user_templates(tmp_path):
     assert Templates(tmp_path).fingerprint != first
 
 
+def rollout_bullet(templates: Templates) -> str:
+    environment = templates.environment(HTML_ESCAPING)
+    return environment.loader.get_source(environment, "methods/rollout.j2")[0]
+
+
+def test_a_map_method_bullet_is_a_template_the_user_can_override(tmp_path):
+    assert "Attention rollout" in rollout_bullet(Templates())  # the text of the registry's method
+    packaged = Templates(tmp_path).fingerprint
+    (tmp_path / "methods").mkdir()
+    (tmp_path / "methods" / "rollout.j2").write_text("{% call m.item() %}Mine.{% endcall %}\n")
+    assert rollout_bullet(Templates(tmp_path)).startswith("{% call m.item() %}Mine.")
+    assert Templates(tmp_path).fingerprint != packaged
+
+
 def test_compiled_templates_are_kept_apart_by_policy(tmp_path):
     templates = Templates(bytecode_dir=tmp_path)
     templates.compile([HTML_ESCAPING, MARKDOWN_ESCAPING])
