@@ -142,7 +142,7 @@ def stop_build_half_way(command, out, signal_number):
     import subprocess
     import time
 
-    from reportgen.publish.site import STAGING_PREFIX
+    from reportgen.publish.staging import STAGING_PREFIX
 
     process = subprocess.Popen(
         [str(part) for part in command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

@@ -12,7 +12,7 @@ from conftest import site_files, stop_build_half_way, write_images
 
 from reportgen import cache, cli, store
 from reportgen.analysis.sources import folder as folder_source
-from reportgen.publish import pages, site
+from reportgen.publish import pages, staging
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def error_line(lines):
 
 
 def no_staging_left(out):
-    return not list(out.rglob(f"{site.STAGING_PREFIX}*"))
+    return not list(out.rglob(f"{staging.STAGING_PREFIX}*"))
 
 
 def test_an_output_that_is_a_file(run, tmp_path):
@@ -77,7 +77,7 @@ def test_an_unwritable_output(run, tmp_path, monkeypatch):
     def refused(*args, dir, **kwargs):  # what mkdtemp meets in a folder without write permission
         raise PermissionError(errno.EACCES, "Permission denied", dir)
 
-    monkeypatch.setattr(site.tempfile, "mkdtemp", refused)
+    monkeypatch.setattr(staging.tempfile, "mkdtemp", refused)
     status, lines = run(out)
     assert status == 2
     assert error_line(lines) == (

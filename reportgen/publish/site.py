@@ -20,8 +20,6 @@ is new and the old report is removed quickly.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import datetime as dt
 import functools
 import hashlib
@@ -44,24 +42,33 @@ from reportgen.errors import ReportgenError, os_error
 from reportgen.methods import spread
 from reportgen.methods.faithfulness import FaithfulnessResult
 from reportgen.progress import track
-from reportgen.publish import explorer, figures, flavours, gallery, page_model, pages, plots, render
+from reportgen.publish import (
+    explorer,
+    figures,
+    flavours,
+    gallery,
+    page_model,
+    pages,
+    plots,
+    render,
+    staging,
+    versions,
+)
 from reportgen.publish.figures import FigureStyle
+from reportgen.publish.staging import REPORTS_DIR, VERSIONS_DIR
 from reportgen.publish.templates import Templates
 from reportgen.record import ImageRecord
 from reportgen.results import AUTO, MAPS_DIR, Analysis, ImageSummary, build_time, write_results
 from reportgen.slugs import slugify
-from reportgen.workers import InlinePool, Pool, open_pool, process_alive
+from reportgen.workers import InlinePool, Pool, open_pool
 
-REPORTS_DIR = "reports"
 MANIFEST_FILE = "manifest.json"
 DATA_DIR = "data"
 FIGURES_DIR = "figures"
 THUMBS_DIR = "thumbs"
 SPRITES_DIR = "sprites"
 CHARTS_DIR = "charts"
-VERSIONS_DIR = "versions"
 CURRENT_FROM_VERSION = "../.."  # the current version's folder, seen from versions/<n>/
-STAGING_PREFIX = ".reportgen-staging-"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -177,73 +184,6 @@ def report_files(root: Path) -> list[str]:
 def _file_hashes(root: Path) -> dict[str, str]:
     """sha256 of each of :func:`report_files`, by name."""
     return {name: store.sha256_of(root / name) for name in report_files(root)}
-
-
-def _link_tree(source: Path, destination: Path) -> None:
-    """Make ``destination`` hold the files of ``source`` as hard links (copies where links cannot
-    be made). Safe because published files are never written in place: every change to a report
-    is staged in new files and swapped in."""
-    shutil.copytree(source, destination, copy_function=store.link_or_copy)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    if not hasattr(libc, "renameat2"):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    result = libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    return result == 0
-
-
-def _publish(staged: Path, target: Path) -> None:
-    """Move a complete report into place; an existing one is replaced in a single step."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists():
-        os.rename(staged, target)
-        return
-    if not _exchange(staged, target):
-        # No atomic exchange here: move the old one aside first (a window of microseconds).
-        aside = staged.with_name(staged.name + "-old")
-        os.rename(target, aside)
-        os.rename(staged, target)
-        staged = aside
-    shutil.rmtree(staged)
-
-
-def _staging_prefix() -> str:
-    """Names of staging folders start with this, so a later build can tell whose they are."""
-    return f"{STAGING_PREFIX}{os.getpid()}-"
-
-
-def _remove_stale_staging(site_dir: Path) -> None:
-    """Delete staging folders of builds and re-renders whose process is gone (killed ones): in
-    ``site_dir`` and where re-renders stage, beside the reports and their earlier versions."""
-    places = ("", f"{REPORTS_DIR}/", f"{REPORTS_DIR}/*/{VERSIONS_DIR}/")
-    for folder in [path for place in places for path in site_dir.glob(f"{place}{STAGING_PREFIX}*")]:
-        pid = folder.name[len(STAGING_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-class _Staging:
-    """A hidden folder in the site for one build; removed unless published."""
-
-    def __init__(self, site_dir: Path):
-        site_dir.mkdir(parents=True, exist_ok=True)
-        _remove_stale_staging(site_dir)
-        self.root = Path(tempfile.mkdtemp(prefix=_staging_prefix(), dir=site_dir))
-        self.report = self.root / "report"
-        self.report.mkdir()
-
-    def __enter__(self) -> _Staging:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 # --- rendering a report ---------------------------------------------------------------------
@@ -831,7 +771,7 @@ def history(report_dir: Path) -> tuple[page_model.VersionEntry, ...]:
         except ReportgenError:
             continue
         entries.append(_version_entry(manifest, f"{VERSIONS_DIR}/{folder.name}"))
-    return tuple(sorted(entries, key=lambda entry: entry.number, reverse=True))
+    return versions.newest_first(entries)
 
 
 def update_index(site_dir: Path, templates: Templates | None = None) -> Path:
@@ -861,7 +801,7 @@ def update_index(site_dir: Path, templates: Templates | None = None) -> Path:
         )
     entries.sort(key=lambda entry: (entry.date, entry.title), reverse=True)
     index = site_dir / "index.html"
-    with tempfile.TemporaryDirectory(dir=site_dir, prefix=_staging_prefix()) as temp:
+    with tempfile.TemporaryDirectory(dir=site_dir, prefix=staging.staging_prefix()) as temp:
         staged = Path(temp) / "index.html"
         pages.render_index(entries, staged, templates)
         os.replace(staged, index)
@@ -899,12 +839,12 @@ def _render_from_store(
     change, the thumbnails of a report that grew past the gallery threshold or was made before
     galleries, the sprites of one made before them) is drawn from the stored maps, in ``pool``
     or else in ``workers`` processes opened for it (None: one per core; 0: here)."""
-    _link_tree(source / DATA_DIR, staged / DATA_DIR)
+    staging.link_tree(source / DATA_DIR, staged / DATA_DIR)
     analysis = Analysis.load(staged / DATA_DIR)
     if options.style == stored.style:
         for folder in (FIGURES_DIR, THUMBS_DIR, SPRITES_DIR):
             if (source / folder).is_dir():
-                _link_tree(source / folder, staged / folder)
+                staging.link_tree(source / folder, staged / folder)
     with_galleries = len(analysis.images) > options.gallery_threshold
     drawer = FigureDrawer(staged, options.style, analysis.spread_spec)
     to_draw = []
@@ -960,7 +900,7 @@ class ReportBuild:
         self.options = _with_defaults(options.validated(), inputs, self.created[0])
         self.templates = Templates(self.options.templates_dir, _bytecode_dir(cache))
         self.spread_spec = spread_spec
-        self._staging = _Staging(self.site_dir)
+        self._staging = staging.Staging(self.site_dir)
         self.report = self._staging.report
         (self.report / FIGURES_DIR).mkdir()
         self.data_dir = self.report / DATA_DIR
@@ -998,6 +938,11 @@ class ReportBuild:
         ``keep_versions`` earlier versions are kept. When the new
         report would be the same as the current one (:func:`_fingerprint`), nothing changes.
         """
+        with staging.site_lock(self.site_dir, say):
+            return self._publish(analysis, say, pool)
+
+    def _publish(self, analysis: Analysis, say: Callable[[str], None], pool: Pool | None) -> Path:
+        """:meth:`publish`, with the site's lock held."""
         target = self.site_dir / REPORTS_DIR / self.options.slug
         current = self._current(target)
         if (
@@ -1012,34 +957,27 @@ class ReportBuild:
             )
             return target
         earlier = history(target)
-        archived = None if current is None or self.replace else current["version"]
-        numbers = {entry.number for entry in earlier}
-        if archived is not None:
-            numbers.add(archived)
-        kept = set(sorted(numbers, reverse=True)[: self.keep_versions])
+        plan = versions.plan(
+            current["version"] if current else None,
+            [entry.number for entry in earlier],
+            replace=self.replace,
+            keep=self.keep_versions,
+        )
         for entry in earlier:
-            if entry.number in kept:
-                _link_tree(target / entry.folder, self.report / entry.folder)
-        if archived in kept:
-            self._archive(target, archived, pool)
-        if current and self.replace:
-            number = current["version"]  # the new report takes the replaced one's place
-        else:
-            number = 1 + max([current["version"] if current else 0, *numbers])
-        version = ReportVersion(number, history=history(self.report))
+            if entry.number in plan.kept:
+                staging.link_tree(target / entry.folder, self.report / entry.folder)
+        if plan.archived is not None:
+            self._archive(target, plan.archived, pool)
+        version = ReportVersion(plan.number, history=history(self.report))
         _render_pages(
             self.report, analysis, self.options, self.templates, self.cache, version, pool
         )
         _IMAGE_SIZES.clear()
-        _publish(self.report, target)
+        staging.publish(self.report, target)
         _index_after_publishing(target, self.site_dir, self.templates)
-        notes = []
-        if archived in kept:
-            notes.append(f"version {archived} kept in {VERSIONS_DIR}/{archived}")
-        if dropped := sorted(numbers - kept):
-            notes.append("removed version " + ", ".join(map(str, dropped)))
+        notes = versions.plan_notes(plan, VERSIONS_DIR)
         say(
-            f"published {target} ({', '.join(self.options.formats)}) as version {number}"
+            f"published {target} ({', '.join(self.options.formats)}) as version {plan.number}"
             + (f"; {'; '.join(notes)}" if notes else "")
         )
         return target
@@ -1104,32 +1042,33 @@ def rerender(
     site index updated when it sits in a site.
     """
     report_dir = Path(report_dir)
-    manifest = read_manifest(report_dir)
-    stored = ReportOptions.from_json(manifest["report"])
-    options = replace(
-        stored,
-        templates_dir=templates_dir,
-        formats=formats or stored.formats,
-        style=style or stored.style,
-        flavour_options=flavours.options(flavour_options, stored.flavour_options),
-        **layout,
-    ).validated()
-    cache = cache_at(cache_dir)
-    templates = Templates(templates_dir, _bytecode_dir(cache))
-    with _Staging(report_dir.resolve().parent) as staging:
-        report = staging.report
-        for entry in history(report_dir):
-            _link_tree(report_dir / entry.folder, report / entry.folder)
-        version = ReportVersion(
-            manifest.get("version", 1), manifest.get("archived", False), history(report)
-        )
-        _render_from_store(
-            report_dir, report, stored, options, templates, cache, version, workers=workers
-        )
-        _IMAGE_SIZES.clear()
-        _publish(report, report_dir)
-    if report_dir.resolve().parent.name == REPORTS_DIR:
-        site_dir = report_dir.resolve().parent.parent
-        _index_after_publishing(report_dir, site_dir, templates)
+    site_dir = staging.site_of(report_dir)
+    with staging.site_lock(site_dir or report_dir.resolve().parent, say):
+        manifest = read_manifest(report_dir)
+        stored = ReportOptions.from_json(manifest["report"])
+        options = replace(
+            stored,
+            templates_dir=templates_dir,
+            formats=formats or stored.formats,
+            style=style or stored.style,
+            flavour_options=flavours.options(flavour_options, stored.flavour_options),
+            **layout,
+        ).validated()
+        cache = cache_at(cache_dir)
+        templates = Templates(templates_dir, _bytecode_dir(cache))
+        with staging.Staging(report_dir.resolve().parent) as stage:
+            report = stage.report
+            for entry in history(report_dir):
+                staging.link_tree(report_dir / entry.folder, report / entry.folder)
+            version = ReportVersion(
+                manifest.get("version", 1), manifest.get("archived", False), history(report)
+            )
+            _render_from_store(
+                report_dir, report, stored, options, templates, cache, version, workers=workers
+            )
+            _IMAGE_SIZES.clear()
+            staging.publish(report, report_dir)
+        if report_dir.resolve().parent.name == REPORTS_DIR:
+            _index_after_publishing(report_dir, site_dir, templates)
     say(f"re-rendered {report_dir} ({', '.join(options.formats)})")
     return report_dir

@@ -128,7 +128,7 @@ class FailsOn:
 
 
 def test_a_failing_ray_run_publishes_nothing(folder, options, tmp_path, monkeypatch):
-    from reportgen.publish import site
+    from reportgen.publish import site, staging
 
     out = tmp_path / "site"
     api.build(folder, out, replace(options, engine="ray"), REPORT)
@@ -143,4 +143,4 @@ def test_a_failing_ray_run_publishes_nothing(folder, options, tmp_path, monkeypa
     with pytest.raises(ReportgenError, match="cannot draw img07.png"):
         api.build(folder, out, replace(options, engine="ray", use_cache=False), REPORT)
     assert site_files(out) == before
-    assert not list(out.glob(f"{site.STAGING_PREFIX}*"))
+    assert not list(out.glob(f"{staging.STAGING_PREFIX}*"))

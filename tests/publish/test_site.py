@@ -13,7 +13,7 @@ from PIL import Image
 
 from reportgen import api, cli
 from reportgen.errors import ReportgenError
-from reportgen.publish import site
+from reportgen.publish import site, staging
 from reportgen.publish.site import ReportOptions
 from reportgen.results import Analysis
 
@@ -141,7 +141,7 @@ def test_killed_build_leaves_the_published_site_unchanged(
         "2024-05-24",
     ]
     stop_build_half_way(command, out, signal.SIGKILL)
-    leftovers = list(out.glob(f"{site.STAGING_PREFIX}*"))
+    leftovers = list(out.glob(f"{staging.STAGING_PREFIX}*"))
     assert leftovers  # the killed build's staging folder...
     assert {k: v for k, v in site_files(out).items() if not k.startswith(".reportgen")} == before
     api.build(small, out, analysis_options, replace(report_options, slug="second"))

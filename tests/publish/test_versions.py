@@ -10,7 +10,7 @@ from conftest import FIXTURE, site_files, write_images
 
 from reportgen import api, cli
 from reportgen.errors import ReportgenError
-from reportgen.publish import site
+from reportgen.publish import site, staging, versions
 
 
 @pytest.fixture
@@ -163,7 +163,7 @@ def test_a_failed_build_leaves_the_versions_as_they_were(
     def crash(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(site, "_publish", crash)
+    monkeypatch.setattr(staging, "publish", crash)
     with pytest.raises(ReportgenError, match="nothing was published: the site is as it was"):
         build(inputs[2], out, analysis_options, report_options)
     assert site_files(out) == before
@@ -187,3 +187,53 @@ def test_cli_versions_options(inputs, tmp_path, tiny_vit_dir, capsys):
     assert "as version 3" in capsys.readouterr().err
     assert run(inputs[0], "--keep-versions", "-2") == 2
     assert "--keep-versions must be 0 or more" in capsys.readouterr().err
+
+
+# --- the numbering alone (versions.plan): no model, no files ------------------------------
+
+
+def test_the_first_build_is_version_1():
+    assert versions.plan(None, [], replace=False, keep=None) == versions.VersionPlan(
+        1, None, frozenset(), ()
+    )
+
+
+def test_a_rebuild_keeps_the_current_report_and_takes_the_next_number():
+    plan = versions.plan(3, [1, 2], replace=False, keep=None)
+    assert (plan.number, plan.archived, plan.kept, plan.dropped) == (4, 3, {1, 2, 3}, ())
+
+
+def test_numbers_are_never_reused_after_versions_are_dropped():
+    plan = versions.plan(2, [5], replace=False, keep=None)  # a replaced report kept number 2
+    assert plan.number == 6
+
+
+def test_keep_versions_keeps_the_newest_and_drops_the_rest():
+    plan = versions.plan(4, [1, 2, 3], replace=False, keep=2)
+    assert (plan.number, plan.archived, plan.kept, plan.dropped) == (5, 4, {3, 4}, (1, 2))
+    nothing_kept = versions.plan(4, [1, 2, 3], replace=False, keep=0)
+    assert (nothing_kept.archived, nothing_kept.kept, nothing_kept.dropped) == (
+        None,
+        frozenset(),
+        (1, 2, 3, 4),
+    )
+
+
+def test_replace_takes_the_current_number_and_archives_nothing():
+    plan = versions.plan(3, [1, 2], replace=True, keep=1)
+    assert (plan.number, plan.archived, plan.kept, plan.dropped) == (3, None, {2}, (1,))
+    assert versions.plan(None, [], replace=True, keep=None).number == 1
+
+
+def test_the_build_says_what_happened_to_the_earlier_versions():
+    plan = versions.plan(4, [1, 2, 3], replace=False, keep=2)
+    assert versions.plan_notes(plan, "versions") == [
+        "version 4 kept in versions/4",
+        "removed version 1, 2",
+    ]
+    assert versions.plan_notes(versions.plan(None, [], replace=False, keep=None), "v") == []
+
+
+def test_history_is_listed_newest_first():
+    entries = [versions.VersionPlan(n, None, frozenset(), ()) for n in (2, 10, 1)]
+    assert [entry.number for entry in versions.newest_first(entries)] == [10, 2, 1]

@@ -1,0 +1,119 @@
+"""Staging and atomic publishing: a report is assembled in a hidden folder of the site and
+swapped in with one rename, so a build that fails or is killed leaves the site as it was.
+
+Two builds (or re-renders) publishing into one site at the same time take turns: each holds the
+site's lock (:func:`site_lock`) from reading what is published to updating the index, so the
+second one sees the first one's report, keeps it as an earlier version and publishes the next.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from reportgen import store
+from reportgen.workers import process_alive
+
+REPORTS_DIR = "reports"
+VERSIONS_DIR = "versions"
+STAGING_PREFIX = ".reportgen-staging-"
+
+
+def link_tree(source: Path, destination: Path) -> None:
+    """Make ``destination`` hold the files of ``source`` as hard links (copies where links cannot
+    be made). Safe because published files are never written in place: every change to a report
+    is staged in new files and swapped in."""
+    shutil.copytree(source, destination, copy_function=store.link_or_copy)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    if not hasattr(libc, "renameat2"):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return result == 0
+
+
+def publish(staged: Path, target: Path) -> None:
+    """Move a complete report into place; an existing one is replaced in a single step."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        os.rename(staged, target)
+        return
+    if not _exchange(staged, target):
+        # No atomic exchange here: move the old one aside first (a window of microseconds).
+        aside = staged.with_name(staged.name + "-old")
+        os.rename(target, aside)
+        os.rename(staged, target)
+        staged = aside
+    shutil.rmtree(staged)
+
+
+def staging_prefix() -> str:
+    """Names of staging folders start with this, so a later build can tell whose they are."""
+    return f"{STAGING_PREFIX}{os.getpid()}-"
+
+
+def remove_stale_staging(site_dir: Path) -> None:
+    """Delete staging folders of builds and re-renders whose process is gone (killed ones): in
+    ``site_dir`` and where re-renders stage, beside the reports and their earlier versions."""
+    places = ("", f"{REPORTS_DIR}/", f"{REPORTS_DIR}/*/{VERSIONS_DIR}/")
+    for folder in [path for place in places for path in site_dir.glob(f"{place}{STAGING_PREFIX}*")]:
+        pid = folder.name[len(STAGING_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class Staging:
+    """A hidden folder in the site for one build; removed unless published."""
+
+    def __init__(self, site_dir: Path):
+        site_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_staging(site_dir)
+        self.root = Path(tempfile.mkdtemp(prefix=staging_prefix(), dir=site_dir))
+        self.report = self.root / "report"
+        self.report.mkdir()
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def site_of(report_dir: Path) -> Path | None:
+    """The site a report folder (or an earlier version in one) is published in, if any."""
+    report_dir = Path(report_dir).resolve()
+    for folder in (report_dir, *report_dir.parents):
+        if folder.parent.name == REPORTS_DIR:
+            return folder.parent.parent
+    return None
+
+
+@contextmanager
+def site_lock(site_dir: Path, say: Callable[[str], None] = lambda message: None) -> Iterator[None]:
+    """Hold the site's lock: an exclusive ``flock`` on its folder, so no file is added to what
+    is published, and a build killed while holding it releases it. When another build or
+    re-render holds it, ``say`` so, then wait for it."""
+    descriptor = os.open(site_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"waiting for another build or re-render to finish publishing into {site_dir} ...")
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
