@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from reportgen import store, table
 from reportgen.errors import ReportgenError
+from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, AnalysisManifest
 from reportgen.methods import registry, spread
 from reportgen.methods.artifacts import ARTIFACT_MODES
 from reportgen.methods.maps import HEAD_FUSIONS, RolloutOptions
@@ -33,7 +34,6 @@ AUTO = "auto"
 DTYPES = ("float32", "float16", "bfloat16")
 RESULTS_FILE = "results.json"
 RESULTS_FORMAT = 2  # 1 (0.1.0): every image in results.json; 2: images in results.parquet
-MANIFEST_FILE = "manifest.json"
 MAPS_DIR = "maps"
 
 
@@ -233,7 +233,7 @@ class Analysis:
     options: AnalysisOptions
     images: list[ImageSummary]
     skipped: list[SkippedFile]
-    manifest: dict[str, Any]
+    manifest: AnalysisManifest
     faithfulness: dict[str, Any] | None = None  # see analysis.faithfulness, when computed
     cache_hits: int = 0
     cache_misses: int = 0
@@ -252,8 +252,8 @@ class Analysis:
     @property
     def rollout_start_layer(self) -> int:
         """The start layer rollout used, ``auto`` resolved (0.1 manifests: the option)."""
-        recorded = self.manifest.get("rollout", {}).get("start_layer")
-        return int(self.options.rollout_start_layer if recorded is None else recorded)
+        rollout = self.manifest.rollout
+        return int(self.options.rollout_start_layer if rollout is None else rollout.start_layer)
 
     def record(self, image: ImageSummary) -> ImageRecord:
         return store.read_record(self.root / MAPS_DIR / f"{image.id}.npz", image.name)
@@ -279,20 +279,19 @@ class Analysis:
         """Read a results store written by :func:`analyze`; needs no model."""
         root = Path(root)
         try:
-            manifest = json.loads((root / MANIFEST_FILE).read_text())
+            manifest = AnalysisManifest.read(root / MANIFEST_FILE)
             results = json.loads((root / RESULTS_FILE).read_text())
             if "images" in results:  # format 1
                 images = [ImageSummary.from_json(item) for item in results["images"]]
             else:
                 rows = table.rows(table.read(root / results["table"]))
                 images = [ImageSummary.from_row(row) for row in rows]
-        except (OSError, ValueError, KeyError) as error:
+        except READ_ERRORS as error:
             raise ReportgenError(f"{root} is not a reportgen results folder: {error}") from None
-        options = dict(manifest["parameters"])
         return cls(
             root=root,
-            model=ModelSummary.from_json(manifest["model"]),
-            options=AnalysisOptions.from_parameters(options),
+            model=manifest.model,
+            options=AnalysisOptions.from_parameters(manifest.parameters),
             images=images,
             skipped=[SkippedFile(**item) for item in results["skipped"]],
             manifest=manifest,

@@ -164,8 +164,8 @@ def test_dtype_bfloat16_runs_on_the_cpu_and_is_recorded(folder, tiny_vit_dir, tm
         folder, tmp_path / "bf16", build_options(tiny_vit_dir, tmp_path, dtype="bfloat16")
     )
     assert half.cache_misses == 10  # another precision is another result
-    assert half.manifest["parameters"]["dtype"] == "bfloat16"
-    assert single.manifest["parameters"]["dtype"] == "float32"
+    assert half.manifest.parameters["dtype"] == "bfloat16"
+    assert single.manifest.parameters["dtype"] == "float32"
     for ours, theirs in zip(half.images, single.images, strict=True):
         maps, reference = half.record(ours).maps, single.record(theirs).maps
         assert maps["mean"].dtype == np.float32  # maps are computed in float32 or better

@@ -26,6 +26,16 @@ from reportgen.analysis.model import LoadedModel, ModelRef, load, resolve
 from reportgen.analysis.relevance import resolve_target
 from reportgen.analysis.sources import Source, as_source
 from reportgen.errors import ReportgenError
+from reportgen.manifest import (
+    MANIFEST_FILE,
+    AnalysisManifest,
+    Artifacts,
+    InputImage,
+    Inputs,
+    Program,
+    Rollout,
+    Spread,
+)
 from reportgen.methods import panels, registry, spread
 from reportgen.methods.artifacts import AUTO_START_SHARE, ISOLATION, SHARE, auto_start_layer
 from reportgen.methods.faithfulness import pick_evenly
@@ -34,7 +44,6 @@ from reportgen.progress import track
 from reportgen.record import ImageRecord, ModelSummary, SkippedFile
 from reportgen.results import (
     AUTO,
-    MANIFEST_FILE,
     MAPS_DIR,
     Analysis,
     AnalysisOptions,
@@ -260,7 +269,7 @@ def analyze(
     for stale in maps_dir.glob("*.npz"):  # from an earlier analysis into the same folder
         if stale.name not in current:
             stale.unlink()
-    store.atomic_write(out_dir / MANIFEST_FILE, store.canonical_json(manifest))
+    manifest.write(out_dir / MANIFEST_FILE)
     write_results(out_dir, summaries, skipped, faithfulness=faithfulness_scores)
     return Analysis(
         out_dir,
@@ -340,16 +349,18 @@ def _rollout_start_layer(options: AnalysisOptions, session: _ModelSession) -> in
 
 def _rollout_record(
     options: AnalysisOptions, rollout: RolloutOptions, session: _ModelSession
-) -> dict[str, Any]:
+) -> Rollout:
     """How rollout was configured, for the manifest: the start layer and why."""
-    record: dict[str, Any] = {**asdict(rollout), "chosen_by": "option"}
-    if options.rollout_start_layer == AUTO:
-        record["chosen_by"] = (
+    if options.rollout_start_layer != AUTO:
+        return Rollout(**asdict(rollout), chosen_by="option")
+    return Rollout(
+        **asdict(rollout),
+        chosen_by=(
             "auto: after the last layer in the first half of the depth where artifact patches "
             f"take >= {AUTO_START_SHARE:g} of the CLS attention on seeded noise probe images"
-        )
-        record["artifact_profile"] = session.artifact_profile()
-    return record
+        ),
+        artifact_profile=tuple(session.artifact_profile()),
+    )
 
 
 def _manifest(
@@ -360,38 +371,36 @@ def _manifest(
     skipped: list[SkippedFile],
     source: Source,
     created: tuple[dt.datetime, str],
-    rollout: dict[str, Any],
-) -> dict[str, Any]:
+    rollout: Rollout,
+) -> AnalysisManifest:
     spec = spread.SpreadSpec.parse(options.spread_by)
     masked_per_layer = np.sum([s.artifact_counts for s in summaries], axis=0)
-    return {
-        "reportgen": {"version": __version__, "commit": reportgen_commit()},
-        "created_utc": created[0].strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "time_source": created[1],
-        "versions": library_versions(),
-        "model": model.to_json(),
-        "model_choice": ref.reason,
-        "parameters": options.parameters(),
-        "rollout": rollout,
-        "artifacts": {
-            "mode": options.artifacts,
-            "rule": (
+    return AnalysisManifest(
+        program=Program(__version__, reportgen_commit()),
+        created_utc=created[0].strftime("%Y-%m-%dT%H:%M:%SZ"),
+        time_source=created[1],
+        libraries=library_versions(),
+        model=model,
+        model_choice=ref.reason,
+        parameters=options.parameters(),
+        rollout=rollout,
+        artifacts=Artifacts(
+            mode=options.artifacts,
+            rule=(
                 f"received attention >= {SHARE:g}x a uniform share and > {ISOLATION:g}x the "
                 "median of the neighbouring patches"
             ),
-            "masked_per_layer": [int(count) for count in masked_per_layer],
-        },
-        "spread": {
-            "map": str(spec),
-            "description": spec.describe(rollout["start_layer"]),
-            "levels_asked": options.levels,
-            "levels_used": int(max(s.level for s in summaries)),
-        },
-        "inputs": {
-            **source.describe(),
-            "images": [
-                {"name": s.name, "sha256": s.sha256, "size_bytes": s.size_bytes} for s in summaries
-            ],
-            "skipped": [asdict(item) for item in skipped],
-        },
-    }
+            masked_per_layer=tuple(int(count) for count in masked_per_layer),
+        ),
+        spread=Spread(
+            map=str(spec),
+            description=spec.describe(rollout.start_layer),
+            levels_asked=options.levels,
+            levels_used=int(max(s.level for s in summaries)),
+        ),
+        inputs=Inputs(
+            source=source.describe(),
+            images=tuple(InputImage(s.name, s.sha256, s.size_bytes) for s in summaries),
+            skipped=tuple(skipped),
+        ),
+    )

@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -39,6 +38,7 @@ import numpy as np
 
 from reportgen import store, table
 from reportgen.errors import ReportgenError, os_error
+from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, ReportManifest, VersionLink
 from reportgen.methods import spread
 from reportgen.methods.faithfulness import FaithfulnessResult
 from reportgen.progress import track
@@ -62,7 +62,6 @@ from reportgen.results import AUTO, MAPS_DIR, Analysis, ImageSummary, build_time
 from reportgen.slugs import slugify
 from reportgen.workers import InlinePool, Pool, open_pool
 
-MANIFEST_FILE = "manifest.json"
 DATA_DIR = "data"
 FIGURES_DIR = "figures"
 THUMBS_DIR = "thumbs"
@@ -650,17 +649,17 @@ def _render_pages(
         charts=charts,
         skipped=tuple(analysis.skipped),
         n_images=len(analysis.images),
-        versions=manifest["versions"],
-        created_utc=manifest["created_utc"],
-        reportgen_commit=manifest["reportgen"]["commit"],
-        reportgen_version=manifest["reportgen"]["version"],
-        time_source=manifest["time_source"],
+        versions=manifest.libraries,
+        created_utc=manifest.created_utc,
+        reportgen_commit=manifest.program.commit,
+        reportgen_version=manifest.program.version,
+        time_source=manifest.time_source,
         manifest_file=MANIFEST_FILE,
         data_dir=f"{DATA_DIR}/",
         rollout_start_layer=analysis.rollout_start_layer,
         rollout_auto=analysis.options.rollout_start_layer == AUTO,
-        artifacts_mode=manifest.get("artifacts", {}).get("mode"),
-        masked_per_layer=tuple(manifest.get("artifacts", {}).get("masked_per_layer", ())),
+        artifacts_mode=manifest.artifacts.mode if manifest.artifacts else None,
+        masked_per_layer=manifest.artifacts.masked_per_layer if manifest.artifacts else (),
         normalise=options.style.normalise,
         faithfulness=faithfulness,
         version=version.number,
@@ -687,16 +686,15 @@ def _render_pages(
             figure_files,
             analysis.faithfulness,
         )
-    report_manifest = {
-        **manifest,
-        "report": options.to_json(),
-        "version": version.number,
-        "archived": version.archived,
-        "history": [{"version": entry.number, "folder": entry.folder} for entry in version.history],
-        "fingerprint": _fingerprint(analysis, options),
-        "files": _file_hashes(report),
-    }
-    store.write_json(report / MANIFEST_FILE, report_manifest)
+    ReportManifest(
+        analysis=manifest,
+        report=options.to_json(),
+        files=_file_hashes(report),
+        version=version.number,
+        archived=version.archived,
+        history=tuple(VersionLink(entry.number, entry.folder) for entry in version.history),
+        fingerprint=_fingerprint(analysis, options),
+    ).write(report)
 
 
 def _fingerprint(analysis: Analysis, options: ReportOptions) -> str:
@@ -706,7 +704,7 @@ def _fingerprint(analysis: Analysis, options: ReportOptions) -> str:
     report = options.to_json()
     del report["date"]
     report["templates_dir"] = _file_hashes(options.templates_dir) if options.templates_dir else None
-    manifest = analysis.manifest
+    manifest = analysis.manifest.to_json()
     return store.content_key(
         {
             "inputs": manifest["inputs"],
@@ -739,23 +737,23 @@ def _bytecode_dir(cache: store.ContentCache | None) -> Path | None:
     return cache.root / "templates" if cache else None
 
 
-def read_manifest(report_dir: Path) -> dict[str, Any]:
+def read_manifest(report_dir: Path) -> ReportManifest:
     """The manifest of a published report, or an error saying the folder is not one."""
     try:
-        manifest = json.loads((Path(report_dir) / MANIFEST_FILE).read_text())
-        ReportOptions.from_json(manifest["report"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        manifest = ReportManifest.read(report_dir)
+        ReportOptions.from_json(manifest.report)
+    except READ_ERRORS as error:
         raise ReportgenError(f"{report_dir} is not a reportgen report: {error}") from None
     return manifest
 
 
-def _version_entry(manifest: dict[str, Any], folder: str) -> page_model.VersionEntry:
-    report = manifest["report"]
+def _version_entry(manifest: ReportManifest, folder: str) -> page_model.VersionEntry:
+    report = manifest.report
     return page_model.VersionEntry(
-        number=manifest.get("version", 1),  # reports from before versions are version 1
+        number=manifest.version,
         date=report["date"],
-        model_id=manifest["model"]["model_id"],
-        n_images=len(manifest["inputs"]["images"]),
+        model_id=manifest.analysis.model.model_id,
+        n_images=len(manifest.analysis.inputs.images),
         folder=folder,
         formats=tuple(report["formats"]),
     )
@@ -784,10 +782,10 @@ def update_index(site_dir: Path, templates: Templates | None = None) -> Path:
             continue  # not a reportgen report: leave it out of the index
         current = _version_entry(manifest, f"{REPORTS_DIR}/{folder.name}")
         page = flavours.standalone_page(current.formats) or ""
-        thumbnail = f"thumbnail{FigureStyle.from_json(manifest['report']['style']).extension}"
+        thumbnail = f"thumbnail{FigureStyle.from_json(manifest.report['style']).extension}"
         entries.append(
             page_model.IndexEntry(
-                title=manifest["report"]["title"],
+                title=manifest.report["title"],
                 date=current.date,
                 model_id=current.model_id,
                 n_images=current.n_images,
@@ -948,17 +946,17 @@ class ReportBuild:
         if (
             current
             and not self.replace
-            and current["fingerprint"] == _fingerprint(analysis, self.options)
+            and current.fingerprint == _fingerprint(analysis, self.options)
         ):
             say(
-                f"{target} is unchanged (version {current['version']}): same inputs, model, "
+                f"{target} is unchanged (version {current.version}): same inputs, model, "
                 "results and options, so nothing was published; `reportgen render` refreshes "
                 "its pages, --replace rebuilds it"
             )
             return target
         earlier = history(target)
         plan = versions.plan(
-            current["version"] if current else None,
+            current.version if current else None,
             [entry.number for entry in earlier],
             replace=self.replace,
             keep=self.keep_versions,
@@ -982,7 +980,7 @@ class ReportBuild:
         )
         return target
 
-    def _current(self, target: Path) -> dict[str, Any] | None:
+    def _current(self, target: Path) -> ReportManifest | None:
         """The manifest of the report published at ``target`` (its version, fingerprint)."""
         if not target.exists():
             return None
@@ -992,13 +990,13 @@ class ReportBuild:
             if self.replace:
                 return None
             raise ReportgenError(f"{error}; move it away, or build with --replace") from None
-        return {"version": manifest.get("version", 1), "fingerprint": manifest.get("fingerprint")}
+        return manifest
 
     def _archive(self, target: Path, number: int, pool: Pool | None) -> None:
         """Stage the current report as ``versions/<number>/`` of the new one: its data and figures
         as they are, its pages rendered again to say which version they are."""
         try:
-            options = ReportOptions.from_json(read_manifest(target)["report"])
+            options = ReportOptions.from_json(read_manifest(target).report)
             destination = self.report / VERSIONS_DIR / str(number)
             destination.mkdir(parents=True)
             version = ReportVersion(number, archived=True)
@@ -1014,7 +1012,7 @@ class ReportBuild:
 
 def stored_style(report_dir: Path) -> FigureStyle:
     """The figure style a report was rendered with."""
-    return ReportOptions.from_json(read_manifest(report_dir)["report"]).style
+    return ReportOptions.from_json(read_manifest(report_dir).report).style
 
 
 def rerender(
@@ -1045,7 +1043,7 @@ def rerender(
     site_dir = staging.site_of(report_dir)
     with staging.site_lock(site_dir or report_dir.resolve().parent, say):
         manifest = read_manifest(report_dir)
-        stored = ReportOptions.from_json(manifest["report"])
+        stored = ReportOptions.from_json(manifest.report)
         options = replace(
             stored,
             templates_dir=templates_dir,
@@ -1060,9 +1058,7 @@ def rerender(
             report = stage.report
             for entry in history(report_dir):
                 staging.link_tree(report_dir / entry.folder, report / entry.folder)
-            version = ReportVersion(
-                manifest.get("version", 1), manifest.get("archived", False), history(report)
-            )
+            version = ReportVersion(manifest.version, manifest.archived, history(report))
             _render_from_store(
                 report_dir, report, stored, options, templates, cache, version, workers=workers
             )

@@ -8,22 +8,20 @@ recorded spread entropies and levels (with the functions the analysis used).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import numpy as np
 
 from reportgen import store, table
 from reportgen.errors import ReportgenError
+from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, ReportManifest
 from reportgen.methods import spread
 from reportgen.publish.site import (
     DATA_DIR,
-    MANIFEST_FILE,
     REPORTS_DIR,
     VERSIONS_DIR,
     report_files,
@@ -101,17 +99,16 @@ class _Report:
 
     def check(self) -> None:
         try:
-            manifest = json.loads((self.folder / MANIFEST_FILE).read_text())
-            listed = dict(manifest["files"])
-        except (OSError, ValueError, KeyError, TypeError) as error:
+            manifest = ReportManifest.read(self.folder)
+        except READ_ERRORS as error:
             reason = error.strerror if isinstance(error, OSError) else f"unreadable ({error})"
             self.problem(self.folder / MANIFEST_FILE, f"{reason}: not a verifiable report")
             return
-        if manifest.get("archived"):
+        if manifest.archived:
             self.result.versions += 1
         else:
             self.result.reports += 1
-        self.check_files(listed)
+        self.check_files(manifest.files)
         self.check_inputs(manifest)
         self.check_data(manifest)
         self.check_versions(manifest)
@@ -132,18 +129,18 @@ class _Report:
             if name not in listed:
                 self.problem(self.folder / name, "not listed in the manifest")
 
-    def check_inputs(self, manifest: dict[str, Any]) -> None:
-        images = manifest.get("inputs", {}).get("images")
+    def check_inputs(self, manifest: ReportManifest) -> None:
+        images = manifest.analysis.inputs.images
         if not images:
             self.problem(self.folder / MANIFEST_FILE, "no input images are recorded")
             return
         for image in images:
-            if not _SHA256.fullmatch(str(image.get("sha256"))):
-                self.problem(self.folder / MANIFEST_FILE, f"input {image.get('name')}: no sha256")
-            if not isinstance(image.get("size_bytes"), int):
-                self.problem(self.folder / MANIFEST_FILE, f"input {image.get('name')}: no size")
+            if not _SHA256.fullmatch(str(image.sha256)):
+                self.problem(self.folder / MANIFEST_FILE, f"input {image.name}: no sha256")
+            if not isinstance(image.size_bytes, int):
+                self.problem(self.folder / MANIFEST_FILE, f"input {image.name}: no size")
 
-    def check_data(self, manifest: dict[str, Any]) -> None:
+    def check_data(self, manifest: ReportManifest) -> None:
         """The results agree with the inputs, the maps load, and they re-derive the results."""
         data = self.folder / DATA_DIR
         try:
@@ -154,8 +151,7 @@ class _Report:
         results = data / table.TABLE_FILE  # where the images' results are (0.1: results.json)
         if not results.is_file():
             results = data / "results.json"
-        inputs = manifest.get("inputs", {}).get("images", [])
-        recorded = [(image.get("name"), image.get("sha256")) for image in inputs]
+        recorded = [(image.name, image.sha256) for image in manifest.analysis.inputs.images]
         if [(image.name, image.sha256) for image in analysis.images] != recorded:
             self.problem(results, "its images differ from the inputs the manifest records")
         entropies = []
@@ -190,11 +186,11 @@ class _Report:
                         f"{image.name}: level {image.level} recorded, the maps give level {level}",
                     )
 
-    def check_versions(self, manifest: dict[str, Any]) -> None:
+    def check_versions(self, manifest: ReportManifest) -> None:
         """Earlier versions the page lists are there; each is verified as a report."""
-        for entry in manifest.get("history", []):
-            if not (self.folder / entry["folder"] / MANIFEST_FILE).is_file():
-                self.problem(self.folder / entry["folder"], "missing (the report lists it)")
+        for link in manifest.history:
+            if not (self.folder / link.folder / MANIFEST_FILE).is_file():
+                self.problem(self.folder / link.folder, "missing (the report lists it)")
         for folder in sorted((self.folder / VERSIONS_DIR).glob("[0-9]*")):
             _Report(folder, self.base, self.result).check()
 

@@ -257,7 +257,7 @@ def test_analyze_stores_relevance_for_the_top1_class(tiny_vit_dir, tmp_path):
         assert record.maps["relevance"].shape == (4, 4)
         assert record.relevance_target == record.predictions[0].label
         assert image.entropy == pytest.approx(entropy(record.maps["relevance"]))
-    assert analysis.manifest["parameters"]["relevance"] is True
+    assert analysis.manifest.parameters["relevance"] is True
 
 
 def test_analyze_relevance_for_a_named_class(tiny_vit_dir, tmp_path):

@@ -191,8 +191,8 @@ def test_offline_model_artifacts_and_auto_start(tmp_path):
     options = AnalysisOptions(model="offline:dinov2-small", device="cpu", use_cache=False)
     analysis = analyze(tmp_path / "images", tmp_path / "out", options)
     assert analysis.rollout_start_layer == 1
-    assert analysis.manifest["rollout"]["start_layer"] == 1
-    assert analysis.manifest["artifacts"]["masked_per_layer"][0] > 0
+    assert analysis.manifest.rollout.start_layer == 1
+    assert analysis.manifest.artifacts.masked_per_layer[0] > 0
     rates = pointing_game(analysis, boxes)
     assert rates["mean"] >= 0.95 and rates["max"] >= 0.90 and rates["rollout"] >= 0.90
     # 0.1's behaviour on the same images, for contrast: the failure the masking fixes
