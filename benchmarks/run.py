@@ -177,13 +177,13 @@ def naive_seconds(model_spec: str, folder: Path, out: Path) -> float:
 
 def build_seconds(model_spec, folder, site_dir, cache_dir, batch_size, **report) -> float:
     from reportgen import api
-    from reportgen.publish import site
+    from reportgen.publish.options import ReportOptions, parse_date
     from reportgen.results import AnalysisOptions
 
     options = AnalysisOptions(
         model=model_spec, device="cpu", batch_size=batch_size, cache_dir=cache_dir
     )
-    report_options = site.ReportOptions(slug="bench", date=site.parse_date("2026-01-01"), **report)
+    report_options = ReportOptions(slug="bench", date=parse_date("2026-01-01")).changed(**report)
     seconds, _ = timed(api.build, folder, site_dir, options, report_options)
     return seconds
 
@@ -222,14 +222,14 @@ def trust_costs(model_spec: str, folder: Path, work: Path, batch_size: int) -> d
 
 def rerender_seconds(report_dir: Path, work: Path) -> float:
     """Re-render after a template change (a user override of the HTML page template)."""
-    from reportgen.publish import site
+    from reportgen.publish import build
     from reportgen.publish.templates import Templates
 
     templates = work / "templates"
     templates.mkdir(exist_ok=True)
     text = Templates().file("report.html.j2").read_text()
     (templates / "report.html.j2").write_text(text.replace("</", "<!-- changed --></", 1))
-    seconds, _ = timed(site.rerender, report_dir, templates_dir=templates)
+    seconds, _ = timed(build.rerender, report_dir, templates_dir=templates)
     return seconds
 
 
@@ -281,11 +281,11 @@ BUILD_SCRIPT = """
 import re, sys
 from pathlib import Path
 from reportgen import api
-from reportgen.publish import site
+from reportgen.publish.options import ReportOptions, parse_date
 from reportgen.results import AnalysisOptions
 folder, out, model, cache = map(Path, sys.argv[1:5])
 options = AnalysisOptions(model=str(model), device="cpu", cache_dir=cache)
-report = site.ReportOptions(slug="scale", date=site.parse_date("2026-01-01"))
+report = ReportOptions(slug="scale", date=parse_date("2026-01-01"))
 api.build(folder, out, options, report)
 print(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))
 """

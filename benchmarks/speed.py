@@ -142,8 +142,8 @@ def stage_rates(
 def render_rates(report_dir: Path, workers: list[int]) -> dict[str, float]:
     """Images per second drawn (figure, gallery thumbnail and sprite) from a report's stored
     records by ``workers`` processes."""
+    from reportgen.publish.drawing import FigureDrawer, draw_stored
     from reportgen.publish.figures import FigureStyle
-    from reportgen.publish.site import FigureDrawer, _draw_stored
     from reportgen.results import MAPS_DIR, Analysis
     from reportgen.workers import open_pool
 
@@ -158,8 +158,8 @@ def render_rates(report_dir: Path, workers: list[int]) -> dict[str, float]:
                 for image in analysis.images
             ]
             with open_pool(count, (drawer.warm_up,)) as pool:
-                list(pool.imap(_draw_stored, stored[:2]))  # workers started and warm
+                list(pool.imap(draw_stored, stored[:2]))  # workers started and warm
                 start = time.perf_counter()
-                list(pool.imap(_draw_stored, stored))
+                list(pool.imap(draw_stored, stored))
                 rates[str(count)] = len(stored) / (time.perf_counter() - start)
     return rates

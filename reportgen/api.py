@@ -20,8 +20,10 @@ from reportgen.analysis.engines import open_engine
 from reportgen.analysis.sources import Source, as_source
 from reportgen.errors import ReportgenError, os_error
 from reportgen.methods.spread import SpreadSpec
-from reportgen.publish import site
-from reportgen.publish.site import ReportBuild, ReportOptions, cache_at
+from reportgen.publish import build as report_build
+from reportgen.publish.build import ReportBuild
+from reportgen.publish.folders import cache_at
+from reportgen.publish.options import ReportOptions
 from reportgen.results import Analysis, AnalysisOptions
 
 __all__ = [
@@ -106,10 +108,10 @@ def rerender(
     **options: Any,
 ) -> Path:
     """Re-render a published report from its stored data, without the model; ``options`` are
-    those of :func:`reportgen.publish.site.rerender` (templates_dir, formats, style, ...)."""
+    those of :func:`reportgen.publish.build.rerender` (templates_dir, formats, style, ...)."""
     places = ((cache.cache_root(cache_dir), "--cache-dir"), (report_dir, "report folder"))
     with _os_errors(places, "the report is as it was"), cache.in_use(cache_dir, say):
-        return site.rerender(report_dir, cache_dir=cache_dir, say=say, **options)
+        return report_build.rerender(report_dir, cache_dir=cache_dir, say=say, **options)
 
 
 def export(folder: Path, fmt: str = "csv", out: Path | None = None) -> Path | None:

@@ -179,7 +179,7 @@ class ReportManifest:
     and the sha256 of every file."""
 
     analysis: AnalysisManifest
-    report: dict[str, Any]  # publish.site.ReportOptions.to_json()
+    report: dict[str, Any]  # publish.options.ReportOptions.to_json()
     files: dict[str, str] = field(default_factory=dict)  # relative POSIX path -> sha256
     version: int = 1  # reports from before versions are version 1
     archived: bool = False  # an earlier version, in the current one's versions/ folder

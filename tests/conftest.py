@@ -108,11 +108,9 @@ def analysis_options(tiny_vit_dir, tmp_path):
 @pytest.fixture
 def report_options():
     """A titled, slugged and dated report (user text with markup in the title)."""
-    from reportgen.publish import site
+    from reportgen.publish.options import ReportOptions, parse_date
 
-    return site.ReportOptions(
-        title="Tiny <b>report</b>", slug="tiny", date=site.parse_date("2024-05-24")
-    )
+    return ReportOptions(title="Tiny <b>report</b>", slug="tiny", date=parse_date("2024-05-24"))
 
 
 def declare_entry_points(monkeypatch, group: str, *pairs: tuple[str, str]) -> None:

@@ -15,7 +15,8 @@ import pytest
 from conftest import FIXTURE, rewrite_as_format_3, write_images
 
 from reportgen import api, cli
-from reportgen.publish import explorer, site
+from reportgen.publish import explorer
+from reportgen.publish.options import GallerySettings, ReportOptions, parse_date
 from reportgen.results import Analysis
 
 
@@ -82,8 +83,11 @@ def test_old_report_redraws_its_figures_from_format_1_maps(old_report, tmp_path)
 
 
 def test_report_with_format_3_maps_without_heads_rerenders(analysis_options, tmp_path):
-    options = site.ReportOptions(
-        slug="v3", date=site.parse_date("2025-01-01"), gallery_threshold=2, formats=("html",)
+    options = ReportOptions(
+        slug="v3",
+        date=parse_date("2025-01-01"),
+        gallery=GallerySettings(gallery_threshold=2),
+        formats=("html",),
     )
     report = api.build(
         write_images(tmp_path / "images", 3), tmp_path / "site", analysis_options, options

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, write_images
 
 from reportgen import api
-from reportgen.publish import site
+from reportgen.publish.options import ReportOptions, parse_date
 from reportgen.results import AnalysisOptions
 
 DOC = ROOT / "docs" / "results-table.md"
@@ -24,12 +24,12 @@ def examples() -> list[str]:
 def report(tiny_vit_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("docs")
     options = AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache")
-    date = site.parse_date("2024-05-24")
+    date = parse_date("2024-05-24")
     return api.build(
         write_images(tmp / "images", 6),
         tmp / "site",
         options,
-        site.ReportOptions(slug="cats", date=date),
+        ReportOptions(slug="cats", date=date),
     )
 
 

@@ -10,8 +10,7 @@ import pytest
 from conftest import FIXTURE, write_images
 
 from reportgen import api, cli
-from reportgen.publish import site
-from reportgen.publish.site import ReportOptions
+from reportgen.publish.options import ReportOptions, parse_date
 from reportgen.results import Analysis, AnalysisOptions
 
 
@@ -21,7 +20,7 @@ def report(tiny_vit_dir, tmp_path_factory):
     folder = write_images(tmp / "images", 5)
     (folder / 'odd, "name".png').write_bytes((folder / "img00.png").read_bytes())
     options = AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache")
-    date = site.parse_date("2024-05-24")
+    date = parse_date("2024-05-24")
     return api.build(folder, tmp / "site", options, ReportOptions(slug="table", date=date))
 
 

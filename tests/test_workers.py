@@ -16,7 +16,7 @@ from conftest import site_files, stop_build_half_way, write_images
 
 from reportgen import api
 from reportgen.errors import ReportgenError
-from reportgen.publish.site import ReportOptions, parse_date
+from reportgen.publish.options import ReportOptions, parse_date
 from reportgen.results import AnalysisOptions
 from reportgen.workers import DRAIN, InlinePool, ProcessPool, open_pool
 
@@ -114,7 +114,7 @@ def test_parallel_build_is_byte_identical_to_serial(folder, tiny_vit_dir, tmp_pa
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     serial = build_options(tiny_vit_dir, tmp_path, workers=0, use_cache=False)
     parallel = build_options(tiny_vit_dir, tmp_path, workers=2, use_cache=False)
-    galleries = replace(REPORT, gallery_threshold=4, page_size=4)  # thumbnails, image pages
+    galleries = REPORT.changed(gallery_threshold=4, page_size=4)  # thumbnails, image pages
     one = api.build(folder, tmp_path / "serial", serial, galleries)
     two = api.build(folder, tmp_path / "parallel", parallel, galleries)
     serial_files, parallel_files = site_files(one), site_files(two)

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> None:
     from reportgen.api import build
     from reportgen.publish import flavours
     from reportgen.publish.figures import FigureStyle
-    from reportgen.publish.site import ReportOptions, parse_date
+    from reportgen.publish.options import ReportOptions, parse_date
 
     report = ReportOptions(
         title=args.title,
@@ -70,8 +70,7 @@ def run(args: argparse.Namespace) -> None:
         ),
         templates_dir=args.templates,
         flavour_options=flavours.options(flavours.given_options(args)),
-        **options.layout_options(args),
-    )
+    ).changed(**options.layout_options(args))
     build(
         options.source(args),
         args.out,

@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from reportgen.api import rerender
     from reportgen.publish import flavours
+    from reportgen.publish.build import stored_style
     from reportgen.publish.figures import FigureStyle
-    from reportgen.publish.site import stored_style
 
     style = None
     if args.colormap or args.alpha is not None or args.image_format or args.normalise:

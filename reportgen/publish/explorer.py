@@ -23,13 +23,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from reportgen import store
+from reportgen import store, table
 from reportgen.methods import panels
+from reportgen.progress import track
 from reportgen.publish import render
 from reportgen.publish.escaping import script_json
+from reportgen.publish.figures import FigureStyle
 from reportgen.publish.page_model import ExplorerFiles
 from reportgen.publish.templates import Templates
 from reportgen.record import ImageRecord
+from reportgen.results import Analysis, ImageSummary
 
 FOLDER = "explorer"  # in the report folder: explorer.js, colormaps.js, <id>.js
 SCRIPT = "explorer.js"
@@ -122,3 +125,28 @@ def colormaps_script(report_colormap: str, alpha: float) -> str:
     }
     settings = {"colormaps": tables, "alpha": alpha}
     return f"reportgenExplorerSettings({script_json(settings)});\n"
+
+
+def write_report(
+    report: Path,
+    analysis: Analysis,
+    style: FigureStyle,
+    templates: Templates,
+    cache: store.ContentCache | None,
+) -> None:
+    """The explorer of a report: its scripts, and each image's data (from the cache when the
+    same maps file was prepared before)."""
+    write_shared(report, style.colormap, style.alpha, templates)
+    code = store.source_fingerprint("publish.explorer", "store")  # store: reads, quantises
+    for image in track(analysis.images, total=len(analysis.images), desc="explorer data"):
+        maps_path = analysis.root / table.maps_file(image.id)
+        key = None
+        if cache is not None:
+            key = store.content_key({"maps": store.file_sha256(maps_path, cache), "code": code})
+
+        def make(image: ImageSummary = image, maps_path: Path = maps_path) -> str:
+            webp = seen_image_webp(maps_path)
+            return data_script(analysis.record(image), webp)
+
+        destination = report / files(image.id).data
+        store.produce(cache, "explorer", key, ".js", destination, make)

@@ -19,10 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from reportgen import store
+from reportgen.publish.folders import REPORTS_DIR, VERSIONS_DIR
 from reportgen.workers import process_alive
 
-REPORTS_DIR = "reports"
-VERSIONS_DIR = "versions"
 STAGING_PREFIX = ".reportgen-staging-"
 
 

@@ -20,7 +20,7 @@ from reportgen import store, table
 from reportgen.errors import ReportgenError
 from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, ReportManifest
 from reportgen.methods import spread
-from reportgen.publish.site import (
+from reportgen.publish.folders import (
     DATA_DIR,
     REPORTS_DIR,
     VERSIONS_DIR,

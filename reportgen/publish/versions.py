@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from reportgen.publish import page_model
+
 
 @dataclass(frozen=True)
 class VersionPlan:
@@ -64,3 +66,12 @@ def plan_notes(version_plan: VersionPlan, versions_dir: str) -> list[str]:
     if version_plan.dropped:
         notes.append("removed version " + ", ".join(map(str, version_plan.dropped)))
     return notes
+
+
+@dataclass(frozen=True)
+class ReportVersion:
+    """Which version of its report a rendering is, and the earlier ones it lists."""
+
+    number: int
+    archived: bool = False  # an earlier version, in the current one's versions/ folder
+    history: tuple[page_model.VersionEntry, ...] = ()

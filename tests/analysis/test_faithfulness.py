@@ -389,7 +389,7 @@ def test_build_with_faithfulness_ranks_the_maps_on_the_page(tiny_vit_dir, tmp_pa
 
     from reportgen import api
     from reportgen.analysis import analyze as analyze_module
-    from reportgen.publish.site import ReportOptions, parse_date
+    from reportgen.publish.options import ReportOptions, parse_date
     from reportgen.results import AnalysisOptions
 
     folder = write_images(tmp_path / "images", 5)

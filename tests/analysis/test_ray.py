@@ -14,7 +14,8 @@ from generated_source import GeneratedSource
 
 from reportgen import api
 from reportgen.errors import ReportgenError
-from reportgen.publish.site import ReportOptions, parse_date
+from reportgen.publish.build import ReportBuild
+from reportgen.publish.options import ReportOptions, parse_date
 from reportgen.results import AnalysisOptions
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -128,18 +129,18 @@ class FailsOn:
 
 
 def test_a_failing_ray_run_publishes_nothing(folder, options, tmp_path, monkeypatch):
-    from reportgen.publish import site, staging
+    from reportgen.publish import staging
 
     out = tmp_path / "site"
     api.build(folder, out, replace(options, engine="ray"), REPORT)
     before = site_files(out)
-    start = site.ReportBuild.__init__
+    start = ReportBuild.__init__
 
     def failing_drawer(self, *args, **kwargs):
         start(self, *args, **kwargs)
         self.drawer = FailsOn("img07.png")
 
-    monkeypatch.setattr(site.ReportBuild, "__init__", failing_drawer)
+    monkeypatch.setattr(ReportBuild, "__init__", failing_drawer)
     with pytest.raises(ReportgenError, match="cannot draw img07.png"):
         api.build(folder, out, replace(options, engine="ray", use_cache=False), REPORT)
     assert site_files(out) == before

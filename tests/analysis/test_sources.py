@@ -15,7 +15,7 @@ from reportgen.analysis import images, sources
 from reportgen.analysis.sources.base import Encoded, Item
 from reportgen.analysis.sources.folder import FolderSource, discover, read_file
 from reportgen.errors import ReportgenError
-from reportgen.publish.site import ReportOptions, parse_date
+from reportgen.publish.options import ReportOptions, parse_date
 
 
 @pytest.fixture

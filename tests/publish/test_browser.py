@@ -22,8 +22,7 @@ from conftest import ARTIFACTS, write_images
 from PIL import Image
 
 from reportgen import api
-from reportgen.publish import site
-from reportgen.publish.site import ReportOptions
+from reportgen.publish.options import GallerySettings, ReportOptions, parse_date
 from reportgen.results import AnalysisOptions
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -104,7 +103,7 @@ def served(tiny_vit_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     root = tmp / "site"
     analysis = AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache")
-    date = site.parse_date("2024-05-24")
+    date = parse_date("2024-05-24")
     hostile = api.build(
         _hostile_folder(tmp / "hostile"),
         root,
@@ -122,7 +121,10 @@ def served(tiny_vit_dir, tmp_path_factory):
         root,
         analysis,
         ReportOptions(
-            title=GALLERY_TITLE, slug=GALLERY_SLUG, date=date, gallery_threshold=4, page_size=3
+            title=GALLERY_TITLE,
+            slug=GALLERY_SLUG,
+            date=date,
+            gallery=GallerySettings(gallery_threshold=4, page_size=3),
         ),
     )
     handler = functools.partial(_QuietHandler, directory=str(root))

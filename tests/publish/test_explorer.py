@@ -32,8 +32,8 @@ from test_browser import (  # noqa: F401
 )
 
 from reportgen import api
-from reportgen.publish import explorer, render, site
-from reportgen.publish.site import ReportOptions
+from reportgen.publish import explorer, render
+from reportgen.publish.options import GallerySettings, ReportOptions, parse_date
 from reportgen.record import ImageRecord
 from reportgen.results import Analysis, AnalysisOptions
 
@@ -50,8 +50,10 @@ class Reports:
 @pytest.fixture(scope="module")
 def reports(tiny_vit_dir, tmp_path_factory) -> Reports:
     tmp = tmp_path_factory.mktemp("explorer")
-    date = site.parse_date("2024-05-24")
-    options = ReportOptions(slug="heads", date=date, gallery_threshold=2, formats=("html",))
+    date = parse_date("2024-05-24")
+    options = ReportOptions(
+        slug="heads", date=date, gallery=GallerySettings(gallery_threshold=2), formats=("html",)
+    )
     heads = api.build(
         _hostile_folder(tmp / "hostile"),
         tmp / "site",
@@ -62,7 +64,12 @@ def reports(tiny_vit_dir, tmp_path_factory) -> Reports:
         write_images(tmp / "plain", 3, seed=2),
         tmp / "site",
         AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache"),
-        ReportOptions(slug="no-heads", date=date, gallery_threshold=2, formats=("html",)),
+        ReportOptions(
+            slug="no-heads",
+            date=date,
+            gallery=GallerySettings(gallery_threshold=2),
+            formats=("html",),
+        ),
     )
     for maps_file in (no_heads / "data" / "maps").iterdir():
         rewrite_as_format_3(maps_file, heads=False)
@@ -371,7 +378,7 @@ def full_gallery(tmp_path_factory) -> Path:
         _photos(tmp / "images", 205),
         tmp / "site",
         AnalysisOptions(model=str(model), device="cpu", cache_dir=tmp / "cache", levels=1),
-        ReportOptions(slug="full", date=site.parse_date("2024-05-24"), formats=("html",)),
+        ReportOptions(slug="full", date=parse_date("2024-05-24"), formats=("html",)),
     )
 
 

@@ -17,8 +17,9 @@ from conftest import FIXTURE, write_images
 from PIL import Image
 
 from reportgen import api
-from reportgen.publish import escaping, gallery, page_model, site
-from reportgen.publish.site import ReportOptions
+from reportgen.publish import escaping, gallery, page_model
+from reportgen.publish.build import rerender
+from reportgen.publish.options import GallerySettings, ReportOptions, parse_date
 from reportgen.publish.templates import Templates
 from reportgen.results import Analysis, AnalysisOptions
 
@@ -120,10 +121,8 @@ def built(tiny_vit_dir, tmp_path_factory):
     report_options = ReportOptions(
         title="Gallery <b>test</b>",
         slug="big",
-        date=site.parse_date("2024-05-24"),
-        gallery_threshold=14,
-        page_size=3,
-        typical=2,
+        date=parse_date("2024-05-24"),
+        gallery=GallerySettings(gallery_threshold=14, page_size=3, typical=2),
     )
     report = api.build(folder, tmp / "site", options, report_options)
     return report, Analysis.load(report / "data")
@@ -291,14 +290,20 @@ def test_a_report_at_the_threshold_is_one_page_and_one_more_gets_galleries(tiny_
     options = AnalysisOptions(
         model=str(tiny_vit_dir), device="cpu", levels=1, cache_dir=tmp_path / "c"
     )
-    date = site.parse_date("2024-05-24")
+    date = parse_date("2024-05-24")
     single = api.build(
-        folder, tmp_path / "a", options, ReportOptions(slug="r", date=date, gallery_threshold=4)
+        folder,
+        tmp_path / "a",
+        options,
+        ReportOptions(slug="r", date=date, gallery=GallerySettings(gallery_threshold=4)),
     )
     assert not (single / "gallery").exists() and not (single / "thumbs").exists()
     assert "<details" in (single / "index.html").read_text()
     paged = api.build(
-        folder, tmp_path / "b", options, ReportOptions(slug="r", date=date, gallery_threshold=3)
+        folder,
+        tmp_path / "b",
+        options,
+        ReportOptions(slug="r", date=date, gallery=GallerySettings(gallery_threshold=3)),
     )
     assert len(list((paged / "images").glob("*.html"))) == 4
     assert len(list((paged / "thumbs").iterdir())) == 4
@@ -308,14 +313,14 @@ def test_a_report_of_version_0_1_0_re_renders_and_can_grow_galleries(tmp_path):
     report = tmp_path / "v0-1-0"
     shutil.copytree(FIXTURE, report)
     figures_before = {p.name: p.read_bytes() for p in (report / "figures").iterdir()}
-    site.rerender(report, cache_dir=tmp_path / "cache")
+    rerender(report, cache_dir=tmp_path / "cache")
     assert {p.name: p.read_bytes() for p in (report / "figures").iterdir()} == figures_before
     analysis = Analysis.load(report / "data")
     assert len(analysis.images) == 5
     assert (report / "data" / "results.parquet").is_file()
     assert '"format": 2' in (report / "data" / "results.json").read_text()
     assert "{{ site.title }} &lt;b&gt;.png" in (report / "index.html").read_text()
-    site.rerender(report, cache_dir=tmp_path / "cache", gallery_threshold=2, page_size=2)
+    rerender(report, cache_dir=tmp_path / "cache", gallery_threshold=2, page_size=2)
     assert len(list((report / "images").glob("*.html"))) == 5
     assert len(list((report / "thumbs").iterdir())) == 5
     assert (report / "jekyll" / "reports" / "v0-1-0" / "gallery").is_dir()
@@ -335,7 +340,9 @@ def test_a_rebuild_renders_only_the_pages_that_changed_and_none_stale(
     folder = write_images(tmp_path / "images", 12)
     options = AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp_path / "c")
     report_options = ReportOptions(
-        slug="grow", date=site.parse_date("2024-05-24"), gallery_threshold=4, page_size=4
+        slug="grow",
+        date=parse_date("2024-05-24"),
+        gallery=GallerySettings(gallery_threshold=4, page_size=4),
     )
     api.build(folder, tmp_path / "site", options, report_options)
     rendered = []

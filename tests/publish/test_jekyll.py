@@ -42,9 +42,10 @@ from test_explorer import (
 )
 
 from reportgen import api
-from reportgen.publish import escaping, page_model, pages, site
+from reportgen.publish import escaping, page_model, pages
+from reportgen.publish.build import stored_style
 from reportgen.publish.flavours.jekyll import JekyllOptions
-from reportgen.publish.site import ReportOptions
+from reportgen.publish.options import GallerySettings, ReportOptions
 from reportgen.publish.templates import Templates
 from reportgen.results import Analysis, AnalysisOptions, ImageSummary
 
@@ -101,7 +102,7 @@ class Report:
     @property
     def figure_urls(self) -> dict[str, ImageSummary]:
         """The URL each image's figure must have in the built site, with its image."""
-        extension = site.stored_style(self.dir).extension
+        extension = stored_style(self.dir).extension
         return {
             f"{BASEURL}/assets/img/{SLUG}/figures/{image.id}{extension}": image
             for image in self.analysis.images
@@ -517,7 +518,10 @@ def gallery_site(images_dir, tiny_vit_dir, tmp_path_factory) -> GallerySite:
     """The hostile images as a report with galleries (3 a page), built into the Jekyll site; the
     maps keep every head, so its explorers show the heads grid."""
     options = ReportOptions(
-        title=TITLE, slug=GALLERY_SLUG, date=DATE, gallery_threshold=4, page_size=3
+        title=TITLE,
+        slug=GALLERY_SLUG,
+        date=DATE,
+        gallery=GallerySettings(gallery_threshold=4, page_size=3),
     )
     analysis_options = AnalysisOptions(
         model=str(tiny_vit_dir),

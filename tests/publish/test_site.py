@@ -13,8 +13,10 @@ from PIL import Image
 
 from reportgen import api, cli
 from reportgen.errors import ReportgenError
-from reportgen.publish import site, staging
-from reportgen.publish.site import ReportOptions
+from reportgen.publish import pages, staging
+from reportgen.publish.build import rerender, stored_style
+from reportgen.publish.figures import FigureStyle
+from reportgen.publish.options import ReportOptions, parse_date
 from reportgen.results import Analysis
 
 HOSTILE_NAMES = [
@@ -103,7 +105,7 @@ def test_failed_build_leaves_the_published_site_unchanged(
     def crash(*args, **kwargs):
         raise RuntimeError("disk full half-way")
 
-    monkeypatch.setattr(site.pages, "render_report", crash)
+    monkeypatch.setattr(pages, "render_report", crash)
     with pytest.raises(RuntimeError):
         api.build(folder, out, analysis_options, replace(report_options, title="New"))
     assert site_files(out) == before
@@ -170,7 +172,7 @@ def test_rerender_reproduces_the_report_without_the_model(
     monkeypatch.setattr(
         reportgen.analysis.analyze, "load", lambda *a, **k: pytest.fail("model loaded")
     )
-    site.rerender(report)
+    rerender(report)
     assert site_files(out) == before
 
 
@@ -181,10 +183,10 @@ def test_rerender_with_overridden_template_and_style(
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "report.html.j2").write_text("<p>custom {{ report.title }}</p>\n")
-    site.rerender(
+    rerender(
         report,
         templates_dir=templates,
-        style=replace(site.stored_style(report), image_format="png"),
+        style=replace(stored_style(report), image_format="png"),
     )
     assert (report / "index.html").read_text() == "<p>custom Tiny &lt;b&gt;report&lt;/b&gt;</p>\n"
     assert len(list((report / "figures").glob("*.png"))) == 6
@@ -221,13 +223,13 @@ def test_bad_report_options_are_clear_errors(folder, tmp_path, analysis_options)
     with pytest.raises(ReportgenError, match="not a slug"):
         api.build(folder, tmp_path / "s", analysis_options, ReportOptions(slug="Bad Slug!"))
     with pytest.raises(ReportgenError, match="unknown colormap"):
-        bad_style = ReportOptions(style=site.FigureStyle(colormap="nope"))
+        bad_style = ReportOptions(style=FigureStyle(colormap="nope"))
         api.build(folder, tmp_path / "s", analysis_options, bad_style)
     assert not (tmp_path / "s" / "reports").exists()
     with pytest.raises(ReportgenError, match="--date"):
-        site.parse_date("24/05/2024")
+        parse_date("24/05/2024")
     with pytest.raises(ReportgenError, match="not a reportgen report"):
-        site.rerender(tmp_path)
+        rerender(tmp_path)
 
 
 def test_cli_build_and_render(folder, tmp_path, tiny_vit_dir, capsys):

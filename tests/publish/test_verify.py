@@ -7,7 +7,7 @@ import pytest
 from conftest import FIXTURE, write_images
 
 from reportgen import api, cli, store, table
-from reportgen.publish import site
+from reportgen.publish.options import ReportOptions, parse_date
 from reportgen.publish.verify import verify
 
 
@@ -18,7 +18,7 @@ def published(tmp_path_factory, tiny_vit_dir):
 
     root = tmp_path_factory.mktemp("published")
     options = AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=root / "cache")
-    report_options = site.ReportOptions(slug="tiny", date=site.parse_date("2024-05-24"))
+    report_options = ReportOptions(slug="tiny", date=parse_date("2024-05-24"))
     for count in (4, 5):
         images = write_images(root / f"images-{count}", count, seed=count)
         api.build(images, root / "site", options, report_options)

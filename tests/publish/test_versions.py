@@ -10,7 +10,9 @@ from conftest import FIXTURE, site_files, write_images
 
 from reportgen import api, cli
 from reportgen.errors import ReportgenError
-from reportgen.publish import site, staging, versions
+from reportgen.publish import staging, versions
+from reportgen.publish.build import rerender, stored_style
+from reportgen.publish.options import parse_date
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ def test_a_rebuild_keeps_the_previous_report_as_a_version(
     out = tmp_path / "site"
     report, _ = build(inputs[0], out, analysis_options, report_options)
     first = site_files(report)
-    later = replace(report_options, date=site.parse_date("2024-06-01"))
+    later = replace(report_options, date=parse_date("2024-06-01"))
     _, said = build(inputs[1], out, analysis_options, later)
     assert said.endswith("as version 2; version 1 kept in versions/1")
 
@@ -70,7 +72,7 @@ def test_an_identical_rebuild_publishes_nothing(inputs, tmp_path, analysis_optio
     out = tmp_path / "site"
     build(inputs[0], out, analysis_options, report_options)
     before = site_files(out)
-    another_day = replace(report_options, date=site.parse_date("2025-01-01"))
+    another_day = replace(report_options, date=parse_date("2025-01-01"))
     report, said = build(inputs[0], out, analysis_options, another_day)
     assert "is unchanged (version 1)" in said and "nothing was published" in said
     assert site_files(out) == before
@@ -139,11 +141,11 @@ def test_rerender_keeps_the_versions(inputs, tmp_path, analysis_options, report_
     out = tmp_path / "site"
     build(inputs[0], out, analysis_options, report_options)
     report, _ = build(inputs[1], out, analysis_options, report_options)
-    site.rerender(report)
+    rerender(report)
     assert manifest(report)["history"] == [{"version": 1, "folder": "versions/1"}]
     assert 'href="versions/1/index.html"' in (report / "index.html").read_text()
     before = site_files(report / "versions/1")
-    site.rerender(report / "versions/1", style=replace(site.stored_style(report), alpha=0.25))
+    rerender(report / "versions/1", style=replace(stored_style(report), alpha=0.25))
     kept = report / "versions/1"
     assert manifest(kept)["archived"] is True and manifest(kept)["version"] == 1
     assert "an earlier version kept" in (kept / "index.html").read_text()

@@ -1,0 +1,134 @@
+"""The report's charts: the spread-entropy histogram, the mean entropy by layer for each level,
+and the faithfulness curves; each from the content cache when the same data was charted before
+by the same code. matplotlib is imported only where they are drawn (in the pool)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reportgen import store
+from reportgen.methods.faithfulness import FaithfulnessResult
+from reportgen.publish import figures, page_model, plots
+from reportgen.publish.folders import CHARTS_DIR
+from reportgen.results import Analysis
+from reportgen.workers import Pool
+
+CHART_NAMES = ("entropy-histogram.svg", "entropy-by-layer.svg")
+FAITHFULNESS_CHART = "faithfulness.svg"
+
+
+def _chart_files(
+    entropies: list[float],
+    layer_entropies: list[list[float]],
+    levels: list[int],
+    cache: store.ContentCache | None,
+) -> dict[str, bytes]:
+    """The report's charts, from the cache when the same entropies were charted before."""
+    key = store.content_key(
+        {
+            "entropies": entropies,
+            "layer_entropies": layer_entropies,
+            "levels": levels,
+            "code": store.source_fingerprint(
+                "publish.figures", "publish.plots", "publish.pages", "methods.spread"
+            ),
+        }
+    )
+    if cache:
+        paths = {name: cache.existing("charts", f"{key}-{name}", "") for name in CHART_NAMES}
+        if all(paths.values()):
+            return {name: path.read_bytes() for name, path in paths.items()}
+    charts = figures.charts(
+        entropies, np.array(layer_entropies), levels, page_model.level_colours(max(levels))
+    )
+    if cache:
+        for name, data in charts.items():
+            cache.put("charts", f"{key}-{name}", "", data)
+    return charts
+
+
+def _cached_chart(
+    cache: store.ContentCache | None, parts: dict[str, Any], make: Callable[[], bytes]
+) -> bytes:
+    """A chart from the cache when the same data was charted before by the same code."""
+    key = store.content_key(parts)
+    cached = cache.existing("charts", key, ".svg") if cache else None
+    if cached:
+        return cached.read_bytes()
+    data = make()
+    if cache:
+        cache.put("charts", key, ".svg", data)
+    return data
+
+
+def start_charts(analysis: Analysis, cache: store.ContentCache | None, pool: Pool) -> Future:
+    """Draw the report's charts in the pool (matplotlib is imported only there)."""
+    return pool.submit(
+        _chart_files,
+        [image.entropy for image in analysis.images],
+        [list(image.layer_entropies) for image in analysis.images],
+        [image.level for image in analysis.images],
+        cache,
+    )
+
+
+def write_charts(report: Path, charts: dict[str, bytes]) -> tuple[page_model.Chart, ...]:
+    (report / CHARTS_DIR).mkdir(exist_ok=True)
+    titles = {
+        "entropy-histogram.svg": (
+            "Spread entropy of all images",
+            "Histogram of spread entropy with level boundaries",
+        ),
+        "entropy-by-layer.svg": (
+            "Mean entropy per layer for each level",
+            "Line chart of mean attention entropy by layer, one line per level",
+        ),
+    }
+    written = []
+    for name, data in charts.items():
+        (report / CHARTS_DIR / name).write_bytes(data)
+        title, alt = titles[name]
+        width, height = _svg_size(data)
+        written.append(page_model.Chart(title, f"{CHARTS_DIR}/{name}", width, height, alt))
+    return tuple(written)
+
+
+def _svg_size(svg: bytes) -> tuple[int, int]:
+    """Pixel size from an SVG's width/height attributes (matplotlib writes them in pt)."""
+    head = svg[:2000].decode("utf-8", "replace")
+    width = re.search(r'<svg[^>]*\swidth="([\d.]+)', head)
+    height = re.search(r'<svg[^>]*\sheight="([\d.]+)', head)
+    if not (width and height):
+        return 640, 480
+    return round(float(width.group(1)) * 4 / 3), round(float(height.group(1)) * 4 / 3)
+
+
+def write_faithfulness_chart(
+    report: Path, analysis: Analysis, result: FaithfulnessResult, cache: store.ContentCache | None
+) -> page_model.Chart:
+    """The deletion and insertion curves of the stored faithfulness scores."""
+    curves = {
+        name: (scores.deletion_curve, scores.insertion_curve)
+        for name, scores in result.maps.items()
+    }
+    data = _cached_chart(
+        cache,
+        {"faithfulness": analysis.faithfulness, "code": store.source_fingerprint("publish.plots")},
+        lambda: plots.faithfulness_curves(curves, result.metric),
+    )
+    (report / CHARTS_DIR).mkdir(exist_ok=True)
+    (report / CHARTS_DIR / FAITHFULNESS_CHART).write_bytes(data)
+    width, height = _svg_size(data)
+    return page_model.Chart(
+        "Deletion and insertion curves, mean over the scored images",
+        f"{CHARTS_DIR}/{FAITHFULNESS_CHART}",
+        width,
+        height,
+        "Line charts of the model's score as patches are deleted or inserted, one line per map",
+    )

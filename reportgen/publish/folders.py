@@ -1,0 +1,73 @@
+"""Where things are: a site's folders and a report's files (figures, thumbnails, sprites,
+charts, data), as paths relative to the report folder that pages link to.
+
+Layout::
+
+    site/index.html                  archive index (every report)
+    site/.nojekyll                   GitHub Pages serves the tree as is
+    site/reports/<slug>/index.html   html flavour     README.md   gfm flavour
+                        jekyll/      jekyll flavour   figures/ charts/ thumbnail
+                        gallery/ images/ thumbs/      galleries and image pages (large reports)
+                        manifest.json                 data/       results store
+                        versions/<n>/                 earlier versions, each a report of its own
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from reportgen import store
+from reportgen.manifest import MANIFEST_FILE
+from reportgen.publish.figures import FigureStyle
+from reportgen.results import ImageSummary
+
+REPORTS_DIR = "reports"
+VERSIONS_DIR = "versions"
+DATA_DIR = "data"
+FIGURES_DIR = "figures"
+THUMBS_DIR = "thumbs"
+SPRITES_DIR = "sprites"
+CHARTS_DIR = "charts"
+CURRENT_FROM_VERSION = "../.."  # the current version's folder, seen from versions/<n>/
+
+
+def report_files(root: Path) -> list[str]:
+    """The files of the report in ``root``, as sorted POSIX paths relative to it: all files below
+    it except its manifest and its earlier versions (each has a manifest of its own)."""
+    names = []
+    for folder, subfolders, files in os.walk(root):
+        relative = os.path.relpath(folder, root)
+        if relative == os.curdir:
+            subfolders[:] = [name for name in subfolders if name != VERSIONS_DIR]
+            files = [name for name in files if name != MANIFEST_FILE]
+        prefix = "" if relative == os.curdir else relative.replace(os.sep, "/") + "/"
+        names += [prefix + name for name in files]
+    return sorted(names)  # strings, not Path objects: a large report has 100,000s of files
+
+
+def file_hashes(root: Path) -> dict[str, str]:
+    """sha256 of each of :func:`report_files`, by name."""
+    return {name: store.sha256_of(root / name) for name in report_files(root)}
+
+
+def figure_path(image: ImageSummary, style: FigureStyle) -> str:
+    return f"{FIGURES_DIR}/{image.id}{style.extension}"
+
+
+def thumb_path(image: ImageSummary, style: FigureStyle) -> str:
+    return f"{THUMBS_DIR}/{image.id}{style.extension}"
+
+
+def sprite_path(image: ImageSummary, style: FigureStyle) -> str:
+    return f"{SPRITES_DIR}/{image.id}{style.extension}"
+
+
+def cache_at(cache_dir: Path | None) -> store.ContentCache:
+    """The content cache in ``cache_dir``, by default the user's."""
+    return store.ContentCache(cache_dir or store.default_cache_dir())
+
+
+def bytecode_dir(cache: store.ContentCache | None) -> Path | None:
+    """Where compiled templates are kept between runs (Jinja re-checks their source)."""
+    return cache.root / "templates" if cache else None

@@ -1,0 +1,99 @@
+"""The site index, and what it reads: the manifests of the published reports and of the earlier
+versions each keeps. Rewritten after every publish, with the site's lock held."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from reportgen.errors import ReportgenError, os_error
+from reportgen.manifest import READ_ERRORS, ReportManifest
+from reportgen.publish import flavours, page_model, pages, staging, versions
+from reportgen.publish.figures import FigureStyle
+from reportgen.publish.folders import REPORTS_DIR, VERSIONS_DIR
+from reportgen.publish.options import ReportOptions
+from reportgen.publish.templates import Templates
+
+
+def read_manifest(report_dir: Path) -> ReportManifest:
+    """The manifest of a published report, or an error saying the folder is not one."""
+    try:
+        manifest = ReportManifest.read(report_dir)
+        ReportOptions.from_json(manifest.report)
+    except READ_ERRORS as error:
+        raise ReportgenError(f"{report_dir} is not a reportgen report: {error}") from None
+    return manifest
+
+
+def _version_entry(manifest: ReportManifest, folder: str) -> page_model.VersionEntry:
+    report = manifest.report
+    return page_model.VersionEntry(
+        number=manifest.version,
+        date=report["date"],
+        model_id=manifest.analysis.model.model_id,
+        n_images=len(manifest.analysis.inputs.images),
+        folder=folder,
+        formats=tuple(report["formats"]),
+    )
+
+
+def history(report_dir: Path) -> tuple[page_model.VersionEntry, ...]:
+    """The earlier versions kept in a report's ``versions/`` folder, newest first (folders
+    without a readable manifest are left out; ``verify`` reports them)."""
+    entries = []
+    for folder in (Path(report_dir) / VERSIONS_DIR).glob("[0-9]*"):
+        try:
+            manifest = read_manifest(folder)
+        except ReportgenError:
+            continue
+        entries.append(_version_entry(manifest, f"{VERSIONS_DIR}/{folder.name}"))
+    return versions.newest_first(entries)
+
+
+def update_index(site_dir: Path, templates: Templates | None = None) -> Path:
+    """Rewrite ``site/index.html`` from the manifests of every published report."""
+    entries = []
+    for folder in sorted((site_dir / REPORTS_DIR).glob("[!.]*/")):
+        try:
+            manifest = read_manifest(folder)
+        except ReportgenError:
+            continue  # not a reportgen report: leave it out of the index
+        current = _version_entry(manifest, f"{REPORTS_DIR}/{folder.name}")
+        page = flavours.standalone_page(current.formats) or ""
+        thumbnail = f"thumbnail{FigureStyle.from_json(manifest.report['style']).extension}"
+        entries.append(
+            page_model.IndexEntry(
+                title=manifest.report["title"],
+                date=current.date,
+                model_id=current.model_id,
+                n_images=current.n_images,
+                href=f"{current.folder}/{page}",
+                thumbnail=f"{current.folder}/{thumbnail}"
+                if (folder / thumbnail).is_file()
+                else None,
+                version=current.number,
+                n_versions=1 + len(history(folder)),
+            )
+        )
+    entries.sort(key=lambda entry: (entry.date, entry.title), reverse=True)
+    index = site_dir / "index.html"
+    with tempfile.TemporaryDirectory(dir=site_dir, prefix=staging.staging_prefix()) as temp:
+        staged = Path(temp) / "index.html"
+        pages.render_index(entries, staged, templates)
+        os.replace(staged, index)
+    (site_dir / ".nojekyll").touch()
+    return index
+
+
+def update_after_publishing(report_dir: Path, site_dir: Path, templates: Templates) -> None:
+    """Update the site index once ``report_dir`` is published; failing now is a message that
+    says the report itself is in place."""
+    try:
+        update_index(site_dir, templates)
+    except OSError as error:
+        raise os_error(
+            error,
+            outcome=f"{report_dir} was published, but the site index was not updated; "
+            f"'reportgen render {report_dir}' updates it",
+        ) from None
