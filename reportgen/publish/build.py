@@ -220,7 +220,7 @@ def _render_from_store(
 
 class ReportBuild:
     """One report being built in a hidden staging folder of the site: figures are drawn as the
-    analysis delivers records (:meth:`draw`), then :meth:`publish` writes the pages and swaps
+    analysis delivers records (its ``drawer``), then :meth:`publish` writes the pages and swaps
     the report in. Leaving the ``with`` block without publishing removes every staged file."""
 
     def __init__(
