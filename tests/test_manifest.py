@@ -4,6 +4,7 @@ import json
 
 import pytest
 from conftest import FIXTURE, write_images
+from publish.test_pages import _model
 
 from reportgen import api, store
 from reportgen.manifest import (
@@ -18,25 +19,9 @@ from reportgen.manifest import (
     Spread,
     VersionLink,
 )
-from reportgen.record import ModelSummary, SkippedFile
+from reportgen.record import SkippedFile
 
-MODEL = ModelSummary(
-    model_id="offline:tiny",
-    source="offline",
-    revision=None,
-    weights_sha256="0" * 64,
-    family="vit",
-    layers=2,
-    heads=2,
-    hidden_size=32,
-    head_dim=16,
-    patch_size=(8, 8),
-    image_size=(32, 32),
-    grid=(4, 4),
-    n_prefix=1,
-    num_classes=None,
-    provenance={"converted": "2024-05-24"},
-)
+MODEL = _model(num_classes=None)  # a ModelSummary with markup in its id
 
 
 def analysis_manifest(**changes):
