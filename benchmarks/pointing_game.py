@@ -107,7 +107,8 @@ def pointing_game(analysis, boxes: dict[str, tuple]) -> dict[str, float]:
 
 def main() -> None:
     from reportgen.analysis.analyze import analyze
-    from reportgen.results import AnalysisOptions
+    from reportgen.analysis.execution import Execution
+    from reportgen.results import AnalysisParams
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="offline:dinov2-small")
@@ -119,15 +120,14 @@ def main() -> None:
     start = args.rollout_start_layer
     with tempfile.TemporaryDirectory() as temp:
         boxes = make_composites(Path(temp) / "images", args.images)
-        options = AnalysisOptions(
+        params = AnalysisParams(
             model=args.model,
-            device="cpu",
             artifacts=args.artifacts,
             rollout_start_layer=start if start == "auto" else int(start),
             relevance=args.relevance,
-            use_cache=False,
         )
-        analysis = analyze(Path(temp) / "images", Path(temp) / "out", options, say=print)
+        on_cpu = Execution(device="cpu", use_cache=False)
+        analysis = analyze(Path(temp) / "images", Path(temp) / "out", params, on_cpu, say=print)
         rates = pointing_game(analysis, boxes)
     print(f"start layer used: {analysis.rollout_start_layer}")
     print("  ".join(f"{name}={rate:.2f}" for name, rate in rates.items()))

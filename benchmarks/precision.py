@@ -57,7 +57,6 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     from reportgen import api
-    from reportgen.results import AnalysisOptions
 
     report = {}
     with tempfile.TemporaryDirectory(prefix="reportgen-precision-") as temp:
@@ -66,14 +65,8 @@ def main(argv: list[str] | None = None) -> dict:
                 dtype: api.analyze(
                     args.images,
                     Path(temp) / artifacts / dtype,
-                    AnalysisOptions(
-                        model=args.model,
-                        device="cpu",
-                        dtype=dtype,
-                        artifacts=artifacts,
-                        use_cache=False,
-                        workers=0,
-                    ),
+                    api.AnalysisParams(model=args.model, dtype=dtype, artifacts=artifacts),
+                    api.Execution(device="cpu", use_cache=False, workers=0),
                 )
                 for dtype in ("float32", "bfloat16", "float16")
             }

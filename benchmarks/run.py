@@ -178,13 +178,11 @@ def naive_seconds(model_spec: str, folder: Path, out: Path) -> float:
 def build_seconds(model_spec, folder, site_dir, cache_dir, batch_size, **report) -> float:
     from reportgen import api
     from reportgen.publish.options import ReportOptions, parse_date
-    from reportgen.results import AnalysisOptions
 
-    options = AnalysisOptions(
-        model=model_spec, device="cpu", batch_size=batch_size, cache_dir=cache_dir
-    )
+    params = api.AnalysisParams(model=model_spec, batch_size=batch_size)
+    execution = api.Execution(device="cpu", cache_dir=cache_dir)
     report_options = ReportOptions(slug="bench", date=parse_date("2026-01-01")).changed(**report)
-    seconds, _ = timed(api.build, folder, site_dir, options, report_options)
+    seconds, _ = timed(api.build, folder, site_dir, params, report_options, execution)
     return seconds
 
 
@@ -192,20 +190,17 @@ def trust_costs(model_spec: str, folder: Path, work: Path, batch_size: int) -> d
     """Extra seconds per image of --relevance (classifiers) and --faithfulness over a plain
     analysis of the same images, each run cold (no cache); faithfulness scores 4 images."""
     from reportgen.analysis.analyze import analyze
+    from reportgen.analysis.execution import Execution
     from reportgen.analysis.model import load, resolve
-    from reportgen.results import AnalysisOptions
+    from reportgen.results import AnalysisParams
+
+    # workers=0: no pool starts in these timings, whose differences are the measure
+    execution = Execution(device="cpu", use_cache=False, workers=0)
 
     def seconds(name: str, **extra) -> float:
-        # workers=0: no pool starts in these timings, whose differences are the measure
-        options = AnalysisOptions(
-            model=model_spec,
-            device="cpu",
-            batch_size=batch_size,
-            use_cache=False,
-            workers=0,
-            **extra,
-        )
-        return timed(analyze, folder, work / f"trust-{name}", options, say=lambda _: None)[0]
+        params = AnalysisParams(model=model_spec, batch_size=batch_size, **extra)
+        out = work / f"trust-{name}"
+        return timed(analyze, folder, out, params, execution, say=lambda _: None)[0]
 
     count = len(list(folder.iterdir()))
     plain = seconds("plain")
@@ -238,9 +233,10 @@ MEMORY_SCRIPT = """
 import re, sys
 from pathlib import Path
 from reportgen.analysis.analyze import analyze
-from reportgen.results import AnalysisOptions
+from reportgen.analysis.execution import Execution
+from reportgen.results import AnalysisParams
 folder, out, model, cache = map(Path, sys.argv[1:5])
-analyze(folder, out, AnalysisOptions(model=str(model), device="cpu", cache_dir=cache))
+analyze(folder, out, AnalysisParams(model=str(model)), Execution(device="cpu", cache_dir=cache))
 print(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))
 """
 
@@ -282,11 +278,11 @@ import re, sys
 from pathlib import Path
 from reportgen import api
 from reportgen.publish.options import ReportOptions, parse_date
-from reportgen.results import AnalysisOptions
 folder, out, model, cache = map(Path, sys.argv[1:5])
-options = AnalysisOptions(model=str(model), device="cpu", cache_dir=cache)
+params = api.AnalysisParams(model=str(model))
+execution = api.Execution(device="cpu", cache_dir=cache)
 report = ReportOptions(slug="scale", date=parse_date("2026-01-01"))
-api.build(folder, out, options, report)
+api.build(folder, out, params, report, execution)
 print(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))
 """
 

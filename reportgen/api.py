@@ -17,6 +17,7 @@ from typing import Any
 from reportgen import cache, table
 from reportgen.analysis.analyze import analyze as analyze_source
 from reportgen.analysis.engines import open_engine
+from reportgen.analysis.execution import Execution
 from reportgen.analysis.sources import Source, as_source
 from reportgen.errors import ReportgenError, os_error
 from reportgen.methods.spread import SpreadSpec
@@ -24,11 +25,12 @@ from reportgen.publish import build as report_build
 from reportgen.publish.build import ReportBuild
 from reportgen.publish.folders import cache_at
 from reportgen.publish.options import ReportOptions
-from reportgen.results import Analysis, AnalysisOptions
+from reportgen.results import Analysis, AnalysisParams
 
 __all__ = [
     "Analysis",
-    "AnalysisOptions",
+    "AnalysisParams",
+    "Execution",
     "ReportOptions",
     "analyze",
     "build",
@@ -40,29 +42,32 @@ __all__ = [
 def analyze(
     source: Source | Path,
     out_dir: Path,
-    options: AnalysisOptions = AnalysisOptions(),
+    params: AnalysisParams = AnalysisParams(),
+    execution: Execution = Execution(),
     *,
     say: Callable[[str], None] = lambda message: None,
 ) -> Analysis:
     """Only the analysis: write the results store of ``source`` (a source, or the path of a
-    folder of images) to ``out_dir``."""
-    places = ((cache.cache_root(options.cache_dir), "--cache-dir"), (out_dir, "--out"))
-    with _os_errors(places), cache.in_use(options.cache_dir, say):
-        return analyze_source(source, out_dir, options, say=say)
+    folder of images) to ``out_dir``, computed as ``params`` say, run as ``execution`` says."""
+    places = ((cache.cache_root(execution.cache_dir), "--cache-dir"), (out_dir, "--out"))
+    with _os_errors(places), cache.in_use(execution.cache_dir, say):
+        return analyze_source(source, out_dir, params, execution, say=say)
 
 
 def build(
     source: Source | Path,
     site_dir: Path,
-    analysis_options: AnalysisOptions = AnalysisOptions(),
+    params: AnalysisParams = AnalysisParams(),
     report_options: ReportOptions = ReportOptions(),
+    execution: Execution = Execution(),
     *,
     replace: bool = False,
     keep_versions: int | None = None,
     say: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Analyse ``source`` (a source, or the path of a folder of images) and publish its report
-    into ``site_dir``; returns the report dir.
+    into ``site_dir``; returns the report dir. ``params`` say what is computed, ``execution``
+    where and how it runs.
 
     A report already published under the slug is kept as an earlier version (at most
     ``keep_versions`` of them), or overwritten with ``replace``; a rebuild that would give the
@@ -71,27 +76,29 @@ def build(
     thumbnail while the pages are written.
     """
     source = as_source(source)
-    contents = cache_at(analysis_options.cache_dir) if analysis_options.use_cache else None
-    places = ((cache.cache_root(analysis_options.cache_dir), "--cache-dir"), (site_dir, "--out"))
+    params, execution = params.validated(), execution.validated()
+    contents = cache_at(execution.cache_dir) if execution.use_cache else None
+    places = ((cache.cache_root(execution.cache_dir), "--cache-dir"), (site_dir, "--out"))
     with (
         _os_errors(places, "nothing was published: the site is as it was"),
-        cache.in_use(analysis_options.cache_dir, say),
+        cache.in_use(execution.cache_dir, say),
         ReportBuild(
             site_dir,
             source.name,
             report_options,
             contents,
-            SpreadSpec.parse(analysis_options.validated().spread_by),
+            SpreadSpec.parse(params.spread_by),
             replace=replace,
             keep_versions=keep_versions,
         ) as report,
-        open_engine(analysis_options, warm_up=(report.drawer.warm_up,)) as engine,
+        open_engine(execution, warm_up=(report.drawer.warm_up,)) as engine,
     ):
         engine.pool.submit(report.prepare_pages)
         analysis = analyze_source(
             source,
             report.data_dir,
-            analysis_options,
+            params,
+            execution,
             say=say,
             on_record=report.drawer,
             created=report.created,

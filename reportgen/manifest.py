@@ -116,7 +116,7 @@ class AnalysisManifest:
     libraries: dict[str, str]  # package -> version
     model: ModelSummary
     model_choice: str  # why this model (models.resolve)
-    parameters: dict[str, Any]  # results.AnalysisOptions.parameters(), as recorded
+    parameters: dict[str, Any]  # results.AnalysisParams.parameters(), as recorded
     spread: Spread
     inputs: Inputs
     rollout: Rollout | None = None  # None before 0.2

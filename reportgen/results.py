@@ -38,13 +38,14 @@ MAPS_DIR = "maps"
 
 
 @dataclass(frozen=True)
-class AnalysisOptions:
-    """Every parameter of an analysis; all of them are recorded in the manifest."""
+class AnalysisParams:
+    """What an analysis computes: every field shapes the results, and all of them are recorded in
+    the manifest (:meth:`parameters`). Where it runs (device, engine, workers, cache) is
+    :class:`~reportgen.analysis.execution.Execution`, and is not recorded."""
 
     model: str = "auto"
-    device: str = "auto"
     dtype: str = "float32"  # precision of the forward pass; the maps are computed in float32+
-    batch_size: int = 8
+    batch_size: int = 8  # batched forward passes may differ from single ones in the last bits
     levels: int = 4
     spread_by: str = "mean"
     head_fusion: str = "mean"
@@ -57,23 +58,6 @@ class AnalysisOptions:
     faithfulness_images: int = 32
     faithfulness_steps: int = 16
     keep_heads: bool = False  # store every head's CLS attention as float16, not 8-bit
-    cache_dir: Path | None = None
-    use_cache: bool = True
-    engine: str = "local"  # what runs the images: "local" or "ray" (analysis.engines)
-    workers: int | None = None  # worker processes for the per-image CPU work; None: one a core
-    ray_address: str | None = None  # an existing Ray cluster; None: a local instance
-    ray_actors: int | None = None  # model replicas on Ray; None: one a GPU, else one
-
-    # Where and how the work runs, not what it computes: left out of parameters().
-    EXECUTION: ClassVar[tuple[str, ...]] = (
-        "cache_dir",
-        "use_cache",
-        "device",
-        "engine",
-        "workers",
-        "ray_address",
-        "ray_actors",
-    )
 
     # What 0.1 did for parameters its manifests do not record.
     LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {
@@ -82,17 +66,13 @@ class AnalysisOptions:
         "keep_heads": True,
     }
 
-    def validated(self) -> AnalysisOptions:
+    def validated(self) -> AnalysisParams:
         """Check values users type, with messages instead of tracebacks deeper down."""
         problems = []
         if self.batch_size < 1:
             problems.append("--batch-size must be at least 1")
         if self.dtype not in DTYPES:
             problems.append(f"--dtype must be one of {', '.join(DTYPES)}")
-        if self.workers is not None and self.workers < 0:
-            problems.append("--workers must be 0 or more")
-        if self.ray_actors is not None and self.ray_actors < 1:
-            problems.append("--ray-actors must be at least 1")
         if self.levels < 1:
             problems.append("--levels must be at least 1")
         if self.head_fusion not in HEAD_FUSIONS:
@@ -123,19 +103,17 @@ class AnalysisOptions:
         return self
 
     def parameters(self) -> dict[str, Any]:
-        """The parameters that shape the results (not where files go)."""
-        data = asdict(self)
-        for key in self.EXECUTION:
-            data.pop(key)
-        return data
+        """Every parameter, as the manifest records them."""
+        return asdict(self)
 
     def rollout(self, start_layer: int) -> RolloutOptions:
         """Rollout options with the start layer resolved (``auto`` decided by the caller)."""
         return RolloutOptions(self.head_fusion, self.discard_ratio, start_layer)
 
     @classmethod
-    def from_parameters(cls, parameters: dict[str, Any]) -> AnalysisOptions:
-        """Options as a manifest recorded them; older manifests lack some, see LEGACY_DEFAULTS."""
+    def from_parameters(cls, parameters: dict[str, Any]) -> AnalysisParams:
+        """Parameters as a manifest recorded them; older manifests lack some, see
+        LEGACY_DEFAULTS."""
         return cls(**{**cls.LEGACY_DEFAULTS, **parameters})
 
 
@@ -230,7 +208,7 @@ class Analysis:
 
     root: Path
     model: ModelSummary
-    options: AnalysisOptions
+    params: AnalysisParams
     images: list[ImageSummary]
     skipped: list[SkippedFile]
     manifest: AnalysisManifest
@@ -242,10 +220,10 @@ class Analysis:
     def spread_spec(self) -> spread.SpreadSpec:
         """The map the levels use; one a plugin made needs that plugin installed."""
         try:
-            return spread.SpreadSpec.parse(self.options.spread_by)
+            return spread.SpreadSpec.parse(self.params.spread_by)
         except ValueError as error:
             raise ReportgenError(
-                f"the levels of this analysis use the {self.options.spread_by!r} map: {error} "
+                f"the levels of this analysis use the {self.params.spread_by!r} map: {error} "
                 "(is the plugin that made it installed?)"
             ) from None
 
@@ -253,7 +231,7 @@ class Analysis:
     def rollout_start_layer(self) -> int:
         """The start layer rollout used, ``auto`` resolved (0.1 manifests: the option)."""
         rollout = self.manifest.rollout
-        return int(self.options.rollout_start_layer if rollout is None else rollout.start_layer)
+        return int(self.params.rollout_start_layer if rollout is None else rollout.start_layer)
 
     def record(self, image: ImageSummary) -> ImageRecord:
         return store.read_record(self.root / MAPS_DIR / f"{image.id}.npz", image.name)
@@ -291,7 +269,7 @@ class Analysis:
         return cls(
             root=root,
             model=manifest.model,
-            options=AnalysisOptions.from_parameters(manifest.parameters),
+            params=AnalysisParams.from_parameters(manifest.parameters),
             images=images,
             skipped=[SkippedFile(**item) for item in results["skipped"]],
             manifest=manifest,

@@ -98,11 +98,19 @@ def isolated_cache(tmp_path_factory):
 
 
 @pytest.fixture
-def analysis_options(tiny_vit_dir, tmp_path):
-    """Analysis with the tiny ViT on the CPU and a cache of the test's own."""
-    from reportgen.results import AnalysisOptions
+def analysis_params(tiny_vit_dir):
+    """Analysis with the tiny ViT."""
+    from reportgen.results import AnalysisParams
 
-    return AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp_path / "cache")
+    return AnalysisParams(model=str(tiny_vit_dir))
+
+
+@pytest.fixture
+def execution(tmp_path):
+    """On the CPU, with a cache of the test's own."""
+    from reportgen.analysis.execution import Execution
+
+    return Execution(device="cpu", cache_dir=tmp_path / "cache")
 
 
 @pytest.fixture

@@ -29,11 +29,11 @@ def entry(root, kind, name, size, days):
 
 
 @pytest.fixture
-def built(tmp_path, analysis_options, report_options):
+def built(tmp_path, analysis_params, report_options, execution):
     """A cache filled by one build: results, figures, charts, models, templates, hashes."""
     images = write_images(tmp_path / "images", 3)
-    api.build(images, tmp_path / "site", analysis_options, report_options)
-    return images, analysis_options.cache_dir
+    api.build(images, tmp_path / "site", analysis_params, report_options, execution=execution)
+    return images, execution.cache_dir
 
 
 def test_info_shows_size_and_entries_by_kind(built, capsys):
@@ -64,14 +64,16 @@ def test_info_shows_size_and_entries_by_kind(built, capsys):
 
 
 def test_older_than_removes_what_no_build_used_lately(
-    built, analysis_options, report_options, tmp_path
+    built, analysis_params, report_options, tmp_path, execution
 ):
     images, root = built
     for path in root.rglob("*"):
         if path.is_file():
             age(path, 40)
     forgotten = entry(root, "results", "ab" + "0" * 62 + ".npz", 500, days=40)
-    api.build(images, tmp_path / "site", analysis_options, report_options)  # cache hits only
+    api.build(
+        images, tmp_path / "site", analysis_params, report_options, execution=execution
+    )  # cache hits only
     pruned = cache.prune(root, older_than=cache.parse_age("30d"))
     assert not forgotten.exists()
     kinds = cache.usage(root).by_kind

@@ -32,9 +32,9 @@ def files(root):
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-def test_old_results_load_with_the_options_they_were_made_with(old_report):
+def test_old_results_load_with_the_parameters_they_were_made_with(old_report):
     analysis = Analysis.load(old_report / "data")
-    assert analysis.options.artifacts == "keep" and analysis.rollout_start_layer == 0
+    assert analysis.params.artifacts == "keep" and analysis.rollout_start_layer == 0
     assert analysis.faithfulness is None
     record = analysis.record(analysis.images[0])
     assert record.artifact_mask is None
@@ -82,7 +82,7 @@ def test_old_report_redraws_its_figures_from_format_1_maps(old_report, tmp_path)
     assert "share one colour scale" in page
 
 
-def test_report_with_format_3_maps_without_heads_rerenders(analysis_options, tmp_path):
+def test_report_with_format_3_maps_without_heads_rerenders(analysis_params, tmp_path, execution):
     options = ReportOptions(
         slug="v3",
         date=parse_date("2025-01-01"),
@@ -90,7 +90,11 @@ def test_report_with_format_3_maps_without_heads_rerenders(analysis_options, tmp
         formats=("html",),
     )
     report = api.build(
-        write_images(tmp_path / "images", 3), tmp_path / "site", analysis_options, options
+        write_images(tmp_path / "images", 3),
+        tmp_path / "site",
+        analysis_params,
+        options,
+        execution=execution,
     )
     for maps_file in (report / "data" / "maps").iterdir():
         rewrite_as_format_3(maps_file, heads=False)

@@ -9,8 +9,9 @@ import pytest
 from conftest import ROOT, write_images
 
 from reportgen import api
+from reportgen.analysis.execution import Execution
 from reportgen.publish.options import ReportOptions, parse_date
-from reportgen.results import AnalysisOptions
+from reportgen.results import AnalysisParams
 
 DOC = ROOT / "docs" / "results-table.md"
 EXAMPLE_REPORT = "site/reports/cats"
@@ -23,13 +24,13 @@ def examples() -> list[str]:
 @pytest.fixture(scope="module")
 def report(tiny_vit_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("docs")
-    options = AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache")
     date = parse_date("2024-05-24")
     return api.build(
         write_images(tmp / "images", 6),
         tmp / "site",
-        options,
+        AnalysisParams(model=str(tiny_vit_dir)),
         ReportOptions(slug="cats", date=date),
+        Execution(device="cpu", cache_dir=tmp / "cache"),
     )
 
 

@@ -107,10 +107,12 @@ def test_a_manifest_without_its_required_sections_is_not_read():
 
 
 def test_the_manifests_the_current_code_writes_read_back_byte_for_byte(
-    tmp_path, analysis_options, report_options
+    tmp_path, analysis_params, report_options, execution
 ):
     images = write_images(tmp_path / "images", 3)
-    report = api.build(images, tmp_path / "site", analysis_options, report_options)
+    report = api.build(
+        images, tmp_path / "site", analysis_params, report_options, execution=execution
+    )
     for path in (report / MANIFEST_FILE, report / "data" / MANIFEST_FILE):
         text = path.read_text()
         reader = ReportManifest if path.parent == report else AnalysisManifest

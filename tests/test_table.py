@@ -10,8 +10,9 @@ import pytest
 from conftest import FIXTURE, write_images
 
 from reportgen import api, cli
+from reportgen.analysis.execution import Execution
 from reportgen.publish.options import ReportOptions, parse_date
-from reportgen.results import Analysis, AnalysisOptions
+from reportgen.results import Analysis, AnalysisParams
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +20,12 @@ def report(tiny_vit_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("table")
     folder = write_images(tmp / "images", 5)
     (folder / 'odd, "name".png').write_bytes((folder / "img00.png").read_bytes())
-    options = AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache")
+    params = AnalysisParams(model=str(tiny_vit_dir))
+    execution = Execution(device="cpu", cache_dir=tmp / "cache")
     date = parse_date("2024-05-24")
-    return api.build(folder, tmp / "site", options, ReportOptions(slug="table", date=date))
+    return api.build(
+        folder, tmp / "site", params, ReportOptions(slug="table", date=date), execution
+    )
 
 
 def test_the_table_has_a_row_per_image_with_paths_that_exist(report):

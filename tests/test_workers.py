@@ -17,7 +17,7 @@ from conftest import site_files, stop_build_half_way, write_images
 from reportgen import api
 from reportgen.errors import ReportgenError
 from reportgen.publish.options import ReportOptions, parse_date
-from reportgen.results import AnalysisOptions
+from reportgen.results import AnalysisParams
 from reportgen.workers import DRAIN, InlinePool, ProcessPool, open_pool
 
 
@@ -99,24 +99,23 @@ def folder(tmp_path):
     return write_images(tmp_path / "images", 10, seed=4)
 
 
-def build_options(tiny_vit_dir, tmp_path, **changes):
-    options = AnalysisOptions(
-        model=str(tiny_vit_dir), device="cpu", batch_size=3, cache_dir=tmp_path / "cache"
-    )
-    return replace(options, **changes)
+def tiny(tiny_vit_dir, **changes):
+    return AnalysisParams(model=str(tiny_vit_dir), batch_size=3, **changes)
 
 
 REPORT = ReportOptions(slug="tiny", date=parse_date("2024-05-24"))
 
 
 @pytest.mark.slow
-def test_parallel_build_is_byte_identical_to_serial(folder, tiny_vit_dir, tmp_path, monkeypatch):
+def test_parallel_build_is_byte_identical_to_serial(
+    folder, tiny_vit_dir, tmp_path, execution, monkeypatch
+):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    serial = build_options(tiny_vit_dir, tmp_path, workers=0, use_cache=False)
-    parallel = build_options(tiny_vit_dir, tmp_path, workers=2, use_cache=False)
+    serial = replace(execution, workers=0, use_cache=False)
+    parallel = replace(execution, workers=2, use_cache=False)
     galleries = REPORT.changed(gallery_threshold=4, page_size=4)  # thumbnails, image pages
-    one = api.build(folder, tmp_path / "serial", serial, galleries)
-    two = api.build(folder, tmp_path / "parallel", parallel, galleries)
+    one = api.build(folder, tmp_path / "serial", tiny(tiny_vit_dir), galleries, serial)
+    two = api.build(folder, tmp_path / "parallel", tiny(tiny_vit_dir), galleries, parallel)
     serial_files, parallel_files = site_files(one), site_files(two)
     for kind in ("figures/", "thumbs/", "sprites/", "images/"):
         assert len([name for name in parallel_files if name.startswith(kind)]) >= 10, kind
@@ -158,11 +157,9 @@ def marked_processes(mark):
 
 
 @pytest.mark.slow
-def test_dtype_bfloat16_runs_on_the_cpu_and_is_recorded(folder, tiny_vit_dir, tmp_path):
-    single = api.analyze(folder, tmp_path / "fp32", build_options(tiny_vit_dir, tmp_path))
-    half = api.analyze(
-        folder, tmp_path / "bf16", build_options(tiny_vit_dir, tmp_path, dtype="bfloat16")
-    )
+def test_dtype_bfloat16_runs_on_the_cpu_and_is_recorded(folder, tiny_vit_dir, tmp_path, execution):
+    single = api.analyze(folder, tmp_path / "fp32", tiny(tiny_vit_dir), execution)
+    half = api.analyze(folder, tmp_path / "bf16", tiny(tiny_vit_dir, dtype="bfloat16"), execution)
     assert half.cache_misses == 10  # another precision is another result
     assert half.manifest.parameters["dtype"] == "bfloat16"
     assert single.manifest.parameters["dtype"] == "float32"
@@ -172,6 +169,6 @@ def test_dtype_bfloat16_runs_on_the_cpu_and_is_recorded(folder, tiny_vit_dir, tm
         np.testing.assert_allclose(maps["mean"], reference["mean"], rtol=0.1, atol=0.01)
 
 
-def test_unknown_dtype_is_a_message(folder, tiny_vit_dir, tmp_path):
+def test_unknown_dtype_is_a_message(folder, tiny_vit_dir, tmp_path, execution):
     with pytest.raises(ReportgenError, match="--dtype must be one of"):
-        api.analyze(folder, tmp_path / "o", build_options(tiny_vit_dir, tmp_path, dtype="int8"))
+        api.analyze(folder, tmp_path / "o", tiny(tiny_vit_dir, dtype="int8"), execution)

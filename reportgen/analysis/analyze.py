@@ -20,6 +20,7 @@ import numpy as np
 from reportgen import __version__, store
 from reportgen.analysis import engines
 from reportgen.analysis.engines.base import Engine, Job, Stored
+from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import ExtractOptions, artifact_profile
 from reportgen.analysis.faithfulness import FaithfulnessItem, faithfulness
 from reportgen.analysis.model import LoadedModel, ModelRef, load, resolve
@@ -46,7 +47,7 @@ from reportgen.results import (
     AUTO,
     MAPS_DIR,
     Analysis,
-    AnalysisOptions,
+    AnalysisParams,
     ImageSummary,
     build_time,
     write_results,
@@ -146,7 +147,8 @@ class _ModelSession:
 def analyze(
     source: Source | Path,
     out_dir: Path,
-    options: AnalysisOptions = AnalysisOptions(),
+    params: AnalysisParams = AnalysisParams(),
+    execution: Execution = Execution(),
     *,
     say: Callable[[str], None] = log.info,
     on_record: Callable[[ImageSummary, Callable[[], ImageRecord], str], None] | None = None,
@@ -162,30 +164,30 @@ def analyze(
     ``key`` identifies its content. It runs in the engine's workers (other processes, other
     machines), so it must be picklable and return nothing.
     ``created`` is the (UTC time, its source) to record, by default :func:`build_time`.
-    ``engine`` runs the images; by default the one ``options.engine`` names, closed at the end.
+    ``engine`` runs the images; by default the one ``execution.engine`` names, closed at the end.
     """
-    options = options.validated()
+    params, execution = params.validated(), execution.validated()
     source, out_dir = as_source(source), Path(out_dir)
     total = source.count()  # before the model loads: a source that is not there says so first
 
-    ref = resolve(options.model, cache_dir=options.cache_dir)
+    ref = resolve(params.model, cache_dir=execution.cache_dir)
     say(f"model: {ref.model_id} ({ref.reason})")
-    cache_dir = (options.cache_dir or store.default_cache_dir()) if options.use_cache else None
+    cache_dir = (execution.cache_dir or store.default_cache_dir()) if execution.use_cache else None
     cache = store.ContentCache(cache_dir) if cache_dir else None
-    session = _ModelSession(ref, options.device, options.dtype, cache)
+    session = _ModelSession(ref, execution.device, params.dtype, cache)
     model_summary = session.summary()
-    _check_against_model(options, model_summary)
-    rollout = options.rollout(_rollout_start_layer(options, session))
-    if options.rollout_start_layer == AUTO:
+    _check_against_model(params, model_summary)
+    rollout = params.rollout(_rollout_start_layer(params, session))
+    if params.rollout_start_layer == AUTO:
         say(f"rollout starts after layer {rollout.start_layer} (auto, from the model's artifacts)")
     result_parts = {
         "model": ref.identity(),
         "rollout": asdict(rollout),
-        "artifacts": options.artifacts,
-        "relevance": [options.relevance, options.target_class],
-        "heads": options.keep_heads,
+        "artifacts": params.artifacts,
+        "relevance": [params.relevance, params.target_class],
+        "heads": params.keep_heads,
         "preprocessing": session.preprocessing(),
-        "dtype": options.dtype,
+        "dtype": params.dtype,
         "format": store.FORMAT_VERSION,
         "code": store.source_fingerprint(
             "analysis.images",
@@ -200,20 +202,20 @@ def analyze(
     job = Job(
         model=ref,
         model_summary=model_summary,
-        device=options.device,
-        dtype=options.dtype,
-        batch_size=options.batch_size,
+        device=execution.device,
+        dtype=params.dtype,
+        batch_size=params.batch_size,
         extract=ExtractOptions(
             rollout,
-            mask_artifacts=options.artifacts == "mask",
-            relevance=options.relevance,
-            target_class=options.target_class,
+            mask_artifacts=params.artifacts == "mask",
+            relevance=params.relevance,
+            target_class=params.target_class,
         ),
         result_parts=result_parts,
-        spread_by=options.spread_by,
+        spread_by=params.spread_by,
         maps_dir=maps_dir.resolve(),
         cache_dir=Path(cache_dir).resolve() if cache_dir else None,
-        keep_heads=options.keep_heads,
+        keep_heads=params.keep_heads,
         on_record=on_record,
     )
 
@@ -226,7 +228,7 @@ def analyze(
     record_keys: dict[int, str] = {}  # image index -> content key of its record
     skipped: list[SkippedFile] = []
     hits = 0
-    with nullcontext(engine) if engine else engines.open_engine(options) as running:
+    with nullcontext(engine) if engine else engines.open_engine(execution) as running:
         outcomes = running.run(source.items(), job, model)
         for outcome in track(outcomes, total=total, desc="attention"):
             if isinstance(outcome, Stored):
@@ -247,23 +249,23 @@ def analyze(
     )
     summaries.sort(key=lambda item: item.index)
     skipped.sort(key=lambda item: item.name)
-    levels = spread.assign_levels(np.array([s.entropy for s in summaries]), options.levels)
+    levels = spread.assign_levels(np.array([s.entropy for s in summaries]), params.levels)
     summaries = [replace(s, level=int(level)) for s, level in zip(summaries, levels, strict=True)]
     faithfulness_scores = (
-        _faithfulness(options, session, cache, maps_dir, summaries, record_keys, say)
-        if options.faithfulness
+        _faithfulness(params, session, cache, maps_dir, summaries, record_keys, say)
+        if params.faithfulness
         else None
     )
 
     manifest = _manifest(
         ref,
         model_summary,
-        options,
+        params,
         summaries,
         skipped,
         source,
         created or build_time(),
-        _rollout_record(options, rollout, session),
+        _rollout_record(params, rollout, session),
     )
     current = {f"{summary.id}.npz" for summary in summaries}
     for stale in maps_dir.glob("*.npz"):  # from an earlier analysis into the same folder
@@ -274,7 +276,7 @@ def analyze(
     return Analysis(
         out_dir,
         model_summary,
-        options,
+        params,
         summaries,
         skipped,
         manifest,
@@ -284,25 +286,25 @@ def analyze(
     )
 
 
-def _check_against_model(options: AnalysisOptions, model: ModelSummary) -> None:
+def _check_against_model(params: AnalysisParams, model: ModelSummary) -> None:
     """Options that only make sense once the model's depth is known."""
-    spec = spread.SpreadSpec.parse(options.spread_by)
+    spec = spread.SpreadSpec.parse(params.spread_by)
     if spec.kind == "layer" and spec.layer > model.layers:
         raise ReportgenError(f"--spread-by layer:{spec.layer}: the model has {model.layers} layers")
-    if options.relevance and not model.num_classes:
+    if params.relevance and not model.num_classes:
         raise ReportgenError(
             f"--relevance needs a classifier: {model.model_id} has no classification head "
             "(class relevance explains a class logit)"
         )
-    if options.rollout_start_layer != AUTO and options.rollout_start_layer >= model.layers:
+    if params.rollout_start_layer != AUTO and params.rollout_start_layer >= model.layers:
         raise ReportgenError(
-            f"--rollout-start-layer {options.rollout_start_layer}: the model has "
+            f"--rollout-start-layer {params.rollout_start_layer}: the model has "
             f"{model.layers} layers (use 0 to {model.layers - 1})"
         )
 
 
 def _faithfulness(
-    options: AnalysisOptions,
+    params: AnalysisParams,
     session: _ModelSession,
     cache: store.ContentCache | None,
     maps_dir: Path,
@@ -313,13 +315,13 @@ def _faithfulness(
     """Deletion and insertion scores of every stored one-grid map, on images picked evenly
     across the levels; cached by the picked records' content, so a rerun needs no model."""
     picked = [
-        summaries[i] for i in pick_evenly([s.level for s in summaries], options.faithfulness_images)
+        summaries[i] for i in pick_evenly([s.level for s in summaries], params.faithfulness_images)
     ]
     key = store.content_key(
         {
             "records": [record_keys[s.index] for s in picked],
-            "steps": options.faithfulness_steps,
-            "target_class": options.target_class,
+            "steps": params.faithfulness_steps,
+            "target_class": params.target_class,
             "code": store.source_fingerprint("analysis.faithfulness", "methods.faithfulness"),
         }
     )
@@ -327,31 +329,31 @@ def _faithfulness(
     if cached:
         return cached
     loaded = session.loaded()
-    target = resolve_target(options.target_class, loaded.labels)
+    target = resolve_target(params.target_class, loaded.labels)
     say(f"faithfulness: deletion and insertion on {len(picked)} images")
     items = []
     for summary in picked:
         record = store.read_record(maps_dir / f"{summary.id}.npz", summary.name)
         grids = {name: values for name, values in record.maps.items() if name != panels.LAYERS}
         items.append(FaithfulnessItem(record.seen_image, grids, target))
-    scores = faithfulness(loaded, items, steps=options.faithfulness_steps).to_json()
+    scores = faithfulness(loaded, items, steps=params.faithfulness_steps).to_json()
     if cache:
         cache.put_json("faithfulness", key, scores)
     return scores
 
 
-def _rollout_start_layer(options: AnalysisOptions, session: _ModelSession) -> int:
+def _rollout_start_layer(params: AnalysisParams, session: _ModelSession) -> int:
     """The start layer asked for, or the one ``auto`` picks from the model's artifact profile."""
-    if options.rollout_start_layer == AUTO:
+    if params.rollout_start_layer == AUTO:
         return auto_start_layer(np.array(session.artifact_profile()))
-    return int(options.rollout_start_layer)
+    return int(params.rollout_start_layer)
 
 
 def _rollout_record(
-    options: AnalysisOptions, rollout: RolloutOptions, session: _ModelSession
+    params: AnalysisParams, rollout: RolloutOptions, session: _ModelSession
 ) -> Rollout:
     """How rollout was configured, for the manifest: the start layer and why."""
-    if options.rollout_start_layer != AUTO:
+    if params.rollout_start_layer != AUTO:
         return Rollout(**asdict(rollout), chosen_by="option")
     return Rollout(
         **asdict(rollout),
@@ -366,14 +368,14 @@ def _rollout_record(
 def _manifest(
     ref: ModelRef,
     model: ModelSummary,
-    options: AnalysisOptions,
+    params: AnalysisParams,
     summaries: list[ImageSummary],
     skipped: list[SkippedFile],
     source: Source,
     created: tuple[dt.datetime, str],
     rollout: Rollout,
 ) -> AnalysisManifest:
-    spec = spread.SpreadSpec.parse(options.spread_by)
+    spec = spread.SpreadSpec.parse(params.spread_by)
     masked_per_layer = np.sum([s.artifact_counts for s in summaries], axis=0)
     return AnalysisManifest(
         program=Program(__version__, reportgen_commit()),
@@ -382,10 +384,10 @@ def _manifest(
         libraries=library_versions(),
         model=model,
         model_choice=ref.reason,
-        parameters=options.parameters(),
+        parameters=params.parameters(),
         rollout=rollout,
         artifacts=Artifacts(
-            mode=options.artifacts,
+            mode=params.artifacts,
             rule=(
                 f"received attention >= {SHARE:g}x a uniform share and > {ISOLATION:g}x the "
                 "median of the neighbouring patches"
@@ -395,7 +397,7 @@ def _manifest(
         spread=Spread(
             map=str(spec),
             description=spec.describe(rollout.start_layer),
-            levels_asked=options.levels,
+            levels_asked=params.levels,
             levels_used=int(max(s.level for s in summaries)),
         ),
         inputs=Inputs(

@@ -24,7 +24,11 @@ def run(args: argparse.Namespace) -> None:
     from reportgen.api import analyze
 
     analysis = analyze(
-        options.source(args), args.out, options.analysis_options(args), say=options.say
+        options.source(args),
+        args.out,
+        options.analysis_params(args),
+        options.execution(args),
+        say=options.say,
     )
     options.say(
         f"wrote {args.out} ({len(analysis.images)} images, "

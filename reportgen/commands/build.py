@@ -74,8 +74,9 @@ def run(args: argparse.Namespace) -> None:
     build(
         options.source(args),
         args.out,
-        options.analysis_options(args),
+        options.analysis_params(args),
         report,
+        options.execution(args),
         replace=args.replace,
         keep_versions=args.keep_versions,
         say=options.say,

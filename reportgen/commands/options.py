@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 # Page layout options: None leaves the report's value (stored, or the default of a new report).
 LAYOUT_OPTIONS = ("gallery_threshold", "typical", "page_size")
@@ -196,33 +198,25 @@ def start_layer(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected auto or a whole number, got {text!r}") from None
 
 
-def analysis_options(args: argparse.Namespace):
-    """The AnalysisOptions of :func:`add_analysis_options`' arguments."""
-    from reportgen.results import AnalysisOptions
+def analysis_params(args: argparse.Namespace):
+    """What :func:`add_analysis_options`' arguments ask to compute (each option is named as its
+    AnalysisParams field)."""
+    from reportgen.results import AnalysisParams
 
-    return AnalysisOptions(
-        model=args.model,
-        device=args.device,
-        batch_size=args.batch_size,
-        levels=args.levels,
-        spread_by=args.spread_by,
-        head_fusion=args.head_fusion,
-        discard_ratio=args.discard_ratio,
-        rollout_start_layer=args.rollout_start_layer,
-        artifacts=args.artifacts,
-        relevance=args.relevance,
-        target_class=args.target_class,
-        faithfulness=args.faithfulness,
-        faithfulness_images=args.faithfulness_images,
-        keep_heads=args.keep_heads,
-        cache_dir=args.cache_dir,
-        use_cache=not args.no_cache,
-        dtype=args.dtype,
-        workers=args.workers,
-        engine=args.engine,
-        ray_address=args.ray_address,
-        ray_actors=args.ray_actors,
-    )
+    return AnalysisParams(**_given(args, AnalysisParams))
+
+
+def execution(args: argparse.Namespace):
+    """Where :func:`add_analysis_options`' arguments ask the analysis to run."""
+    from reportgen.analysis.execution import Execution
+
+    return Execution(**_given(args, Execution), use_cache=not args.no_cache)
+
+
+def _given(args: argparse.Namespace, options: type) -> dict[str, Any]:
+    """The arguments named as fields of the dataclass ``options``."""
+    names = (field.name for field in dataclasses.fields(options))
+    return {name: getattr(args, name) for name in names if hasattr(args, name)}
 
 
 def add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:

@@ -80,7 +80,7 @@ def build_page_model(
         model=analysis.model,
         spread_map=analysis.spread_spec.describe(analysis.rollout_start_layer),
         params={
-            **analysis.options.parameters(),
+            **analysis.params.parameters(),
             **asdict(options.style),
             "levels_used": max(image.level for image in analysis.images),
         },
@@ -96,7 +96,7 @@ def build_page_model(
         manifest_file=MANIFEST_FILE,
         data_dir=f"{DATA_DIR}/",
         rollout_start_layer=analysis.rollout_start_layer,
-        rollout_auto=analysis.options.rollout_start_layer == AUTO,
+        rollout_auto=analysis.params.rollout_start_layer == AUTO,
         artifacts_mode=manifest.artifacts.mode if manifest.artifacts else None,
         masked_per_layer=manifest.artifacts.masked_per_layer if manifest.artifacts else (),
         normalise=options.style.normalise,

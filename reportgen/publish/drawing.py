@@ -117,5 +117,5 @@ def start_thumbnail(report: Path, analysis: Analysis, style: FigureStyle, pool: 
     featured = analysis.featured()[min(analysis.featured())]
     record_file = analysis.root / MAPS_DIR / f"{featured.id}.npz"
     return pool.submit(
-        _write_thumbnail, report, record_file, featured.name, analysis.options.spread_by, style
+        _write_thumbnail, report, record_file, featured.name, analysis.params.spread_by, style
     )

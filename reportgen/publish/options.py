@@ -1,6 +1,7 @@
 """How a report is made, as the user asks for it: its metadata (title, slug, date, formats,
 figure style, ...) and its gallery settings; the defaults that come from the inputs and the time.
-The analysis has its own options (:class:`reportgen.results.AnalysisOptions`).
+The analysis has its own: :class:`reportgen.results.AnalysisParams` (what it computes) and
+:class:`reportgen.analysis.execution.Execution` (where it runs).
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ class _Report:
             ):
                 self.problem(results, f"{image.name}: the maps give other layer entropies")
         if len(entropies) == len(analysis.images):
-            levels = spread.assign_levels(np.array(entropies), analysis.options.levels)
+            levels = spread.assign_levels(np.array(entropies), analysis.params.levels)
             for image, level in zip(analysis.images, levels, strict=True):
                 if image.level != level:
                     self.problem(

@@ -11,14 +11,12 @@ from reportgen import cli
 from reportgen.analysis import analyze as analyze_module
 from reportgen.analysis.analyze import analyze
 from reportgen.errors import ReportgenError
-from reportgen.results import Analysis, AnalysisOptions
+from reportgen.results import Analysis, AnalysisParams
 
 
 @pytest.fixture
-def options(tiny_vit_dir, tmp_path):
-    return AnalysisOptions(
-        model=str(tiny_vit_dir), device="cpu", batch_size=3, cache_dir=tmp_path / "cache"
-    )
+def params(tiny_vit_dir):
+    return AnalysisParams(model=str(tiny_vit_dir), batch_size=3)
 
 
 @pytest.fixture
@@ -28,8 +26,8 @@ def folder(tmp_path):
     return folder
 
 
-def test_store_contents(folder, options, tmp_path):
-    analysis = analyze(folder, tmp_path / "out", options)
+def test_store_contents(folder, params, execution, tmp_path):
+    analysis = analyze(folder, tmp_path / "out", params, execution)
     out = tmp_path / "out"
     results = json.loads((out / "results.json").read_text())
     rows = pq.read_table(out / "results.parquet").to_pylist()
@@ -65,16 +63,16 @@ def test_store_contents(folder, options, tmp_path):
 
 
 def test_second_run_hits_the_cache_without_loading_the_model(
-    folder, options, tmp_path, monkeypatch
+    folder, params, execution, tmp_path, monkeypatch
 ):
-    first = analyze(folder, tmp_path / "a", options)
+    first = analyze(folder, tmp_path / "a", params, execution)
     said = []
 
     def no_model(*args, **kwargs):
         raise AssertionError("the model must not be loaded on a full cache hit")
 
     monkeypatch.setattr(analyze_module, "load", no_model)
-    second = analyze(folder, tmp_path / "b", options, say=said.append)
+    second = analyze(folder, tmp_path / "b", params, execution, say=said.append)
     assert second.cache_hits == 7 and second.cache_misses == 0
     assert any("model not run" in line for line in said)
     assert second.images == first.images
@@ -84,36 +82,38 @@ def test_second_run_hits_the_cache_without_loading_the_model(
         ).read_bytes()
 
 
-def test_reanalysing_into_the_same_folder_leaves_no_stale_maps(folder, options, tmp_path):
-    analyze(folder, tmp_path / "out", options)
+def test_reanalysing_into_the_same_folder_leaves_no_stale_maps(folder, params, execution, tmp_path):
+    analyze(folder, tmp_path / "out", params, execution)
     (folder / "img00.png").unlink()
-    again = analyze(folder, tmp_path / "out", options)
+    again = analyze(folder, tmp_path / "out", params, execution)
     on_disk = sorted(p.name for p in (tmp_path / "out/maps").iterdir())
     assert on_disk == sorted(f"{image.id}.npz" for image in again.images)
     assert len(on_disk) == 6
 
 
-def test_changed_parameters_miss_the_cache(folder, options, tmp_path):
-    analyze(folder, tmp_path / "a", options)
+def test_changed_parameters_miss_the_cache(folder, params, execution, tmp_path):
+    analyze(folder, tmp_path / "a", params, execution)
     from dataclasses import replace
 
-    again = analyze(folder, tmp_path / "b", replace(options, rollout_start_layer=1))
+    again = analyze(folder, tmp_path / "b", replace(params, rollout_start_layer=1), execution)
     assert again.cache_misses == 7
 
 
-def test_spread_options_do_not_need_the_model_again(folder, options, tmp_path):
+def test_spread_options_do_not_need_the_model_again(folder, params, execution, tmp_path):
     from dataclasses import replace
 
-    analyze(folder, tmp_path / "a", options)
-    by_rollout = analyze(folder, tmp_path / "b", replace(options, spread_by="rollout", levels=2))
+    analyze(folder, tmp_path / "a", params, execution)
+    by_rollout = analyze(
+        folder, tmp_path / "b", replace(params, spread_by="rollout", levels=2), execution
+    )
     assert by_rollout.cache_hits == 7
     assert sorted({i.level for i in by_rollout.images}) == [1, 2]
 
 
-def test_two_runs_write_identical_files(folder, options, tmp_path, monkeypatch):
+def test_two_runs_write_identical_files(folder, params, execution, tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    analyze(folder, tmp_path / "a", options)
-    analyze(folder, tmp_path / "b", options)
+    analyze(folder, tmp_path / "a", params, execution)
+    analyze(folder, tmp_path / "b", params, execution)
     files = sorted(
         p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
     )
@@ -125,13 +125,13 @@ def test_two_runs_write_identical_files(folder, options, tmp_path, monkeypatch):
     assert manifest["time_source"] == "SOURCE_DATE_EPOCH"
 
 
-def test_folder_of_broken_files_is_an_error(tmp_path, options):
+def test_folder_of_broken_files_is_an_error(tmp_path, params, execution):
     folder = tmp_path / "bad"
     folder.mkdir()
     (folder / "a.png").write_bytes(b"")
     (folder / "b.jpg").write_bytes(b"nope")
     with pytest.raises(ReportgenError, match="no readable image"):
-        analyze(folder, tmp_path / "out", options)
+        analyze(folder, tmp_path / "out", params, execution)
 
 
 @pytest.mark.parametrize(
@@ -145,11 +145,11 @@ def test_folder_of_broken_files_is_an_error(tmp_path, options):
         (dict(rollout_start_layer=2), "--rollout-start-layer 2: the model has 2 layers"),
     ],
 )
-def test_bad_options_are_clear_errors(folder, options, tmp_path, bad, message):
+def test_bad_options_are_clear_errors(folder, params, execution, tmp_path, bad, message):
     from dataclasses import replace
 
     with pytest.raises(ReportgenError, match=message):
-        analyze(folder, tmp_path / "out", replace(options, **bad))
+        analyze(folder, tmp_path / "out", replace(params, **bad), execution)
 
 
 def run_cli(*argv):

@@ -384,25 +384,22 @@ def test_model_inputs_are_what_the_processor_sends(tmp_path_factory):
 # --- in a build: results.json, the "Which map to trust" section, the cache ---------------------
 
 
-def test_build_with_faithfulness_ranks_the_maps_on_the_page(tiny_vit_dir, tmp_path, monkeypatch):
+def test_build_with_faithfulness_ranks_the_maps_on_the_page(
+    tiny_vit_dir, tmp_path, execution, monkeypatch
+):
     from conftest import write_images
 
     from reportgen import api
     from reportgen.analysis import analyze as analyze_module
     from reportgen.publish.options import ReportOptions, parse_date
-    from reportgen.results import AnalysisOptions
+    from reportgen.results import AnalysisParams
 
     folder = write_images(tmp_path / "images", 5)
-    options = AnalysisOptions(
-        model=str(tiny_vit_dir),
-        device="cpu",
-        cache_dir=tmp_path / "cache",
-        faithfulness=True,
-        faithfulness_images=3,
-        faithfulness_steps=4,
+    params = AnalysisParams(
+        model=str(tiny_vit_dir), faithfulness=True, faithfulness_images=3, faithfulness_steps=4
     )
     report_options = ReportOptions(slug="faith", date=parse_date("2024-05-24"))
-    report = api.build(folder, tmp_path / "site", options, report_options)
+    report = api.build(folder, tmp_path / "site", params, report_options, execution)
     stored = json.loads((report / "data" / "results.json").read_text())["faithfulness"]
     assert stored["images"] == 3 and stored["steps"] == 4
     assert stored["metric"] == CLASSIFIER_METRIC
@@ -419,5 +416,5 @@ def test_build_with_faithfulness_ranks_the_maps_on_the_page(tiny_vit_dir, tmp_pa
         raise AssertionError("the model was loaded although every score is cached")
 
     monkeypatch.setattr(analyze_module, "load", no_model)
-    again = api.build(folder, tmp_path / "site", options, report_options)
+    again = api.build(folder, tmp_path / "site", params, report_options, execution)
     assert json.loads((again / "data" / "results.json").read_text())["faithfulness"] == stored

@@ -16,7 +16,7 @@ from reportgen import api
 from reportgen.errors import ReportgenError
 from reportgen.publish.build import ReportBuild
 from reportgen.publish.options import ReportOptions, parse_date
-from reportgen.results import AnalysisOptions
+from reportgen.results import AnalysisParams
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 ray = pytest.importorskip("ray")
@@ -40,18 +40,16 @@ def folder(tmp_path_factory):
 
 
 @pytest.fixture
-def options(tiny_vit_dir, tmp_path):
-    return AnalysisOptions(
-        model=str(tiny_vit_dir), device="cpu", batch_size=4, cache_dir=tmp_path / "cache"
-    )
+def params(tiny_vit_dir):
+    return AnalysisParams(model=str(tiny_vit_dir), batch_size=4)
 
 
 REPORT = ReportOptions(slug="tiny", date=parse_date("2024-05-24"), formats=("html",))
 
 
-def test_ray_results_equal_the_local_engine(folder, options, tmp_path):
-    local = api.analyze(folder, tmp_path / "local", replace(options, use_cache=False))
-    on_ray = api.analyze(folder, tmp_path / "ray", replace(options, engine="ray"))
+def test_ray_results_equal_the_local_engine(folder, params, execution, tmp_path):
+    local = api.analyze(folder, tmp_path / "local", params, replace(execution, use_cache=False))
+    on_ray = api.analyze(folder, tmp_path / "ray", params, replace(execution, engine="ray"))
     assert [image.name for image in on_ray.images] == [image.name for image in local.images]
     assert [image.level for image in on_ray.images] == [image.level for image in local.images]
     assert on_ray.skipped == local.skipped and len(local.skipped) == 2
@@ -65,14 +63,16 @@ def test_ray_results_equal_the_local_engine(folder, options, tmp_path):
         assert set(ray_maps) == set(local_maps)
         for name, values in local_maps.items():
             np.testing.assert_allclose(ray_maps[name], values, atol=1e-5, rtol=0)
-    again = api.analyze(folder, tmp_path / "again", replace(options, engine="ray"))
+    again = api.analyze(folder, tmp_path / "again", params, replace(execution, engine="ray"))
     assert again.cache_hits == 30 and again.images == on_ray.images  # the cache Ray wrote
 
 
-def test_a_ray_build_publishes_the_same_report(folder, options, tmp_path, monkeypatch):
+def test_a_ray_build_publishes_the_same_report(folder, params, execution, tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    local = api.build(folder, tmp_path / "local", replace(options, use_cache=False), REPORT)
-    on_ray = api.build(folder, tmp_path / "ray", replace(options, engine="ray"), REPORT)
+    local = api.build(
+        folder, tmp_path / "local", params, REPORT, replace(execution, use_cache=False)
+    )
+    on_ray = api.build(folder, tmp_path / "ray", params, REPORT, replace(execution, engine="ray"))
     local_files, ray_files = site_files(local), site_files(on_ray)
     assert sorted(ray_files) == sorted(local_files)
     assert len([name for name in ray_files if name.startswith("figures/")]) == 30
@@ -80,10 +80,14 @@ def test_a_ray_build_publishes_the_same_report(folder, options, tmp_path, monkey
         assert ray_files[name] == local_files[name], name
 
 
-def test_ray_reads_a_source_that_is_no_folder(options, tmp_path):
+def test_ray_reads_a_source_that_is_no_folder(params, execution, tmp_path):
     """The items travel to Ray's workers and are read there: here they hold their bytes."""
-    local = api.analyze(GeneratedSource(6), tmp_path / "local", replace(options, use_cache=False))
-    on_ray = api.analyze(GeneratedSource(6), tmp_path / "ray", replace(options, engine="ray"))
+    local = api.analyze(
+        GeneratedSource(6), tmp_path / "local", params, replace(execution, use_cache=False)
+    )
+    on_ray = api.analyze(
+        GeneratedSource(6), tmp_path / "ray", params, replace(execution, engine="ray")
+    )
     assert [image.id for image in on_ray.images] == [image.id for image in local.images]
     assert [image.sha256 for image in on_ray.images] == [image.sha256 for image in local.images]
     assert [i.entropy for i in on_ray.images] == pytest.approx([i.entropy for i in local.images])
@@ -104,12 +108,12 @@ class DiesOnce:
             os._exit(1)
 
 
-def test_a_worker_that_dies_is_retried(folder, options, tmp_path):
+def test_a_worker_that_dies_is_retried(folder, params, execution, tmp_path):
     from reportgen.analysis.analyze import analyze
 
     marker = tmp_path / "died"
-    ray_options = replace(options, engine="ray", use_cache=False)
-    analysis = analyze(folder, tmp_path / "out", ray_options, on_record=DiesOnce(marker))
+    on_ray = replace(execution, engine="ray", use_cache=False)
+    analysis = analyze(folder, tmp_path / "out", params, on_ray, on_record=DiesOnce(marker))
     assert marker.exists()
     assert len(analysis.images) == 30 and len(list((tmp_path / "out/maps").iterdir())) == 30
 
@@ -128,11 +132,11 @@ class FailsOn:
         pass
 
 
-def test_a_failing_ray_run_publishes_nothing(folder, options, tmp_path, monkeypatch):
+def test_a_failing_ray_run_publishes_nothing(folder, params, execution, tmp_path, monkeypatch):
     from reportgen.publish import staging
 
     out = tmp_path / "site"
-    api.build(folder, out, replace(options, engine="ray"), REPORT)
+    api.build(folder, out, params, REPORT, replace(execution, engine="ray"))
     before = site_files(out)
     start = ReportBuild.__init__
 
@@ -142,6 +146,6 @@ def test_a_failing_ray_run_publishes_nothing(folder, options, tmp_path, monkeypa
 
     monkeypatch.setattr(ReportBuild, "__init__", failing_drawer)
     with pytest.raises(ReportgenError, match="cannot draw img07.png"):
-        api.build(folder, out, replace(options, engine="ray", use_cache=False), REPORT)
+        api.build(folder, out, params, REPORT, replace(execution, engine="ray", use_cache=False))
     assert site_files(out) == before
     assert not list(out.glob(f"{staging.STAGING_PREFIX}*"))

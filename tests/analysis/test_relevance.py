@@ -236,22 +236,20 @@ def test_class_relevance_needs_a_classifier_in_eval_mode(tmp_path_factory, class
 # --- in the pipeline: analyze stores relevance as a named map ---------------------------------
 
 
-def _analysis_options(model_dir, tmp_path, **extra):
-    from reportgen.results import AnalysisOptions
+def _relevance(model_dir, **extra):
+    from reportgen.results import AnalysisParams
 
-    return AnalysisOptions(
-        model=str(model_dir), device="cpu", cache_dir=tmp_path / "cache", **extra
-    )
+    return AnalysisParams(model=str(model_dir), relevance=True, **extra)
 
 
-def test_analyze_stores_relevance_for_the_top1_class(tiny_vit_dir, tmp_path):
+def test_analyze_stores_relevance_for_the_top1_class(tiny_vit_dir, tmp_path, execution):
     from conftest import write_images
 
     from reportgen.analysis.analyze import analyze
 
     folder = write_images(tmp_path / "images", 3)
-    options = _analysis_options(tiny_vit_dir, tmp_path, relevance=True, spread_by="relevance")
-    analysis = analyze(folder, tmp_path / "out", options)
+    params = _relevance(tiny_vit_dir, spread_by="relevance")
+    analysis = analyze(folder, tmp_path / "out", params, execution)
     for image in analysis.images:
         record = analysis.record(image)
         assert record.maps["relevance"].shape == (4, 4)
@@ -260,7 +258,7 @@ def test_analyze_stores_relevance_for_the_top1_class(tiny_vit_dir, tmp_path):
     assert analysis.manifest.parameters["relevance"] is True
 
 
-def test_analyze_relevance_for_a_named_class(tiny_vit_dir, tmp_path):
+def test_analyze_relevance_for_a_named_class(tiny_vit_dir, tmp_path, execution):
     from conftest import write_images
 
     from reportgen.analysis.analyze import analyze
@@ -268,12 +266,12 @@ def test_analyze_relevance_for_a_named_class(tiny_vit_dir, tmp_path):
 
     labels = load(resolve(str(tiny_vit_dir)), "cpu").labels
     folder = write_images(tmp_path / "images", 2)
-    options = _analysis_options(tiny_vit_dir, tmp_path, relevance=True, target_class=labels[3])
-    analysis = analyze(folder, tmp_path / "out", options)
+    params = _relevance(tiny_vit_dir, target_class=labels[3])
+    analysis = analyze(folder, tmp_path / "out", params, execution)
     assert {analysis.record(i).relevance_target for i in analysis.images} == {labels[3]}
 
 
-def test_relevance_on_a_backbone_is_refused_before_any_work(tmp_path_factory, tmp_path):
+def test_relevance_on_a_backbone_is_refused_before_any_work(tmp_path_factory, tmp_path, execution):
     from conftest import write_images
 
     from reportgen.analysis.analyze import analyze
@@ -281,7 +279,7 @@ def test_relevance_on_a_backbone_is_refused_before_any_work(tmp_path_factory, tm
     backbone = tiny_model_dir(tmp_path_factory, "dinov2")
     folder = write_images(tmp_path / "images", 2)
     with pytest.raises(ReportgenError, match="--relevance needs a classifier"):
-        analyze(folder, tmp_path / "out", _analysis_options(backbone, tmp_path, relevance=True))
+        analyze(folder, tmp_path / "out", _relevance(backbone), execution)
     assert not (tmp_path / "out" / "maps").exists()
 
 

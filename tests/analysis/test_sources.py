@@ -148,11 +148,13 @@ def test_in_memory_items_decode_like_files(tmp_path):
         images.load(images.read(Item(1, "empty", Encoded(b""))))
 
 
-def test_a_plugin_source_is_read_end_to_end_into_a_report(entry_points, analysis_options, tmp_path):
+def test_a_plugin_source_is_read_end_to_end_into_a_report(
+    entry_points, analysis_params, tmp_path, execution
+):
     entry_points(("generated", "generated_source:GeneratedSource"))
     source = sources.open_source("generated", "5")
     options = ReportOptions(date=parse_date("2024-05-24"), formats=("html",))
-    report = api.build(source, tmp_path / "site", analysis_options, options)
+    report = api.build(source, tmp_path / "site", analysis_params, options, execution=execution)
     assert report == tmp_path / "site" / "reports" / "generated-shelf"
     manifest = json.loads((report / "data" / "manifest.json").read_text())
     names = [f"shelf {i % 2}/pic <{i}> & co" for i in range(5)]

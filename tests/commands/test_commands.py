@@ -11,8 +11,9 @@ from conftest import TESTS, declare_entry_points
 
 from reportgen import cli, plugins
 from reportgen.analysis import sources
+from reportgen.analysis.execution import Execution
 from reportgen.commands import COMMANDS, options
-from reportgen.results import AnalysisOptions
+from reportgen.results import AnalysisParams
 
 
 def test_the_parser_has_every_command_in_order(capsys):
@@ -43,9 +44,8 @@ def test_analyze_and_build_share_the_analysis_options():
     flags += ["--target-class", "cat", "--faithfulness", "--faithfulness-images", "4"]
     flags += ["--keep-heads", "--cache-dir", "c", "--no-cache", "--dtype", "float16"]
     flags += ["--workers", "2", "--engine", "ray", "--ray-address", "auto", "--ray-actors", "3"]
-    expected = AnalysisOptions(
+    expected_params = AnalysisParams(
         model="m",
-        device="cpu",
         dtype="float16",
         batch_size=3,
         levels=5,
@@ -59,19 +59,24 @@ def test_analyze_and_build_share_the_analysis_options():
         faithfulness=True,
         faithfulness_images=4,
         keep_heads=True,
-        cache_dir=Path("c"),
-        use_cache=False,
+    )
+    expected_execution = Execution(
+        device="cpu",
         engine="ray",
         workers=2,
         ray_address="auto",
         ray_actors=3,
+        cache_dir=Path("c"),
+        use_cache=False,
     )
     parser = cli.build_parser()
     for command in (["analyze", "imgs", "--out", "o"], ["build", "imgs"]):
         args = parser.parse_args(command + flags)
-        assert options.analysis_options(args) == expected, command[0]
+        assert options.analysis_params(args) == expected_params, command[0]
+        assert options.execution(args) == expected_execution, command[0]
     defaults = parser.parse_args(["build", "imgs"])
-    assert options.analysis_options(defaults) == AnalysisOptions()
+    assert options.analysis_params(defaults) == AnalysisParams()
+    assert options.execution(defaults) == Execution()
     assert (
         defaults.source == "folder" and sources.open_source("folder", "imgs").folder.name == "imgs"
     )

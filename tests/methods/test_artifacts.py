@@ -178,9 +178,10 @@ def test_offline_model_artifacts_and_auto_start(tmp_path):
     rollout after layer 1; with the default options every aggregate points at the object."""
     from benchmarks.pointing_game import make_composites, pointing_game
     from reportgen.analysis.analyze import analyze
+    from reportgen.analysis.execution import Execution
     from reportgen.analysis.extract import artifact_profile
     from reportgen.analysis.model import load, resolve
-    from reportgen.results import AnalysisOptions
+    from reportgen.results import AnalysisParams
 
     loaded = load(resolve("offline:dinov2-small"), "cpu")
     profile = artifact_profile(loaded)
@@ -188,20 +189,15 @@ def test_offline_model_artifacts_and_auto_start(tmp_path):
     assert artifacts.auto_start_layer(np.array(profile)) == 1
 
     boxes = make_composites(tmp_path / "images", 40)
-    options = AnalysisOptions(model="offline:dinov2-small", device="cpu", use_cache=False)
-    analysis = analyze(tmp_path / "images", tmp_path / "out", options)
+    on_cpu = Execution(device="cpu", use_cache=False)
+    params = AnalysisParams(model="offline:dinov2-small")
+    analysis = analyze(tmp_path / "images", tmp_path / "out", params, on_cpu)
     assert analysis.rollout_start_layer == 1
     assert analysis.manifest.rollout.start_layer == 1
     assert analysis.manifest.artifacts.masked_per_layer[0] > 0
     rates = pointing_game(analysis, boxes)
     assert rates["mean"] >= 0.95 and rates["max"] >= 0.90 and rates["rollout"] >= 0.90
     # 0.1's behaviour on the same images, for contrast: the failure the masking fixes
-    legacy = AnalysisOptions(
-        model="offline:dinov2-small",
-        device="cpu",
-        use_cache=False,
-        artifacts="keep",
-        rollout_start_layer=0,
-    )
-    before = pointing_game(analyze(tmp_path / "images", tmp_path / "old", legacy), boxes)
+    legacy = AnalysisParams(model="offline:dinov2-small", artifacts="keep", rollout_start_layer=0)
+    before = pointing_game(analyze(tmp_path / "images", tmp_path / "old", legacy, on_cpu), boxes)
     assert before["max"] < 0.7 and before["rollout"] < 0.5

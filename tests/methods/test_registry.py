@@ -228,7 +228,9 @@ def test_methods_import_nothing_of_ours_but_record_and_plugins():
                 assert name.startswith(allowed), f"{path.name} imports {name}"
 
 
-def test_a_plugin_method_in_a_built_report(installed, tmp_path, analysis_options, report_options):
+def test_a_plugin_method_in_a_built_report(
+    installed, tmp_path, analysis_params, execution, report_options
+):
     """End to end on the tiny model: the plugin's map is computed, kept in the maps file, drawn
     as a panel, chosen by --spread-by and described in "How the maps are made"."""
     from conftest import write_images
@@ -238,8 +240,9 @@ def test_a_plugin_method_in_a_built_report(installed, tmp_path, analysis_options
 
     installed(("peak", "reportgen_peak:Peak"))
     folder = write_images(tmp_path / "images", 3)
-    options = replace(analysis_options, spread_by="peak", workers=0)
-    report = api.build(folder, tmp_path / "site", options, report_options)
+    params = replace(analysis_params, spread_by="peak")
+    in_process = replace(execution, workers=0)
+    report = api.build(folder, tmp_path / "site", params, report_options, in_process)
     analysis = Analysis.load(report / "data")
     record = analysis.record(analysis.images[0])
     assert list(record.maps)[-1] == "peak" and record.maps["peak"].sum() == 1.0
@@ -255,7 +258,7 @@ def test_a_plugin_method_in_a_built_report(installed, tmp_path, analysis_options
         width = figure.width
     installed()  # the same report without the plugin: one panel fewer
     other = api.build(
-        folder, tmp_path / "other", replace(options, spread_by="mean"), report_options
+        folder, tmp_path / "other", replace(params, spread_by="mean"), report_options, in_process
     )
     with Image.open(next((other / "figures").iterdir())) as figure:
         assert figure.width < width

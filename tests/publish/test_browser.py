@@ -22,8 +22,9 @@ from conftest import ARTIFACTS, write_images
 from PIL import Image
 
 from reportgen import api
+from reportgen.analysis.execution import Execution
 from reportgen.publish.options import GallerySettings, ReportOptions, parse_date
-from reportgen.results import AnalysisOptions
+from reportgen.results import AnalysisParams
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -102,19 +103,22 @@ def served(tiny_vit_dir, tmp_path_factory):
     """Two reports in one site folder, served on 127.0.0.1 for the whole module."""
     tmp = tmp_path_factory.mktemp("browser")
     root = tmp / "site"
-    analysis = AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache")
+    analysis = AnalysisParams(model=str(tiny_vit_dir))
+    execution = Execution(device="cpu", cache_dir=tmp / "cache")
     date = parse_date("2024-05-24")
     hostile = api.build(
         _hostile_folder(tmp / "hostile"),
         root,
         analysis,
         ReportOptions(title=HOSTILE_TITLE, slug=HOSTILE_SLUG, date=date),
+        execution,
     )
     plain = api.build(
         write_images(tmp / "plain", 6, seed=1),
         root,
         analysis,
         ReportOptions(title=PLAIN_TITLE, slug=PLAIN_SLUG, date=date),
+        execution,
     )
     galleries = api.build(
         tmp / "hostile",
@@ -126,6 +130,7 @@ def served(tiny_vit_dir, tmp_path_factory):
             date=date,
             gallery=GallerySettings(gallery_threshold=4, page_size=3),
         ),
+        execution,
     )
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

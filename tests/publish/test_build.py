@@ -36,9 +36,9 @@ def folder(tmp_path):
     return folder
 
 
-def test_build_layout_and_manifest(folder, tmp_path, analysis_options, report_options):
+def test_build_layout_and_manifest(folder, tmp_path, analysis_params, report_options, execution):
     out = tmp_path / "site"
-    report = api.build(folder, out, analysis_options, report_options)
+    report = api.build(folder, out, analysis_params, report_options, execution=execution)
     assert report == out / "reports" / "tiny"
     for path in [
         "index.html",
@@ -68,8 +68,12 @@ def test_build_layout_and_manifest(folder, tmp_path, analysis_options, report_op
         assert figure.width > figure.height > 32  # several panels side by side
 
 
-def test_every_image_once_in_its_levels_section(folder, tmp_path, analysis_options, report_options):
-    report = api.build(folder, tmp_path / "site", analysis_options, report_options)
+def test_every_image_once_in_its_levels_section(
+    folder, tmp_path, analysis_params, report_options, execution
+):
+    report = api.build(
+        folder, tmp_path / "site", analysis_params, report_options, execution=execution
+    )
     images = Analysis.load(report / "data").images
     html = (report / "index.html").read_text()
     sections = re.split(r'<section[^>]*class="level[^"]*"', html)[1:]
@@ -81,13 +85,25 @@ def test_every_image_once_in_its_levels_section(folder, tmp_path, analysis_optio
 
 
 def test_index_lists_reports_and_rebuild_replaces_only_its_slug(
-    folder, tmp_path, analysis_options, report_options
+    folder, tmp_path, analysis_params, report_options, execution
 ):
     out = tmp_path / "site"
-    api.build(folder, out, analysis_options, report_options)
-    api.build(folder, out, analysis_options, replace(report_options, slug="other", title="Other"))
+    api.build(folder, out, analysis_params, report_options, execution=execution)
+    api.build(
+        folder,
+        out,
+        analysis_params,
+        replace(report_options, slug="other", title="Other"),
+        execution=execution,
+    )
     other_before = site_files(out / "reports/other")
-    api.build(folder, out, analysis_options, replace(report_options, title="Tiny again"))
+    api.build(
+        folder,
+        out,
+        analysis_params,
+        replace(report_options, title="Tiny again"),
+        execution=execution,
+    )
     assert site_files(out / "reports/other") == other_before
     index = (out / "index.html").read_text()
     assert 'href="reports/tiny/index.html"' in index and 'href="reports/other/index.html"' in index
@@ -96,10 +112,10 @@ def test_index_lists_reports_and_rebuild_replaces_only_its_slug(
 
 
 def test_failed_build_leaves_the_published_site_unchanged(
-    folder, tmp_path, analysis_options, report_options, monkeypatch
+    folder, tmp_path, analysis_params, report_options, monkeypatch, execution
 ):
     out = tmp_path / "site"
-    api.build(folder, out, analysis_options, report_options)
+    api.build(folder, out, analysis_params, report_options, execution=execution)
     before = site_files(out)
 
     def crash(*args, **kwargs):
@@ -107,18 +123,20 @@ def test_failed_build_leaves_the_published_site_unchanged(
 
     monkeypatch.setattr(pages, "render_report", crash)
     with pytest.raises(RuntimeError):
-        api.build(folder, out, analysis_options, replace(report_options, title="New"))
+        api.build(
+            folder, out, analysis_params, replace(report_options, title="New"), execution=execution
+        )
     assert site_files(out) == before
     assert not [p for p in out.iterdir() if p.name.startswith(".reportgen")]
 
 
 def test_killed_build_leaves_the_published_site_unchanged(
-    tmp_path, tiny_vit_dir, analysis_options, report_options
+    tmp_path, tiny_vit_dir, analysis_params, report_options, execution
 ):
     """SIGKILL a real build half-way: the published site stays as it was, leftovers go later."""
     out = tmp_path / "site"
     small = write_images(tmp_path / "small", 3)
-    api.build(small, out, analysis_options, report_options)
+    api.build(small, out, analysis_params, report_options, execution=execution)
     before = site_files(out)
     big = write_images(tmp_path / "big", 400, size=(64, 64), seed=3)
     command = [
@@ -146,7 +164,9 @@ def test_killed_build_leaves_the_published_site_unchanged(
     leftovers = list(out.glob(f"{staging.STAGING_PREFIX}*"))
     assert leftovers  # the killed build's staging folder...
     assert {k: v for k, v in site_files(out).items() if not k.startswith(".reportgen")} == before
-    api.build(small, out, analysis_options, replace(report_options, slug="second"))
+    api.build(
+        small, out, analysis_params, replace(report_options, slug="second"), execution=execution
+    )
     assert not any(path.exists() for path in leftovers)  # ...is removed by the next build
     assert site_files(out / "reports/tiny") == {
         k.removeprefix("reports/tiny/"): v
@@ -155,17 +175,19 @@ def test_killed_build_leaves_the_published_site_unchanged(
     }
 
 
-def test_two_builds_are_byte_identical(folder, tmp_path, analysis_options, report_options):
-    api.build(folder, tmp_path / "a", analysis_options, report_options)
-    api.build(folder, tmp_path / "b", analysis_options, report_options)
+def test_two_builds_are_byte_identical(
+    folder, tmp_path, analysis_params, report_options, execution
+):
+    api.build(folder, tmp_path / "a", analysis_params, report_options, execution=execution)
+    api.build(folder, tmp_path / "b", analysis_params, report_options, execution=execution)
     assert site_files(tmp_path / "a") == site_files(tmp_path / "b")
 
 
 def test_rerender_reproduces_the_report_without_the_model(
-    folder, tmp_path, analysis_options, report_options, monkeypatch
+    folder, tmp_path, analysis_params, report_options, monkeypatch, execution
 ):
     out = tmp_path / "site"
-    report = api.build(folder, out, analysis_options, report_options)
+    report = api.build(folder, out, analysis_params, report_options, execution=execution)
     before = site_files(out)
     import reportgen.analysis.analyze
 
@@ -177,9 +199,11 @@ def test_rerender_reproduces_the_report_without_the_model(
 
 
 def test_rerender_with_overridden_template_and_style(
-    folder, tmp_path, analysis_options, report_options
+    folder, tmp_path, analysis_params, report_options, execution
 ):
-    report = api.build(folder, tmp_path / "site", analysis_options, report_options)
+    report = api.build(
+        folder, tmp_path / "site", analysis_params, report_options, execution=execution
+    )
     templates = tmp_path / "templates"
     templates.mkdir()
     (templates / "report.html.j2").write_text("<p>custom {{ report.title }}</p>\n")
@@ -193,14 +217,18 @@ def test_rerender_with_overridden_template_and_style(
     assert not list((report / "figures").glob("*.webp"))
 
 
-def test_hostile_file_names_are_inert_in_every_flavour(tmp_path, analysis_options, report_options):
+def test_hostile_file_names_are_inert_in_every_flavour(
+    tmp_path, analysis_params, report_options, execution
+):
     folder = tmp_path / "hostile"
     folder.mkdir()
     for index, name in enumerate(HOSTILE_NAMES):
         path = folder / name  # "</script>" makes a sub-folder: the relative name is the same
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (40, 40), (index * 40, 80, 160)).save(path, "PNG")
-    report = api.build(folder, tmp_path / "site", analysis_options, report_options)
+    report = api.build(
+        folder, tmp_path / "site", analysis_params, report_options, execution=execution
+    )
     html = (report / "index.html").read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html
     for markdown in [report / "README.md", *(report / "jekyll/_posts").glob("*.md")]:
@@ -217,14 +245,26 @@ def test_hostile_file_names_are_inert_in_every_flavour(tmp_path, analysis_option
     assert all(re.fullmatch(r"[a-z0-9-]+\.webp", name) for name in figures)
 
 
-def test_bad_report_options_are_clear_errors(folder, tmp_path, analysis_options):
+def test_bad_report_options_are_clear_errors(folder, tmp_path, analysis_params, execution):
     with pytest.raises(ReportgenError, match="unknown format"):
-        api.build(folder, tmp_path / "s", analysis_options, ReportOptions(formats=("pdf",)))
+        api.build(
+            folder,
+            tmp_path / "s",
+            analysis_params,
+            ReportOptions(formats=("pdf",)),
+            execution=execution,
+        )
     with pytest.raises(ReportgenError, match="not a slug"):
-        api.build(folder, tmp_path / "s", analysis_options, ReportOptions(slug="Bad Slug!"))
+        api.build(
+            folder,
+            tmp_path / "s",
+            analysis_params,
+            ReportOptions(slug="Bad Slug!"),
+            execution=execution,
+        )
     with pytest.raises(ReportgenError, match="unknown colormap"):
         bad_style = ReportOptions(style=FigureStyle(colormap="nope"))
-        api.build(folder, tmp_path / "s", analysis_options, bad_style)
+        api.build(folder, tmp_path / "s", analysis_params, bad_style, execution=execution)
     assert not (tmp_path / "s" / "reports").exists()
     with pytest.raises(ReportgenError, match="--date"):
         parse_date("24/05/2024")
@@ -263,10 +303,12 @@ def test_cli_build_and_render(folder, tmp_path, tiny_vit_dir, capsys):
 
 
 def test_default_date_slug_and_title_honour_source_date_epoch(
-    folder, tmp_path, analysis_options, monkeypatch
+    folder, tmp_path, analysis_params, monkeypatch, execution
 ):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # 2023-11-14T22:13:20Z
-    report = api.build(folder, tmp_path / "site", analysis_options, ReportOptions())
+    report = api.build(
+        folder, tmp_path / "site", analysis_params, ReportOptions(), execution=execution
+    )
     assert report.name == "images"  # slug from the folder name
     assert (report / "jekyll/_posts/2023-11-14-images.md").is_file()
     manifest = json.loads((report / "manifest.json").read_text())
@@ -278,10 +320,12 @@ def test_default_date_slug_and_title_honour_source_date_epoch(
 
 
 def test_without_date_the_time_comes_from_the_clock(
-    folder, tmp_path, analysis_options, monkeypatch
+    folder, tmp_path, analysis_params, monkeypatch, execution
 ):
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    report = api.build(folder, tmp_path / "site", analysis_options, ReportOptions(slug="now"))
+    report = api.build(
+        folder, tmp_path / "site", analysis_params, ReportOptions(slug="now"), execution=execution
+    )
     manifest = json.loads((report / "manifest.json").read_text())
     assert manifest["time_source"] == "clock"
     assert manifest["created_utc"].startswith(manifest["report"]["date"])

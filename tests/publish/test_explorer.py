@@ -32,10 +32,11 @@ from test_browser import (  # noqa: F401
 )
 
 from reportgen import api
+from reportgen.analysis.execution import Execution
 from reportgen.publish import explorer, render
 from reportgen.publish.options import GallerySettings, ReportOptions, parse_date
 from reportgen.record import ImageRecord
-from reportgen.results import Analysis, AnalysisOptions
+from reportgen.results import Analysis, AnalysisParams
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -57,19 +58,21 @@ def reports(tiny_vit_dir, tmp_path_factory) -> Reports:
     heads = api.build(
         _hostile_folder(tmp / "hostile"),
         tmp / "site",
-        AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache"),
+        AnalysisParams(model=str(tiny_vit_dir)),
         options,
+        Execution(device="cpu", cache_dir=tmp / "cache"),
     )
     no_heads = api.build(
         write_images(tmp / "plain", 3, seed=2),
         tmp / "site",
-        AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache"),
+        AnalysisParams(model=str(tiny_vit_dir)),
         ReportOptions(
             slug="no-heads",
             date=date,
             gallery=GallerySettings(gallery_threshold=2),
             formats=("html",),
         ),
+        Execution(device="cpu", cache_dir=tmp / "cache"),
     )
     for maps_file in (no_heads / "data" / "maps").iterdir():
         rewrite_as_format_3(maps_file, heads=False)
@@ -77,10 +80,9 @@ def reports(tiny_vit_dir, tmp_path_factory) -> Reports:
     single = api.build(
         tmp / "hostile",
         tmp / "site",
-        AnalysisOptions(
-            model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache", keep_heads=True
-        ),
+        AnalysisParams(model=str(tiny_vit_dir), keep_heads=True),
         ReportOptions(slug="single", date=date, formats=("html", "gfm")),
+        Execution(device="cpu", cache_dir=tmp / "cache"),
     )
     return Reports(heads, no_heads, single)
 
@@ -377,8 +379,9 @@ def full_gallery(tmp_path_factory) -> Path:
     return api.build(
         _photos(tmp / "images", 205),
         tmp / "site",
-        AnalysisOptions(model=str(model), device="cpu", cache_dir=tmp / "cache", levels=1),
+        AnalysisParams(model=str(model), levels=1),
         ReportOptions(slug="full", date=parse_date("2024-05-24"), formats=("html",)),
+        Execution(device="cpu", cache_dir=tmp / "cache"),
     )
 
 

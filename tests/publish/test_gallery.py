@@ -17,11 +17,12 @@ from conftest import FIXTURE, write_images
 from PIL import Image
 
 from reportgen import api
+from reportgen.analysis.execution import Execution
 from reportgen.publish import escaping, gallery, page_model
 from reportgen.publish.build import rerender
 from reportgen.publish.options import GallerySettings, ReportOptions, parse_date
 from reportgen.publish.templates import Templates
-from reportgen.results import Analysis, AnalysisOptions
+from reportgen.results import Analysis, AnalysisParams
 
 HOSTILE_NAMES = [
     "<script>alert(1)</script>.png",
@@ -117,14 +118,15 @@ def built(tiny_vit_dir, tmp_path_factory):
         Image.new("RGB", (40, 40), (index * 30, 90, 160)).save(
             path, "JPEG" if name.endswith(".jpg") else "PNG"
         )
-    options = AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp / "cache")
+    params = AnalysisParams(model=str(tiny_vit_dir))
+    execution = Execution(device="cpu", cache_dir=tmp / "cache")
     report_options = ReportOptions(
         title="Gallery <b>test</b>",
         slug="big",
         date=parse_date("2024-05-24"),
         gallery=GallerySettings(gallery_threshold=14, page_size=3, typical=2),
     )
-    report = api.build(folder, tmp / "site", options, report_options)
+    report = api.build(folder, tmp / "site", params, report_options, execution)
     return report, Analysis.load(report / "data")
 
 
@@ -287,23 +289,24 @@ def test_the_filter_index_lists_every_image_sorted_by_name(built):
 
 def test_a_report_at_the_threshold_is_one_page_and_one_more_gets_galleries(tiny_vit_dir, tmp_path):
     folder = write_images(tmp_path / "images", 4)
-    options = AnalysisOptions(
-        model=str(tiny_vit_dir), device="cpu", levels=1, cache_dir=tmp_path / "c"
-    )
+    params = AnalysisParams(model=str(tiny_vit_dir), levels=1)
+    execution = Execution(device="cpu", cache_dir=tmp_path / "c")
     date = parse_date("2024-05-24")
     single = api.build(
         folder,
         tmp_path / "a",
-        options,
+        params,
         ReportOptions(slug="r", date=date, gallery=GallerySettings(gallery_threshold=4)),
+        execution,
     )
     assert not (single / "gallery").exists() and not (single / "thumbs").exists()
     assert "<details" in (single / "index.html").read_text()
     paged = api.build(
         folder,
         tmp_path / "b",
-        options,
+        params,
         ReportOptions(slug="r", date=date, gallery=GallerySettings(gallery_threshold=3)),
+        execution,
     )
     assert len(list((paged / "images").glob("*.html"))) == 4
     assert len(list((paged / "thumbs").iterdir())) == 4
@@ -338,13 +341,14 @@ def test_a_rebuild_renders_only_the_pages_that_changed_and_none_stale(
     tiny_vit_dir, tmp_path, monkeypatch
 ):
     folder = write_images(tmp_path / "images", 12)
-    options = AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=tmp_path / "c")
+    params = AnalysisParams(model=str(tiny_vit_dir))
+    execution = Execution(device="cpu", cache_dir=tmp_path / "c")
     report_options = ReportOptions(
         slug="grow",
         date=parse_date("2024-05-24"),
         gallery=GallerySettings(gallery_threshold=4, page_size=4),
     )
-    api.build(folder, tmp_path / "site", options, report_options)
+    api.build(folder, tmp_path / "site", params, report_options, execution)
     rendered = []
     original = Templates.render
 
@@ -354,7 +358,7 @@ def test_a_rebuild_renders_only_the_pages_that_changed_and_none_stale(
 
     monkeypatch.setattr(Templates, "render", render)
     Image.new("RGB", (40, 40), (250, 250, 250)).save(folder / "zz-new.png")
-    report = api.build(folder, tmp_path / "site", options, report_options)
+    report = api.build(folder, tmp_path / "site", params, report_options, execution)
     image_pages = [v["page"].id for v in rendered if v.get("kind") == "image"]
     assert 3 <= len(image_pages) < 3 * 13 / 2  # the new image's pages, and few others
     assert image_pages.count("012-zz-new") == 3  # one per flavour
@@ -362,7 +366,7 @@ def test_a_rebuild_renders_only_the_pages_that_changed_and_none_stale(
 
     rendered.clear()
     retitled = replace_options(report_options, title="A new <title>")
-    report = api.build(folder, tmp_path / "site", options, retitled)
+    report = api.build(folder, tmp_path / "site", params, retitled, execution)
     assert len([v for v in rendered if v.get("kind") == "image"]) == 3 * 13  # none kept stale
     for page in (report / "images").glob("*.html"):
         assert "A new &lt;title&gt;" in page.read_text()

@@ -42,12 +42,13 @@ from test_explorer import (
 )
 
 from reportgen import api
+from reportgen.analysis.execution import Execution
 from reportgen.publish import escaping, page_model, pages
 from reportgen.publish.build import stored_style
 from reportgen.publish.flavours.jekyll import JekyllOptions
 from reportgen.publish.options import GallerySettings, ReportOptions
 from reportgen.publish.templates import Templates
-from reportgen.results import Analysis, AnalysisOptions, ImageSummary
+from reportgen.results import Analysis, AnalysisParams, ImageSummary
 
 pytestmark = [pytest.mark.jekyll, pytest.mark.slow]
 
@@ -119,10 +120,9 @@ def report(request, images_dir, tiny_vit_dir, tmp_path_factory) -> Report:
         options = ReportOptions(title=TITLE, slug=SLUG, date=DATE, flavour_options=jekyll)
     name = include.replace(".", "-")
     out = tmp_path_factory.mktemp(f"site-{name}")
-    analysis_options = AnalysisOptions(
-        model=str(tiny_vit_dir), device="cpu", cache_dir=images_dir.parent / "cache"
-    )
-    report_dir = api.build(images_dir, out, analysis_options, options)
+    params = AnalysisParams(model=str(tiny_vit_dir))
+    execution = Execution(device="cpu", cache_dir=images_dir.parent / "cache")
+    report_dir = api.build(images_dir, out, params, options, execution)
     work = tmp_path_factory.mktemp(f"jekyll-{name}")
     return Report(include, report_dir, Analysis.load(report_dir / "data"), work)
 
@@ -523,14 +523,10 @@ def gallery_site(images_dir, tiny_vit_dir, tmp_path_factory) -> GallerySite:
         date=DATE,
         gallery=GallerySettings(gallery_threshold=4, page_size=3),
     )
-    analysis_options = AnalysisOptions(
-        model=str(tiny_vit_dir),
-        device="cpu",
-        cache_dir=images_dir.parent / "cache",
-        keep_heads=True,
-    )
+    params = AnalysisParams(model=str(tiny_vit_dir), keep_heads=True)
+    execution = Execution(device="cpu", cache_dir=images_dir.parent / "cache")
     out = tmp_path_factory.mktemp("site-galleries")
-    report_dir = api.build(images_dir, out, analysis_options, options)
+    report_dir = api.build(images_dir, out, params, options, execution)
     root, _ = jekyll_build(report_dir, tmp_path_factory.mktemp("jekyll-galleries"))
     post = root / f"blog/{DATE.year}/{GALLERY_SLUG}/index.html"
     assert post.is_file()

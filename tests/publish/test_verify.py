@@ -14,14 +14,13 @@ from reportgen.publish.verify import verify
 @pytest.fixture(scope="module")
 def published(tmp_path_factory, tiny_vit_dir):
     """A site whose report "tiny" has an earlier version; copied afresh for each test."""
-    from reportgen.results import AnalysisOptions
-
     root = tmp_path_factory.mktemp("published")
-    options = AnalysisOptions(model=str(tiny_vit_dir), device="cpu", cache_dir=root / "cache")
+    params = api.AnalysisParams(model=str(tiny_vit_dir))
+    execution = api.Execution(device="cpu", cache_dir=root / "cache")
     report_options = ReportOptions(slug="tiny", date=parse_date("2024-05-24"))
     for count in (4, 5):
         images = write_images(root / f"images-{count}", count, seed=count)
-        api.build(images, root / "site", options, report_options)
+        api.build(images, root / "site", params, report_options, execution)
     return root / "site"
 
 

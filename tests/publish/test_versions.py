@@ -25,22 +25,22 @@ def manifest(report):
     return json.loads((report / "manifest.json").read_text())
 
 
-def build(images, out, analysis_options, report_options, **versioning):
+def build(images, out, analysis_params, report_options, **keywords):
     messages = []
     report = api.build(
-        images, out, analysis_options, report_options, say=messages.append, **versioning
+        images, out, analysis_params, report_options, say=messages.append, **keywords
     )
     return report, messages[-1]
 
 
 def test_a_rebuild_keeps_the_previous_report_as_a_version(
-    inputs, tmp_path, analysis_options, report_options
+    inputs, tmp_path, analysis_params, report_options, execution
 ):
     out = tmp_path / "site"
-    report, _ = build(inputs[0], out, analysis_options, report_options)
+    report, _ = build(inputs[0], out, analysis_params, report_options, execution=execution)
     first = site_files(report)
     later = replace(report_options, date=parse_date("2024-06-01"))
-    _, said = build(inputs[1], out, analysis_options, later)
+    _, said = build(inputs[1], out, analysis_params, later, execution=execution)
     assert said.endswith("as version 2; version 1 kept in versions/1")
 
     kept = report / "versions/1"
@@ -68,66 +68,80 @@ def test_a_rebuild_keeps_the_previous_report_as_a_version(
     assert "4 images · version 2 (2 versions kept)" in index
 
 
-def test_an_identical_rebuild_publishes_nothing(inputs, tmp_path, analysis_options, report_options):
+def test_an_identical_rebuild_publishes_nothing(
+    inputs, tmp_path, analysis_params, report_options, execution
+):
     out = tmp_path / "site"
-    build(inputs[0], out, analysis_options, report_options)
+    build(inputs[0], out, analysis_params, report_options, execution=execution)
     before = site_files(out)
     another_day = replace(report_options, date=parse_date("2025-01-01"))
-    report, said = build(inputs[0], out, analysis_options, another_day)
+    report, said = build(inputs[0], out, analysis_params, another_day, execution=execution)
     assert "is unchanged (version 1)" in said and "nothing was published" in said
     assert site_files(out) == before
     retitled = replace(report_options, title="Another title")
-    _, said = build(inputs[0], out, analysis_options, retitled)
+    _, said = build(inputs[0], out, analysis_params, retitled, execution=execution)
     assert said.endswith("as version 2; version 1 kept in versions/1")
 
 
 def test_replace_overwrites_and_keep_versions_bounds_the_history(
-    inputs, tmp_path, analysis_options, report_options
+    inputs, tmp_path, analysis_params, report_options, execution
 ):
     out = tmp_path / "site"
     for images in inputs:
-        report, _ = build(images, out, analysis_options, report_options)
+        report, _ = build(images, out, analysis_params, report_options, execution=execution)
     assert sorted(p.name for p in (report / "versions").iterdir()) == ["1", "2"]
 
-    _, said = build(inputs[0], out, analysis_options, report_options, replace=True)
+    _, said = build(
+        inputs[0], out, analysis_params, report_options, replace=True, execution=execution
+    )
     assert said.endswith("as version 3")  # in the place of the version 3 it replaced
     assert sorted(p.name for p in (report / "versions").iterdir()) == ["1", "2"]
     assert manifest(report)["inputs"]["images"][0]["name"] == "img00.png"
     assert len(manifest(report)["inputs"]["images"]) == 3
 
-    _, said = build(inputs[1], out, analysis_options, report_options, keep_versions=1)
+    _, said = build(
+        inputs[1], out, analysis_params, report_options, keep_versions=1, execution=execution
+    )
     assert said.endswith("as version 4; version 3 kept in versions/3; removed version 1, 2")
     assert [p.name for p in (report / "versions").iterdir()] == ["3"]
     assert manifest(report)["history"] == [{"version": 3, "folder": "versions/3"}]
 
-    _, said = build(inputs[2], out, analysis_options, report_options, keep_versions=0)
+    _, said = build(
+        inputs[2], out, analysis_params, report_options, keep_versions=0, execution=execution
+    )
     assert said.endswith("as version 5; removed version 3, 4")
     assert not (report / "versions").exists()
     with pytest.raises(ReportgenError, match="--keep-versions"):
-        build(inputs[0], out, analysis_options, report_options, keep_versions=-1)
+        build(
+            inputs[0], out, analysis_params, report_options, keep_versions=-1, execution=execution
+        )
 
 
 def test_a_folder_that_is_not_a_report_is_never_overwritten_silently(
-    inputs, tmp_path, analysis_options, report_options
+    inputs, tmp_path, analysis_params, report_options, execution
 ):
     out = tmp_path / "site"
     mine = out / "reports" / "tiny"
     mine.mkdir(parents=True)
     (mine / "notes.txt").write_text("my own notes")
     with pytest.raises(ReportgenError, match="not a reportgen report.*--replace"):
-        build(inputs[0], out, analysis_options, report_options)
+        build(inputs[0], out, analysis_params, report_options, execution=execution)
     assert site_files(out) == {"reports/tiny/notes.txt": b"my own notes"}
-    report, _ = build(inputs[0], out, analysis_options, report_options, replace=True)
+    report, _ = build(
+        inputs[0], out, analysis_params, report_options, replace=True, execution=execution
+    )
     assert not (report / "notes.txt").exists() and manifest(report)["version"] == 1
 
 
 def test_a_report_from_reportgen_0_1_0_becomes_version_1(
-    inputs, tmp_path, analysis_options, report_options
+    inputs, tmp_path, analysis_params, report_options, execution
 ):
     out = tmp_path / "site"
     shutil.copytree(FIXTURE, out / "reports" / "v0-1-0")
     old = site_files(FIXTURE)
-    report, said = build(inputs[0], out, analysis_options, replace(report_options, slug="v0-1-0"))
+    report, said = build(
+        inputs[0], out, analysis_params, replace(report_options, slug="v0-1-0"), execution=execution
+    )
     assert said.endswith("as version 2; version 1 kept in versions/1")
     kept = report / "versions/1"
     for name in old:
@@ -137,10 +151,10 @@ def test_a_report_from_reportgen_0_1_0_becomes_version_1(
     assert "This is version 1 of this report" in (kept / "index.html").read_text()
 
 
-def test_rerender_keeps_the_versions(inputs, tmp_path, analysis_options, report_options):
+def test_rerender_keeps_the_versions(inputs, tmp_path, analysis_params, report_options, execution):
     out = tmp_path / "site"
-    build(inputs[0], out, analysis_options, report_options)
-    report, _ = build(inputs[1], out, analysis_options, report_options)
+    build(inputs[0], out, analysis_params, report_options, execution=execution)
+    report, _ = build(inputs[1], out, analysis_params, report_options, execution=execution)
     rerender(report)
     assert manifest(report)["history"] == [{"version": 1, "folder": "versions/1"}]
     assert 'href="versions/1/index.html"' in (report / "index.html").read_text()
@@ -155,11 +169,11 @@ def test_rerender_keeps_the_versions(inputs, tmp_path, analysis_options, report_
 
 
 def test_a_failed_build_leaves_the_versions_as_they_were(
-    inputs, tmp_path, analysis_options, report_options, monkeypatch
+    inputs, tmp_path, analysis_params, report_options, monkeypatch, execution
 ):
     out = tmp_path / "site"
-    build(inputs[0], out, analysis_options, report_options)
-    build(inputs[1], out, analysis_options, report_options)
+    build(inputs[0], out, analysis_params, report_options, execution=execution)
+    build(inputs[1], out, analysis_params, report_options, execution=execution)
     before = site_files(out)
 
     def crash(*args, **kwargs):
@@ -167,7 +181,7 @@ def test_a_failed_build_leaves_the_versions_as_they_were(
 
     monkeypatch.setattr(staging, "publish", crash)
     with pytest.raises(ReportgenError, match="nothing was published: the site is as it was"):
-        build(inputs[2], out, analysis_options, report_options)
+        build(inputs[2], out, analysis_params, report_options, execution=execution)
     assert site_files(out) == before
     assert not [p for p in out.rglob(".reportgen*")]
 

@@ -12,18 +12,19 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from reportgen.analysis.engines.base import Engine
+from reportgen.analysis.execution import Execution
 from reportgen.errors import ReportgenError
-from reportgen.results import AnalysisOptions
 
 # --engine name -> (module below this package, its Engine subclass); imported when chosen, so
 # an optional engine's dependencies are needed only by those who use it
 ENGINES = {"local": ("local", "LocalEngine"), "ray": ("ray", "RayEngine")}
 
 
-def open_engine(options: AnalysisOptions, warm_up: Sequence[Callable[[], Any]] = ()) -> Engine:
-    """The engine ``options.engine`` names, started (see :meth:`Engine.open`)."""
-    if options.engine not in ENGINES:
-        raise ReportgenError(f"unknown engine {options.engine!r}; choose from {', '.join(ENGINES)}")
-    module, name = ENGINES[options.engine]
+def open_engine(execution: Execution, warm_up: Sequence[Callable[[], Any]] = ()) -> Engine:
+    """The engine ``execution.engine`` names, started (see :meth:`Engine.open`)."""
+    if execution.engine not in ENGINES:
+        choices = ", ".join(ENGINES)
+        raise ReportgenError(f"unknown engine {execution.engine!r}; choose from {choices}")
+    module, name = ENGINES[execution.engine]
     engine_class = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    return engine_class.open(options, warm_up)
+    return engine_class.open(execution, warm_up)

@@ -25,12 +25,13 @@ from typing import Any
 
 from reportgen import store
 from reportgen.analysis import images
+from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import ExtractOptions, PreparedBatch, RawRecord, finish, prepare
 from reportgen.analysis.model import LoadedModel, ModelRef, load_processor
 from reportgen.analysis.sources.base import Item
 from reportgen.methods import spread
 from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
-from reportgen.results import AnalysisOptions, ImageSummary
+from reportgen.results import ImageSummary
 from reportgen.slugs import image_id
 from reportgen.workers import Pool
 
@@ -235,8 +236,8 @@ class Engine:
     name: str = ""
 
     @classmethod
-    def open(cls, options: AnalysisOptions, warm_up: Sequence[Callable[[], Any]] = ()) -> Engine:
-        """The engine for ``options``, started; ``warm_up`` functions run in each of its
+    def open(cls, execution: Execution, warm_up: Sequence[Callable[[], Any]] = ()) -> Engine:
+        """The engine for ``execution``, started; ``warm_up`` functions run in each of its
         worker processes as it starts (imports, tables), where it has such processes."""
         raise NotImplementedError
 

@@ -21,12 +21,12 @@ from reportgen.analysis.engines.base import (
     deliver,
     intake_batch,
 )
+from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import Extractor, PreparedBatch, batched
 from reportgen.analysis.model import LoadedModel
 from reportgen.analysis.sources.base import Item
 from reportgen.errors import ReportgenError
 from reportgen.record import SkippedFile
-from reportgen.results import AnalysisOptions
 from reportgen.workers import DRAIN, Pool, available_cores, open_pool, threaded_map
 
 
@@ -37,10 +37,10 @@ class LocalEngine(Engine):
         self._pool = open_pool(workers, (partial(import_module, base.__name__), *warm_up))
 
     @classmethod
-    def open(cls, options: AnalysisOptions, warm_up: Sequence[Callable[[], Any]] = ()) -> Engine:
-        if options.ray_address or options.ray_actors:
+    def open(cls, execution: Execution, warm_up: Sequence[Callable[[], Any]] = ()) -> Engine:
+        if execution.ray_address or execution.ray_actors:
             raise ReportgenError("--ray-address and --ray-actors need --engine ray")
-        return cls(options.workers, warm_up)
+        return cls(execution.workers, warm_up)
 
     @property
     def pool(self) -> Pool:

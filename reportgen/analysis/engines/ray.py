@@ -36,12 +36,12 @@ from reportgen.analysis.engines.base import (
     deliver,
     intake_batch,
 )
+from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import Extractor, ImageFacts, PreparedBatch
 from reportgen.analysis.model import LoadedModel, load
 from reportgen.analysis.sources.base import Item
 from reportgen.errors import ReportgenError
 from reportgen.record import SkippedFile
-from reportgen.results import AnalysisOptions
 from reportgen.workers import Pool
 
 
@@ -79,9 +79,9 @@ class RayEngine(Engine):
         self._pool = RayPool(max_pending=4 * max(1, int(ray.cluster_resources().get("CPU", 1))))
 
     @classmethod
-    def open(cls, options: AnalysisOptions, warm_up: Sequence[Callable[[], Any]] = ()) -> Engine:
+    def open(cls, execution: Execution, warm_up: Sequence[Callable[[], Any]] = ()) -> Engine:
         """``warm_up`` is not needed: Ray keeps its workers between tasks."""
-        return cls(options.ray_address, options.ray_actors, options.workers or None)
+        return cls(execution.ray_address, execution.ray_actors, execution.workers or None)
 
     @property
     def pool(self) -> Pool:
