@@ -81,6 +81,12 @@ def yaml_quoted(value: object) -> str:
     return '"' + escaped.replace("\\", "\\\\") + '"'
 
 
+def number(value: int) -> str:
+    """A count as the report's prose writes it: thousands separators from 10,000 on (9999
+    stays as it is, as style guides ask for four-digit numbers)."""
+    return f"{value:,}" if abs(value) > 9999 else str(value)
+
+
 def param_value(value: object) -> str:
     """A parameter's value as shown in the parameters table (JSON spelling of none/true/false)."""
     if value is None:

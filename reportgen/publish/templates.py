@@ -20,7 +20,7 @@ from reportgen import store
 from reportgen.errors import ReportgenError
 from reportgen.methods import registry
 from reportgen.publish import flavours
-from reportgen.publish.escaping import Escaping, param_value
+from reportgen.publish.escaping import Escaping, number, param_value
 from reportgen.publish.page_model import figure_caption
 
 # The code that shapes a page besides its templates: filters, the page model, layouts, renderer.
@@ -101,6 +101,7 @@ class Templates:
             )
             environment.filters.update(escaping.filters)
             environment.filters["param_value"] = param_value
+            environment.filters["number"] = number
             environment.globals["caption"] = figure_caption
             environment.globals["method_bullets"] = list(method_bullets)
             self._environments[escaping] = environment

@@ -100,3 +100,15 @@ def test_the_two_policies():
     assert escaping.HTML_ESCAPING.filters["text"] is escaping.html_text
     assert escaping.MARKDOWN_ESCAPING.filters["text"] is escaping.markdown_text
     assert escaping.MARKDOWN_ESCAPING.filters["yaml_quoted"] is escaping.yaml_quoted
+
+
+def test_numbers_get_thousands_separators_from_10000_on():
+    assert [escaping.number(n) for n in (0, 7, 9999, 10000, 16244, 1234567, -20000)] == [
+        "0",
+        "7",
+        "9999",
+        "10,000",
+        "16,244",
+        "1,234,567",
+        "-20,000",
+    ]

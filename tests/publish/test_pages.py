@@ -722,3 +722,15 @@ def test_versions_list_and_the_notice_on_an_earlier_version(tmp_path, flavour):
     assert "This is version 2 of this report, an earlier version kept for the record." in text
     assert (current_link in text) if current_link else ("../.." not in text)
     assert "## Versions" not in text and "<h2>Versions" not in text
+
+
+@pytest.mark.parametrize("flavour", ["html", "jekyll", "gfm"])
+def test_counts_from_10000_on_get_thousands_separators(tmp_path, flavour):
+    ctx = dataclasses.replace(
+        make_context(tmp_path), artifacts_mode="mask", masked_per_layer=(16000, 244), n_images=12345
+    )
+    [page] = pages.render_report(ctx, tmp_path, [flavour])
+    text = " ".join(page.read_text().split())
+    assert "framed faintly in the figures (16,244 patch-layers in all;" in text
+    assert "The 12,345 images are grouped into 4 spread levels" in text
+    assert "L1 16,000, L2 244" in text
