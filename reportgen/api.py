@@ -49,6 +49,8 @@ def analyze(
 ) -> Analysis:
     """Only the analysis: write the results store of ``source`` (a source, or the path of a
     folder of images) to ``out_dir``, computed as ``params`` say, run as ``execution`` says."""
+    source = as_source(source)
+    source.count()  # a missing or empty input is an error before the output folder exists
     places = ((cache.cache_root(execution.cache_dir), "--cache-dir"), (out_dir, "--out"))
     with _os_errors(places), cache.in_use(execution.cache_dir, say):
         return analyze_source(source, out_dir, params, execution, say=say)
@@ -76,6 +78,7 @@ def build(
     thumbnail while the pages are written.
     """
     source = as_source(source)
+    source.count()  # a missing or empty input is an error before any folder or worker exists
     params, execution = params.validated(), execution.validated()
     contents = cache_at(execution.cache_dir) if execution.use_cache else None
     places = ((cache.cache_root(execution.cache_dir), "--cache-dir"), (site_dir, "--out"))

@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import site_files, stop_build_half_way, write_images
 
-from reportgen import cache, cli, store
+from reportgen import api, cache, cli, store
 from reportgen.analysis.sources import folder as folder_source
 from reportgen.publish import pages, staging
 
@@ -199,3 +199,15 @@ def test_a_terminated_build_removes_its_staging_folder(tmp_path, tiny_vit_dir, p
     assert status == 130
     assert "interrupted; published files were left as they were" in stderr
     assert no_staging_left(out) and site_files(out) == before
+
+
+@pytest.mark.parametrize("images", ["empty", "missing"])
+def test_a_build_whose_inputs_fail_creates_and_starts_nothing(run, tmp_path, monkeypatch, images):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no image here")
+    monkeypatch.setattr(api, "open_engine", lambda *args, **kwargs: pytest.fail("engine started"))
+    monkeypatch.setattr(api, "ReportBuild", lambda *args, **kwargs: pytest.fail("build staged"))
+    status, lines = run(tmp_path / "site", images=tmp_path / images)
+    assert status == 2
+    assert ("no image files in" if images == "empty" else "not found") in error_line(lines)
+    assert not (tmp_path / "site").exists()
