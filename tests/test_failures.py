@@ -211,3 +211,17 @@ def test_a_build_whose_inputs_fail_creates_and_starts_nothing(run, tmp_path, mon
     assert status == 2
     assert ("no image files in" if images == "empty" else "not found") in error_line(lines)
     assert not (tmp_path / "site").exists()
+
+
+def test_a_build_says_what_the_report_weighs(run, tmp_path):
+    from reportgen.publish import folders
+
+    status, lines = run(tmp_path / "site")
+    assert status == 0
+    report = tmp_path / "site" / "reports" / "tiny"
+    weight = folders.distinct_bytes(report)
+    size, per_image = cache.format_size(weight), cache.format_size(weight // 4)
+    assert f"reportgen: report size: {size}, {per_image} per image (distinct files)" in lines
+    # the jekyll flavour's figures are links to the report's: counted once
+    every_name = sum(path.stat().st_size for path in report.rglob("*") if path.is_file())
+    assert weight < every_name

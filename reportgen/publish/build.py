@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from reportgen import store, table
+from reportgen.cache import format_size
 from reportgen.errors import ReportgenError
 from reportgen.manifest import ReportManifest, VersionLink
 from reportgen.methods import spread
@@ -43,6 +44,7 @@ from reportgen.publish.folders import (
     VERSIONS_DIR,
     bytecode_dir,
     cache_at,
+    distinct_bytes,
     figure_path,
     file_hashes,
     sprite_path,
@@ -325,6 +327,9 @@ class ReportBuild:
         staging.publish(self.report, target)
         index.update_after_publishing(target, self.site_dir, self.templates)
         notes = versions.plan_notes(plan, VERSIONS_DIR)
+        weight = distinct_bytes(target)
+        per_image = format_size(weight // len(analysis.images))
+        say(f"report size: {format_size(weight)}, {per_image} per image (distinct files)")
         say(
             f"published {target} ({', '.join(self.options.formats)}) as version {plan.number}"
             + (f"; {'; '.join(notes)}" if notes else "")

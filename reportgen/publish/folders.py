@@ -46,6 +46,19 @@ def report_files(root: Path) -> list[str]:
     return sorted(names)  # strings, not Path objects: a large report has 100,000s of files
 
 
+def distinct_bytes(root: Path) -> int:
+    """What the report in ``root`` weighs on disk: its files and manifest (not its earlier
+    versions), a file linked under several names (the jekyll flavour's figures) counted once."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for name in [*report_files(root), MANIFEST_FILE]:
+        info = (root / name).stat()
+        if (info.st_dev, info.st_ino) not in seen:
+            seen.add((info.st_dev, info.st_ino))
+            total += info.st_size
+    return total
+
+
 def file_hashes(root: Path) -> dict[str, str]:
     """sha256 of each of :func:`report_files`, by name."""
     return {name: store.sha256_of(root / name) for name in report_files(root)}
