@@ -1,7 +1,7 @@
 """Third-party flavours, map methods and input sources, found by entry point.
 
-A package adds one by declaring an entry point in one of ``GROUPS``, the way MkDocs and pytest
-find their plugins::
+A package adds one by declaring an entry point in one of the groups below (``FLAVOURS``,
+``METHODS``, ``SOURCES``), the way MkDocs and pytest find their plugins::
 
     [project.entry-points."reportgen.flavours"]
     slides = "reportgen_slides:SlidesFlavour"
@@ -21,7 +21,6 @@ from typing import Any
 FLAVOURS = "reportgen.flavours"
 METHODS = "reportgen.methods"
 SOURCES = "reportgen.sources"
-GROUPS = (FLAVOURS, METHODS, SOURCES)
 
 log = logging.getLogger(__name__)
 
