@@ -31,19 +31,26 @@ class ModelSummary:
     n_prefix: int  # CLS + distillation/register tokens
     num_classes: int | None  # None when the model has no classification head
     provenance: dict[str, Any] = field(default_factory=dict)
+    class_names: tuple[str, ...] | None = None  # a classifier's id2label, by class id
 
     @property
     def n_tokens(self) -> int:
         return self.n_prefix + self.grid[0] * self.grid[1]
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """As manifests record it; a backbone's (and a 0.2 summary's) has no class names."""
+        data = asdict(self)
+        if data["class_names"] is None:
+            del data["class_names"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelSummary:
         data = dict(data)
         for key in ("patch_size", "image_size", "grid"):
             data[key] = tuple(data[key])
+        if data.get("class_names") is not None:
+            data["class_names"] = tuple(data["class_names"])
         return cls(**data)
 
 

@@ -58,6 +58,7 @@ class AnalysisParams:
     faithfulness_images: int = 32
     faithfulness_steps: int = 16
     keep_heads: bool = False  # store every head's CLS attention as float16, not 8-bit
+    label_map: dict[str, str] | None = None  # source label -> model class name (--label-map)
 
     # What 0.1 did for parameters its manifests do not record.
     LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {
@@ -132,6 +133,14 @@ class ImageSummary:
     predictions: tuple[Prediction, ...] = ()
     level: int = 0
     artifact_counts: tuple[int, ...] = ()  # masked patches per layer; () before 0.2
+    label: str | None = None  # its class in the source, for sources with labels
+    source_id: str | None = None  # where the source keeps it; None before 0.3
+    correct: bool | None = None  # top-1 prediction equals the label (see reportgen.labels)
+
+    @property
+    def predicted(self) -> str | None:
+        """The model's top-1 class, for classifiers."""
+        return self.predictions[0].label if self.predictions else None
 
     def to_row(self) -> dict[str, Any]:
         """The image's row of the results table, without the file paths."""
@@ -139,6 +148,10 @@ class ImageSummary:
             "index": self.index,
             "id": self.id,
             "name": self.name,
+            "source_id": self.source_id,
+            "label": self.label,
+            "predicted": self.predicted,
+            "correct": self.correct,
             "sha256": self.sha256,
             "size_bytes": self.size_bytes,
             "width": self.original_size[0],
@@ -168,6 +181,9 @@ class ImageSummary:
             ),
             level=row["level"],
             artifact_counts=tuple(row["artifact_counts"]),
+            label=row["label"],
+            source_id=row["source_id"],
+            correct=row["correct"],
         )
 
     @classmethod

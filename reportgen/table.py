@@ -1,6 +1,9 @@
 """The results table: one row per image in ``results.parquet``, read without one giant JSON file.
 
-Columns (see :data:`SCHEMA`): the image's index, id, name, sha256, size and original size, its
+Columns (see :data:`SCHEMA`): the image's index, id, name, where its source keeps it
+(``source_id``), its ``label`` in the source, the model's top-1 class (``predicted``) and
+whether the two agree (``correct``, null unless labels match the model's classes), sha256, size
+and original size, its
 level, the entropy of the spread-by map, the entropy of every layer map, the top-k labels and
 probabilities, the number of artifact patches masked in each layer (empty when artifacts were
 kept, and for results of reportgen 0.1) and the paths of its maps file and figure. Paths are
@@ -33,6 +36,10 @@ SCHEMA = pa.schema(
         ("index", pa.int32()),
         ("id", pa.string()),
         ("name", pa.string()),
+        ("source_id", pa.string()),
+        ("label", pa.string()),
+        ("predicted", pa.string()),
+        ("correct", pa.bool_()),
         ("sha256", pa.string()),
         ("size_bytes", pa.int64()),
         ("width", pa.int32()),
@@ -92,7 +99,13 @@ def write(
 
 
 def read(path: Path) -> pa.Table:
-    return pq.read_table(path, schema=SCHEMA)
+    """The table at ``path``; columns added since it was written (labels) are null."""
+    found = pq.read_table(path)
+    columns = [
+        found.column(name) if name in found.column_names else pa.nulls(len(found), field.type)
+        for name, field in zip(SCHEMA.names, SCHEMA, strict=True)
+    ]
+    return pa.table(columns, schema=SCHEMA)
 
 
 def rows(table: pa.Table) -> Iterator[dict]:

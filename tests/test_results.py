@@ -23,6 +23,7 @@ RECORDED = {
     "faithfulness_steps",
     "head_fusion",
     "keep_heads",
+    "label_map",
     "levels",
     "model",
     "relevance",

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from reportgen import __version__, store
+from reportgen import __version__, labels, store
 from reportgen.analysis import engines
 from reportgen.analysis.engines.base import Engine, Job, Stored
 from reportgen.analysis.execution import Execution
@@ -105,7 +105,9 @@ class _ModelSession:
                 "model": ref.identity(),
                 "dtype": dtype,
                 "format": store.FORMAT_VERSION,
-                "code": store.source_fingerprint("analysis.extract", "methods.artifacts"),
+                "code": store.source_fingerprint(
+                    "analysis.extract", "analysis.model", "methods.artifacts", "record"
+                ),
             }
         )
         self._key = key
@@ -251,6 +253,7 @@ def analyze(
     skipped.sort(key=lambda item: item.name)
     levels = spread.assign_levels(np.array([s.entropy for s in summaries]), params.levels)
     summaries = [replace(s, level=int(level)) for s, level in zip(summaries, levels, strict=True)]
+    summaries, _ = labels.judged(summaries, model_summary.class_names, params.label_map)
     faithfulness_scores = (
         _faithfulness(params, session, cache, maps_dir, summaries, record_keys, say)
         if params.faithfulness

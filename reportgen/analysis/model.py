@@ -309,6 +309,9 @@ def summarise(
         n_prefix=n_prefix,
         num_classes=len(labels) if labels else None,
         provenance=ref.provenance,
+        class_names=tuple(labels.get(index, str(index)) for index in range(len(labels)))
+        if labels
+        else None,
     )
 
 

@@ -44,7 +44,5 @@ class GeneratedSource(Source):
             encoded = io.BytesIO()
             Image.fromarray(pixels).save(encoded, "PNG")
             name = f"shelf {index % 2}/pic <{index}> & co"
-            yield Item(
-                index, name, Encoded(encoded.getvalue()), {"label": ("cat", "dog")[index % 2]}
-            )
+            yield Item(index, name, Encoded(encoded.getvalue()), label=("cat", "dog")[index % 2])
         yield Item(self.size, "empty", Encoded(b""))

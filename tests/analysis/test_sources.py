@@ -141,7 +141,7 @@ def test_an_unreadable_file_is_skipped_and_a_vanished_one_stops_the_run(tmp_path
 
 def test_in_memory_items_decode_like_files(tmp_path):
     path = save(tmp_path / "x.png", (6, 5))
-    item = Item(0, "x.png", Encoded(path.read_bytes()), {"label": "cat"})
+    item = Item(0, "x.png", Encoded(path.read_bytes()), label="cat")
     loaded = images.load(images.read(item))
     assert loaded.image.size == (6, 5) and loaded.size_bytes == path.stat().st_size
     with pytest.raises(images.ImageLoadError, match="empty file"):

@@ -28,7 +28,7 @@ from reportgen.analysis import images
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import ExtractOptions, PreparedBatch, RawRecord, finish, prepare
 from reportgen.analysis.model import LoadedModel, ModelRef, load_processor
-from reportgen.analysis.sources.base import Item
+from reportgen.analysis.sources.base import Item, ItemTag
 from reportgen.methods import spread
 from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
 from reportgen.results import ImageSummary
@@ -71,8 +71,7 @@ class Hit:
     """An image the cache answered: with its record, or (``record`` None) by its cached summary
     ``facts`` alone, so that its file is placed as it is, never read."""
 
-    index: int
-    name: str
+    tag: ItemTag
     key: str
     record: ImageRecord | None
     facts: dict[str, Any] | None = None
@@ -82,7 +81,7 @@ class Hit:
 class Miss:
     """An image the model must see."""
 
-    index: int
+    tag: ItemTag
     key: str
     image: images.LoadedImage
 
@@ -91,7 +90,7 @@ class Miss:
 class Made:
     """An image the model saw, before its maps are finished."""
 
-    index: int
+    tag: ItemTag
     key: str
     raw: RawRecord
 
@@ -118,13 +117,13 @@ def intake(item: Item, job: Job) -> Hit | Miss | SkippedFile:
     if cached:
         facts = cache.get_json("summaries", job.summary_key(key))
         if facts is not None:
-            return Hit(item.index, file.name, key, None, facts)
+            return Hit(item.tag, key, None, facts)
         try:
-            return Hit(item.index, file.name, key, store.read_record(cached, file.name))
+            return Hit(item.tag, key, store.read_record(cached, file.name))
         except (OSError, ValueError, KeyError):
             pass  # recomputed below
     try:
-        return Miss(item.index, key, images.load(file))
+        return Miss(item.tag, key, images.load(file))
     except images.ImageLoadError as error:
         return SkippedFile(file.name, str(error))
 
@@ -134,7 +133,7 @@ class Intake:
     """A batch of items after intake: what needs no model, and the misses ready for it."""
 
     found: list[Hit | SkippedFile]  # cache hits and unreadable items
-    misses: list[tuple[int, str]]  # (index, key) of each image of ``prepared``, in order
+    misses: list[tuple[ItemTag, str]]  # (tag, key) of each image of ``prepared``, in order
     prepared: PreparedBatch | None  # the misses through the processor; None when none missed
 
 
@@ -149,15 +148,17 @@ def intake_batch(items: Sequence[Item], job: Job, pin: bool = False) -> Intake:
     prepared = None
     if misses:
         prepared = prepare([miss.image for miss in misses], load_processor(job.model), pin)
-    return Intake(found, [(miss.index, miss.key) for miss in misses], prepared)
+    return Intake(found, [(miss.tag, miss.key) for miss in misses], prepared)
 
 
-def summarise(index: int, record: ImageRecord, spec: spread.SpreadSpec) -> ImageSummary:
+def summarise(tag: ItemTag, record: ImageRecord, spec: spread.SpreadSpec) -> ImageSummary:
     entropy, layer_entropies = spread.record_entropies(record, spec)
     return ImageSummary(
-        index=index,
-        id=image_id(index, record.name),
-        name=record.name,
+        index=tag.index,
+        id=image_id(tag.index, tag.name),
+        name=tag.name,
+        label=tag.label,
+        source_id=tag.source_id,
         sha256=record.sha256,
         size_bytes=record.size_bytes,
         original_size=tuple(record.original_size),
@@ -169,19 +170,21 @@ def summarise(index: int, record: ImageRecord, spec: spread.SpreadSpec) -> Image
 
 
 def summary_facts(summary: ImageSummary) -> dict[str, Any]:
-    """What a summary owes to the record alone (not to its place in the folder): cached."""
+    """What a summary owes to the record alone (not to its place in the source): cached."""
     data = asdict(summary)
-    for key in ("index", "id", "name", "level"):
+    for key in ("index", "id", "name", "level", "label", "source_id", "correct"):
         data.pop(key)
     data["predictions"] = [[p.label, p.probability] for p in summary.predictions]
     return data
 
 
-def summary_from_facts(index: int, name: str, facts: dict[str, Any]) -> ImageSummary:
+def summary_from_facts(tag: ItemTag, facts: dict[str, Any]) -> ImageSummary:
     return ImageSummary(
-        index=index,
-        id=image_id(index, name),
-        name=name,
+        index=tag.index,
+        id=image_id(tag.index, tag.name),
+        name=tag.name,
+        label=tag.label,
+        source_id=tag.source_id,
         sha256=facts["sha256"],
         size_bytes=facts["size_bytes"],
         original_size=tuple(facts["original_size"]),
@@ -204,15 +207,15 @@ def deliver(item: Hit | Made | SkippedFile, job: Job) -> Stored | SkippedFile:
     from_cache = isinstance(item, Hit)
     if from_cache:
         record = functools.cache(
-            lambda: item.record or store.read_record(cache.path(*_cached(item)), item.name)
+            lambda: item.record or store.read_record(cache.path(*_cached(item)), item.tag.name)
         )
     else:
         payload, stored = store.as_stored(finish(item.raw, job.extract), job.keep_heads)
         record = functools.cache(lambda: stored)
     if from_cache and item.facts is not None:
-        summary = summary_from_facts(item.index, item.name, item.facts)
+        summary = summary_from_facts(item.tag, item.facts)
     else:
-        summary = summarise(item.index, record(), spread.SpreadSpec.parse(job.spread_by))
+        summary = summarise(item.tag, record(), spread.SpreadSpec.parse(job.spread_by))
         if cache:
             cache.put_json("summaries", job.summary_key(item.key), summary_facts(summary))
     destination = job.maps_dir / f"{summary.id}.npz"

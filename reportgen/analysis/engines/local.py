@@ -24,7 +24,7 @@ from reportgen.analysis.engines.base import (
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import Extractor, PreparedBatch, batched
 from reportgen.analysis.model import LoadedModel
-from reportgen.analysis.sources.base import Item
+from reportgen.analysis.sources.base import Item, ItemTag
 from reportgen.errors import ReportgenError
 from reportgen.record import SkippedFile
 from reportgen.workers import DRAIN, Pool, available_cores, open_pool, threaded_map
@@ -62,7 +62,7 @@ def _deliveries(
     them, misses once the model has seen them. Intake runs a batch ahead in a thread; once the
     model turns out to run on an accelerator, in one thread per core."""
     found: deque[Hit | SkippedFile] = deque()
-    order: deque[tuple[int, str]] = deque()
+    order: deque[tuple[ItemTag, str]] = deque()
     extractor: list[Extractor] = []  # made when the first miss needs the model
 
     def accelerated() -> bool:
@@ -92,8 +92,8 @@ def _deliveries(
             while found:
                 yield (found.popleft(),)
             for raw in batch:
-                index, key = order.popleft()
-                yield (Made(index, key, raw),)
+                tag, key = order.popleft()
+                yield (Made(tag, key, raw),)
             if between_passes:
                 yield DRAIN
     while found:

@@ -39,7 +39,7 @@ from reportgen.analysis.engines.base import (
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import Extractor, ImageFacts, PreparedBatch
 from reportgen.analysis.model import LoadedModel, load
-from reportgen.analysis.sources.base import Item
+from reportgen.analysis.sources.base import Item, ItemTag
 from reportgen.errors import ReportgenError
 from reportgen.record import SkippedFile
 from reportgen.workers import Pool
@@ -193,7 +193,7 @@ def _stage(batch: dict[str, np.ndarray], work: Callable[[list[Any]], list[Any]])
 class _Prepared:
     """A miss through the processor, on its way to the model."""
 
-    index: int
+    tag: ItemTag
     key: str
     facts: ImageFacts
     pixels: np.ndarray  # float32 (3, H, W)
@@ -210,8 +210,8 @@ def _intake(items: list[Item], job: Job) -> list[Any]:
         return batch.found
     pixels = batch.prepared.pixels.numpy()
     ready = [
-        _Prepared(index, key, facts, pixels[position])
-        for position, ((index, key), facts) in enumerate(
+        _Prepared(tag, key, facts, pixels[position])
+        for position, ((tag, key), facts) in enumerate(
             zip(batch.misses, batch.prepared.facts, strict=True)
         )
     ]
@@ -241,10 +241,10 @@ class _ModelStage:
         pixels = torch.from_numpy(np.stack([item.pixels for item in prepared]))
         (raws,) = self._extractor.run([PreparedBatch([item.facts for item in prepared], pixels)])
         made = {
-            item.index: Made(item.index, item.key, raw)
+            item.tag.index: Made(item.tag, item.key, raw)
             for item, raw in zip(prepared, raws, strict=True)
         }
-        return [made[item.index] if isinstance(item, _Prepared) else item for item in items]
+        return [made[item.tag.index] if isinstance(item, _Prepared) else item for item in items]
 
 
 def _deliver_batch(batch: dict[str, np.ndarray], job: Job) -> dict[str, np.ndarray]:

@@ -10,8 +10,8 @@ module here with one :class:`Source` subclass, registered in :mod:`reportgen.ana
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from reportgen.slugs import image_id
@@ -23,17 +23,33 @@ class Item:
     which read it there."""
 
     index: int  # its place in the source's order
-    name: str  # shown in the report, unique within the source; POSIX separators
+    name: str  # shown in the report; POSIX separators; two items may share it
     reader: Callable[[], bytes]  # the encoded bytes; raises ImageLoadError to skip the item
-    metadata: Mapping[str, Any] = field(default_factory=dict)  # e.g. {"label": "cat"}
+    label: str | None = None  # its class, for sources that have labels
+    source_id: str | None = None  # where the source keeps it (a path, a row); default: name
 
     @property
     def id(self) -> str:
         """Its stable id in reports and file names: ``007-chelsea-cat``."""
         return image_id(self.index, self.name)
 
+    @property
+    def tag(self) -> ItemTag:
+        """What travels with the item through the engine, without its reader."""
+        return ItemTag(self.index, self.name, self.label, self.source_id or self.name)
+
     def read(self) -> bytes:
         return self.reader()
+
+
+@dataclass(frozen=True)
+class ItemTag:
+    """An item's identity and label: what its summary needs besides its record."""
+
+    index: int
+    name: str
+    label: str | None
+    source_id: str
 
 
 @dataclass(frozen=True)
