@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 # torch is installed on its own first: an unpinned torch pulls a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
-EXTRAS ?= offline,test,ray
+EXTRAS ?= offline,test,ray,datasets,stats
 MODEL ?= auto
 EXAMPLE_DATE ?= 2026-11-24
 # Show every section on 13 images: faithfulness, and galleries with a page per image (reports

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from reportgen.errors import ReportgenError
+
 # Page layout options: None leaves the report's value (stored, or the default of a new report).
 LAYOUT_OPTIONS = ("gallery_threshold", "typical", "page_size")
 
@@ -18,24 +20,35 @@ def say(message: str) -> None:
 
 
 def add_inputs(parser: argparse.ArgumentParser) -> None:
-    """The images a command reads: a location and the kind of source it is."""
+    """The images a command reads: IMAGES, and each input source's own options."""
+    from reportgen.analysis.sources import registry
+
     parser.add_argument(
         "images",
-        help="the images: a folder (searched recursively), or what --source reads",
+        nargs="?",
+        help="the images: a folder, or what --source reads; optional with an option that "
+        "names another source (then the folder its relative paths start from)",
     )
-    parser.add_argument(
+    group = parser.add_argument_group("input sources")
+    group.add_argument(
         "--source",
-        default="folder",
         metavar="KIND",
-        help="what IMAGES is: folder, or an input source a plugin adds (default: folder)",
+        help=f"what IMAGES is, by its source's name: {', '.join(registry())} "
+        "(default: the source the options below ask for, else folder)",
     )
+    for kind in registry().values():
+        kind.add_options(group)
 
 
 def source(args: argparse.Namespace):
     """The input source ``args`` name (see :func:`add_inputs`)."""
-    from reportgen.analysis.sources import open_source
+    from reportgen.analysis.sources import from_options, open_source
 
-    return open_source(args.source, args.images)
+    if args.source is not None:
+        if args.images is None:
+            raise ReportgenError(f"--source {args.source} reads IMAGES: give it")
+        return open_source(args.source, args.images)
+    return from_options(args.images, args)
 
 
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ from reportgen import cli, plugins
 from reportgen.analysis import sources
 from reportgen.analysis.execution import Execution
 from reportgen.commands import COMMANDS, options
+from reportgen.errors import ReportgenError
 from reportgen.results import AnalysisParams
 
 
@@ -77,9 +78,10 @@ def test_analyze_and_build_share_the_analysis_options():
     defaults = parser.parse_args(["build", "imgs"])
     assert options.analysis_params(defaults) == AnalysisParams()
     assert options.execution(defaults) == Execution()
-    assert (
-        defaults.source == "folder" and sources.open_source("folder", "imgs").folder.name == "imgs"
-    )
+    assert options.source(defaults).folder.name == "imgs"
+    assert sources.open_source("folder", "imgs").folder.name == "imgs"
+    with pytest.raises(ReportgenError, match="give the images"):
+        options.source(parser.parse_args(["build"]))
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ Source subclass (found once, when a source is first looked up).
 
 from __future__ import annotations
 
+import argparse
 import functools
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,24 @@ def open_source(kind: str, location: str) -> Source:
     if kind not in found:
         raise ReportgenError(f"unknown source {kind!r}; choose from {', '.join(found)}")
     return found[kind].open(location)
+
+
+def from_options(images: str | None, args: argparse.Namespace) -> Source:
+    """The one source the command-line options ask for; IMAGES alone is a folder."""
+    asked = {
+        kind: found
+        for kind, source_class in registry().items()
+        if kind != FolderSource.kind
+        and (found := source_class.from_options(images, args)) is not None
+    }
+    if len(asked) > 1:
+        raise ReportgenError(f"give one input source, not {' and '.join(asked)}")
+    if asked:
+        return next(iter(asked.values()))
+    if images is None:
+        raise ReportgenError("give the images: a folder, or an input source's option")
+    folder = FolderSource.from_options(images, args)
+    return folder if folder is not None else FolderSource(Path(images))
 
 
 def as_source(inputs: Source | Path | str) -> Source:

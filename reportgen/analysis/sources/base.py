@@ -10,6 +10,7 @@ module here with one :class:`Source` subclass, registered in :mod:`reportgen.ana
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -69,8 +70,19 @@ class Source:
 
     @classmethod
     def open(cls, location: str) -> Source:
-        """The source a user names by ``location`` (a path, a URL...)."""
+        """The source a user names by ``location`` (a path, a URL...): ``--source KIND IMAGES``."""
         raise NotImplementedError
+
+    @classmethod
+    def add_options(cls, group: argparse._ArgumentGroup) -> None:
+        """Add the command-line options that ask for this source and shape it (``--labels``,
+        ``--dataset``...); none by default, the source is then reached by ``--source KIND``."""
+
+    @classmethod
+    def from_options(cls, images: str | None, args: argparse.Namespace) -> Source | None:
+        """The source ``args`` ask for through this class's options, or None when they do not;
+        ``images`` is the IMAGES argument (None when left out)."""
+        return None
 
     @property
     def name(self) -> str:
