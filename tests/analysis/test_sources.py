@@ -12,10 +12,12 @@ from PIL import Image
 
 from reportgen import api, plugins
 from reportgen.analysis import images, sources
-from reportgen.analysis.sources.base import Encoded, Item
+from reportgen.analysis.engines.base import intake
+from reportgen.analysis.sources.base import Encoded, Item, Unusable
 from reportgen.analysis.sources.folder import FolderSource, discover, read_file
 from reportgen.errors import ReportgenError
 from reportgen.publish.options import ReportOptions, parse_date
+from reportgen.record import SkippedFile
 
 
 @pytest.fixture
@@ -146,6 +148,12 @@ def test_in_memory_items_decode_like_files(tmp_path):
     assert loaded.image.size == (6, 5) and loaded.size_bytes == path.stat().st_size
     with pytest.raises(images.ImageLoadError, match="empty file"):
         images.load(images.read(Item(1, "empty", Encoded(b""))))
+
+
+def test_an_item_its_source_cannot_use_is_skipped_with_the_sources_reason():
+    item = Item(3, "row 4", Unusable("row 4: empty label"))
+    assert pickle.loads(pickle.dumps(item)).reader == Unusable("row 4: empty label")
+    assert intake(item, job=None) == SkippedFile("row 4", "row 4: empty label")
 
 
 def test_a_plugin_source_is_read_end_to_end_into_a_report(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from reportgen.analysis.images import ImageLoadError
 from reportgen.slugs import image_id
 
 
@@ -61,6 +62,18 @@ class Encoded:
 
     def __call__(self) -> bytes:
         return self.data
+
+
+@dataclass(frozen=True)
+class Unusable:
+    """The reader of an item its source already knows it cannot use (a row with an empty path
+    or label, a record without image bytes): reading it raises ImageLoadError with ``reason``,
+    so the engines skip it with that reason where they skip a bad file."""
+
+    reason: str
+
+    def __call__(self) -> bytes:
+        raise ImageLoadError(self.reason)
 
 
 class Source:
