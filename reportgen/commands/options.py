@@ -22,6 +22,7 @@ def say(message: str) -> None:
 def add_inputs(parser: argparse.ArgumentParser) -> None:
     """The images a command reads: IMAGES, and each input source's own options."""
     from reportgen.analysis.sources import registry
+    from reportgen.analysis.sources.base import add_column_options
 
     parser.add_argument(
         "images",
@@ -36,6 +37,7 @@ def add_inputs(parser: argparse.ArgumentParser) -> None:
         help=f"what IMAGES is, by its source's name: {', '.join(registry())} "
         "(default: the source the options below ask for, else folder)",
     )
+    add_column_options(group)
     for kind in registry().values():
         kind.add_options(group)
 

@@ -84,6 +84,15 @@ def test_analyze_and_build_share_the_analysis_options():
         options.source(parser.parse_args(["build"]))
 
 
+def test_the_column_options_are_shared_by_every_source_with_columns():
+    parser = cli.build_parser()
+    for command in (["analyze", "--out", "o"], ["build"]):
+        args = parser.parse_args([*command, "--image-column", "img", "--label-column", "y"])
+        assert (args.image_column, args.label_column) == ("img", "y"), command[0]
+    defaults = parser.parse_args(["build", "imgs"])
+    assert defaults.image_column is None and defaults.label_column is None
+
+
 @pytest.fixture
 def generated_plugin(monkeypatch):
     """The generated source of tests/analysis, installed as a plugin."""

@@ -76,6 +76,24 @@ class Unusable:
         raise ImageLoadError(self.reason)
 
 
+def add_column_options(group: argparse._ArgumentGroup) -> None:
+    """``--image-column`` and ``--label-column``: the columns of a table-shaped source (a CSV,
+    a dataset, shards), shared by every source that has columns; added once, by the command
+    (:func:`reportgen.commands.options.add_inputs`), and read as ``args.image_column`` and
+    ``args.label_column`` (None: the source detects them)."""
+    group.add_argument(
+        "--image-column",
+        metavar="NAME",
+        help="the column that holds the images of a table-shaped source (CSV, dataset, shards; "
+        "default: detected)",
+    )
+    group.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="the column that holds the labels of a table-shaped source (default: detected)",
+    )
+
+
 class Source:
     """Where the images come from. ``str(source)`` names it in messages."""
 
