@@ -231,7 +231,7 @@ def analyze(
     skipped: list[SkippedFile] = []
     hits = 0
     with nullcontext(engine) if engine else engines.open_engine(execution) as running:
-        outcomes = running.run(source.items(), job, model)
+        outcomes = running.run(source, job, model)
         for outcome in track(outcomes, total=total, desc="attention"):
             if isinstance(outcome, Stored):
                 summaries.append(outcome.summary)

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from conftest import site_files, write_images
 from generated_source import GeneratedSource
+from shard_files import LABELS, label_json, png, write_parquet, write_tar
 
 from reportgen import api
+from reportgen.analysis.sources.shards import ShardsSource
 from reportgen.errors import ReportgenError
 from reportgen.publish.build import ReportBuild
 from reportgen.publish.options import ReportOptions, parse_date
@@ -93,6 +95,46 @@ def test_ray_reads_a_source_that_is_no_folder(params, execution, tmp_path):
     assert [i.entropy for i in on_ray.images] == pytest.approx([i.entropy for i in local.images])
     assert len(on_ray.images) == 6
     assert on_ray.skipped == local.skipped and [item.name for item in local.skipped] == ["empty"]
+
+
+@pytest.mark.parametrize("kind", ["parquet", "webdataset"])
+def test_ray_reads_shards_with_its_own_readers_as_the_local_engine(
+    kind, params, execution, tmp_path, monkeypatch
+):
+    """Ray Data's readers read the shards on the workers (the driver never iterates the items),
+    and every row gets the index the local engine gives it, across files and row groups."""
+    shards = tmp_path / "shards"
+    for file in range(3):
+        first = 7 * file
+        if kind == "parquet":
+            data = [png(first + n) for n in range(7)]
+            labels = [LABELS[(first + n) % 4] for n in range(7)]
+            if file == 0:
+                data[6] = None
+            if file == 1:
+                data[3] = b"not an image"
+            if file == 2:
+                labels[4] = ""
+            write_parquet(shards / f"{file}.parquet", data, labels)
+        else:
+            samples = [(f"k{first + n:03d}", {"png": png(first + n)}) for n in range(7)]
+            samples[2][1]["cls"] = LABELS[file].encode()
+            samples[5] = (samples[5][0], {"json": label_json("no image")})
+            write_tar(shards / f"{file}.tar", samples)
+    source = ShardsSource(str(shards / "*"))
+    local = api.analyze(source, tmp_path / "local", params, replace(execution, use_cache=False))
+    monkeypatch.setattr(ShardsSource, "items", None)  # read by Ray Data, or this fails
+    on_ray = api.analyze(
+        source, tmp_path / "ray", params, replace(execution, engine="ray", use_cache=False)
+    )
+    columns = ("index", "id", "name", "label", "source_id", "sha256")
+    assert [[getattr(image, c) for c in columns] for image in on_ray.images] == [
+        [getattr(image, c) for c in columns] for image in local.images
+    ]
+    assert [i.entropy for i in on_ray.images] == pytest.approx([i.entropy for i in local.images])
+    skipped = {(item.name, item.reason) for item in local.skipped}
+    assert {(item.name, item.reason) for item in on_ray.skipped} == skipped and len(skipped) == 3
+    assert len(local.images) == 18
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def save(path, size=(4, 4)):
 
 def test_the_folder_source_is_built_in(tmp_path, entry_points):
     entry_points()
-    assert sources.registry() == {"folder": FolderSource}
+    assert sources.registry() == sources.SOURCES and sources.SOURCES["folder"] is FolderSource
     source = sources.open_source("folder", str(tmp_path))
     assert isinstance(source, FolderSource) and source.folder == tmp_path
     assert sources.as_source(tmp_path).folder == tmp_path
@@ -54,8 +54,9 @@ def test_the_folder_source_is_built_in(tmp_path, entry_points):
 
 def test_an_unknown_source_names_the_known_ones(entry_points):
     entry_points(("generated", "generated_source:GeneratedSource"))
-    with pytest.raises(ReportgenError, match="unknown source 'csv'; choose from folder, generated"):
-        sources.open_source("csv", "labels.csv")
+    known = ", ".join([*sources.SOURCES, "generated"])
+    with pytest.raises(ReportgenError, match=f"unknown source 'nope'; choose from {known}$"):
+        sources.open_source("nope", "labels.csv")
 
 
 def test_plugin_sources_are_found_once_and_bad_ones_left_out(entry_points, caplog):
@@ -64,7 +65,7 @@ def test_plugin_sources_are_found_once_and_bad_ones_left_out(entry_points, caplo
         ("folder", "generated_source:GeneratedSource"),  # the name is taken
         ("not-a-source", "builtins:len"),
     )
-    assert sources.registry() == {"folder": FolderSource, "generated": GeneratedSource}
+    assert sources.registry() == {**sources.SOURCES, "generated": GeneratedSource}
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2
     assert "'folder'" in warnings[0] and "already taken" in warnings[0]

@@ -122,9 +122,10 @@ def test_source_chooses_a_plugin_source(generated_plugin, tiny_vit_dir, tmp_path
 
 
 def test_an_unknown_source_is_a_one_line_error(generated_plugin, tmp_path, capsys):
-    assert cli.main(["analyze", "x", "--source", "csv", "--out", str(tmp_path / "o")]) == 2
+    assert cli.main(["analyze", "x", "--source", "nope", "--out", str(tmp_path / "o")]) == 2
+    known = ", ".join([*sources.SOURCES, "generated"])
     assert capsys.readouterr().err == (
-        "reportgen: error: unknown source 'csv'; choose from folder, generated\n"
+        f"reportgen: error: unknown source 'nope'; choose from {known}\n"
     )
     assert cli.main(["analyze", "many", "--source", "generated", "--out", str(tmp_path)]) == 2
     assert "expected a number of images, got 'many'" in capsys.readouterr().err

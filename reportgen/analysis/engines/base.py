@@ -18,7 +18,7 @@ An engine only decides where these run. Adding one (Spark, Dask...) is one modul
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from reportgen.analysis import images
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import ExtractOptions, PreparedBatch, RawRecord, finish, prepare
 from reportgen.analysis.model import LoadedModel, ModelRef, load_processor
-from reportgen.analysis.sources.base import Item, ItemTag
+from reportgen.analysis.sources.base import Item, ItemTag, Source
 from reportgen.methods import spread
 from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
 from reportgen.results import ImageSummary
@@ -250,12 +250,11 @@ class Engine:
         raise NotImplementedError
 
     def run(
-        self, items: Iterable[Item], job: Job, model: Callable[[], LoadedModel]
+        self, source: Source, job: Job, model: Callable[[], LoadedModel]
     ) -> Iterator[Stored | SkippedFile]:
-        """Analyse ``items`` (a source's, read as they come) and yield one outcome per item, in
-        any order. ``model()`` gives
-        the model loaded in this process, for engines that run it here; it is called only
-        when some image misses the cache."""
+        """Analyse the items of ``source`` (read as they come) and yield one outcome per item,
+        in any order. ``model()`` gives the model loaded in this process, for engines that run
+        it here; it is called only when some image misses the cache."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ from reportgen.analysis.engines.base import (
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import Extractor, PreparedBatch, batched
 from reportgen.analysis.model import LoadedModel
-from reportgen.analysis.sources.base import Item, ItemTag
+from reportgen.analysis.sources.base import Item, ItemTag, Source
 from reportgen.errors import ReportgenError
 from reportgen.record import SkippedFile
 from reportgen.workers import DRAIN, Pool, available_cores, open_pool, threaded_map
@@ -47,9 +47,10 @@ class LocalEngine(Engine):
         return self._pool
 
     def run(
-        self, items: Iterable[Item], job: Job, model: Callable[[], LoadedModel]
+        self, source: Source, job: Job, model: Callable[[], LoadedModel]
     ) -> Iterator[Stored | SkippedFile]:
-        yield from self._pool.imap(partial(deliver, job=job), _deliveries(items, job, model))
+        deliveries = _deliveries(source.items(), job, model)
+        yield from self._pool.imap(partial(deliver, job=job), deliveries)
 
     def close(self) -> None:
         self._pool.close()

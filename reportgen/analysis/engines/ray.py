@@ -12,16 +12,17 @@ Each stage calls the same functions as the local engine (:mod:`.base`,
 store, the report's staging folder and the cache themselves: on a cluster these folders must be
 on storage every node sees under the same path, and every node needs reportgen and the model
 (the same local folder, or the HuggingFace cache). Items are read on the workers: a folder
-source's files must be there too, and a plugin source's package installed. The driver lists
-the items (not their bytes) before the pipeline starts. Ray retries a task or restarts an
+source's files must be there too, and a plugin source's package installed. A source with Ray
+Data readers of its own (:meth:`~reportgen.analysis.sources.base.Source.ray_dataset`: the
+shards) is read by them on the cluster; any other's items (not their bytes) are listed by the
+driver before the pipeline starts. Ray retries a task or restarts an
 actor whose worker dies. ``ray[data]`` is an optional extra: ``pip install "reportgen[ray]"``.
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,9 @@ from reportgen.analysis.engines.base import (
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import Extractor, ImageFacts, PreparedBatch
 from reportgen.analysis.model import LoadedModel, load
-from reportgen.analysis.sources.base import Item, ItemTag
+from reportgen.analysis.sources.base import ITEM_COLUMN, Item, ItemTag, Source
+from reportgen.analysis.sources.base import pack_items as _pack
+from reportgen.analysis.sources.base import unpack_items as _unpack
 from reportgen.errors import ReportgenError
 from reportgen.record import SkippedFile
 from reportgen.workers import Pool
@@ -88,7 +91,7 @@ class RayEngine(Engine):
         return self._pool
 
     def run(
-        self, items: Iterable[Item], job: Job, model: Callable[[], LoadedModel]
+        self, source: Source, job: Job, model: Callable[[], LoadedModel]
     ) -> Iterator[Stored | SkippedFile]:
         ray = _ray()
         gpus = int(ray.cluster_resources().get("GPU", 0))
@@ -97,7 +100,7 @@ class RayEngine(Engine):
         gpus_per_actor = 1 if gpus and job.device in ("auto", "cuda") else 0
         actors = self._actors or max(1, gpus if gpus_per_actor else 1)
         dataset = (
-            ray.data.from_items(_pack(list(items))["item"].tolist())
+            _items_dataset(ray, source)
             .map_batches(_intake_batch, fn_kwargs={"job": job}, batch_size=job.batch_size)
             .map_batches(
                 _ModelStage,
@@ -160,12 +163,13 @@ def _first_line(error: BaseException) -> str:
 # --- the stages: picklable items in a binary column -------------------------------------------
 
 
-def _pack(items: list[Any]) -> dict[str, np.ndarray]:
-    return {"item": np.array([pickle.dumps(item) for item in items], dtype=object)}
-
-
-def _unpack(batch: dict[str, np.ndarray]) -> list[Any]:
-    return [pickle.loads(blob) for blob in batch["item"]]
+def _items_dataset(ray: Any, source: Source) -> Any:
+    """The source's items as a Ray dataset: read on the cluster by Ray Data's readers where the
+    source has them (:meth:`Source.ray_dataset`), else listed here on the driver."""
+    dataset = source.ray_dataset(ray)
+    if dataset is None:
+        dataset = ray.data.from_items(_pack(list(source.items()))[ITEM_COLUMN].tolist())
+    return dataset
 
 
 @dataclass

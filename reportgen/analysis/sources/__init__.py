@@ -16,9 +16,10 @@ from typing import Any
 from reportgen import plugins
 from reportgen.analysis.sources.base import Source
 from reportgen.analysis.sources.folder import FolderSource
+from reportgen.analysis.sources.shards import ShardsSource
 from reportgen.errors import ReportgenError
 
-SOURCES: dict[str, type[Source]] = {FolderSource.kind: FolderSource}
+SOURCES: dict[str, type[Source]] = {source.kind: source for source in (FolderSource, ShardsSource)}
 
 
 def _check(name: str, loaded: Any) -> type[Source]:

@@ -11,9 +11,12 @@ module here with one :class:`Source` subclass, registered in :mod:`reportgen.ana
 from __future__ import annotations
 
 import argparse
+import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import numpy as np
 
 from reportgen.analysis.images import ImageLoadError
 from reportgen.slugs import image_id
@@ -132,3 +135,22 @@ class Source:
     def items(self) -> Iterator[Item]:
         """The items, in the source's order, indexed from 0; one pass."""
         raise NotImplementedError
+
+    def ray_dataset(self, ray: Any) -> Any | None:
+        """For the Ray engine: a Ray Data dataset of the items, read on the cluster by Ray Data's
+        own readers, one pickled :class:`Item` per row in the column ``item``
+        (:func:`pack_items`), the same items as :meth:`items` gives (indexes included), in any
+        order. None (the default): the engine lists :meth:`items` on the driver instead."""
+        return None
+
+
+ITEM_COLUMN = "item"  # the column of a Ray Data batch that holds pickled items
+
+
+def pack_items(items: list[Any]) -> dict[str, np.ndarray]:
+    """Items (or anything picklable) as a Ray Data batch: one pickled object per row."""
+    return {ITEM_COLUMN: np.array([pickle.dumps(item) for item in items], dtype=object)}
+
+
+def unpack_items(batch: dict[str, np.ndarray]) -> list[Any]:
+    return [pickle.loads(blob) for blob in batch[ITEM_COLUMN]]
