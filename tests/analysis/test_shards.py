@@ -193,11 +193,12 @@ print(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).g
 
 
 def peak_rss_kib(rows: int, tiny_vit_dir, tmp_path) -> int:
-    """Peak RSS of analysing ``rows`` rows of 120 kB images (uncompressed PNGs: 1,000 of them
-    held at once would add 120 MB, over a fifth of the process)."""
+    """Peak RSS of analysing ``rows`` rows of 200 kB images (uncompressed PNGs: 1,000 of them
+    held at once would add 200 MB, over a third of the process; measured with the items listed
+    first at 120 kB each: 1.23x, streamed: 1.02x)."""
     folder = tmp_path / f"rows-{rows}"
     for first in range(0, rows, 100):
-        data = [png(first + n, side=200, compress_level=0) for n in range(min(100, rows - first))]
+        data = [png(first + n, side=256, compress_level=0) for n in range(min(100, rows - first))]
         write_parquet(folder / f"{first:05d}.parquet", data, ["cat"] * len(data))
     command = [sys.executable, "-c", MEMORY_SCRIPT, str(folder / "*.parquet")]
     command += [str(tmp_path / f"out-{rows}"), str(tiny_vit_dir)]
