@@ -156,8 +156,8 @@ def test_an_input_that_vanishes_mid_run(run, published, folder, monkeypatch):
     out, before = published
     real_discover = folder_source.discover
 
-    def then_one_goes(path):
-        found = real_discover(path)
+    def then_one_goes(path, recursive):
+        found = real_discover(path, recursive)
         found[1].unlink()  # removed after the folder was listed, before it is read
         return found
 

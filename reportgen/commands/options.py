@@ -49,7 +49,7 @@ def source(args: argparse.Namespace):
     if args.source is not None:
         if args.images is None:
             raise ReportgenError(f"--source {args.source} reads IMAGES: give it")
-        return open_source(args.source, args.images)
+        return open_source(args.source, args.images, args)
     return from_options(args.images, args)
 
 

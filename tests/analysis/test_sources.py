@@ -78,28 +78,74 @@ def test_plugin_sources_are_found_once_and_bad_ones_left_out(entry_points, caplo
 # --- the folder source -------------------------------------------------------------------------
 
 
-def test_folder_items_are_recursive_sorted_and_skip_hidden(tmp_path):
+def test_folder_items_are_sorted_skip_hidden_and_subfolders_on_request(tmp_path):
     for name in ["b.png", "a.jpg", "sub/c.png", ".hidden/d.png", ".e.png", "sub/.f.png"]:
         save(tmp_path / name)
     (tmp_path / "notes.txt").write_text("not an image extension: ignored")
-    source = FolderSource(tmp_path)
-    items = list(source.items())
-    assert source.count() == 3
-    assert [(item.index, item.name, item.id) for item in items] == [
+    top = FolderSource(tmp_path)
+    assert [(item.index, item.name, item.id) for item in top.items()] == [
         (0, "a.jpg", "000-a"),
         (1, "b.png", "001-b"),
-        (2, "sub/c.png", "002-c"),
+    ]
+    source = FolderSource(tmp_path, recursive=True)
+    items = list(source.items())
+    assert (top.count(), source.count()) == (2, 3)
+    assert [(item.index, item.name, item.id, item.label) for item in items] == [
+        (0, "a.jpg", "000-a", None),
+        (1, "b.png", "001-b", None),
+        (2, "sub/c.png", "002-c", None),
     ]
     assert [item.read() for item in items] == [
         (tmp_path / name).read_bytes() for name in ("a.jpg", "b.png", "sub/c.png")
     ]
 
 
+def test_images_only_in_subfolders_ask_for_the_option_that_reads_them(tmp_path):
+    save(tmp_path / "cats" / "deep" / "x.png")
+    with pytest.raises(ReportgenError) as raised:
+        FolderSource(tmp_path).count()
+    assert str(raised.value) == (
+        f"no image files at the top of {tmp_path}, but its subfolders hold some: add "
+        "--recursive to read them, or --labels-from-folders to read each subfolder as a class"
+    )
+    assert FolderSource(tmp_path, recursive=True).count() == 1
+
+
+def test_class_folders_label_the_images_below_them_and_loose_images_are_skipped(tmp_path):
+    for name in ["cat/a.png", "cat/more/b.png", "dog/c.png", "loose.png", ".hidden/d.png"]:
+        save(tmp_path / name)
+    source = FolderSource(tmp_path, labels_from_folders=True)
+    items = list(source.items())
+    assert [(item.name, item.label, item.tag.source_id) for item in items] == [
+        ("cat/a.png", "cat", "cat/a.png"),
+        ("cat/more/b.png", "cat", "cat/more/b.png"),
+        ("dog/c.png", "dog", "dog/c.png"),
+        ("loose.png", None, "loose.png"),
+    ]
+    with pytest.raises(images.ImageLoadError, match="^not in a class folder"):
+        items[-1].read()
+    assert items[1].read() == (tmp_path / "cat/more/b.png").read_bytes()
+    assert source.describe() == {
+        "kind": "folder",
+        "folder": tmp_path.name,
+        "path": str(tmp_path),
+        "recursive": True,
+        "labels_from_folders": True,
+        "count": 4,
+    }
+
+
+def test_class_folders_asked_for_where_there_are_none_is_a_clear_error(tmp_path):
+    save(tmp_path / "loose.png")
+    with pytest.raises(ReportgenError, match="^no class folders with images in "):
+        FolderSource(tmp_path, labels_from_folders=True).count()
+
+
 def test_hostile_names_keep_their_text_and_get_safe_ids(tmp_path):
     names = ["<script>x</script>.png", "Ünïcödé café.png", "-rf #1?.png", "a b/'quoted'.png"]
     for name in names:
         save(tmp_path / name)
-    items = list(FolderSource(tmp_path).items())
+    items = list(FolderSource(tmp_path, recursive=True).items())
     assert sorted(names) == [item.name for item in items]
     assert [item.id for item in items] == [
         "000-rf-1",
@@ -118,7 +164,7 @@ def test_folder_items_travel_pickled_and_read_where_they_land(tmp_path):
 def test_the_folder_describes_itself_by_its_name(tmp_path):
     folder = save(tmp_path / "Holiday photos" / "x.png").parent
     source = sources.open_source("folder", str(folder / "." / ".." / "Holiday photos"))
-    assert source.name == "Holiday photos" and source.describe() == {"folder": "Holiday photos"}
+    assert source.name == "Holiday photos" and source.describe()["folder"] == "Holiday photos"
 
 
 def test_missing_and_empty_folders_are_clear_errors(tmp_path):

@@ -93,6 +93,19 @@ def test_the_column_options_are_shared_by_every_source_with_columns():
     assert defaults.image_column is None and defaults.label_column is None
 
 
+def test_the_folder_options_shape_the_folder_source():
+    parser = cli.build_parser()
+    plain = options.source(parser.parse_args(["build", "imgs"]))
+    assert (plain.recursive, plain.labels_from_folders) == (False, False)
+    deep = options.source(parser.parse_args(["analyze", "imgs", "--out", "o", "--recursive"]))
+    assert (deep.folder, deep.recursive, deep.labels_from_folders) == (Path("imgs"), True, False)
+    for command in (["build", "imgs"], ["build", "imgs", "--source", "folder"]):
+        classes = options.source(parser.parse_args([*command, "--labels-from-folders"]))
+        assert (classes.recursive, classes.labels_from_folders) == (True, True), command
+    with pytest.raises(ReportgenError, match="^--recursive and --labels-from-folders read IMAGES"):
+        options.source(parser.parse_args(["build", "--recursive"]))
+
+
 @pytest.fixture
 def generated_plugin(monkeypatch):
     """The generated source of tests/analysis, installed as a plugin."""

@@ -23,6 +23,7 @@ from PIL import Image
 
 from reportgen import api
 from reportgen.analysis.execution import Execution
+from reportgen.analysis.sources.folder import FolderSource
 from reportgen.publish.options import GallerySettings, ReportOptions, parse_date
 from reportgen.results import AnalysisParams
 
@@ -42,7 +43,7 @@ INSTALL_HINT = (
 )
 
 # File names that would run script if a page pasted them in unescaped. The "</script>" part
-# makes a sub-folder; the loader searches recursively, so the relative name is the whole string.
+# makes a sub-folder, read recursively, so the relative name is the whole string.
 HOSTILE_NAMES = [
     "<script>alert(1)</script>.png",
     '" onerror="alert(1).png',
@@ -107,7 +108,7 @@ def served(tiny_vit_dir, tmp_path_factory):
     execution = Execution(device="cpu", cache_dir=tmp / "cache")
     date = parse_date("2024-05-24")
     hostile = api.build(
-        _hostile_folder(tmp / "hostile"),
+        FolderSource(_hostile_folder(tmp / "hostile"), recursive=True),
         root,
         analysis,
         ReportOptions(title=HOSTILE_TITLE, slug=HOSTILE_SLUG, date=date),
@@ -121,7 +122,7 @@ def served(tiny_vit_dir, tmp_path_factory):
         execution,
     )
     galleries = api.build(
-        tmp / "hostile",
+        FolderSource(tmp / "hostile", recursive=True),
         root,
         analysis,
         ReportOptions(

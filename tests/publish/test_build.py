@@ -12,6 +12,7 @@ from conftest import site_files, stop_build_half_way, write_images
 from PIL import Image
 
 from reportgen import api, cli
+from reportgen.analysis.sources.folder import FolderSource
 from reportgen.errors import ReportgenError
 from reportgen.publish import pages, staging
 from reportgen.publish.build import rerender, stored_style
@@ -223,11 +224,12 @@ def test_hostile_file_names_are_inert_in_every_flavour(
     folder = tmp_path / "hostile"
     folder.mkdir()
     for index, name in enumerate(HOSTILE_NAMES):
-        path = folder / name  # "</script>" makes a sub-folder: the relative name is the same
+        path = folder / name  # "</script>" makes a sub-folder, read recursively
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (40, 40), (index * 40, 80, 160)).save(path, "PNG")
+    hostile = FolderSource(folder, recursive=True)
     report = api.build(
-        folder, tmp_path / "site", analysis_params, report_options, execution=execution
+        hostile, tmp_path / "site", analysis_params, report_options, execution=execution
     )
     html = (report / "index.html").read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html

@@ -18,6 +18,7 @@ from PIL import Image
 
 from reportgen import api
 from reportgen.analysis.execution import Execution
+from reportgen.analysis.sources.folder import FolderSource
 from reportgen.publish import escaping, gallery, page_model
 from reportgen.publish.build import rerender
 from reportgen.publish.options import GallerySettings, ReportOptions, parse_date
@@ -126,7 +127,8 @@ def built(tiny_vit_dir, tmp_path_factory):
         date=parse_date("2024-05-24"),
         gallery=GallerySettings(gallery_threshold=14, page_size=3, typical=2),
     )
-    report = api.build(folder, tmp / "site", params, report_options, execution)
+    source = FolderSource(folder, recursive=True)  # "</script>" makes a sub-folder
+    report = api.build(source, tmp / "site", params, report_options, execution)
     return report, Analysis.load(report / "data")
 
 

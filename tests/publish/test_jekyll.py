@@ -43,6 +43,7 @@ from test_explorer import (
 
 from reportgen import api
 from reportgen.analysis.execution import Execution
+from reportgen.analysis.sources.folder import FolderSource
 from reportgen.publish import escaping, page_model, pages
 from reportgen.publish.build import stored_style
 from reportgen.publish.flavours.jekyll import JekyllOptions
@@ -122,7 +123,8 @@ def report(request, images_dir, tiny_vit_dir, tmp_path_factory) -> Report:
     out = tmp_path_factory.mktemp(f"site-{name}")
     params = AnalysisParams(model=str(tiny_vit_dir))
     execution = Execution(device="cpu", cache_dir=images_dir.parent / "cache")
-    report_dir = api.build(images_dir, out, params, options, execution)
+    source = FolderSource(images_dir, recursive=True)  # "</script>" makes a sub-folder
+    report_dir = api.build(source, out, params, options, execution)
     work = tmp_path_factory.mktemp(f"jekyll-{name}")
     return Report(include, report_dir, Analysis.load(report_dir / "data"), work)
 
@@ -526,7 +528,8 @@ def gallery_site(images_dir, tiny_vit_dir, tmp_path_factory) -> GallerySite:
     params = AnalysisParams(model=str(tiny_vit_dir), keep_heads=True)
     execution = Execution(device="cpu", cache_dir=images_dir.parent / "cache")
     out = tmp_path_factory.mktemp("site-galleries")
-    report_dir = api.build(images_dir, out, params, options, execution)
+    source = FolderSource(images_dir, recursive=True)  # "</script>" makes a sub-folder
+    report_dir = api.build(source, out, params, options, execution)
     root, _ = jekyll_build(report_dir, tmp_path_factory.mktemp("jekyll-galleries"))
     post = root / f"blog/{DATE.year}/{GALLERY_SLUG}/index.html"
     assert post.is_file()

@@ -34,30 +34,33 @@ def registry() -> dict[str, type[Source]]:
     return {**SOURCES, **plugins.discover(plugins.SOURCES, taken=SOURCES, check=_check)}
 
 
-def open_source(kind: str, location: str) -> Source:
-    """The source of kind ``kind`` (a registry name) at ``location``."""
+def open_source(kind: str, location: str, args: argparse.Namespace | None = None) -> Source:
+    """The source of kind ``kind`` (a registry name) at ``location``, shaped by its own options
+    in ``args`` where they are given (``--source folder IMAGES --recursive``)."""
     found = registry()
     if kind not in found:
         raise ReportgenError(f"unknown source {kind!r}; choose from {', '.join(found)}")
-    return found[kind].open(location)
+    shaped = found[kind].from_options(location, args) if args is not None else None
+    return shaped if shaped is not None else found[kind].open(location)
 
 
 def from_options(images: str | None, args: argparse.Namespace) -> Source:
-    """The one source the command-line options ask for; IMAGES alone is a folder."""
+    """The one source the command-line options ask for. IMAGES alone is a folder; with another
+    source's option it is where that source's relative paths start, unless the folder's own
+    options (--recursive...) ask for the folder too, which is one source too many."""
     asked = {
         kind: found
         for kind, source_class in registry().items()
-        if kind != FolderSource.kind
-        and (found := source_class.from_options(images, args)) is not None
+        if (found := source_class.from_options(images, args)) is not None
     }
+    folder = asked.pop(FolderSource.kind, None)
+    if folder is not None and (not asked or folder.recursive):
+        asked = {FolderSource.kind: folder, **asked}
     if len(asked) > 1:
         raise ReportgenError(f"give one input source, not {' and '.join(asked)}")
-    if asked:
-        return next(iter(asked.values()))
-    if images is None:
+    if not asked:
         raise ReportgenError("give the images: a folder, or an input source's option")
-    folder = FolderSource.from_options(images, args)
-    return folder if folder is not None else FolderSource(Path(images))
+    return next(iter(asked.values()))
 
 
 def as_source(inputs: Source | Path | str) -> Source:
