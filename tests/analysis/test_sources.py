@@ -14,6 +14,7 @@ from reportgen import api, plugins
 from reportgen.analysis import images, sources
 from reportgen.analysis.engines.base import intake
 from reportgen.analysis.sources.base import Encoded, Item, Unusable
+from reportgen.analysis.sources.csv_file import CsvSource
 from reportgen.analysis.sources.folder import FolderSource, discover, read_file
 from reportgen.errors import ReportgenError
 from reportgen.publish.options import ReportOptions, parse_date
@@ -44,7 +45,8 @@ def save(path, size=(4, 4)):
 
 def test_the_folder_source_is_built_in(tmp_path, entry_points):
     entry_points()
-    assert sources.registry() == sources.SOURCES and sources.SOURCES["folder"] is FolderSource
+    assert sources.registry() == sources.SOURCES
+    assert (sources.SOURCES["folder"], sources.SOURCES["csv"]) == (FolderSource, CsvSource)
     source = sources.open_source("folder", str(tmp_path))
     assert isinstance(source, FolderSource) and source.folder == tmp_path
     assert sources.as_source(tmp_path).folder == tmp_path
@@ -55,7 +57,7 @@ def test_the_folder_source_is_built_in(tmp_path, entry_points):
 def test_an_unknown_source_names_the_known_ones(entry_points):
     entry_points(("generated", "generated_source:GeneratedSource"))
     known = ", ".join([*sources.SOURCES, "generated"])
-    with pytest.raises(ReportgenError, match=f"unknown source 'nope'; choose from {known}$"):
+    with pytest.raises(ReportgenError, match=f"^unknown source 'nope'; choose from {known}$"):
         sources.open_source("nope", "labels.csv")
 
 

@@ -15,11 +15,14 @@ from typing import Any
 
 from reportgen import plugins
 from reportgen.analysis.sources.base import Source
+from reportgen.analysis.sources.csv_file import CsvSource
 from reportgen.analysis.sources.folder import FolderSource
 from reportgen.analysis.sources.shards import ShardsSource
 from reportgen.errors import ReportgenError
 
-SOURCES: dict[str, type[Source]] = {source.kind: source for source in (FolderSource, ShardsSource)}
+SOURCES: dict[str, type[Source]] = {
+    source.kind: source for source in (FolderSource, CsvSource, ShardsSource)
+}
 
 
 def _check(name: str, loaded: Any) -> type[Source]:
