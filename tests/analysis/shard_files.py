@@ -58,3 +58,17 @@ def write_tar(path: Path, samples: list[tuple[str, dict[str, bytes]]]) -> Path:
 
 def label_json(label: str) -> bytes:
     return json.dumps({"label": label}).encode()
+
+
+def outcomes(source) -> list[tuple]:
+    """(index, name, label, source_id, bytes or "skipped: reason") of each item of ``source``."""
+    from reportgen.analysis.images import ImageLoadError
+
+    found = []
+    for item in source.items():
+        try:
+            data = item.read()
+        except ImageLoadError as error:
+            data = f"skipped: {error}"
+        found.append((item.index, item.name, item.label, item.source_id, data))
+    return found

@@ -9,24 +9,12 @@ import sys
 
 import pytest
 from conftest import ROOT
-from shard_files import LABELS, label_json, png, write_parquet, write_tar
+from shard_files import LABELS, label_json, outcomes, png, write_parquet, write_tar
 
 from reportgen import api, cli
-from reportgen.analysis import images, sources
+from reportgen.analysis import sources
 from reportgen.analysis.sources.shards import ShardsSource
 from reportgen.errors import ReportgenError
-
-
-def outcomes(source):
-    """(index, name, label, source_id, bytes or the reason it is skipped) of each item."""
-    found = []
-    for item in source.items():
-        try:
-            data = item.read()
-        except images.ImageLoadError as error:
-            data = f"skipped: {error}"
-        found.append((item.index, item.name, item.label, item.source_id, data))
-    return found
 
 
 @pytest.fixture

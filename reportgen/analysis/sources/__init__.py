@@ -16,12 +16,13 @@ from typing import Any
 from reportgen import plugins
 from reportgen.analysis.sources.base import Source
 from reportgen.analysis.sources.csv_file import CsvSource
+from reportgen.analysis.sources.dataset import DatasetSource
 from reportgen.analysis.sources.folder import FolderSource
 from reportgen.analysis.sources.shards import ShardsSource
 from reportgen.errors import ReportgenError
 
 SOURCES: dict[str, type[Source]] = {
-    source.kind: source for source in (FolderSource, CsvSource, ShardsSource)
+    source.kind: source for source in (FolderSource, CsvSource, DatasetSource, ShardsSource)
 }
 
 

@@ -11,9 +11,11 @@ module here with one :class:`Source` subclass, registered in :mod:`reportgen.ana
 from __future__ import annotations
 
 import argparse
+import hashlib
 import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -77,6 +79,43 @@ class Unusable:
 
     def __call__(self) -> bytes:
         raise ImageLoadError(self.reason)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def content_hash(paths: list[Path]) -> str:
+    """One sha256 for a set of files (shards, a dataset's Arrow files): of their own sha256s,
+    in order; what the manifest records of a source's content."""
+    return hashlib.sha256("\n".join(file_sha256(path) for path in paths).encode()).hexdigest()
+
+
+def label_text(value: Any, names: list[str] | None = None) -> str | Unusable:
+    """A label as text (an integer class id through ``names``), or the reason it is unusable."""
+    if names is not None and isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value < len(names):
+            return Unusable(f"label {value} is not one of the {len(names)} class ids")
+        value = names[value]
+    text = "" if value is None else str(value).strip()
+    return text or Unusable("empty label")
+
+
+def labelled_item(
+    index: int,
+    name: str,
+    source_id: str,
+    reader: Callable[[], bytes],
+    label: str | Unusable | None,
+) -> Item:
+    """An item of a row with a label: skipped with the reason when its label is unusable."""
+    if isinstance(label, Unusable):
+        reader, label = label, None
+    return Item(index, name, reader, label=label, source_id=source_id)
 
 
 def add_column_options(group: argparse._ArgumentGroup) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import functools
 import glob
-import hashlib
 import json
 import tarfile
 from collections.abc import Iterator
@@ -28,7 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from reportgen.analysis.sources.base import Encoded, Item, Source, Unusable
+from reportgen.analysis.sources.base import (
+    Encoded,
+    Item,
+    Source,
+    Unusable,
+    content_hash,
+    label_text,
+    labelled_item,
+)
 from reportgen.errors import ReportgenError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -39,37 +46,8 @@ WEBDATASET_IMAGES = ("jpg", "jpeg", "png", "webp")  # the members that hold a sa
 ROWS_PER_BATCH = 64  # Parquet rows read at once: a few MB of images
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def content_hash(paths: list[Path]) -> str:
-    """One sha256 for a set of files: of their own sha256s, in order."""
-    return hashlib.sha256("\n".join(file_sha256(path) for path in paths).encode()).hexdigest()
-
-
-def label_text(value: Any, names: list[str] | None = None) -> str | Unusable:
-    """A label as text (an integer class through ``names``), or the reason it is unusable."""
-    if names is not None and isinstance(value, int) and not isinstance(value, bool):
-        if not 0 <= value < len(names):
-            return Unusable(f"label {value} is not one of the {len(names)} class ids")
-        value = names[value]
-    text = "" if value is None else str(value).strip()
-    return text or Unusable("empty label")
-
-
-def labelled_item(
-    index: int, name: str, source_id: str, image: bytes | Unusable, label: str | Unusable | None
-) -> Item:
-    """An item of a row or sample: skipped with the reason when its image or label is unusable."""
-    reader = image if isinstance(image, Unusable) else Encoded(image)
-    if isinstance(label, Unusable):
-        reader, label = label, None
-    return Item(index, name, reader, label=label, source_id=source_id)
+def _reader(image: bytes | Unusable) -> Encoded | Unusable:
+    return image if isinstance(image, Unusable) else Encoded(image)
 
 
 # --- Parquet -------------------------------------------------------------------------------------
@@ -149,7 +127,7 @@ def parquet_items(
             image = Unusable(f"no image bytes in column {layout.image!r}")
         if layout.label:
             label = label_text(label, layout.class_names)
-        yield labelled_item(index, name, source_id, image, label)
+        yield labelled_item(index, name, source_id, _reader(image), label)
 
 
 # --- WebDataset ----------------------------------------------------------------------------------
@@ -221,7 +199,7 @@ def webdataset_item(index: int, shard: str, key: str, members: dict[str, Any]) -
         name = PurePosixPath(key).name
     else:
         image, name = bytes(members[extension]), f"{PurePosixPath(key).name}.{extension}"
-    return labelled_item(index, name, f"{shard}:{key}", image, webdataset_label(members))
+    return labelled_item(index, name, f"{shard}:{key}", _reader(image), webdataset_label(members))
 
 
 # --- the source ----------------------------------------------------------------------------------
