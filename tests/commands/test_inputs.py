@@ -4,9 +4,11 @@ sources that cannot go together, each a one-line error with exit status 2."""
 import hashlib
 import json
 
+import pytest
 from conftest import write_images
 
 from reportgen import cli
+from reportgen.commands import options
 from reportgen.results import Analysis
 
 
@@ -61,3 +63,94 @@ def test_the_folders_options_and_a_csv_are_one_source_too_many(tmp_path, capsys)
         assert capsys.readouterr().err == (
             "reportgen: error: give one input source, not folder and csv\n"
         ), option
+
+
+# --- --label-map -------------------------------------------------------------------------------
+
+CLASSES = {0: "tabby cat", 1: "golden retriever", 2: "goldfish"}
+MAP = {"cat": "tabby cat", "dog": "golden retriever", "fish": "goldfish"}
+
+
+@pytest.fixture(scope="module")
+def tabby_classifier(tmp_path_factory):
+    """A tiny random ViT classifier whose id2label names are not the folders' labels, biased
+    to answer "tabby cat": with the map, the cats are right and the others wrong."""
+    import torch
+    import transformers as tf
+
+    config = tf.ViTConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=32,
+        patch_size=8,
+        id2label=CLASSES,
+        label2id={name: index for index, name in CLASSES.items()},
+    )
+    torch.manual_seed(0)
+    model = tf.ViTForImageClassification(config)
+    with torch.no_grad():
+        model.classifier.bias.copy_(torch.tensor([50.0, 0.0, 0.0]))
+    folder = tmp_path_factory.mktemp("tabby")
+    model.save_pretrained(folder)
+    tf.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    return folder
+
+
+def test_a_label_map_lets_predictions_be_checked_against_folder_labels(
+    tmp_path, tabby_classifier, capsys
+):
+    for seed, label in enumerate(MAP):
+        write_images(tmp_path / "val" / label, 2, seed=seed)
+    (tmp_path / "map.tsv").write_text("".join(f"{label}\t{name}\n" for label, name in MAP.items()))
+    runs = {"plain": [], "mapped": ["--label-map", str(tmp_path / "map.tsv")]}
+    results = {}
+    for run, flags in runs.items():
+        command = ["analyze", str(tmp_path / "val"), "--labels-from-folders", *flags]
+        command += ["--model", str(tabby_classifier), "--device", "cpu", "--out"]
+        assert cli.main([*command, str(tmp_path / run)]) == 0, capsys.readouterr().err
+        results[run] = Analysis.load(tmp_path / run).table().to_pylist()
+    assert [row["correct"] for row in results["plain"]] == [None] * 6  # labels are no classes
+    mapped = results["mapped"]
+    assert [row["label"] for row in mapped] == ["cat", "cat", "dog", "dog", "fish", "fish"]
+    assert {row["predicted"] for row in mapped} == {"tabby cat"}
+    counted = [MAP[row["label"]] == row["predicted"] for row in mapped]
+    assert [row["correct"] for row in mapped] == counted
+    assert sum(counted) == 2
+    manifest = json.loads((tmp_path / "mapped" / "manifest.json").read_text())
+    assert manifest["parameters"]["label_map"] == MAP
+
+
+def test_a_label_map_is_a_json_object_or_rows_of_two_cells(tmp_path):
+    (tmp_path / "map.json").write_text(json.dumps(MAP))
+    (tmp_path / "map.csv").write_text('cat,tabby cat\n\n"a, b",goldfish\n')
+    assert options.read_label_map(tmp_path / "map.json") == MAP
+    assert options.read_label_map(tmp_path / "map.csv") == {"cat": "tabby cat", "a, b": "goldfish"}
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "error"),
+    [
+        ("m.json", '["cat"]', "{path} must hold one JSON object of label: class name pairs"),
+        ("m.json", '{"cat": 3}', "{path} must hold one JSON object of label: class name pairs"),
+        ("m.json", "{cat", "cannot read {path}: Expecting property name"),
+        ("m.json", "{}", "{path} maps no label"),
+        ("m.csv", "cat,tabby,cat\n", "{path} line 1: expected two cells, a label and the model's"),
+        ("m.tsv", "cat\tx\ndog\t\n", "{path} line 2: expected two cells"),
+        ("m.csv", "cat,x\ncat,y\n", "{path} line 2: 'cat' mapped twice"),
+        ("m.csv", "\n", "{path} maps no label"),
+        ("gone.csv", None, "file not found: {path}"),
+        ("gone.json", None, "file not found: {path}"),
+    ],
+)
+def test_a_bad_label_map_is_a_one_line_error(tmp_path, capsys, name, text, error):
+    path = tmp_path / name
+    if text is not None:
+        path.write_text(text)
+    write_images(tmp_path / "val", 1)
+    command = ["analyze", str(tmp_path / "val"), "--label-map", str(path)]
+    assert cli.main([*command, "--out", str(tmp_path / "o")]) == 2
+    message = capsys.readouterr().err
+    assert message.startswith(f"reportgen: error: --label-map: {error.format(path=path)}")
+    assert message.count("\n") == 1 and not (tmp_path / "o").exists()
