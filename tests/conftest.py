@@ -57,7 +57,7 @@ def tiny_model_dir(tmp_path_factory, family: str, **overrides):
     }
     config_class, model_class, processor_class, processor_options = families[family]
     if model_class.__name__.endswith(("Classification", "WithTeacher")):
-        common["num_labels"] = 7
+        common.setdefault("num_labels", 7)
     config = config_class(**common)
     folder = tmp_path_factory.mktemp(family)
     import torch

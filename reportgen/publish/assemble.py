@@ -13,7 +13,7 @@ from reportgen import table
 from reportgen.manifest import MANIFEST_FILE
 from reportgen.methods import spread
 from reportgen.methods.faithfulness import FaithfulnessResult
-from reportgen.publish import explorer, gallery, page_model
+from reportgen.publish import classes, explorer, gallery, page_model
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.folders import (
     CURRENT_FROM_VERSION,
@@ -60,11 +60,14 @@ def build_page_model(
     version: ReportVersion,
     charts: tuple[page_model.Chart, ...],
     faithfulness_chart: page_model.Chart | None,
+    outcomes_chart: page_model.Chart | None = None,
 ) -> PageModel:
-    """The pages of the report in ``report`` (its figures and thumbnails drawn)."""
+    """The pages of the report in ``report`` (its figures and thumbnails drawn);
+    ``outcomes_chart`` is correct against wrong's, where predictions are checked."""
     sizes = ImageSizes(report)
     with_galleries = options.gallery.with_galleries(len(analysis.images))
     galleries, image_pages = gallery_pages(sizes, analysis, options) if with_galleries else ([], [])
+    n_levels = max(image.level for image in analysis.images)
     manifest = analysis.manifest
     context = page_model.ReportContext(
         title=options.title,
@@ -82,7 +85,7 @@ def build_page_model(
         params={
             **analysis.params.parameters(),
             **asdict(options.style),
-            "levels_used": max(image.level for image in analysis.images),
+            "levels_used": n_levels,
         },
         levels=levels(sizes, analysis, options, with_galleries),
         charts=charts,
@@ -105,6 +108,12 @@ def build_page_model(
         current_folder=CURRENT_FROM_VERSION if version.archived else None,
         history=version.history,
         typical_per_level=options.gallery.typical_shown(len(analysis.images)),
+        classes=classes.class_section(
+            analysis,
+            page_model.level_colours(n_levels),
+            galleries[0].name if galleries else None,
+            outcomes_chart,
+        ),
     )
     return PageModel(context, galleries, image_pages)
 
@@ -146,6 +155,7 @@ def figure_entry(
         image.predictions,
         sprite=sprite_path(image, style),
         explorer=explorer.files(image.id) if inline_explorer else None,
+        label=image.label,
     )
 
 
@@ -221,6 +231,7 @@ def gallery_pages(
                 *sizes(thumb_path(image, style)),
                 image.entropy,
                 sprite=sprite_path(image, style),
+                label=image.label,
             )
             for image in members
         ]
@@ -239,5 +250,6 @@ def gallery_pages(
                 maps_file=f"{DATA_DIR}/{table.maps_file(image.id)}",
                 table_file=f"{DATA_DIR}/{table.TABLE_FILE}",
                 explorer=explorer.files(image.id),
+                correct=image.correct,
             )
     return galleries, [image_pages[image.id] for image in analysis.images]

@@ -82,10 +82,17 @@ def render(job: RenderJob) -> None:
         faithfulness_chart = charts.write_faithfulness_chart(
             job.report, job.analysis, scores, job.cache
         )
+    outcomes_chart = charts.write_outcomes_chart(job.report, job.analysis, job.cache)
     written = charts.write_charts(job.report, drawing_charts.result())
     drawing_thumbnail.result()
     model = build_page_model(
-        job.report, job.analysis, job.options, job.version, written, faithfulness_chart
+        job.report,
+        job.analysis,
+        job.options,
+        job.version,
+        written,
+        faithfulness_chart,
+        outcomes_chart,
     )
     _write_pages(job, model)
     if not job.version.archived:  # an earlier version keeps its data as published

@@ -14,13 +14,14 @@ import numpy as np
 
 from reportgen import store
 from reportgen.methods.faithfulness import FaithfulnessResult
-from reportgen.publish import figures, page_model, plots
+from reportgen.publish import classes, figures, page_model, plots
 from reportgen.publish.folders import CHARTS_DIR
 from reportgen.results import Analysis
 from reportgen.workers import Pool
 
 CHART_NAMES = ("entropy-histogram.svg", "entropy-by-layer.svg")
 FAITHFULNESS_CHART = "faithfulness.svg"
+OUTCOMES_CHART = "spread-correct-wrong.svg"
 
 
 def _chart_files(
@@ -131,4 +132,31 @@ def write_faithfulness_chart(
         width,
         height,
         "Line charts of the model's score as patches are deleted or inserted, one line per map",
+    )
+
+
+def write_outcomes_chart(
+    report: Path, analysis: Analysis, cache: store.ContentCache | None
+) -> page_model.Chart | None:
+    """Correct against wrong: the spread of misclassified and correct images side by side;
+    None unless the labels match the model's classes."""
+    if not classes.label_match(analysis).matched:
+        return None
+    wrong, right = classes.outcome_entropies(analysis.images)
+    if not (wrong or right):
+        return None
+    data = _cached_chart(
+        cache,
+        {"outcomes": [wrong, right], "code": store.source_fingerprint("publish.plots")},
+        lambda: plots.spread_by_outcome({"misclassified": wrong, "correct": right}),
+    )
+    (report / CHARTS_DIR).mkdir(exist_ok=True)
+    (report / CHARTS_DIR / OUTCOMES_CHART).write_bytes(data)
+    width, height = _svg_size(data)
+    return page_model.Chart(
+        "Spread entropy of misclassified and correctly classified images",
+        f"{CHARTS_DIR}/{OUTCOMES_CHART}",
+        width,
+        height,
+        "Violin plots of spread entropy, misclassified images beside correct ones, with medians",
     )

@@ -12,11 +12,14 @@ import datetime
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import markupsafe
 
 from reportgen.record import ModelSummary, Prediction, SkippedFile
+
+if TYPE_CHECKING:
+    from reportgen.publish.classes import Classes
 
 ARTICLE_LEVEL_COLOURS = ("#FFFEE2", "#FFFDCB", "#FFFBA0", "#FFDEDE")
 _COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
@@ -45,6 +48,7 @@ class Figure:
     predictions: tuple[Prediction, ...] = ()
     sprite: str | None = None  # every panel in a row, for the report-wide control
     explorer: ExplorerFiles | None = None  # inline below it (single-page reports)
+    label: str | None = None  # its class in the source, untrusted
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "predictions", tuple(self.predictions))
@@ -164,6 +168,7 @@ class ReportContext:
     current_folder: str | None = None
     history: tuple[VersionEntry, ...] = ()  # the earlier versions kept, newest first
     typical_per_level: int = 1  # figures in full per level (a level may have fewer images)
+    classes: Classes | None = None  # the per-class section, when the images have labels
 
     @property
     def n_levels(self) -> int:
@@ -196,6 +201,9 @@ class ReportContext:
         charts = [chart.file for chart in self.charts]
         if self.faithfulness and self.faithfulness.chart:
             charts.append(self.faithfulness.chart.file)
+        outcomes = self.classes and self.classes.outcomes
+        if outcomes and outcomes.chart:
+            charts.append(outcomes.chart.file)
         return figures + charts
 
 
@@ -229,6 +237,7 @@ class Thumb:
     height: int
     entropy: float
     sprite: str | None = None  # every panel in a row, for the report-wide control
+    label: str | None = None  # its class in the source, untrusted
 
 
 @dataclass(frozen=True)
@@ -278,6 +287,7 @@ class ImagePage:
     maps_file: str  # relative to the report: data/maps/<id>.npz
     table_file: str  # relative to the report: data/results.parquet
     explorer: ExplorerFiles | None = None  # the interactive explorer, where the page has one
+    correct: bool | None = None  # its top-1 prediction equals its label; None: not checked
 
     def layer_chart(self) -> markupsafe.Markup:
         """A small inline SVG line chart of the entropy of each layer's map."""
@@ -290,6 +300,7 @@ class NameIndex:
 
     chunks: int  # gallery/names-1.js ... names-<chunks>.js
     thumb_extension: str  # ".webp": thumbnails are thumbs/<id><extension>
+    classes: bool = False  # entries carry labels, and gallery/classes.js lists them
 
 
 @dataclass(frozen=True)
@@ -383,7 +394,8 @@ def level_colours(n: int) -> list[str]:
 
 def figure_caption(figure: Figure) -> str:
     """Plain caption text (escaped by the template): file name, entropy, top predictions."""
-    parts = [figure.name, f"entropy {figure.entropy:.3f}"]
+    parts = [figure.name, *([f"label {figure.label}"] if figure.label is not None else [])]
+    parts.append(f"entropy {figure.entropy:.3f}")
     if figure.predictions:
         parts.append(", ".join(f"{p.label} {p.probability:.1%}" for p in figure.predictions))
     return " · ".join(parts)

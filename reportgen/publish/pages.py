@@ -76,9 +76,16 @@ def _write_name_index(
     images: Sequence[ImagePage], folder: Path, templates: Templates, thumb_extension: str
 ) -> NameIndex:
     """The html galleries' filter: its script and every image's (name, page, level), sorted by
-    name, in scripts of :data:`NAME_INDEX_CHUNK` that the filter loads only when it is used."""
+    name, in scripts of :data:`NAME_INDEX_CHUNK` that the filter loads only when it is used.
+    When the images have labels, each entry ends with its label (null for none) and
+    ``classes.js`` lists the labels, for the filter by class."""
+    labelled = any(page.figure.label is not None for page in images)
     entries = sorted(
-        ([one_line(page.figure.name), page.id, page.level.number] for page in images),
+        (
+            [one_line(page.figure.name), page.id, page.level.number]
+            + ([page.figure.label] if labelled else [])
+            for page in images
+        ),
         key=lambda entry: (entry[0].casefold(), entry[0]),
     )
     chunks = [
@@ -89,7 +96,10 @@ def _write_name_index(
         script = f"reportgenNames({script_json(chunk)});\n"
         store.atomic_write(folder / f"names-{number}.js", script)
     store.atomic_write(folder / "filter.js", templates.file("filter.js").read_bytes())
-    return NameIndex(len(chunks), thumb_extension)
+    if labelled:
+        labels = sorted({page.figure.label for page in images} - {None})
+        store.atomic_write(folder / "classes.js", f"reportgenClasses({script_json(labels)});\n")
+    return NameIndex(len(chunks), thumb_extension, labelled)
 
 
 def _digest(page: Any) -> str:

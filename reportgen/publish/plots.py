@@ -223,3 +223,45 @@ def faithfulness_curves(
         )
 
     return _render(draw, fmt, columns=2)
+
+
+OUTCOME_COLOURS = {"misclassified": "#C0504D", "correct": HISTOGRAM_COLOUR}
+POINTS_SHOWN = 300  # a group's points are drawn over its violin up to this many
+
+
+def spread_by_outcome(groups: dict[str, Sequence[float]], fmt: str = "svg") -> bytes:
+    """Spread entropy of each group side by side: a violin (groups of two or more), its median
+    as a bar, and its points (up to :data:`POINTS_SHOWN`, spread sideways by a fixed seed)."""
+    names = list(groups)
+    values = [np.asarray(groups[name], dtype=np.float64) for name in names]
+    if not any(group.size for group in values):
+        raise ReportgenError("no entropies to plot")
+    colours = [OUTCOME_COLOURS.get(name, HISTOGRAM_COLOUR) for name in names]
+    jitter = np.random.default_rng(0)
+
+    def draw(axes) -> None:
+        for position, (group, colour) in enumerate(zip(values, colours, strict=True), start=1):
+            if group.size >= 2 and np.ptp(group) > 0:
+                body = axes.violinplot(group, [position], widths=0.8, showextrema=False)
+                for patch in body["bodies"]:
+                    patch.set(facecolor=colour, edgecolor=colour, alpha=0.3)
+            if group.size:
+                if group.size <= POINTS_SHOWN:
+                    offsets = jitter.uniform(-0.12, 0.12, group.size)
+                    axes.scatter(position + offsets, group, s=9, color=colour, alpha=0.7, lw=0)
+                median = float(np.median(group))
+                axes.hlines(median, position - 0.3, position + 0.3, color=colour, linewidth=2.5)
+        axes.set_xticks(
+            range(1, len(names) + 1),
+            [
+                f"{name}\n{group.size} images, median "
+                + (f"{np.median(group):.3f}" if group.size else "none")
+                for name, group in zip(names, values, strict=True)
+            ],
+        )
+        axes.set_xlim(0.4, len(names) + 0.6)
+        axes.ticklabel_format(axis="y", useOffset=False)
+        axes.set_ylabel("spread entropy")
+        axes.grid(axis="y", alpha=0.3)
+
+    return _render(draw, fmt)
