@@ -80,7 +80,6 @@ def start_charts(analysis: Analysis, cache: store.ContentCache | None, pool: Poo
 
 
 def write_charts(report: Path, charts: dict[str, bytes]) -> tuple[page_model.Chart, ...]:
-    (report / CHARTS_DIR).mkdir(exist_ok=True)
     titles = {
         "entropy-histogram.svg": (
             "Spread entropy of all images",
@@ -91,13 +90,7 @@ def write_charts(report: Path, charts: dict[str, bytes]) -> tuple[page_model.Cha
             "Line chart of mean attention entropy by layer, one line per level",
         ),
     }
-    written = []
-    for name, data in charts.items():
-        (report / CHARTS_DIR / name).write_bytes(data)
-        title, alt = titles[name]
-        width, height = _svg_size(data)
-        written.append(page_model.Chart(title, f"{CHARTS_DIR}/{name}", width, height, alt))
-    return tuple(written)
+    return tuple(_written_chart(report, name, data, *titles[name]) for name, data in charts.items())
 
 
 def _svg_size(svg: bytes) -> tuple[int, int]:
@@ -108,6 +101,14 @@ def _svg_size(svg: bytes) -> tuple[int, int]:
     if not (width and height):
         return 640, 480
     return round(float(width.group(1)) * 4 / 3), round(float(height.group(1)) * 4 / 3)
+
+
+def _written_chart(report: Path, name: str, data: bytes, title: str, alt: str) -> page_model.Chart:
+    """Write an SVG chart into the report's charts folder; the chart as the pages show it."""
+    (report / CHARTS_DIR).mkdir(exist_ok=True)
+    (report / CHARTS_DIR / name).write_bytes(data)
+    width, height = _svg_size(data)
+    return page_model.Chart(title, f"{CHARTS_DIR}/{name}", width, height, alt)
 
 
 def write_faithfulness_chart(
@@ -123,14 +124,11 @@ def write_faithfulness_chart(
         {"faithfulness": analysis.faithfulness, "code": store.source_fingerprint("publish.plots")},
         lambda: plots.faithfulness_curves(curves, result.metric),
     )
-    (report / CHARTS_DIR).mkdir(exist_ok=True)
-    (report / CHARTS_DIR / FAITHFULNESS_CHART).write_bytes(data)
-    width, height = _svg_size(data)
-    return page_model.Chart(
+    return _written_chart(
+        report,
+        FAITHFULNESS_CHART,
+        data,
         "Deletion and insertion curves, mean over the scored images",
-        f"{CHARTS_DIR}/{FAITHFULNESS_CHART}",
-        width,
-        height,
         "Line charts of the model's score as patches are deleted or inserted, one line per map",
     )
 
@@ -150,13 +148,10 @@ def write_outcomes_chart(
         {"outcomes": [wrong, right], "code": store.source_fingerprint("publish.plots")},
         lambda: plots.spread_by_outcome({"misclassified": wrong, "correct": right}),
     )
-    (report / CHARTS_DIR).mkdir(exist_ok=True)
-    (report / CHARTS_DIR / OUTCOMES_CHART).write_bytes(data)
-    width, height = _svg_size(data)
-    return page_model.Chart(
+    return _written_chart(
+        report,
+        OUTCOMES_CHART,
+        data,
         "Spread entropy of misclassified and correctly classified images",
-        f"{CHARTS_DIR}/{OUTCOMES_CHART}",
-        width,
-        height,
         "Violin plots of spread entropy, misclassified images beside correct ones, with medians",
     )

@@ -10,13 +10,10 @@ on the stored results table, and every label must be inert in every flavour.
 from __future__ import annotations
 
 import csv
-import functools
 import html
-import http.server
 import io
 import re
 import shutil
-import threading
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,8 +24,8 @@ import pytest
 from conftest import ARTIFACTS, tiny_model_dir, write_images
 from PIL import Image
 from scipy.stats import mannwhitneyu
-from test_browser import SENTINEL_SCRIPT, _QuietHandler, browser  # noqa: F401
-from test_jekyll import SITE_TITLE, UNRENDERED, PostScan, _content, jekyll_build
+from test_browser import SENTINEL_SCRIPT, browser  # noqa: F401
+from test_jekyll import BASEURL, SITE_TITLE, UNRENDERED, PostScan, _content, jekyll_build, serving
 
 from reportgen import api
 from reportgen.analysis.execution import Execution
@@ -432,17 +429,8 @@ def test_jekyll_renders_the_class_table_with_labels_as_plain_text(which, request
 @pytest.fixture(scope="module")
 def served_matched(matched):
     """The labelled report's site on 127.0.0.1."""
-    handler = functools.partial(_QuietHandler, directory=str(matched.report.parent.parent))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
-        yield f"http://{host}:{port}/reports/matched/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(matched.report.parent.parent) as server:
+        yield f"{server}{BASEURL.strip('/')}/reports/matched/"
 
 
 @pytest.mark.browser
