@@ -113,6 +113,14 @@ def test_the_manifests_the_current_code_writes_read_back_byte_for_byte(
     report = api.build(
         images, tmp_path / "site", analysis_params, report_options, execution=execution
     )
+    assert AnalysisManifest.read(report / "data" / MANIFEST_FILE).inputs.source == {
+        "kind": "folder",
+        "folder": "images",  # what 0.1 recorded, still there
+        "path": str(images),
+        "recursive": False,
+        "labels_from_folders": False,
+        "count": 3,
+    }
     for path in (report / MANIFEST_FILE, report / "data" / MANIFEST_FILE):
         text = path.read_text()
         reader = ReportManifest if path.parent == report else AnalysisManifest

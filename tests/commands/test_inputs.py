@@ -5,7 +5,7 @@ import hashlib
 import json
 
 import pytest
-from conftest import write_images
+from conftest import tiny_model_dir, write_images
 
 from reportgen import cli
 from reportgen.commands import options
@@ -53,7 +53,7 @@ def test_images_only_in_subfolders_name_the_options_that_read_them(tmp_path, cap
     assert not (tmp_path / "o").exists()
 
 
-def test_the_folders_options_and_a_csv_are_one_source_too_many(tmp_path, capsys):
+def test_two_sources_are_one_too_many(tmp_path, capsys):
     write_images(tmp_path / "val", 1)
     table = tmp_path / "labels.csv"
     table.write_text("file\nimg00.png\n")
@@ -63,6 +63,11 @@ def test_the_folders_options_and_a_csv_are_one_source_too_many(tmp_path, capsys)
         assert capsys.readouterr().err == (
             "reportgen: error: give one input source, not folder and csv\n"
         ), option
+    command = ["analyze", "--labels", str(table), "--shards", str(tmp_path / "*.parquet")]
+    assert cli.main([*command, "--out", str(tmp_path / "o")]) == 2
+    assert (
+        capsys.readouterr().err == "reportgen: error: give one input source, not csv and shards\n"
+    )
 
 
 # --- --label-map -------------------------------------------------------------------------------
@@ -78,23 +83,14 @@ def tabby_classifier(tmp_path_factory):
     import torch
     import transformers as tf
 
-    config = tf.ViTConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        image_size=32,
-        patch_size=8,
-        id2label=CLASSES,
-        label2id={name: index for index, name in CLASSES.items()},
+    label2id = {name: index for index, name in CLASSES.items()}
+    folder = tiny_model_dir(
+        tmp_path_factory, "vit", num_labels=3, id2label=CLASSES, label2id=label2id
     )
-    torch.manual_seed(0)
-    model = tf.ViTForImageClassification(config)
+    model = tf.ViTForImageClassification.from_pretrained(folder)
     with torch.no_grad():
         model.classifier.bias.copy_(torch.tensor([50.0, 0.0, 0.0]))
-    folder = tmp_path_factory.mktemp("tabby")
     model.save_pretrained(folder)
-    tf.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
     return folder
 
 
