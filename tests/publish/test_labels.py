@@ -314,13 +314,18 @@ def test_rerender_keeps_everything_from_the_stored_data_without_the_model(
     out = tmp_path_factory.mktemp("labels-rerender")
     model = out / "model"
     shutil.copytree(classifier_dir, model)
-    built = _build(LabelledSource(HOSTILE_LABELS, 9), model, out, "rerender")
+    built = _build(LabelledSource(HOSTILE_LABELS, 9), model, out, "rerender", gallery_threshold=4)
     pages = ["index.html", "README.md", "jekyll/_posts/2024-05-24-rerender.md"]
     before = {page: built.text(page) for page in pages}
-    assert "Spread by class" in before["index.html"]
+    assert "Spread by class" in before["index.html"] and "#class=" in before["README.md"]
     shutil.rmtree(model)
     api.rerender(built.report, cache_dir=out / "cache", workers=0)
     assert {page: built.text(page) for page in pages} == before
+    # Without the html flavour, gfm has no filter to link, and says nothing of one.
+    api.rerender(built.report, cache_dir=out / "cache", workers=0, formats=("gfm",))
+    readme = built.text("README.md")
+    assert "Spread by class" in readme and "Correct against wrong" in readme
+    assert "#class=" not in readme and "filter" not in readme
 
 
 def test_unmatched_labels_show_spread_only_and_say_why(unmatched):
