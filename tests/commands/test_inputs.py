@@ -53,7 +53,7 @@ def test_images_only_in_subfolders_name_the_options_that_read_them(tmp_path, cap
     assert not (tmp_path / "o").exists()
 
 
-def test_two_sources_are_one_too_many(tmp_path, capsys):
+def test_two_sources_are_one_too_many_and_a_folder_has_no_columns(tmp_path, capsys):
     write_images(tmp_path / "val", 1)
     table = tmp_path / "labels.csv"
     table.write_text("file\nimg00.png\n")
@@ -63,6 +63,12 @@ def test_two_sources_are_one_too_many(tmp_path, capsys):
         assert capsys.readouterr().err == (
             "reportgen: error: give one input source, not folder and csv\n"
         ), option
+    command = ["analyze", str(tmp_path / "val"), "--label-column", "class"]
+    assert cli.main([*command, "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == (
+        "reportgen: error: --image-column and --label-column name the columns of a table "
+        "(--labels, --dataset, --shards); a folder has none\n"
+    )
     command = ["analyze", "--labels", str(table), "--shards", str(tmp_path / "*.parquet")]
     assert cli.main([*command, "--out", str(tmp_path / "o")]) == 2
     assert (

@@ -64,6 +64,11 @@ def from_options(images: str | None, args: argparse.Namespace) -> Source:
         raise ReportgenError(f"give one input source, not {' and '.join(asked)}")
     if not asked:
         raise ReportgenError("give the images: a folder, or an input source's option")
+    if FolderSource.kind in asked and (args.image_column or args.label_column):
+        raise ReportgenError(
+            "--image-column and --label-column name the columns of a table (--labels, "
+            "--dataset, --shards); a folder has none"
+        )
     return next(iter(asked.values()))
 
 
