@@ -150,7 +150,7 @@ class _FlavourPages:
                 **self.flavour.variables(self.options),
             }
             variables["m"] = self.templates.macros(
-                self.flavour.escaping, self.flavour.markup, variables
+                self.flavour.escaping_for(kind), self.flavour.markup_for(kind), variables
             )
             self._shared[kind] = variables
         return self._shared[kind]
@@ -199,7 +199,7 @@ class _FlavourPages:
 
         def make() -> bytes:
             return self.templates.render(
-                self.flavour.escaping, template, {**self._variables(kind), **variables}
+                self.flavour.escaping_for(kind), template, {**self._variables(kind), **variables}
             )
 
         store.produce(self.cache, "pages", key, path.suffix, path, make)
@@ -265,6 +265,7 @@ def render_report(
         )
         for page, digest in pending:
             renderer.render("image", page.id, page, page.figure.name, digest)
+        flavour.write_extras(ctx, report_dir, options.get(flavour.name), templates)
     return written
 
 
@@ -299,5 +300,9 @@ def render_index(
 
 def compile_templates(templates: Templates) -> None:
     """Compile the templates of every flavour and of the site index ahead of rendering."""
-    escapings = [flavour.escaping for flavour in flavours.registry().values()]
+    escapings = [
+        flavour.escaping_for(kind)
+        for flavour in flavours.registry().values()
+        for kind in ("report", "image")
+    ]
     templates.compile([*escapings, HTML_ESCAPING])

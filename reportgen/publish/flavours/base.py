@@ -23,6 +23,7 @@ from reportgen.publish.escaping import Escaping
 
 if TYPE_CHECKING:  # the command line reads the flavours: they import no numpy
     from reportgen.publish.page_model import ReportContext, ReportHeader
+    from reportgen.publish.templates import Templates
 
 PAGE_FOLDERS = {"gallery": "gallery", "image": "images"}
 _REPORT_FILE = re.compile(r"(?:[a-z0-9_-]+/)*[a-z0-9_-]+\.[a-z0-9]+")
@@ -97,6 +98,10 @@ class Flavour:
     ``web_page``: its front page is a complete web page, the one the site index links first.
     ``hosts_explorer``: its image pages have the explorer that other flavours' pages may link.
 
+    ``page_escaping`` and ``page_markup``, when given, are the escaping policy and dialect of
+    its gallery and image pages where they are another format than its front page (distill: HTML
+    pages beside a Markdown post).
+
     ``templates`` is a folder of the flavour's own templates (a plugin's page templates and
     markup dialect), searched after the user's folder and before the packaged templates.
 
@@ -117,11 +122,21 @@ class Flavour:
     hosts_explorer: bool = False
     options_class: type | None = None
     templates: Path | None = None
+    page_escaping: Escaping | None = None
+    page_markup: tuple[str, ...] = ()
 
     @property
     def standalone(self) -> bool:
         """Whether its front page stands in the report folder, readable there as it is."""
         return not self.layout.root
+
+    def escaping_for(self, kind: str) -> Escaping:
+        """The escaping policy of its pages of ``kind`` (report, gallery or image)."""
+        return self.page_escaping if kind != "report" and self.page_escaping else self.escaping
+
+    def markup_for(self, kind: str) -> tuple[str, ...]:
+        """The dialect of its pages of ``kind``."""
+        return self.page_markup if kind != "report" and self.page_markup else self.markup
 
     def add_arguments(self, group: argparse._ArgumentGroup, *, defaults: bool) -> None:
         """Its command line options (``defaults``: build, else render, which keeps the stored
@@ -139,3 +154,9 @@ class Flavour:
     def variables(self, options: Any) -> dict[str, Any]:
         """What its templates see besides the shared variables, from its ``options``."""
         return {}
+
+    def write_extras(
+        self, ctx: ReportContext, report_dir: Path, options: Any, templates: Templates
+    ) -> None:
+        """Write the files it ships besides its pages and the images they show, once its pages
+        are written (distill: its bibliography and the explorer figures its post frames)."""
