@@ -81,6 +81,14 @@ def yaml_quoted(value: object) -> str:
     return '"' + escaped.replace("\\", "\\\\") + '"'
 
 
+def front_matter_text(value: object) -> str:
+    """Untrusted text as a double-quoted YAML scalar that is also inert inside a JSON string:
+    :func:`yaml_quoted` with the backslash as a reference too, as al-folio's distill layout
+    prints ``page.title``, ``page.description`` and author names into a JSON script."""
+    escaped = html.escape(one_line(value)).translate(_LIQUID_AS_REFERENCES)
+    return '"' + escaped.replace("\\", "&#92;") + '"'
+
+
 def number(value: int) -> str:
     """A count as the report's prose writes it: thousands separators from 10,000 on (9999
     stays as it is, as style guides ask for four-digit numbers)."""
