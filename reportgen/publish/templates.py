@@ -33,6 +33,8 @@ PAGE_CODE = (
     "publish.flavours.html",
     "publish.flavours.jekyll",
     "publish.flavours.gfm",
+    "publish.flavours.distill",
+    "publish.bibliography",
 )
 _BLANK_LINES = re.compile(r"\n{3,}")
 

@@ -15,6 +15,7 @@ from reportgen import plugins
 from reportgen.errors import ReportgenError
 from reportgen.publish import flavours, pages
 from reportgen.publish.flavours.base import Layout
+from reportgen.publish.flavours.distill import DistillOptions
 from reportgen.publish.flavours.jekyll import DEFAULT_PERMALINK, JekyllLayout, JekyllOptions
 from reportgen.publish.page_model import ReportHeader
 
@@ -49,11 +50,12 @@ def entry_points(monkeypatch, tmp_path):
 
 
 def test_the_built_in_flavours_in_order():
-    assert flavours.names()[:3] == ["html", "jekyll", "gfm"]
+    assert flavours.names()[:4] == ["html", "jekyll", "gfm", "distill"]
     assert flavours.DEFAULT_FORMATS == ("html", "jekyll", "gfm")
     assert flavours.get("gfm").layout.page == "README.md"
     assert flavours.help_text().startswith(
-        "html (standalone page), jekyll (al-folio post), gfm (GitHub Markdown)"
+        "html (standalone page), jekyll (al-folio post), gfm (GitHub Markdown), "
+        "distill (ICLR Blogposts distill post)"
     )
 
 
@@ -61,7 +63,7 @@ def test_an_unknown_flavour_is_a_one_line_error_listing_the_choices(entry_points
     entry_points()
     with pytest.raises(ReportgenError) as error:
         flavours.get("pdf")
-    assert str(error.value) == "unknown format pdf; choose from html, jekyll, gfm"
+    assert str(error.value) == "unknown format pdf; choose from html, jekyll, gfm, distill"
     with pytest.raises(ReportgenError, match=r"unknown format \(none\)"):
         flavours.check_names([])
     assert flavours.check_names(["gfm", "html"]) == ("gfm", "html")
@@ -69,7 +71,7 @@ def test_an_unknown_flavour_is_a_one_line_error_listing_the_choices(entry_points
 
 def test_a_plugin_flavour_renders_a_report(entry_points, tmp_path):
     entry_points(("plain", "reportgen_plain:FLAVOUR"))
-    assert flavours.names() == ["html", "jekyll", "gfm", "plain"]
+    assert flavours.names() == ["html", "jekyll", "gfm", "distill", "plain"]
     assert "plain (plain Markdown)" in flavours.help_text()
     report_dir = tmp_path / "report"
     ctx = make_context(report_dir)
@@ -84,7 +86,7 @@ def test_a_plugin_that_is_no_flavour_or_takes_a_name_is_left_out(entry_points, c
         ("number", "builtins:len"),
         ("other", "reportgen_plain:FLAVOUR"),
     )
-    assert flavours.names() == ["html", "jekyll", "gfm"]
+    assert flavours.names() == ["html", "jekyll", "gfm", "distill"]
     assert flavours.get("html").layout.page == "index.html"
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 3
@@ -104,7 +106,10 @@ def test_the_site_index_links_a_web_page_first_then_one_that_stands_in_the_folde
 
 
 def test_options_default_and_change_by_flavour():
-    assert flavours.options() == {"jekyll": JekyllOptions("figure.liquid", DEFAULT_PERMALINK)}
+    assert flavours.options() == {
+        "jekyll": JekyllOptions("figure.liquid", DEFAULT_PERMALINK),
+        "distill": DistillOptions(None, "anonymous"),
+    }
     changed = flavours.options({"jekyll": {"permalink": "/posts/:title/"}})
     assert changed["jekyll"] == JekyllOptions(permalink="/posts/:title/")
     kept = flavours.options({"jekyll": {"include": "figure.html"}}, stored=changed)
@@ -127,10 +132,15 @@ def test_bad_jekyll_options_are_refused(changes, message):
 def test_options_are_stored_as_flavour_entries_and_earlier_manifests_still_read():
     options = flavours.options({"jekyll": {"include": "figure.html"}})
     stored = flavours.options_to_json(options)
-    assert stored == {"jekyll_include": "figure.html", "jekyll_permalink": DEFAULT_PERMALINK}
+    assert stored == {
+        "jekyll_include": "figure.html",
+        "jekyll_permalink": DEFAULT_PERMALINK,
+        "distill_post_date": None,
+        "distill_authors": "anonymous",
+    }
     report = {"title": "t", **stored}
     assert flavours.options_from_json(report) == options and report == {"title": "t"}
-    before_permalinks = {"jekyll_include": "figure.html"}  # reportgen 0.1
+    before_permalinks = {"jekyll_include": "figure.html"}  # reportgen 0.1: no distill either
     assert flavours.options_from_json(before_permalinks) == options
 
 
@@ -139,8 +149,11 @@ def test_the_command_line_gives_each_flavour_its_options(defaults):
     parser = argparse.ArgumentParser()
     flavours.add_arguments(parser.add_argument_group("pages"), defaults=defaults)
     assert flavours.given_options(parser.parse_args([])) == {}
-    args = parser.parse_args(["--jekyll-permalink", "/p/:title/"])
-    assert flavours.given_options(args) == {"jekyll": {"permalink": "/p/:title/"}}
+    args = parser.parse_args(["--jekyll-permalink", "/p/:title/", "--post-date", "2026-04-27"])
+    assert flavours.given_options(args) == {
+        "jekyll": {"permalink": "/p/:title/"},
+        "distill": {"post_date": "2026-04-27"},
+    }
     kept = "(default: as built)" in parser.format_help()
     assert kept is not defaults
 

@@ -246,7 +246,13 @@ class PageScan(HTMLParser):
             self._text.append(data)
 
 
-LEVEL_HEADING = re.compile(r"^### .*Spread level (\d+)", re.MULTILINE)
+LEVEL_HEADING = re.compile(r"^(?:### |<summary><h3[^>]*>).*?Spread level (\d+)", re.MULTILINE)
+# Where the Jekyll flavours copy the report's images (the distill one by post date and slug).
+ASSET_PREFIX = {
+    "jekyll": "assets/img/cats-and-dogs/",
+    "distill": "assets/img/2024-05-24-cats-and-dogs/",
+}
+LIQUID_FLAVOURS = tuple(ASSET_PREFIX)
 JEKYLL_INCLUDE = re.compile(r"\{% include (\S+) (.*?) %\}")
 INCLUDE_PARAM = re.compile(r'([\w-]+)=(?:"([^"\\]*)"|([\w.-]+))\s*')
 MARKDOWN_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
@@ -267,7 +273,7 @@ def markdown_images(flavour: str, text: str) -> list[tuple[int | None, str, str,
     """(level, path, alt, caption) of every image, the level from the heading above it."""
     images = []
     headings = [(m.start(), int(m.group(1))) for m in LEVEL_HEADING.finditer(text)]
-    sections = [(m.start(), None) for m in re.finditer(r"^## ", text, re.MULTILINE)]
+    sections = [(m.start(), None) for m in re.finditer(r"^(?:## |<h2 )", text, re.MULTILINE)]
     boundaries = sorted(headings + sections)
 
     def level_at(offset: int) -> int | None:
@@ -278,7 +284,7 @@ def markdown_images(flavour: str, text: str) -> list[tuple[int | None, str, str,
             level = number
         return level
 
-    if flavour == "jekyll":
+    if flavour in LIQUID_FLAVOURS:
         for match in JEKYLL_INCLUDE.finditer(text):
             params = include_params(match.group(2))
             images.append(
@@ -304,7 +310,7 @@ def page_images(flavour: str, text: str) -> list[tuple[int | None, str, str, str
         scan = PageScan(text)
         captions = iter(scan.captions)
         return [(level, attrs["src"], attrs["alt"], next(captions)) for level, attrs in scan.images]
-    prefix = "assets/img/cats-and-dogs/" if flavour == "jekyll" else ""
+    prefix = ASSET_PREFIX.get(flavour, "")
     return [
         (level, path.removeprefix(prefix), html.unescape(alt), caption and html.unescape(caption))
         for level, path, alt, caption in markdown_images(flavour, text)
@@ -317,7 +323,7 @@ def page_root(report_dir: Path, flavour: str) -> Path:
 
 def body(flavour: str, text: str) -> str:
     """The page without Jekyll front matter."""
-    if flavour == "jekyll":
+    if flavour in LIQUID_FLAVOURS:
         return text.split("---\n", 2)[2]
     return text
 
@@ -364,7 +370,8 @@ def test_one_section_per_level_with_collapsible_others(tmp_path, flavour):
     else:
         assert [int(n) for n in LEVEL_HEADING.findall(text)] == [1, 2, 3, 4]
         details = [m.start() for m in re.finditer(r"<details", text)]
-        assert len(details) == len(with_others)
+        folded_levels = len(ctx.levels) if flavour == "distill" else 0  # levels collapse too
+        assert len(details) == len(with_others) + folded_levels
     for level in ctx.levels:
         if level.others:
             assert f"Other images: level {level.number} ({len(level.others)})" in text
@@ -390,7 +397,7 @@ def test_gfm_levels_are_marked_by_emoji_not_colour(tmp_path):
 def test_referenced_files_exist(tmp_path, flavour):
     _, report_dir, texts = render(tmp_path)
     root = page_root(report_dir, flavour)
-    prefix = "assets/img/cats-and-dogs/" if flavour == "jekyll" else ""
+    prefix = ASSET_PREFIX.get(flavour, "")
     paths = [prefix + path for _, path, _, _ in page_images(flavour, texts[flavour])]
     assert paths
     for path in paths:
@@ -514,7 +521,9 @@ def test_report_content(tmp_path, flavour):
         "768 / 12 = 64",
         "12 encoder layers",
         "1 × 1000",
-        "https://arxiv.org/abs/2005.00928",
+        '<d-cite key="abnar2020quantifying">'
+        if flavour == "distill"
+        else "https://arxiv.org/abs/2005.00928",
         "bilinear",
         "normalised Shannon entropy",
         ctx.spread_map,
@@ -576,7 +585,8 @@ def test_single_level_without_charts(tmp_path, flavour):
     text = page.read_text()
     assert "Spread level 1" in text and "(most focused)" not in text
     assert "Spread level 2" not in text and "a single spread level" in text
-    assert "<details" not in text and "Spread across the images" not in text
+    folded = "<details markdown" if flavour == "distill" else "<details"  # its levels fold
+    assert text.count(folded) == (flavour == "distill") and "Spread across the images" not in text
     assert [path for _, path, _, _ in page_images(flavour, body(flavour, text))] == [
         ctx.levels[0].featured.file
     ]
@@ -692,6 +702,7 @@ VERSION_LINKS = {
     "html": ('href="versions/2/index.html"', 'href="../../index.html"'),
     "gfm": ("(versions/2/README.md)", "(../../README.md)"),
     "jekyll": (None, None),  # published without the report folder: no links to it
+    "distill": (None, None),
 }
 
 

@@ -1,4 +1,4 @@
-"""Output flavours by name: html, jekyll and gfm built in, more from plugins.
+"""Output flavours by name: html, jekyll, gfm and distill built in, more from plugins.
 
 A flavour is one module here defining a :class:`~reportgen.publish.flavours.base.Flavour`
 (its templates, escaping policy, layout and options) and one entry in :data:`BUILT_IN`. A
@@ -20,13 +20,14 @@ from typing import Any
 
 from reportgen import plugins
 from reportgen.errors import ReportgenError
-from reportgen.publish.flavours import gfm, html, jekyll
+from reportgen.publish.flavours import distill, gfm, html, jekyll
 from reportgen.publish.flavours.base import Flavour
 
 BUILT_IN: dict[str, Flavour] = {
-    flavour.name: flavour for flavour in (html.FLAVOUR, jekyll.FLAVOUR, gfm.FLAVOUR)
+    flavour.name: flavour
+    for flavour in (html.FLAVOUR, jekyll.FLAVOUR, gfm.FLAVOUR, distill.FLAVOUR)
 }
-DEFAULT_FORMATS = tuple(BUILT_IN)  # what a build writes unless told otherwise
+DEFAULT_FORMATS = ("html", "jekyll", "gfm")  # what a build writes unless told otherwise
 
 
 def _checked(name: str, loaded: Any) -> Flavour:
