@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from reportgen.commands import analyze, build, cache, export, render, verify
+from reportgen.commands import analyze, build, cache, check_distill, export, render, verify
 
 COMMANDS: dict[str, ModuleType] = {
     "analyze": analyze,
     "build": build,
     "render": render,
     "verify": verify,
+    "check-distill": check_distill,
     "cache": cache,
     "export": export,
 }
