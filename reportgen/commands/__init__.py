@@ -16,7 +16,7 @@ COMMANDS: dict[str, ModuleType] = {
     "build": build,
     "render": render,
     "verify": verify,
-    "check-distill": check_distill,
     "cache": cache,
     "export": export,
+    "check-distill": check_distill,
 }

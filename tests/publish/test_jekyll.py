@@ -157,16 +157,18 @@ def built(report: Report, builds: dict[Path, Built]) -> Built:
     return builds[report.dir]
 
 
-def jekyll_build(report_dir: Path, work: Path) -> tuple[Path, str]:
-    """The report's ``jekyll/`` folder in a copy of the skeleton site, built by the real
-    ``jekyll``; returns the built site and jekyll's output."""
+def jekyll_build(
+    report_dir: Path, work: Path, skeleton: Path = SKELETON, folder: str = "jekyll"
+) -> tuple[Path, str]:
+    """The report's ``folder`` (a Jekyll flavour's) in a copy of the ``skeleton`` site, built by
+    the real ``jekyll``; returns the built site and jekyll's output."""
     jekyll = shutil.which("jekyll")
     if jekyll is None:
         pytest.fail(JEKYLL_MISSING, pytrace=False)
     source = work / "source"
     shutil.rmtree(source, ignore_errors=True)
-    shutil.copytree(SKELETON, source)
-    shutil.copytree(report_dir / "jekyll", source, dirs_exist_ok=True)
+    shutil.copytree(skeleton, source)
+    shutil.copytree(report_dir / folder, source, dirs_exist_ok=True)
     destination = source / "_site"
     command = [
         jekyll,
