@@ -303,3 +303,4 @@ def test_a_labelled_report_from_another_source_passes_the_check(tiny_vit_dir, tm
     post = (folder / f"_posts/{name}.md").read_text()
     assert "<0>" not in post and "& co" not in post
     assert "shelf 0/pic <0> & co" in html.unescape(post)
+    assert '  - name: "Spread by class"\n' in post  # the per-class section, in the toc
