@@ -35,6 +35,7 @@ __all__ = [
     "analyze",
     "build",
     "export",
+    "publish",
     "rerender",
 ]
 
@@ -80,19 +81,11 @@ def build(
     source = as_source(source)
     source.count()  # a missing or empty input is an error before any folder or worker exists
     params, execution = params.validated(), execution.validated()
-    contents = cache_at(execution.cache_dir) if execution.use_cache else None
-    places = ((cache.cache_root(execution.cache_dir), "--cache-dir"), (site_dir, "--out"))
+    versions = {"replace": replace, "keep_versions": keep_versions}
+    spread_spec = SpreadSpec.parse(params.spread_by)
     with (
-        _os_errors(places, "nothing was published: the site is as it was"),
-        cache.in_use(execution.cache_dir, say),
-        ReportBuild(
-            site_dir,
-            source.name,
-            report_options,
-            contents,
-            SpreadSpec.parse(params.spread_by),
-            replace=replace,
-            keep_versions=keep_versions,
+        _report_build(
+            site_dir, source.name, report_options, execution, spread_spec, say, versions
         ) as report,
         open_engine(execution, warm_up=(report.drawer.warm_up,)) as engine,
     ):
@@ -108,6 +101,33 @@ def build(
             engine=engine,
         )
         return report.publish(analysis, say, engine.pool)
+
+
+def publish(
+    store_dir: Path,
+    site_dir: Path,
+    report_options: ReportOptions = ReportOptions(),
+    execution: Execution = Execution(),
+    *,
+    name: str | None = None,
+    replace: bool = False,
+    keep_versions: int | None = None,
+    say: Callable[[str], None] = lambda message: None,
+) -> Path:
+    """Publish the results store an :func:`analyze` wrote to ``store_dir`` as a report in
+    ``site_dir``, without the model (the figures are drawn from the stored maps, in
+    ``execution``'s workers); returns the report dir. ``name`` is what the title and slug
+    default to (the source's name; by default the store folder's). Versions as in
+    :func:`build`."""
+    store_dir = Path(store_dir)
+    spread_spec = Analysis.load(store_dir).spread_spec
+    execution = execution.validated()
+    versions = {"replace": replace, "keep_versions": keep_versions}
+    name = name or store_dir.resolve().name
+    with _report_build(
+        site_dir, name, report_options, execution, spread_spec, say, versions
+    ) as report:
+        return report.publish_store(store_dir, say, execution.workers)
 
 
 def rerender(
@@ -143,6 +163,28 @@ def export(folder: Path, fmt: str = "csv", out: Path | None = None) -> Path | No
     with _os_errors(((target, "--out"),)), target.open("wb") as stream:
         table.export(rows, fmt, stream)
     return target
+
+
+@contextmanager
+def _report_build(
+    site_dir: Path,
+    inputs: str,
+    report_options: ReportOptions,
+    execution: Execution,
+    spread_spec: SpreadSpec,
+    say: Callable[[str], None],
+    versions: dict[str, Any],
+) -> Iterator[ReportBuild]:
+    """A report being built into ``site_dir`` (see :class:`ReportBuild`; ``versions``: its
+    ``replace`` and ``keep_versions``), with the cache held and OS errors as one line."""
+    contents = cache_at(execution.cache_dir) if execution.use_cache else None
+    places = ((cache.cache_root(execution.cache_dir), "--cache-dir"), (site_dir, "--out"))
+    with (
+        _os_errors(places, "nothing was published: the site is as it was"),
+        cache.in_use(execution.cache_dir, say),
+        ReportBuild(site_dir, inputs, report_options, contents, spread_spec, **versions) as report,
+    ):
+        yield report
 
 
 @contextmanager

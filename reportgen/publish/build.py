@@ -205,26 +205,40 @@ def _render_from_store(
         for folder in (FIGURES_DIR, THUMBS_DIR, SPRITES_DIR):
             if (source / folder).is_dir():
                 staging.link_tree(source / folder, staged / folder)
-    with_galleries = options.gallery.with_galleries(len(analysis.images))
     drawer = FigureDrawer(staged, options.style, analysis.spread_spec)
-    to_draw = []
-    for image in analysis.images:
-        which = {
-            "figure": not (staged / figure_path(image, options.style)).is_file(),
-            "thumb": with_galleries and not (staged / thumb_path(image, options.style)).is_file(),
-            "sprite": not (staged / sprite_path(image, options.style)).is_file(),
-        }
-        if any(which.values()):
-            to_draw.append((drawer, image, analysis.root / MAPS_DIR / f"{image.id}.npz", which))
+    to_draw = _missing_pictures(drawer, analysis, options)
     (staged / FIGURES_DIR).mkdir(exist_ok=True)
     if pool is None:
         pool = open_pool(workers if to_draw else 0, (drawer.warm_up,))
     else:
         pool = nullcontext(pool)
     with pool as drawing:
-        for _ in track(drawing.imap(draw_stored, to_draw), total=len(to_draw), desc="figures"):
-            pass
+        _draw_stored(to_draw, drawing)
         render(RenderJob(staged, analysis, options, templates, cache, version, drawing))
+
+
+def _missing_pictures(
+    drawer: FigureDrawer, analysis: Analysis, options: ReportOptions
+) -> list[tuple[Any, ...]]:
+    """The tasks of :func:`draw_stored` that draw what the report folder of ``drawer`` lacks:
+    each image's figure, sprite and (a report with galleries) gallery thumbnail."""
+    report, style = drawer.report, options.style
+    with_galleries = options.gallery.with_galleries(len(analysis.images))
+    to_draw = []
+    for image in analysis.images:
+        which = {
+            "figure": not (report / figure_path(image, style)).is_file(),
+            "thumb": with_galleries and not (report / thumb_path(image, style)).is_file(),
+            "sprite": not (report / sprite_path(image, style)).is_file(),
+        }
+        if any(which.values()):
+            to_draw.append((drawer, image, analysis.root / MAPS_DIR / f"{image.id}.npz", which))
+    return to_draw
+
+
+def _draw_stored(to_draw: list[tuple[Any, ...]], pool: Pool) -> None:
+    for _ in track(pool.imap(draw_stored, to_draw), total=len(to_draw), desc="figures"):
+        pass
 
 
 class ReportBuild:
@@ -292,6 +306,23 @@ class ReportBuild:
         """
         with staging.site_lock(self.site_dir, say):
             return self._publish(analysis, say, pool)
+
+    def publish_store(
+        self,
+        store_dir: Path,
+        say: Callable[[str], None] = lambda message: None,
+        workers: int | None = None,
+    ) -> Path:
+        """:meth:`publish` the results store an analysis wrote before (``reportgen analyze``,
+        the notebook's ``analyze``): its files are linked in as the report's data and its
+        figures drawn from the stored maps, in ``workers`` processes (None: one per core; 0:
+        here), with no model."""
+        staging.link_tree(Path(store_dir), self.data_dir)
+        analysis = Analysis.load(self.data_dir)
+        to_draw = _missing_pictures(self.drawer, analysis, self.options)
+        with open_pool(workers, (self.drawer.warm_up,)) as pool:
+            _draw_stored(to_draw, pool)
+            return self.publish(analysis, say, pool)
 
     def _publish(self, analysis: Analysis, say: Callable[[str], None], pool: Pool | None) -> Path:
         """:meth:`publish`, with the site's lock held."""

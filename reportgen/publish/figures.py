@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
+from PIL import Image
 
 from reportgen.errors import ReportgenError
 from reportgen.methods import panels as named_maps
@@ -106,9 +107,10 @@ def _encoded(image, style: FigureStyle) -> EncodedImage:
     return EncodedImage(render.encode_image(image, style.image_format, style.quality), *image.size)
 
 
-def image_figure(record: ImageRecord, style: FigureStyle) -> EncodedImage:
-    """The figure of one image: the input as the model saw it, then every overlay."""
-    figure = render.compose_figure(
+def figure_picture(record: ImageRecord, style: FigureStyle) -> Image.Image:
+    """The figure of one image, not yet encoded: the input as the model saw it, then every
+    overlay."""
+    return render.compose_figure(
         record.seen_image,
         panels(record, style.normalise),
         cmap=style.colormap,
@@ -116,7 +118,11 @@ def image_figure(record: ImageRecord, style: FigureStyle) -> EncodedImage:
         panel_size=style.panel_size,
         colorbar=colorbar(record, style.normalise),
     )
-    return _encoded(figure, style)
+
+
+def image_figure(record: ImageRecord, style: FigureStyle) -> EncodedImage:
+    """The figure of one image, encoded as ``style`` says (what a report publishes)."""
+    return _encoded(figure_picture(record, style), style)
 
 
 GALLERY_THUMBNAIL = 160  # longer side of the thumbnails of gallery pages, in pixels
