@@ -27,7 +27,7 @@ from reportgen import store, table
 from reportgen.methods import panels
 from reportgen.progress import track
 from reportgen.publish import render
-from reportgen.publish.escaping import script_json
+from reportgen.publish.escaping import HTML_ESCAPING, script_json
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.page_model import ExplorerFiles
 from reportgen.publish.templates import Templates
@@ -37,6 +37,7 @@ from reportgen.results import Analysis, ImageSummary
 FOLDER = "explorer"  # in the report folder: explorer.js, colormaps.js, <id>.js
 SCRIPT = "explorer.js"
 COLORMAPS = "colormaps.js"
+STANDALONE_PAGE = "explorer.standalone.html.j2"
 EXTRA_COLORMAPS = ("viridis", "inferno", "gray")  # offered besides the report's own
 
 
@@ -65,8 +66,8 @@ def _image_url(seen_image_webp: bytes | None, record: ImageRecord) -> str:
     if seen_image_webp is None:
         buffer = io.BytesIO()
         Image.fromarray(record.seen_image).save(buffer, "PNG")
-        return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-    return "data:image/webp;base64," + base64.b64encode(seen_image_webp).decode("ascii")
+        return data_url("image/png", buffer.getvalue())
+    return data_url("image/webp", seen_image_webp)
 
 
 def image_data(record: ImageRecord, seen_image_webp: bytes | None) -> dict[str, Any]:
@@ -113,6 +114,30 @@ def seen_image_webp(maps_path: Path) -> bytes | None:
         if "seen_image_webp" not in data.files:
             return None
         return data["seen_image_webp"].tobytes()
+
+
+def standalone_page(
+    analysis: Analysis, image: ImageSummary, style: FigureStyle, templates: Templates
+) -> str:
+    """One image's explorer as a page that needs no other file: the explorer script, the colour
+    maps and the image's data are data URIs in it (the notebook's inline explorer)."""
+    maps_path = analysis.root / table.maps_file(image.id)
+    scripts = {
+        "script_src": templates.file(SCRIPT).read_bytes(),
+        "colormaps_src": colormaps_script(style.colormap, style.alpha).encode(),
+        "data_src": data_script(analysis.record(image), seen_image_webp(maps_path)).encode(),
+    }
+    variables = {
+        "name": image.name,
+        "layers": analysis.model.layers,
+        **{key: data_url("text/javascript", data) for key, data in scripts.items()},
+    }
+    return templates.render(HTML_ESCAPING, STANDALONE_PAGE, variables).decode()
+
+
+def data_url(media_type: str, data: bytes) -> str:
+    """``data`` as a base64 data URL."""
+    return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def colormaps_script(report_colormap: str, alpha: float) -> str:
