@@ -13,6 +13,10 @@ class ReportgenError(Exception):
 
     exit_code = 2
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows instead of a traceback: a notebook user sees the one line too."""
+        return [f"ReportgenError: {self}"]
+
 
 _NO_PERMISSION = "check its permissions, or use another {place}"
 _IN_THE_WAY = "a file is where a folder is needed: move it, or use another {place}"

@@ -34,7 +34,9 @@ from test_browser import (  # noqa: F401
 from reportgen import api
 from reportgen.analysis.execution import Execution
 from reportgen.publish import explorer, render
+from reportgen.publish.figures import FigureStyle
 from reportgen.publish.options import GallerySettings, ReportOptions, parse_date
+from reportgen.publish.templates import Templates
 from reportgen.record import ImageRecord
 from reportgen.results import Analysis, AnalysisParams
 
@@ -480,3 +482,45 @@ def test_the_gfm_page_links_each_inline_explorer_which_the_link_opens(tab, repor
     assert tab.page.locator(f"#explorer-{ids[-1]}").is_visible()
     assert tab.explorer_data() == [ids[-1]]
     tab.assert_clean()
+
+
+def test_the_standalone_explorer_draws_with_no_file_but_itself(browser, reports, tmp_path):  # noqa: F811
+    """The page the notebook frames: scripts and image inline, the canvas the Python overlay,
+    the hostile name shown as text."""
+    analysis = Analysis.load(reports.single / "data")
+    image = next(image for image in analysis.images if image.name == HOSTILE_NAMES[0])
+    page = tmp_path / "standalone.html"
+    page.write_text(explorer.standalone_page(analysis, image, FigureStyle(), Templates()))
+    with browser_tab(browser, page.as_uri()) as tab:
+        tab.open(page)
+        tab.ready()
+        record = analysis.record(image)
+        tab.page.fill("#explorer-layer", "1")
+        expected = render.overlay(record.seen_image, record.maps["layers"][0], "jet", 0.5)
+        if record.artifact_mask is not None and record.artifact_mask[0].any():
+            expected = render.outline_cells(expected, record.artifact_mask[0])
+        assert np.abs(tab.pixels() - expected.astype(int)).max() <= 2
+        assert tab.page.inner_text(".meta") == HOSTILE_NAMES[0]
+        assert [url for url in tab.requests if not url.startswith("data:")] == [page.as_uri()]
+        tab.assert_clean()
+
+
+def test_the_notebook_explorer_works_in_its_sandboxed_frame(browser, reports, tmp_path):  # noqa: F811
+    """Report.explorer's HTML in a page, as a notebook shows it: the frame's explorer draws and
+    its layer slider changes the canvas."""
+    from reportgen.notebook import Report
+
+    report = Report.load(reports.single)
+    image_id = report.analysis.images[0].id
+    page = tmp_path / "cell.html"
+    page.write_text(f"<!DOCTYPE html><html><body>{report.explorer(image_id).data}</body></html>")
+    with browser_tab(browser, page.as_uri()) as tab:
+        tab.open(page)
+        frame = tab.page.frames[1]
+        frame.wait_for_selector("#explorer[data-ready=true]", timeout=10_000)
+        canvas = "#explorer [data-control=canvas]"
+        before = frame.eval_on_selector(canvas, "c => c.toDataURL()")
+        frame.focus("#explorer-layer")
+        tab.page.keyboard.press("ArrowLeft")
+        assert frame.eval_on_selector(canvas, "c => c.toDataURL()") != before
+        tab.assert_clean()
