@@ -1,6 +1,7 @@
 """A report's compact summary as one self-contained HTML fragment (what a notebook shows for a
-:class:`reportgen.notebook.Report`): the level table, the two charts and each level's featured
-figure, drawn by the report's own code and inlined as data URLs.
+:class:`reportgen.notebook.Report`): the level table, the two charts, each level's featured
+figure and, with labels, the per-class table; drawn by the report's own code, pictures inlined
+as data URLs.
 
 It stays small whatever the number of images: the charts do not grow with it, and the figures
 stop at :data:`FIGURES_BUDGET` (the levels past it name their featured image instead).
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reportgen.methods import spread
-from reportgen.publish import figures, page_model
+from reportgen.publish import classes, figures, page_model
 from reportgen.publish.assemble import members_by_level
 from reportgen.publish.escaping import HTML_ESCAPING
 from reportgen.publish.explorer import data_url
@@ -44,7 +45,7 @@ def level_rows(analysis: Analysis, style: FigureStyle, budget: int) -> list[Leve
     characters of data URLs last."""
     entropies = np.array([image.entropy for image in analysis.images])
     ranges = spread.level_ranges(entropies, np.array([image.level for image in analysis.images]))
-    colours = page_model.level_colours(max(ranges))
+    colours = _level_colours(analysis)
     featured = analysis.featured()
     rows = []
     for number, members in members_by_level(analysis).items():
@@ -62,25 +63,31 @@ def level_rows(analysis: Analysis, style: FigureStyle, budget: int) -> list[Leve
     return rows
 
 
+def _level_colours(analysis: Analysis) -> list[str]:
+    """The colour of each level, 1 to the highest, as the report's sections have them."""
+    return page_model.level_colours(max(image.level for image in analysis.images))
+
+
 def chart_urls(analysis: Analysis) -> dict[str, str]:
     """The report's two charts (:func:`figures.charts`) as SVG data URLs, by file name."""
-    levels = [image.level for image in analysis.images]
     charts = figures.charts(
         [image.entropy for image in analysis.images],
         np.array([image.layer_entropies for image in analysis.images]),
-        levels,
-        page_model.level_colours(max(levels)),
+        [image.level for image in analysis.images],
+        _level_colours(analysis),
     )
     return {name: data_url("image/svg+xml", svg) for name, svg in charts.items()}
 
 
 def summary_html(analysis: Analysis, title: str, style: FigureStyle, templates: Templates) -> str:
-    """The summary of ``analysis`` titled ``title`` (user text, escaped), figures in ``style``."""
+    """The summary of ``analysis`` titled ``title`` (user text, escaped), figures in ``style``;
+    with labels, the report's per-class numbers (:func:`classes.class_section`) too."""
     variables = {
         "title": title,
         "model": analysis.model,
         "n_images": len(analysis.images),
         "levels": level_rows(analysis, style, FIGURES_BUDGET),
+        "classes": classes.class_section(analysis, _level_colours(analysis), None, None),
         "charts": chart_urls(analysis),
         "skipped": analysis.skipped[:SKIPPED_SHOWN],
         "n_skipped": len(analysis.skipped),

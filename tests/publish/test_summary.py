@@ -4,24 +4,27 @@ escaped."""
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_model_dir
 from PIL import Image
 
 from reportgen import api
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.sources.base import Encoded, Item, Source
-from reportgen.publish import summary
+from reportgen.publish import classes, summary
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.templates import Templates
 from reportgen.results import Analysis, AnalysisParams
 
 HOSTILE_TITLE = '<script>alert("title")</script> shelf'
 IMAGES = 240
+CLASSES = ("<b>class 0</b>", "<b>class 1</b>", "<b>class 2</b>")
 
 
 class HostileShelf(Source):
@@ -48,16 +51,26 @@ class HostileShelf(Source):
             encoded = io.BytesIO()
             Image.fromarray((rng.random((40, 48, 3)) * 255).astype(np.uint8)).save(encoded, "PNG")
             name = f"<img src=x onerror=alert({index})>.png"
-            yield Item(index, name, Encoded(encoded.getvalue()), label=f"<b>class {index % 3}</b>")
+            label = CLASSES[index % len(CLASSES)]
+            yield Item(index, name, Encoded(encoded.getvalue()), label=label)
 
 
 @pytest.fixture(scope="module")
-def analysis(tiny_vit_dir, tmp_path_factory) -> Analysis:
+def analysis(tmp_path_factory) -> Analysis:
+    """The shelf's images by a tiny classifier whose classes are the shelf's labels."""
     tmp = tmp_path_factory.mktemp("summary")
+    names = dict(enumerate(CLASSES))
+    classifier = tiny_model_dir(
+        tmp_path_factory,
+        "vit",
+        num_labels=len(names),
+        id2label=names,
+        label2id={name: index for index, name in names.items()},
+    )
     return api.analyze(
         HostileShelf(IMAGES),
         tmp / "store",
-        AnalysisParams(model=str(tiny_vit_dir)),
+        AnalysisParams(model=str(classifier)),
         Execution(device="cpu", workers=0, cache_dir=tmp / "cache"),
     )
 
@@ -92,6 +105,24 @@ def test_the_summary_of_hundreds_of_images_is_small_and_self_contained(analysis)
         assert f"<code>{featured[level].id}</code>" in row[3]
         assert "&lt;img src=x onerror=alert(" in row[3]
     assert "&lt;script&gt;alert(&#34;title&#34;)&lt;/script&gt; shelf" in page
+
+
+@pytest.mark.slow
+def test_labelled_images_get_the_reports_per_class_numbers(analysis):
+    page = _summary(analysis)
+    body = re.search(r'<table class="reportgen-classes">.*?<tbody>(.*?)</tbody>', page, re.S)
+    assert body
+    rows = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", body[1])]
+    expected = {row.label: row for row in classes.class_rows(analysis.images, 4, judged=True)}
+    assert sorted(row[0] for row in rows) == sorted(html.escape(name) for name in CLASSES)
+    for label, images, median, levels, accuracy in rows:
+        row = expected[html.unescape(label)]
+        assert int(images) == row.images == IMAGES // len(CLASSES)
+        assert median == f"{row.median_entropy:.4f}"
+        assert levels == " · ".join(str(count) for count in row.levels)
+        assert accuracy.startswith(f"{row.correct} (")
+    correct = sum(image.correct is True for image in analysis.images)
+    assert f"top-1 accuracy {correct} of {IMAGES}" in page
 
 
 @pytest.mark.slow
