@@ -33,6 +33,7 @@ from test_browser import (  # noqa: F401
 
 from reportgen import api
 from reportgen.analysis.execution import Execution
+from reportgen.analysis.sources.folder import FolderSource
 from reportgen.publish import explorer, render
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.options import GallerySettings, ReportOptions, parse_date
@@ -58,7 +59,7 @@ def reports(tiny_vit_dir, tmp_path_factory) -> Reports:
         slug="heads", date=date, gallery=GallerySettings(gallery_threshold=2), formats=("html",)
     )
     heads = api.build(
-        _hostile_folder(tmp / "hostile"),
+        FolderSource(_hostile_folder(tmp / "hostile"), recursive=True),
         tmp / "site",
         AnalysisParams(model=str(tiny_vit_dir)),
         options,
@@ -80,7 +81,7 @@ def reports(tiny_vit_dir, tmp_path_factory) -> Reports:
         rewrite_as_format_3(maps_file, heads=False)
     api.rerender(no_heads, cache_dir=tmp / "cache")
     single = api.build(
-        tmp / "hostile",
+        FolderSource(tmp / "hostile", recursive=True),
         tmp / "site",
         AnalysisParams(model=str(tiny_vit_dir), keep_heads=True),
         ReportOptions(slug="single", date=date, formats=("html", "gfm")),
