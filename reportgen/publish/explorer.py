@@ -29,6 +29,7 @@ from reportgen.progress import track
 from reportgen.publish import render
 from reportgen.publish.escaping import HTML_ESCAPING, script_json
 from reportgen.publish.figures import FigureStyle
+from reportgen.publish.flavours.distill import EXPLORER_PAGE
 from reportgen.publish.page_model import ExplorerFiles
 from reportgen.publish.templates import Templates
 from reportgen.record import ImageRecord
@@ -37,7 +38,6 @@ from reportgen.results import Analysis, ImageSummary
 FOLDER = "explorer"  # in the report folder: explorer.js, colormaps.js, <id>.js
 SCRIPT = "explorer.js"
 COLORMAPS = "colormaps.js"
-STANDALONE_PAGE = "explorer.standalone.html.j2"
 EXTRA_COLORMAPS = ("viridis", "inferno", "gray")  # offered besides the report's own
 
 
@@ -119,8 +119,9 @@ def seen_image_webp(maps_path: Path) -> bytes | None:
 def standalone_page(
     analysis: Analysis, image: ImageSummary, style: FigureStyle, templates: Templates
 ) -> str:
-    """One image's explorer as a page that needs no other file: the explorer script, the colour
-    maps and the image's data are data URIs in it (the notebook's inline explorer)."""
+    """One image's explorer as a page that needs no other file (the notebook's inline
+    explorer): the page the distill post frames, with the explorer script, the colour maps and
+    the image's data as data URLs."""
     maps_path = analysis.root / table.maps_file(image.id)
     scripts = {
         "script_src": templates.file(SCRIPT).read_bytes(),
@@ -132,7 +133,7 @@ def standalone_page(
         "layers": analysis.model.layers,
         **{key: data_url("text/javascript", data) for key, data in scripts.items()},
     }
-    return templates.render(HTML_ESCAPING, STANDALONE_PAGE, variables).decode()
+    return templates.render(HTML_ESCAPING, EXPLORER_PAGE, variables).decode()
 
 
 def data_url(media_type: str, data: bytes) -> str:
