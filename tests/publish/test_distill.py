@@ -17,6 +17,7 @@ from test_pages import DATE, HOSTILE_TITLE, make_context
 
 from reportgen import cli
 from reportgen.errors import ReportgenError
+from reportgen.methods import registry
 from reportgen.publish import bibliography, distill_check, escaping, flavours, pages
 from reportgen.publish.flavours.distill import (
     DistillOptions,
@@ -26,15 +27,18 @@ from reportgen.publish.flavours.distill import (
     parse_authors,
 )
 from reportgen.publish.page_model import ExplorerFiles
+from reportgen.publish.templates import packaged_templates
 
 POST_DATE = "2026-04-27"
 NAME = f"{POST_DATE}-cats-and-dogs"
 OPTIONS = {"distill": DistillOptions(POST_DATE, "Ada Lovelace, Analytical Engines; Alan Turing")}
 
 
-def render(report_dir: Path, options=OPTIONS, **context) -> tuple[Path, str]:
-    """The hand-made report's distill folder and post."""
+def render(report_dir: Path, options=OPTIONS, summary=None, **context) -> tuple[Path, str]:
+    """The hand-made report's distill folder and post (``summary``: its description)."""
     ctx = make_context(report_dir, **context)
+    if summary is not None:
+        ctx = dataclasses.replace(ctx, description=summary)
     (post,) = pages.render_report(ctx, report_dir, ["distill"], options=options)
     return report_dir / "distill", post.read_text(encoding="utf-8")
 
@@ -81,6 +85,13 @@ def test_a_description_loses_quotes_and_links_and_keeps_three_sentences(given, e
     assert not distill_check.check_description(description(given), "post")
 
 
+def test_a_description_that_was_only_a_link_falls_back_to_the_reports_own(tmp_path):
+    _, post = render(tmp_path / "report", summary="https://example.org/only-a-link")
+    meta, _ = split(post)
+    assert meta["description"].startswith("Where the attention of org/vit-")
+    assert not distill_check.check_description(meta["description"], "post")
+
+
 def test_heading_ids_are_what_jekyll_slugify_makes_of_the_toc_names():
     assert jekyll_slugify("Spread level 1 (most focused)") == "spread-level-1-most-focused"
     assert jekyll_slugify("--Café & 日本--") == "café-日本"
@@ -110,6 +121,21 @@ def test_bibtex_entries_are_well_formed():
         assert fields["year"] in paper.key, paper.key
     assert "Abnar, Samira and Zuidema, Willem" in text
     assert "Vision Transformers Need Registers" in text
+
+
+def test_every_paper_the_shared_prose_links_is_in_the_bibliography():
+    """The distill dialect cites a link when its address is a paper's: the report's prose
+    (templates and the map methods' bullets) links no paper the bibliography lacks."""
+    prose = [path.read_text() for path in packaged_templates().glob("*.j2")]
+    prose += registry.bullets().values()
+    linked = {url for text in prose for url in re.findall(r'"(https://arxiv\.org/[^"]+)"', text)}
+    assert {
+        "https://arxiv.org/abs/2005.00928",  # rollout
+        "https://arxiv.org/abs/2309.16588",  # registers, artifacts
+        "https://arxiv.org/abs/2103.15679",  # relevance
+        "https://arxiv.org/abs/1806.07421",  # deletion and insertion
+    } <= linked
+    assert linked <= set(bibliography.BY_URL)
 
 
 # --- the rendered post -----------------------------------------------------------------------

@@ -31,7 +31,7 @@ from test_jekyll import BASEURL, HOSTILE_NAMES, SITE_TITLE, jekyll_build, servin
 from reportgen import api
 from reportgen.analysis.execution import Execution
 from reportgen.manifest import ReportManifest
-from reportgen.publish import distill_check
+from reportgen.publish import distill_check, escaping
 from reportgen.publish.build import rerender
 from reportgen.publish.flavours.distill import DistillOptions
 from reportgen.publish.options import GallerySettings, ReportOptions
@@ -184,6 +184,26 @@ def test_galleries_are_html_pages_linked_from_the_post(galleries):
     frames = re.findall(r'<iframe src="([^"]+)"', content)
     levels = max(image.level for image in galleries.analysis.images)
     assert len(frames) == levels  # each level frames its featured image's explorer
+
+
+_OWN_SCRIPT = re.compile(
+    r'<script src="[./a-z]*(?:explorer|colormaps|slider|\d{3}-[a-z0-9-]+)\.js"'
+    r'(?: data-explorer="explorer"| defer)?>'
+)
+
+
+def test_hostile_names_are_inert_on_the_html_pages(galleries):
+    folder = galleries.folder / f"assets/html/{galleries.name}"
+    pages = sorted(folder.rglob("*.html"))
+    assert len(pages) > len(galleries.analysis.images)
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for tag in re.findall(r"<script[^>]*>", text):
+            assert _OWN_SCRIPT.fullmatch(tag), (page, tag)
+        assert not re.search(r"(?:href|src)=\"javascript", text), page
+    for image in galleries.analysis.images:
+        page = (folder / f"images/{image.id}.html").read_text(encoding="utf-8")
+        assert f"<h1>{escaping.html_text(image.name)}</h1>" in page
 
 
 # --- in Chromium -----------------------------------------------------------------------------

@@ -132,15 +132,19 @@ class DistillOptions:
 
 
 def front_matter(options: DistillOptions, report: ReportContext, body: str) -> str:
-    """The post's front matter: the track's fields, the table of contents from ``body``'s
+    """The post's front matter: the track's fields (the description the report's, else one made
+    of its model and size when nothing is left of it), the table of contents from ``body``'s
     headings. Every value is quoted and inert (:func:`front_matter_text`): al-folio prints them
     unescaped into the page and into a JSON script."""
     date = options.post_date or report.date.isoformat()
+    summary = description(report.description) or description(
+        f"Where the attention of {report.model.model_id} goes, over {report.n_images} images"
+    )
     lines = [
         "---",
         f"layout: {POST_LAYOUT}",
         f"title: {front_matter_text(report.title)}",
-        f"description: {front_matter_text(description(report.description))}",
+        f"description: {front_matter_text(summary)}",
         f"date: {date}",
         "future: true",
         "htmlwidgets: true",
