@@ -15,7 +15,7 @@ import pytest
 from conftest import FIXTURE, rewrite_as_format_3, write_images
 
 from reportgen import api, cli
-from reportgen.publish import explorer
+from reportgen.publish import distill_check, explorer
 from reportgen.publish.options import GallerySettings, ReportOptions, parse_date
 from reportgen.results import Analysis
 
@@ -67,6 +67,16 @@ def test_old_report_rerenders_without_the_model(old_report, tmp_path, capsys):
     assert manifest["report"]["style"]["normalise"] == "panel"
     assert set(manifest["files"]) == {n for n in after if n != "manifest.json"}
     assert (old_report.parent.parent / "index.html").is_file()
+
+
+def test_old_report_rerenders_as_a_distill_post(old_report, tmp_path, capsys):
+    """A report from before the flavour: its manifest has no distill options (the defaults)."""
+    argv = ["render", str(old_report), "--format", "distill", "--post-date", "2026-04-27"]
+    assert cli.main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert distill_check.check_folder(old_report / "distill") == ("2026-04-27-v0-1-0", [])
+    post = (old_report / "distill/_posts/2026-04-27-v0-1-0.md").read_text()
+    assert '  - name: "Anonymous"' in post and "{{ site.title }}" not in post
+    assert cli.main(["verify", str(old_report)]) == 0
 
 
 def test_old_report_redraws_its_figures_from_format_1_maps(old_report, tmp_path):
