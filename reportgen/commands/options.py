@@ -284,6 +284,63 @@ def _given(args: argparse.Namespace, options: type) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names if hasattr(args, name)}
 
 
+def add_report_options(parser: argparse.ArgumentParser) -> None:
+    """Where a new report goes, its metadata and what becomes of the one it replaces (build,
+    publish)."""
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("site"),
+        help="site folder holding every report (default: site)",
+    )
+    meta = parser.add_argument_group("report")
+    meta.add_argument("--title", help="report title (default: from the folder name)")
+    meta.add_argument("--slug", help="folder and URL name (default: from the folder name)")
+    meta.add_argument(
+        "--date",
+        metavar="YYYY-MM-DD",
+        help="report date (default: today, or SOURCE_DATE_EPOCH when set)",
+    )
+    meta.add_argument("--description", help="one-line description for front matter")
+    versions = parser.add_argument_group("versions")
+    versions.add_argument(
+        "--replace",
+        action="store_true",
+        help="overwrite the report already at SLUG (the new one takes its version number) "
+        "instead of keeping it as an earlier version",
+    )
+    versions.add_argument(
+        "--keep-versions",
+        type=int,
+        metavar="K",
+        help="keep at most K earlier versions, removing the oldest (default: keep all)",
+    )
+
+
+def report_options(args: argparse.Namespace):
+    """The ReportOptions that :func:`add_report_options`' and :func:`add_render_options`'
+    arguments (with defaults) ask for."""
+    from reportgen.publish import flavours
+    from reportgen.publish.figures import FigureStyle
+    from reportgen.publish.options import ReportOptions, parse_date
+
+    return ReportOptions(
+        title=args.title,
+        slug=args.slug,
+        description=args.description,
+        date=parse_date(args.date) if args.date else None,
+        formats=formats(args.formats),
+        style=FigureStyle(
+            colormap=args.colormap,
+            alpha=args.alpha,
+            image_format=args.image_format,
+            normalise=args.normalise,
+        ),
+        templates_dir=args.templates,
+        flavour_options=flavours.options(flavours.given_options(args)),
+    ).changed(**layout_options(args))
+
+
 def add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     """Options shared by build and render; render keeps the stored value when one is omitted.
     Each flavour adds its own (see reportgen.publish.flavours)."""
