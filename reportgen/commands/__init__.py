@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from reportgen.commands import analyze, build, cache, check_distill, export, render, verify
+from reportgen.commands import (
+    analyze,
+    build,
+    cache,
+    check_distill,
+    export,
+    publish,
+    render,
+    verify,
+)
 
 COMMANDS: dict[str, ModuleType] = {
     "analyze": analyze,
     "build": build,
+    "publish": publish,
     "render": render,
     "verify": verify,
     "cache": cache,

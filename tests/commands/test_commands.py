@@ -23,7 +23,16 @@ def test_the_parser_has_every_command_in_order(capsys):
     usage = capsys.readouterr().out
     listed = re.findall(r"^    (\S+)", usage, re.MULTILINE)
     assert listed == list(COMMANDS)
-    assert listed == ["analyze", "build", "render", "verify", "cache", "export", "check-distill"]
+    assert listed == [
+        "analyze",
+        "build",
+        "publish",
+        "render",
+        "verify",
+        "cache",
+        "export",
+        "check-distill",
+    ]
     for name, command in COMMANDS.items():
         assert command.HELP in " ".join(usage.split()), name
 
