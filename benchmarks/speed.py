@@ -127,8 +127,8 @@ def stage_rates(
                 forward += end - middle
 
         start = time.perf_counter()
-        for index, raw in enumerate(raws):
-            deliver(Made(index, f"{index:064x}", raw), job)
+        for item, raw in zip(items, raws, strict=True):
+            deliver(Made(item.tag, f"{item.index:064x}", raw), job)
         stored = time.perf_counter() - start
     count = len(items)
     return {
