@@ -2,8 +2,9 @@
 
 A thin layer over the library's front door (:mod:`reportgen.api`): ``analyze`` is the analysis
 ``reportgen analyze`` runs, its keyword arguments are the command line's options by their field
-names, and :meth:`Report.publish` publishes the stored analysis the way ``reportgen build``
-publishes its own. What a report shows is drawn by the report's own code.
+names, and :meth:`Report.publish` publishes the stored analysis as ``reportgen publish`` does
+(the code ``reportgen build`` publishes with). What a report shows is drawn by the report's
+own code.
 
 The results store goes to ``out`` when given (and stays), else to a temporary folder that lives
 as long as the :class:`Report` object, so a notebook session keeps it while it uses it.
@@ -23,7 +24,7 @@ from typing import Any
 from reportgen import api
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.sources import Source
-from reportgen.commands.options import say
+from reportgen.commands import options as command_line
 from reportgen.errors import ReportgenError
 from reportgen.publish.figures import FigureStyle
 from reportgen.results import Analysis, AnalysisParams, ImageSummary
@@ -37,7 +38,7 @@ def analyze(
     images: str | Path | Source | None = None,
     *,
     out: str | Path | None = None,
-    say: Callable[[str], None] = say,
+    say: Callable[[str], None] = command_line.say,
     **options: Any,
 ) -> Report:
     """Analyse ``images`` (a folder, or a :class:`Source`) and return its :class:`Report`.
@@ -63,10 +64,8 @@ def analyze(
 
 def _inputs_parser() -> argparse.ArgumentParser:
     """The command line's input options (:func:`reportgen.commands.options.add_inputs`)."""
-    from reportgen.commands import options
-
     parser = argparse.ArgumentParser(add_help=False)
-    options.add_inputs(parser)
+    command_line.add_inputs(parser)
     return parser
 
 
@@ -78,8 +77,6 @@ def input_options() -> tuple[str, ...]:
 def source_of(images: str | Path | Source | None, given: dict[str, Any]) -> Source:
     """The source ``images`` and the input options ``given`` name, found as the command line
     finds it (:func:`reportgen.commands.options.source`)."""
-    from reportgen.commands import options
-
     if isinstance(images, Source):
         if given:
             raise ReportgenError(
@@ -88,7 +85,7 @@ def source_of(images: str | Path | Source | None, given: dict[str, Any]) -> Sour
         return images
     args = _inputs_parser().parse_args([])
     vars(args).update(given, images=None if images is None else str(images))
-    return options.source(args)
+    return command_line.source(args)
 
 
 def _split(options: dict[str, Any]) -> tuple[AnalysisParams, Execution, dict[str, Any]]:
@@ -103,6 +100,9 @@ def _split(options: dict[str, Any]) -> tuple[AnalysisParams, Execution, dict[str
         group: {name: value for name, value in options.items() if name in names}
         for group, names in groups.items()
     }
+    label_map = picked["params"].get("label_map")
+    if isinstance(label_map, str | Path):  # a file, as --label-map takes it
+        picked["params"]["label_map"] = command_line.read_label_map(Path(label_map))
     params = AnalysisParams(**picked["params"]).validated()
     return params, Execution(**picked["execution"]).validated(), picked["inputs"]
 
@@ -243,7 +243,7 @@ class Report:
             name=self.name,
             replace=replace,
             keep_versions=keep_versions,
-            say=say,
+            say=command_line.say,
         )
 
 
