@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import run, storage
+from benchmarks import run, shards, storage
 
 pytestmark = pytest.mark.slow
 
@@ -70,3 +70,12 @@ def test_storage_benchmark_measures_both_head_encodings(tiny_vit_dir, capsys):
     assert quantised["head_error_over_grid_range"] <= 1 / 510 * (1 + 1e-5)
     assert float16["layer_map_error_over_its_max"] <= 2**-11  # half a float16 ulp
     assert "float16 heads (keep_heads)" in capsys.readouterr().out
+
+
+def test_shards_benchmark_times_both_builds_and_prints_the_ratio(tmp_path, capsys):
+    results = shards.main(["--rows", "12", "--shards", "2", "--rounds", "1"])
+    assert set(results["images_per_s"]) == {"folder", "shards"}
+    assert all(rate > 0 for rate in results["images_per_s"].values())
+    assert results["shards_over_folder"] > 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == f"shards: shards/folder={results['shards_over_folder']:.3f} per image"

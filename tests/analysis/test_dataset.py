@@ -14,6 +14,7 @@ from shard_files import LABELS, outcomes, png
 from reportgen import api, cli, table
 from reportgen.analysis.sources import dataset as dataset_module
 from reportgen.analysis.sources.dataset import DatasetSource
+from reportgen.analysis.sources.folder import FolderSource
 from reportgen.errors import ReportgenError
 
 datasets = pytest.importorskip("datasets")
@@ -155,17 +156,21 @@ def test_without_the_datasets_package_the_error_names_the_extra(monkeypatch):
         DatasetSource("someone/tiny-set").count()
 
 
-def test_a_dataset_gives_the_table_of_a_folder_of_the_same_images(
+def test_a_dataset_gives_the_table_of_a_folder_with_labels_of_the_same_images(
     tmp_path, analysis_params, execution
 ):
-    folder = write_images(tmp_path / "photos", 6)
-    paths = sorted(str(path) for path in folder.iterdir())
+    """The same images as class folders and as a saved dataset: the same results table but
+    for where each image was found (its name in the folder, its row in the dataset)."""
+    classes = ["cat", "dog {{ x }} <b>"]
+    for name in classes:
+        write_images(tmp_path / "photos" / name, 3, seed=len(name))
+    paths = sorted(str(path) for path in (tmp_path / "photos").rglob("*.png"))
     features = datasets.Features(
-        {"image": datasets.Image(), "label": datasets.ClassLabel(names=["cat", "<i>dog</i>"])}
+        {"image": datasets.Image(), "label": datasets.ClassLabel(names=classes)}
     )
-    rows = {"image": paths, "label": [n % 2 for n in range(6)]}
-    saved = datasets.Dataset.from_dict(rows, features=features)
-    saved.save_to_disk(str(tmp_path / "hfds"))
+    rows = {"image": paths, "label": [0, 0, 0, 1, 1, 1]}
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "hfds"))
+    folder = FolderSource(tmp_path / "photos", labels_from_folders=True)
     api.analyze(folder, tmp_path / "folder", analysis_params, execution)
     by_dataset = api.analyze(
         DatasetSource(str(tmp_path / "hfds")), tmp_path / "dataset", analysis_params, execution
@@ -173,9 +178,10 @@ def test_a_dataset_gives_the_table_of_a_folder_of_the_same_images(
     assert by_dataset.cache_hits == 6  # the same bytes: the folder's results answer
     ours = table.read(tmp_path / "dataset" / table.TABLE_FILE)
     theirs = table.read(tmp_path / "folder" / table.TABLE_FILE)
-    source_columns = ["source_id", "label", "correct"]
+    source_columns = ["source_id", "name"]
     assert ours.drop_columns(source_columns).equals(theirs.drop_columns(source_columns))
-    assert ours.column("label").to_pylist() == ["cat", "<i>dog</i>"] * 3
+    assert ours.column("label").to_pylist() == [classes[0]] * 3 + [classes[1]] * 3
+    assert ours.column("name").to_pylist() == [f"img0{n}.png" for n in (0, 1, 2) * 2]
     assert ours.column("source_id").to_pylist() == [f"train[{n}]" for n in range(6)]
 
 

@@ -14,6 +14,7 @@ from generated_source import GeneratedSource
 from shard_files import LABELS, label_json, png, write_parquet, write_tar
 
 from reportgen import api
+from reportgen.analysis.sources.dataset import DatasetSource
 from reportgen.analysis.sources.shards import ShardsSource
 from reportgen.errors import ReportgenError
 from reportgen.publish.build import ReportBuild
@@ -135,6 +136,27 @@ def test_ray_reads_shards_with_its_own_readers_as_the_local_engine(
     skipped = {(item.name, item.reason) for item in local.skipped}
     assert {(item.name, item.reason) for item in on_ray.skipped} == skipped and len(skipped) == 3
     assert len(local.images) == 18
+
+
+def test_ray_reads_a_saved_dataset_by_row_references(params, execution, tmp_path):
+    """The driver lists references to rows (no bytes); the workers open the dataset and read."""
+    datasets = pytest.importorskip("datasets")
+    features = datasets.Features(
+        {"image": datasets.Image(), "label": datasets.ClassLabel(names=list(LABELS))}
+    )
+    rows = {"image": [{"bytes": png(n), "path": f"{n}.png"} for n in range(9)]}
+    rows["label"] = [n % 4 for n in range(9)]
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "hfds"))
+    source = DatasetSource(str(tmp_path / "hfds"))
+    local = api.analyze(source, tmp_path / "local", params, replace(execution, use_cache=False))
+    on_ray = api.analyze(
+        source, tmp_path / "ray", params, replace(execution, engine="ray", use_cache=False)
+    )
+    columns = ("index", "id", "name", "label", "source_id", "sha256")
+    assert [[getattr(image, c) for c in columns] for image in on_ray.images] == [
+        [getattr(image, c) for c in columns] for image in local.images
+    ]
+    assert [image.label for image in local.images] == [LABELS[n % 4] for n in range(9)]
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,15 @@ def test_shards_that_are_not_there_or_mixed_are_clear_errors(tmp_path):
     (tmp_path / "c.tar").write_bytes(b"not a tar")
     with pytest.raises(ReportgenError, match="cannot read the WebDataset shard .*c.tar"):
         ShardsSource(str(tmp_path / "c.tar")).count()
+    (tmp_path / "d.parquet").write_bytes(b"not parquet")
+    with pytest.raises(ReportgenError, match="cannot read the Parquet shard .*d.parquet: "):
+        ShardsSource(str(tmp_path / "d.parquet")).count()
+    write_parquet(tmp_path / "e" / "1.parquet", [png(0)], ["cat"])
+    write_parquet(tmp_path / "e" / "2.parquet", [png(1)], None)  # no label column
+    with pytest.raises(
+        ReportgenError, match="2.parquet has no column 'label', which the first shard has"
+    ):
+        list(ShardsSource(str(tmp_path / "e" / "*.parquet")).items())
 
 
 def test_the_manifest_records_the_files_and_their_content(parquet_shards):

@@ -110,6 +110,31 @@ def class_names(schema: Any, column: str | None) -> list[str] | None:
     return names if feature.get("_type") == "ClassLabel" and isinstance(names, list) else None
 
 
+def parquet_file(path: Path) -> Any:
+    """The opened Parquet file (its metadata read), or a one-line error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as error:
+        raise ReportgenError(f"cannot read the Parquet shard {path}: {error}") from None
+
+
+def parquet_batches(path: Path, columns: list[str]) -> Iterator[Any]:
+    """``columns`` of a Parquet file, a batch of rows at a time, or a one-line error."""
+    import pyarrow as pa
+
+    parquet = parquet_file(path)
+    missing = [column for column in columns if column not in parquet.schema_arrow.names]
+    if missing:
+        raise ReportgenError(f"{path} has no column {missing[0]!r}, which the first shard has")
+    try:
+        yield from parquet.iter_batches(ROWS_PER_BATCH, columns=columns)
+    except (pa.ArrowException, OSError) as error:
+        raise ReportgenError(f"cannot read {', '.join(columns)} of {path}: {error}") from None
+
+
 def parquet_items(
     table: Any, layout: ParquetLayout, shard: str, rows: list[int], indexes: list[int]
 ) -> Iterator[Item]:
@@ -247,7 +272,7 @@ class ShardsSource(Source):
     @property
     def name(self) -> str:
         """The shards' folder: ``data/*.parquet`` is ``data``."""
-        return self.shards[0].path.resolve().parent.name
+        return self.paths[0].resolve().parent.name
 
     @functools.cached_property
     def format(self) -> str:
@@ -275,10 +300,8 @@ class ShardsSource(Source):
     @functools.cached_property
     def layout(self) -> ParquetLayout:
         """The Parquet columns, detected in the first shard."""
-        import pyarrow.parquet as pq
-
         first = self.paths[0]
-        schema = pq.ParquetFile(first).schema_arrow
+        schema = parquet_file(first).schema_arrow
         return ParquetLayout.detect(schema, self.image_column, self.label_column, first)
 
     @functools.cached_property
@@ -286,9 +309,7 @@ class ShardsSource(Source):
         """Each shard with its row count, from Parquet metadata or tar headers."""
         if self.format == "webdataset":
             return [Shard(path, len(webdataset_keys(path))) for path in self.paths]
-        import pyarrow.parquet as pq
-
-        return [Shard(path, pq.ParquetFile(path).metadata.num_rows) for path in self.paths]
+        return [Shard(path, parquet_file(path).metadata.num_rows) for path in self.paths]
 
     def count(self) -> int:
         """The rows; Parquet files without the image column are an error here, before any
@@ -314,13 +335,10 @@ class ShardsSource(Source):
             yield from self._parquet_items()
 
     def _parquet_items(self) -> Iterator[Item]:
-        import pyarrow.parquet as pq
-
         layout, first = self.layout, 0
         for shard in self.shards:
             row = 0
-            parquet = pq.ParquetFile(shard.path)
-            for batch in parquet.iter_batches(ROWS_PER_BATCH, columns=layout.columns):
+            for batch in parquet_batches(shard.path, layout.columns):
                 rows = list(range(row, row + batch.num_rows))
                 yield from parquet_items(
                     batch, layout, shard.path.name, rows, [first + r for r in rows]
