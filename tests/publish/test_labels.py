@@ -30,6 +30,7 @@ from test_jekyll import BASEURL, SITE_TITLE, UNRENDERED, PostScan, _content, jek
 from reportgen import api
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.sources.base import Encoded, Item, Source
+from reportgen.publish import distill_check
 from reportgen.publish.escaping import markdown_text
 from reportgen.publish.options import GallerySettings, ReportOptions, parse_date
 from reportgen.results import AnalysisParams
@@ -77,9 +78,13 @@ class Built:
         return (self.report / path).read_text(encoding="utf-8")
 
 
-def _build(source, model, out, slug, **gallery) -> Built:
+def _build(source, model, out, slug, formats=("html", "jekyll", "gfm"), **gallery) -> Built:
     options = ReportOptions(
-        title=f"Labels {slug}", slug=slug, date=DATE, gallery=GallerySettings(**gallery)
+        title=f"Labels {slug}",
+        slug=slug,
+        date=DATE,
+        formats=formats,
+        gallery=GallerySettings(**gallery),
     )
     execution = Execution(device="cpu", cache_dir=out / "cache", workers=0)
     report = api.build(source, out / "site", AnalysisParams(model=str(model)), options, execution)
@@ -326,6 +331,20 @@ def test_rerender_keeps_everything_from_the_stored_data_without_the_model(
     readme = built.text("README.md")
     assert "Spread by class" in readme and "Correct against wrong" in readme
     assert "#class=" not in readme and "filter" not in readme
+
+
+def test_a_distill_post_shows_the_labels_inert_and_follows_the_tracks_rules(
+    classifier_dir, tmp_path
+):
+    source = LabelledSource(HOSTILE_LABELS, 9)
+    built = _build(source, classifier_dir, tmp_path, "distilled", ("distill",), gallery_threshold=4)
+    folder = built.report / "distill"
+    assert distill_check.check_folder(folder)[1] == []
+    post = next((folder / "_posts").glob("*.md")).read_text(encoding="utf-8")
+    assert "Spread by class" in post and "Correct against wrong" in post
+    for label in HOSTILE_LABELS:
+        assert label not in post and markdown_text(label) in post
+    assert "#class=" not in post  # the distill galleries have no filter to link
 
 
 def test_unmatched_labels_show_spread_only_and_say_why(unmatched):
