@@ -136,7 +136,7 @@ class CsvSource(Source):
     @property
     def name(self) -> str:
         """The folder of the images: IMAGES, else the file's own folder."""
-        return (self.root or self.index_file.resolve().parent).resolve().name
+        return (self.root or self.index_file.parent).resolve().name
 
     def describe(self) -> dict[str, Any]:
         header = self._scan[0]
