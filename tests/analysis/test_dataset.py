@@ -200,3 +200,5 @@ def test_build_reads_a_dataset_without_an_images_argument(tmp_path, tiny_vit_dir
     capsys.readouterr()
     assert cli.main(["build", "photos", "--dataset", str(tmp_path / "hfds"), *common]) == 2
     assert "--dataset holds its images: leave out IMAGES" in capsys.readouterr().err
+    assert cli.main(["build", "photos", "--split", "test", *common]) == 2
+    assert "--split chooses a split of --dataset: give --dataset too" in capsys.readouterr().err

@@ -226,6 +226,8 @@ class DatasetSource(Source):
     @classmethod
     def from_options(cls, images: str | None, args: argparse.Namespace) -> DatasetSource | None:
         if args.dataset is None:
+            if args.split is not None:
+                raise ReportgenError("--split chooses a split of --dataset: give --dataset too")
             return None
         if images is not None:
             raise ReportgenError("--dataset holds its images: leave out IMAGES")
