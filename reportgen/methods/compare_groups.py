@@ -62,10 +62,10 @@ def compare(first: Sequence[float], second: Sequence[float]) -> GroupComparison:
     medians = tuple(float(np.median(group)) if len(group) else None for group in (first, second))
     if min(sizes) < MIN_GROUP:
         return GroupComparison(
-            sizes, medians, None, f"a rank test needs at least {MIN_GROUP} images in each group"
+            sizes, medians, None, f"it needs at least {MIN_GROUP} images in each group"
         )
     try:
         test = mann_whitney(first, second)
     except ImportError:
-        return GroupComparison(sizes, medians, None, f"the rank test needs scipy: {STATS_HINT}")
+        return GroupComparison(sizes, medians, None, f"it needs scipy ({STATS_HINT})")
     return GroupComparison(sizes, medians, test)

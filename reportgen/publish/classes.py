@@ -120,15 +120,15 @@ def outcome_sentence(comparison: GroupComparison) -> str:
     (n_wrong, n_right), (wrong, right) = comparison.sizes, comparison.medians
     test = comparison.test
     if test is None:
-        medians = ", ".join(
-            f"{name} {'median entropy ' + format(median, '.3f') if median is not None else 'none'}"
-            f" ({count} image{'s' if count != 1 else ''})"
-            for name, median, count in (
-                ("misclassified", wrong, n_wrong),
-                ("correct", right, n_right),
-            )
-        )
-        return f"Spread of {medians}; no rank test: {comparison.no_test}."
+        groups = (("misclassified", wrong, n_wrong), ("correctly classified", right, n_right))
+        shown = [
+            f"{median:.3f} of {count} {name} image{'s' if count != 1 else ''}"
+            for name, median, count in groups
+            if median is not None
+        ]
+        empty = [f"No {name} image, and median" for name, median, _ in groups if median is None]
+        medians = f"{(empty or ['Median'])[0]} spread entropy {' against '.join(shown)}"
+        return f"{medians}; no rank test: {comparison.no_test}."
     if test.p_value < SIGNIFICANCE:
         lead = (
             "Misclassified images spread their attention more"

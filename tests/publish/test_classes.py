@@ -87,6 +87,15 @@ def test_a_backbone_or_unmatched_labels_show_spread_only_and_say_why():
     assert mapped.no_accuracy == "" and mapped.correct == 3
 
 
+def test_a_group_of_one_or_none_gives_medians_and_says_why_there_is_no_test():
+    images = [summary(0, "dog", 0.9, 1, "dog", True), summary(1, "dog", 0.8, 1, "dog", True)]
+    section = classes.class_section(analysis(images, ("cat", "dog")), COLOURS, None, None)
+    assert section.outcomes.sentence == (
+        "No misclassified image, and median spread entropy 0.850 of 2 correctly classified "
+        "images; no rank test: it needs at least 2 images in each group."
+    )
+
+
 def test_no_labels_no_section():
     plain = [summary(0, None, 0.9, 1, "cat"), summary(1, None, 0.8, 1, "dog")]
     assert classes.class_section(analysis(plain, ("cat", "dog")), COLOURS, None, None) is None
@@ -97,8 +106,8 @@ def test_without_scipy_the_section_keeps_the_medians_and_says_how_to_get_the_tes
     section = classes.class_section(analysis(IMAGES, ("cat", "dog")), COLOURS, None, None)
     assert section.outcomes.comparison.test is None
     assert section.outcomes.sentence == (
-        "Spread of misclassified median entropy 0.960 (2 images), correct median entropy 0.900 "
-        "(3 images); no rank test: the rank test needs scipy: pip install 'reportgen[stats]'."
+        "Median spread entropy 0.960 of 2 misclassified images against 0.900 of 3 correctly "
+        "classified images; no rank test: it needs scipy (pip install 'reportgen[stats]')."
     )
 
 
