@@ -1,11 +1,10 @@
-"""The README's architecture section lists the package as it is: every module and folder."""
+"""The architecture page of the docs lists the package as it is: every module and folder."""
 
 from conftest import ROOT
 
 
 def architecture_section() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return text.split("\n## Architecture\n", 1)[1].split("\n## ", 1)[0]
+    return (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
 
 
 def test_the_architecture_section_names_every_module_and_folder():

@@ -8,7 +8,7 @@ by its own patches and the CLS token. The rule therefore reads the attention eac
 *receives from all tokens*, never the CLS row alone (a threshold on the CLS row masks the object
 itself).
 
-Rule (chosen by measurement on the offline DINOv2 model, see the README): in layer ``l`` a
+Rule (chosen by measurement on the offline DINOv2 model, see docs/maps.md): in layer ``l`` a
 patch is an artifact when both
 
 1. it receives at least ``SHARE`` times its fair share of the layer's attention: the column

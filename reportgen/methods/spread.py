@@ -1,6 +1,6 @@
 """Spread levels: how focused or spread an image's attention is. Pure numpy, no I/O.
 
-Rules (documented in the README and stated in every report):
+Rules (documented in docs/maps.md and stated in every report):
 
 - The spread of a map is its normalised Shannon entropy: the map is scaled to sum 1 and
   H = -sum p log p is divided by log(number of patches), so 0 means all attention on one patch and

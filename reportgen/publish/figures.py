@@ -139,7 +139,7 @@ def thumbnail(
 
 SPRITE_PANEL = 96  # longer side of a sprite's panels at most, in pixels
 # A sprite's pixels and WebP/JPEG quality at most: a gallery page of 200 thumbnails keeps within
-# 3 MB with every sprite loaded (measured in the README), whatever the model's depth.
+# 3 MB with every sprite loaded (measured in docs/outputs.md), whatever the model's depth.
 SPRITE_PIXELS = 16 * 48 * 48
 SPRITE_QUALITY = 50
 
