@@ -16,7 +16,7 @@ EXAMPLE_OPTIONS ?= --faithfulness --faithfulness-images 8 --gallery-threshold 10
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.reportgen-installed
 
-.PHONY: setup demo test lint format system-deps clean-venv
+.PHONY: setup demo docs test lint format system-deps clean-venv
 
 setup: $(STAMP)
 
@@ -33,6 +33,11 @@ demo: setup
 		--title "Where a Vision Transformer looks: example photos" --slug example \
 		--date $(EXAMPLE_DATE) --replace $(EXAMPLE_OPTIONS)
 	@echo "open site/index.html or site/reports/example/index.html"
+
+# The documentation site (docs/, mkdocs.yml) into build/docs/, which opens from disk.
+docs: setup
+	$(BIN)/mkdocs build --strict
+	@echo "open build/docs/index.html"
 
 # Debian's chromium and jekyll for the browser and Jekyll checks (installed when missing).
 system-deps:
