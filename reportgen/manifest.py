@@ -217,3 +217,60 @@ class ReportManifest:
     def write(self, report_dir: Path) -> None:
         """Streamed: a large report's manifest lists 100,000s of files."""
         store.write_json(Path(report_dir) / MANIFEST_FILE, self.to_json())
+
+
+@dataclass(frozen=True)
+class ComparedRun:
+    """A run a comparison reads: its report folder (relative to the site when in it, else
+    absolute) and how the comparison names it."""
+
+    folder: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ComparisonManifest:
+    """A published comparison of runs (``site/comparisons/SLUG``): what it compares, how it
+    was titled and dated, and the sha256 of every file, so it can be re-rendered and verified."""
+
+    program: Program
+    title: str
+    slug: str
+    date: str  # YYYY-MM-DD
+    formats: tuple[str, ...]
+    runs: tuple[ComparedRun, ...]
+    files: dict[str, str] = field(default_factory=dict)  # relative POSIX path -> sha256
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "comparison": {
+                "reportgen": asdict(self.program),
+                "title": self.title,
+                "slug": self.slug,
+                "date": self.date,
+                "formats": list(self.formats),
+                "runs": [asdict(run) for run in self.runs],
+            },
+            "files": self.files,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ComparisonManifest:
+        comparison = data["comparison"]
+        return cls(
+            program=Program(**comparison["reportgen"]),
+            title=comparison["title"],
+            slug=comparison["slug"],
+            date=comparison["date"],
+            formats=tuple(comparison["formats"]),
+            runs=tuple(ComparedRun(**run) for run in comparison["runs"]),
+            files=dict(data["files"]),
+        )
+
+    @classmethod
+    def read(cls, folder: Path) -> ComparisonManifest:
+        """Raises one of :data:`READ_ERRORS` for a missing or unreadable manifest."""
+        return cls.from_json(json.loads((Path(folder) / MANIFEST_FILE).read_text()))
+
+    def write(self, folder: Path) -> None:
+        store.atomic_write(Path(folder) / MANIFEST_FILE, store.canonical_json(self.to_json()))

@@ -10,6 +10,7 @@ Layout::
                         gallery/ images/ thumbs/      galleries and image pages (large reports)
                         manifest.json                 data/       results store
                         versions/<n>/                 earlier versions, each a report of its own
+    site/comparisons/<slug>/         runs compared: index.html README.md compare.json ...
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from reportgen.publish.figures import FigureStyle
 from reportgen.results import ImageSummary
 
 REPORTS_DIR = "reports"
+COMPARISONS_DIR = "comparisons"  # comparisons of runs, site/comparisons/<slug>/
 VERSIONS_DIR = "versions"
 DATA_DIR = "data"
 FIGURES_DIR = "figures"

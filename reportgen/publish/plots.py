@@ -265,3 +265,92 @@ def spread_by_outcome(groups: dict[str, Sequence[float]], fmt: str = "svg") -> b
         axes.grid(axis="y", alpha=0.3)
 
     return _render(draw, fmt)
+
+
+def transition_matrix(
+    counts: np.ndarray, labels: tuple[str, str], level_colours: Sequence[str], fmt: str = "svg"
+) -> bytes:
+    """Images by level in run A (rows) and run B (columns), counts written in the cells,
+    shaded by count; the level ticks sit on swatches of the level colours."""
+    counts = np.asarray(counts)
+    rows, columns = counts.shape
+
+    def draw(axes) -> None:
+        axes.imshow(counts, cmap="Blues", vmin=0, vmax=max(1, int(counts.max())), aspect="auto")
+        half = counts.max() / 2
+        for (row, column), count in np.ndenumerate(counts):
+            colour = "white" if count > half else "#222222"
+            axes.text(column, row, str(count), ha="center", va="center", color=colour)
+        for axis, n, set_ticks in ((0, columns, axes.set_xticks), (1, rows, axes.set_yticks)):
+            set_ticks(range(n), [str(level) for level in range(1, n + 1)])
+            ticks = axes.get_xticklabels() if axis == 0 else axes.get_yticklabels()
+            for level, tick in enumerate(ticks):
+                tick.set_bbox({"facecolor": level_colours[level], "edgecolor": "#999999"})
+        axes.set_xlabel(f"level in {labels[1]} (1 = focused)")
+        axes.set_ylabel(f"level in {labels[0]}")
+
+    return _render(draw, fmt)
+
+
+def entropy_scatter(
+    entropies: np.ndarray, level_change: np.ndarray, labels: tuple[str, str], fmt: str = "svg"
+) -> bytes:
+    """One dot per image, its spread entropy in run A against run B, coloured by how many
+    levels it moved (blue: more focused in B, red: more spread, grey: the same level)."""
+    values = np.asarray(entropies, dtype=np.float64)
+    change = np.asarray(level_change, dtype=np.int64)
+    import matplotlib
+
+    ramp = matplotlib.colormaps["coolwarm"]
+    widest = max(1, int(np.abs(change).max()))
+
+    def draw(axes) -> None:
+        for step in np.unique(change).tolist():
+            colour = "#888888" if step == 0 else ramp(0.5 + 0.5 * step / widest)
+            chosen = change == step
+            label = "same level" if step == 0 else f"{step:+d} level{'s' * (abs(step) != 1)}"
+            axes.scatter(*values[chosen].T, s=14, color=colour, label=label, alpha=0.8, lw=0)
+        low, high = _x_range(values.ravel())
+        axes.plot([low, high], [low, high], color="#bbbbbb", linewidth=1, zorder=0)
+        axes.set_xlim(low, high)
+        axes.set_ylim(low, high)
+        axes.set_xlabel(f"spread entropy in {labels[0]}")
+        axes.set_ylabel(f"spread entropy in {labels[1]}")
+        axes.grid(alpha=0.3)
+        axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", frameon=False)
+
+    return _render(draw, fmt)
+
+
+def correlation_histogram(correlations: Sequence[float], fmt: str = "svg") -> bytes:
+    """How the per-image rank correlations of two runs' maps are distributed (NaN left out)."""
+    values = np.asarray(correlations, dtype=np.float64)
+    values = values[np.isfinite(values)]
+
+    def draw(axes) -> None:
+        axes.hist(values, bins=20, range=(-1.0, 1.0), color=HISTOGRAM_COLOUR, edgecolor="white")
+        if values.size:
+            axes.axvline(float(np.median(values)), color="#333333", linestyle="--", linewidth=1)
+        axes.set_xlim(-1.0, 1.0)
+        axes.set_xlabel("Spearman correlation of the two spread-by maps (dashed: median)")
+        axes.set_ylabel("images")
+
+    return _render(draw, fmt)
+
+
+def run_layer_curves(
+    curves: Sequence[np.ndarray], labels: Sequence[str], fmt: str = "svg"
+) -> bytes:
+    """Mean entropy of each layer's map, one line per run (runs may differ in depth)."""
+    colours = _series_colours(len(curves))
+
+    def draw(axes) -> None:
+        for curve, label, colour in zip(curves, labels, colours, strict=True):
+            layers = np.arange(1, len(curve) + 1)
+            axes.plot(layers, curve, marker="o", markersize=3, color=colour, label=label)
+        axes.set_xlabel("layer")
+        axes.set_ylabel("mean entropy of the layer map")
+        axes.grid(alpha=0.3)
+        axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", frameon=False)
+
+    return _render(draw, fmt)

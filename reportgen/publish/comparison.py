@@ -1,0 +1,248 @@
+"""A comparison of published runs over the same images: the runs read back from their reports
+(any version, no model), their images matched, and per image and pair of runs the levels,
+entropies and the rank correlation of the spread-by maps; written as ``compare.json`` and
+``compare.parquet``. The math is :mod:`reportgen.methods.compare_runs`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from reportgen import store
+from reportgen.errors import ReportgenError
+from reportgen.manifest import ReportManifest
+from reportgen.methods import compare_runs
+from reportgen.publish import index
+from reportgen.publish.folders import DATA_DIR, VERSIONS_DIR
+from reportgen.results import Analysis, ImageSummary
+
+JSON_FILE = "compare.json"
+TABLE_FILE = "compare.parquet"
+FORMAT = 1
+MOVERS = 8  # biggest movers shown
+# What the summary of the runs lists of their parameters, in this order.
+SUMMARY_PARAMETERS = ("spread_by", "levels", "artifacts", "head_fusion", "dtype")
+
+
+@dataclass
+class Run:
+    """One published report (or an earlier version of one) read back for comparing."""
+
+    folder: Path
+    manifest: ReportManifest
+    analysis: Analysis
+
+    @property
+    def slug(self) -> str:
+        """The report's folder name (an earlier version's: its report's)."""
+        if self.folder.parent.name == VERSIONS_DIR:
+            return self.folder.parent.parent.name
+        return self.folder.name
+
+    @property
+    def label(self) -> str:
+        """How the page names it: slug and version."""
+        return f"{self.slug} v{self.manifest.version}"
+
+    @property
+    def n_levels(self) -> int:
+        return max([self.analysis.params.levels, *(image.level for image in self.analysis.images)])
+
+
+def load_run(folder: Path) -> Run:
+    """A published report's manifest and results store; a one-line error if it is not one."""
+    folder = Path(folder).resolve()
+    manifest = index.read_manifest(folder)
+    return Run(folder, manifest, Analysis.load(folder / DATA_DIR))
+
+
+MATCH_KEYS = (
+    lambda image: image.sha256,
+    lambda image: image.source_id,
+    lambda image: image.name,
+)
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One image in common: its facts in each run, and its map correlation for each pair."""
+
+    name: str
+    sha256: str
+    ids: tuple[str, ...]  # its id in each run
+    levels: tuple[int, ...]
+    entropies: tuple[float, ...]
+    correlations: tuple[float, ...]  # by pair, in the order of Comparison.pairs
+
+
+@dataclass
+class Comparison:
+    """What the page and the data files show."""
+
+    runs: list[Run]
+    grid: tuple[int, int]  # the grid maps are compared on
+    images: list[ImageRow]
+    only_in: list[list[str]]  # per run, the names of its images the others lack
+
+    @property
+    def pairs(self) -> list[tuple[int, int]]:
+        return list(itertools.combinations(range(len(self.runs)), 2))
+
+    @property
+    def resampled(self) -> bool:
+        """Whether some run's maps were resampled to the common grid."""
+        return any(run.analysis.model.grid != self.grid for run in self.runs)
+
+    def levels(self) -> np.ndarray:
+        return np.array([row.levels for row in self.images], dtype=np.int64)
+
+    def entropies(self) -> np.ndarray:
+        return np.array([row.entropies for row in self.images], dtype=np.float64)
+
+    def transitions(self, pair: tuple[int, int]) -> np.ndarray:
+        first, second = pair
+        levels = self.levels()
+        return compare_runs.transitions(
+            levels[:, first],
+            levels[:, second],
+            self.runs[first].n_levels,
+            self.runs[second].n_levels,
+        )
+
+    def correlations(self, pair: tuple[int, int]) -> np.ndarray:
+        column = self.pairs.index(pair)
+        return np.array([row.correlations[column] for row in self.images], dtype=np.float64)
+
+    def layer_curves(self) -> list[np.ndarray]:
+        """Per run, the mean entropy of each layer's map over the images in common."""
+        curves = []
+        for run_index, run in enumerate(self.runs):
+            by_id = {image.id: image for image in run.analysis.images}
+            rows = [by_id[row.ids[run_index]].layer_entropies for row in self.images]
+            curves.append(np.mean(np.array(rows, dtype=np.float64), axis=0))
+        return curves
+
+    def movers(self) -> list[int]:
+        return compare_runs.movers(self.levels(), self.entropies(), MOVERS)
+
+
+def spread_map(run: Run, image: ImageSummary) -> np.ndarray:
+    """The map an image's level comes from in ``run``, read from the stored record."""
+    try:
+        return run.analysis.spread_spec.select(run.analysis.record(image).maps)
+    except (OSError, ValueError, KeyError) as error:
+        raise ReportgenError(
+            f"{run.label}: cannot read the maps of {image.name}: {error}"
+        ) from None
+
+
+def compare(runs: list[Run]) -> Comparison:
+    """Match the runs' images and compare them; no image in common is a one-line error."""
+    matched, unmatched = compare_runs.match([run.analysis.images for run in runs], MATCH_KEYS)
+    if not matched:
+        labels = ", ".join(run.label for run in runs)
+        raise ReportgenError(f"the runs {labels} have no image in common (by content or name)")
+    grid = compare_runs.common_grid([run.analysis.model.grid for run in runs])
+    pairs = list(itertools.combinations(range(len(runs)), 2))
+    rows = []
+    for group in matched:
+        maps = [
+            compare_runs.resample(spread_map(run, image), grid)
+            for run, image in zip(runs, group, strict=True)
+        ]
+        rows.append(
+            ImageRow(
+                name=group[0].name,
+                sha256=group[0].sha256,
+                ids=tuple(image.id for image in group),
+                levels=tuple(image.level for image in group),
+                entropies=tuple(image.entropy for image in group),
+                correlations=tuple(
+                    compare_runs.rank_correlation(maps[a], maps[b]) for a, b in pairs
+                ),
+            )
+        )
+    only_in = [[image.name for image in images] for images in unmatched]
+    return Comparison(runs, grid, rows, only_in)
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: a constant map's correlation is null."""
+    return value if np.isfinite(value) else None
+
+
+def to_json(comparison: Comparison, run_folders: list[str]) -> dict[str, Any]:
+    """``compare.json``: the runs, the grid, the transitions of each pair, and every image."""
+    return {
+        "format": FORMAT,
+        "runs": [
+            {
+                "label": run.label,
+                "folder": folder,
+                "model": run.analysis.model.model_id,
+                "grid": list(run.analysis.model.grid),
+                "version": run.manifest.version,
+                "spread_by": run.analysis.params.spread_by,
+                "only_here": only,
+            }
+            for run, folder, only in zip(
+                comparison.runs, run_folders, comparison.only_in, strict=True
+            )
+        ],
+        "grid": list(comparison.grid),
+        "pairs": [
+            {
+                "runs": list(pair),
+                "transitions": comparison.transitions(pair).tolist(),
+                "median_correlation": _finite(float(np.nanmedian(comparison.correlations(pair))))
+                if np.isfinite(comparison.correlations(pair)).any()
+                else None,
+            }
+            for pair in comparison.pairs
+        ],
+        "images": [
+            {
+                "name": row.name,
+                "sha256": row.sha256,
+                "ids": list(row.ids),
+                "levels": list(row.levels),
+                "entropies": list(row.entropies),
+                "correlations": [_finite(value) for value in row.correlations],
+            }
+            for row in comparison.images
+        ],
+    }
+
+
+def table(comparison: Comparison) -> pa.Table:
+    """One row per image in common: name, sha256, ``runK_level`` and ``runK_entropy`` for run
+    K (1-based, in the order given), ``correlation_J_K`` for each pair."""
+    columns: dict[str, Any] = {
+        "name": [row.name for row in comparison.images],
+        "sha256": [row.sha256 for row in comparison.images],
+    }
+    for run in range(len(comparison.runs)):
+        columns[f"run{run + 1}_level"] = pa.array(
+            [row.levels[run] for row in comparison.images], pa.int64()
+        )
+        columns[f"run{run + 1}_entropy"] = pa.array(
+            [row.entropies[run] for row in comparison.images], pa.float64()
+        )
+    for column, (first, second) in enumerate(comparison.pairs):
+        columns[f"correlation_{first + 1}_{second + 1}"] = pa.array(
+            [row.correlations[column] for row in comparison.images], pa.float64()
+        )
+    return pa.table(columns)
+
+
+def write_data(comparison: Comparison, folder: Path, run_folders: list[str]) -> None:
+    """``compare.json`` and ``compare.parquet`` in ``folder``, with deterministic bytes."""
+    store.atomic_write(folder / JSON_FILE, store.canonical_json(to_json(comparison, run_folders)))
+    pq.write_table(table(comparison), folder / TABLE_FILE, compression="zstd")
