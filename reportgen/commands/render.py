@@ -9,9 +9,9 @@ from reportgen.commands import options
 
 HELP = "re-render a published report from its stored data (no model)"
 DESCRIPTION = (
-    "Re-render REPORT (a site/reports/SLUG folder) from its manifest and data, for example "
-    "after changing templates. Figures are redrawn only when their style changes. The site "
-    "index is updated."
+    "Re-render REPORT (a site/reports/SLUG folder, or a site/comparisons/SLUG one) from its "
+    "manifest and data, for example after changing templates. Figures are redrawn only when "
+    "their style changes. The site index is updated."
 )
 
 
@@ -24,7 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from reportgen.api import rerender
-    from reportgen.publish import flavours
+    from reportgen.publish import comparison_site, flavours
+
+    if comparison_site.is_comparison(args.report):
+        comparison_site.rerender(args.report, templates_dir=args.templates, say=options.say)
+        return
     from reportgen.publish.build import stored_style
     from reportgen.publish.figures import FigureStyle
 

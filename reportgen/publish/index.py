@@ -8,10 +8,10 @@ import tempfile
 from pathlib import Path
 
 from reportgen.errors import ReportgenError, os_error
-from reportgen.manifest import READ_ERRORS, ReportManifest
+from reportgen.manifest import READ_ERRORS, ComparisonManifest, ReportManifest
 from reportgen.publish import flavours, page_model, pages, staging, versions
 from reportgen.publish.figures import FigureStyle
-from reportgen.publish.folders import REPORTS_DIR, VERSIONS_DIR
+from reportgen.publish.folders import COMPARISONS_DIR, REPORTS_DIR, VERSIONS_DIR
 from reportgen.publish.options import ReportOptions
 from reportgen.publish.templates import Templates
 
@@ -51,8 +51,40 @@ def history(report_dir: Path) -> tuple[page_model.VersionEntry, ...]:
     return versions.newest_first(entries)
 
 
+def _run_link(site_dir: Path, folder: str) -> str | None:
+    """A compared run's page from the index, when it is published in the site."""
+    try:
+        manifest = read_manifest(site_dir / folder)
+    except ReportgenError:
+        return None
+    page = flavours.standalone_page(manifest.report["formats"])
+    return f"{folder}/{page}" if page and not folder.startswith("/") else None
+
+
+def comparison_entries(site_dir: Path) -> list[page_model.ComparisonEntry]:
+    """The site's comparisons (folders without a readable manifest left out), newest first."""
+    entries = []
+    for folder in sorted((site_dir / COMPARISONS_DIR).glob("[!.]*/")):
+        try:
+            manifest = ComparisonManifest.read(folder)
+        except READ_ERRORS:
+            continue
+        page = flavours.standalone_page(manifest.formats) or ""
+        entries.append(
+            page_model.ComparisonEntry(
+                title=manifest.title,
+                date=manifest.date,
+                href=f"{COMPARISONS_DIR}/{folder.name}/{page}",
+                runs=tuple((run.label, _run_link(site_dir, run.folder)) for run in manifest.runs),
+            )
+        )
+    entries.sort(key=lambda entry: (entry.date, entry.title), reverse=True)
+    return entries
+
+
 def update_index(site_dir: Path, templates: Templates | None = None) -> Path:
-    """Rewrite ``site/index.html`` from the manifests of every published report."""
+    """Rewrite ``site/index.html`` from the manifests of every published report and
+    comparison."""
     entries = []
     for folder in sorted((site_dir / REPORTS_DIR).glob("[!.]*/")):
         try:
@@ -80,7 +112,7 @@ def update_index(site_dir: Path, templates: Templates | None = None) -> Path:
     index = site_dir / "index.html"
     with tempfile.TemporaryDirectory(dir=site_dir, prefix=staging.staging_prefix()) as temp:
         staged = Path(temp) / "index.html"
-        pages.render_index(entries, staged, templates)
+        pages.render_index(entries, staged, templates, comparison_entries(site_dir))
         os.replace(staged, index)
     (site_dir / ".nojekyll").touch()
     return index

@@ -317,6 +317,17 @@ class IndexEntry:
     n_versions: int = 1  # the current version and the earlier ones kept
 
 
+@dataclass(frozen=True)
+class ComparisonEntry:
+    """One comparison on the archive index: its page and the runs it compares (label, and the
+    run's page when it is in the site), links relative to the index."""
+
+    title: str
+    date: str
+    href: str
+    runs: tuple[tuple[str, str | None], ...]
+
+
 def gallery_page_name(level: int, order: str, number: int) -> str:
     """File name (no extension) of a gallery page: ``level-2-entropy-3``."""
     return f"level-{level}-{order}-{number}"

@@ -40,6 +40,7 @@ from reportgen.publish import figures, flavours
 from reportgen.publish.escaping import HTML_ESCAPING, one_line, script_json
 from reportgen.publish.flavours.base import Flavour, Layout
 from reportgen.publish.page_model import (
+    ComparisonEntry,
     GalleryPage,
     ImagePage,
     IndexEntry,
@@ -291,10 +292,15 @@ def _shown_files(
 
 
 def render_index(
-    entries: Sequence[IndexEntry], out_path: Path, templates: Templates | None = None
+    entries: Sequence[IndexEntry],
+    out_path: Path,
+    templates: Templates | None = None,
+    comparisons: Sequence[ComparisonEntry] = (),
 ) -> None:
-    """Write the archive site's ``index.html`` listing ``entries`` in the given order."""
-    page = (templates or Templates()).render(HTML_ESCAPING, "index.html.j2", {"entries": entries})
+    """Write the archive site's ``index.html`` listing ``entries`` (reports) and
+    ``comparisons`` in the given order."""
+    variables = {"entries": entries, "comparisons": comparisons}
+    page = (templates or Templates()).render(HTML_ESCAPING, "index.html.j2", variables)
     store.atomic_write(Path(out_path), page)
 
 

@@ -50,6 +50,7 @@ class Verification:
     versions: int = 0  # earlier versions
     files: int = 0
     maps: int = 0
+    comparisons: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -57,6 +58,7 @@ class Verification:
             [
                 _count(self.reports, "report"),
                 _count(self.versions, "earlier version"),
+                *([_count(self.comparisons, "comparison")] if self.comparisons else []),
                 _count(self.files, "file"),
                 _count(self.maps, "maps file"),
             ]
@@ -70,12 +72,19 @@ def _count(number: int, noun: str) -> str:
 
 
 def verify(path: Path) -> Verification:
-    """Verify the report in ``path``, or every report of the site in ``path``."""
+    """Verify the report or comparison in ``path``, or every report and comparison of the site
+    in ``path``."""
+    from reportgen.publish import comparison_site
+
     path = Path(path)
-    if (path / MANIFEST_FILE).is_file():
+    comparisons = []
+    if comparison_site.is_comparison(path):
+        folders, comparisons = [], [path]
+    elif (path / MANIFEST_FILE).is_file():
         folders = [path]
     elif (path / REPORTS_DIR).is_dir():
         folders = sorted(folder for folder in (path / REPORTS_DIR).glob("[!.]*/"))
+        comparisons = comparison_site.published(path)
     else:
         raise ReportgenError(
             f"{path} is neither a report (it has no {MANIFEST_FILE}) nor a site (it has no "
@@ -84,6 +93,12 @@ def verify(path: Path) -> Verification:
     result = Verification()
     for folder in folders:
         _Report(folder, path, result).check()
+    for folder in comparisons:
+        n_files, problems = comparison_site.check(folder)
+        result.comparisons += 1
+        result.files += n_files
+        where = folder.relative_to(path).as_posix() if folder != path else "."
+        result.problems += [Problem(where, message) for message in problems]
     return result
 
 

@@ -28,6 +28,7 @@ def test_the_parser_has_every_command_in_order(capsys):
         "build",
         "publish",
         "render",
+        "compare",
         "verify",
         "cache",
         "export",

@@ -1,0 +1,195 @@
+"""``reportgen compare`` on real reports of tiny random models over the same images: the numbers
+against the reports' own levels and scipy, different grids, partial and no overlap, three runs,
+hostile names, byte-identical rebuilds, re-render and verify."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from conftest import tiny_model_dir, write_images
+from PIL import Image
+from scipy import stats
+
+from reportgen import api, cli
+from reportgen.analysis.execution import Execution
+from reportgen.analysis.sources.folder import FolderSource
+from reportgen.methods import compare_runs
+from reportgen.publish import comparison_site
+from reportgen.publish.folders import file_hashes
+from reportgen.publish.options import ReportOptions, parse_date
+from reportgen.results import Analysis, AnalysisParams
+
+pytestmark = pytest.mark.slow
+
+HOSTILE_NAMES = ["<script>alert(1)</script>.png", "{{ site.title }}.png", "[x](javascript:y).png"]
+DATE = parse_date("2024-05-24")
+
+
+def _with_hostile_names(folder, seed):
+    rng = np.random.default_rng(seed)
+    for name in HOSTILE_NAMES:
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((rng.random((40, 48, 3)) * 255).astype(np.uint8)).save(path, "PNG")
+    return folder
+
+
+def _renamed(folder, prefix):
+    """Other names for the images (names match too, when contents differ)."""
+    for path in list(folder.iterdir()):
+        path.rename(folder / f"{prefix}{path.name}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def site(tiny_vit_dir, tmp_path_factory):
+    """Reports of the same images by a patch-8 and a patch-16 model and with max head fusion,
+    one over part of the images and some others, one over other images only."""
+    tmp = tmp_path_factory.mktemp("compare")
+    root = tmp / "site"
+    images = _with_hostile_names(write_images(tmp / "images", 9), 3)
+    partial = tmp / "partial"
+    shutil.copytree(images, partial)
+    for path in sorted(partial.glob("img0[5-8].png")):
+        path.unlink()
+    for path in _renamed(write_images(tmp / "extra", 2, seed=5), "new-").iterdir():
+        shutil.copy(path, partial / path.name)
+    execution = Execution(device="cpu", cache_dir=tmp / "cache")
+    patch16 = tiny_model_dir(tmp_path_factory, "vit", patch_size=16)
+
+    def build(folder, slug, **params):
+        options = ReportOptions(title=slug, slug=slug, date=DATE)
+        return api.build(
+            FolderSource(folder, recursive=True),
+            root,
+            AnalysisParams(**{"model": str(tiny_vit_dir), **params}),
+            options,
+            execution,
+        )
+
+    return {
+        "root": root,
+        "a": build(images, "a"),
+        "b": build(images, "b", model=str(patch16)),
+        "c": build(images, "c", head_fusion="max"),
+        "partial": build(partial, "partial"),
+        "other": build(_renamed(write_images(tmp / "other", 3, seed=11), "other-"), "other"),
+    }
+
+
+def _compare(site, *runs, **options):
+    return comparison_site.build([site[run] for run in runs], site["root"], date=DATE, **options)
+
+
+def _data(folder):
+    return json.loads((folder / "compare.json").read_text())
+
+
+def _by_sha(report):
+    analysis = Analysis.load(report / "data")
+    return analysis, {image.sha256: image for image in analysis.images}
+
+
+def _spread_map(analysis, image):
+    return analysis.spread_spec.select(analysis.record(image).maps)
+
+
+def test_the_transitions_are_the_reports_levels_counted(site):
+    data = _data(_compare(site, "a", "b"))
+    (_, first), (_, second) = _by_sha(site["a"]), _by_sha(site["b"])
+    expected = np.zeros((4, 4), dtype=int)
+    for sha, image in first.items():
+        expected[image.level - 1, second[sha].level - 1] += 1
+    assert data["pairs"][0]["transitions"] == expected.tolist()
+    assert len(data["images"]) == len(first) == 12
+
+
+def test_correlations_equal_scipys_spearmanr_on_the_stored_maps(site):
+    data = _data(_compare(site, "a", "c"))
+    (first, first_images), (second, second_images) = _by_sha(site["a"]), _by_sha(site["c"])
+    for row in data["images"]:
+        expected = stats.spearmanr(
+            _spread_map(first, first_images[row["sha256"]]).ravel(),
+            _spread_map(second, second_images[row["sha256"]]).ravel(),
+        ).statistic
+        assert row["correlations"][0] == pytest.approx(expected, abs=1e-12)
+
+
+def test_different_grids_are_resampled_to_the_finer_one_and_the_page_says_so(site):
+    folder = _compare(site, "a", "b")
+    data = _data(folder)
+    assert [run["grid"] for run in data["runs"]] == [[4, 4], [2, 2]]
+    assert data["grid"] == [4, 4]
+    (first, first_images), (second, second_images) = _by_sha(site["a"]), _by_sha(site["b"])
+    row = data["images"][0]
+    coarse = _spread_map(second, second_images[row["sha256"]])
+    assert coarse.shape == (2, 2)
+    expected = stats.spearmanr(
+        _spread_map(first, first_images[row["sha256"]]).ravel(),
+        compare_runs.resample(coarse, (4, 4)).ravel(),
+    ).statistic
+    assert row["correlations"][0] == pytest.approx(expected, abs=1e-12)
+    page = (folder / "index.html").read_text()
+    assert "resampled" in page and "4x4" in page
+
+
+def test_partial_overlap_lists_what_only_some_runs_have(site):
+    data = _data(_compare(site, "a", "partial"))
+    assert len(data["images"]) == 12 - 4
+    assert sorted(data["runs"][0]["only_here"]) == [f"img0{k}.png" for k in range(5, 9)]
+    assert sorted(data["runs"][1]["only_here"]) == ["new-img00.png", "new-img01.png"]
+
+
+def test_no_image_in_common_is_a_one_line_error(site, capsys):
+    status = cli.main(["compare", str(site["a"]), str(site["other"]), "--out", str(site["root"])])
+    error = capsys.readouterr().err
+    assert status == 2
+    assert error.count("\n") == 1 and "no image in common" in error
+    assert not (site["root"] / "comparisons" / "a-vs-other").exists()
+
+
+def test_three_runs_give_three_pairs_and_one_table(site):
+    folder = _compare(site, "a", "b", "c")
+    data = _data(folder)
+    assert [pair["runs"] for pair in data["pairs"]] == [[0, 1], [0, 2], [1, 2]]
+    table = pq.read_table(folder / "compare.parquet")
+    assert table.num_rows == 12
+    assert {"run3_level", "run3_entropy", "correlation_1_2", "correlation_2_3"} <= set(
+        table.column_names
+    )
+    assert table.column("run2_level").to_pylist() == [row["levels"][1] for row in data["images"]]
+    assert not list((folder / "figures").glob("*difference*"))  # differences: two runs only
+
+
+def test_hostile_names_reach_the_pages_inert(site):
+    folder = _compare(site, "a", "partial", slug="hostile")
+    html = (folder / "index.html").read_text()
+    markdown = (folder / "README.md").read_text()
+    assert "<script>alert" not in html and "<script>alert" not in markdown
+    # Markdown and Liquid syntax is text in HTML; in the Markdown page it is escaped
+    assert "{{ site" not in markdown and "](javascript:" not in markdown
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;.png" in html
+
+
+def test_a_rebuild_is_byte_identical_and_re_render_and_verify_agree(site, tmp_path):
+    folder = _compare(site, "a", "b", title="Patch <b>8</b> against 16", slug="again")
+    before = {**file_hashes(folder), "manifest": (folder / "manifest.json").read_bytes()}
+    assert cli.main(["render", str(folder)]) == 0
+    after = {**file_hashes(folder), "manifest": (folder / "manifest.json").read_bytes()}
+    assert after == before
+    assert cli.main(["verify", str(site["root"])]) == 0
+    (folder / "charts" / "entropy-by-layer.svg").write_text("changed")
+    assert cli.main(["verify", str(folder)]) == 1
+
+
+def test_the_index_lists_the_comparison_linked_to_its_runs(site):
+    _compare(site, "a", "c", title="Mean <i>against</i> max")
+    index = (site["root"] / "index.html").read_text()
+    assert "<h2>Comparisons</h2>" in index
+    assert 'href="comparisons/a-vs-c/index.html"' in index
+    assert 'href="reports/a/index.html">a v1</a>' in index
+    assert "Mean &lt;i&gt;against&lt;/i&gt; max" in index
