@@ -193,6 +193,14 @@ def test_keyword_arguments_name_a_source_as_the_command_line_options_do(
     table = made.to_pandas()
     assert table["label"].tolist() == ["class 0", "class 1", "class 0"]
     assert table["predicted"].notna().all()
+    assert table["correct"].isna().all()  # the labels are not the model's classes
+    mapping = tmp_path / "map.json"
+    mapping.write_text('{"class 0": "LABEL_0", "class 1": "LABEL_1"}')
+    mapped = notebook.analyze(counted=3, label_map=mapping, model=str(tiny_vit_dir), workers=0)
+    assert mapped.analysis.params.label_map == {"class 0": "LABEL_0", "class 1": "LABEL_1"}
+    correct = mapped.to_pandas()["correct"].tolist()
+    predicted = mapped.to_pandas()["predicted"].tolist()
+    assert correct == [p == f"LABEL_{i % 2}" for i, p in enumerate(predicted)]
     given = CountedSource(2)
     assert notebook.analyze(given, model=str(tiny_vit_dir), workers=0).name == "counted"
     with pytest.raises(ReportgenError, match="not both"):
