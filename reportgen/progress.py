@@ -21,7 +21,14 @@ EVERY_SECONDS = 5.0
 def _interactive(stream: IO[str]) -> bool:
     """A terminal, or a Jupyter kernel (where tqdm.auto draws a widget)."""
     isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) or "ipykernel" in sys.modules
+    return bool(isatty and isatty()) or _in_kernel()
+
+
+def _in_kernel() -> bool:
+    """Whether this process is a running Jupyter kernel; a process that only imported ipykernel
+    (jupyter_client does, to start one) is not."""
+    kernel_app = sys.modules.get("ipykernel.kernelapp")
+    return kernel_app is not None and kernel_app.IPKernelApp.initialized()
 
 
 def _duration(seconds: float) -> str:

@@ -59,3 +59,12 @@ def test_work_done_before_counts_towards_the_total_not_the_rate():
 def test_long_durations_read_in_minutes_and_hours():
     assert status_line("pages", 10, 400, "page", 1.0).endswith("about 6 min 30 s left")
     assert status_line("pages", 0, 100000, "page", 2.0).endswith("about 13 h 53 min left")
+
+
+def test_a_process_that_imported_ipykernel_is_no_kernel():
+    """jupyter_client imports ipykernel to start a kernel: its own progress stays plain lines."""
+    import ipykernel.kernelapp  # noqa: F401
+
+    stream = io.StringIO()
+    list(track(range(5), total=5, desc="figures", stream=stream, clock=FakeClock(1.0)))
+    assert stream.getvalue().splitlines()[-1] == "reportgen: figures 5/5 images in 6 s"
