@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import io
+import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,13 @@ EXTRA_COLORMAPS = ("viridis", "inferno", "gray")  # offered besides the report's
 
 
 def files(image_id: str) -> ExplorerFiles:
-    """The explorer's scripts for an image, relative to the report folder."""
+    """The explorer's scripts and page for an image, relative to the report folder."""
     return ExplorerFiles(
-        image_id, f"{FOLDER}/{image_id}.js", f"{FOLDER}/{SCRIPT}", f"{FOLDER}/{COLORMAPS}"
+        image_id,
+        f"{FOLDER}/{image_id}.js",
+        f"{FOLDER}/{SCRIPT}",
+        f"{FOLDER}/{COLORMAPS}",
+        f"{FOLDER}/{image_id}.html",
     )
 
 
@@ -153,6 +158,19 @@ def colormaps_script(report_colormap: str, alpha: float) -> str:
     return f"reportgenExplorerSettings({script_json(settings)});\n"
 
 
+def page_html(name: str, layers: int, image_files: ExplorerFiles, templates: Templates) -> bytes:
+    """An image's explorer as a page of its own that loads the scripts beside it, so the
+    explorer folder works as it is, from disk or from any site, in an ``<iframe>``."""
+    variables = {
+        "name": name,
+        "layers": layers,
+        "data_src": posixpath.basename(image_files.data),
+        "script_src": posixpath.basename(image_files.script),
+        "colormaps_src": posixpath.basename(image_files.colormaps),
+    }
+    return templates.render(HTML_ESCAPING, EXPLORER_PAGE, variables)
+
+
 def write_report(
     report: Path,
     analysis: Analysis,
@@ -161,8 +179,9 @@ def write_report(
     cache: store.ContentCache | None,
 ) -> None:
     """The explorer of a report: its scripts, and each image's data (from the cache when the
-    same maps file was prepared before)."""
+    same maps file was prepared before) and page (:func:`page_html`, about 7 kB)."""
     write_shared(report, style.colormap, style.alpha, templates)
+    layers = analysis.model.layers
     code = store.source_fingerprint("publish.explorer", "store")  # store: reads, quantises
     for image in track(analysis.images, total=len(analysis.images), desc="explorer data"):
         maps_path = analysis.root / table.maps_file(image.id)
@@ -174,5 +193,7 @@ def write_report(
             webp = seen_image_webp(maps_path)
             return data_script(analysis.record(image), webp)
 
-        destination = report / files(image.id).data
-        store.produce(cache, "explorer", key, ".js", destination, make)
+        image_files = files(image.id)
+        store.produce(cache, "explorer", key, ".js", report / image_files.data, make)
+        page_bytes = page_html(image.name, layers, image_files, templates)
+        store.atomic_write(report / image_files.page, page_bytes)

@@ -33,6 +33,7 @@ class ExplorerFiles:
     data: str  # the image's data
     script: str  # the explorer itself
     colormaps: str  # the report's lookup tables and alpha
+    page: str  # a page of its own beside them, which a post frames in an <iframe>
 
 
 @dataclass(frozen=True)

@@ -275,7 +275,8 @@ def _shown_files(
 ) -> list[str]:
     """Every report file the pages show or load, relative to the report folder (a flavour that
     publishes its pages elsewhere, jekyll, places them): images, sprites, scripts and the
-    stylesheet of the explorer and the report-wide control."""
+    stylesheet of the explorer and the report-wide control, and each explorer's own page
+    (which a post frames: distill, ``reportgen embed``)."""
     thumbs = [thumb for page in galleries for thumb in page.thumbs]
     front = [figure for level in ctx.levels for figure in level.figures]
     sprites = [item.sprite for item in (*front, *thumbs) if item.sprite]
@@ -286,7 +287,11 @@ def _shown_files(
         *(page.figure.file for page in images),
         *sprites,
         *([OVERLAY_SCRIPT] if sprites else []),
-        *(file for files in explorers for file in (files.data, files.script, files.colormaps)),
+        *(
+            file
+            for files in explorers
+            for file in (files.data, files.script, files.colormaps, files.page)
+        ),
         *([EXPLORER_STYLE] if sprites or explorers else []),
     ]
 

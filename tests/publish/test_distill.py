@@ -18,7 +18,7 @@ from test_pages import DATE, HOSTILE_TITLE, make_context
 from reportgen import cli
 from reportgen.errors import ReportgenError
 from reportgen.methods import registry
-from reportgen.publish import bibliography, distill_check, escaping, flavours, pages
+from reportgen.publish import bibliography, distill_check, escaping, explorer, flavours, pages
 from reportgen.publish.flavours.distill import (
     DistillOptions,
     description,
@@ -27,7 +27,7 @@ from reportgen.publish.flavours.distill import (
     parse_authors,
 )
 from reportgen.publish.page_model import ExplorerFiles
-from reportgen.publish.templates import packaged_templates
+from reportgen.publish.templates import Templates, packaged_templates
 
 POST_DATE = "2026-04-27"
 NAME = f"{POST_DATE}-cats-and-dogs"
@@ -232,10 +232,18 @@ def test_explorers_are_iframes_of_pages_beside_their_data(tmp_path):
     ctx = make_context(report_dir)
     figure = ctx.levels[0].featured
     image = Path(figure.file).stem
-    files_ = ExplorerFiles(image, f"explorer/{image}.js", "explorer/explorer.js", "explorer/c.js")
+    files_ = ExplorerFiles(
+        image,
+        f"explorer/{image}.js",
+        "explorer/explorer.js",
+        "explorer/c.js",
+        f"explorer/{image}.html",
+    )
     for file in (files_.data, files_.script, files_.colormaps, pages.EXPLORER_STYLE):
         (report_dir / file).parent.mkdir(parents=True, exist_ok=True)
         (report_dir / file).write_text("// script\n")
+    page_html = explorer.page_html(figure.name, 12, files_, Templates())
+    (report_dir / files_.page).write_bytes(page_html)
     level = dataclasses.replace(
         ctx.levels[0], typical=(dataclasses.replace(figure, explorer=files_),)
     )
@@ -248,7 +256,7 @@ def test_explorers_are_iframes_of_pages_beside_their_data(tmp_path):
     assert f'<script src="{image}.js" data-explorer="explorer">' in explorer_page
     assert '<script src="explorer.js">' in explorer_page and "&lt;script&gt;" in explorer_page
     folder = report_dir / "distill"
-    for name in ("explorer.js", "c.js", f"{image}.js"):
+    for name in ("explorer.js", "c.js", f"{image}.js", f"{image}.html"):
         assert (folder / f"assets/html/{NAME}/explorer/{name}").is_file()
     assert distill_check.check_folder(folder)[1] == []
 

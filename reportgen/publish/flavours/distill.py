@@ -6,8 +6,8 @@ date, ``--post-date``, by default the report's), in the only four places a submi
 
 - ``_posts/DATE-SLUG.md``: the post, with the track's front matter (:func:`front_matter`);
 - ``assets/img/DATE-SLUG/``: the figures and charts it shows (al-folio's ``figure.liquid``);
-- ``assets/html/DATE-SLUG/``: its interactive figures: an explorer page for each figure the post
-  frames (``explorer/<id>.html``, beside its scripts and data) and, for a report with
+- ``assets/html/DATE-SLUG/``: its interactive figures: the report's explorer page of each image
+  (``explorer/<id>.html``, beside its scripts and data; the post frames them) and, for a report with
   galleries, the gallery and image pages as standalone HTML (the html flavour's dialect);
 - ``assets/bibliography/DATE-SLUG.bib``: the papers the post cites (:mod:`..bibliography`).
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 ROOT = "distill"  # in the report folder: what goes into the fork
 POST_LAYOUT = "distill"
-HTML_ASSETS = (".js", ".css")  # the interactive figures' files go to assets/html, images to img
+HTML_ASSETS = (".js", ".css", ".html")  # interactive figures go to assets/html, images to img
 EXPLORER_PAGE = "explorer.distill.html.j2"
 ANONYMOUS = "anonymous"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -203,6 +203,9 @@ class DistillLayout(Layout):
         target = self.asset(ctx, file)
         return target if here == "report" else self._from(ctx, here, target)
 
+    def site_path(self, ctx: ReportContext | ReportHeader, file: str) -> str:
+        return self.asset(ctx, file)
+
     def report_url(self, ctx: ReportContext | ReportHeader, here: str, name: str) -> None:
         return None  # the post ships its pages and images, not the report's data
 
@@ -267,29 +270,15 @@ class DistillFlavour(Flavour):
     def write_extras(
         self, ctx: ReportContext, report_dir: Path, options: DistillOptions, templates: Templates
     ) -> None:
-        """The bibliography of the papers the post cites, and the explorer page of each figure
-        it frames (beside the explorer's scripts, which :meth:`DistillLayout.place_images`
-        put there)."""
+        """The bibliography of the papers the post cites."""
         from reportgen import store
 
         layout = self.layout_for(options)
-        root = report_dir / layout.root
         post = (report_dir / layout.page_path(ctx)).read_text(encoding="utf-8")
         bib = bibliography.bibtex(key for key in _CITE.findall(post) if key in bibliography.BY_KEY)
-        store.atomic_write(root / f"assets/bibliography/{layout.name(ctx)}.bib", bib)
-        figures = [figure for level in ctx.levels for figure in level.figures if figure.explorer]
-        figures += [level.featured for level in ctx.levels if level.gallery]
-        for figure in figures:
-            files = figure.explorer or featured_explorer(figure)
-            variables = {
-                "name": figure.name,
-                "layers": ctx.model.layers,
-                "data_src": posixpath.basename(files.data),
-                "script_src": posixpath.basename(files.script),
-                "colormaps_src": posixpath.basename(files.colormaps),
-            }
-            page = templates.render(HTML_ESCAPING, EXPLORER_PAGE, variables)
-            store.atomic_write(root / explorer_page(layout.asset(ctx, files.data)), page)
+        store.atomic_write(
+            report_dir / layout.root / f"assets/bibliography/{layout.name(ctx)}.bib", bib
+        )
 
 
 def featured_explorer(figure: Figure) -> ExplorerFiles:
