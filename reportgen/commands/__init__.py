@@ -15,6 +15,7 @@ from reportgen.commands import (
     cache,
     check_distill,
     compare,
+    embed,
     export,
     publish,
     render,
@@ -31,4 +32,5 @@ COMMANDS: dict[str, ModuleType] = {
     "cache": cache,
     "export": export,
     "check-distill": check_distill,
+    "embed": embed,
 }

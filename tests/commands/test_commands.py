@@ -33,6 +33,7 @@ def test_the_parser_has_every_command_in_order(capsys):
         "cache",
         "export",
         "check-distill",
+        "embed",
     ]
     for name, command in COMMANDS.items():
         assert command.HELP in " ".join(usage.split()), name

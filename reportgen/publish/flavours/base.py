@@ -78,6 +78,12 @@ class Layout:
         """Link from a page to a report file such as manifest.json; None when not published."""
         return self._from(ctx, here, name)
 
+    def site_path(self, ctx: ReportContext | ReportHeader, file: str) -> str | None:
+        """Where the site that publishes the flavour's files serves a report file, as any page
+        of that site names it to the dialect's figures and sources (``reportgen embed``); None
+        where the pages stay in the report folder and the file is served with it."""
+        return None
+
     def permalink(self, ctx: ReportHeader, kind: str, name: str) -> str | None:
         """The URL a page declares for itself (in its front matter); None: wherever it is."""
         return None

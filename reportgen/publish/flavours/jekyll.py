@@ -77,6 +77,9 @@ class JekyllLayout(Layout):
         add the site's baseurl."""
         return posixpath.join(self.assets.format(slug=ctx.slug), checked_report_file(file))
 
+    def site_path(self, ctx: ReportContext | ReportHeader, file: str) -> str:
+        return self.image_url(ctx, "report", file)
+
     def report_url(self, ctx: ReportContext | ReportHeader, here: str, name: str) -> None:
         return None  # the site publishes the pages and images, not the report's data
 

@@ -1,0 +1,229 @@
+"""``reportgen embed``: one figure or explorer of a published report, pasted into a post.
+
+A report of random images and hostile names (tiny random ViT) is built in every flavour that
+embeds. Its snippets are checked as text (each flavour's for a hostile name is inert, names
+are found by id, path or base name, an unknown name is one line and exit status 2), then pasted
+into a post of the test Jekyll site (``tests/jekyll_site/``, the report's ``jekyll/`` folder
+published there) and into an HTML page of the reportgen site, and opened in Chromium: the figure
+loads and the framed explorer draws and follows its layer slider.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import write_images
+from PIL import Image
+from test_browser import browser  # noqa: F401
+from test_distill_site import _assert_framed_explorer_follows_its_slider
+from test_explorer import browser_tab
+from test_jekyll import BASEURL, HOSTILE_NAMES, SITE_TITLE, jekyll_build, serving
+
+from reportgen import api, cli
+from reportgen.analysis.execution import Execution
+from reportgen.analysis.sources.folder import FolderSource
+from reportgen.errors import ReportgenError
+from reportgen.publish import embed, explorer, flavours
+from reportgen.publish.flavours.distill import DistillOptions
+from reportgen.publish.options import ReportOptions
+from reportgen.results import Analysis, AnalysisParams, ImageSummary
+
+SLUG = "embedded"
+DATE = datetime.date(2024, 5, 24)
+POST_DATE = "2026-04-27"
+FORMATS = ("html", "jekyll", "distill", "gfm")
+HOSTILE = "{{ site.title }}.jpg"  # HOSTILE_NAMES[0], at the top of the input folder
+# What a snippet's own markup may not carry once a hostile name is in it.
+LIVE = ("{{ site", "{% include nope", "{% raw", "{% endraw", "<script", "**bold**", "](x)")
+
+
+@pytest.fixture(scope="module")
+def report_dir(tiny_vit_dir, tmp_path_factory) -> Path:
+    images = write_images(tmp_path_factory.mktemp("embed-images") / "images", 2)
+    (images / "people").mkdir()
+    Image.new("RGB", (40, 40), (200, 80, 40)).save(images / "people" / "plain.png")
+    Image.new("RGB", (40, 40), (40, 80, 200)).save(images / "people" / "twice.png")
+    Image.new("RGB", (40, 40), (40, 200, 80)).save(images / "twice.png")
+    for index, name in enumerate(HOSTILE_NAMES):
+        path = images / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image_format = "JPEG" if name.endswith(".jpg") else "PNG"
+        Image.new("RGB", (40, 40), (index * 40, 80, 160)).save(path, image_format)
+    options = ReportOptions(
+        slug=SLUG,
+        date=DATE,
+        formats=FORMATS,
+        flavour_options={"distill": DistillOptions(POST_DATE)},
+    )
+    params = AnalysisParams(model=str(tiny_vit_dir))
+    execution = Execution(device="cpu", cache_dir=images.parent / "cache")
+    site = tmp_path_factory.mktemp("embed-site")
+    return api.build(FolderSource(images, recursive=True), site, params, options, execution)
+
+
+def _image(report_dir: Path, name: str):
+    return embed.find_image(Analysis.load(report_dir / "data").images, name)
+
+
+# --- finding the image -------------------------------------------------------------------------
+
+
+def test_an_image_is_found_by_id_path_or_unambiguous_base_name(report_dir):
+    plain = _image(report_dir, "people/plain.png")
+    assert _image(report_dir, plain.id) == plain
+    assert _image(report_dir, "plain.png") == plain
+    assert _image(report_dir, "twice.png").name == "twice.png"  # the exact name comes first
+    assert _image(report_dir, "people/twice.png").name == "people/twice.png"
+
+
+def test_an_unknown_name_is_one_line_with_close_matches(report_dir):
+    with pytest.raises(ReportgenError, match=r"no image 'people/plian\.png'.*people/plain\.png"):
+        _image(report_dir, "people/plian.png")
+
+
+def test_an_ambiguous_base_name_lists_the_images_it_names():
+    images = [
+        ImageSummary(index, f"{index:03d}-cat", name, "0" * 64, 1, (1, 1), 0.5, (0.5,))
+        for index, name in enumerate(["a/cat.png", "b/cat.png", "dog.png"])
+    ]
+    with pytest.raises(ReportgenError, match=r"'cat\.png' names 2 images: 'a/cat\.png'"):
+        embed.find_image(images, "cat.png")
+
+
+def test_the_command_says_one_line_and_exits_2_for_an_unknown_name(report_dir, capsys):
+    assert cli.main(["embed", str(report_dir), "no-such-image.png"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and "no image 'no-such-image.png'" in captured.err
+
+
+def test_a_flavour_the_report_lacks_is_one_line(report_dir):
+    with pytest.raises(ReportgenError, match="has no jekyll pages|--format"):
+        other = report_dir.parent / "copy"
+        shutil.copytree(report_dir, other)
+        manifest = (other / "manifest.json").read_text().replace('"jekyll",', "")
+        (other / "manifest.json").write_text(manifest)
+        embed.snippet(other, "people/plain.png", "jekyll")
+
+
+# --- the snippets as text ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", FORMATS)
+@pytest.mark.parametrize("what", embed.WHAT)
+def test_each_flavours_snippet_for_a_hostile_name_is_inert(report_dir, flavour, what):
+    for name in HOSTILE_NAMES:
+        text = embed.snippet(report_dir, name, flavour, what).text
+        inert = flavours.get(flavour).escaping.filters["text"](name)
+        assert inert in text, (name, text)
+        without_name = text.replace(inert, "")
+        for live in LIVE:
+            assert live not in without_name, (name, text)
+        if flavour != "html":
+            assert "<" not in inert and "{" not in inert and "*" not in inert
+    assert "<script" not in text
+
+
+def test_the_figure_snippets_use_each_flavours_own_figure(report_dir):
+    plain = _image(report_dir, "people/plain.png")
+    figure = f"figures/{plain.id}.webp"
+    jekyll = embed.snippet(report_dir, "people/plain.png", "jekyll").text
+    assert f'{{% include figure.liquid path="assets/img/{SLUG}/{figure}"' in jekyll
+    distill = embed.snippet(report_dir, "people/plain.png", "distill").text
+    assert f'path="assets/img/{POST_DATE}-{SLUG}/{figure}"' in distill
+    page = embed.snippet(report_dir, "people/plain.png", "html", base_url="https://x.org/s").text
+    assert f'<img src="https://x.org/s/reports/{SLUG}/{figure}"' in page
+    assert "<figcaption>people/plain.png · entropy " in page
+    gfm = embed.snippet(report_dir, "people/plain.png", "gfm").text
+    assert gfm.startswith(f"![Attention maps of people/plain.png](/reports/{SLUG}/{figure})")
+
+
+def test_the_explorer_snippets_frame_the_page_the_report_ships(report_dir):
+    plain = _image(report_dir, "people/plain.png")
+    page = explorer.files(plain.id).page
+    assert (report_dir / page).is_file()
+    jekyll = embed.snippet(report_dir, plain.id, "jekyll", "explorer")
+    assert f"<iframe src=\"{{{{ 'assets/img/{SLUG}/{page}' | relative_url }}}}\"" in jekyll.text
+    assert jekyll.site_root and [place for _, place in jekyll.files] == [
+        f"assets/img/{SLUG}/explorer/{name}"
+        for name in (f"{plain.id}.html", f"{plain.id}.js", "explorer.js", "colormaps.js")
+    ]
+    assert all(source.is_file() for source, _ in jekyll.files)
+    distill = embed.snippet(report_dir, plain.id, "distill", "explorer").text
+    assert f"'assets/html/{POST_DATE}-{SLUG}/{page}' | relative_url" in distill
+    assert distill.startswith('<div class="l-page">\n<iframe')
+    gfm = embed.snippet(report_dir, plain.id, "gfm", "explorer").text
+    assert f"](/reports/{SLUG}/{page})**" in gfm
+
+
+def test_the_command_prints_the_snippet_and_what_to_copy(report_dir, capsys):
+    assert cli.main(["embed", str(report_dir), "plain.png", "--flavour", "jekyll"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("{% include figure.liquid") == 1
+    assert "copy into the site's folder" in captured.err
+    source = report_dir / "jekyll/assets/img" / SLUG / "figures"
+    assert re.search(
+        rf"  {re.escape(str(source))}/\S+\.webp -> assets/img/{SLUG}/figures/", captured.err
+    )
+
+
+# --- pasted into posts, built and opened ---------------------------------------------------
+
+
+def _post(snippets: str) -> str:
+    return f"---\nlayout: post\ntitle: My own post\n---\n\nMy words.\n\n{snippets}\nMore words.\n"
+
+
+@pytest.mark.jekyll
+@pytest.mark.slow
+@pytest.mark.browser
+def test_pasted_into_a_jekyll_post_the_figure_and_the_explorer_work(
+    report_dir,
+    tmp_path,
+    browser,  # noqa: F811
+):
+    snippets = "\n".join(
+        embed.snippet(report_dir, HOSTILE, "jekyll", what).text for what in embed.WHAT
+    )
+    published = tmp_path / "published"
+    shutil.copytree(report_dir / "jekyll", published / "jekyll")
+    (published / "jekyll/_posts/2024-06-01-my-own-post.md").write_text(_post(snippets))
+    site, _ = jekyll_build(published, tmp_path / "work")
+    post = site / "blog/2024/my-own-post/index.html"
+    text = post.read_text(encoding="utf-8")
+    content = text[text.index("My words.") : text.index("More words.")]
+    assert SITE_TITLE not in html.unescape(content) and HOSTILE in html.unescape(content)
+    for src in re.findall(r'<(?:img|iframe)[^>]* src="([^"]+)"', content):
+        assert src.startswith(f"{BASEURL}/assets/img/{SLUG}/"), src
+        assert (site / src.removeprefix(f"{BASEURL}/")).is_file(), src
+    with serving(site) as server, browser_tab(browser, server) as tab:
+        tab.open(f"{server}{BASEURL.strip('/')}/blog/2024/my-own-post/")
+        image = tab.page.locator("img").first
+        image.scroll_into_view_if_needed()
+        tab.page.wait_for_function("() => [...document.images].every(i => i.complete)")
+        assert tab.page.evaluate("() => document.images[0].naturalWidth") > 0
+        _assert_framed_explorer_follows_its_slider(tab)
+        tab.assert_clean()
+
+
+@pytest.mark.browser
+def test_pasted_into_a_page_of_the_site_the_html_snippets_work(report_dir, browser):  # noqa: F811
+    site = report_dir.parent.parent  # serving() serves it below BASEURL: the snippet's base
+    snippets = "\n".join(
+        embed.snippet(report_dir, HOSTILE, "html", what, base_url=BASEURL).text
+        for what in embed.WHAT
+    )
+    page = site / "my-page.html"
+    head = '<!DOCTYPE html>\n<title>Mine</title>\n<link rel="icon" href="data:,">\n'
+    page.write_text(f"{head}<p>My words.</p>\n{snippets}")
+    with serving(site) as server, browser_tab(browser, server) as tab:
+        tab.open(f"{server}{BASEURL.strip('/')}/my-page.html")
+        tab.page.wait_for_function("() => [...document.images].every(i => i.complete)")
+        assert tab.page.evaluate("() => document.images[0].naturalWidth") > 0
+        _assert_framed_explorer_follows_its_slider(tab)
+        tab.assert_clean()
