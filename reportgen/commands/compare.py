@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         dest="formats",
         metavar="LIST",
-        help="flavours of the page, comma-separated: html, gfm (default: both)",
+        help="flavours of the page, comma-separated: html, jekyll, gfm (default: all three)",
     )
     parser.add_argument(
         "--templates",

@@ -6,10 +6,12 @@ shared partial ``templates/_comparison.j2`` with the flavour's markup macros.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -22,8 +24,13 @@ from reportgen.publish.figures import FigureStyle
 from reportgen.publish.folders import CHARTS_DIR, FIGURES_DIR
 from reportgen.publish.templates import Templates
 
-# The comparison page of each flavour that has one (its front page's file, in the folder).
-TEMPLATES = {"html": "comparison.html.j2", "gfm": "comparison.gfm.md.j2"}
+# The comparison page of each flavour that has one, written where the flavour's layout puts a
+# front page (the jekyll post with its images under jekyll/, for a Jekyll site).
+TEMPLATES = {
+    "html": "comparison.html.j2",
+    "jekyll": "comparison.jekyll.md.j2",
+    "gfm": "comparison.gfm.md.j2",
+}
 ONLY_IN_SHOWN = 20  # names listed per run of the images the other runs lack
 _SAFE_LINK = re.compile(r"[a-z0-9_./-]+")  # slugs and versions/N: nothing to escape in a link
 DIFFERENCE_COLORMAP = "RdBu_r"  # diverging: blue where B has less, red where it has more
@@ -69,7 +76,8 @@ class Mover:
 @dataclass(frozen=True)
 class ComparisonPage:
     title: str
-    date: str
+    slug: str
+    date: dt.date
     runs: tuple[RunSummary, ...]
     n_common: int
     grid: str
@@ -78,6 +86,16 @@ class ComparisonPage:
     pairs: tuple[PairSection, ...]
     layers_chart: str
     movers: tuple[Mover, ...]
+
+    def files(self) -> list[str]:
+        """The images the page shows, relative to the comparison's folder."""
+        charts = [
+            chart
+            for pair in self.pairs
+            for chart in (pair.transitions_chart, pair.scatter_chart, pair.correlation_chart)
+        ]
+        figures = [file for mover in self.movers for file in (mover.figure, mover.difference)]
+        return [*charts, self.layers_chart, *(file for file in figures if file)]
 
 
 def _run_summary(run: Run, only: list[str], href: str | None) -> RunSummary:
@@ -205,6 +223,7 @@ def page_of(
     comparison: Comparison,
     folder: Path,
     title: str,
+    slug: str,
     date: dt.date,
     run_links: list[str | None],
 ) -> ComparisonPage:
@@ -216,7 +235,8 @@ def page_of(
     labels = [run.label for run in comparison.runs]
     return ComparisonPage(
         title=title,
-        date=date.isoformat(),
+        slug=slug,
+        date=date,
         runs=tuple(
             _run_summary(run, only, link)
             for run, only, link in zip(comparison.runs, comparison.only_in, run_links, strict=True)
@@ -239,16 +259,27 @@ def page_of(
 def write_pages(
     page: ComparisonPage, folder: Path, templates: Templates, formats: list[str]
 ) -> None:
-    """The page in each of ``formats`` that has a comparison template."""
+    """The page in each of ``formats`` that has a comparison template, with its images where
+    the flavour's layout expects them. Pages that stand in the folder link the runs' pages and
+    the data files; a Jekyll post, published without them, does not."""
     for name in formats:
         if name not in TEMPLATES:
             continue
         flavour = flavours.get(name)
-        escaping = flavour.escaping
-        variables = {"page": page, "asset_url": lambda file: file}
-        variables["m"] = templates.macros(escaping, flavour.markup, variables)
-        data = templates.render(escaping, TEMPLATES[name], variables)
-        store.atomic_write(folder / flavour.layout.page, data)
+        options = flavour.options_class() if flavour.options_class else None
+        layout = flavour.layout_for(options)
+        where = SimpleNamespace(slug=page.slug, date=page.date)  # what a layout reads
+        variables = {
+            "page": page,
+            "asset_url": functools.partial(layout.image_url, where, "report"),
+            "run_url": lambda run, standalone=flavour.standalone: run.href if standalone else None,
+            "data_url": functools.partial(layout.report_url, where, "report"),
+            **flavour.variables(options),
+        }
+        variables["m"] = templates.macros(flavour.escaping, flavour.markup, variables)
+        data = templates.render(flavour.escaping, TEMPLATES[name], variables)
+        store.atomic_write(folder / layout.page_path(where), data)
+        layout.place_images(where, page.files(), folder)
 
 
 def run_link(run: Run, comparison_dir: Path) -> str | None:

@@ -26,7 +26,7 @@ from reportgen.publish.templates import Templates
 from reportgen.results import build_time
 from reportgen.slugs import slugify
 
-DEFAULT_FORMATS = ("html", "gfm")
+DEFAULT_FORMATS = ("html", "jekyll", "gfm")
 
 
 def _stored_folder(run_folder: Path, site_dir: Path) -> str:
@@ -65,7 +65,7 @@ def build(
         stored = [_stored_folder(run.folder, site_dir) for run in runs]
         comparison.write_data(compared, folder, stored)
         links = [comparison_page.run_link(run, target.resolve()) for run in runs]
-        page = comparison_page.page_of(compared, folder, title, date, links)
+        page = comparison_page.page_of(compared, folder, title, slug, date, links)
         comparison_page.write_pages(page, folder, templates, list(formats))
         ComparisonManifest(
             program=Program(__version__, None),

@@ -4,7 +4,9 @@ hostile names, byte-identical rebuilds, re-render and verify."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 
 import numpy as np
@@ -193,3 +195,24 @@ def test_the_index_lists_the_comparison_linked_to_its_runs(site):
     assert 'href="comparisons/a-vs-c/index.html"' in index
     assert 'href="reports/a/index.html">a v1</a>' in index
     assert "Mean &lt;i&gt;against&lt;/i&gt; max" in index
+
+
+@pytest.mark.jekyll
+def test_the_jekyll_post_builds_with_every_image_and_no_markup_left(site, tmp_path):
+    from test_jekyll import BASEURL, SITE_TITLE, UNRENDERED, _content, jekyll_build
+
+    title = "{{ site.title }} <b>x</b>"
+    folder = _compare(site, "a", "partial", slug="jekyll-check", title=title)
+    built, _ = jekyll_build(folder, tmp_path)
+    post = next(built.rglob("jekyll-check/index.html")).read_text(encoding="utf-8")
+    content = _content(post)
+    assert "<script>alert" not in content and "{%" not in content and "<pre" not in content
+    text = html.unescape(re.sub(r"<[^>]+>", " ", content))
+    assert SITE_TITLE not in text  # no Liquid ran where a name or the title was
+    for literal in sorted([*HOSTILE_NAMES, title], key=len, reverse=True):
+        text = text.replace(literal, "")  # they read literally: take them out
+    assert [syntax for syntax in UNRENDERED if syntax in text] == []
+    sources = re.findall(r'<img[^>]* src="([^"]+)"', content)
+    assert len(sources) >= 4 + 8  # the charts and the movers' figures
+    for source in sources:
+        assert (built / source.removeprefix(BASEURL).lstrip("/")).is_file(), source
