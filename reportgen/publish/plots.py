@@ -314,6 +314,7 @@ def entropy_scatter(
         axes.plot([low, high], [low, high], color="#bbbbbb", linewidth=1, zorder=0)
         axes.set_xlim(low, high)
         axes.set_ylim(low, high)
+        axes.ticklabel_format(useOffset=False)
         axes.set_xlabel(f"spread entropy in {labels[0]}")
         axes.set_ylabel(f"spread entropy in {labels[1]}")
         axes.grid(alpha=0.3)
@@ -324,6 +325,8 @@ def entropy_scatter(
 
 def correlation_histogram(correlations: Sequence[float], fmt: str = "svg") -> bytes:
     """How the per-image rank correlations of two runs' maps are distributed (NaN left out)."""
+    from matplotlib.ticker import MaxNLocator
+
     values = np.asarray(correlations, dtype=np.float64)
     values = values[np.isfinite(values)]
 
@@ -332,6 +335,7 @@ def correlation_histogram(correlations: Sequence[float], fmt: str = "svg") -> by
         if values.size:
             axes.axvline(float(np.median(values)), color="#333333", linestyle="--", linewidth=1)
         axes.set_xlim(-1.0, 1.0)
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel("Spearman correlation of the two spread-by maps (dashed: median)")
         axes.set_ylabel("images")
 
@@ -342,12 +346,16 @@ def run_layer_curves(
     curves: Sequence[np.ndarray], labels: Sequence[str], fmt: str = "svg"
 ) -> bytes:
     """Mean entropy of each layer's map, one line per run (runs may differ in depth)."""
+    from matplotlib.ticker import MaxNLocator
+
     colours = _series_colours(len(curves))
 
     def draw(axes) -> None:
         for curve, label, colour in zip(curves, labels, colours, strict=True):
             layers = np.arange(1, len(curve) + 1)
             axes.plot(layers, curve, marker="o", markersize=3, color=colour, label=label)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.ticklabel_format(axis="y", useOffset=False)
         axes.set_xlabel("layer")
         axes.set_ylabel("mean entropy of the layer map")
         axes.grid(alpha=0.3)

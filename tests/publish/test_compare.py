@@ -78,6 +78,9 @@ def site(tiny_vit_dir, tmp_path_factory):
         "a": build(images, "a"),
         "b": build(images, "b", model=str(patch16)),
         "c": build(images, "c", head_fusion="max"),
+        "registers": build(
+            images, "registers", model=str(tiny_model_dir(tmp_path_factory, "dinov2_registers"))
+        ),
         "partial": build(partial, "partial"),
         "other": build(_renamed(write_images(tmp / "other", 3, seed=11), "other-"), "other"),
     }
@@ -137,6 +140,20 @@ def test_different_grids_are_resampled_to_the_finer_one_and_the_page_says_so(sit
     assert row["correlations"][0] == pytest.approx(expected, abs=1e-12)
     page = (folder / "index.html").read_text()
     assert "resampled" in page and "4x4" in page
+
+
+def test_a_model_with_register_tokens_against_one_without(site):
+    data = _data(_compare(site, "a", "registers"))
+    prefixes = [Analysis.load(site[run] / "data").model.n_prefix for run in ("a", "registers")]
+    assert prefixes[0] == 1 and prefixes[1] > 1  # CLS, against CLS and the registers
+    (first, first_images), (second, second_images) = _by_sha(site["a"]), _by_sha(site["registers"])
+    for row in data["images"]:
+        maps = [
+            compare_runs.resample(_spread_map(analysis, images[row["sha256"]]), (4, 4))
+            for analysis, images in ((first, first_images), (second, second_images))
+        ]
+        expected = stats.spearmanr(maps[0].ravel(), maps[1].ravel()).statistic
+        assert row["correlations"][0] == pytest.approx(expected, abs=1e-12)
 
 
 def test_partial_overlap_lists_what_only_some_runs_have(site):
