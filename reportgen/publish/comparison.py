@@ -129,8 +129,9 @@ class Comparison:
             curves.append(np.mean(np.array(rows, dtype=np.float64), axis=0))
         return curves
 
-    def movers(self) -> list[int]:
-        return compare_runs.movers(self.levels(), self.entropies(), MOVERS)
+    def movers(self, k: int = MOVERS) -> list[int]:
+        """The ``k`` images that moved most (level change first, then entropy change)."""
+        return compare_runs.movers(self.levels(), self.entropies(), k)
 
 
 def spread_map(run: Run, image: ImageSummary) -> np.ndarray:

@@ -18,7 +18,13 @@ import numpy as np
 from reportgen import store
 from reportgen.methods import compare_runs
 from reportgen.publish import flavours, page_model, plots, render
-from reportgen.publish.comparison import SUMMARY_PARAMETERS, Comparison, Run, spread_map
+from reportgen.publish.comparison import (
+    SUMMARY_PARAMETERS,
+    Comparison,
+    ImageRow,
+    Run,
+    spread_map,
+)
 from reportgen.publish.escaping import param_value
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.folders import CHARTS_DIR, FIGURES_DIR
@@ -32,6 +38,7 @@ TEMPLATES = {
     "gfm": "comparison.gfm.md.j2",
 }
 ONLY_IN_SHOWN = 20  # names listed per run of the images the other runs lack
+ROWS_SHOWN = 500  # images in the page's table of every image in common (all: compare.parquet)
 _SAFE_LINK = re.compile(r"[a-z0-9_./-]+")  # slugs and versions/N: nothing to escape in a link
 DIFFERENCE_COLORMAP = "RdBu_r"  # diverging: blue where B has less, red where it has more
 
@@ -86,6 +93,8 @@ class ComparisonPage:
     pairs: tuple[PairSection, ...]
     layers_chart: str
     movers: tuple[Mover, ...]
+    table_headers: tuple[str, ...]
+    table_rows: tuple[tuple[str, ...], ...]  # the images that moved most first
 
     def files(self) -> list[str]:
         """The images the page shows, relative to the comparison's folder."""
@@ -253,6 +262,26 @@ def page_of(
             _mover(comparison, position, rank, folder, style)
             for rank, position in enumerate(comparison.movers(), start=1)
         ),
+        table_headers=(
+            "image",
+            "levels",
+            "entropies",
+            *(f"correlation {first + 1}-{second + 1}" for first, second in comparison.pairs),
+        ),
+        table_rows=tuple(
+            _table_row(comparison.images[position]) for position in comparison.movers(ROWS_SHOWN)
+        ),
+    )
+
+
+def _table_row(row: ImageRow) -> tuple[str, ...]:
+    """An image's row of the table of every image in common (its name is user text, left to
+    the template's escaping)."""
+    return (
+        row.name,
+        " -> ".join(str(level) for level in row.levels),
+        " -> ".join(f"{value:.4f}" for value in row.entropies),
+        *(f"{value:.3f}" if np.isfinite(value) else "none" for value in row.correlations),
     )
 
 

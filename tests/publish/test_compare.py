@@ -182,6 +182,9 @@ def test_three_runs_give_three_pairs_and_one_table(site):
     )
     assert table.column("run2_level").to_pylist() == [row["levels"][1] for row in data["images"]]
     assert not list((folder / "figures").glob("*difference*"))  # differences: two runs only
+    page = (folder / "README.md").read_text()
+    table = page.split("## Every image in common", 1)[1]
+    assert all(f"| {name} |" in table for name in (f"img0{k}.png" for k in range(9)))
 
 
 def test_hostile_names_reach_the_pages_inert(site):
