@@ -28,10 +28,25 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	@touch $@
 
-demo: setup
-	$(BIN)/reportgen build examples/images --out site --model $(MODEL) \
+# The labelled report's classifier: the offline backbone with a linear head fitted to half of
+# the example photos (examples/train_classifier.py says how).
+CLASSIFIER ?= build/example-classifier
+CLASSIFIER_OPTIONS ?= --gallery-threshold 10 --typical 1 --page-size 6
+
+$(CLASSIFIER)/config.json: examples/train_classifier.py $(STAMP)
+	$(BIN)/python examples/train_classifier.py examples/images $(CLASSIFIER)
+
+demo: setup $(CLASSIFIER)/config.json
+	$(BIN)/reportgen build examples/images --labels-from-folders --out site --model $(MODEL) \
 		--title "Where a Vision Transformer looks: example photos" --slug example \
 		--date $(EXAMPLE_DATE) --replace $(EXAMPLE_OPTIONS)
+	$(BIN)/reportgen build examples/images --labels-from-folders --out site \
+		--model $(CLASSIFIER) --slug example-classifier \
+		--title "Correct against wrong: a linear probe on the example photos" \
+		--description "The classifier is the offline DINOv2-S backbone with a linear head that \
+	examples/train_classifier.py fitted to 7 of these 13 photos (every other photo of each \
+	class folder); the other 6 it never saw in training." \
+		--date $(EXAMPLE_DATE) --replace $(CLASSIFIER_OPTIONS)
 	@echo "open site/index.html or site/reports/example/index.html"
 
 # The documentation site (docs/, mkdocs.yml) into build/docs/, which opens from disk.

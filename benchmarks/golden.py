@@ -71,7 +71,8 @@ def build(site: Path, only: str | None, model: Path, images: Path) -> None:
         source = package_copy(Path(work) / "src")
         env = {**os.environ, "PYTHONPATH": str(source), "REPORTGEN_CACHE_DIR": f"{work}/cache"}
         runs = {
-            "example": [EXAMPLES, "--model", OFFLINE, *EXAMPLE_OPTIONS.split()],
+            "example": [EXAMPLES, "--labels-from-folders", "--model", OFFLINE]
+            + EXAMPLE_OPTIONS.split(),
             "tiny": [images, "--model", model, "--gallery-threshold", "20", "--typical", "2"],
         }
         for slug, arguments in runs.items():

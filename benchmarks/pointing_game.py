@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples" / "images"
+from benchmarks.run import example_photos
+
 TEXTURES = ("brick-wall", "grass", "gravel", "hubble-deep-field")
 OBJECTS = (
     "chelsea-cat",
@@ -49,12 +49,13 @@ def make_composites(folder: Path, count: int = 40, seed: int = 0) -> dict[str, t
     """Write ``count`` composites into ``folder``; returns name -> object box (x, y, size) in
     canvas pixels."""
     rng = np.random.default_rng(seed)
+    photos = example_photos()
     folder.mkdir(parents=True, exist_ok=True)
     boxes = {}
     for index in range(count):
-        texture = Image.open(EXAMPLES / f"{TEXTURES[index % len(TEXTURES)]}.jpg").convert("RGB")
+        texture = Image.open(photos[TEXTURES[index % len(TEXTURES)]]).convert("RGB")
         canvas = texture.resize((CANVAS, CANVAS), Image.Resampling.BILINEAR)
-        photo = Image.open(EXAMPLES / f"{OBJECTS[index % len(OBJECTS)]}.jpg").convert("RGB")
+        photo = Image.open(photos[OBJECTS[index % len(OBJECTS)]]).convert("RGB")
         size = int(rng.integers(64, 97))
         x = int(rng.integers(MARGIN, CANVAS - MARGIN - size))
         y = int(rng.integers(MARGIN, CANVAS - MARGIN - size))

@@ -1,6 +1,6 @@
 """How far half-precision forward passes move the maps from float32, on the offline model.
 
-    python -m benchmarks.precision [--images examples/images] [--json FILE]
+    python -m benchmarks.precision [--images examples/images] [--json FILE]  (read recursively)
 
 Runs ``analyze`` with ``--dtype float32``, ``bfloat16`` and ``float16`` (on the CPU here; the
 same comparison applies to a GPU) with artifacts masked and kept, and reports per map the
@@ -57,13 +57,14 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     from reportgen import api
+    from reportgen.analysis.sources.folder import FolderSource
 
     report = {}
     with tempfile.TemporaryDirectory(prefix="reportgen-precision-") as temp:
         for artifacts in ("mask", "keep"):
             runs = {
                 dtype: api.analyze(
-                    args.images,
+                    FolderSource(args.images, recursive=True),
                     Path(temp) / artifacts / dtype,
                     api.AnalysisParams(model=args.model, dtype=dtype, artifacts=artifacts),
                     api.Execution(device="cpu", use_cache=False, workers=0),

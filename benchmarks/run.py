@@ -39,7 +39,12 @@ from PIL import Image, ImageOps
 from benchmarks import speed
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples" / "images"
+EXAMPLES = ROOT / "examples" / "images"  # a folder per class
+
+
+def example_photos() -> dict[str, Path]:
+    """The example photos by file stem (``chelsea-cat``), across their class folders."""
+    return {path.stem: path for path in sorted(EXAMPLES.glob("*/*.jpg"))}
 EXAMPLE_REPORT = ROOT / "site" / "reports" / "example"
 VIT_B = dict(
     hidden_size=768,
@@ -79,7 +84,7 @@ def synthesise_images(folder: Path, count: int, max_side: int | None = None) -> 
     then the same turned a quarter left, then right (no two files alike, so no image of a run
     is answered by the cache from an earlier one)."""
     folder.mkdir(parents=True, exist_ok=True)
-    sources = sorted(p for p in EXAMPLES.iterdir() if p.suffix == ".jpg")
+    sources = sorted(example_photos().values(), key=lambda path: path.name)
     variants = [
         lambda im: im,
         ImageOps.mirror,
