@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("images", type=Path, help="a folder of class folders")
     parser.add_argument("out", type=Path, help="where to save the classifier checkpoint")
     args = parser.parse_args(argv)
+    transformers.utils.logging.set_verbosity_error()  # the head is new on purpose: no warning
     backbone_dir = offline_model_dir("offline:dinov2-small", default_cache_dir())
     images = labelled_images(args.images)
     names = sorted({label for _, label in images})
