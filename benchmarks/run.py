@@ -45,6 +45,8 @@ EXAMPLES = ROOT / "examples" / "images"  # a folder per class
 def example_photos() -> dict[str, Path]:
     """The example photos by file stem (``chelsea-cat``), across their class folders."""
     return {path.stem: path for path in sorted(EXAMPLES.glob("*/*.jpg"))}
+
+
 EXAMPLE_REPORT = ROOT / "site" / "reports" / "example"
 VIT_B = dict(
     hidden_size=768,
