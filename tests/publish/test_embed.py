@@ -4,7 +4,8 @@ A report of random images and hostile names (tiny random ViT) is built in every 
 embeds. Its snippets are checked as text (each flavour's for a hostile name is inert, names
 are found by id, path or base name, an unknown name is one line and exit status 2), then pasted
 into a post of the test Jekyll site (``tests/jekyll_site/``, the report's ``jekyll/`` folder
-published there) and into an HTML page of the reportgen site, and opened in Chromium: the figure
+published there), of the test distill site (its ``distill/`` folder there) and into an HTML
+page of the reportgen site, and opened in Chromium: the figure
 loads and the framed explorer draws and follows its layer slider.
 """
 
@@ -20,9 +21,11 @@ import pytest
 from conftest import write_images
 from PIL import Image
 from test_browser import browser  # noqa: F401
+from test_distill_site import SKELETON as DISTILL_SKELETON
 from test_distill_site import _assert_framed_explorer_follows_its_slider
 from test_explorer import browser_tab
 from test_jekyll import BASEURL, HOSTILE_NAMES, SITE_TITLE, jekyll_build, serving
+from test_jekyll import SKELETON as JEKYLL_SKELETON
 
 from reportgen import api, cli
 from reportgen.analysis.execution import Execution
@@ -175,36 +178,44 @@ def test_the_command_prints_the_snippet_and_what_to_copy(report_dir, capsys):
 # --- pasted into posts, built and opened ---------------------------------------------------
 
 
-def _post(snippets: str) -> str:
-    return f"---\nlayout: post\ntitle: My own post\n---\n\nMy words.\n\n{snippets}\nMore words.\n"
+# flavour -> (the test site it builds in, the post's layout, its assets' folder from the root)
+SITES = {
+    "jekyll": (JEKYLL_SKELETON, "post", f"assets/img/{SLUG}/"),
+    "distill": (DISTILL_SKELETON, "distill", f"assets/(?:img|html)/{POST_DATE}-{SLUG}/"),
+}
 
 
 @pytest.mark.jekyll
 @pytest.mark.slow
 @pytest.mark.browser
-def test_pasted_into_a_jekyll_post_the_figure_and_the_explorer_work(
+@pytest.mark.parametrize("flavour", SITES)
+def test_pasted_into_a_post_the_figure_and_the_explorer_work(
     report_dir,
     tmp_path,
+    flavour,
     browser,  # noqa: F811
 ):
+    """The report published in the site (its flavour's folder), and a post of the user's."""
+    skeleton, layout, assets = SITES[flavour]
     snippets = "\n".join(
-        embed.snippet(report_dir, HOSTILE, "jekyll", what).text for what in embed.WHAT
+        embed.snippet(report_dir, HOSTILE, flavour, what).text for what in embed.WHAT
     )
     published = tmp_path / "published"
-    shutil.copytree(report_dir / "jekyll", published / "jekyll")
-    (published / "jekyll/_posts/2024-06-01-my-own-post.md").write_text(_post(snippets))
-    site, _ = jekyll_build(published, tmp_path / "work")
-    post = site / "blog/2024/my-own-post/index.html"
-    text = post.read_text(encoding="utf-8")
+    shutil.copytree(report_dir / flavour, published / flavour)
+    post = f"---\nlayout: {layout}\ntitle: Mine\n---\n\nMy words.\n\n{snippets}\nMore words.\n"
+    (published / flavour / "_posts/2024-06-01-my-own-post.md").write_text(post)
+    site, _ = jekyll_build(published, tmp_path / "work", skeleton=skeleton, folder=flavour)
+    text = (site / "blog/2024/my-own-post/index.html").read_text(encoding="utf-8")
     content = text[text.index("My words.") : text.index("More words.")]
     assert SITE_TITLE not in html.unescape(content) and HOSTILE in html.unescape(content)
-    for src in re.findall(r'<(?:img|iframe)[^>]* src="([^"]+)"', content):
-        assert src.startswith(f"{BASEURL}/assets/img/{SLUG}/"), src
+    sources = re.findall(r'<(?:img|iframe)[^>]* src="([^"]+)"', content)
+    assert len(sources) == 2, content
+    for src in sources:
+        assert re.match(f"{BASEURL}/{assets}", src), src
         assert (site / src.removeprefix(f"{BASEURL}/")).is_file(), src
     with serving(site) as server, browser_tab(browser, server) as tab:
         tab.open(f"{server}{BASEURL.strip('/')}/blog/2024/my-own-post/")
-        image = tab.page.locator("img").first
-        image.scroll_into_view_if_needed()
+        tab.page.locator("img").first.scroll_into_view_if_needed()
         tab.page.wait_for_function("() => [...document.images].every(i => i.complete)")
         assert tab.page.evaluate("() => document.images[0].naturalWidth") > 0
         _assert_framed_explorer_follows_its_slider(tab)
