@@ -226,6 +226,7 @@ class ComparedRun:
 
     folder: str
     label: str
+    version: int | None = None  # the report's version compared (None: whichever is there)
 
 
 @dataclass(frozen=True)
@@ -240,10 +241,12 @@ class ComparisonManifest:
     formats: tuple[str, ...]
     runs: tuple[ComparedRun, ...]
     files: dict[str, str] = field(default_factory=dict)  # relative POSIX path -> sha256
+    version: int = 1  # earlier versions are kept in its versions/<n>/
 
     def to_json(self) -> dict[str, Any]:
         return {
             "comparison": {
+                "version": self.version,
                 "reportgen": asdict(self.program),
                 "title": self.title,
                 "slug": self.slug,
@@ -265,6 +268,7 @@ class ComparisonManifest:
             formats=tuple(comparison["formats"]),
             runs=tuple(ComparedRun(**run) for run in comparison["runs"]),
             files=dict(data["files"]),
+            version=comparison.get("version", 1),
         )
 
     @classmethod

@@ -8,7 +8,9 @@ A comparison published again under its slug replaces the one there (it keeps no 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from reportgen import __version__, store
@@ -21,7 +23,13 @@ from reportgen.manifest import (
     Program,
 )
 from reportgen.publish import comparison, comparison_page, index, staging
-from reportgen.publish.folders import COMPARISONS_DIR, cache_at, file_hashes, report_files
+from reportgen.publish.folders import (
+    COMPARISONS_DIR,
+    VERSIONS_DIR,
+    cache_at,
+    file_hashes,
+    report_files,
+)
 from reportgen.publish.templates import Templates
 from reportgen.results import build_time
 from reportgen.slugs import slugify
@@ -37,6 +45,95 @@ def _stored_folder(run_folder: Path, site_dir: Path) -> str:
     return run_folder.as_posix()
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How a comparison is titled, named, dated and written."""
+
+    title: str
+    slug: str
+    date: dt.date
+    formats: tuple[str, ...]
+
+
+def _write(
+    runs: list[comparison.Run],
+    folder: Path,
+    final: Path,
+    site_dir: Path,
+    settings: Settings,
+    version: int,
+    templates: Templates,
+) -> ComparisonManifest:
+    """Compare ``runs`` into ``folder`` (to be published as ``final``, which its links are
+    relative to); returns its manifest, written there too."""
+    compared = comparison.compare(runs)
+    stored = [_stored_folder(run.folder, site_dir) for run in runs]
+    comparison.write_data(compared, folder, stored)
+    links = [comparison_page.run_link(run, final.resolve()) for run in runs]
+    page = comparison_page.page_of(
+        compared, folder, settings.title, settings.slug, settings.date, links
+    )
+    comparison_page.write_pages(page, folder, templates, list(settings.formats))
+    manifest = ComparisonManifest(
+        program=Program(__version__, None),
+        title=settings.title,
+        slug=settings.slug,
+        date=settings.date.isoformat(),
+        formats=tuple(name for name in settings.formats if name in comparison_page.TEMPLATES),
+        runs=tuple(
+            ComparedRun(stored_folder, run.label, run.manifest.version)
+            for stored_folder, run in zip(stored, runs, strict=True)
+        ),
+        files=file_hashes(folder),
+        version=version,
+    )
+    manifest.write(folder)
+    return manifest
+
+
+def _run_folder(site_dir: Path, run: ComparedRun) -> Path:
+    """Where a compared run's version is now: its folder, or the earlier version its report
+    keeps since it was rebuilt."""
+    folder = site_dir / run.folder
+    archived = folder / VERSIONS_DIR / str(run.version)
+    if run.version is not None and archived.is_dir():
+        try:
+            current = index.read_manifest(folder).version
+        except ReportgenError:
+            current = None
+        if current != run.version:
+            return archived
+    return folder
+
+
+def _archive(
+    previous: ComparisonManifest, target: Path, staged: Path, templates: Templates
+) -> None:
+    """Keep the comparison published at ``target`` in the staged one's versions/: its earlier
+    versions as they are, itself rendered again from the same runs' versions, so that its
+    links work from there (copied as it is where a run is gone)."""
+    for folder in (target / VERSIONS_DIR).glob("[0-9]*"):
+        staging.link_tree(folder, staged / VERSIONS_DIR / folder.name)
+    archive = staged / VERSIONS_DIR / str(previous.version)
+    site_dir = target.parent.parent
+    try:
+        runs = [comparison.load_run(_run_folder(site_dir, run)) for run in previous.runs]
+    except ReportgenError:
+        shutil.copytree(
+            target,
+            archive,
+            copy_function=store.link_or_copy,
+            ignore=lambda folder, names: [VERSIONS_DIR] if Path(folder) == target else [],
+        )
+        return
+    settings = Settings(
+        previous.title, previous.slug, dt.date.fromisoformat(previous.date), previous.formats
+    )
+    archive.mkdir(parents=True)
+    final = target / VERSIONS_DIR / archive.name
+    _write(runs, archive, final, site_dir, settings, previous.version, templates)
+
+
 def build(
     run_dirs: Sequence[Path],
     site_dir: Path,
@@ -46,45 +143,40 @@ def build(
     date: dt.date | None = None,
     formats: Sequence[str] = DEFAULT_FORMATS,
     templates_dir: Path | None = None,
+    in_place: bool = False,
     say: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Compare the runs published in ``run_dirs`` and publish the comparison into
-    ``site_dir``; returns its folder."""
+    ``site_dir``; returns its folder. A different comparison already under the slug is kept
+    as its ``versions/<n>/``; the same one publishes nothing. ``in_place``: replace it,
+    keeping its version number and earlier versions (a re-render)."""
     if len(run_dirs) < 2:
         raise ReportgenError("compare needs at least two reports")
     runs = [comparison.load_run(folder) for folder in run_dirs]
-    compared = comparison.compare(runs)
-    title = title or " against ".join(run.label for run in runs)
-    slug = slugify(slug or "-vs-".join(run.slug for run in runs))
-    date = date or build_time()[0].date()
-    site_dir = Path(site_dir)
-    target = site_dir / COMPARISONS_DIR / slug
-    templates = Templates(templates_dir, cache_at(None).root / "templates")
-    with staging.Staging(site_dir) as stage:
-        folder = stage.report
-        stored = [_stored_folder(run.folder, site_dir) for run in runs]
-        comparison.write_data(compared, folder, stored)
-        links = [comparison_page.run_link(run, target.resolve()) for run in runs]
-        page = comparison_page.page_of(compared, folder, title, slug, date, links)
-        comparison_page.write_pages(page, folder, templates, list(formats))
-        ComparisonManifest(
-            program=Program(__version__, None),
-            title=title,
-            slug=slug,
-            date=date.isoformat(),
-            formats=tuple(name for name in formats if name in comparison_page.TEMPLATES),
-            runs=tuple(
-                ComparedRun(folder, run.label) for folder, run in zip(stored, runs, strict=True)
-            ),
-            files=file_hashes(folder),
-        ).write(folder)
-        with staging.site_lock(site_dir, say):
-            staging.publish(folder, target)
-            index.update_after_publishing(target, site_dir, templates)
-    say(
-        f"compared {len(compared.images)} images in common across {len(runs)} runs; "
-        f"published {target}"
+    settings = Settings(
+        title=title or " against ".join(run.label for run in runs),
+        slug=slugify(slug or "-vs-".join(run.slug for run in runs)),
+        date=date or build_time()[0].date(),
+        formats=tuple(formats),
     )
+    site_dir = Path(site_dir)
+    target = site_dir / COMPARISONS_DIR / settings.slug
+    templates = Templates(templates_dir, cache_at(None).root / "templates")
+    with staging.Staging(site_dir) as stage, staging.site_lock(site_dir, say):
+        previous = ComparisonManifest.read(target) if (target / MANIFEST_FILE).is_file() else None
+        version = 1 if previous is None else previous.version + (not in_place)
+        manifest = _write(runs, stage.report, target, site_dir, settings, version, templates)
+        if previous is not None and not in_place and previous.files == manifest.files:
+            say(f"{target} already holds this comparison: nothing published")
+            return target
+        if previous is not None and in_place:
+            for folder in (target / VERSIONS_DIR).glob("[0-9]*"):
+                staging.link_tree(folder, stage.report / VERSIONS_DIR / folder.name)
+        elif previous is not None:
+            _archive(previous, target, stage.report, templates)
+        staging.publish(stage.report, target)
+        index.update_after_publishing(target, site_dir, templates)
+    say(f"compared {len(runs)} runs; published {target} as version {version}")
     return target
 
 
@@ -118,13 +210,16 @@ def rerender(
         date=dt.date.fromisoformat(manifest.date),
         formats=manifest.formats,
         templates_dir=templates_dir,
+        in_place=True,
         say=say,
     )
 
 
-def check(folder: Path) -> tuple[int, list[str]]:
-    """The files a comparison's manifest lists, and what does not match it: files missing,
-    changed or unlisted, and runs no longer where it says."""
+def check(folder: Path, site_dir: Path | None = None) -> tuple[int, list[str]]:
+    """The files a comparison's manifest lists (its earlier versions' too), and what does not
+    match it: files missing, changed or unlisted, and runs no longer where it says."""
+    folder = Path(folder)
+    site_dir = site_dir or folder.resolve().parent.parent
     try:
         manifest = ComparisonManifest.read(folder)
     except READ_ERRORS as error:
@@ -132,17 +227,21 @@ def check(folder: Path) -> tuple[int, list[str]]:
     found = []
     present = set(report_files(folder))
     for name, digest in sorted(manifest.files.items()):
-        path = Path(folder) / name
+        path = folder / name
         if name not in present or not path.is_file():
             found.append(f"{name}: missing")
         elif store.sha256_of(path) != digest:
             found.append(f"{name}: sha256 differs from the manifest")
     found += [f"{name}: not in the manifest" for name in sorted(present - set(manifest.files))]
-    site_dir = Path(folder).resolve().parent.parent
     for run in manifest.runs:
-        if not (site_dir / run.folder / MANIFEST_FILE).is_file():
+        if not (_run_folder(site_dir, run) / MANIFEST_FILE).is_file():
             found.append(f"run {run.label}: no report at {run.folder}")
-    return len(manifest.files), found
+    n_files = len(manifest.files)
+    for version in sorted((folder / VERSIONS_DIR).glob("[0-9]*")):
+        n_version, in_version = check(version, site_dir)
+        n_files += n_version
+        found += [f"{VERSIONS_DIR}/{version.name}/{problem}" for problem in in_version]
+    return n_files, found
 
 
 def published(site_dir: Path) -> list[Path]:

@@ -19,6 +19,7 @@ from scipy import stats
 from reportgen import api, cli
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.sources.folder import FolderSource
+from reportgen.manifest import ComparisonManifest
 from reportgen.methods import compare_runs
 from reportgen.publish import comparison_site
 from reportgen.publish.folders import file_hashes
@@ -63,11 +64,11 @@ def site(tiny_vit_dir, tmp_path_factory):
     execution = Execution(device="cpu", cache_dir=tmp / "cache")
     patch16 = tiny_model_dir(tmp_path_factory, "vit", patch_size=16)
 
-    def build(folder, slug, **params):
+    def build(folder, slug, site_root=root, **params):
         options = ReportOptions(title=slug, slug=slug, date=DATE)
         return api.build(
             FolderSource(folder, recursive=True),
-            root,
+            site_root,
             AnalysisParams(**{"model": str(tiny_vit_dir), **params}),
             options,
             execution,
@@ -75,6 +76,8 @@ def site(tiny_vit_dir, tmp_path_factory):
 
     return {
         "root": root,
+        "images": images,
+        "build": build,
         "a": build(images, "a"),
         "b": build(images, "b", model=str(patch16)),
         "c": build(images, "c", head_fusion="max"),
@@ -206,6 +209,31 @@ def test_a_rebuild_is_byte_identical_and_re_render_and_verify_agree(site, tmp_pa
     assert cli.main(["verify", str(site["root"])]) == 0
     (folder / "charts" / "entropy-by-layer.svg").write_text("changed")
     assert cli.main(["verify", str(folder)]) == 1
+
+
+def test_a_different_comparison_under_the_slug_keeps_the_earlier_one_as_a_version(site, tmp_path):
+    root = tmp_path / "site"
+    shutil.copytree(site["root"], root)
+    runs = [root / "reports/a", root / "reports/c"]
+    folder = comparison_site.build(runs, root, slug="kept", date=DATE)
+    before = file_hashes(folder)
+    assert comparison_site.build(runs, root, slug="kept", date=DATE) == folder
+    assert file_hashes(folder) == before  # the same comparison: nothing published
+    images = _data(folder)["images"]
+    # c again with other options: its version 1 (the one compared) moves to versions/1
+    site["build"](site["images"], "c", site_root=root, head_fusion="min")
+    comparison_site.build(runs, root, slug="kept", date=DATE)
+    assert ComparisonManifest.read(folder).version == 2
+    archived = ComparisonManifest.read(folder / "versions/1")
+    assert archived.version == 1 and [run.version for run in archived.runs] == [1, 1]
+    assert _data(folder / "versions/1")["images"] == images  # the same runs compared
+    assert [run["label"] for run in _data(folder)["runs"]] == ["a v1", "c v2"]
+    page = (folder / "versions/1/index.html").read_text()
+    link = "../../../../reports/c/versions/1/index.html"
+    assert f'href="{link}"' in page and (folder / "versions/1" / link).resolve().is_file()
+    assert cli.main(["render", str(folder)]) == 0
+    assert ComparisonManifest.read(folder).version == 2 and (folder / "versions/1").is_dir()
+    assert cli.main(["verify", str(root)]) == 0
 
 
 def test_the_index_lists_the_comparison_linked_to_its_runs(site):
