@@ -96,6 +96,7 @@ def verify(path: Path) -> Verification:
     for folder in comparisons:
         n_files, problems = comparison_site.check(folder)
         result.comparisons += 1
+        result.versions += len(list((folder / VERSIONS_DIR).glob("[0-9]*")))
         result.files += n_files
         where = folder.relative_to(path).as_posix() if folder != path else "."
         result.problems += [Problem(where, message) for message in problems]

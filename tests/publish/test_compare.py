@@ -211,7 +211,9 @@ def test_a_rebuild_is_byte_identical_and_re_render_and_verify_agree(site, tmp_pa
     assert cli.main(["verify", str(folder)]) == 1
 
 
-def test_a_different_comparison_under_the_slug_keeps_the_earlier_one_as_a_version(site, tmp_path):
+def test_a_different_comparison_under_the_slug_keeps_the_earlier_one_as_a_version(
+    site, tmp_path, capsys
+):
     root = tmp_path / "site"
     shutil.copytree(site["root"], root)
     runs = [root / "reports/a", root / "reports/c"]
@@ -233,7 +235,8 @@ def test_a_different_comparison_under_the_slug_keeps_the_earlier_one_as_a_versio
     assert f'href="{link}"' in page and (folder / "versions/1" / link).resolve().is_file()
     assert cli.main(["render", str(folder)]) == 0
     assert ComparisonManifest.read(folder).version == 2 and (folder / "versions/1").is_dir()
-    assert cli.main(["verify", str(root)]) == 0
+    assert cli.main(["verify", str(folder)]) == 0
+    assert "1 earlier version, 1 comparison" in capsys.readouterr().out
 
 
 def test_the_index_lists_the_comparison_linked_to_its_runs(site):
