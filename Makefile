@@ -47,6 +47,13 @@ demo: setup $(CLASSIFIER)/config.json
 	examples/train_classifier.py fitted to 7 of these 13 photos (every other photo of each \
 	class folder); the other 6 it never saw in training." \
 		--date $(EXAMPLE_DATE) --replace $(CLASSIFIER_OPTIONS)
+	$(BIN)/reportgen build examples/images --labels-from-folders --out site --model $(MODEL) \
+		--artifacts keep --slug example-artifacts-kept --format html,gfm \
+		--title "Where a Vision Transformer looks, artifact patches kept" \
+		--date $(EXAMPLE_DATE) --replace $(CLASSIFIER_OPTIONS)
+	$(BIN)/reportgen compare site/reports/example site/reports/example-artifacts-kept --out site \
+		--slug artifacts-masked-vs-kept --date $(EXAMPLE_DATE) \
+		--title "Artifact patches masked (the default) against kept"
 	@echo "open site/index.html or site/reports/example/index.html"
 
 # The documentation site (docs/, mkdocs.yml) into build/docs/, which opens from disk.

@@ -1,0 +1,1 @@
+reportgenClasses(["objects","people","textures"]);
