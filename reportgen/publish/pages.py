@@ -8,7 +8,7 @@ Templates see ``report`` (the :class:`~reportgen.publish.page_model.ReportContex
 page, a ``ReportHeader`` on the others), ``page`` (the ``GalleryPage`` or ``ImagePage``) and
 ``page_title`` on the others, ``permalink`` (the URL the page declares for itself, or None),
 ``m`` (the flavour's dialect macros), ``asset_url(file)`` (how the page names a report image),
-``page_url(kind, name)`` (a link to another page of the report: ``("report", "")``,
+``html_src(url)`` (how raw HTML names such an image), ``page_url(kind, name)`` (a link to another page of the report: ``("report", "")``,
 ``("gallery", name)``, ``("image", id)``), ``report_url(name)`` (link to a report file such as
 manifest.json, None where the page is published without them), ``version_url(entry)`` (link to
 another version's page, or None), ``current_url`` (on an earlier version, link to the current
@@ -137,6 +137,7 @@ class _FlavourPages:
                 "report": ctx if kind == "report" else ctx.header(),
                 "kind": kind,
                 "asset_url": lambda file: layout.image_url(ctx, kind, file),
+                "html_src": layout.html_src,
                 "page_url": lambda to, name: layout.link(ctx, kind, to, name),
                 "report_url": lambda name: layout.report_url(ctx, kind, name),
                 "version_url": lambda version: self._version_url(version, kind),

@@ -74,6 +74,11 @@ class Layout:
         """How a page of kind ``here`` names a report image."""
         return self._from(ctx, here, checked_report_file(file))
 
+    def html_src(self, url: str) -> str:
+        """How raw HTML in a page names a report file at ``url`` (an :meth:`image_url`): as it
+        is, a URL relative to the page."""
+        return url
+
     def report_url(self, ctx: ReportContext | ReportHeader, here: str, name: str) -> str | None:
         """Link from a page to a report file such as manifest.json; None when not published."""
         return self._from(ctx, here, name)

@@ -80,6 +80,10 @@ class JekyllLayout(Layout):
     def site_path(self, ctx: ReportContext | ReportHeader, file: str) -> str:
         return self.image_url(ctx, "report", file)
 
+    def html_src(self, url: str) -> str:
+        """Through Liquid's relative_url, which adds the site's baseurl."""
+        return "{{ '" + url + "' | relative_url }}"
+
     def report_url(self, ctx: ReportContext | ReportHeader, here: str, name: str) -> None:
         return None  # the site publishes the pages and images, not the report's data
 
@@ -140,7 +144,7 @@ FLAVOUR = JekyllFlavour(
     description="al-folio post",
     template="post.jekyll.md.j2",
     page_template="page.jekyll.md.j2",
-    markup=("_markup.md.j2", "_markup.jekyll.md.j2"),
+    markup=("_markup.md.j2", "_markup.rawhtml.md.j2", "_markup.jekyll.md.j2"),
     escaping=MARKDOWN_ESCAPING,
     layout=JekyllLayout("_posts/{date}-{slug}.md", ".md"),
     options_class=JekyllOptions,
