@@ -61,7 +61,8 @@ docs: setup
 	$(BIN)/mkdocs build --strict
 	@echo "open build/docs/index.html"
 
-# Debian's chromium and jekyll for the browser and Jekyll checks (installed when missing).
+# Debian's chromium, jekyll and hugo for the browser, Jekyll and Hugo checks (installed when
+# missing).
 system-deps:
 	@bash .ci/system-deps
 

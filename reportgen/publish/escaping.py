@@ -7,6 +7,11 @@ commas, hyphens and slashes stay where they mean nothing), so the text cannot op
 or Liquid syntax, cannot close a quoted attribute or Liquid string, and still reads the same once
 rendered: Jekyll runs Liquid first, and the references are decoded only later, by kramdown or the
 browser. Data for scripts (:func:`script_json`) is JSON with ``<``, ``>`` and ``&`` escaped too.
+
+The Hugo policy is the Markdown one (the references also keep Hugo's shortcode delimiters
+``{{<`` and ``{{%`` from forming) with two filters of its own: front matter strings as plain YAML
+(Hugo's Go templates escape what they print) and the parameters of Hugo's ``figure`` shortcode
+that it prints through those templates (:func:`shortcode_text`).
 """
 
 from __future__ import annotations
@@ -89,6 +94,25 @@ def front_matter_text(value: object) -> str:
     return '"' + escaped.replace("\\", "&#92;") + '"'
 
 
+def yaml_string(value: object) -> str:
+    """Untrusted text as a double-quoted YAML scalar that reads back as the text itself, for
+    front matter that Hugo's Go templates print escaped (title, tags)."""
+    return json.dumps(one_line(value), ensure_ascii=False)
+
+
+def shortcode_text(escaped: str) -> str:
+    """Text the ``text`` filter made page-ready (:func:`markdown_text`) as a quoted parameter of a
+    Hugo shortcode that prints it as plain text through Go's html/template, which escapes it
+    again (the figure's ``alt``): the references are undone (every ``&`` of the text is one) and
+    the text quoted raw, in backquotes, where nothing is special; text with a backquote is
+    double-quoted, where only ``\"`` is an escape and Hugo drops every other backslash, so a
+    backslash shows as U+29F5 (reverse solidus operator)."""
+    text = html.unescape(escaped)
+    if "`" not in text:
+        return f"`{text}`"
+    return '"' + text.replace("\\", "\u29f5").replace('"', '\\"') + '"'
+
+
 def number(value: int) -> str:
     """A count as the report's prose writes it: thousands separators from 10,000 on (9999
     stays as it is, as style guides ask for four-digit numbers)."""
@@ -117,6 +141,10 @@ class Escaping:
 HTML_ESCAPING = Escaping(autoescape=True, filters={"text": html_text})
 MARKDOWN_ESCAPING = Escaping(
     autoescape=False, filters={"text": markdown_text, "yaml_quoted": yaml_quoted}
+)
+HUGO_ESCAPING = Escaping(
+    autoescape=False,
+    filters={"text": markdown_text, "yaml_string": yaml_string, "shortcode_text": shortcode_text},
 )
 
 

@@ -8,7 +8,8 @@ Templates see ``report`` (the :class:`~reportgen.publish.page_model.ReportContex
 page, a ``ReportHeader`` on the others), ``page`` (the ``GalleryPage`` or ``ImagePage``) and
 ``page_title`` on the others, ``permalink`` (the URL the page declares for itself, or None),
 ``m`` (the flavour's dialect macros), ``asset_url(file)`` (how the page names a report image),
-``html_src(url)`` (how raw HTML names such an image), ``page_url(kind, name)`` (a link to another page of the report: ``("report", "")``,
+``html_src(url)`` (how raw HTML names such an image), ``page_url(kind, name)`` (a link to
+another page of the report: ``("report", "")``,
 ``("gallery", name)``, ``("image", id)``), ``report_url(name)`` (link to a report file such as
 manifest.json, None where the page is published without them), ``version_url(entry)`` (link to
 another version's page, or None), ``current_url`` (on an earlier version, link to the current
@@ -236,12 +237,12 @@ def render_report(
     templates = templates or Templates()
     options = flavours.options(stored=options)
     report_dir = Path(report_dir)
-    files = _shown_files(ctx, galleries, images)
     digests = [_digest(page) for page in images] if cache is not None else [""] * len(images)
     host = next((flavour for flavour in chosen if flavour.hosts_explorer), None)
     written = []
     for flavour in chosen:
         layout = flavour.layout_for(options.get(flavour.name))
+        files = shown_files(ctx, galleries, images, flavour.scripts)
         layout.place_images(ctx, files, report_dir)
         name_index = None
         if flavour.name_filter and galleries:
@@ -271,21 +272,30 @@ def render_report(
     return written
 
 
-def _shown_files(
-    ctx: ReportContext, galleries: Sequence[GalleryPage], images: Sequence[ImagePage]
+def shown_files(
+    ctx: ReportContext,
+    galleries: Sequence[GalleryPage] = (),
+    images: Sequence[ImagePage] = (),
+    scripts: bool = True,
 ) -> list[str]:
     """Every report file the pages show or load, relative to the report folder (a flavour that
-    publishes its pages elsewhere, jekyll, places them): images, sprites, scripts and the
-    stylesheet of the explorer and the report-wide control, and each explorer's own page
-    (which a post frames: distill, ``reportgen embed``)."""
+    publishes its pages elsewhere, jekyll, places them): images, then (with ``scripts``) the
+    sprites, scripts and stylesheet of the explorer and the report-wide control, and each
+    explorer's own page (which a post frames: distill, ``reportgen embed``). Without
+    ``galleries`` and ``images``: those of the front page."""
     thumbs = [thumb for page in galleries for thumb in page.thumbs]
+    pictures = [
+        *ctx.image_files(),
+        *(thumb.file for thumb in thumbs),
+        *(page.figure.file for page in images),
+    ]
+    if not scripts:
+        return pictures
     front = [figure for level in ctx.levels for figure in level.figures]
     sprites = [item.sprite for item in (*front, *thumbs) if item.sprite]
     explorers = [item.explorer for item in (*front, *images) if item.explorer]
     return [
-        *ctx.image_files(),
-        *(thumb.file for thumb in thumbs),
-        *(page.figure.file for page in images),
+        *pictures,
         *sprites,
         *([OVERLAY_SCRIPT] if sprites else []),
         *(

@@ -35,6 +35,8 @@ PAGE_CODE = (
     "publish.flavours.gfm",
     "publish.flavours.distill",
     "publish.bibliography",
+    "publish.flavours.hugo",
+    "publish.flavours.mkdocs",
 )
 _BLANK_LINES = re.compile(r"\n{3,}")
 

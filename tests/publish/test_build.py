@@ -17,7 +17,7 @@ from reportgen.errors import ReportgenError
 from reportgen.publish import pages, staging
 from reportgen.publish.build import rerender, stored_style
 from reportgen.publish.figures import FigureStyle
-from reportgen.publish.options import ReportOptions, parse_date
+from reportgen.publish.options import GallerySettings, ReportOptions, parse_date
 from reportgen.results import Analysis
 
 HOSTILE_NAMES = [
@@ -182,6 +182,33 @@ def test_two_builds_are_byte_identical(
     api.build(folder, tmp_path / "a", analysis_params, report_options, execution=execution)
     api.build(folder, tmp_path / "b", analysis_params, report_options, execution=execution)
     assert site_files(tmp_path / "a") == site_files(tmp_path / "b")
+
+
+def test_hugo_and_mkdocs_rebuild_identically_render_and_verify(
+    folder, tmp_path, analysis_params, report_options, execution, capsys
+):
+    """The two site flavours with galleries: two builds give the same bytes; render --format
+    writes them into a report built without them; verify checks their files."""
+    galleries = GallerySettings(gallery_threshold=2, page_size=2)
+    options = replace(report_options, formats=("hugo", "mkdocs"), gallery=galleries)
+    api.build(folder, tmp_path / "a", analysis_params, options, execution=execution)
+    api.build(folder, tmp_path / "b", analysis_params, options, execution=execution)
+    built = site_files(tmp_path / "a")
+    assert built == site_files(tmp_path / "b")
+    assert "reports/tiny/hugo/content/post/tiny/index.md" in built
+    assert "reports/tiny/hugo/content/reports/tiny/_index.md" in built
+    assert "reports/tiny/mkdocs/tiny/index.md" in built
+    report = api.build(folder, tmp_path / "c", analysis_params, report_options, execution=execution)
+    assert not (report / "hugo").exists()
+    assert cli.main(["render", str(report), "--format", "gfm,hugo,mkdocs"]) == 0
+    assert (report / "hugo/content/post/tiny/index.md").is_file()
+    assert (report / "mkdocs/tiny/index.md").is_file() and not (report / "jekyll").exists()
+    manifest = json.loads((report / "manifest.json").read_text())
+    assert "hugo/content/post/tiny/index.md" in manifest["files"]
+    assert cli.main(["verify", str(tmp_path / "c")]) == 0
+    (report / "hugo/content/post/tiny/index.md").write_text("changed")
+    assert cli.main(["verify", str(tmp_path / "c")]) != 0
+    assert "hugo/content/post/tiny/index.md" in capsys.readouterr().out
 
 
 def test_rerender_reproduces_the_report_without_the_model(

@@ -37,6 +37,33 @@ def test_yaml_quoted_parses_back_html_escaped(value):
 
 
 @given(ANY_TEXT)
+def test_yaml_string_parses_back_as_the_text(value):
+    loaded = yaml.safe_load("value: " + escaping.yaml_string(value))["value"]
+    assert loaded == escaping.one_line(value)
+
+
+@given(ANY_TEXT)
+def test_shortcode_text_is_one_quoted_parameter_of_the_text(value):
+    """Backquoted (raw) unless the text has a backquote; then double-quoted, ``"`` escaped and
+    no other backslash left (Hugo drops them)."""
+    param = escaping.shortcode_text(escaping.markdown_text(value))
+    text = escaping.one_line(value)
+    if "`" not in text:
+        assert param == f"`{text}`"
+    else:
+        inner = param[1:-1]
+        assert param[0] == param[-1] == '"' and "\n" not in param
+        assert re.sub(r'\\"', "", inner).count('"') == 0
+        assert inner.replace('\\"', '"') == text.replace("\\", "\u29f5")
+
+
+def test_shortcode_text_keeps_shortcode_delimiters_inside_its_quotes():
+    escaped = escaping.markdown_text('{{< x >}} <b> "q"')
+    assert escaping.shortcode_text(escaped) == '`{{< x >}} <b> "q"`'
+    assert escaping.shortcode_text(escaping.markdown_text('a`b\\c"d')) == '"a`b\u29f5c\\"d"'
+
+
+@given(ANY_TEXT)
 def test_one_line_is_writable_single_line_text(value):
     line = escaping.one_line(value)
     line.encode("utf-8")  # lone surrogates from undecodable file names are gone
@@ -100,6 +127,7 @@ def test_the_two_policies():
     assert escaping.HTML_ESCAPING.filters["text"] is escaping.html_text
     assert escaping.MARKDOWN_ESCAPING.filters["text"] is escaping.markdown_text
     assert escaping.MARKDOWN_ESCAPING.filters["yaml_quoted"] is escaping.yaml_quoted
+    assert escaping.HUGO_ESCAPING.filters["text"] is escaping.markdown_text
 
 
 def test_numbers_get_thousands_separators_from_10000_on():

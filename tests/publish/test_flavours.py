@@ -49,13 +49,17 @@ def entry_points(monkeypatch, tmp_path):
 # --- the registry ----------------------------------------------------------------------------
 
 
+BUILT_IN = ["html", "jekyll", "gfm", "hugo", "mkdocs"]
+
+
 def test_the_built_in_flavours_in_order():
-    assert flavours.names()[:4] == ["html", "jekyll", "gfm", "distill"]
+    assert flavours.names()[: len(BUILT_IN)] == BUILT_IN
     assert flavours.DEFAULT_FORMATS == ("html", "jekyll", "gfm")
     assert flavours.get("gfm").layout.page == "README.md"
     assert flavours.help_text().startswith(
         "html (standalone page), jekyll (al-folio post), gfm (GitHub Markdown), "
-        "distill (ICLR Blogposts distill post)"
+        "distill (ICLR Blogposts distill post), hugo (Hugo page bundle), "
+        "mkdocs (MkDocs Material pages)"
     )
 
 
@@ -63,7 +67,7 @@ def test_an_unknown_flavour_is_a_one_line_error_listing_the_choices(entry_points
     entry_points()
     with pytest.raises(ReportgenError) as error:
         flavours.get("pdf")
-    assert str(error.value) == "unknown format pdf; choose from html, jekyll, gfm, distill"
+    assert str(error.value) == f"unknown format pdf; choose from {', '.join(BUILT_IN)}"
     with pytest.raises(ReportgenError, match=r"unknown format \(none\)"):
         flavours.check_names([])
     assert flavours.check_names(["gfm", "html"]) == ("gfm", "html")
@@ -71,7 +75,7 @@ def test_an_unknown_flavour_is_a_one_line_error_listing_the_choices(entry_points
 
 def test_a_plugin_flavour_renders_a_report(entry_points, tmp_path):
     entry_points(("plain", "reportgen_plain:FLAVOUR"))
-    assert flavours.names() == ["html", "jekyll", "gfm", "distill", "plain"]
+    assert flavours.names() == [*BUILT_IN, "plain"]
     assert "plain (plain Markdown)" in flavours.help_text()
     report_dir = tmp_path / "report"
     ctx = make_context(report_dir)
@@ -86,7 +90,7 @@ def test_a_plugin_that_is_no_flavour_or_takes_a_name_is_left_out(entry_points, c
         ("number", "builtins:len"),
         ("other", "reportgen_plain:FLAVOUR"),
     )
-    assert flavours.names() == ["html", "jekyll", "gfm", "distill"]
+    assert flavours.names() == BUILT_IN
     assert flavours.get("html").layout.page == "index.html"
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 3
@@ -189,6 +193,36 @@ def test_the_jekyll_layout_puts_pages_below_the_post_and_links_through_liquid():
     assert layout.permalink(HEADER, "report", "") is None
     assert layout.image_url(HEADER, "image", "thumbs/a.webp") == "assets/img/cats/thumbs/a.webp"
     assert layout.report_url(HEADER, "report", "manifest.json") is None
+
+
+def test_the_hugo_layout_is_a_post_bundle_and_a_section_linked_through_relref():
+    layout = flavours.get("hugo").layout
+    assert layout.page_path(HEADER) == "hugo/content/post/cats/index.md"
+    assert layout.page_path(HEADER, "image", "003-cat") == (
+        "hugo/content/reports/cats/images/003-cat.md"
+    )
+    assert layout.link(HEADER, "image", "report", "") == '{{< relref "/post/cats/index.md" >}}'
+    assert layout.link(HEADER, "report", "gallery", "g") == (
+        '{{< relref "/reports/cats/gallery/g.md" >}}'
+    )
+    # Hugo's pretty URLs: the post's is its bundle, a page's is a folder below the section's.
+    assert layout.image_url(HEADER, "report", "figures/a.webp") == "figures/a.webp"
+    assert layout.image_url(HEADER, "gallery", "thumbs/a.webp") == "../../thumbs/a.webp"
+    assert layout.html_src("thumbs/a.webp") == "thumbs/a.webp"
+    assert layout.report_url(HEADER, "report", "manifest.json") is None
+    assert not flavours.get("hugo").standalone
+
+
+def test_the_mkdocs_layout_keeps_pages_and_images_in_one_folder_linked_as_markdown():
+    layout = flavours.get("mkdocs").layout
+    assert layout.page_path(HEADER) == "mkdocs/cats/index.md"
+    assert layout.page_path(HEADER, "gallery", "g") == "mkdocs/cats/gallery/g.md"
+    assert layout.link(HEADER, "report", "gallery", "g") == "gallery/g.md"
+    assert layout.link(HEADER, "image", "report", "") == "../index.md"
+    assert layout.image_url(HEADER, "report", "figures/a.webp") == "figures/a.webp"
+    assert layout.image_url(HEADER, "image", "figures/a.webp") == "../figures/a.webp"
+    assert layout.report_url(HEADER, "report", "data/") is None
+    assert not flavours.get("mkdocs").scripts
 
 
 def test_the_site_permalink_moves_the_jekyll_pages():

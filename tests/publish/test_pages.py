@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import html
+import posixpath
 import re
 import shutil
 import subprocess
@@ -246,13 +247,40 @@ class PageScan(HTMLParser):
             self._text.append(data)
 
 
-LEVEL_HEADING = re.compile(r"^(?:### |<summary><h3[^>]*>).*?Spread level (\d+)", re.MULTILINE)
+# A level's heading: Markdown (gfm, jekyll), a <details> summary (distill, hugo), a ??? block
+# (mkdocs).
+LEVEL_HEADING = re.compile(
+    r'^(?:### |<summary><h3[^>]*>|<details class="reportgen-level"[^>]*><summary>'
+    r'|\s*\?\?\?\+? note ").*?Spread level (\d+)',
+    re.MULTILINE,
+)
 # Where the Jekyll flavours copy the report's images (the distill one by post date and slug).
 ASSET_PREFIX = {
     "jekyll": "assets/img/cats-and-dogs/",
     "distill": "assets/img/2024-05-24-cats-and-dogs/",
 }
 LIQUID_FLAVOURS = tuple(ASSET_PREFIX)
+# The folded other images of a level, in each flavour's syntax.
+OTHERS_FOLD = {"mkdocs": r'\?\?\? note "Other images', "hugo": r"<details><summary>"}
+# A shortcode parameter: backquoted (raw) or double-quoted (with \" for a quote).
+_PARAM = r'(`[^`]*`|"(?:[^"\\]|\\.)*")'
+HUGO_FIGURE = re.compile(
+    r'\{\{< figure src="([^"]+)" link="[^"]+" alt=' + _PARAM + r' caption="([^"]*)"'
+)
+HUGO_SHORTCODES = re.compile(
+    r'\{\{< (?:figure src="[^"]+" link="[^"]+" alt=' + _PARAM + r' caption="[^"]*" width="\d+"'
+    r'|relref "[a-z0-9/._-]+") >\}\}'
+)
+
+
+def shortcode_param(param: str) -> str:
+    """A quoted shortcode parameter as Hugo reads it; the backslash that a double-quoted one
+    cannot hold (:func:`escaping.shortcode_text`) counted as the text's own."""
+    if param.startswith("`"):
+        return param[1:-1]
+    return param[1:-1].replace('\\"', '"').replace("\u29f5", "\\")
+
+
 JEKYLL_INCLUDE = re.compile(r"\{% include (\S+) (.*?) %\}")
 INCLUDE_PARAM = re.compile(r'([\w-]+)=(?:"([^"\\]*)"|([\w.-]+))\s*')
 MARKDOWN_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
@@ -284,7 +312,12 @@ def markdown_images(flavour: str, text: str) -> list[tuple[int | None, str, str,
             level = number
         return level
 
-    if flavour in LIQUID_FLAVOURS:
+    if flavour == "hugo":
+        for match in HUGO_FIGURE.finditer(text):
+            src, alt, caption = match.groups()
+            alt = html.escape(shortcode_param(alt))
+            images.append((level_at(match.start()), src, alt, caption))
+    elif flavour in LIQUID_FLAVOURS:
         for match in JEKYLL_INCLUDE.finditer(text):
             params = include_params(match.group(2))
             images.append(
@@ -292,7 +325,7 @@ def markdown_images(flavour: str, text: str) -> list[tuple[int | None, str, str,
             )
     else:
         for match in MARKDOWN_IMAGE.finditer(text):
-            caption = re.match(r"\s*<sub>(.*?)</sub>", text[match.end() :])
+            caption = re.match(r"[^\n]*\s*<(?:sub|small)>(.*?)</", text[match.end() :])
             images.append(
                 (
                     level_at(match.start()),
@@ -318,12 +351,16 @@ def page_images(flavour: str, text: str) -> list[tuple[int | None, str, str, str
 
 
 def page_root(report_dir: Path, flavour: str) -> Path:
-    return report_dir / flavours.get(flavour).layout.root
+    """The folder the report page names its images from (jekyll, distill: the site's root)."""
+    layout = flavours.get(flavour).layout
+    if flavour in LIQUID_FLAVOURS:
+        return report_dir / layout.root
+    return report_dir / posixpath.dirname(layout.page_path(make_context(report_dir)))
 
 
 def body(flavour: str, text: str) -> str:
-    """The page without Jekyll front matter."""
-    if flavour in LIQUID_FLAVOURS:
+    """The page without front matter."""
+    if flavour in (*LIQUID_FLAVOURS, "hugo", "mkdocs"):
         return text.split("---\n", 2)[2]
     return text
 
@@ -369,13 +406,13 @@ def test_one_section_per_level_with_collapsible_others(tmp_path, flavour):
         assert scan.details == with_others
     else:
         assert [int(n) for n in LEVEL_HEADING.findall(text)] == [1, 2, 3, 4]
-        details = [m.start() for m in re.finditer(r"<details", text)]
+        details = re.findall(OTHERS_FOLD.get(flavour, "<details"), text)
         folded_levels = len(ctx.levels) if flavour == "distill" else 0  # levels collapse too
         assert len(details) == len(with_others) + folded_levels
     for level in ctx.levels:
         if level.others:
             assert f"Other images: level {level.number} ({len(level.others)})" in text
-    assert "(click to expand)" in text
+    assert flavour == "mkdocs" or "(click to expand)" in text
 
 
 def test_jekyll_levels_are_coloured_kramdown_blocks(tmp_path):
@@ -474,11 +511,12 @@ def test_hostile_text_is_inert_and_intact(tmp_path, flavour):
         assert scan.headings["h1"] == [HOSTILE_TITLE]
         assert scan.headings["title"] == [HOSTILE_TITLE]
     else:
-        ours = JEKYLL_INCLUDE.sub("", text)
+        ours = HUGO_SHORTCODES.sub("", JEKYLL_INCLUDE.sub("", text))
         for delimiter in ("{{", "}}", "{%", "%}"):
             assert delimiter not in ours
-        assert "<script" not in text.lower() and "<img" not in text.lower()
-        assert "javascript:" not in text
+        # Hugo's figure alt is raw text in its shortcode (Hugo escapes it): looked at apart.
+        assert "<script" not in ours.lower() and "<img" not in ours.lower()
+        assert "javascript:" not in ours
         for match in JEKYLL_INCLUDE.finditer(text):
             assert set(include_params(match.group(2))) == {
                 "path",
@@ -493,7 +531,7 @@ def test_hostile_text_is_inert_and_intact(tmp_path, flavour):
             assert row.count("|") == 3, row
 
 
-@pytest.mark.parametrize("flavour", ("jekyll", "gfm"))
+@pytest.mark.parametrize("flavour", ("jekyll", "gfm", "hugo", "mkdocs"))
 def test_markdown_user_text_reads_the_same_once_decoded(tmp_path, flavour):
     ctx, _, texts = render(tmp_path)
     decoded = html.unescape(texts[flavour])
@@ -585,8 +623,7 @@ def test_single_level_without_charts(tmp_path, flavour):
     text = page.read_text()
     assert "Spread level 1" in text and "(most focused)" not in text
     assert "Spread level 2" not in text and "a single spread level" in text
-    folded = "<details markdown" if flavour == "distill" else "<details"  # its levels fold
-    assert text.count(folded) == (flavour == "distill") and "Spread across the images" not in text
+    assert "Other images" not in text and "Spread across the images" not in text
     assert [path for _, path, _, _ in page_images(flavour, body(flavour, text))] == [
         ctx.levels[0].featured.file
     ]
@@ -703,6 +740,8 @@ VERSION_LINKS = {
     "gfm": ("(versions/2/README.md)", "(../../README.md)"),
     "jekyll": (None, None),  # published without the report folder: no links to it
     "distill": (None, None),
+    "hugo": (None, None),
+    "mkdocs": (None, None),
 }
 
 
@@ -720,7 +759,8 @@ def test_versions_list_and_the_notice_on_an_earlier_version(tmp_path, flavour):
     decoded = html.unescape(text)
     assert "This is version 3 of this report" in decoded
     assert "version 3 (this page)" in decoded and "org/<i>x</i>{{ y }}" in decoded
-    assert "<i>x" not in text and (flavour == "html" or "{{ y" not in text)
+    # (hugo's front matter holds its tags as plain strings: Hugo runs nothing in it)
+    assert "<i>x" not in text and (flavour == "html" or "{{ y" not in body(flavour, text))
     assert "versions/1/" not in text  # no standalone page to link to
     if version_link:
         assert text.count(version_link) == 1

@@ -1,4 +1,5 @@
-"""Output flavours by name: html, jekyll, gfm and distill built in, more from plugins.
+"""Output flavours by name: html, jekyll, gfm, distill, hugo and mkdocs built in, more from
+plugins.
 
 A flavour is one module here defining a :class:`~reportgen.publish.flavours.base.Flavour`
 (its templates, escaping policy, layout and options) and one entry in :data:`BUILT_IN`. A
@@ -20,12 +21,19 @@ from typing import Any
 
 from reportgen import plugins
 from reportgen.errors import ReportgenError
-from reportgen.publish.flavours import distill, gfm, html, jekyll
+from reportgen.publish.flavours import distill, gfm, html, hugo, jekyll, mkdocs
 from reportgen.publish.flavours.base import Flavour
 
 BUILT_IN: dict[str, Flavour] = {
     flavour.name: flavour
-    for flavour in (html.FLAVOUR, jekyll.FLAVOUR, gfm.FLAVOUR, distill.FLAVOUR)
+    for flavour in (
+        html.FLAVOUR,
+        jekyll.FLAVOUR,
+        gfm.FLAVOUR,
+        distill.FLAVOUR,
+        hugo.FLAVOUR,
+        mkdocs.FLAVOUR,
+    )
 }
 DEFAULT_FORMATS = ("html", "jekyll", "gfm")  # what a build writes unless told otherwise
 

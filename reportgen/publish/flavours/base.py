@@ -36,6 +36,18 @@ def checked_report_file(file: str) -> str:
     return file
 
 
+def link_files(report_dir: Path, files: Sequence[str], folder: Path) -> None:
+    """Link (or copy) the report files ``files`` into ``folder``, keeping their paths, for a
+    layout that publishes its pages away from the report's own files."""
+    from reportgen import store  # with numpy: not for the command line's help
+
+    for file in dict.fromkeys(files):
+        source = report_dir / checked_report_file(file)
+        if not source.is_file():
+            raise ReportgenError(f"{file} is missing from the report folder {report_dir}")
+        store.link_or_copy(source, folder / file)
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where a flavour puts its pages and images inside the report folder, and how pages link.
@@ -108,6 +120,8 @@ class Flavour:
     galleries get the progressive filter by name (a script; only where pages may run one).
     ``web_page``: its front page is a complete web page, the one the site index links first.
     ``hosts_explorer``: its image pages have the explorer that other flavours' pages may link.
+    ``scripts``: its pages run the report's scripts (the report-wide control, the explorer), so
+    a layout that places the images places their files too.
 
     ``page_escaping`` and ``page_markup``, when given, are the escaping policy and dialect of
     its gallery and image pages where they are another format than its front page (distill: HTML
@@ -131,6 +145,7 @@ class Flavour:
     name_filter: bool = False
     web_page: bool = False
     hosts_explorer: bool = False
+    scripts: bool = True
     options_class: type | None = None
     templates: Path | None = None
     page_escaping: Escaping | None = None

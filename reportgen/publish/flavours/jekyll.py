@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from reportgen.errors import ReportgenError
 from reportgen.publish.escaping import MARKDOWN_ESCAPING
-from reportgen.publish.flavours.base import PAGE_FOLDERS, Flavour, Layout, checked_report_file
+from reportgen.publish.flavours.base import (
+    PAGE_FOLDERS,
+    Flavour,
+    Layout,
+    checked_report_file,
+    link_files,
+)
 
 if TYPE_CHECKING:
     from reportgen.publish.page_model import ReportContext, ReportHeader
@@ -93,13 +99,7 @@ class JekyllLayout(Layout):
 
     def place_images(self, ctx: ReportContext, files: Sequence[str], report_dir: Path) -> None:
         """Link (or copy) the images into ``assets``, where the site serves them from."""
-        from reportgen import store  # with numpy: not for the command line's help
-
-        for file in dict.fromkeys(files):
-            source = report_dir / checked_report_file(file)
-            if not source.is_file():
-                raise ReportgenError(f"{file} is missing from the report folder {report_dir}")
-            store.link_or_copy(source, report_dir / self.root / self.image_url(ctx, "", file))
+        link_files(report_dir, files, report_dir / self.root / self.assets.format(slug=ctx.slug))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,104 @@
+"""The hugo flavour: a Hugo page bundle, and a section for the gallery and image pages.
+
+Everything it writes goes under ``hugo/`` in the report folder, laid out like a Hugo site's
+``content/`` folder to be copied into one: the post is the leaf bundle
+``content/post/<slug>/index.md`` with every file it shows beside it. A leaf bundle cannot hold
+pages of its own, so a report with galleries adds the branch bundle ``content/reports/<slug>/``:
+its ``_index.md`` is not rendered, its gallery and image pages (``gallery/``, ``images/``) are
+left out of the site's lists and show the files beside it. Pages link each other through Hugo's
+``relref`` and name images by URLs relative to themselves, so the site's baseURL and post
+permalinks apply.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reportgen.publish.escaping import HUGO_ESCAPING, yaml_string
+from reportgen.publish.flavours.base import (
+    Flavour,
+    Layout,
+    checked_report_file,
+    link_files,
+)
+
+if TYPE_CHECKING:
+    from reportgen.publish.page_model import ReportContext, ReportHeader
+
+CONTENT = "content"
+
+
+@dataclass(frozen=True)
+class HugoLayout(Layout):
+    """A Hugo site's content: the post bundle at ``page`` (its files beside it) and, for the
+    gallery and image pages, the section bundle ``pages`` (relative to ``content/``)."""
+
+    root = "hugo"
+    pages: str = "reports/{slug}"
+
+    def section(self, ctx: ReportContext | ReportHeader) -> str:
+        """The section bundle of the gallery and image pages, relative to ``root``."""
+        return posixpath.join(CONTENT, self.pages.format(slug=ctx.slug))
+
+    def path(self, ctx: ReportContext | ReportHeader, kind: str, name: str) -> str:
+        if kind == "report":
+            return super().path(ctx, kind, name)
+        return posixpath.join(self.section(ctx), super().path(ctx, kind, name))
+
+    def link(self, ctx: ReportContext | ReportHeader, here: str, kind: str, name: str) -> str:
+        """Through Hugo's relref shortcode: the page's URL in the site, whatever its
+        permalinks and baseURL."""
+        page = posixpath.relpath(self.path(ctx, kind, name), CONTENT)
+        return '{{< relref "/' + page + '" >}}'
+
+    def image_url(self, ctx: ReportContext | ReportHeader, here: str, file: str) -> str:
+        """Relative to the page's URL: the post's is its bundle's; a gallery or image page's
+        (``gallery/<name>/``) is two folders below its section's."""
+        prefix = "" if here == "report" else "../../"
+        return prefix + checked_report_file(file)
+
+    def report_url(self, ctx: ReportContext | ReportHeader, here: str, name: str) -> None:
+        return None  # the site publishes the pages and images, not the report's data
+
+    def place_images(self, ctx: ReportContext, files: Sequence[str], report_dir: Path) -> None:
+        """Link (or copy) what the post shows into its bundle and, with galleries, every file
+        the pages show into the section bundle, whose ``_index.md`` publishes them without a
+        page of its own."""
+        from reportgen.publish.pages import shown_files  # pages renders with the flavours
+
+        post = report_dir / posixpath.dirname(self.page_path(ctx))
+        link_files(report_dir, shown_files(ctx), post)
+        if ctx.galleries:
+            section = report_dir / self.root / self.section(ctx)
+            link_files(report_dir, files, section)
+            _write_section_index(section / "_index.md", ctx.title)
+
+
+def _write_section_index(path: Path, title: str) -> None:
+    """The section's ``_index.md``: a bundle for the pages' files, not rendered nor listed."""
+    from reportgen import store  # with numpy: not for the command line's help
+
+    front_matter = [
+        "---",
+        f"title: {yaml_string(title + ': gallery and image pages')}",
+        "_build:",
+        "  render: never",
+        "  list: never",
+        "---",
+    ]
+    store.atomic_write(path, "\n".join(front_matter) + "\n")
+
+
+FLAVOUR = Flavour(
+    name="hugo",
+    description="Hugo page bundle",
+    template="post.hugo.md.j2",
+    page_template="page.hugo.md.j2",
+    markup=("_markup.md.j2", "_markup.rawhtml.md.j2", "_markup.hugo.md.j2"),
+    escaping=HUGO_ESCAPING,
+    layout=HugoLayout("content/post/{slug}/index.md", ".md"),
+)

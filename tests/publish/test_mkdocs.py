@@ -1,0 +1,195 @@
+"""The mkdocs flavour in a real ``mkdocs build --strict`` with MkDocs Material.
+
+Reports of random images and hostile file names are built with :func:`reportgen.api.build`
+(tiny random ViT), their ``mkdocs/<slug>/`` folder is copied into ``docs/reports/`` of a copy of
+``tests/mkdocs_site/`` (Material, the extensions the README lists, gallery and image pages out of
+the navigation) and built with ``--strict``, so a broken link or image fails it. The tests read
+the built pages as a browser would: every figure once, in its collapsible level; files that
+exist; no Markdown, HTML or template syntax run from user text; then Chromium opens the levels
+and loads every picture.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from built_pages import (
+    HOSTILE_NAMES,
+    HOSTILE_SKIPPED,
+    HOSTILE_TITLE,
+    BuiltPage,
+    analysis,
+    build_report,
+    built_file,
+    open_every_fold,
+)
+from conftest import ARTIFACTS, TESTS
+from test_browser import _load_every_image, browser  # noqa: F401
+from test_explorer import browser_tab
+from test_jekyll import BASEURL, serving
+
+from reportgen import api
+from reportgen.publish import page_model
+from reportgen.publish.build import stored_style
+from reportgen.publish.options import GallerySettings
+from reportgen.results import Analysis
+
+pytestmark = [pytest.mark.mkdocs, pytest.mark.slow]
+
+SKELETON = TESTS / "mkdocs_site"
+SITE_NAME = "SENTINEL-SITE-NAME"
+MARKERS = ('<article class="md-content__inner md-typeset">', "</article>")
+
+
+@dataclass(frozen=True)
+class DocsSite:
+    root: Path  # the built site
+    report: Path  # the report as built
+    analysis: Analysis
+    slug: str
+
+    @property
+    def page_url(self) -> str:
+        return f"/reports/{self.slug}/"
+
+    def page(self, url: str) -> BuiltPage:
+        return BuiltPage(built_file(self.root, "/", url).read_text(encoding="utf-8"), *MARKERS)
+
+    def exists(self, page_url: str, url: str) -> bool:
+        return built_file(self.root, page_url, url).is_file()
+
+
+def mkdocs_build(report: Path, slug: str, work: Path) -> Path:
+    """The report's pages in ``docs/reports/`` of a copy of the skeleton, built strictly."""
+    source = work / "source"
+    shutil.copytree(SKELETON, source)
+    shutil.copytree(report / "mkdocs" / slug, source / "docs" / "reports" / slug)
+    command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", "../site"]
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    result = subprocess.run(
+        command, cwd=source, capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(f"mkdocs build failed:\n{result.stderr}\n{result.stdout}", pytrace=False)
+    return work / "site"
+
+
+def _site(tmp_path_factory, model: Path, slug: str, **options) -> DocsSite:
+    report = build_report(tmp_path_factory, model, slug, "mkdocs", **options)
+    root = mkdocs_build(report, slug, tmp_path_factory.mktemp(f"mkdocs-{slug}"))
+    return DocsSite(root, report, analysis(report), slug)
+
+
+@pytest.fixture(scope="module")
+def single(tiny_vit_dir, tmp_path_factory) -> DocsSite:
+    return _site(tmp_path_factory, tiny_vit_dir, "single")
+
+
+@pytest.fixture(scope="module")
+def galleries(tiny_vit_dir, tmp_path_factory) -> DocsSite:
+    settings = GallerySettings(gallery_threshold=4, page_size=3)
+    return _site(tmp_path_factory, tiny_vit_dir, "galleries", gallery=settings)
+
+
+def test_the_page_and_its_images_stand_in_one_folder(single):
+    folder = single.report / "mkdocs"
+    assert [path.name for path in folder.iterdir()] == ["single"]
+    extension = stored_style(single.report).extension
+    for image in single.analysis.images:
+        assert (folder / "single" / f"figures/{image.id}{extension}").is_file()
+    assert not (folder / "single" / "explorer").exists()  # no scripts on these pages
+
+
+def test_every_figure_once_in_its_collapsible_level_with_alt_and_caption(single):
+    page = single.page(single.page_url)
+    extension = stored_style(single.report).extension
+    featured = single.analysis.featured()
+    shown = [image.attributes["src"] for image in page.images]
+    for image in single.analysis.images:
+        url = f"figures/{image.id}{extension}"
+        assert shown.count(url) == 1, image.name
+        (img,) = [item for item in page.images if item.attributes["src"] == url]
+        assert img.folds[0].startswith(f"Spread level {image.level}"), (image.name, img.folds)
+        assert len(img.folds) == (1 if featured[image.level].id == image.id else 2)
+        assert img.attributes["alt"] == f"Attention maps of {image.name}"
+        assert int(img.attributes["width"]) > 0
+        caption = " ".join(page_model.figure_caption(image).split())
+        assert caption in page.texts["small"], image.name
+    assert all(single.exists(single.page_url, src) for src in shown)
+
+
+def test_hostile_text_runs_nothing_and_reads_literally(single):
+    html = built_file(single.root, "/", single.page_url).read_text(encoding="utf-8")
+    page = single.page(single.page_url)
+    assert page.handlers == [] and page.scripts == []
+    assert page.leftover_syntax((*HOSTILE_NAMES, HOSTILE_SKIPPED, HOSTILE_TITLE)) == []
+    assert HOSTILE_SKIPPED in page.texts["code"]
+    assert page.texts["h1"] == [HOSTILE_TITLE]  # Material prints the title
+    title = BuiltPage(html, "<title>", "</title>")
+    assert "".join(title.text) == f"{HOSTILE_TITLE} - {SITE_NAME}"
+    assert "<b>bold</b>" not in html
+
+
+def test_galleries_are_further_pages_out_of_the_navigation(galleries):
+    site = galleries
+    page = site.page(site.page_url)
+    gallery_urls = sorted({link for link in page.links if "gallery/" in link})
+    assert gallery_urls
+    image_urls = set()
+    for link in gallery_urls:
+        url = built_file(Path("/"), site.page_url, link).parent.as_posix() + "/"
+        gallery = site.page(url)
+        assert gallery.images and all(
+            site.exists(url, img.attributes["src"]) for img in gallery.images
+        )
+        image_urls |= {
+            built_file(Path("/"), url, link).parent.as_posix() + "/"
+            for link in gallery.links
+            if "images/" in link
+        }
+        assert gallery.leftover_syntax((*HOSTILE_NAMES, HOSTILE_TITLE)) == [], url
+    expected = {f"{site.page_url}images/{image.id}/" for image in site.analysis.images}
+    assert image_urls == expected
+    home = built_file(site.root, "/", "/").read_text(encoding="utf-8")
+    assert f"{site.slug}/images/" not in home and f"{site.slug}/gallery/" not in home  # nav
+    assert f"reports/{site.slug}/" in home
+    for url in expected:
+        shown = site.page(url)
+        assert shown.images and all(site.exists(url, img.attributes["src"]) for img in shown.images)
+
+
+def test_a_rebuild_writes_the_same_bytes(galleries):
+    def files() -> dict[Path, bytes]:
+        return {
+            path: path.read_bytes()
+            for path in sorted(galleries.report.rglob("*"))
+            if path.is_file()
+        }
+
+    before = files()
+    api.rerender(galleries.report)
+    assert files() == before
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("which", ["single", "galleries"])
+def test_chromium_opens_the_levels_and_shows_every_figure(which, request, browser):  # noqa: F811
+    site = request.getfixturevalue(which)
+    with serving(site.root) as server, browser_tab(browser, server) as tab:
+        tab.open(f"{server}{BASEURL.strip('/')}{site.page_url}")
+        levels = max(image.level for image in site.analysis.images)
+        assert open_every_fold(tab, "article > details") == levels
+        ARTIFACTS.mkdir(exist_ok=True)
+        tab.page.screenshot(path=ARTIFACTS / f"mkdocs-{which}.png", full_page=True)
+        assert _load_every_image(tab.page) == []
+        if which == "galleries":
+            tab.open(f"{server}{BASEURL.strip('/')}{site.page_url}gallery/level-1-entropy-1/")
+            assert tab.page.locator("details[open] img").count() > 0
+            assert _load_every_image(tab.page) == []
+        tab.assert_clean()
