@@ -36,10 +36,19 @@ from conftest import ARTIFACTS, TESTS
 from test_browser import _load_every_image, browser  # noqa: F401
 from test_explorer import browser_tab
 from test_jekyll import BASEURL, serving
+from test_labels import (
+    HOSTILE_LABELS,
+    LabelledSource,
+    PageScan,
+    _build,
+    class_table,
+    classifier_dir,  # noqa: F401
+    expected_rows,
+)
 
 from reportgen import api
 from reportgen.publish import page_model
-from reportgen.publish.build import stored_style
+from reportgen.publish.build import rerender, stored_style
 from reportgen.publish.options import GallerySettings
 from reportgen.results import Analysis
 
@@ -204,6 +213,30 @@ def test_a_rebuild_writes_the_same_bytes(single, tmp_path):
     api.rerender(single.report)
     after = {path: path.read_bytes() for path in sorted(single.report.rglob("*")) if path.is_file()}
     assert after == before
+
+
+def test_a_labelled_report_shows_its_class_table_with_labels_as_plain_text(
+    classifier_dir,  # noqa: F811
+    tmp_path_factory,
+):
+    """Labels (issue 18) with HTML, Markdown and Liquid in them: the per-class table reads as
+    counted from the stored results, on the post and nothing of the labels runs anywhere."""
+    out = tmp_path_factory.mktemp("labels")
+    source = LabelledSource(HOSTILE_LABELS)
+    built = _build(source, classifier_dir, out, "labelled", gallery_threshold=8, page_size=5)
+    rerender(built.report, formats=("hugo",))
+    site = HugoSite(
+        hugo_build(built.report, out / "hugo"), built.report, analysis(built.report), "labelled"
+    )
+    post = site.page(site.post_url)
+    assert class_table(PageScan(post.content)) == expected_rows(built.rows, judged=True)
+    pages = [site.post_url] + [
+        f"{BASEURL}/reports/labelled/images/{image.id}/" for image in site.analysis.images
+    ]
+    for url in pages:
+        page = site.page(url)
+        assert page.handlers == [] and not any(img.attributes["src"] == "x" for img in page.images)
+        assert page.leftover_syntax((*HOSTILE_LABELS, "Labels labelled")) == [], url
 
 
 # --- the built site in Chromium --------------------------------------------------------------
