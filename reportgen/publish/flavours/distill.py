@@ -206,6 +206,11 @@ class DistillLayout(Layout):
     def site_path(self, ctx: ReportContext | ReportHeader, file: str) -> str:
         return self.asset(ctx, file)
 
+    def html_src(self, url: str) -> str:
+        """Through Liquid's relative_url, which adds the site's baseurl (the post's raw HTML;
+        the HTML pages name nothing through it)."""
+        return "{{ '" + url + "' | relative_url }}"
+
     def report_url(self, ctx: ReportContext | ReportHeader, here: str, name: str) -> None:
         return None  # the post ships its pages and images, not the report's data
 
@@ -299,7 +304,12 @@ FLAVOUR = DistillFlavour(
     description="ICLR Blogposts distill post",
     template="post.distill.md.j2",
     page_template="page.html.j2",
-    markup=("_markup.md.j2", "_markup.jekyll.md.j2", "_markup.distill.md.j2"),
+    markup=(
+        "_markup.md.j2",
+        "_markup.rawhtml.md.j2",
+        "_markup.jekyll.md.j2",
+        "_markup.distill.md.j2",
+    ),
     escaping=MARKDOWN_ESCAPING,
     layout=DistillLayout("_posts/{date}-{slug}.md", ".html"),
     options_class=DistillOptions,
