@@ -187,7 +187,9 @@ def write_report(
         maps_path = analysis.root / table.maps_file(image.id)
         key = None
         if cache is not None:
-            key = store.content_key({"maps": store.file_sha256(maps_path, cache), "code": code})
+            # The name too: the data shows it, and images with the same pixels share maps files.
+            maps = store.file_sha256(maps_path, cache)
+            key = store.content_key({"maps": maps, "name": image.name, "code": code})
 
         def make(image: ImageSummary = image, maps_path: Path = maps_path) -> str:
             webp = seen_image_webp(maps_path)

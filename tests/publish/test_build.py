@@ -211,6 +211,19 @@ def test_hugo_and_mkdocs_rebuild_identically_render_and_verify(
     assert "hugo/content/post/tiny/index.md" in capsys.readouterr().out
 
 
+def test_images_with_the_same_pixels_keep_their_own_names_in_the_explorer(
+    tmp_path, analysis_params, report_options, execution
+):
+    folder = tmp_path / "twins"
+    folder.mkdir()
+    for name in ("first.png", "second.png"):
+        Image.new("RGB", (40, 40), (1, 2, 3)).save(folder / name)
+    report = api.build(folder, tmp_path / "site", analysis_params, report_options, execution)
+    for image in Analysis.load(report / "data").images:
+        data = (report / f"explorer/{image.id}.js").read_text()
+        assert f'"name":"{image.name}"' in data, image.name
+
+
 def test_rerender_reproduces_the_report_without_the_model(
     folder, tmp_path, analysis_params, report_options, monkeypatch, execution
 ):
