@@ -49,7 +49,7 @@ def entry_points(monkeypatch, tmp_path):
 # --- the registry ----------------------------------------------------------------------------
 
 
-BUILT_IN = ["html", "jekyll", "gfm", "hugo", "mkdocs"]
+BUILT_IN = ["html", "jekyll", "gfm", "distill", "hugo", "mkdocs"]
 
 
 def test_the_built_in_flavours_in_order():
