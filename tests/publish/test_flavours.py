@@ -16,6 +16,7 @@ from reportgen.errors import ReportgenError
 from reportgen.publish import flavours, pages
 from reportgen.publish.flavours.base import Layout
 from reportgen.publish.flavours.distill import DistillOptions
+from reportgen.publish.flavours.hugo import HugoOptions
 from reportgen.publish.flavours.jekyll import DEFAULT_PERMALINK, JekyllLayout, JekyllOptions
 from reportgen.publish.page_model import ReportHeader
 
@@ -113,6 +114,7 @@ def test_options_default_and_change_by_flavour():
     assert flavours.options() == {
         "jekyll": JekyllOptions("figure.liquid", DEFAULT_PERMALINK),
         "distill": DistillOptions(None, "anonymous"),
+        "hugo": HugoOptions("0.123"),
     }
     changed = flavours.options({"jekyll": {"permalink": "/posts/:title/"}})
     assert changed["jekyll"] == JekyllOptions(permalink="/posts/:title/")
@@ -141,10 +143,11 @@ def test_options_are_stored_as_flavour_entries_and_earlier_manifests_still_read(
         "jekyll_permalink": DEFAULT_PERMALINK,
         "distill_post_date": None,
         "distill_authors": "anonymous",
+        "hugo_version": "0.123",
     }
     report = {"title": "t", **stored}
     assert flavours.options_from_json(report) == options and report == {"title": "t"}
-    before_permalinks = {"jekyll_include": "figure.html"}  # reportgen 0.1: no distill either
+    before_permalinks = {"jekyll_include": "figure.html"}  # reportgen 0.1: no distill, no hugo
     assert flavours.options_from_json(before_permalinks) == options
 
 
@@ -211,6 +214,24 @@ def test_the_hugo_layout_is_a_post_bundle_and_a_section_linked_through_relref():
     assert layout.html_src("thumbs/a.webp") == "thumbs/a.webp"
     assert layout.report_url(HEADER, "report", "manifest.json") is None
     assert not flavours.get("hugo").standalone
+
+
+@pytest.mark.parametrize(
+    ("version", "key"),
+    [("0.111", "_build"), ("0.122", "_build"), ("0.123", "build"), ("v0.168.0", "build")],
+)
+def test_the_sites_hugo_version_names_the_key_of_build_options(version, key):
+    hugo = flavours.get("hugo")
+    options = flavours.options({"hugo": {"version": version}})["hugo"]
+    assert hugo.layout_for(options).build_key == key
+    assert hugo.variables(options) == {"hugo_build_key": key}
+    assert flavours.options_to_json({"hugo": options}) == {"hugo_version": version}
+
+
+@pytest.mark.parametrize("version", ["0.110", "1", "latest", "0.123.x"])
+def test_a_hugo_version_before_the_oldest_supported_or_no_version_is_refused(version):
+    with pytest.raises(ReportgenError, match="--hugo-version"):
+        flavours.options({"hugo": {"version": version}})
 
 
 def test_the_mkdocs_layout_keeps_pages_and_images_in_one_folder_linked_as_markdown():

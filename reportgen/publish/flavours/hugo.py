@@ -7,17 +7,22 @@ pages of its own, so a report with galleries adds the branch bundle ``content/re
 its ``_index.md`` is not rendered, its gallery and image pages (``gallery/``, ``images/``) are
 left out of the site's lists and show the files beside it. Pages link each other through Hugo's
 ``relref`` and name images by URLs relative to themselves, so the site's baseURL and post
-permalinks apply.
+permalinks apply. The site's Hugo version is the flavour's option (``--hugo-version``): the
+front matter key of build options is ``build`` from Hugo 0.123 on (the only one from 0.145),
+``_build`` before.
 """
 
 from __future__ import annotations
 
+import argparse
 import posixpath
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from reportgen.errors import ReportgenError
 from reportgen.publish.escaping import HUGO_ESCAPING, yaml_string
 from reportgen.publish.flavours.base import (
     Flavour,
@@ -30,6 +35,30 @@ if TYPE_CHECKING:
     from reportgen.publish.page_model import ReportContext, ReportHeader
 
 CONTENT = "content"
+OLDEST = (0, 111)  # the oldest Hugo tested (Debian 12's)
+BUILD_KEY_RENAMED = (0, 123)  # front matter "_build" became "build"
+_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.\d+)?")
+
+
+@dataclass(frozen=True)
+class HugoOptions:
+    """``version``: the Hugo version the site is built with (MAJOR.MINOR, or later), for the
+    front matter it reads."""
+
+    version: str = "0.123"
+
+
+def hugo_version(text: str) -> tuple[int, int]:
+    """``0.111`` or ``v0.111.3`` as (0, 111); a one-line error for anything else."""
+    match = _VERSION.fullmatch(text)
+    if match is None:
+        raise ReportgenError(f"--hugo-version {text!r}: use MAJOR.MINOR, e.g. 0.123")
+    return int(match.group(1)), int(match.group(2))
+
+
+def build_key(version: str) -> str:
+    """The front matter key of build options in Hugo ``version``."""
+    return "build" if hugo_version(version) >= BUILD_KEY_RENAMED else "_build"
 
 
 @dataclass(frozen=True)
@@ -39,6 +68,7 @@ class HugoLayout(Layout):
 
     root = "hugo"
     pages: str = "reports/{slug}"
+    build_key: str = "build"  # the front matter key of build options (see build_key())
 
     def section(self, ctx: ReportContext | ReportHeader) -> str:
         """The section bundle of the gallery and image pages, relative to ``root``."""
@@ -75,17 +105,17 @@ class HugoLayout(Layout):
         if ctx.galleries:
             section = report_dir / self.root / self.section(ctx)
             link_files(report_dir, files, section)
-            _write_section_index(section / "_index.md", ctx.title)
+            _write_section_index(section / "_index.md", ctx.title, self.build_key)
 
 
-def _write_section_index(path: Path, title: str) -> None:
+def _write_section_index(path: Path, title: str, key: str) -> None:
     """The section's ``_index.md``: a bundle for the pages' files, not rendered nor listed."""
     from reportgen import store  # with numpy: not for the command line's help
 
     front_matter = [
         "---",
         f"title: {yaml_string(title + ': gallery and image pages')}",
-        "_build:",
+        f"{key}:",
         "  render: never",
         "  list: never",
         "---",
@@ -93,7 +123,36 @@ def _write_section_index(path: Path, title: str) -> None:
     store.atomic_write(path, "\n".join(front_matter) + "\n")
 
 
-FLAVOUR = Flavour(
+@dataclass(frozen=True)
+class HugoFlavour(Flavour):
+    """The hugo flavour: its option is the site's Hugo version, which names the front matter's
+    build options (``hugo_build_key`` in the templates)."""
+
+    def add_arguments(self, group: argparse._ArgumentGroup, *, defaults: bool) -> None:
+        kept = "" if defaults else " (default: as built)"
+        group.add_argument(
+            "--hugo-version",
+            metavar="X.Y",
+            help="the Hugo site's version, for the front matter it reads: build options are "
+            "`build` from 0.123 on, `_build` before (default: 0.123 or later)" + kept,
+        )
+
+    def validated(self, options: HugoOptions) -> HugoOptions:
+        if hugo_version(options.version) < OLDEST:
+            oldest = ".".join(map(str, OLDEST))
+            raise ReportgenError(
+                f"--hugo-version {options.version}: Hugo {oldest} is the oldest supported"
+            )
+        return options
+
+    def layout_for(self, options: HugoOptions) -> HugoLayout:
+        return replace(self.layout, build_key=build_key(options.version))
+
+    def variables(self, options: HugoOptions) -> dict[str, Any]:
+        return {"hugo_build_key": build_key(options.version)}
+
+
+FLAVOUR = HugoFlavour(
     name="hugo",
     description="Hugo page bundle",
     template="post.hugo.md.j2",
@@ -101,4 +160,5 @@ FLAVOUR = Flavour(
     markup=("_markup.md.j2", "_markup.rawhtml.md.j2", "_markup.hugo.md.j2"),
     escaping=HUGO_ESCAPING,
     layout=HugoLayout("content/post/{slug}/index.md", ".md"),
+    options_class=HugoOptions,
 )
