@@ -16,9 +16,19 @@ from urllib.parse import urlsplit
 
 from conftest import write_images
 from PIL import Image
+from test_labels import (
+    HOSTILE_LABELS,
+    Built,
+    LabelledSource,
+    PageScan,
+    _build,
+    class_table,
+    expected_rows,
+)
 
 from reportgen import api
 from reportgen.analysis.execution import Execution
+from reportgen.publish.build import rerender
 from reportgen.publish.options import ReportOptions
 from reportgen.results import Analysis, AnalysisParams
 
@@ -68,6 +78,25 @@ def build_report(tmp_path_factory, model: Path, slug: str, flavour: str, **optio
     params = AnalysisParams(model=str(model), keep_heads=True)
     execution = Execution(device="cpu", cache_dir=images.parent / "cache")
     return api.build(images, tmp_path_factory.mktemp("site"), params, report_options, execution)
+
+
+def labelled_report(classifier_dir: Path, out: Path, flavour: str, **flavour_options) -> Built:
+    """test_labels' report of images with hostile labels (galleries, 5 a page), re-rendered in
+    ``flavour`` alone (``flavour_options``: its options)."""
+    source = LabelledSource(HOSTILE_LABELS)
+    built = _build(source, classifier_dir, out, "labelled", gallery_threshold=8, page_size=5)
+    options = {flavour: flavour_options} if flavour_options else None
+    rerender(built.report, formats=(flavour,), flavour_options=options)
+    return built
+
+
+def assert_labels_inert(built: Built, front: BuiltPage, pages: list[BuiltPage]) -> None:
+    """The per-class table on the ``front`` page reads as counted from the stored results; no
+    label runs anything on any of ``pages``."""
+    assert class_table(PageScan(front.content)) == expected_rows(built.rows, judged=True)
+    for page in pages:
+        assert page.handlers == [] and not any(img.attributes["src"] == "x" for img in page.images)
+        assert page.leftover_syntax((*HOSTILE_LABELS, "Labels labelled")) == []
 
 
 def analysis(report: Path) -> Analysis:

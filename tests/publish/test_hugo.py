@@ -33,23 +33,17 @@ from built_pages import (
     HOSTILE_TITLE,
     BuiltPage,
     analysis,
+    assert_labels_inert,
     build_report,
     built_file,
+    labelled_report,
     open_every_fold,
 )
 from conftest import ARTIFACTS, TESTS
 from test_browser import _load_every_image, browser  # noqa: F401
 from test_explorer import browser_tab
 from test_jekyll import BASEURL, serving
-from test_labels import (
-    HOSTILE_LABELS,
-    LabelledSource,
-    PageScan,
-    _build,
-    class_table,
-    classifier_dir,  # noqa: F401
-    expected_rows,
-)
+from test_labels import classifier_dir  # noqa: F401
 
 from reportgen import api
 from reportgen.publish import page_model
@@ -257,25 +251,14 @@ def test_a_labelled_report_shows_its_class_table_with_labels_as_plain_text(
     classifier_dir,  # noqa: F811
     tmp_path_factory,
 ):
-    """Labels (issue 18) with HTML, Markdown and Liquid in them: the per-class table reads as
-    counted from the stored results, on the post and nothing of the labels runs anywhere."""
+    """Labels (issue 18) with HTML, Markdown and Liquid in them, on the post and image pages."""
     out = tmp_path_factory.mktemp("labels")
-    source = LabelledSource(HOSTILE_LABELS)
-    built = _build(source, classifier_dir, out, "labelled", gallery_threshold=8, page_size=5)
-    version = {"hugo": {"version": version_of(debian_hugo())}}
-    rerender(built.report, formats=("hugo",), flavour_options=version)
-    site = HugoSite(
-        hugo_build(built.report, out / "hugo"), built.report, analysis(built.report), "labelled"
-    )
-    post = site.page(site.post_url)
-    assert class_table(PageScan(post.content)) == expected_rows(built.rows, judged=True)
-    pages = [site.post_url] + [
-        f"{BASEURL}/reports/labelled/images/{image.id}/" for image in site.analysis.images
-    ]
-    for url in pages:
-        page = site.page(url)
-        assert page.handlers == [] and not any(img.attributes["src"] == "x" for img in page.images)
-        assert page.leftover_syntax((*HOSTILE_LABELS, "Labels labelled")) == [], url
+    built = labelled_report(classifier_dir, out, "hugo", version=version_of(debian_hugo()))
+    report = built.report
+    site = HugoSite(hugo_build(report, out / "hugo"), report, analysis(report), "labelled")
+    images = [f"{BASEURL}/reports/labelled/images/{image.id}/" for image in site.analysis.images]
+    pages = [site.page(url) for url in (site.post_url, *images)]
+    assert_labels_inert(built, pages[0], pages)
 
 
 def test_the_newest_hugo_builds_the_report_with_galleries_too(galleries, tmp_path):

@@ -25,27 +25,21 @@ from built_pages import (
     HOSTILE_TITLE,
     BuiltPage,
     analysis,
+    assert_labels_inert,
     build_report,
     built_file,
+    labelled_report,
     open_every_fold,
 )
 from conftest import ARTIFACTS, TESTS
 from test_browser import _load_every_image, browser  # noqa: F401
 from test_explorer import browser_tab
 from test_jekyll import BASEURL, serving
-from test_labels import (
-    HOSTILE_LABELS,
-    LabelledSource,
-    PageScan,
-    _build,
-    class_table,
-    classifier_dir,  # noqa: F401
-    expected_rows,
-)
+from test_labels import classifier_dir  # noqa: F401
 
 from reportgen import api
 from reportgen.publish import page_model
-from reportgen.publish.build import rerender, stored_style
+from reportgen.publish.build import stored_style
 from reportgen.publish.options import GallerySettings
 from reportgen.results import Analysis
 
@@ -190,25 +184,14 @@ def test_a_labelled_report_shows_its_class_table_with_labels_as_plain_text(
     classifier_dir,  # noqa: F811
     tmp_path_factory,
 ):
-    """Labels (issue 18) with HTML, Markdown and Liquid in them: the per-class table reads as
-    counted from the stored results and nothing of the labels runs on any page."""
+    """Labels (issue 18) with HTML, Markdown and Liquid in them, on the report's and image pages."""
     out = tmp_path_factory.mktemp("labels")
-    source = LabelledSource(HOSTILE_LABELS)
-    built = _build(source, classifier_dir, out, "labelled", gallery_threshold=8, page_size=5)
-    rerender(built.report, formats=("mkdocs",))
+    built = labelled_report(classifier_dir, out, "mkdocs")
     root = mkdocs_build(built.report, "labelled", out / "mkdocs")
     site = DocsSite(root, built.report, analysis(built.report), "labelled")
-    page = site.page(site.page_url)
-    assert class_table(PageScan(page.content)) == expected_rows(built.rows, judged=True)
-    urls = [site.page_url] + [
-        f"{site.page_url}images/{image.id}/" for image in site.analysis.images
-    ]
-    for url in urls:
-        shown = site.page(url)
-        assert shown.handlers == [] and not any(
-            img.attributes["src"] == "x" for img in shown.images
-        )
-        assert shown.leftover_syntax((*HOSTILE_LABELS, "Labels labelled")) == [], url
+    images = [f"{site.page_url}images/{image.id}/" for image in site.analysis.images]
+    pages = [site.page(url) for url in (site.page_url, *images)]
+    assert_labels_inert(built, pages[0], pages)
 
 
 @pytest.mark.browser
