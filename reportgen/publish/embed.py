@@ -143,14 +143,21 @@ def snippet(
     )
     stored = flavours.options(stored=options.flavour_options).get(flavour.name)
     address = ReportAddress(options.slug, options.date)
-    placed, site_root = _places(flavour.layout_for(stored), address, report_dir, shown, base_url)
+    layout = flavour.layout_for(stored)
+    placed, site_root = _places(layout, address, report_dir, shown, base_url)
     missing = [source for source, _ in placed if not source.is_file()]
     if missing:
         raise ReportgenError(
             f"{missing[0]} is missing (a report published before reportgen shipped explorer "
             f"pages has none): re-render it with reportgen render {report_dir}"
         )
-    variables = {**flavour.variables(stored), "what": what, "url": placed[0][1], "figure": figure}
+    variables = {
+        **flavour.variables(stored),
+        "html_src": layout.html_src,
+        "what": what,
+        "url": placed[0][1],
+        "figure": figure,
+    }
     templates = templates or Templates()
     variables["m"] = templates.macros(flavour.escaping, flavour.markup, variables)
     text = templates.render(flavour.escaping, TEMPLATE, variables).decode()

@@ -212,6 +212,8 @@ def test_hostile_text_runs_nothing_and_reads_literally(single):
 def test_galleries_are_pages_of_a_section_and_every_image_is_two_clicks_away(galleries):
     site = galleries
     assert (site.report / "hugo/content/reports/galleries/_index.md").is_file()
+    # No HTML file, which Hugo would read as content (the explorers' own pages stay out).
+    assert not list((site.report / "hugo").rglob("*.html"))
     post = site.page(site.post_url)
     gallery_urls = sorted({link for link in post.links if "/gallery/" in link})
     assert gallery_urls

@@ -101,11 +101,17 @@ class HugoLayout(Layout):
         from reportgen.publish.pages import shown_files  # pages renders with the flavours
 
         post = report_dir / posixpath.dirname(self.page_path(ctx))
-        link_files(report_dir, shown_files(ctx), post)
+        link_files(report_dir, _not_content(shown_files(ctx)), post)
         if ctx.galleries:
             section = report_dir / self.root / self.section(ctx)
-            link_files(report_dir, files, section)
+            link_files(report_dir, _not_content(files), section)
             _write_section_index(section / "_index.md", ctx.title, self.build_key)
+
+
+def _not_content(files: Sequence[str]) -> list[str]:
+    """``files`` without the explorers' own HTML pages (what other posts frame): Hugo would read
+    them as content, and these pages embed the explorer instead."""
+    return [file for file in files if not file.endswith(".html")]
 
 
 def _write_section_index(path: Path, title: str, key: str) -> None:
