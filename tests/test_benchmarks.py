@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import run, shards, storage
+from benchmarks import compare, run, shards, storage
 
 pytestmark = pytest.mark.slow
 
@@ -80,3 +80,11 @@ def test_shards_benchmark_times_both_builds_and_prints_the_ratio(tmp_path, capsy
     assert len(results["shards_over_folder_by_round"]) == 1
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith(f"shards: shards/folder={results['shards_over_folder']:.3f} per image")
+
+
+def test_compare_benchmark_times_the_builds_and_the_comparison(capsys):
+    results = compare.main(["--rows", "12"])
+    assert set(results["seconds"]) == {"build patch8", "build patch16", "compare"}
+    assert all(value > 0 for value in results["seconds"].values())
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith(f"compare: compare/build={results['compare_over_build']:.3f}")
