@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         dest="formats",
         metavar="LIST",
-        help="flavours of the page, comma-separated: html, jekyll, gfm (default: all three)",
+        help="flavours of the page, comma-separated: html, jekyll, gfm, hugo, mkdocs "
+        "(default: html, jekyll, gfm)",
     )
     parser.add_argument(
         "--templates",

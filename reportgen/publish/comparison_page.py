@@ -11,7 +11,6 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -36,6 +35,8 @@ TEMPLATES = {
     "html": "comparison.html.j2",
     "jekyll": "comparison.jekyll.md.j2",
     "gfm": "comparison.gfm.md.j2",
+    "hugo": "comparison.hugo.md.j2",
+    "mkdocs": "comparison.mkdocs.md.j2",
 }
 ONLY_IN_SHOWN = 20  # names listed per run of the images the other runs lack
 ROWS_SHOWN = 500  # images in the page's table of every image in common (all: compare.parquet)
@@ -285,6 +286,22 @@ def _table_row(row: ImageRow) -> tuple[str, ...]:
     )
 
 
+@dataclass(frozen=True)
+class _Placement:
+    """What the flavours' layouts read of a report to place a page and the images it shows:
+    a comparison's, which has no levels or galleries."""
+
+    slug: str
+    date: dt.date
+    title: str
+    files: tuple[str, ...]
+    levels: tuple = ()
+    galleries: tuple = ()
+
+    def image_files(self) -> list[str]:
+        return list(self.files)
+
+
 def write_pages(
     page: ComparisonPage, folder: Path, templates: Templates, formats: list[str]
 ) -> None:
@@ -297,7 +314,7 @@ def write_pages(
         flavour = flavours.get(name)
         options = flavour.options_class() if flavour.options_class else None
         layout = flavour.layout_for(options)
-        where = SimpleNamespace(slug=page.slug, date=page.date)  # what a layout reads
+        where = _Placement(page.slug, page.date, page.title, tuple(page.files()))
         variables = {
             "page": page,
             "asset_url": functools.partial(layout.image_url, where, "report"),

@@ -8,6 +8,7 @@ import html
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -267,3 +268,34 @@ def test_the_jekyll_post_builds_with_every_image_and_no_markup_left(site, tmp_pa
     assert len(sources) >= 4 + 8  # the charts and the movers' figures
     for source in sources:
         assert (built / source.removeprefix(BASEURL).lstrip("/")).is_file(), source
+
+
+def _images_resolve(page, built_root: Path, page_url_folder: Path) -> list[str]:
+    """The img sources of a built page that lead to no file."""
+    sources = re.findall(r'<img[^>]* src="?([^" >]+)', page)
+    assert len(sources) >= 4 + 8  # the charts and the movers' figures
+    return [
+        source
+        for source in sources
+        if not (page_url_folder / source).resolve().is_file()
+        and not (built_root / source.lstrip("/")).is_file()
+    ]
+
+
+@pytest.mark.slow
+def test_the_hugo_and_mkdocs_pages_build_with_every_image(site, tmp_path):
+    from test_hugo import SITE_TITLE, hugo_build
+    from test_mkdocs import mkdocs_build
+
+    folder = _compare(site, "a", "partial", slug="sites", formats=("hugo", "mkdocs"))
+    public = hugo_build(folder, tmp_path / "hugo")
+    post = next(public.rglob("sites/index.html"))
+    text = post.read_text(encoding="utf-8")
+    assert "<script>alert" not in text
+    assert text.count(SITE_TITLE) == 1  # the layout's <title>; no Hugo ran where a name was
+    assert _images_resolve(text, public, post.parent) == []
+    built = mkdocs_build(folder, "sites", tmp_path / "mkdocs")
+    page = next(built.rglob("sites/index.html"))
+    text = page.read_text(encoding="utf-8")
+    assert "<script>alert" not in text
+    assert _images_resolve(text, built, page.parent) == []
