@@ -1,7 +1,8 @@
 """The documentation site (docs/, mkdocs.yml) says what the code does and builds: the
 architecture page lists the package as it is, the commands page every command-line option, the
-navigation every page, the README's links lead to files, and ``mkdocs build --strict`` passes
-with pages that fetch nothing from outside."""
+navigation every page, the README's links lead to files, and ``mkdocs build --strict`` passes,
+the example report written in by the mkdocs flavour, with pages that fetch nothing from
+outside."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from conftest import ROOT
 from reportgen.cli import build_parser
 
 DOCS = ROOT / "docs"
+EXAMPLE_PAGE = "example/index.md"  # written at each build by docs/hooks/example_report.py
 
 
 def page(name: str) -> str:
@@ -59,10 +61,10 @@ def nav_pages(entries) -> list[str]:
     return pages
 
 
-def test_the_navigation_lists_every_page():
+def test_the_navigation_lists_every_page_and_the_example_report():
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
-    pages = sorted(path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md"))
-    assert sorted(nav_pages(config["nav"])) == pages
+    pages = [path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md")]
+    assert sorted(nav_pages(config["nav"])) == sorted([*pages, EXAMPLE_PAGE])
 
 
 def test_the_readme_links_lead_to_files():
@@ -84,6 +86,10 @@ def test_the_docs_build_strict_and_fetch_nothing(tmp_path):
     assert built.returncode == 0, built.stderr
     pages = list(tmp_path.rglob("*.html"))
     assert (tmp_path / "commands.html").is_file() and len(pages) > 20
+    example = (tmp_path / "example" / "index.html").read_text(encoding="utf-8")
+    figures = re.findall(r'<img[^>]*src="figures/([^"]+)"', example)
+    assert figures and all((tmp_path / "example" / "figures" / name).is_file() for name in figures)
+    assert list((tmp_path / "example" / "images").glob("*.html"))  # its image pages
     loaded = re.compile(
         r"<(?:script|img|iframe)[^>]*\bsrc=\"(?:https?:)?//|<link[^>]*href=\"https?:"
     )
