@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import yaml
 from conftest import ROOT
 
@@ -75,6 +76,7 @@ def test_the_readme_links_lead_to_files():
     assert [target for target in local if not (ROOT / target).exists()] == []
 
 
+@pytest.mark.mkdocs
 def test_the_docs_build_strict_and_fetch_nothing(tmp_path):
     built = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
