@@ -165,21 +165,10 @@ class Report:
         return summary_html(self.analysis, self.name, self.style, Templates())
 
     def image(self, name: str) -> ImageSummary:
-        """The image whose id or file name is ``name``."""
-        images = self.analysis.images
-        found = [image for image in images if image.id == name] or [
-            image for image in images if image.name == name
-        ]
-        if len(found) > 1:
-            ids = ", ".join(image.id for image in found)
-            raise ReportgenError(f"{len(found)} images are named {name!r}: give an id ({ids})")
-        if not found:
-            examples = ", ".join(repr(image.name) for image in images[:3])
-            raise ReportgenError(
-                f"no image {name!r} in this report; give a file name or an id (e.g. {examples}; "
-                "report.to_pandas() lists them)"
-            )
-        return found[0]
+        """The image whose id, file name or unambiguous base name is ``name``."""
+        from reportgen.publish.embed import find_image
+
+        return find_image(self.analysis.images, name)
 
     def figure(self, name: str):
         """The figure of image ``name`` (a file name or an id) as a PIL image: the input as the

@@ -356,7 +356,7 @@ EXAMPLE_PHOTOS = ROOT / "examples" / "images"
 def _photos(folder: Path, count: int) -> Path:
     """``count`` distinct square crops (seeded) of the example photos, at most 320 pixels."""
     rng = np.random.default_rng(0)
-    sources = sorted(EXAMPLE_PHOTOS.glob("*.jpg"))
+    sources = sorted(EXAMPLE_PHOTOS.glob("*/*.jpg"))
     folder.mkdir(parents=True)
     for index in range(count):
         with Image.open(sources[index % len(sources)]) as photo:

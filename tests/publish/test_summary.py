@@ -17,6 +17,7 @@ from PIL import Image
 from reportgen import api
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.sources.base import Encoded, Item, Source
+from reportgen.analysis.sources.folder import FolderSource
 from reportgen.publish import classes, summary
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.templates import Templates
@@ -140,7 +141,7 @@ def test_levels_past_the_figure_budget_name_their_image_instead(analysis, monkey
 def test_every_level_gets_its_colour_and_range(tmp_path, tiny_vit_dir):
     folder = Path(__file__).resolve().parents[2] / "examples" / "images"
     made = api.analyze(
-        folder,
+        FolderSource(folder, recursive=True),
         tmp_path / "store",
         AnalysisParams(model=str(tiny_vit_dir), levels=3),
         Execution(device="cpu", workers=0, cache_dir=tmp_path / "cache"),
