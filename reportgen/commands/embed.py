@@ -37,9 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--base-url",
         default="/",
         metavar="URL",
-        help="html and gfm: where the reportgen site that holds REPORT is served, e.g. "
-        "https://me.github.io/reports-site/ (default: /, the server's root); jekyll and "
-        "distill name files from their site's root, and the site's baseurl applies",
+        help="html, gfm, hugo, mkdocs: where the site is served, e.g. "
+        "https://me.github.io/site/ (default: /, the server's root); the snippet names the "
+        "report's files below it at reports/SLUG/ (the reportgen site's layout; copy them there "
+        "otherwise, as stderr says); jekyll and distill name files from their site's root, and "
+        "the site's baseurl applies",
     )
 
 
