@@ -16,7 +16,7 @@ import numpy as np
 
 from reportgen import store
 from reportgen.methods import compare_runs
-from reportgen.publish import flavours, page_model, plots, render
+from reportgen.publish import explorer, flavours, page_model, plots, render
 from reportgen.publish.comparison import (
     SUMMARY_PARAMETERS,
     Comparison,
@@ -96,6 +96,8 @@ class ComparisonPage:
     movers: tuple[Mover, ...]
     table_headers: tuple[str, ...]
     table_rows: tuple[tuple[str, ...], ...]  # the images that moved most first
+    # per row, each run's explorer of the image (run label, link), where the run has one
+    explorers: tuple[tuple[tuple[str, str], ...], ...]
 
     def files(self) -> list[str]:
         """The images the page shows, relative to the comparison's folder."""
@@ -236,8 +238,12 @@ def page_of(
     slug: str,
     date: dt.date,
     run_links: list[str | None],
+    run_folders: list[str | None],
 ) -> ComparisonPage:
-    """Write the charts and figures into ``folder``; the page model that shows them."""
+    """Write the charts and figures into ``folder``; the page model that shows them.
+    ``run_links`` and ``run_folders``: each run's page and folder from the comparison's
+    (None where it cannot be linked)."""
+    shown = comparison.movers(ROWS_SHOWN)
     for sub in (CHARTS_DIR, FIGURES_DIR):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     style = FigureStyle.from_json(comparison.runs[0].manifest.report["style"])
@@ -269,10 +275,24 @@ def page_of(
             "entropies",
             *(f"correlation {first + 1}-{second + 1}" for first, second in comparison.pairs),
         ),
-        table_rows=tuple(
-            _table_row(comparison.images[position]) for position in comparison.movers(ROWS_SHOWN)
+        table_rows=tuple(_table_row(comparison.images[position]) for position in shown),
+        explorers=tuple(
+            _explorers(comparison, comparison.images[position], run_folders) for position in shown
         ),
     )
+
+
+def _explorers(
+    comparison: Comparison, row: ImageRow, run_folders: list[str | None]
+) -> tuple[tuple[str, str], ...]:
+    """Each run's explorer page of the image, linked from the comparison's folder, where the
+    run is in the site and wrote one."""
+    links = []
+    for run, folder, image_id in zip(comparison.runs, run_folders, row.ids, strict=True):
+        page = explorer.files(image_id).page
+        if folder is not None and (run.folder / page).is_file():
+            links.append((run.label, f"{folder}/{page}"))
+    return tuple(links)
 
 
 def _table_row(row: ImageRow) -> tuple[str, ...]:
@@ -319,6 +339,7 @@ def write_pages(
             "page": page,
             "asset_url": functools.partial(layout.image_url, where, "report"),
             "run_url": lambda run, standalone=flavour.standalone: run.href if standalone else None,
+            "links_here": flavour.standalone,  # pages in the folder: links to the runs work
             "data_url": functools.partial(layout.report_url, where, "report"),
             **flavour.variables(options),
         }
@@ -328,9 +349,10 @@ def write_pages(
         layout.place_images(where, page.files(), folder)
 
 
-def run_link(run: Run, comparison_dir: Path) -> str | None:
-    """The run's page as the comparison's page links it: relative, when both are in one site."""
-    page = flavours.standalone_page(run.manifest.report["formats"])
+def run_link(run: Run, comparison_dir: Path, page: str | None = "") -> str | None:
+    """The run's ``page`` (by default its standalone page; a file relative to its folder) as
+    the comparison's page links it: relative, when it needs no escaping (slugs, versions/N)."""
+    page = flavours.standalone_page(run.manifest.report["formats"]) if page == "" else page
     if page is None:
         return None
     link = os.path.relpath(run.folder / page, comparison_dir).replace(os.sep, "/")

@@ -70,8 +70,9 @@ def _write(
     stored = [_stored_folder(run.folder, site_dir) for run in runs]
     comparison.write_data(compared, folder, stored)
     links = [comparison_page.run_link(run, final.resolve()) for run in runs]
+    folders = [comparison_page.run_link(run, final.resolve(), ".") for run in runs]
     page = comparison_page.page_of(
-        compared, folder, settings.title, settings.slug, settings.date, links
+        compared, folder, settings.title, settings.slug, settings.date, links, folders
     )
     comparison_page.write_pages(page, folder, templates, list(settings.formats))
     manifest = ComparisonManifest(

@@ -70,6 +70,8 @@ def test_every_image_of_the_comparison_loads_and_every_link_resolves(served, tab
     checked = _assert_references_resolve(tab)
     assert f"{served}reports/before/index.html" in checked
     assert f"{served}comparisons/before-vs-after/compare.json" in checked
+    explorers = [url for url in checked if "/explorer/" in url and url.endswith(".html")]
+    assert len(explorers) == 2 * 9  # each run's explorer of every image in common
     tab.assert_clean()
 
 
