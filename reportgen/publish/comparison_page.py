@@ -26,6 +26,7 @@ from reportgen.publish.comparison import (
 )
 from reportgen.publish.escaping import param_value
 from reportgen.publish.figures import FigureStyle
+from reportgen.publish.flavours.base import PAGE_FOLDERS
 from reportgen.publish.folders import CHARTS_DIR, FIGURES_DIR
 from reportgen.publish.templates import Templates
 
@@ -285,12 +286,13 @@ def page_of(
 def _explorers(
     comparison: Comparison, row: ImageRow, run_folders: list[str | None]
 ) -> tuple[tuple[str, str], ...]:
-    """Each run's explorer page of the image, linked from the comparison's folder, where the
-    run is in the site and wrote one."""
+    """Each run's explorer of the image, linked from the comparison's folder, where the run is
+    in the site: the explorer's own page, else the image's page (large reports)."""
     links = []
     for run, folder, image_id in zip(comparison.runs, run_folders, row.ids, strict=True):
-        page = explorer.files(image_id).page
-        if folder is not None and (run.folder / page).is_file():
+        pages = (explorer.files(image_id).page, f"{PAGE_FOLDERS['image']}/{image_id}.html")
+        page = next((page for page in pages if (run.folder / page).is_file()), None)
+        if folder is not None and page is not None:
             links.append((run.label, f"{folder}/{page}"))
     return tuple(links)
 
