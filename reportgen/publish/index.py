@@ -76,6 +76,8 @@ def comparison_entries(site_dir: Path) -> list[page_model.ComparisonEntry]:
                 date=manifest.date,
                 href=f"{COMPARISONS_DIR}/{folder.name}/{page}",
                 runs=tuple((run.label, _run_link(site_dir, run.folder)) for run in manifest.runs),
+                version=manifest.version,
+                n_versions=1 + len(list((folder / VERSIONS_DIR).glob("[0-9]*"))),
             )
         )
     entries.sort(key=lambda entry: (entry.date, entry.title), reverse=True)

@@ -327,6 +327,8 @@ class ComparisonEntry:
     date: str
     href: str
     runs: tuple[tuple[str, str | None], ...]
+    version: int = 1
+    n_versions: int = 1  # the current version and the earlier ones kept
 
 
 def gallery_page_name(level: int, order: str, number: int) -> str:

@@ -238,6 +238,7 @@ def test_a_different_comparison_under_the_slug_keeps_the_earlier_one_as_a_versio
     assert ComparisonManifest.read(folder).version == 2 and (folder / "versions/1").is_dir()
     assert cli.main(["verify", str(folder)]) == 0
     assert "1 earlier version, 1 comparison" in capsys.readouterr().out
+    assert "version 2 (2 versions kept)" in (root / "index.html").read_text()
 
 
 def test_the_index_lists_the_comparison_linked_to_its_runs(site):
