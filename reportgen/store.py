@@ -247,13 +247,30 @@ def record_bytes(record: ImageRecord, keep_heads: bool = False) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for key, array in arrays.items():
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
             member = io.BytesIO()
             np.lib.format.write_array(member, array, allow_pickle=False)
-            archive.writestr(info, member.getvalue(), compresslevel=ZIP_LEVEL)
+            archive.writestr(_member(f"{key}.npy"), member.getvalue(), compresslevel=ZIP_LEVEL)
     return buffer.getvalue()
+
+
+def _member(name: str) -> zipfile.ZipInfo:
+    """A zip entry with a fixed date, mode and compression: the same bytes give the same zip."""
+    info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.create_system = 3  # Unix, whichever system writes it
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def write_folder_zip(folder: Path, path: Path) -> None:
+    """Write the files below ``folder`` to the zip ``path``, by sorted POSIX paths relative to
+    it, with fixed dates and modes: the same files give the same bytes. Streamed, atomically."""
+    names = sorted(file.relative_to(folder).as_posix() for file in folder.rglob("*"))
+    with atomic_path(path) as temp, zipfile.ZipFile(temp, "w") as archive:
+        for name in names:
+            if (folder / name).is_file():
+                with (folder / name).open("rb") as source, archive.open(_member(name), "w") as out:
+                    shutil.copyfileobj(source, out)
 
 
 # Format 2 kept every map it had, these.

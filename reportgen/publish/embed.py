@@ -13,7 +13,6 @@ publish the report.
 
 from __future__ import annotations
 
-import datetime
 import difflib
 import posixpath
 import re
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reportgen.errors import ReportgenError
-from reportgen.publish import assemble, explorer, flavours
+from reportgen.publish import assemble, explorer, flavours, page_model
 from reportgen.publish.escaping import one_line
 from reportgen.publish.flavours.base import Layout
 from reportgen.publish.folders import REPORTS_DIR
@@ -35,14 +34,6 @@ WHAT = ("figure", "explorer")
 TEMPLATE = "embed.j2"
 _BASE_URL = re.compile(r"[A-Za-z0-9._~:/@%+-]*")  # nothing that could leave a URL or attribute
 CLOSE_MATCHES = 5
-
-
-@dataclass(frozen=True)
-class ReportAddress:
-    """What a flavour's layout reads of a report to place its files: its slug and date."""
-
-    slug: str
-    date: datetime.date
 
 
 @dataclass(frozen=True)
@@ -142,7 +133,7 @@ def snippet(
         else [files.page, files.data, files.script, files.colormaps]
     )
     stored = flavours.options(stored=options.flavour_options).get(flavour.name)
-    address = ReportAddress(options.slug, options.date)
+    address = page_model.ReportAddress(options.slug, options.date)
     layout = flavour.layout_for(stored)
     placed, site_root = _places(layout, address, report_dir, shown, base_url)
     missing = [source for source, _ in placed if not source.is_file()]
@@ -165,7 +156,11 @@ def snippet(
 
 
 def _places(
-    layout: Layout, address: ReportAddress, report_dir: Path, shown: Sequence[str], base_url: str
+    layout: Layout,
+    address: page_model.ReportAddress,
+    report_dir: Path,
+    shown: Sequence[str],
+    base_url: str,
 ) -> tuple[list[tuple[Path, str]], bool]:
     """Each report file of ``shown``, in the folder the flavour writes, and how the snippet
     names it: from the site's root for a flavour that publishes into a site of its own (True),

@@ -84,6 +84,21 @@ def comparison_entries(site_dir: Path) -> list[page_model.ComparisonEntry]:
     return entries
 
 
+def other_flavours(options: ReportOptions, folder: str, page: str) -> tuple[tuple[str, str], ...]:
+    """Each flavour the report in ``folder`` was written in but the one of its ``page``, as its
+    description and the file the index links for it (its page; distill: the zip), from the
+    index."""
+    stored = flavours.options(stored=options.flavour_options)
+    address = page_model.ReportAddress(options.slug, options.date)
+    links = []
+    for name in options.formats:
+        if (flavour := flavours.registry().get(name)) is not None:  # a plugin may be gone
+            file = flavour.layout_for(stored.get(name)).download(address)
+            if file != page:
+                links.append((flavour.description, f"{folder}/{file}"))
+    return tuple(links)
+
+
 def update_index(site_dir: Path, templates: Templates | None = None) -> Path:
     """Rewrite ``site/index.html`` from the manifests of every published report and
     comparison."""
@@ -108,6 +123,9 @@ def update_index(site_dir: Path, templates: Templates | None = None) -> Path:
                 else None,
                 version=current.number,
                 n_versions=1 + len(history(folder)),
+                flavours=other_flavours(
+                    ReportOptions.from_json(manifest.report), current.folder, page
+                ),
             )
         )
     entries.sort(key=lambda entry: (entry.date, entry.title), reverse=True)

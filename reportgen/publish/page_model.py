@@ -209,6 +209,14 @@ class ReportContext:
 
 
 @dataclass(frozen=True)
+class ReportAddress:
+    """What a flavour's layout reads of a report to place its files: its slug and date."""
+
+    slug: str
+    date: datetime.date
+
+
+@dataclass(frozen=True)
 class ReportHeader:
     """What a gallery or image page says about its report (so it changes only when these do)."""
 
@@ -316,6 +324,8 @@ class IndexEntry:
     thumbnail: str | None
     version: int = 1
     n_versions: int = 1  # the current version and the earlier ones kept
+    # its other flavours: (the flavour's description, its page or download)
+    flavours: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,11 @@ class Layout:
         """Link from a page to a report file such as manifest.json; None when not published."""
         return self._from(ctx, here, name)
 
+    def download(self, ctx: ReportContext | ReportHeader) -> str:
+        """The file, relative to the report folder, that the site index links for the flavour:
+        its front page."""
+        return self.page_path(ctx)
+
     def site_path(self, ctx: ReportContext | ReportHeader, file: str) -> str | None:
         """Where the site that publishes the flavour's files serves a report file, as any page
         of that site names it to the dialect's figures and sources (``reportgen embed``); None

@@ -14,7 +14,8 @@ date, ``--post-date``, by default the report's), in the only four places a submi
 The post is kramdown with Liquid: figures through al-folio's include, levels as ``<details>``
 blocks, explorers as ``<iframe>`` in the ``l-page`` width, the methods' papers as
 ``<d-cite>``; it runs no script of its own. ``reportgen check-distill`` checks the track's rules
-on the folder (:mod:`reportgen.publish.distill_check`).
+on the folder (:mod:`reportgen.publish.distill_check`). Beside the folder, ``distill-DATE-SLUG.zip``
+holds the same files (the site index links it), ready to unzip into the fork's root.
 """
 
 from __future__ import annotations
@@ -211,6 +212,10 @@ class DistillLayout(Layout):
         the HTML pages name nothing through it)."""
         return "{{ '" + url + "' | relative_url }}"
 
+    def download(self, ctx: ReportContext | ReportHeader) -> str:
+        """The zip of the folder, beside it."""
+        return f"{ROOT}-{self.name(ctx)}.zip"
+
     def report_url(self, ctx: ReportContext | ReportHeader, here: str, name: str) -> None:
         return None  # the post ships its pages and images, not the report's data
 
@@ -275,7 +280,7 @@ class DistillFlavour(Flavour):
     def write_extras(
         self, ctx: ReportContext, report_dir: Path, options: DistillOptions, templates: Templates
     ) -> None:
-        """The bibliography of the papers the post cites."""
+        """The bibliography of the papers the post cites, then the zip of the folder."""
         from reportgen import store
 
         layout = self.layout_for(options)
@@ -284,6 +289,7 @@ class DistillFlavour(Flavour):
         store.atomic_write(
             report_dir / layout.root / f"assets/bibliography/{layout.name(ctx)}.bib", bib
         )
+        store.write_folder_zip(report_dir / ROOT, report_dir / layout.download(ctx))
 
 
 def featured_explorer(figure: Figure) -> ExplorerFiles:
