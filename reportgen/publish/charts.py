@@ -114,10 +114,11 @@ def _written_chart(report: Path, name: str, data: bytes, title: str, alt: str) -
 def write_faithfulness_chart(
     report: Path, analysis: Analysis, result: FaithfulnessResult, cache: store.ContentCache | None
 ) -> page_model.Chart:
-    """The deletion and insertion curves of the stored faithfulness scores."""
+    """The deletion and insertion curves of the stored faithfulness scores, most faithful map
+    first (an order of their own: the scores' order differs between a build and a re-render)."""
     curves = {
-        name: (scores.deletion_curve, scores.insertion_curve)
-        for name, scores in result.maps.items()
+        name: (result.maps[name].deletion_curve, result.maps[name].insertion_curve)
+        for name in result.ranking()
     }
     data = _cached_chart(
         cache,

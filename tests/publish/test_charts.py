@@ -33,3 +33,24 @@ def test_charts_come_from_the_cache_when_the_same_entropies_were_charted(tmp_pat
 
     monkeypatch.setattr(charts.figures, "charts", no_drawing)
     assert charts._chart_files(*data, cache) == first
+
+
+def test_the_faithfulness_chart_does_not_depend_on_the_order_of_the_stored_scores(tmp_path):
+    from types import SimpleNamespace
+
+    from reportgen.methods.faithfulness import FaithfulnessResult, MapFaithfulness
+
+    scores = {
+        "rollout": MapFaithfulness(0.2, 0.7, [1.0, 0.3, 0.1], [0.1, 0.8, 1.0]),
+        "mean": MapFaithfulness(0.3, 0.6, [1.0, 0.4, 0.2], [0.1, 0.6, 1.0]),
+        "random": MapFaithfulness(0.5, 0.5, [1.0, 0.5, 0.0], [0.0, 0.5, 1.0]),
+    }
+    charted = []
+    for order in (["rollout", "mean", "random"], ["mean", "random", "rollout"]):
+        result = FaithfulnessResult("probability", 2, 4, "blur", {n: scores[n] for n in order})
+        analysis = SimpleNamespace(faithfulness=result.to_json())
+        report = tmp_path / "-".join(order)
+        (report / "charts").mkdir(parents=True)
+        charts.write_faithfulness_chart(report, analysis, result, None)
+        charted.append((report / "charts" / charts.FAITHFULNESS_CHART).read_bytes())
+    assert charted[0] == charted[1]
