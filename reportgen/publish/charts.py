@@ -122,7 +122,10 @@ def write_faithfulness_chart(
     }
     data = _cached_chart(
         cache,
-        {"faithfulness": analysis.faithfulness, "code": store.source_fingerprint("publish.plots")},
+        {
+            "faithfulness": analysis.faithfulness,
+            "code": store.source_fingerprint("publish.plots", "publish.charts"),
+        },
         lambda: plots.faithfulness_curves(curves, result.metric),
     )
     return _written_chart(
