@@ -12,6 +12,7 @@ and loads every picture.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -157,6 +158,9 @@ def test_galleries_are_further_pages_out_of_the_navigation(galleries):
             if "images/" in link
         }
         assert gallery.leftover_syntax((*HOSTILE_NAMES, HOSTILE_TITLE)) == [], url
+        html = built_file(site.root, "/", url).read_text(encoding="utf-8")
+        headers = re.findall(r"<th[^>]*>(.*?)</th>", html)
+        assert headers == ["Image", "Entropy"], url  # a header of names, not an empty row
     expected = {f"{site.page_url}images/{image.id}/" for image in site.analysis.images}
     assert image_urls == expected
     home = built_file(site.root, "/", "/").read_text(encoding="utf-8")
@@ -208,5 +212,6 @@ def test_chromium_opens_the_levels_and_shows_every_figure(which, request, browse
         if which == "galleries":
             tab.open(f"{server}{BASEURL.strip('/')}{site.page_url}gallery/level-1-entropy-1/")
             assert tab.page.locator("details[open] img").count() > 0
+            tab.page.screenshot(path=ARTIFACTS / "mkdocs-gallery.png", full_page=True)
             assert _load_every_image(tab.page) == []
         tab.assert_clean()
