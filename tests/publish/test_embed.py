@@ -29,6 +29,7 @@ from test_hugo import SKELETON as HUGO_SKELETON
 from test_hugo import debian_hugo
 from test_jekyll import BASEURL, HOSTILE_NAMES, SITE_TITLE, jekyll_build, serving
 from test_jekyll import SKELETON as JEKYLL_SKELETON
+from test_mkdocs import mkdocs_site, mkdocs_source
 
 from reportgen import api, cli
 from reportgen.analysis.execution import Execution
@@ -166,6 +167,8 @@ def test_the_explorer_snippets_frame_the_page_the_report_ships(report_dir):
     assert distill.startswith('<div class="l-page">\n<iframe')
     gfm = embed.snippet(report_dir, plain.id, "gfm", "explorer").text
     assert f"](/reports/{SLUG}/{page})**" in gfm
+    mkdocs = embed.snippet(report_dir, plain.id, "mkdocs", "explorer").text
+    assert mkdocs.strip().startswith(f'<iframe src="/reports/{SLUG}/{page}"')  # a raw HTML block
 
 
 def test_the_command_prints_the_snippet_and_what_to_copy(report_dir, capsys):
@@ -266,6 +269,45 @@ def test_pasted_into_a_hugo_post_with_its_files_in_static_the_figure_and_explore
         tab.page.locator("img").first.scroll_into_view_if_needed()
         tab.page.wait_for_function("() => [...document.images].every(i => i.complete)")
         assert tab.page.evaluate("() => document.images[0].naturalWidth") > 0
+        _assert_framed_explorer_follows_its_slider(tab)
+        tab.assert_clean()
+
+
+@pytest.mark.slow
+@pytest.mark.mkdocs
+@pytest.mark.browser
+def test_pasted_into_a_page_of_an_mkdocs_site_the_figure_and_explorer_work(
+    report_dir,
+    tmp_path,
+    browser,  # noqa: F811
+):
+    """The report's mkdocs pages in docs/reports/ of the test site, the explorer's files copied
+    into docs/ where stderr says, the snippets pasted into a page, built with --strict."""
+    base = f"{BASEURL}/"  # the test site's path (site_url)
+    embedded = [
+        embed.snippet(report_dir, HOSTILE, "mkdocs", what, base_url=base) for what in embed.WHAT
+    ]
+    source = mkdocs_source(report_dir, SLUG, tmp_path)
+    body = "\n".join(snippet.text for snippet in embedded)
+    (source / "docs/mine.md").write_text(f"# Mine\n\nMy words.\n\n{body}\nMore words.\n")
+    for snippet in embedded:
+        for file, url in snippet.files:
+            target = source / "docs" / url.removeprefix(base)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, target)
+    site = mkdocs_site(source)
+    text = (site / "mine/index.html").read_text(encoding="utf-8")
+    content = text[text.index("My words.") : text.index("More words.")]
+    assert SITE_TITLE not in html.unescape(content) and HOSTILE in html.unescape(content)
+    sources = re.findall(r'<(img|iframe)[^>]* src="([^"]+)"', content)
+    assert [tag for tag, _ in sources] == ["img", "iframe"], content
+    for _, src in sources:
+        assert (site / src.removeprefix(base)).is_file(), src
+    with serving(site) as server, browser_tab(browser, server) as tab:
+        tab.open(f"{server}{BASEURL.strip('/')}/mine/")
+        tab.page.locator("img").first.scroll_into_view_if_needed()
+        tab.page.wait_for_function("() => [...document.images].every(i => i.complete)")
+        assert tab.page.evaluate("() => document.querySelector('article img').naturalWidth") > 0
         _assert_framed_explorer_follows_its_slider(tab)
         tab.assert_clean()
 

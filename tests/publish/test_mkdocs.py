@@ -69,11 +69,16 @@ class DocsSite:
         return built_file(self.root, page_url, url).is_file()
 
 
-def mkdocs_build(report: Path, slug: str, work: Path) -> Path:
-    """The report's pages in ``docs/reports/`` of a copy of the skeleton, built strictly."""
+def mkdocs_source(report: Path, slug: str, work: Path) -> Path:
+    """A copy of the skeleton with the report's pages in ``docs/reports/``, to build."""
     source = work / "source"
     shutil.copytree(SKELETON, source)
     shutil.copytree(report / "mkdocs" / slug, source / "docs" / "reports" / slug)
+    return source
+
+
+def mkdocs_site(source: Path) -> Path:
+    """``source`` built strictly into ``site/`` beside it."""
     command = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", "../site"]
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     result = subprocess.run(
@@ -81,7 +86,12 @@ def mkdocs_build(report: Path, slug: str, work: Path) -> Path:
     )
     if result.returncode != 0:
         pytest.fail(f"mkdocs build failed:\n{result.stderr}\n{result.stdout}", pytrace=False)
-    return work / "site"
+    return source.parent / "site"
+
+
+def mkdocs_build(report: Path, slug: str, work: Path) -> Path:
+    """The report's pages in ``docs/reports/`` of a copy of the skeleton, built strictly."""
+    return mkdocs_site(mkdocs_source(report, slug, work))
 
 
 def _site(tmp_path_factory, model: Path, slug: str, **options) -> DocsSite:
