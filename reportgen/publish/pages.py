@@ -242,7 +242,7 @@ def render_report(
     written = []
     for flavour in chosen:
         layout = flavour.layout_for(options.get(flavour.name))
-        files = shown_files(ctx, galleries, images, flavour.scripts)
+        files = shown_files(ctx, galleries, images, flavour.scripts, flavour.explorer_pages)
         layout.place_images(ctx, files, report_dir)
         name_index = None
         if flavour.name_filter and galleries:
@@ -277,32 +277,34 @@ def shown_files(
     galleries: Sequence[GalleryPage] = (),
     images: Sequence[ImagePage] = (),
     scripts: bool = True,
+    explorer_pages: bool = False,
 ) -> list[str]:
     """Every report file the pages show or load, relative to the report folder (a flavour that
     publishes its pages elsewhere, jekyll, places them): images, then (with ``scripts``) the
     sprites, scripts and stylesheet of the explorer and the report-wide control, and each
-    explorer's own page (which a post frames: distill, ``reportgen embed``). Without
-    ``galleries`` and ``images``: those of the front page."""
+    explorer's own page (which a post frames: distill, ``reportgen embed``); without scripts
+    but with ``explorer_pages``, the images and each explorer's page with its scripts (pages
+    that link it: mkdocs). Without ``galleries`` and ``images``: those of the front page."""
     thumbs = [thumb for page in galleries for thumb in page.thumbs]
     pictures = [
         *ctx.image_files(),
         *(thumb.file for thumb in thumbs),
         *(page.figure.file for page in images),
     ]
-    if not scripts:
-        return pictures
     front = [figure for level in ctx.levels for figure in level.figures]
+    explorers = [
+        file
+        for files in (item.explorer for item in (*front, *images) if item.explorer)
+        for file in (files.data, files.script, files.colormaps, files.page)
+    ]
+    if not scripts:
+        return [*pictures, *(explorers if explorer_pages else [])]
     sprites = [item.sprite for item in (*front, *thumbs) if item.sprite]
-    explorers = [item.explorer for item in (*front, *images) if item.explorer]
     return [
         *pictures,
         *sprites,
         *([OVERLAY_SCRIPT] if sprites else []),
-        *(
-            file
-            for files in explorers
-            for file in (files.data, files.script, files.colormaps, files.page)
-        ),
+        *explorers,
         *([EXPLORER_STYLE] if sprites or explorers else []),
     ]
 

@@ -117,7 +117,7 @@ def test_the_page_and_its_images_stand_in_one_folder(single):
     extension = stored_style(single.report).extension
     for image in single.analysis.images:
         assert (folder / "single" / f"figures/{image.id}{extension}").is_file()
-    assert not (folder / "single" / "explorer").exists()  # no scripts on these pages
+        assert (folder / "single" / f"explorer/{image.id}.html").is_file()  # linked, not run
 
 
 def test_every_figure_once_in_its_collapsible_level_with_alt_and_caption(single):
@@ -224,4 +224,32 @@ def test_chromium_opens_the_levels_and_shows_every_figure(which, request, browse
             assert tab.page.locator("details[open] img").count() > 0
             tab.page.screenshot(path=ARTIFACTS / "mkdocs-gallery.png", full_page=True)
             assert _load_every_image(tab.page) == []
+        tab.assert_clean()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("directory_urls", [True, False])
+def test_an_image_page_links_its_explorer_page_which_draws(
+    galleries,
+    directory_urls,
+    tmp_path,
+    browser,  # noqa: F811
+):
+    """The link is a relative Markdown link, which MkDocs rewrites for either URL style."""
+    source = mkdocs_source(galleries.report, galleries.slug, tmp_path)
+    config = source / "mkdocs.yml"
+    config.write_text(f"{config.read_text()}use_directory_urls: {str(directory_urls).lower()}\n")
+    root = mkdocs_site(source)
+    image = galleries.analysis.images[0]
+    page = f"reports/{galleries.slug}/images/{image.id}" + ("/" if directory_urls else ".html")
+    html = (root / page / "index.html" if directory_urls else root / page).read_text()
+    (link,) = [href for href in re.findall(r'href="([^"]+)"', html) if "explorer/" in href]
+    folder = root / page if directory_urls else (root / page).parent  # what the link is from
+    explorer_page = root / f"reports/{galleries.slug}/explorer/{image.id}.html"
+    assert (folder / link).resolve() == explorer_page.resolve()
+    with serving(root) as server, browser_tab(browser, server) as tab:
+        tab.open(f"{server}{BASEURL.strip('/')}/{page}")
+        tab.page.click(f'a[href="{link}"]')
+        tab.page.wait_for_selector("#explorer[data-ready=true]", timeout=10_000)
+        assert tab.page.url.endswith(f"/explorer/{image.id}.html")
         tab.assert_clean()

@@ -126,7 +126,8 @@ class Flavour:
     ``web_page``: its front page is a complete web page, the one the site index links first.
     ``hosts_explorer``: its image pages have the explorer that other flavours' pages may link.
     ``scripts``: its pages run the report's scripts (the report-wide control, the explorer), so
-    a layout that places the images places their files too.
+    a layout that places the images places their files too. ``explorer_pages``: its pages,
+    without scripts, link each image's standalone explorer page, which the layout places.
 
     ``page_escaping`` and ``page_markup``, when given, are the escaping policy and dialect of
     its gallery and image pages where they are another format than its front page (distill: HTML
@@ -151,6 +152,7 @@ class Flavour:
     web_page: bool = False
     hosts_explorer: bool = False
     scripts: bool = True
+    explorer_pages: bool = False
     options_class: type | None = None
     templates: Path | None = None
     page_escaping: Escaping | None = None

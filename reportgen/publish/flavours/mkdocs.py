@@ -6,7 +6,8 @@ into a site's ``docs/``: the report's page ``index.md``, its gallery and image p
 for Python-Markdown with the ``admonition``, ``pymdownx.details``, ``attr_list`` and ``tables``
 extensions: levels are collapsible ``??? note`` blocks, figures Markdown images with their size.
 Links and images are relative Markdown links, which MkDocs checks (``--strict``) and rewrites
-for its page URLs.
+for its page URLs. The pages run no script: an image's explorer is a link to its standalone
+page (``explorer/<id>.html``, placed beside the pages with its scripts).
 """
 
 from __future__ import annotations
@@ -55,4 +56,5 @@ FLAVOUR = Flavour(
     escaping=MARKDOWN_ESCAPING,
     layout=MkDocsLayout("{slug}/index.md", ".md"),
     scripts=False,
+    explorer_pages=True,
 )
