@@ -29,6 +29,7 @@ from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import ExtractOptions, PreparedBatch, RawRecord, finish, prepare
 from reportgen.analysis.model import LoadedModel, ModelRef, load_processor
 from reportgen.analysis.sources.base import Item, ItemTag, Source
+from reportgen.errors import ReportgenError
 from reportgen.methods import spread
 from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
 from reportgen.results import ImageSummary
@@ -202,6 +203,8 @@ def deliver(item: Hit | Made | SkippedFile, job: Job) -> Stored | SkippedFile:
     Skipped files pass through."""
     if isinstance(item, SkippedFile):
         return item
+    if not job.maps_dir.is_dir():  # a failed run's staging, removed while this image was made
+        raise ReportgenError(f"{job.maps_dir} was removed while reportgen ran; nothing stored")
     cache = job.cache()
     payload = None
     from_cache = isinstance(item, Hit)
