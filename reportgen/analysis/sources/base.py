@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from reportgen import store
 from reportgen.analysis.images import ImageLoadError
 from reportgen.slugs import image_id
 
@@ -81,18 +82,10 @@ class Unusable:
         raise ImageLoadError(self.reason)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def content_hash(paths: list[Path]) -> str:
     """One sha256 for a set of files (shards, a dataset's Arrow files): of their own sha256s,
     in order; what the manifest records of a source's content."""
-    return hashlib.sha256("\n".join(file_sha256(path) for path in paths).encode()).hexdigest()
+    return hashlib.sha256("\n".join(store.sha256_of(path) for path in paths).encode()).hexdigest()
 
 
 def label_text(value: Any, names: list[str] | None = None) -> str | Unusable:
