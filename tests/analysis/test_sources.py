@@ -4,6 +4,7 @@ unreadable files, and a source that is no folder read end to end into a report."
 import json
 import logging
 import pickle
+from pathlib import Path
 
 import pytest
 from conftest import declare_entry_points
@@ -13,7 +14,7 @@ from PIL import Image
 from reportgen import api, plugins
 from reportgen.analysis import images, sources
 from reportgen.analysis.engines.base import intake
-from reportgen.analysis.sources.base import Encoded, Item, Unusable
+from reportgen.analysis.sources.base import Encoded, Item, Unusable, recorded_path
 from reportgen.analysis.sources.csv_file import CsvSource
 from reportgen.analysis.sources.folder import FolderSource, discover, read_file
 from reportgen.errors import ReportgenError
@@ -167,6 +168,25 @@ def test_the_folder_describes_itself_by_its_name(tmp_path):
     folder = save(tmp_path / "Holiday photos" / "x.png").parent
     source = sources.open_source("folder", str(folder / "." / ".." / "Holiday photos"))
     assert source.name == "Holiday photos" and source.describe()["folder"] == "Holiday photos"
+
+
+def test_the_manifest_records_no_home_or_working_folder(tmp_path, monkeypatch):
+    home, work = tmp_path / "home" / "alice", tmp_path / "work"
+    for folder in (home / "photos", work / "images", tmp_path / "data"):
+        save(folder / "x.png")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    recorded = {
+        given: FolderSource(Path(given)).describe()["path"]
+        for given in (str(home / "photos"), str(work / "images"), "images", str(tmp_path / "data"))
+    }
+    assert recorded == {
+        str(home / "photos"): "~/photos",
+        str(work / "images"): "images",
+        "images": "images",
+        str(tmp_path / "data"): str(tmp_path / "data"),  # outside both: as given
+    }
+    assert recorded_path(str(home / "x.csv")) == "~/x.csv"
 
 
 def test_missing_and_empty_folders_are_clear_errors(tmp_path):

@@ -88,6 +88,20 @@ def content_hash(paths: list[Path]) -> str:
     return hashlib.sha256("\n".join(store.sha256_of(path) for path in paths).encode()).hexdigest()
 
 
+def recorded_path(location: str | Path) -> str:
+    """A source's path as the published manifest records it: relative to the working folder
+    when inside it, ``~/...`` inside the home folder, as given otherwise, so a report does not
+    publish the user's name or the layout of their disk."""
+    path = Path(location)
+    if not path.is_absolute():
+        return str(location)
+    for base, shown in ((Path.cwd(), None), (Path.home(), "~")):
+        if path.is_relative_to(base):
+            relative = path.relative_to(base)
+            return str(relative if shown is None else Path(shown, relative))
+    return str(location)
+
+
 def label_text(value: Any, names: list[str] | None = None) -> str | Unusable:
     """A label as text (an integer class id through ``names``), or the reason it is unusable."""
     if names is not None and isinstance(value, int) and not isinstance(value, bool):

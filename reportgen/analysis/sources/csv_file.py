@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from reportgen import store
 from reportgen.analysis import images
-from reportgen.analysis.sources.base import Item, Source, Unusable
+from reportgen.analysis.sources.base import Item, Source, Unusable, recorded_path
 from reportgen.errors import ReportgenError
 
 IMAGE_COLUMNS = ("file", "path", "image")
@@ -143,8 +143,8 @@ class CsvSource(Source):
         image, label = self._indices(header)
         return {
             "kind": self.kind,
-            "path": str(self.index_file),
-            "root": None if self.root is None else str(self.root),
+            "path": recorded_path(self.index_file),
+            "root": None if self.root is None else recorded_path(self.root),
             "image_column": header[image].strip(),
             "label_column": None if label is None else header[label].strip(),
             "count": self.count(),

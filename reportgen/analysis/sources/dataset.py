@@ -34,6 +34,7 @@ from reportgen.analysis.sources.base import (
     content_hash,
     label_text,
     labelled_item,
+    recorded_path,
 )
 from reportgen.errors import ReportgenError
 
@@ -256,7 +257,7 @@ class DatasetSource(Source):
         files = [Path(entry["filename"]) for entry in dataset.cache_files]
         return {
             "kind": self.kind,
-            "path": self.given,
+            "path": recorded_path(self.given),
             "split": split,
             "count": len(dataset),
             "sha256": content_hash(files),

@@ -14,7 +14,7 @@ from typing import Any
 from PIL import Image
 
 from reportgen.analysis import images
-from reportgen.analysis.sources.base import Item, Source, Unusable
+from reportgen.analysis.sources.base import Item, Source, Unusable, recorded_path
 from reportgen.errors import ReportgenError
 
 TOP_LEVEL_SKIP = "not in a class folder (--labels-from-folders labels an image by its subfolder)"
@@ -121,7 +121,7 @@ class FolderSource(Source):
         return {
             "kind": self.kind,
             "folder": self.name,
-            "path": str(self.folder),
+            "path": recorded_path(self.folder),
             "recursive": self.recursive,
             "labels_from_folders": self.labels_from_folders,
             "count": self.count(),

@@ -35,6 +35,7 @@ from reportgen.analysis.sources.base import (
     content_hash,
     label_text,
     labelled_item,
+    recorded_path,
 )
 from reportgen.errors import ReportgenError
 
@@ -321,7 +322,7 @@ class ShardsSource(Source):
     def describe(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
-            "path": self.pattern,
+            "path": recorded_path(self.pattern),
             "format": self.format,
             "files": [path.name for path in self.paths],
             "count": self.count(),
