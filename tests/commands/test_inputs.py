@@ -74,6 +74,14 @@ def test_two_sources_are_one_too_many_and_a_folder_has_no_columns(tmp_path, caps
     assert (
         capsys.readouterr().err == "reportgen: error: give one input source, not csv and shards\n"
     )
+    for extra, other in [(["--labels", str(table)], "csv"), (["--recursive"], "folder")]:
+        command = ["analyze", "--source", "shards", str(tmp_path / "*.parquet"), *extra]
+        assert cli.main([*command, "--out", str(tmp_path / "o")]) == 2
+        assert capsys.readouterr().err == (
+            f"reportgen: error: --source shards reads IMAGES itself; drop the options of the "
+            f"{other} source, or leave out --source\n"
+        )
+    assert not (tmp_path / "o").exists()
 
 
 # --- --label-map -------------------------------------------------------------------------------

@@ -44,19 +44,37 @@ def open_source(kind: str, location: str, args: argparse.Namespace | None = None
     found = registry()
     if kind not in found:
         raise ReportgenError(f"unknown source {kind!r}; choose from {', '.join(found)}")
-    shaped = found[kind].from_options(location, args) if args is not None else None
+    if args is None:
+        return found[kind].open(location)
+    others = [
+        other
+        for other, asked in _asked(location, args).items()
+        if other != kind and (other != FolderSource.kind or asked.recursive)
+    ]
+    if others:
+        raise ReportgenError(
+            f"--source {kind} reads IMAGES itself; drop the options of the "
+            f"{' and '.join(others)} source, or leave out --source"
+        )
+    shaped = found[kind].from_options(location, args)
     return shaped if shaped is not None else found[kind].open(location)
+
+
+def _asked(images: str | None, args: argparse.Namespace) -> dict[str, Source]:
+    """The sources ``args`` ask for, by kind; the folder's whenever IMAGES is given (it is
+    recursive where its own options ask for it: --recursive, --labels-from-folders)."""
+    return {
+        kind: found
+        for kind, source_class in registry().items()
+        if (found := source_class.from_options(images, args)) is not None
+    }
 
 
 def from_options(images: str | None, args: argparse.Namespace) -> Source:
     """The one source the command-line options ask for. IMAGES alone is a folder; with another
     source's option it is where that source's relative paths start, unless the folder's own
     options (--recursive...) ask for the folder too, which is one source too many."""
-    asked = {
-        kind: found
-        for kind, source_class in registry().items()
-        if (found := source_class.from_options(images, args)) is not None
-    }
+    asked = _asked(images, args)
     folder = asked.pop(FolderSource.kind, None)
     if folder is not None and (not asked or folder.recursive):
         asked = {FolderSource.kind: folder, **asked}
