@@ -416,6 +416,11 @@ def level_colours(n: int) -> list[str]:
     return colours
 
 
+def figure_alt(name: str) -> str:
+    """A figure's alt text (escaped by the template), the same wherever the figure is shown."""
+    return f"Attention maps of {name}"
+
+
 def figure_caption(figure: Figure) -> str:
     """Plain caption text (escaped by the template): file name, entropy, top predictions."""
     parts = [figure.name, *([f"label {figure.label}"] if figure.label is not None else [])]
