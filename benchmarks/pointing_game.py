@@ -92,17 +92,17 @@ def hits(attention_map: np.ndarray, box: tuple, seen_hw: tuple[int, int]) -> boo
 
 def pointing_game(analysis, boxes: dict[str, tuple]) -> dict[str, float]:
     """Hit rate of every stored map of an analysis of composites made by make_composites."""
+    from reportgen.methods import registry
+
     tally: dict[str, list[bool]] = {}
     for image in analysis.images:
         record = analysis.record(image)
         box = _box_in_seen_image(boxes[image.name], record.geometry)
         seen_hw = record.seen_image.shape[:2]
-        for name, values in record.maps.items():
-            if name == "layers":
-                for number, layer in enumerate(values, start=1):
-                    tally.setdefault(f"L{number}", []).append(hits(layer, box, seen_hw))
-            else:
-                tally.setdefault(name, []).append(hits(values, box, seen_hw))
+        for number, layer in enumerate(record.maps["layers"], start=1):
+            tally.setdefault(f"L{number}", []).append(hits(layer, box, seen_hw))
+        for name, values in registry.grid_maps(record.maps).items():
+            tally.setdefault(name, []).append(hits(values, box, seen_hw))
     return {name: float(np.mean(results)) for name, results in tally.items()}
 
 

@@ -77,6 +77,7 @@ class ImageRecord:
     artifact_mask: np.ndarray | None = None  # bool (layers, gh, gw); None before 0.2
     predictions: list[Prediction] = field(default_factory=list)
     relevance_target: str | None = None  # class label that relevance explains
+    artifact_score: float | None = None  # share of high-norm patch tokens; None: not made
 
 
 @dataclass(frozen=True)

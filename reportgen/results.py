@@ -27,6 +27,7 @@ from reportgen.errors import ReportgenError
 from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, AnalysisManifest
 from reportgen.methods import registry, spread
 from reportgen.methods.artifacts import ARTIFACT_MODES
+from reportgen.methods.features import PCA_MODES
 from reportgen.methods.maps import HEAD_FUSIONS, RolloutOptions
 from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
 
@@ -58,6 +59,7 @@ class AnalysisParams:
     faithfulness_images: int = 32
     faithfulness_steps: int = 16
     keep_heads: bool = False  # store every head's CLS attention as float16, not 8-bit
+    pca: str = "per-report"  # the feature view's components: fitted on the report or per image
     label_map: dict[str, str] | None = None  # source label -> model class name (--label-map)
 
     # What 0.1 did for parameters its manifests do not record.
@@ -86,6 +88,8 @@ class AnalysisParams:
             problems.append("--rollout-start-layer must be auto or a whole number, 0 or more")
         if self.artifacts not in ARTIFACT_MODES:
             problems.append(f"--artifacts must be one of {', '.join(ARTIFACT_MODES)}")
+        if self.pca not in PCA_MODES:
+            problems.append(f"--pca must be one of {', '.join(PCA_MODES)}")
         if self.target_class is not None and not self.relevance:
             problems.append("--target-class needs --relevance")
         if self.faithfulness_images < 1:
@@ -136,6 +140,7 @@ class ImageSummary:
     label: str | None = None  # its class in the source, for sources with labels
     source_id: str | None = None  # where the source keeps it; None before 0.3
     correct: bool | None = None  # top-1 prediction equals the label (see reportgen.labels)
+    artifact_score: float | None = None  # share of high-norm patch tokens (methods.norms)
 
     @property
     def predicted(self) -> str | None:
@@ -162,6 +167,7 @@ class ImageSummary:
             "labels": [p.label for p in self.predictions],
             "probabilities": [p.probability for p in self.predictions],
             "artifact_counts": list(self.artifact_counts),
+            "artifact_score": self.artifact_score,
         }
 
     @classmethod
@@ -184,6 +190,7 @@ class ImageSummary:
             label=row["label"],
             source_id=row["source_id"],
             correct=row["correct"],
+            artifact_score=row["artifact_score"],
         )
 
     @classmethod

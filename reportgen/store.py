@@ -14,6 +14,10 @@ heads x 16x16 patches), over the 48 images of the benchmarks:
   ``mean``, made from the layer maps alone, are recomputed from ``layers`` on reading (see
   :mod:`reportgen.methods.registry`). These are the reference for every check, not the heads;
 - ``artifact_mask`` (bool);
+- ``norms`` (files written before the token-norm view lack it): per layer, the L2 norm of
+  every patch token, 8 bits per value quantised per layer grid as the heads are, with
+  ``norms_range``; ``features``: the feature view's three colour channels, likewise, and the
+  artifact score in ``meta`` (see :mod:`reportgen.methods.norms` and ``features``);
 - ``cls_heads``, every head's CLS attention (issue 8: the raw data later versions re-derive
   maps from), 8 bits per value, quantised per (layer, head) grid as the explorer shows it:
   value = low + level / 255 * (high - low), each grid's ``low`` and ``high`` in
@@ -213,8 +217,26 @@ def _stored_heads(cls_heads: np.ndarray, float16: bool) -> dict[str, np.ndarray]
     """The arrays that store every head's CLS attention (see the module doc)."""
     if float16:
         return {"cls_heads": np.ascontiguousarray(cls_heads, dtype=np.float16)}
-    levels, low, high = quantise(cls_heads, HEADS_BITS)
-    return {"cls_heads": levels, "cls_heads_range": np.stack([low, high], axis=-1)}
+    return _stored_map("cls_heads", cls_heads, HEADS_BITS)
+
+
+def _stored_map(name: str, values: np.ndarray, bits: int | None) -> dict[str, np.ndarray]:
+    """The arrays that store one named map: float32, or (a method of 8 ``bits``, such as the
+    token norms) levels per grid with each grid's low and high in ``NAME_range``."""
+    if bits is None:
+        return {name: np.ascontiguousarray(values, dtype=np.float32)}
+    levels, low, high = quantise(values, bits)
+    return {name: levels, f"{name}{registry.RANGE_SUFFIX}": np.stack([low, high], axis=-1)}
+
+
+def _read_map(data: Any, name: str) -> np.ndarray:
+    """A named map as :func:`_stored_map` stored it, as float32."""
+    bounds_key = f"{name}{registry.RANGE_SUFFIX}"
+    if bounds_key not in data.files:
+        return data[name]
+    bounds = data[bounds_key]
+    bits = 8 * data[name].dtype.itemsize
+    return dequantise(data[name], bounds[..., 0], bounds[..., 1], bits)
 
 
 def record_bytes(record: ImageRecord, keep_heads: bool = False) -> bytes:
@@ -230,6 +252,7 @@ def record_bytes(record: ImageRecord, keep_heads: bool = False) -> bytes:
         "geometry": record.geometry,
         "predictions": [[p.label, p.probability] for p in record.predictions],
         "relevance_target": record.relevance_target,
+        "artifact_score": record.artifact_score,
         "seen_image": {"format": "webp", "quality": SEEN_IMAGE_QUALITY},
     }
     seen = io.BytesIO()
@@ -240,9 +263,10 @@ def record_bytes(record: ImageRecord, keep_heads: bool = False) -> bytes:
         arrays.update(_stored_heads(record.cls_heads, keep_heads))
     if record.artifact_mask is not None:
         arrays["artifact_mask"] = np.ascontiguousarray(record.artifact_mask, dtype=bool)
+    methods = registry.methods()
     for name in registry.stored_names():
         if name in record.maps:
-            arrays[name] = np.ascontiguousarray(record.maps[name], dtype=np.float32)
+            arrays.update(_stored_map(name, record.maps[name], methods[name].bits))
     arrays["meta"] = np.frombuffer(canonical_json(meta).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -287,7 +311,7 @@ def _named_maps(meta: dict[str, Any], data: Any) -> dict[str, np.ndarray]:
         return panels.complete({panels.LAYERS: layers, panels.ROLLOUT: rollout})
     if meta["format"] == 2:
         return {key: data[key] for key in _FORMAT_2_MAPS if key in data.files}
-    stored = {key: data[key] for key in registry.stored_names() if key in data.files}
+    stored = {key: _read_map(data, key) for key in registry.stored_names() if key in data.files}
     return panels.complete(stored, np.float32)
 
 
@@ -303,12 +327,7 @@ def _seen_image(meta: dict[str, Any], data: Any) -> np.ndarray:
 def _cls_heads(data: Any) -> np.ndarray | None:
     """Every head's CLS attention as stored: 8-bit levels read back to float32 (format 4),
     float16 or float32 as older files and ``keep_heads`` keep them; None when not stored."""
-    if "cls_heads" not in data.files:
-        return None
-    if "cls_heads_range" not in data.files:
-        return data["cls_heads"]
-    bounds = data["cls_heads_range"]
-    return dequantise(data["cls_heads"], bounds[..., 0], bounds[..., 1], HEADS_BITS)
+    return _read_map(data, "cls_heads") if "cls_heads" in data.files else None
 
 
 def read_record(path: Path | io.BytesIO, name: str) -> ImageRecord:
@@ -328,6 +347,7 @@ def read_record(path: Path | io.BytesIO, name: str) -> ImageRecord:
             artifact_mask=data["artifact_mask"] if "artifact_mask" in data.files else None,
             predictions=[Prediction(label, prob) for label, prob in meta["predictions"]],
             relevance_target=meta.get("relevance_target"),
+            artifact_score=meta.get("artifact_score"),
         )
 
 

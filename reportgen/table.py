@@ -6,9 +6,11 @@ whether the two agree (``correct``, null unless labels match the model's classes
 and original size, its
 level, the entropy of the spread-by map, the entropy of every layer map, the top-k labels and
 probabilities, the number of artifact patches masked in each layer (empty when artifacts were
-kept, and for results of reportgen 0.1) and the paths of its maps file and figure. Paths are
-relative to the folder holding the table (a report's ``data/``), so ``maps/<id>.npz`` and
-``../figures/<id>.webp``; the figure is null in a bare results store.
+kept, and for results of reportgen 0.1), the artifact score (the share of high-norm patch
+tokens, :mod:`reportgen.methods.norms`; null in tables written before it) and the paths of its
+maps file and figure. Paths are relative to the folder holding the table (a report's
+``data/``), so ``maps/<id>.npz`` and ``../figures/<id>.webp``; the figure is null in a bare
+results store.
 
 Lists stay lists in Parquet; the CSV export spreads them over numbered columns
 (``layer_entropy_1``, ``label_1``, ``probability_1``, ``artifact_count_1`` ...), one value
@@ -50,6 +52,7 @@ SCHEMA = pa.schema(
         ("labels", pa.list_(pa.string())),
         ("probabilities", pa.list_(pa.float64())),
         ("artifact_counts", pa.list_(pa.int32())),
+        ("artifact_score", pa.float64()),
         ("maps_file", pa.string()),
         ("figure_file", pa.string()),
     ]

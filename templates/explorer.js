@@ -4,9 +4,9 @@
 //
 // The page loads this file, then colormaps.js (lookup tables from matplotlib, the report's
 // alpha) and an image's data script (the seen image, every map quantised per grid, the
-// artifact mask and, when stored, every head's CLS row): on an image page at once, inline
-// when its button is first pressed. The data script's data-explorer attribute names the
-// section it fills. Each overlay is computed here the way the Python figures compute it:
+// artifact mask and, when stored, every head's CLS row and each layer's token norms): on an
+// image page at once, inline when its button is first pressed. The data script's data-explorer
+// attribute names the section it fills. Each overlay is computed here the way the Python figures compute it:
 // Pillow's bilinear upsampling of the grid (pixel-centre aligned, edges clamped), each panel
 // scaled from its own min to max, index = floor(v*255+0.5) into the colormap, blended as
 // image + alpha * (colour - image), rounded half up.
@@ -158,6 +158,7 @@
       Object.entries(data.maps).map(([name, quantised]) => [name, grids(quantised, cells)[0]])
     );
     const raw = data.raw ? grids(data.raw, cells) : null;
+    const norms = data.norms ? grids(data.norms, cells) : null;
     const heads = data.heads ? grids(data.heads, cells) : null;
     const headCount = data.heads ? data.heads.count : 0;
     const luts = Object.fromEntries(
@@ -181,6 +182,7 @@
     const status = $("status");
     layer.max = String(layers.length);
     option(map, "layers", "one layer");
+    if (norms) option(map, "norms", "token norms of one layer");
     for (const name of Object.keys(maps)) option(map, name, name);
     option(head, "mean", "mean of heads");
     for (let h = 1; h <= headCount; h++) option(head, String(h), `head ${h}`);
@@ -196,8 +198,11 @@
 
     // The grid shown for the controls' state (heads: layer index, head index or "mean").
     function chosen(layerIndex, headChoice) {
-      if (map.value !== "layers") return { grid: maps[map.value], mask: null, what: map.value };
       const what = `layer ${layerIndex + 1}`;
+      if (map.value === "norms") {
+        return { grid: norms[layerIndex], mask: null, what: `${what}, token norms` };
+      }
+      if (map.value !== "layers") return { grid: maps[map.value], mask: null, what: map.value };
       if (headChoice !== "mean") {
         const h = Number(headChoice) - 1;
         const label = `${what}, head ${h + 1} (raw)`;
@@ -213,7 +218,7 @@
       if (!base) return;
       const layerIndex = Number(layer.value) - 1;
       const perLayer = map.value === "layers";
-      layer.disabled = !perLayer;
+      layer.disabled = !perLayer && map.value !== "norms";
       head.disabled = !perLayer || !headCount;
       artifacts.disabled = !perLayer || !raw || head.value !== "mean";
       const lut = luts[colormap.value];

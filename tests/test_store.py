@@ -186,3 +186,27 @@ def test_json_is_streamed_to_the_same_bytes_as_canonical_json(tmp_path):
     store.write_json(tmp_path / "manifest.json", data)
     assert (tmp_path / "manifest.json").read_text(encoding="utf-8") == store.canonical_json(data)
     assert [path.name for path in tmp_path.iterdir()] == ["manifest.json"]  # no temporary left
+
+
+def test_token_norms_and_features_are_stored_8_bit_with_the_artifact_score():
+    record = make_record()
+    rng = np.random.default_rng(5)
+    norms = rng.lognormal(3, 0.2, (3, 6, 6)).astype(np.float32)
+    colours = rng.random((3, 6, 6)).astype(np.float32)
+    record.maps.update(norms=norms, features=colours)
+    record.artifact_score = 0.125
+    payload = store.record_bytes(record)
+    assert {"norms.npy", "norms_range.npy", "features.npy", "features_range.npy"} <= members(
+        payload
+    )
+    with np.load(io.BytesIO(payload)) as data:
+        assert data["norms"].dtype == np.uint8 and data["norms_range"].shape == (3, 2)
+        assert data["features"].dtype == np.uint8 and data["features_range"].shape == (3, 2)
+    back = store.read_record(io.BytesIO(payload), "x.png")
+    for name, given in (("norms", norms), ("features", colours)):
+        span = given.max(axis=(1, 2), keepdims=True) - given.min(axis=(1, 2), keepdims=True)
+        assert back.maps[name].shape == given.shape
+        assert np.all(np.abs(back.maps[name] - given) <= span / 510 * (1 + 1e-5))
+    assert back.artifact_score == 0.125
+    older = store.read_record(io.BytesIO(store.record_bytes(make_record())), "x.png")
+    assert "norms" not in older.maps and older.artifact_score is None

@@ -9,10 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import FIXTURE, write_images
 
-from reportgen import api, cli
+from reportgen import api, cli, table
 from reportgen.analysis.execution import Execution
 from reportgen.publish.options import ReportOptions, parse_date
-from reportgen.results import Analysis, AnalysisParams
+from reportgen.results import Analysis, AnalysisParams, ImageSummary
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +87,14 @@ def test_export_reads_a_report_written_before_the_table(tmp_path):
 def test_export_errors_are_messages(tmp_path, capsys):
     assert cli.main(["export", str(tmp_path)]) == 2
     assert "not a reportgen results folder" in capsys.readouterr().err
+
+
+def test_a_table_written_before_the_artifact_score_reads_it_as_null(report, tmp_path):
+    data = report / "data"
+    scores = pq.read_table(data / "results.parquet").column("artifact_score").to_pylist()
+    assert all(isinstance(score, float) and 0 <= score <= 1 for score in scores)
+    older = tmp_path / "results.parquet"
+    pq.write_table(pq.read_table(data / "results.parquet").drop(["artifact_score"]), older)
+    rows = list(table.rows(table.read(older)))
+    assert [row["artifact_score"] for row in rows] == [None] * len(scores)
+    assert {ImageSummary.from_row(row).artifact_score for row in rows} == {None}

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from reportgen import __version__, labels, store
-from reportgen.analysis import engines
+from reportgen.analysis import engines, features
 from reportgen.analysis.engines.base import Engine, Job, Stored
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import ExtractOptions, artifact_profile
@@ -37,7 +37,7 @@ from reportgen.manifest import (
     Rollout,
     Spread,
 )
-from reportgen.methods import panels, registry, spread
+from reportgen.methods import registry, spread
 from reportgen.methods.artifacts import AUTO_START_SHARE, ISOLATION, SHARE, auto_start_layer
 from reportgen.methods.faithfulness import pick_evenly
 from reportgen.methods.maps import RolloutOptions
@@ -182,12 +182,17 @@ def analyze(
     rollout = params.rollout(_rollout_start_layer(params, session))
     if params.rollout_start_layer == AUTO:
         say(f"rollout starts after layer {rollout.start_layer} (auto, from the model's artifacts)")
+    basis = None
+    if params.pca == "per-report":
+        identity = {"model": ref.identity(), "dtype": params.dtype}
+        basis = features.report_basis(session.loaded, source, identity, params.batch_size, cache)
     result_parts = {
         "model": ref.identity(),
         "rollout": asdict(rollout),
         "artifacts": params.artifacts,
         "relevance": [params.relevance, params.target_class],
         "heads": params.keep_heads,
+        "features": [params.pca, features.digest(basis)],
         "preprocessing": session.preprocessing(),
         "dtype": params.dtype,
         "format": store.FORMAT_VERSION,
@@ -212,6 +217,7 @@ def analyze(
             mask_artifacts=params.artifacts == "mask",
             relevance=params.relevance,
             target_class=params.target_class,
+            feature_basis=basis,
         ),
         result_parts=result_parts,
         spread_by=params.spread_by,
@@ -337,7 +343,7 @@ def _faithfulness(
     items = []
     for summary in picked:
         record = store.read_record(maps_dir / f"{summary.id}.npz", summary.name)
-        grids = {name: values for name, values in record.maps.items() if name != panels.LAYERS}
+        grids = registry.grid_maps(record.maps)
         items.append(FaithfulnessItem(record.seen_image, grids, target))
     scores = faithfulness(loaded, items, steps=params.faithfulness_steps).to_json()
     if cache:

@@ -4,8 +4,9 @@ Three steps, so that engines can run each where it fits best (:mod:`reportgen.an
 
 1. :func:`prepare`: a batch of images through the checkpoint's processor, on the host.
 2. :class:`Extractor`: the forward pass and the three reductions of the full attention that the
-   maps need (CLS rows, head-fused matrices for rollout, column means for artifacts), made on
-   the device in float32. On CUDA the pixels go up through pinned memory on a side stream and
+   maps need (CLS rows, head-fused matrices for rollout, column means for artifacts), and of
+   the hidden states (each patch token's norm per layer, the last layer's patch tokens), made
+   on the device in float32. On CUDA the pixels go up through pinned memory on a side stream and
    the results come down the same way one batch later, so copies overlap compute. The full
    attention tensors live for one batch only, so memory stays flat.
 3. :func:`finish`: the maps of one image from its reductions (pure numpy, ``methods``), in
@@ -26,7 +27,7 @@ import numpy as np
 from reportgen.analysis.images import LoadedImage
 from reportgen.analysis.model import LoadedModel
 from reportgen.analysis.relevance import class_gradients, resolve_target
-from reportgen.methods import artifacts, maps, panels
+from reportgen.methods import artifacts, maps, norms, panels
 from reportgen.methods.base import MapInputs
 from reportgen.methods.maps import HEAD_FUSIONS, RolloutOptions
 from reportgen.record import ImageRecord, Prediction
@@ -43,6 +44,7 @@ class ExtractOptions:
     mask_artifacts: bool = True  # fill artifact patches in the maps (--artifacts mask)
     relevance: bool = False  # class relevance: one backward pass per batch
     target_class: str | None = None  # class relevance explains, name or id; None: each top-1
+    feature_basis: Any = None  # features.FeatureBasis fitted on the report; None: per image
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -157,6 +159,8 @@ class RawRecord:
     predictions: list[Prediction] = field(default_factory=list)
     gradients: np.ndarray | None = None  # float32 (layers, T, T): for relevance (class_gradients)
     relevance_target: str | None = None
+    norms: np.ndarray | None = None  # float32 (layers, P): each patch token's L2 norm per layer
+    tokens: np.ndarray | None = None  # float32 (P, D): the last layer's patch tokens
 
 
 def finish(raw: RawRecord, options: ExtractOptions) -> ImageRecord:
@@ -176,6 +180,9 @@ def finish(raw: RawRecord, options: ExtractOptions) -> ImageRecord:
             gradients=raw.gradients,
             mask=mask if options.mask_artifacts else None,
             rollout=options.rollout,
+            norms=raw.norms,
+            tokens=raw.tokens,
+            feature_basis=options.feature_basis,
         )
     )
     facts = raw.facts
@@ -191,7 +198,23 @@ def finish(raw: RawRecord, options: ExtractOptions) -> ImageRecord:
         artifact_mask=mask,
         predictions=raw.predictions,
         relevance_target=raw.relevance_target,
+        artifact_score=None if raw.norms is None else norms.artifact_score(raw.norms),
     )
+
+
+def reduce_tokens(hidden_states: Any, n_prefix: int) -> dict[str, Any]:
+    """From a model's hidden states (the embeddings, then each layer's output, (B, T, D)), in
+    float32 on their device: ``norms`` (B, L, P), each patch token's L2 norm per layer, and
+    ``tokens`` (B, P, D), the last layer's patch tokens. Empty without hidden states."""
+    import torch
+
+    if not hidden_states:
+        return {}
+    outputs = [state.detach().float()[:, n_prefix:] for state in hidden_states[1:]]
+    return {
+        "norms": torch.stack([state.norm(dim=-1) for state in outputs], dim=1),
+        "tokens": outputs[-1],
+    }
 
 
 def reduce_attention(attentions: Any, n_prefix: int, head_fusion: str) -> dict[str, Any]:
@@ -331,11 +354,15 @@ class Extractor:
             gradients, targets, outputs = class_gradients(loaded.model, pixels, self._target)
         else:
             with torch.inference_mode():
-                outputs = loaded.model(pixel_values=pixels, output_attentions=True)
+                outputs = loaded.model(
+                    pixel_values=pixels, output_attentions=True, output_hidden_states=True
+                )
         with torch.inference_mode():
             tensors = reduce_attention(
                 outputs.attentions, summary.n_prefix, options.rollout.head_fusion
             )
+            hidden_states = getattr(outputs, "hidden_states", None)
+            tensors.update(reduce_tokens(hidden_states, summary.n_prefix))
             logits = getattr(outputs, "logits", None)
             if loaded.labels and logits is not None:
                 tensors["probabilities"] = torch.softmax(logits.detach().float(), dim=-1)
@@ -368,6 +395,8 @@ class Extractor:
                 relevance_target=(
                     labels.get(targets[index], str(targets[index])) if targets is not None else None
                 ),
+                norms=arrays["norms"][index] if "norms" in arrays else None,
+                tokens=arrays["tokens"][index] if "tokens" in arrays else None,
             )
             for index, facts in enumerate(batch.facts)
         ]

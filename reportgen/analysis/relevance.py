@@ -125,7 +125,7 @@ def class_gradients(
         # A normal tensor even if made under inference mode; requiring its gradient keeps the
         # attention in the graph when the parameters are frozen.
         pixels = pixel_values.clone().requires_grad_(True)
-        outputs = model(pixel_values=pixels, output_attentions=True)
+        outputs = model(pixel_values=pixels, output_attentions=True, output_hidden_states=True)
         logits = getattr(outputs, "logits", None)
         if logits is None:
             raise ReportgenError(

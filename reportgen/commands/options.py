@@ -160,6 +160,14 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
         help="images scored for faithfulness, picked evenly across levels (default: 32)",
     )
     group.add_argument(
+        "--pca",
+        choices=("per-report", "per-image"),
+        default="per-report",
+        help="the feature view (the last layer's first three principal components as RGB): "
+        "fitted on the report's images together, so colours mean the same in every image, or "
+        "on each image alone (default: per-report)",
+    )
+    group.add_argument(
         "--keep-heads",
         action="store_true",
         help="store every head's CLS attention as float16 instead of 8 bits per value: about "

@@ -2,7 +2,8 @@
 
 A method is a small class (one module each: :mod:`~reportgen.methods.layers`,
 :mod:`~reportgen.methods.aggregates`, :mod:`~reportgen.methods.rollout`,
-:mod:`~reportgen.methods.relevance`) that the registry (:mod:`~reportgen.methods.registry`)
+:mod:`~reportgen.methods.relevance`, :mod:`~reportgen.methods.norms`,
+:mod:`~reportgen.methods.features`) that the registry (:mod:`~reportgen.methods.registry`)
 collects; third-party packages add one through the ``reportgen.methods`` entry point. Its
 :meth:`MapMethod.compute` is pure numpy: no I/O, no torch.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -24,12 +25,20 @@ LAYER_MAPS = "layer_maps"  # the layer maps made from them (the ``layers`` metho
 ATTENTION = "attention"  # the full attention, heads fused as --head-fusion asks (layers, T, T)
 GRADIENTS = "gradients"  # per layer, mean over heads of (grad_A * A) clipped at 0 (layers, T, T);
 # made only with --relevance: a method that needs them is computed only then
-INPUTS = (CLS_ROWS, LAYER_MAPS, ATTENTION, GRADIENTS)
+TOKEN_NORMS = "token_norms"  # per layer, the L2 norm of every patch token (layers, gh * gw)
+TOKENS = "tokens"  # the last layer's patch tokens (gh * gw, hidden size)
+INPUTS = (CLS_ROWS, LAYER_MAPS, ATTENTION, GRADIENTS, TOKEN_NORMS, TOKENS)
 
 # How a map is coloured for display (``scale``):
 PANEL = "panel"  # CLS attention: its own min-max, or the image's shared scale (--normalise shared)
 OWN = "own"  # other units: always its own min-max
 SCALES = (PANEL, OWN)
+
+# What a method's map is (``kind``):
+GRID = "grid"  # one (gh, gw) map: a panel of the figure, a choice of --spread-by
+LAYERED = "layered"  # one (gh, gw) map per layer (layers, gh, gw): rows of the figure
+COLOURS = "colours"  # three (gh, gw) channels in [0, 1] (3, gh, gw), shown as RGB
+KINDS = (GRID, LAYERED, COLOURS)
 
 
 @dataclass(frozen=True)
@@ -45,10 +54,14 @@ class MapInputs:
     gradients: np.ndarray | None = None  # GRADIENTS, None without --relevance
     mask: np.ndarray | None = None  # artifact patches to fill (layers, gh, gw); None: keep them
     rollout: RolloutOptions = RolloutOptions()
+    norms: np.ndarray | None = None  # TOKEN_NORMS, None from a model that gave no hidden states
+    tokens: np.ndarray | None = None  # TOKENS, idem
+    feature_basis: Any = None  # features.FeatureBasis fitted on the report; None: per image
 
     def available(self) -> frozenset[str]:
         """The inputs a method may need that this image has."""
-        return frozenset(name for name in INPUTS if name != GRADIENTS or self.gradients is not None)
+        given = {GRADIENTS: self.gradients, TOKEN_NORMS: self.norms, TOKENS: self.tokens}
+        return frozenset(name for name in INPUTS if given.get(name, True) is not None)
 
 
 class MapMethod:
@@ -64,10 +77,13 @@ class MapMethod:
     description: ClassVar[str]  # one line
     inputs: ClassVar[tuple[str, ...]]
     scale: ClassVar[str] = PANEL
+    kind: ClassVar[str] = GRID
+    bits: ClassVar[int | None] = None  # None: stored float32; 8: 8 bits per value, per grid
     bullet: ClassVar[str] = ""
 
     def compute(self, inputs: MapInputs, maps: Mapping[str, np.ndarray]) -> np.ndarray:
-        """The map of one image, float64 shaped ``inputs.grid``, not rescaled for display.
+        """The map of one image, float64 shaped ``inputs.grid`` (with a leading axis for the
+        ``layered`` and ``colours`` kinds), not rescaled for display.
 
         ``maps`` holds the maps of the methods before this one (``layers`` first). A method
         :attr:`recomputed` on reading a maps file is given ``inputs=None`` there: it reads

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from reportgen.methods import artifacts
-from reportgen.methods.base import CLS_ROWS, MapInputs, MapMethod
+from reportgen.methods.base import CLS_ROWS, LAYERED, MapInputs, MapMethod
 
 LAYERS = "layers"
 
@@ -20,6 +20,7 @@ class LayerMaps(MapMethod):
     name = LAYERS
     description = "per layer, the CLS attention to the patches, heads averaged"
     inputs = (CLS_ROWS,)
+    kind = LAYERED
     bullet = """\
 {% set patches = report.model.grid[0] * report.model.grid[1] %}
 {% set heads = report.model.heads %}

@@ -15,13 +15,25 @@ from typing import Any
 
 from reportgen import plugins
 from reportgen.methods.aggregates import Max, Mean, Min
-from reportgen.methods.base import INPUTS, SCALES, MapMethod
-from reportgen.methods.layers import LAYERS, LayerMaps
+from reportgen.methods.base import GRID, INPUTS, SCALES, MapMethod
+from reportgen.methods.features import Features
+from reportgen.methods.layers import LayerMaps
+from reportgen.methods.norms import TokenNorms
 from reportgen.methods.relevance import Relevance
 from reportgen.methods.rollout import Rollout
 
 BUILT_IN: dict[str, MapMethod] = {
-    method.name: method for method in (LayerMaps(), Max(), Min(), Mean(), Rollout(), Relevance())
+    method.name: method
+    for method in (
+        LayerMaps(),
+        Max(),
+        Min(),
+        Mean(),
+        Rollout(),
+        Relevance(),
+        TokenNorms(),
+        Features(),
+    )
 }
 # Names a plugin cannot take: the other entries of a maps file, the random baseline of the
 # faithfulness scores and the ``layer:K`` choice of ``--spread-by``.
@@ -36,6 +48,7 @@ RESERVED = (
     "layer",
 )
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
+RANGE_SUFFIX = "_range"  # a maps file keeps the range of an 8-bit map under NAME_range
 # The modules the methods build on, besides their own: part of the cache keys.
 SHARED_MODULES = ("methods.base", "methods.registry", "methods.maps", "methods.artifacts")
 
@@ -47,14 +60,18 @@ def _checked(name: str, loaded: Any) -> MapMethod:
         raise TypeError(f"{type(method).__name__} is not a reportgen.methods.base.MapMethod")
     if getattr(method, "name", None) != name:
         raise ValueError(f"its method is named {getattr(method, 'name', None)!r}, not {name!r}")
-    if not _NAME.fullmatch(name):
-        raise ValueError("a method's name is lower-case letters, digits and _")
+    if not _NAME.fullmatch(name) or name.endswith(RANGE_SUFFIX):
+        raise ValueError(
+            f"a method's name is lower-case letters, digits and _, not ending {RANGE_SUFFIX}"
+        )
     if not isinstance(method.description, str) or "\n" in method.description:
         raise ValueError("its description must be one line of text")
     if not method.inputs or not set(method.inputs) <= set(INPUTS):
         raise ValueError(f"its inputs must be some of {', '.join(INPUTS)}")
     if method.scale not in SCALES:
         raise ValueError(f"its scale must be one of {', '.join(SCALES)}")
+    if method.kind != GRID or method.bits is not None:
+        raise ValueError("a plugin's map is one float32 grid (kind grid, bits None)")
     return method
 
 
@@ -66,8 +83,14 @@ def methods() -> dict[str, MapMethod]:
 
 
 def grid_methods() -> list[MapMethod]:
-    """The methods that make one map per image (all but ``layers``), in panel order."""
-    return [method for name, method in methods().items() if name != LAYERS]
+    """The methods that make one (gh, gw) map per image (not ``layers``, ``norms`` or
+    ``features``), in panel order."""
+    return [method for method in methods().values() if method.kind == GRID]
+
+
+def grid_maps(maps: dict[str, Any]) -> dict[str, Any]:
+    """The maps of a record that are one grid each (:func:`grid_methods`), in panel order."""
+    return {method.name: maps[method.name] for method in grid_methods() if method.name in maps}
 
 
 def stored_names() -> list[str]:

@@ -251,5 +251,6 @@ def gallery_pages(
                 table_file=f"{DATA_DIR}/{table.TABLE_FILE}",
                 explorer=explorer.files(image.id),
                 correct=image.correct,
+                artifact_score=image.artifact_score,
             )
     return galleries, [image_pages[image.id] for image in analysis.images]

@@ -84,6 +84,8 @@ def render(job: RenderJob) -> None:
         )
     outcomes_chart = charts.write_outcomes_chart(job.report, job.analysis, job.cache)
     written = charts.write_charts(job.report, drawing_charts.result())
+    artifact_chart = charts.write_artifact_chart(job.report, job.analysis, job.cache)
+    written += (artifact_chart,) if artifact_chart else ()
     drawing_thumbnail.result()
     model = build_page_model(
         job.report,

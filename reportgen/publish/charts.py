@@ -1,6 +1,7 @@
 """The report's charts: the spread-entropy histogram, the mean entropy by layer for each level,
-and the faithfulness curves; each from the content cache when the same data was charted before
-by the same code. matplotlib is imported only where they are drawn (in the pool)."""
+the artifact scores and the faithfulness curves; each from the content cache when the same data
+was charted before by the same code. matplotlib is imported only where they are drawn (in the
+pool)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from reportgen.workers import Pool
 CHART_NAMES = ("entropy-histogram.svg", "entropy-by-layer.svg")
 FAITHFULNESS_CHART = "faithfulness.svg"
 OUTCOMES_CHART = "spread-correct-wrong.svg"
+ARTIFACT_CHART = "artifact-scores.svg"
 
 
 def _chart_files(
@@ -134,6 +136,30 @@ def write_faithfulness_chart(
         data,
         "Deletion and insertion curves, mean over the scored images",
         "Line charts of the model's score as patches are deleted or inserted, one line per map",
+    )
+
+
+def write_artifact_chart(
+    report: Path, analysis: Analysis, cache: store.ContentCache | None
+) -> page_model.Chart | None:
+    """The images' artifact scores and each level's mean; None for an analysis made before the
+    token-norm view (or with a model that gives no hidden states)."""
+    scored = [image for image in analysis.images if image.artifact_score is not None]
+    if not scored:
+        return None
+    scores = [image.artifact_score for image in scored]
+    levels = [image.level for image in scored]
+    data = _cached_chart(
+        cache,
+        {"artifact_scores": [scores, levels], "code": store.source_fingerprint("publish.plots")},
+        lambda: plots.artifact_score_histogram(scores, levels),
+    )
+    return _written_chart(
+        report,
+        ARTIFACT_CHART,
+        data,
+        "Artifact score of all images (share of high-norm patch tokens), mean per level",
+        "Histogram of the images' artifact scores, with a dashed line at each level's mean",
     )
 
 

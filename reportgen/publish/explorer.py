@@ -2,8 +2,9 @@
 
 The page draws every overlay itself (``templates/explorer.js``), so the data is the stored
 attention, not pixels: the image as the model saw it (the maps file's own WebP bytes, so the
-browser blends over the very pixels the figures use), every named map, the artifact mask and
-every head's CLS row (maps files before format 4 may lack them). Maps are quantised per grid to
+browser blends over the very pixels the figures use), every named map, the artifact mask,
+every head's CLS row (maps files before format 4 may lack them) and each layer's token norms
+(8 bits, as the maps file keeps them; older files lack them). Maps are quantised per grid to
 16 bits (the overlay's colour index, 8 bits, is exact to within one step), heads to 8 bits: the
 maps file's own levels, unless it keeps float16 heads. Each file is a
 script that hands its data to ``reportgenExplorer``, so pages opened from disk (``file://``,
@@ -25,7 +26,8 @@ import numpy as np
 from PIL import Image
 
 from reportgen import store, table
-from reportgen.methods import panels
+from reportgen.methods import panels, registry
+from reportgen.methods.norms import NORMS
 from reportgen.progress import track
 from reportgen.publish import render
 from reportgen.publish.escaping import HTML_ESCAPING, script_json
@@ -86,13 +88,12 @@ def image_data(record: ImageRecord, seen_image_webp: bytes | None) -> dict[str, 
         "image": _image_url(seen_image_webp, record),
         "layers": quantised(layers, 16),
         "maps": {
-            name: quantised(values, 16)
-            for name, values in record.maps.items()
-            if name != panels.LAYERS
+            name: quantised(values, 16) for name, values in registry.grid_maps(record.maps).items()
         },
         "heads": None,
         "raw": None,
         "mask": None,
+        "norms": quantised(record.maps[NORMS], 8) if NORMS in record.maps else None,
     }
     if heads is not None:
         data["heads"] = {"count": int(heads.shape[1]), **quantised(heads, 8)}

@@ -17,7 +17,8 @@ from PIL import Image
 from reportgen.errors import ReportgenError
 from reportgen.methods import panels as named_maps
 from reportgen.methods import registry, spread
-from reportgen.methods.base import PANEL
+from reportgen.methods.base import COLOURS, GRID, PANEL
+from reportgen.methods.norms import NORMS
 from reportgen.publish import plots, render
 from reportgen.record import ImageRecord
 
@@ -59,7 +60,8 @@ def named_panels(record: ImageRecord, normalise: str = "panel") -> dict[str, ren
     ``shared`` puts the layers and the maps of CLS attention (max/min/mean: the methods of
     ``panel`` scale) on one colour scale per image, so a flat layer looks flat; rollout and
     relevance have other units and keep their own min-max. Layer panels outline that layer's
-    artifact patches.
+    artifact patches. The token norms, when the record has them, are the panels N1..NN, each
+    on its own scale; the feature view is drawn in its own colours.
     """
     stored = record.maps
     layers = np.asarray(stored[named_maps.LAYERS], dtype=np.float64)
@@ -75,6 +77,11 @@ def named_panels(record: ImageRecord, normalise: str = "panel") -> dict[str, ren
         if method.name in stored:
             scale = shared if method.scale == PANEL else None
             result[method.name] = render.Panel(method.label(record), stored[method.name], scale)
+    for method in registry.methods().values():
+        if method.kind == COLOURS and method.name in stored:
+            result[method.name] = render.Panel(method.label(record), stored[method.name])
+    for number, norms in enumerate(stored.get(NORMS, ()), start=1):
+        result[f"N{number}"] = render.Panel(f"N{number}", norms)
     return result
 
 
@@ -86,7 +93,12 @@ def colorbar(record: ImageRecord, normalise: str) -> render.Colorbar:
         layers = record.maps[named_maps.LAYERS]
         methods = registry.methods().values()
         on_one_scale = [method.name for method in methods if method.scale == PANEL]
-        own_scale = [method.name for method in methods if method.scale != PANEL]
+        own_scale = [
+            method.name
+            for method in methods
+            if method.scale != PANEL
+            and (method.kind == GRID or (method.kind != COLOURS and method.name in record.maps))
+        ]
         return render.Colorbar(
             f"{float(layers.min()):.3g}",
             f"{float(layers.max()):.3g}",

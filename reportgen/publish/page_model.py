@@ -297,6 +297,7 @@ class ImagePage:
     table_file: str  # relative to the report: data/results.parquet
     explorer: ExplorerFiles | None = None  # the interactive explorer, where the page has one
     correct: bool | None = None  # its top-1 prediction equals its label; None: not checked
+    artifact_score: float | None = None  # share of high-norm patch tokens; None: not made
 
     def layer_chart(self) -> markupsafe.Markup:
         """A small inline SVG line chart of the entropy of each layer's map."""

@@ -1,4 +1,4 @@
-"""The two charts of a report: entropy histogram and entropy by depth.
+"""The charts of a report: entropy histogram, entropy by depth, artifact scores and others.
 
 matplotlib's object API (``Figure`` + Agg canvas, no pyplot state), drawn under matplotlib's
 default style so a user's matplotlibrc cannot change them. Output is deterministic: SVG with
@@ -122,6 +122,38 @@ def entropy_histogram(
         axes.set_ylabel("images")
         for handle in _legend_above(axes, n_levels).legend_handles:
             handle.set(edgecolor="#999999", linewidth=0.5)  # pastel swatches visible on white
+
+    return _render(draw, fmt)
+
+
+def artifact_score_histogram(
+    scores: Sequence[float], levels: Sequence[int], fmt: str = "svg"
+) -> bytes:
+    """Histogram of the images' artifact scores (share of high-norm patch tokens), with each
+    level's mean score marked by a line in its level's colour."""
+    from matplotlib.ticker import MaxNLocator
+
+    values = np.asarray(scores, dtype=np.float64)
+    level_array = np.asarray(levels)
+    if values.size == 0:
+        raise ReportgenError("no artifact scores to plot")
+    n_levels = int(level_array.max())
+    high = max(float(values.max()) * 1.05, 0.01)
+
+    def draw(axes) -> None:
+        bins = min(30, max(5, values.size))
+        axes.hist(values, bins=bins, range=(0.0, high), color=HISTOGRAM_COLOUR, edgecolor="white")
+        for level, colour in enumerate(line_colours(n_levels), start=1):
+            chosen = values[level_array == level]
+            if chosen.size:
+                mean = float(chosen.mean())
+                name = f"{_level_name(level, n_levels)}: mean {mean:.3f}"
+                axes.axvline(mean, color=colour, linestyle="--", linewidth=1.5, label=name)
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_xlim(0.0, high)
+        axes.set_xlabel("artifact score (share of patch tokens in the high-norm population)")
+        axes.set_ylabel("images")
+        _legend_above(axes, n_levels)
 
     return _render(draw, fmt)
 

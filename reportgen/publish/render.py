@@ -28,6 +28,7 @@ OUTLINE_OPACITY = 0.45  # faint: marks masked artifact patches without hiding th
 COLORBAR_HEIGHT = 12
 COLORBAR_WIDTH = 256
 _LAYER_LABEL = re.compile(r"L\d+")
+_NORM_LABEL = re.compile(r"N\d+")
 
 
 @functools.lru_cache(maxsize=16)
@@ -103,7 +104,7 @@ class Panel:
     """One labelled overlay of a figure."""
 
     label: str
-    values: np.ndarray  # (grid_h, grid_w)
+    values: np.ndarray  # (grid_h, grid_w); (3, grid_h, grid_w) in [0, 1]: RGB, drawn as it is
     value_range: tuple[float, float] | None = None  # None: the panel's own min and max
     outline: np.ndarray | None = None  # bool (grid_h, grid_w): patches to outline faintly
 
@@ -179,20 +180,32 @@ def _chunks(items: list[int], size: int) -> list[list[int]]:
 
 
 def _layout(labels: Sequence[str], columns: int | None) -> list[list[int]]:
-    """Rows of tile indices: the input (tile 0) and the aggregates first, then layers L1..LN.
+    """Rows of tile indices: the input (tile 0) and the aggregates first, then layers L1..LN,
+    then the token norms N1..NN when there are.
 
     By default the layers fill balanced rows of at most ``MAX_COLUMNS`` (12 layers: 2 rows of
     6), and the row is widened so the input and the aggregates fit on one row above them.
     """
-    layers = [i for i, label in enumerate(labels) if i and _LAYER_LABEL.fullmatch(label)]
-    first = [0] + [i for i in range(1, len(labels)) if i not in layers]
+    layers, norms = (
+        [i for i, label in enumerate(labels) if i and pattern.fullmatch(label)]
+        for pattern in (_LAYER_LABEL, _NORM_LABEL)
+    )
+    first = [i for i in range(len(labels)) if i not in layers and i not in norms]
     if columns is None:
         layer_rows = max(1, -(-len(layers) // MAX_COLUMNS))
         columns = max(-(-len(layers) // layer_rows), min(len(first), MAX_COLUMNS))
-    return _chunks(first, columns) + _chunks(layers, columns)
+    return _chunks(first, columns) + _chunks(layers, columns) + _chunks(norms, columns)
+
+
+def colour_pixels(channels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Three channels (3, grid_h, grid_w) in [0, 1], upsampled to ``size`` as uint8 RGB."""
+    planes = [upsample_bilinear(channel, size) for channel in np.asarray(channels)]
+    return (np.clip(np.stack(planes, axis=-1), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
 
 
 def _panel_pixels(base: np.ndarray, panel: Panel, cmap: str, alpha: float) -> np.ndarray:
+    if np.ndim(panel.values) == 3:
+        return colour_pixels(panel.values, base.shape[:2])
     pixels = overlay(base, panel.values, cmap, alpha, panel.value_range)
     if panel.outline is not None and panel.outline.any():
         pixels = outline_cells(pixels, panel.outline)

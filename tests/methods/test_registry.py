@@ -26,7 +26,8 @@ from reportgen.record import ImageRecord
 
 GRID = (2, 3)
 N_PREFIX = 2
-BUILT_IN = ["layers", "max", "min", "mean", "rollout", "relevance"]
+GRIDS = ["max", "min", "mean", "rollout", "relevance"]
+BUILT_IN = ["layers", *GRIDS, "norms", "features"]
 PLUGIN = '''
 import numpy as np
 
@@ -63,8 +64,11 @@ def installed(monkeypatch, tmp_path):
     registry.methods.cache_clear()
 
 
-def inputs(seed: int = 0, gradients: bool = True, mask: np.ndarray | None = None) -> MapInputs:
-    """Softmax-like attention of 3 layers, 2 heads, 2 prefix tokens and a 2x3 grid."""
+def inputs(
+    seed: int = 0, gradients: bool = True, mask: np.ndarray | None = None, hidden: bool = True
+) -> MapInputs:
+    """Softmax-like attention of 3 layers, 2 heads, 2 prefix tokens and a 2x3 grid; hidden
+    states of 5 dimensions."""
     rng = np.random.default_rng(seed)
     tokens = N_PREFIX + GRID[0] * GRID[1]
     logits = rng.normal(0, 2, (3, 2, tokens, tokens))
@@ -77,16 +81,20 @@ def inputs(seed: int = 0, gradients: bool = True, mask: np.ndarray | None = None
         gradients=rng.random((3, tokens, tokens)).astype(np.float32) if gradients else None,
         mask=mask,
         rollout=RolloutOptions("max", 0.1, 1),
+        norms=rng.random((3, GRID[0] * GRID[1])).astype(np.float32) + 1 if hidden else None,
+        tokens=rng.normal(0, 1, (GRID[0] * GRID[1], 5)).astype(np.float32) if hidden else None,
     )
 
 
 def test_the_built_in_methods_in_panel_order(installed):
     assert list(registry.methods()) == BUILT_IN
-    assert [method.name for method in registry.grid_methods()] == BUILT_IN[1:]
-    assert registry.stored_names() == ["layers", "rollout", "relevance"]
+    assert [method.name for method in registry.grid_methods()] == GRIDS
+    assert registry.stored_names() == ["layers", "rollout", "relevance", "norms", "features"]
     assert [name for name, m in registry.methods().items() if m.scale == "own"] == [
         "rollout",
         "relevance",
+        "norms",
+        "features",
     ]
     for method in registry.methods().values():
         assert method.description and "\n" not in method.description
@@ -105,11 +113,18 @@ def test_each_method_computes_what_the_functions_it_wraps_compute(installed):
     np.testing.assert_array_equal(
         named["relevance"], relevance_map(given.gradients, N_PREFIX, GRID)
     )
+    np.testing.assert_array_equal(named["norms"], given.norms.reshape(3, *GRID))
+    assert named["features"].shape == (3, *GRID)
     assert all(values.dtype == np.float64 for values in named.values())
 
 
 def test_relevance_is_computed_only_with_gradients(installed):
     assert "relevance" not in panels.report_maps(inputs(gradients=False))
+
+
+def test_norms_and_features_are_computed_only_with_hidden_states(installed):
+    named = panels.report_maps(inputs(hidden=False))
+    assert list(named) == BUILT_IN[:-2]
 
 
 def test_the_maps_file_recomputes_what_the_layer_maps_make(installed):
@@ -122,7 +137,7 @@ def test_the_maps_file_recomputes_what_the_layer_maps_make(installed):
 
 
 def test_spread_reads_its_choices_from_the_registry(installed):
-    assert spread.spread_maps() == BUILT_IN[1:]
+    assert spread.spread_maps() == GRIDS
     assert spread.choices_text() == "max, min, mean, rollout, relevance or layer:K (K >= 1)"
     assert spread.SpreadSpec.parse("relevance").describe() == "the class-specific relevance map"
     assert (
@@ -144,6 +159,8 @@ def test_the_bullets_of_how_the_maps_are_made(installed):
         "methods/max.j2",  # max, min and mean share one bullet
         "methods/rollout.j2",
         "methods/relevance.j2",
+        "methods/norms.j2",
+        "methods/features.j2",
     ]
     assert "Max, min and mean" in bullets["methods/max.j2"]
     assert "Attention rollout" in bullets["methods/rollout.j2"]
@@ -160,7 +177,7 @@ def record_of(named: dict[str, np.ndarray]) -> ImageRecord:
 def test_a_plugin_method_is_computed_stored_drawn_and_choosable(installed):
     installed(("peak", "reportgen_peak:Peak"))
     assert list(registry.methods()) == [*BUILT_IN, "peak"]
-    named = panels.report_maps(inputs(gradients=False))
+    named = panels.report_maps(inputs(gradients=False, hidden=False))
     assert list(named) == ["layers", "max", "min", "mean", "rollout", "peak"]
     assert named["peak"].sum() == 1.0
 

@@ -167,6 +167,7 @@ def summarise(tag: ItemTag, record: ImageRecord, spec: spread.SpreadSpec) -> Ima
         layer_entropies=layer_entropies,
         predictions=tuple(record.predictions),
         artifact_counts=tuple(int(count) for count in record.artifact_mask.sum(axis=(1, 2))),
+        artifact_score=record.artifact_score,
     )
 
 
@@ -193,6 +194,7 @@ def summary_from_facts(tag: ItemTag, facts: dict[str, Any]) -> ImageSummary:
         layer_entropies=tuple(facts["layer_entropies"]),
         predictions=tuple(Prediction(label, p) for label, p in facts["predictions"]),
         artifact_counts=tuple(facts["artifact_counts"]),
+        artifact_score=facts.get("artifact_score"),
     )
 
 

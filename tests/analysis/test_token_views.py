@@ -1,0 +1,64 @@
+"""The token-norm and feature views from real (tiny, random) models: what the hidden states say."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_model_dir
+from PIL import Image
+
+from reportgen.analysis import model
+from reportgen.analysis.extract import extract
+from reportgen.analysis.images import LoadedImage
+from reportgen.methods import features, norms
+
+PLANTED = (5, 20, 42)  # patches given a huge position embedding
+
+
+def image(seed: int) -> LoadedImage:
+    pixels = np.random.default_rng(seed).integers(0, 255, (64, 64, 3), np.uint8)
+    return LoadedImage(f"{seed}.png", Image.fromarray(pixels), "0" * 64, 1)
+
+
+def hidden_states(loaded, picture: LoadedImage) -> list[np.ndarray]:
+    """Each layer's output over the patches, computed here from the model's own outputs."""
+    pixels = loaded.processor(images=[picture.image], return_tensors="pt")["pixel_values"]
+    with torch.inference_mode():
+        states = loaded.model(pixel_values=pixels, output_hidden_states=True).hidden_states
+    return [state[0, loaded.summary.n_prefix :].double().numpy() for state in states[1:]]
+
+
+@pytest.mark.parametrize("family", ["vit", "deit", "dinov2_registers"])
+def test_norms_and_features_are_those_of_the_hidden_states(tmp_path_factory, family):
+    loaded = model.load(model.resolve(str(tiny_model_dir(tmp_path_factory, family))), "cpu")
+    picture = image(0)
+    (record,) = extract(loaded, [picture])
+    states = hidden_states(loaded, picture)
+    expected = np.stack([np.linalg.norm(state, axis=-1) for state in states]).reshape(2, 4, 4)
+    np.testing.assert_allclose(record.maps["norms"], expected, rtol=1e-5)
+    basis = features.fit_basis(states[-1])  # per image: fitted on its own tokens
+    colours = features.colours(states[-1], basis).reshape(3, 4, 4)
+    np.testing.assert_allclose(record.maps["features"], colours, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def wide_vit(tmp_path_factory):
+    """A tiny ViT over 8x8 patches."""
+    return model.resolve(str(tiny_model_dir(tmp_path_factory, "vit", image_size=64)))
+
+
+def test_planted_high_norm_tokens_are_found_and_a_plain_model_scores_zero(wide_vit):
+    plain = model.load(wide_vit, "cpu")
+    records = list(extract(plain, [image(seed) for seed in range(3)]))
+    assert [record.artifact_score for record in records] == [0.0, 0.0, 0.0]
+
+    planted = model.load(wide_vit, "cpu")
+    with torch.no_grad():
+        embeddings = planted.model.vit.embeddings.position_embeddings
+        for patch in PLANTED:  # position 0 is the CLS token's
+            embeddings[0, 1 + patch] = 40 * torch.nn.functional.normalize(
+                embeddings[0, 1 + patch], dim=0
+            )
+    for record in extract(planted, [image(seed) for seed in range(3)]):
+        assert record.artifact_score == pytest.approx(len(PLANTED) / 64)
+        found = norms.high_norm_tokens(record.maps["norms"][-1])
+        assert sorted(np.flatnonzero(found)) == list(PLANTED)
