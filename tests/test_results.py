@@ -26,6 +26,7 @@ RECORDED = {
     "label_map",
     "levels",
     "model",
+    "pca",
     "relevance",
     "rollout_start_layer",
     "spread_by",
