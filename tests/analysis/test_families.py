@@ -7,6 +7,7 @@ from conftest import tiny_model_dir
 from PIL import Image
 
 from reportgen.analysis import model
+from reportgen.analysis.backends import huggingface
 from reportgen.analysis.extract import extract
 from reportgen.analysis.images import LoadedImage
 from reportgen.errors import ReportgenError
@@ -133,19 +134,20 @@ def test_bad_model_folders_are_clear_errors(tmp_path):
 
 def test_unreachable_hub_fails_fast_with_remedies(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(model, "_cached_revision", lambda repo: None)
+    monkeypatch.setattr(huggingface, "_cached_revision", lambda repo: None)
     with pytest.raises(ReportgenError, match="HF_HUB_OFFLINE"):
         model.resolve("someone/some-vit")
-    monkeypatch.setattr(model.offline, "offline_available", lambda name: False)
+    monkeypatch.setattr(huggingface.offline, "offline_available", lambda name: False)
     with pytest.raises(ReportgenError, match="reportgen\\[offline\\]"):
         model.resolve("auto")
 
 
 def test_auto_prefers_a_cached_hub_model(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(model, "_cached_revision", lambda repo: "abc123")
+    monkeypatch.setattr(huggingface, "_cached_revision", lambda repo: "abc123")
     ref = model.resolve("auto")
-    assert (ref.model_id, ref.source, ref.revision) == (model.DEFAULT_HUB_MODEL, "hub", "abc123")
+    expected = (huggingface.DEFAULT_HUB_MODEL, "hub", "abc123")
+    assert (ref.model_id, ref.source, ref.revision) == expected
     assert ref.local_files_only
 
 
@@ -169,6 +171,6 @@ def test_hub_weights_hash_is_read_from_the_huggingface_cache(tiny_vit_dir, tmp_p
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     ref = model.ModelRef("someone/tiny-vit", "hub", "someone/tiny-vit", revision)
     expected = hashlib.sha256((tiny_vit_dir / "model.safetensors").read_bytes()).hexdigest()
-    assert model.hub_weights_sha256(ref) == expected
+    assert huggingface.hub_weights_sha256(ref) == expected
     missing = model.ModelRef("someone/absent", "hub", "someone/absent", revision)
-    assert model.hub_weights_sha256(missing) is None
+    assert huggingface.hub_weights_sha256(missing) is None

@@ -1,9 +1,6 @@
-"""Choosing and loading a HuggingFace ViT-family model, and describing it.
-
-``resolve`` is cheap (no weights loaded): it decides which model a spec means (hub id, local
-``save_pretrained`` directory, built-in offline model, or ``auto``) and how to identify it for the
-cache. ``load`` loads the weights with the Auto classes, probes one forward pass and derives the
-token layout (prefix tokens, patch grid) from what the model actually returns.
+"""The transformers backend: HuggingFace ViT-family models (hub ids, local ``save_pretrained``
+folders, the built-in offline model, or ``auto``), loaded with the Auto classes, eager attention,
+safetensors and no remote code.
 """
 
 from __future__ import annotations
@@ -12,45 +9,18 @@ import hashlib
 import logging
 import os
 import threading
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from reportgen import store
 from reportgen.analysis import offline
+from reportgen.analysis.model import ModelRef
 from reportgen.errors import ReportgenError
-from reportgen.record import ModelSummary
-from reportgen.results import DTYPES
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HUB_MODEL = "google/vit-base-patch16-224"
 DEFAULT_OFFLINE_MODEL = "offline:dinov2-small"
-HUB_TIMEOUT_S = 5.0
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """Which model a spec resolved to, and how to load and identify it."""
-
-    model_id: str  # what the report calls it
-    source: str  # "hub", "local" or "offline"
-    location: str  # hub repo id or directory
-    revision: str | None = None  # hub commit hash
-    weights_sha256: str | None = None
-    local_files_only: bool = True
-    reason: str = ""  # why this model was chosen, said to the user
-    provenance: dict[str, Any] = field(default_factory=dict)
-
-    def identity(self) -> dict[str, Any]:
-        """What makes results from this model reproducible: goes into cache keys."""
-        return {
-            "model_id": self.model_id,
-            "source": self.source,
-            "revision": self.revision,
-            "weights_sha256": self.weights_sha256,
-        }
 
 
 def _hub_offline() -> bool:
@@ -150,14 +120,14 @@ def _resolve_hub(repo_id: str, timeout: float) -> ModelRef | None:
 
 
 def resolve(
-    spec: str = "auto", *, hub_timeout: float = HUB_TIMEOUT_S, cache_dir: Path | None = None
+    spec: str, *, cache: store.ContentCache, hub_timeout: float, random_weights: bool
 ) -> ModelRef:
-    """Decide which model ``spec`` means. Never hangs on an unreachable hub.
-
-    ``cache_dir`` is where the offline model is converted to and weight hashes are remembered
-    (default: the user cache).
-    """
-    cache = store.ContentCache(cache_dir or store.default_cache_dir())
+    """Decide which model ``spec`` means (see :func:`reportgen.analysis.model.resolve`)."""
+    if random_weights:
+        raise ReportgenError(
+            "--random-weights is for timm models (--model timm:NAME); a transformers model "
+            "loads the weights of its folder or hub repository"
+        )
     if spec == "auto":
         hub = _resolve_hub(DEFAULT_HUB_MODEL, hub_timeout)
         if hub:
@@ -202,33 +172,6 @@ def resolve(
     )
 
 
-def pick_device(name: str = "auto") -> str:
-    """The torch device for ``--device``; ``auto`` prefers CUDA, then Apple MPS, then CPU."""
-    import torch
-
-    if name not in DEVICES:
-        raise ReportgenError(f"unknown device {name!r}; choose from {', '.join(DEVICES)}")
-    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
-    if name == "auto":
-        return "cuda" if cuda else "mps" if mps else "cpu"
-    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
-        raise ReportgenError(f"device {name} was asked for but is not available here")
-    return name
-
-
-@dataclass
-class LoadedModel:
-    """A model ready for extraction, with its processor and what we learned about it."""
-
-    ref: ModelRef
-    model: Any  # torch.nn.Module in eval mode on ``device``
-    processor: Any  # the checkpoint's own image processor
-    device: str
-    summary: ModelSummary
-    labels: dict[int, str] | None  # class names when the model has a classifier head
-    dtype: Any = None  # torch dtype of the weights and inputs; None: float32
-
-
 def _has_classifier(config: Any) -> bool:
     return any("ForImageClassification" in name for name in (config.architectures or []))
 
@@ -242,77 +185,6 @@ def _model_class(config: Any) -> Any:
     if _has_classifier(config):
         return transformers.AutoModelForImageClassification
     return transformers.AutoModel
-
-
-def _pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
-def _probe(model: Any, processor: Any, device: str) -> tuple[tuple[int, int], int, int, int]:
-    """One forward pass on a blank image: (input H, W), tokens, layers, heads."""
-    import torch
-    from PIL import Image
-
-    blank = Image.new("RGB", (256, 256), (128, 128, 128))
-    pixels = processor(images=[blank], return_tensors="pt")["pixel_values"]
-    pixels = pixels.to(device, dtype=next(model.parameters()).dtype)
-    try:
-        with torch.inference_mode():
-            attentions = model(pixel_values=pixels, output_attentions=True).attentions
-    except (RuntimeError, ValueError, TypeError) as error:
-        raise ReportgenError(
-            f"{type(model).__name__} failed on a test image: {str(error).splitlines()[0]}"
-        ) from None
-    if not attentions or attentions[0] is None:
-        raise ReportgenError(
-            f"{type(model).__name__} does not return attention weights; reportgen needs a "
-            "ViT-family model whose layers attend over [CLS] + patch tokens"
-        )
-    return (
-        tuple(pixels.shape[-2:]),
-        attentions[0].shape[-1],
-        len(attentions),
-        attentions[0].shape[1],
-    )
-
-
-def summarise(
-    ref: ModelRef, model: Any, processor: Any, device: str, labels: dict[int, str] | None
-) -> ModelSummary:
-    """Describe the model; the prefix-token count comes from the sequence length and grid."""
-    config = model.config
-    patch = _pair(getattr(config, "patch_size", 0) or 0)
-    if not all(patch):
-        raise ReportgenError(f"{ref.model_id}: config has no patch_size; not a ViT-family model")
-    image_size, n_tokens, layers, heads = _probe(model, processor, device)
-    grid = (image_size[0] // patch[0], image_size[1] // patch[1])
-    n_prefix = n_tokens - grid[0] * grid[1]
-    if n_prefix < 1:
-        raise ReportgenError(
-            f"{ref.model_id}: {n_tokens} tokens for a {grid[0]}x{grid[1]} patch grid leaves no "
-            "[CLS] token; reportgen needs a model with a CLS token"
-        )
-    hidden = int(config.hidden_size)
-    return ModelSummary(
-        model_id=ref.model_id,
-        source=ref.source,
-        revision=ref.revision,
-        weights_sha256=ref.weights_sha256,
-        family=str(config.model_type),
-        layers=layers,
-        heads=heads,
-        hidden_size=hidden,
-        head_dim=hidden // heads,
-        patch_size=patch,
-        image_size=image_size,
-        grid=grid,
-        n_prefix=n_prefix,
-        num_classes=len(labels) if labels else None,
-        provenance=ref.provenance,
-        class_names=tuple(labels.get(index, str(index)) for index in range(len(labels)))
-        if labels
-        else None,
-    )
 
 
 def _labels(model: Any) -> dict[int, str] | None:
@@ -344,50 +216,26 @@ def _cannot_load(ref: ModelRef, error: Exception) -> ReportgenError:
     return ReportgenError(f"cannot load model {ref.model_id}: {first_line}")
 
 
-_PROCESSORS: dict[tuple[str, str | None], Any] = {}
-_PROCESSORS_LOCK = threading.Lock()
-
-
 def load_processor(ref: ModelRef) -> Any:
-    """The checkpoint's own image processor, without the weights; loaded once per process
-    (intake threads and workers share it: calling it keeps no state)."""
+    """The checkpoint's own image processor, without the weights."""
     import transformers
 
-    with _PROCESSORS_LOCK:
-        key = (ref.location, ref.revision)
-        if key not in _PROCESSORS:
-            _quiet_transformers()
-            try:
-                _PROCESSORS[key] = transformers.AutoImageProcessor.from_pretrained(
-                    ref.location, **_loading_options(ref)
-                )
-            except (OSError, ValueError, KeyError, RuntimeError) as error:
-                raise _cannot_load(ref, error) from None
-        return _PROCESSORS[key]
+    _quiet_transformers()
+    try:
+        return transformers.AutoImageProcessor.from_pretrained(
+            ref.location, **_loading_options(ref)
+        )
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise _cannot_load(ref, error) from None
 
 
-def load(
-    ref: ModelRef,
-    device: str = "auto",
-    dtype: str = "float32",
-    summary: ModelSummary | None = None,
-    cache: store.ContentCache | None = None,
-) -> LoadedModel:
-    """Load weights and processor (eager attention, safetensors, no remote code) and describe.
-
-    ``dtype`` is the precision of the weights and the forward pass (the maps are computed in
-    float32 and float64 whatever it is). A ``summary`` known from an earlier load of the same
-    model (the cache) skips the probing forward pass. A hub model's summary gets the sha256 of
-    the weights just loaded (remembered in ``cache``).
-    """
-    import torch
+def load_model(ref: ModelRef) -> tuple[Any, dict[int, str] | None]:
+    """The model (eager attention, safetensors, no remote code) and a classifier's class
+    names."""
     import transformers
 
-    if dtype not in DTYPES:
-        raise ReportgenError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
-    device = pick_device(device)
-    processor = load_processor(ref)
     options = _loading_options(ref)
+    _quiet_transformers()
     try:
         config = transformers.AutoConfig.from_pretrained(ref.location, **options)
         model = _model_class(config).from_pretrained(
@@ -395,12 +243,9 @@ def load(
         )
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise _cannot_load(ref, error) from None
-    torch_dtype = getattr(torch, dtype)
-    model.eval().to(device, dtype=torch_dtype)
-    labels = _labels(model)
-    if summary is None:
-        described = ref
-        if ref.source == "hub" and ref.weights_sha256 is None:
-            described = replace(ref, weights_sha256=hub_weights_sha256(ref, cache))
-        summary = summarise(described, model, processor, device, labels)
-    return LoadedModel(ref, model, processor, device, summary, labels, torch_dtype)
+    return model, _labels(model)
+
+
+def loaded_weights_sha256(ref: ModelRef, cache: store.ContentCache | None) -> str | None:
+    """A hub model's weights hash, read from the HuggingFace cache once they are there."""
+    return hub_weights_sha256(ref, cache) if ref.source == "hub" else None
