@@ -61,6 +61,7 @@ class AnalysisParams:
     keep_heads: bool = False  # store every head's CLS attention as float16, not 8-bit
     pca: str = "per-report"  # the feature view's components: fitted on the report or per image
     label_map: dict[str, str] | None = None  # source label -> model class name (--label-map)
+    random_weights: bool = False  # a timm model with random weights (--random-weights)
 
     # What 0.1 did for parameters its manifests do not record.
     LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {
@@ -108,8 +109,12 @@ class AnalysisParams:
         return self
 
     def parameters(self) -> dict[str, Any]:
-        """Every parameter, as the manifest records them."""
-        return asdict(self)
+        """Every parameter, as the manifest records them; ``random_weights`` only when set (the
+        model's source says it too), so reports of trained models read as they did."""
+        recorded = asdict(self)
+        if not self.random_weights:
+            del recorded["random_weights"]
+        return recorded
 
     def rollout(self, start_layer: int) -> RolloutOptions:
         """Rollout options with the start layer resolved (``auto`` decided by the caller)."""

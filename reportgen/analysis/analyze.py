@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from reportgen import __version__, labels, store
-from reportgen.analysis import engines, features
+from reportgen.analysis import backends, engines, features
 from reportgen.analysis.engines.base import Engine, Job, Stored
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import ExtractOptions, artifact_profile
@@ -106,7 +106,11 @@ class _ModelSession:
                 "dtype": dtype,
                 "format": store.FORMAT_VERSION,
                 "code": store.source_fingerprint(
-                    "analysis.extract", "analysis.model", "methods.artifacts", "record"
+                    "analysis.extract",
+                    "analysis.model",
+                    backends.BACKENDS[ref.backend],
+                    "methods.artifacts",
+                    "record",
                 ),
             }
         )
@@ -172,7 +176,7 @@ def analyze(
     source, out_dir = as_source(source), Path(out_dir)
     total = source.count()  # before the model loads: a source that is not there says so first
 
-    ref = resolve(params.model, cache_dir=execution.cache_dir)
+    ref = resolve(params.model, cache_dir=execution.cache_dir, random_weights=params.random_weights)
     say(f"model: {ref.model_id} ({ref.reason})")
     cache_dir = (execution.cache_dir or store.default_cache_dir()) if execution.use_cache else None
     cache = store.ContentCache(cache_dir) if cache_dir else None
@@ -199,6 +203,7 @@ def analyze(
         "code": store.source_fingerprint(
             "analysis.images",
             "analysis.extract",
+            backends.BACKENDS[ref.backend],
             "analysis.relevance",
             "methods.panels",
             *registry.code_modules(),

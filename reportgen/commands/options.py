@@ -64,8 +64,16 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
         "--model",
         default="auto",
         help="HuggingFace hub id (e.g. google/vit-base-patch16-224), a local save_pretrained "
-        "folder, or offline:dinov2-small (built in, no network). Default auto: the hub's "
-        "google/vit-base-patch16-224 when cached or reachable, else the offline model.",
+        "folder, offline:dinov2-small (built in, no network), or a timm model: timm:NAME "
+        "(weights from the local HuggingFace cache) or timm:NAME@/path/weights.safetensors. "
+        "Default auto: the hub's google/vit-base-patch16-224 when cached or reachable, else "
+        "the offline model.",
+    )
+    group.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="a timm model (--model timm:NAME) with random weights (seed 0), e.g. to test a "
+        "setup; the report says so on its front page",
     )
     group.add_argument(
         "--device",

@@ -1,0 +1,317 @@
+"""The timm backend (--model timm:NAME) on tiny random timm models registered here: the maps
+equal an independent computation from each layer's q and k, prefix tokens come from the model,
+preprocessing is timm's, relevance and faithfulness work, and specs fail with clear messages."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+timm = pytest.importorskip("timm")
+
+from reportgen.analysis import model  # noqa: E402
+from reportgen.analysis.backends import timm as timm_backend  # noqa: E402
+from reportgen.analysis.extract import Extractor, model_inputs, seen_images  # noqa: E402
+from reportgen.analysis.faithfulness import FaithfulnessItem, faithfulness  # noqa: E402
+from reportgen.analysis.relevance import class_gradients  # noqa: E402
+from reportgen.errors import ReportgenError  # noqa: E402
+
+TINY = dict(embed_dim=32, depth=2, num_heads=2)
+# registered name: (timm model it shrinks, its options, prefix tokens, classes)
+TINY_MODELS = {
+    "reportgen_tiny_vit": ("vit_tiny_patch16_224", dict(img_size=32, patch_size=8), 1, 7),
+    "reportgen_tiny_deit_distilled": (
+        "deit_tiny_distilled_patch16_224",
+        dict(img_size=32, patch_size=8),
+        2,
+        5,
+    ),
+    "reportgen_tiny_dinov2_reg4": (
+        "vit_small_patch14_reg4_dinov2",
+        dict(img_size=28, patch_size=7, global_pool="token"),
+        5,
+        0,
+    ),
+}
+
+
+def _register(name: str, base: str, options: dict, classes: int) -> None:
+    size = options["img_size"]
+
+    def create(pretrained: bool = False, **kwargs):
+        overlay = {
+            "input_size": (3, size, size),
+            **(kwargs.pop("pretrained_cfg_overlay", None) or {}),
+        }
+        return timm.create_model(
+            base,
+            pretrained=pretrained,
+            pretrained_cfg_overlay=overlay,
+            **{"num_classes": classes, **TINY, **options, **kwargs},
+        )
+
+    create.__name__ = name
+    create.__module__ = __name__
+    timm.models.register_model(create)
+
+
+for _name, (_base, _options, _, _classes) in TINY_MODELS.items():
+    if not timm.is_model(_name):
+        _register(_name, _base, _options, _classes)
+
+
+def random_model(name: str) -> model.LoadedModel:
+    return model.load(model.resolve(f"timm:{name}", random_weights=True), "cpu")
+
+
+def photo(seed: int, size=(45, 37)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray((rng.random((size[1], size[0], 3)) * 255).astype(np.uint8))
+
+
+def independent_attention(net, pixels: torch.Tensor) -> list[np.ndarray]:
+    """Each block's softmax(q k^T / sqrt(d)) from the input its attention module receives,
+    computed here from the module's own qkv weights (no timm attention code)."""
+    inputs = []
+    hooks = [
+        block.attn.register_forward_pre_hook(lambda _, args: inputs.append(args[0]))
+        for block in net.blocks
+    ]
+    with torch.inference_mode():
+        net.forward_features(pixels)
+    for hook in hooks:
+        hook.remove()
+    maps = []
+    with torch.no_grad():
+        maps = [
+            _softmax_qk(block.attn, x.clone()) for block, x in zip(net.blocks, inputs, strict=True)
+        ]
+    return maps
+
+
+def _softmax_qk(attn, x: torch.Tensor) -> np.ndarray:
+    batch, tokens, _ = x.shape
+    qkv = torch.nn.functional.linear(x, attn.qkv.weight, attn.qkv.bias)
+    q, k, _ = qkv.reshape(batch, tokens, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+    q, k = attn.q_norm(q), attn.k_norm(k)
+    logits = q.double() @ k.double().transpose(-2, -1) / np.sqrt(attn.head_dim)
+    return torch.softmax(logits, dim=-1).numpy()
+
+
+@pytest.mark.parametrize("name", list(TINY_MODELS))
+def test_maps_equal_an_independent_computation_from_q_and_k(name):
+    loaded = random_model(name)
+    net = loaded.model.net
+    summary = loaded.summary
+    assert summary.n_prefix == net.num_prefix_tokens == TINY_MODELS[name][2]
+    assert summary.grid == tuple(net.patch_embed.grid_size)
+    assert (summary.layers, summary.heads) == (2, 2)
+    assert summary.source == "random" and summary.weights_sha256 is None
+    fused_before = [block.attn.fused_attn for block in net.blocks]
+    pixels = loaded.processor(images=[photo(1), photo(2)])["pixel_values"]
+    outputs = loaded.model(pixel_values=pixels, output_attentions=True)
+    expected = independent_attention(net, pixels)
+    for layer, attention in enumerate(outputs.attentions):
+        np.testing.assert_allclose(attention.detach().numpy(), expected[layer], atol=1e-6)
+    tensors = Extractor(loaded).forward(pixels)["tensors"]
+    cls_rows = np.stack([layer[:, :, 0, summary.n_prefix :] for layer in expected], axis=1)
+    np.testing.assert_allclose(tensors["cls_heads"].numpy(), cls_rows, atol=1e-6)
+    assert [block.attn.fused_attn for block in net.blocks] == fused_before  # restored
+    assert all(not block.attn.attn_drop._forward_hooks for block in net.blocks)
+
+
+def test_random_weights_are_seeded_and_leave_the_global_generator_alone():
+    state = torch.random.get_rng_state()
+    first, second = (random_model("reportgen_tiny_vit") for _ in range(2))
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for a, b in zip(first.model.parameters(), second.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_preprocessing_is_timms_own_transform():
+    loaded = random_model("reportgen_tiny_vit")
+    config = timm.data.resolve_model_data_config(loaded.model.net)
+    transform = timm.data.create_transform(**config, is_training=False)
+    image = photo(3)
+    pixels = loaded.processor(images=[image])["pixel_values"]
+    assert torch.equal(pixels[0], transform(image))
+    processor = loaded.processor
+    assert processor.crop_size == {"height": 32, "width": 32}
+    assert processor.size == {"shortest_edge": int(32 / config["crop_pct"])}
+    seen = seen_images(pixels.numpy(), processor)
+    assert seen.shape == (1, 32, 32, 3)
+    np.testing.assert_allclose(model_inputs(seen, processor), pixels.numpy(), atol=0.03)
+    assert processor.to_dict()["data_config"]["input_size"] == [3, 32, 32]
+
+
+def test_classifier_gets_predictions_relevance_and_faithfulness():
+    loaded = random_model("reportgen_tiny_deit_distilled")
+    assert loaded.labels == {index: str(index) for index in range(5)}
+    pixels = loaded.processor(images=[photo(4), photo(5)])["pixel_values"]
+    weighted, targets, outputs = class_gradients(loaded.model, pixels, None)
+    n_tokens = loaded.summary.n_tokens
+    assert weighted.shape == (2, 2, n_tokens, n_tokens) and np.isfinite(weighted).all()
+    assert weighted.any()
+    assert targets == outputs.logits.argmax(dim=-1).tolist()
+    seen = seen_images(pixels.numpy(), loaded.processor)
+    grid = loaded.summary.grid
+    items = [
+        FaithfulnessItem(image, {"ramp": np.arange(grid[0] * grid[1]).reshape(grid)})
+        for image in seen
+    ]
+    result = faithfulness(loaded, items, steps=4, batch_size=8)
+    assert result.metric == "target probability" and result.images == 2
+
+
+def test_backbone_faithfulness_scores_the_final_cls_embedding():
+    loaded = random_model("reportgen_tiny_dinov2_reg4")
+    assert loaded.labels is None and loaded.summary.num_classes is None
+    seen = seen_images(
+        loaded.processor(images=[photo(6)])["pixel_values"].numpy(), loaded.processor
+    )
+    grid = loaded.summary.grid
+    item = FaithfulnessItem(seen[0], {"ramp": np.arange(grid[0] * grid[1]).reshape(grid)})
+    result = faithfulness(loaded, [item], steps=4)
+    assert result.metric == "CLS cosine similarity"
+
+
+def test_weights_from_a_safetensors_file(tmp_path):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(3)
+    net = timm.create_model("reportgen_tiny_vit")
+    path = tmp_path / "tiny.safetensors"
+    save_file(net.state_dict(), str(path))
+    ref = model.resolve(f"timm:reportgen_tiny_vit@{path}")
+    assert (ref.model_id, ref.source, ref.backend) == ("timm:reportgen_tiny_vit", "file", "timm")
+    assert ref.weights_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    loaded = model.load(ref, "cpu")
+    for name, value in net.state_dict().items():
+        assert torch.equal(loaded.model.net.state_dict()[name], value), name
+
+
+def test_weights_from_the_local_huggingface_cache(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+    from safetensors.torch import save_file
+
+    revision = "1" * 40
+    snapshot = tmp_path / "models--timm--reportgen_tiny_vit"
+    (snapshot / "snapshots" / revision).mkdir(parents=True)
+    (snapshot / "refs").mkdir()
+    (snapshot / "refs" / "main").write_text(revision)
+    torch.manual_seed(4)
+    net = timm.create_model("reportgen_tiny_vit")
+    save_file(net.state_dict(), str(snapshot / "snapshots" / revision / "model.safetensors"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    ref = model.resolve("timm:reportgen_tiny_vit")
+    assert (ref.source, ref.revision) == ("hub", revision)
+    assert "hf-hub:timm/reportgen_tiny_vit" in ref.reason
+    loaded = model.load(ref, "cpu")
+    assert torch.equal(loaded.model.net.cls_token, net.cls_token)
+
+
+@pytest.mark.parametrize(
+    ("spec", "random_weights", "message"),
+    [
+        ("timm:no_such_model_here", False, "timm has no model called 'no_such_model_here'"),
+        ("timm:", False, "name a timm model"),
+        ("timm:vit_tiny_patch16_224", False, "not in the local HuggingFace cache"),
+        ("timm:vit_tiny_patch16_224@/nowhere/w.bin", False, "is not a .safetensors file"),
+        ("timm:vit_tiny_patch16_224@/nowhere/w.safetensors", True, "exclude"),
+        ("offline:dinov2-small", True, "--random-weights is for timm models"),
+    ],
+)
+def test_bad_timm_specs_are_clear_errors(spec, random_weights, message, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(ReportgenError, match=message.replace(".", "\\.").replace("'", "'")):
+        model.resolve(spec, random_weights=random_weights)
+
+
+def test_a_model_without_attention_blocks_is_refused():
+    with pytest.raises(ReportgenError, match="not a ViT-family timm model"):
+        model.load(model.resolve("timm:resnet18", random_weights=True), "cpu")
+
+
+def test_hub_form_of_the_name_is_accepted():
+    assert (
+        timm_backend.parse("timm:hf-hub:timm/vit_small_patch14_dinov2.lvd142m@/w.safetensors")[0]
+        == "vit_small_patch14_dinov2.lvd142m"
+    )
+
+
+def test_build_with_random_weights_says_so_on_the_front_page(tmp_path):
+    import json
+
+    from conftest import write_images
+
+    from reportgen import cli
+
+    write_images(tmp_path / "photos", 3)
+    site = tmp_path / "site"
+    command = ["build", str(tmp_path / "photos"), "--out", str(site), "--device", "cpu"]
+    command += ["--model", "timm:reportgen_tiny_deit_distilled", "--random-weights"]
+    command += ["--relevance", "--faithfulness", "--faithfulness-images", "2"]
+    command += ["--format", "html,gfm", "--date", "2024-05-24", "--cache-dir", str(tmp_path / "c")]
+    assert cli.main(command) == 0
+    report = site / "reports" / "photos"
+    manifest = json.loads((report / "data" / "manifest.json").read_text())
+    assert manifest["model"]["source"] == "random" and manifest["model"]["n_prefix"] == 2
+    assert manifest["parameters"]["random_weights"] is True
+    for page in ("index.html", "README.md"):
+        assert "The model has random weights" in " ".join((report / page).read_text().split())
+
+
+def hf_dinov2_to_timm(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A transformers Dinov2Model's state dict in timm's vit_*_dinov2 names (q, k and v
+    concatenated into qkv; the mask token, used only in training, dropped)."""
+    renames = {
+        "embeddings.cls_token": "cls_token",
+        "embeddings.position_embeddings": "pos_embed",
+        "embeddings.patch_embeddings.projection.": "patch_embed.proj.",
+        "encoder.layer.": "blocks.",
+        "attention.o_proj.": "attn.proj.",
+        "layer_scale1.lambda1": "ls1.gamma",
+        "layer_scale2.lambda1": "ls2.gamma",
+        "layernorm.": "norm.",
+    }
+    converted = {}
+    for name, value in weights.items():
+        if name == "embeddings.mask_token" or ".attention.q_proj." in name:
+            continue
+        if ".attention.k_proj." in name or ".attention.v_proj." in name:
+            continue
+        for old, new in renames.items():
+            name = name.replace(old, new)
+        converted[name] = value
+    layers = {name.split(".")[2] for name in weights if name.startswith("encoder.layer.")}
+    for layer in layers:
+        for kind in ("weight", "bias"):
+            converted[f"blocks.{layer}.attn.qkv.{kind}"] = torch.cat(
+                [weights[f"encoder.layer.{layer}.attention.{p}_proj.{kind}"] for p in "qkv"]
+            )
+    return converted
+
+
+@pytest.mark.slow
+def test_offline_dinov2_converted_into_timm_gives_the_same_maps(tmp_path):
+    """The offline DINOv2-S weights in timm's vit_small_patch14_dinov2: the same pixels (at the
+    37x37 grid both position embeddings are made for) give the same maps within 1e-4."""
+    from safetensors.torch import load_file, save_file
+
+    hf = model.load(model.resolve("offline:dinov2-small"), "cpu")
+    weights = load_file(f"{hf.ref.location}/model.safetensors")
+    path = tmp_path / "dinov2_small_timm.safetensors"
+    save_file(hf_dinov2_to_timm(weights), str(path))
+    converted = model.load(model.resolve(f"timm:vit_small_patch14_dinov2@{path}"), "cpu")
+    assert converted.summary.grid == (37, 37) and converted.summary.n_prefix == 1
+    pixels = converted.processor(images=[photo(7, (80, 60)), photo(8, (50, 70))])["pixel_values"]
+    ours = Extractor(converted).forward(pixels)["tensors"]
+    theirs = Extractor(hf).forward(pixels)["tensors"]
+    for name in ("cls_heads", "fused", "column_means"):
+        np.testing.assert_allclose(ours[name].numpy(), theirs[name].numpy(), atol=1e-4)
