@@ -3,9 +3,11 @@
 
 PYTHON ?= python3
 VENV ?= .venv
-# torch is installed on its own first: an unpinned torch pulls a multi-GB CUDA build.
-TORCH ?= torch==2.13.0
-EXTRAS ?= offline,test,ray,datasets,stats
+# torch is installed on its own first, with the torchvision built against it (timm imports
+# torchvision, which must match torch's build exactly: PyPI's torchvision does not import beside
+# the CPU-only torch 2.13.0+cpu). This pair is PyPI's CUDA build, which runs on a CPU too.
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+EXTRAS ?= offline,test,ray,datasets,stats,timm
 MODEL ?= auto
 EXAMPLE_DATE ?= 2026-11-24
 # Show every section on 13 images: faithfulness, and galleries with a page per image (reports
@@ -24,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+ or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet $(TORCH)
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	@touch $@
 
