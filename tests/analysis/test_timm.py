@@ -120,6 +120,14 @@ def test_maps_equal_an_independent_computation_from_q_and_k(name):
     tensors = Extractor(loaded).forward(pixels)["tensors"]
     cls_rows = np.stack([layer[:, :, 0, summary.n_prefix :] for layer in expected], axis=1)
     np.testing.assert_allclose(tensors["cls_heads"].numpy(), cls_rows, atol=1e-6)
+    with torch.no_grad():  # the token norms: each block's output, by the blocks run one by one
+        tokens = net.norm_pre(net.patch_drop(net._pos_embed(net.patch_embed(pixels))))
+        norms = []
+        for block in net.blocks:
+            tokens = block(tokens)
+            norms.append(tokens[:, summary.n_prefix :].norm(dim=-1))
+    np.testing.assert_allclose(tensors["norms"].numpy(), torch.stack(norms, 1), rtol=1e-5)
+    np.testing.assert_allclose(tensors["tokens"].numpy(), tokens[:, summary.n_prefix :], atol=1e-5)
     assert [block.attn.fused_attn for block in net.blocks] == fused_before  # restored
     assert all(not block.attn.attn_drop._forward_hooks for block in net.blocks)
 

@@ -229,6 +229,23 @@ def recorded_attention(modules: list[Any]) -> Iterator[list[Any]]:
             hook.remove()
 
 
+@contextmanager
+def recorded_hidden_states(blocks: Any) -> Iterator[list[Any]]:
+    """While inside, the list fills with the tokens entering the first block, then each
+    block's output: a transformers model's ``hidden_states``."""
+    recorded: list[Any] = []
+    hooks = [blocks[0].register_forward_pre_hook(lambda _, args: recorded.append(args[0]))]
+    hooks += [
+        block.register_forward_hook(lambda _, __, output: recorded.append(output))
+        for block in blocks
+    ]
+    try:
+        yield recorded
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
 class TimmModel(torch.nn.Module):
     """A timm model that answers as a transformers vision model does (see
     :mod:`reportgen.analysis.model`): ``attentions`` on request, ``logits`` for a classifier,
@@ -245,15 +262,22 @@ class TimmModel(torch.nn.Module):
             _attn_implementation="eager",  # whenever attentions are asked for
         )
 
-    def forward(self, pixel_values: Any, output_attentions: bool = False) -> SimpleNamespace:
-        recording = recorded_attention(self.attention) if output_attentions else nullcontext()
-        with recording as attentions:
+    def forward(
+        self,
+        pixel_values: Any,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> SimpleNamespace:
+        attending = recorded_attention(self.attention) if output_attentions else nullcontext()
+        hiding = recorded_hidden_states(self.net.blocks) if output_hidden_states else nullcontext()
+        with attending as attentions, hiding as hidden_states:
             features = self.net.forward_features(pixel_values)
         logits = self.net.forward_head(features) if self.net.num_classes else None
         return SimpleNamespace(
             last_hidden_state=features,
             logits=logits,
             attentions=tuple(attentions) if output_attentions else None,
+            hidden_states=tuple(hidden_states) if output_hidden_states else None,
         )
 
 
