@@ -32,16 +32,20 @@ class ModelSummary:
     num_classes: int | None  # None when the model has no classification head
     provenance: dict[str, Any] = field(default_factory=dict)
     class_names: tuple[str, ...] | None = None  # a classifier's id2label, by class id
+    pooling: str = "cls"  # "cls", or "attention pool": no CLS token, an attention-pooling head
 
     @property
     def n_tokens(self) -> int:
         return self.n_prefix + self.grid[0] * self.grid[1]
 
     def to_json(self) -> dict[str, Any]:
-        """As manifests record it; a backbone's (and a 0.2 summary's) has no class names."""
+        """As manifests record it; a backbone's (and a 0.2 summary's) has no class names, and
+        a CLS model's no pooling (manifests before models without a CLS token did not say)."""
         data = asdict(self)
         if data["class_names"] is None:
             del data["class_names"]
+        if data["pooling"] == "cls":
+            del data["pooling"]
         return data
 
     @classmethod

@@ -25,7 +25,7 @@ import pyarrow as pa
 from reportgen import store, table
 from reportgen.errors import ReportgenError
 from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, AnalysisManifest
-from reportgen.methods import registry, spread
+from reportgen.methods import base, registry, spread
 from reportgen.methods.artifacts import ARTIFACT_MODES
 from reportgen.methods.features import PCA_MODES
 from reportgen.methods.maps import HEAD_FUSIONS, RolloutOptions
@@ -98,7 +98,7 @@ class AnalysisParams:
         if self.faithfulness_steps < 2:
             problems.append("--faithfulness-steps must be at least 2")
         method = registry.methods().get(self.spread_by)
-        if method is not None and method.optional and not self.relevance:
+        if method is not None and base.GRADIENTS in method.inputs and not self.relevance:
             problems.append(f"--spread-by {self.spread_by} needs --relevance")
         try:
             spread.SpreadSpec.parse(self.spread_by)

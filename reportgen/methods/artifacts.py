@@ -41,7 +41,7 @@ def received_attention(attn: np.ndarray, n_prefix: int, grid: tuple[int, int]) -
     head-averaged column mean over every query token, times T.
     """
     attn = np.asarray(attn)
-    check_tokens(attn.shape[-1], n_prefix, grid)
+    check_tokens(attn.shape[-1], n_prefix, grid, cls=False)
     return received_from_column_means(attn.mean(axis=(1, 2), dtype=np.float64), n_prefix, grid)
 
 
@@ -52,7 +52,7 @@ def received_from_column_means(
     T), the one reduction of the full attention it needs (made where the attention is)."""
     column_means = np.asarray(column_means, dtype=np.float64)
     n_tokens = column_means.shape[-1]
-    check_tokens(n_tokens, n_prefix, grid)
+    check_tokens(n_tokens, n_prefix, grid, cls=False)
     return (column_means[:, n_prefix:] * n_tokens).reshape(column_means.shape[0], *grid)
 
 

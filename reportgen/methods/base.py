@@ -27,7 +27,9 @@ GRADIENTS = "gradients"  # per layer, mean over heads of (grad_A * A) clipped at
 # made only with --relevance: a method that needs them is computed only then
 TOKEN_NORMS = "token_norms"  # per layer, the L2 norm of every patch token (layers, gh * gw)
 TOKENS = "tokens"  # the last layer's patch tokens (gh * gw, hidden size)
-INPUTS = (CLS_ROWS, LAYER_MAPS, ATTENTION, GRADIENTS, TOKEN_NORMS, TOKENS)
+PROBE = "probe"  # an attention-pooling head's probe attention over the tokens, heads averaged
+# (T,): only models without a CLS token that pool with such a head have it
+INPUTS = (CLS_ROWS, LAYER_MAPS, ATTENTION, GRADIENTS, TOKEN_NORMS, TOKENS, PROBE)
 
 # How a map is coloured for display (``scale``):
 PANEL = "panel"  # CLS attention: its own min-max, or the image's shared scale (--normalise shared)
@@ -45,7 +47,9 @@ KINDS = (GRID, LAYERED, COLOURS)
 class MapInputs:
     """One image's inputs to every method; the attention arrays as the model gave them
     (float32). The first ``n_prefix`` tokens are CLS (index 0) plus any distillation or register
-    tokens, the rest the patches of ``grid = (grid_h, grid_w)`` in row-major order."""
+    tokens, the rest the patches of ``grid = (grid_h, grid_w)`` in row-major order. A model
+    without a CLS token that pools with an attention head has a ``probe``, and its ``cls_heads``
+    are the stand-in: the mean attention each patch receives, per head."""
 
     n_prefix: int
     grid: tuple[int, int]
@@ -57,10 +61,16 @@ class MapInputs:
     norms: np.ndarray | None = None  # TOKEN_NORMS, None from a model that gave no hidden states
     tokens: np.ndarray | None = None  # TOKENS, idem
     feature_basis: Any = None  # features.FeatureBasis fitted on the report; None: per image
+    probe: np.ndarray | None = None  # PROBE, None for a model with a CLS token
 
     def available(self) -> frozenset[str]:
         """The inputs a method may need that this image has."""
-        given = {GRADIENTS: self.gradients, TOKEN_NORMS: self.norms, TOKENS: self.tokens}
+        given = {
+            GRADIENTS: self.gradients,
+            TOKEN_NORMS: self.norms,
+            TOKENS: self.tokens,
+            PROBE: self.probe,
+        }
         return frozenset(name for name in INPUTS if given.get(name, True) is not None)
 
 
@@ -106,5 +116,6 @@ class MapMethod:
 
     @property
     def optional(self) -> bool:
-        """Whether some reports lack it (it needs inputs made only on request)."""
-        return GRADIENTS in self.inputs
+        """Whether some reports lack it (it needs inputs made only on request, or only by
+        models without a CLS token)."""
+        return bool({GRADIENTS, PROBE} & set(self.inputs))

@@ -1,4 +1,6 @@
-"""The layer maps: per layer, the CLS token's attention to the patches, heads averaged."""
+"""The layer maps: per layer, the CLS token's attention to the patches, heads averaged (for a
+model without a CLS token, the stand-in of :func:`reportgen.analysis.extract.reduce_attention`:
+the mean attention each patch receives)."""
 
 from __future__ import annotations
 
@@ -25,9 +27,17 @@ class LayerMaps(MapMethod):
 {% set patches = report.model.grid[0] * report.model.grid[1] %}
 {% set heads = report.model.heads %}
 {% call m.item() %}
+{% if report.model.pooling == "attention pool" %}
+{{ m.strong("Which attention?") }} An attention matrix scores every pair of tokens. This model
+has no {{ m.code("CLS") }} token, so no row speaks for the image: each layer's map stands in
+with the mean attention each of the {{ patches }} image patches receives from all tokens (the
+mean of each column), which says which patches the layer's tokens draw on. The pooling head's
+own attention is the probe map.
+{% else %}
 {{ m.strong("Which attention?") }} An attention matrix scores every pair of tokens. The maps show
 one row of it: the attention of the {{ m.code("CLS") }} token to the {{ patches }} image patches
 (the columns of the prefix tokens are left out).
+{% endif %}
 {% endcall %}
 {% call m.item() %}
 {{ m.strong("Which head?") }} Each layer has {{ heads }} heads; the map of a layer is the mean

@@ -33,11 +33,14 @@ class RolloutOptions:
     start_layer: int = 0
 
 
-def check_tokens(n_tokens: int, n_prefix: int, grid: tuple[int, int]) -> None:
-    """Refuse shapes where prefix + patch grid does not account for every token."""
+def check_tokens(n_tokens: int, n_prefix: int, grid: tuple[int, int], cls: bool = True) -> None:
+    """Refuse shapes where prefix + patch grid does not account for every token; ``cls``: the
+    first token must be a CLS token (no prefix tokens at all is fine otherwise)."""
     grid_h, grid_w = grid
-    if n_prefix < 1:
-        raise ValueError("n_prefix must be at least 1 (the CLS token)")
+    if n_prefix < 1 and (cls or n_prefix < 0):
+        raise ValueError(
+            "n_prefix must be at least 1 (the CLS token)" if cls else "n_prefix must be >= 0"
+        )
     if n_prefix + grid_h * grid_w != n_tokens:
         raise ValueError(
             f"{n_tokens} tokens do not split into {n_prefix} prefix tokens "
@@ -58,6 +61,16 @@ def cls_rows(attn: np.ndarray, n_prefix: int, grid: tuple[int, int]) -> np.ndarr
 def layer_maps(attn: np.ndarray, n_prefix: int, grid: tuple[int, int]) -> np.ndarray:
     """Per layer, the CLS row averaged over heads, patch columns only: (layers, gh, gw)."""
     return cls_rows(attn, n_prefix, grid).mean(axis=1)
+
+
+def received_maps(attn: np.ndarray, n_prefix: int, grid: tuple[int, int]) -> np.ndarray:
+    """Per layer, the mean attention each patch receives, over heads and query tokens:
+    (layers, gh, gw). The layer maps of a model without a CLS token (a stand-in for the CLS
+    row: it says which patches the layer's tokens draw on)."""
+    attn = np.asarray(attn)
+    check_tokens(attn.shape[-1], n_prefix, grid, cls=False)
+    received = attn.mean(axis=(1, 2), dtype=np.float64)[:, n_prefix:]
+    return received.reshape(attn.shape[0], *grid)
 
 
 def aggregate(layer_maps: np.ndarray, how: str) -> np.ndarray:
@@ -118,9 +131,15 @@ def rollout_matrix(
 
 
 def rollout_row(
-    fused: np.ndarray, discard_ratio: float = 0.0, start_layer: int = 0, row: int = 0
+    fused: np.ndarray,
+    discard_ratio: float = 0.0,
+    start_layer: int = 0,
+    row: int = 0,
+    query: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Row ``row`` (0: CLS) of :func:`rollout_matrix`, float64 (T,), without forming R.
+    """Row ``row`` (0: CLS) of :func:`rollout_matrix`, float64 (T,), without forming R; or,
+    given a ``query`` (T,), the distribution over tokens ``query @ R``: an attention-pooling
+    head's probe attention followed back through the layers.
 
     R = A'_L ... A'_(s+1), so its row is a row vector times each layer's step, last layer
     first: O(layers * T^2) instead of O(layers * T^3). Each step ``(0.5 A + 0.5 I)`` divided
@@ -128,8 +147,11 @@ def rollout_row(
     Accepts float32 layers (read once, accumulated in float64).
     """
     layers = _rollout_layers(fused, discard_ratio, start_layer)
-    vector = np.zeros(layers.shape[-1])
-    vector[row] = 1.0
+    if query is None:
+        vector = np.zeros(layers.shape[-1])
+        vector[row] = 1.0
+    else:
+        vector = np.asarray(query, dtype=np.float64)
     for layer in layers[::-1]:
         if discard_ratio:
             layer = _discard_lowest(layer, discard_ratio)
@@ -145,10 +167,14 @@ def rollout_fused(
     grid: tuple[int, int],
     discard_ratio: float = 0.0,
     start_layer: int = 0,
+    query: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Attention rollout over head-fused attention (layers, T, T); see :func:`rollout`."""
-    check_tokens(np.shape(fused)[-1], n_prefix, grid)
-    return rollout_row(fused, discard_ratio, start_layer)[n_prefix:].reshape(grid)
+    """Attention rollout over head-fused attention (layers, T, T); see :func:`rollout`. With a
+    ``query`` (T,), the probe of an attention-pooling head, it is ``query @ R`` instead of the
+    CLS row."""
+    check_tokens(np.shape(fused)[-1], n_prefix, grid, cls=query is None)
+    joint = rollout_row(fused, discard_ratio, start_layer, query=query)
+    return joint[n_prefix:].reshape(grid)
 
 
 def rollout(

@@ -19,6 +19,7 @@ from reportgen.methods.base import GRID, INPUTS, SCALES, MapMethod
 from reportgen.methods.features import Features
 from reportgen.methods.layers import LayerMaps
 from reportgen.methods.norms import TokenNorms
+from reportgen.methods.probe import Probe
 from reportgen.methods.relevance import Relevance
 from reportgen.methods.rollout import Rollout
 
@@ -31,6 +32,7 @@ BUILT_IN: dict[str, MapMethod] = {
         Mean(),
         Rollout(),
         Relevance(),
+        Probe(),
         TokenNorms(),
         Features(),
     )

@@ -17,8 +17,9 @@ ROLLOUT = "rollout"
 
 
 class Rollout(MapMethod):
-    """The CLS row of the product of the head-fused layers. With artifacts masked, it is filled
-    at the patches masked in any layer it multiplies (the start layer onwards)."""
+    """The CLS row of the product of the head-fused layers (a model without a CLS token: its
+    pooling head's probe attention times the product). With artifacts masked, it is filled at
+    the patches masked in any layer it multiplies (the start layer onwards)."""
 
     name = ROLLOUT
     description = "the attention followed through the layers (Abnar and Zuidema, 2020)"
@@ -26,6 +27,7 @@ class Rollout(MapMethod):
     scale = OWN
     bullet = """\
 {% set start = report.rollout_start_layer %}
+{% set pooled = report.model.pooling == "attention pool" %}
 {% set discard = report.params["discard_ratio"] %}
 {% call m.item() %}
 {{ m.strong("Attention rollout") }}
@@ -34,7 +36,10 @@ attention through the layers: in each layer the heads are fused by their
 {{ report.params["head_fusion"]|text }}{% if discard %}, a fraction {{ discard|param_value|text }}
 of the lowest attention weights is discarded{% endif %}, the identity is added for the residual
 connection (½ A + ½ I) and the rows are normalised; the matrices of layers {{ start + 1 }} to
-{{ report.model.layers }} are multiplied, and the map is the {{ m.code("CLS") }} row of the product.
+{{ report.model.layers }} are multiplied, and the map is {% if pooled -%}
+the pooling head's probe attention (heads averaged) times the product: the probe's attention
+followed back through the layers.
+{%- else %}the {{ m.code("CLS") }} row of the product.{% endif %}
 {% if report.rollout_auto and start %}It starts after layer {{ start }}: chosen automatically,
 because in this model's first layers artifact patches take a large share of the
 {{ m.code("CLS") }} attention, and rollout would multiply those spikes through every later
@@ -51,6 +56,7 @@ layer dominated by artifact patches.{% endif %}
             inputs.grid,
             options.discard_ratio,
             options.start_layer,
+            query=inputs.probe,
         )
         if inputs.mask is None:
             return rollout

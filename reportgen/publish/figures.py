@@ -92,7 +92,11 @@ def colorbar(record: ImageRecord, normalise: str) -> render.Colorbar:
     if normalise == "shared":
         layers = record.maps[named_maps.LAYERS]
         methods = registry.methods().values()
-        on_one_scale = [method.name for method in methods if method.scale == PANEL]
+        on_one_scale = [
+            method.name
+            for method in methods
+            if method.scale == PANEL and method.name in record.maps
+        ]
         own_scale = [
             method.name
             for method in methods

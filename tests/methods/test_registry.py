@@ -26,7 +26,7 @@ from reportgen.record import ImageRecord
 
 GRID = (2, 3)
 N_PREFIX = 2
-GRIDS = ["max", "min", "mean", "rollout", "relevance"]
+GRIDS = ["max", "min", "mean", "rollout", "relevance", "probe"]
 BUILT_IN = ["layers", *GRIDS, "norms", "features"]
 PLUGIN = '''
 import numpy as np
@@ -89,7 +89,8 @@ def inputs(
 def test_the_built_in_methods_in_panel_order(installed):
     assert list(registry.methods()) == BUILT_IN
     assert [method.name for method in registry.grid_methods()] == GRIDS
-    assert registry.stored_names() == ["layers", "rollout", "relevance", "norms", "features"]
+    stored = ["layers", "rollout", "relevance", "probe", "norms", "features"]
+    assert registry.stored_names() == stored
     assert [name for name, m in registry.methods().items() if m.scale == "own"] == [
         "rollout",
         "relevance",
@@ -103,7 +104,7 @@ def test_the_built_in_methods_in_panel_order(installed):
 def test_each_method_computes_what_the_functions_it_wraps_compute(installed):
     given = inputs()
     named = panels.report_maps(given)
-    assert list(named) == BUILT_IN
+    assert list(named) == [name for name in BUILT_IN if name != "probe"]  # a CLS model's
     np.testing.assert_array_equal(named["layers"], given.cls_heads.astype(np.float64).mean(axis=1))
     for how in ("max", "min", "mean"):
         np.testing.assert_array_equal(named[how], maps.aggregate(named["layers"], how))
@@ -118,17 +119,35 @@ def test_each_method_computes_what_the_functions_it_wraps_compute(installed):
     assert all(values.dtype == np.float64 for values in named.values())
 
 
+def pooled_inputs() -> MapInputs:
+    """:func:`inputs` with an attention-pooling head's probe, as a model without CLS has."""
+    probe = np.random.default_rng(1).dirichlet(np.ones(N_PREFIX + GRID[0] * GRID[1]))
+    return replace(inputs(), probe=probe.astype(np.float32))
+
+
+def test_a_pooling_heads_probe_gives_the_probe_map_and_starts_rollout(installed):
+    """A model without a CLS token: the probe map is the probe's attention to the patches,
+    rollout the probe row times the rollout matrix."""
+    given = pooled_inputs()
+    probe = given.probe.astype(np.float64)
+    named = panels.report_maps(given)
+    np.testing.assert_allclose(named["probe"], probe[N_PREFIX:].reshape(GRID), rtol=1e-6)
+    joint = maps.rollout_matrix(given.attention, 0.1, 1)
+    expected = (probe @ joint)[N_PREFIX:].reshape(GRID)
+    np.testing.assert_allclose(named["rollout"], expected, rtol=1e-9)
+
+
 def test_relevance_is_computed_only_with_gradients(installed):
     assert "relevance" not in panels.report_maps(inputs(gradients=False))
 
 
 def test_norms_and_features_are_computed_only_with_hidden_states(installed):
     named = panels.report_maps(inputs(hidden=False))
-    assert list(named) == BUILT_IN[:-2]
+    assert list(named) == ["layers", "max", "min", "mean", "rollout", "relevance"]
 
 
 def test_the_maps_file_recomputes_what_the_layer_maps_make(installed):
-    named = panels.report_maps(inputs())
+    named = panels.report_maps(pooled_inputs())
     kept = {name: named[name] for name in registry.stored_names()}
     completed = panels.complete(kept, np.float32)
     assert list(completed) == BUILT_IN
@@ -138,7 +157,8 @@ def test_the_maps_file_recomputes_what_the_layer_maps_make(installed):
 
 def test_spread_reads_its_choices_from_the_registry(installed):
     assert spread.spread_maps() == GRIDS
-    assert spread.choices_text() == "max, min, mean, rollout, relevance or layer:K (K >= 1)"
+    choices = "max, min, mean, rollout, relevance, probe or layer:K (K >= 1)"
+    assert spread.choices_text() == choices
     assert spread.SpreadSpec.parse("relevance").describe() == "the class-specific relevance map"
     assert (
         spread.SpreadSpec.parse("rollout").describe(2)
@@ -148,7 +168,7 @@ def test_spread_reads_its_choices_from_the_registry(installed):
         "the min over layers of the CLS attention (heads averaged)"
     )
     assert spread.SpreadSpec.parse("layer:2") == spread.SpreadSpec("layer", 2)
-    with pytest.raises(ValueError, match="use one of max, min, mean, rollout, relevance or"):
+    with pytest.raises(ValueError, match="use one of max, min, mean, rollout, relevance, probe or"):
         spread.SpreadSpec.parse("peak")
 
 
@@ -159,6 +179,7 @@ def test_the_bullets_of_how_the_maps_are_made(installed):
         "methods/max.j2",  # max, min and mean share one bullet
         "methods/rollout.j2",
         "methods/relevance.j2",
+        "methods/probe.j2",
         "methods/norms.j2",
         "methods/features.j2",
     ]
