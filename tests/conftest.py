@@ -54,6 +54,13 @@ def tiny_model_dir(tmp_path_factory, family: str, **overrides):
             {"size": exact, "do_center_crop": False},
         ),
         "clip": (tf.CLIPVisionConfig, tf.CLIPVisionModel, tf.CLIPImageProcessor, crop),
+        # no CLS token: pools with an attention head (vision_use_head=False: no pooler either)
+        "siglip": (
+            tf.SiglipVisionConfig,
+            tf.SiglipVisionModel,
+            tf.SiglipImageProcessor,
+            {"size": exact},
+        ),
     }
     config_class, model_class, processor_class, processor_options = families[family]
     if model_class.__name__.endswith(("Classification", "WithTeacher")):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from reportgen import __version__, labels, store
-from reportgen.analysis import backends, engines, features
+from reportgen.analysis import backends, engines, features, pooling
 from reportgen.analysis.engines.base import Engine, Job, Stored
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import ExtractOptions, artifact_profile
@@ -37,7 +37,7 @@ from reportgen.manifest import (
     Rollout,
     Spread,
 )
-from reportgen.methods import registry, spread
+from reportgen.methods import base, registry, spread
 from reportgen.methods.artifacts import AUTO_START_SHARE, ISOLATION, SHARE, auto_start_layer
 from reportgen.methods.faithfulness import pick_evenly
 from reportgen.methods.maps import RolloutOptions
@@ -305,6 +305,12 @@ def _check_against_model(params: AnalysisParams, model: ModelSummary) -> None:
     spec = spread.SpreadSpec.parse(params.spread_by)
     if spec.kind == "layer" and spec.layer > model.layers:
         raise ReportgenError(f"--spread-by layer:{spec.layer}: the model has {model.layers} layers")
+    method = registry.methods().get(spec.kind)
+    if method and base.PROBE in method.inputs and model.pooling != pooling.ATTENTION_POOL:
+        raise ReportgenError(
+            f"--spread-by {spec.kind} needs a model that pools with an attention head: "
+            f"{model.model_id} has a CLS token"
+        )
     if params.relevance and not model.num_classes:
         raise ReportgenError(
             f"--relevance needs a classifier: {model.model_id} has no classification head "

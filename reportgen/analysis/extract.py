@@ -26,6 +26,7 @@ import numpy as np
 
 from reportgen.analysis.images import LoadedImage
 from reportgen.analysis.model import LoadedModel
+from reportgen.analysis.pooling import recorded_probe
 from reportgen.analysis.relevance import class_gradients, resolve_target
 from reportgen.methods import artifacts, maps, norms, panels
 from reportgen.methods.base import MapInputs
@@ -161,6 +162,9 @@ class RawRecord:
     relevance_target: str | None = None
     norms: np.ndarray | None = None  # float32 (layers, P): each patch token's L2 norm per layer
     tokens: np.ndarray | None = None  # float32 (P, D): the last layer's patch tokens
+    # float32 (T,): a model without a CLS token, its pooling head's probe attention, heads
+    # averaged; its ``cls_heads`` then hold the mean attention each patch receives, per head
+    probe: np.ndarray | None = None
 
 
 def finish(raw: RawRecord, options: ExtractOptions) -> ImageRecord:
@@ -183,6 +187,7 @@ def finish(raw: RawRecord, options: ExtractOptions) -> ImageRecord:
             norms=raw.norms,
             tokens=raw.tokens,
             feature_basis=options.feature_basis,
+            probe=raw.probe,
         )
     )
     facts = raw.facts
@@ -217,10 +222,16 @@ def reduce_tokens(hidden_states: Any, n_prefix: int) -> dict[str, Any]:
     }
 
 
-def reduce_attention(attentions: Any, n_prefix: int, head_fusion: str) -> dict[str, Any]:
+def reduce_attention(
+    attentions: Any, n_prefix: int, head_fusion: str, probe: Any = None
+) -> dict[str, Any]:
     """From a model's attentions (per layer (B, heads, T, T), any float dtype), in float32 on
     their device: ``cls_heads`` (B, L, heads, P), ``fused`` (B, L, T, T) and ``column_means``
-    (B, L, T), the column mean over heads and query tokens."""
+    (B, L, T), the column mean over heads and query tokens.
+
+    A model without a CLS token gives its pooling head's ``probe`` attention (B, heads, T):
+    then ``cls_heads`` are the stand-in, the mean attention each patch receives (over the
+    query tokens), and ``probe`` (B, T) is the probe's, heads averaged."""
     import torch
 
     if head_fusion not in HEAD_FUSIONS:
@@ -231,17 +242,21 @@ def reduce_attention(attentions: Any, n_prefix: int, head_fusion: str) -> dict[s
     for layer in attentions:
         layer = layer.detach().float()
         head_mean = layer.mean(dim=1)
-        cls_rows.append(layer[:, :, 0, n_prefix:])
+        rows = layer[:, :, 0] if probe is None else layer.mean(dim=2)
+        cls_rows.append(rows[:, :, n_prefix:])
         column_means.append(head_mean.mean(dim=1))
         if head_fusion == "mean":
             fused.append(head_mean)
         else:
             fused.append(layer.amax(dim=1) if head_fusion == "max" else layer.amin(dim=1))
-    return {
+    reduced = {
         "cls_heads": torch.stack(cls_rows, dim=1),
         "fused": torch.stack(fused, dim=1),
         "column_means": torch.stack(column_means, dim=1),
     }
+    if probe is not None:
+        reduced["probe"] = probe.detach().float().mean(dim=1)
+    return reduced
 
 
 class _Transfers:
@@ -350,16 +365,20 @@ class Extractor:
         loaded, options = self.loaded, self.options
         summary = loaded.summary
         gradients = targets = None
-        if options.relevance:
-            gradients, targets, outputs = class_gradients(loaded.model, pixels, self._target)
-        else:
-            with torch.inference_mode():
-                outputs = loaded.model(
-                    pixel_values=pixels, output_attentions=True, output_hidden_states=True
-                )
+        with recorded_probe(loaded.pooler) as probe:
+            if options.relevance:
+                gradients, targets, outputs = class_gradients(loaded.model, pixels, self._target)
+            else:
+                with torch.inference_mode():
+                    outputs = loaded.model(
+                        pixel_values=pixels, output_attentions=True, output_hidden_states=True
+                    )
         with torch.inference_mode():
             tensors = reduce_attention(
-                outputs.attentions, summary.n_prefix, options.rollout.head_fusion
+                outputs.attentions,
+                summary.n_prefix,
+                options.rollout.head_fusion,
+                probe[0] if probe else None,
             )
             hidden_states = getattr(outputs, "hidden_states", None)
             tensors.update(reduce_tokens(hidden_states, summary.n_prefix))
@@ -397,6 +416,7 @@ class Extractor:
                 ),
                 norms=arrays["norms"][index] if "norms" in arrays else None,
                 tokens=arrays["tokens"][index] if "tokens" in arrays else None,
+                probe=arrays["probe"][index] if "probe" in arrays else None,
             )
             for index, facts in enumerate(batch.facts)
         ]
@@ -426,8 +446,9 @@ def extract(
 
 
 def artifact_profile(loaded: LoadedModel, n_images: int = 4, seed: int = 0) -> list[float]:
-    """Per layer, the median share of CLS attention that falls on artifact patches, over a few
-    seeded noise images: the model's own habit, measured once, for ``rollout_start_layer=auto``."""
+    """Per layer, the median share of the layer maps' attention (CLS rows, or the stand-in of a
+    model without a CLS token) that falls on artifact patches, over a few seeded noise images:
+    the model's own habit, measured once, for ``rollout_start_layer=auto``."""
     import torch
     from PIL import Image
 
@@ -442,9 +463,10 @@ def artifact_profile(loaded: LoadedModel, n_images: int = 4, seed: int = 0) -> l
         )
     attention = torch.stack(outputs.attentions, dim=1).float().cpu().numpy()
     summary = loaded.summary
+    layer_maps = maps.layer_maps if loaded.pooler is None else maps.received_maps
     shares = [
         artifacts.cls_share(
-            maps.layer_maps(attn, summary.n_prefix, summary.grid),
+            layer_maps(attn, summary.n_prefix, summary.grid),
             artifacts.detect(artifacts.received_attention(attn, summary.n_prefix, summary.grid)),
         )
         for attn in attention

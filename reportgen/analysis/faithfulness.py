@@ -7,7 +7,8 @@ the model scores every perturbed image:
 - classifiers: the softmax probability of the target class (the item's target, else the top-1
   class of the unperturbed image);
 - backbones: the cosine similarity of the final CLS embedding (``last_hidden_state[:, 0]``) to
-  the unperturbed image's.
+  the unperturbed image's; for a model without a CLS token, of its pooled embedding
+  (``pooler_output``, the attention-pooling head's).
 
 Perturbed patches take the pixels of a baseline image: ``blur`` (a Gaussian blur whose sigma is
 the patch's larger side in pixels, so no detail at the scale of a patch survives but the coarse
@@ -40,6 +41,7 @@ from reportgen.methods.faithfulness import (
 BASELINES = ("blur", "mean")
 CLASSIFIER_METRIC = "target probability"
 BACKBONE_METRIC = "CLS cosine similarity"
+POOLED_METRIC = "pooled embedding cosine similarity"
 
 
 @dataclass
@@ -132,13 +134,15 @@ def _check(
 
 
 def _outputs(loaded: LoadedModel, pixels: np.ndarray) -> np.ndarray:
-    """Class probabilities (classifier) or final CLS embeddings (backbone), (B, D)."""
+    """Class probabilities (classifier), or final CLS or pooled embeddings (backbone), (B, D)."""
     import torch
 
     inputs = torch.from_numpy(pixels).to(loaded.device, dtype=loaded.dtype)
     output = loaded.model(pixel_values=inputs)
     if loaded.labels is not None:
         return torch.softmax(output.logits.float(), dim=-1).cpu().numpy()
+    if loaded.pooler is not None:
+        return output.pooler_output.float().cpu().numpy()
     return output.last_hidden_state[:, 0].float().cpu().numpy()
 
 
@@ -228,7 +232,13 @@ def faithfulness(
                 deletion[name].append(deleted)
                 insertion[name].append(inserted)
     return FaithfulnessResult(
-        metric=CLASSIFIER_METRIC if loaded.labels is not None else BACKBONE_METRIC,
+        metric=(
+            CLASSIFIER_METRIC
+            if loaded.labels is not None
+            else POOLED_METRIC
+            if loaded.pooler is not None
+            else BACKBONE_METRIC
+        ),
         steps=steps,
         images=len(items),
         baseline=baseline,

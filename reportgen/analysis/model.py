@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from reportgen import store
-from reportgen.analysis import backends
+from reportgen.analysis import backends, pooling
 from reportgen.errors import ReportgenError
 from reportgen.record import ModelSummary
 from reportgen.results import DTYPES
@@ -103,6 +103,7 @@ class LoadedModel:
     summary: ModelSummary
     labels: dict[int, str] | None  # class names when the model has a classifier head
     dtype: Any = None  # torch dtype of the weights and inputs; None: float32
+    pooler: Any = None  # a model without a CLS token: its attention-pooling head's attention
 
 
 def _pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -138,9 +139,16 @@ def _probe(model: Any, processor: Any, device: str) -> tuple[tuple[int, int], in
 
 
 def summarise(
-    ref: ModelRef, model: Any, processor: Any, device: str, labels: dict[int, str] | None
+    ref: ModelRef,
+    model: Any,
+    processor: Any,
+    device: str,
+    labels: dict[int, str] | None,
+    pooler: Any = None,
 ) -> ModelSummary:
-    """Describe the model; the prefix-token count comes from the sequence length and grid."""
+    """Describe the model; the prefix-token count comes from the sequence length and grid.
+    A model without prefix tokens has no CLS token: it needs an attention-pooling head
+    (``pooler``), whose probe then stands where the CLS token does."""
     config = model.config
     patch = _pair(getattr(config, "patch_size", 0) or 0)
     if not all(patch):
@@ -148,10 +156,11 @@ def summarise(
     image_size, n_tokens, layers, heads = _probe(model, processor, device)
     grid = (image_size[0] // patch[0], image_size[1] // patch[1])
     n_prefix = n_tokens - grid[0] * grid[1]
-    if n_prefix < 1:
+    if n_prefix < 0 or (n_prefix == 0 and pooler is None):
         raise ReportgenError(
             f"{ref.model_id}: {n_tokens} tokens for a {grid[0]}x{grid[1]} patch grid leaves no "
-            "[CLS] token; reportgen needs a model with a CLS token"
+            "[CLS] token, and the model has no attention-pooling head; reportgen needs a model "
+            "with a CLS token or one that pools with an attention head (as SigLIP)"
         )
     hidden = int(config.hidden_size)
     return ModelSummary(
@@ -173,6 +182,7 @@ def summarise(
         class_names=tuple(labels.get(index, str(index)) for index in range(len(labels)))
         if labels
         else None,
+        pooling=pooling.ATTENTION_POOL if n_prefix == 0 else pooling.CLS,
     )
 
 
@@ -214,9 +224,12 @@ def load(
     model, labels = backend.load_model(ref)
     torch_dtype = getattr(torch, dtype)
     model.eval().to(device, dtype=torch_dtype)
+    pooler = pooling.attention_pooler(model)
     if summary is None:
         described = ref
         if ref.weights_sha256 is None:
             described = replace(ref, weights_sha256=backend.loaded_weights_sha256(ref, cache))
-        summary = summarise(described, model, processor, device, labels)
-    return LoadedModel(ref, model, processor, device, summary, labels, torch_dtype)
+        summary = summarise(described, model, processor, device, labels, pooler)
+    if summary.pooling != pooling.ATTENTION_POOL:
+        pooler = None  # a model with a CLS token: its maps read the CLS rows
+    return LoadedModel(ref, model, processor, device, summary, labels, torch_dtype, pooler)

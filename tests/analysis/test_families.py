@@ -94,21 +94,10 @@ def test_batches_match_single_images(tiny_vit_dir):
         np.testing.assert_allclose(a.cls_heads, b.cls_heads, rtol=1e-4, atol=1e-6)
 
 
-def test_model_without_cls_token_is_refused(tmp_path):
-    import transformers as tf
-
-    config = tf.SiglipVisionConfig(
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        image_size=32,
-        patch_size=8,
-    )
-    tf.SiglipVisionModel(config).save_pretrained(tmp_path)
-    tf.SiglipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
-    with pytest.raises(ReportgenError, match="no \\[CLS\\] token"):
-        load_local(tmp_path)
+def test_model_without_cls_token_or_pooling_head_is_refused(tmp_path_factory):
+    folder = tiny_model_dir(tmp_path_factory, "siglip", vision_use_head=False)
+    with pytest.raises(ReportgenError, match="no \\[CLS\\] token, and the model has no attention"):
+        load_local(folder)
 
 
 def test_model_without_patches_is_refused(tmp_path):
