@@ -1,6 +1,8 @@
-"""What a maps file costs and how close its per-head attention stays to the model's float32.
+"""What a maps file costs and how close its per-head attention stays to the model's float32;
+with ``--report N``, what a whole published report weighs per image.
 
     python -m benchmarks.storage [--model offline:dinov2-small|PATH] [--images 48]
+    python -m benchmarks.storage --report 300 [--model offline:dinov2-small] [--work DIR]
 
 Runs the model on the benchmark's images (``benchmarks.run``: the example photos, flipped and
 cropped), keeps each record's float32 CLS attention, and for the default 8-bit heads and for
@@ -8,6 +10,12 @@ cropped), keeps each record's float32 CLS attention, and for the default 8-bit h
 the time to write one, and the error against float32 of the heads (over their grid's range), of
 the layer maps averaged from them (over the map's maximum) and of the spread entropy of a layer
 map and of a single head. These are the figures :mod:`reportgen.store` documents.
+
+``--report N`` builds a report of N photos at default options (every default flavour) and prints
+its bytes per image over distinct files (hard links counted once) by kind of file
+(:mod:`reportgen.publish.weight`), and what each flavour alone adds. The photos are crops of the
+13 example photos at seeded random positions and scales (:func:`photo_crops`): the benchmarks
+have no other photos, and ``benchmarks.run``'s flips and turns give at most 195.
 """
 
 from __future__ import annotations
@@ -21,13 +29,18 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from benchmarks.run import synthesise_images
-from reportgen import store
+from benchmarks.run import example_photos, synthesise_images
+from reportgen import api, store
 from reportgen.analysis import images, model
+from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import extract
 from reportgen.analysis.sources.folder import FolderSource
+from reportgen.publish import flavours, weight
+from reportgen.publish.options import ReportOptions, parse_date
 from reportgen.record import ImageRecord
+from reportgen.results import AnalysisParams
 
 
 def entropy(grid: np.ndarray) -> float:
@@ -77,6 +90,63 @@ def measure(records: list[ImageRecord], keep_heads: bool) -> dict:
     }
 
 
+def photo_crops(folder: Path, count: int, seed: int = 0) -> Path:
+    """``count`` distinct photos: crops of the example photos, each from 35% to 90% of its
+    photo's sides (aspect 0.75 to 1.25 of the photo's) at a random place, at most 640 pixels."""
+    rng = np.random.default_rng(seed)
+    sources = list(example_photos().values())
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        with Image.open(sources[index % len(sources)]) as photo:
+            width, height = photo.size
+            scale = rng.uniform(0.35, 0.9)
+            crop_w = int(width * scale)
+            crop_h = min(height, int(height * scale * rng.uniform(0.75, 1.25)))
+            left = int(rng.integers(0, width - crop_w + 1))
+            top = int(rng.integers(0, height - crop_h + 1))
+            crop = photo.convert("RGB").crop((left, top, left + crop_w, top + crop_h))
+        crop.thumbnail((640, 640))
+        crop.save(folder / f"photo{index:04d}.jpg", quality=90)
+    return folder
+
+
+def report_weight(count: int, model_spec: str, work: Path) -> dict:
+    """Build a report of ``count`` photo crops at default options; its bytes by kind."""
+    report = api.build(
+        FolderSource(photo_crops(work / "photos", count)),
+        work / "site",
+        AnalysisParams(model=model_spec),
+        ReportOptions(slug="photos", date=parse_date("2026-01-01")),
+        Execution(cache_dir=work / "cache"),
+        replace=True,
+    )
+    trees = {
+        name: flavour.layout.root
+        for name, flavour in flavours.BUILT_IN.items()
+        if flavour.layout.root
+    }
+    return {
+        "model": model_spec,
+        "images": count,
+        "formats": list(flavours.DEFAULT_FORMATS),
+        "bytes_by_kind": weight.breakdown(report),
+        "flavour_only_bytes": weight.flavour_only_bytes(report, trees),
+    }
+
+
+def print_report_weight(results: dict) -> None:
+    count = results["images"]
+    total = sum(results["bytes_by_kind"].values())
+    print(
+        f"{results['model']}: {count} photos, formats {','.join(results['formats'])}: "
+        f"{total / count / 1000:.1f} kB per image over distinct files ({total / 1e6:.1f} MB)"
+    )
+    for kind, size in results["bytes_by_kind"].items():
+        print(f"  {kind:15} {size / count / 1000:6.1f} kB per image  {100 * size / total:4.1f}%")
+    for flavour, size in results["flavour_only_bytes"].items():
+        print(f"  only for {flavour}: {size / count / 1000:.1f} kB per image")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.storage",
@@ -85,7 +155,14 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--model", default="offline:dinov2-small")
     parser.add_argument("--images", type=int, default=48)
+    parser.add_argument("--report", type=int, metavar="N", help="weigh a report of N photos")
+    parser.add_argument("--work", type=Path, help="keep the photos, site and cache here")
     args = parser.parse_args(argv)
+    if args.report:
+        with tempfile.TemporaryDirectory(prefix="reportgen-weight-") as temp:
+            results = report_weight(args.report, args.model, args.work or Path(temp))
+        print_report_weight(results)
+        return results
     loaded = model.load(model.resolve(args.model), "cpu")
     with tempfile.TemporaryDirectory(prefix="reportgen-storage-") as temp:
         folder = synthesise_images(Path(temp), args.images)

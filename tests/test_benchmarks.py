@@ -88,3 +88,13 @@ def test_compare_benchmark_times_the_builds_and_the_comparison(capsys):
     assert all(value > 0 for value in results["seconds"].values())
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith(f"compare: compare/build={results['compare_over_build']:.3f}")
+
+
+def test_storage_benchmark_weighs_a_report_by_kind(tiny_vit_dir, capsys):
+    results = storage.main(["--model", str(tiny_vit_dir), "--report", "3"])
+    sizes = results["bytes_by_kind"]
+    assert {"figures", "explorer data", "maps files", "pages", "sprites"} <= set(sizes)
+    assert all(size > 0 for size in sizes.values())
+    assert set(results["flavour_only_bytes"]) == {"jekyll", "gfm"}
+    first = capsys.readouterr().out.splitlines()[0]
+    assert f"{sum(sizes.values()) / 3 / 1000:.1f} kB per image" in first

@@ -1,0 +1,97 @@
+"""What a published report weighs, by kind of file: the numbers behind ``--max-site-size`` and
+``python -m benchmarks.storage --report N``.
+
+Sizes are over distinct files: a file linked under several names (the jekyll flavour's figures,
+sprites and explorer, hard links to the report's own) counts once, under its first name in
+sorted order, so a report's kinds add up to :func:`folders.distinct_bytes`.
+"""
+
+from __future__ import annotations
+
+import collections
+import posixpath
+from pathlib import Path
+
+from reportgen.manifest import MANIFEST_FILE
+from reportgen.publish import explorer, folders
+
+KINDS = (
+    "figures",
+    "explorer data",
+    "maps files",
+    "pages",
+    "explorer pages",
+    "sprites",
+    "thumbnails",
+    "charts",
+    "data tables",
+    "scripts",
+    "manifest",
+)
+_BY_FOLDER = {
+    folders.FIGURES_DIR: "figures",
+    folders.SPRITES_DIR: "sprites",
+    folders.THUMBS_DIR: "thumbnails",
+    folders.CHARTS_DIR: "charts",
+}
+
+
+def kind(name: str) -> str:
+    """The kind of the report file ``name`` (a POSIX path relative to the report folder); the
+    jekyll flavour's copies of the report's files are of the same kind as the originals."""
+    folder, file = posixpath.split(name)
+    parts = set(folder.split("/"))  # a flavour's copies: jekyll/assets/img/<slug>/figures/...
+    if name == MANIFEST_FILE:
+        return "manifest"
+    if explorer.FOLDER in parts:
+        if file in (explorer.SCRIPT, explorer.COLORMAPS):
+            return "scripts"
+        return "explorer pages" if file.endswith(".html") else "explorer data"
+    if folders.DATA_DIR in parts:
+        return "maps files" if file.endswith(".npz") else "data tables"
+    if file.startswith("thumbnail."):
+        return "thumbnails"
+    for part, named in _BY_FOLDER.items():
+        if part in parts:
+            return named
+    return "scripts" if file.endswith(".js") else "pages"
+
+
+def breakdown(report: Path) -> dict[str, int]:
+    """Bytes of the report in ``report`` by :func:`kind` (its earlier versions left out)."""
+    seen: set[tuple[int, int]] = set()
+    sizes: collections.Counter[str] = collections.Counter()
+    for name in [*folders.report_files(report), MANIFEST_FILE]:
+        inode = _inode(report / name)
+        if inode not in seen:
+            seen.add(inode)
+            sizes[kind(name)] += (report / name).stat().st_size
+    return {name: sizes[name] for name in KINDS if sizes[name]}
+
+
+def flavour_only_bytes(report: Path, trees: dict[str, str]) -> dict[str, int]:
+    """Bytes that only one flavour needs, by flavour: what leaving it out of ``--format`` saves.
+    ``trees`` names each flavour's folder in the report (jekyll: ``jekyll``): its files, less
+    its links to files the others share; for gfm, the Markdown pages outside those folders (the
+    html flavour's pages and the shared files are the report's own)."""
+    names = folders.report_files(report)
+    owner = {
+        name: next((f for f, tree in trees.items() if name.startswith(f"{tree}/")), None)
+        for name in names
+    }
+    shared = {_inode(report / name) for name in names if owner[name] is None}
+    sizes: collections.Counter[str] = collections.Counter()
+    counted: set[tuple[int, int]] = set()
+    for name in names:
+        inode = _inode(report / name)
+        if owner[name] is not None and inode not in shared and inode not in counted:
+            counted.add(inode)
+            sizes[owner[name]] += (report / name).stat().st_size
+        elif owner[name] is None and name.endswith(".md"):
+            sizes["gfm"] += (report / name).stat().st_size
+    return dict(sizes)
+
+
+def _inode(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_dev, info.st_ino

@@ -1,0 +1,80 @@
+"""A report's weight by kind of file, links counted once (reportgen.publish.weight)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from reportgen.publish import folders, weight
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("figures/000-cat.webp", "figures"),
+        ("jekyll/assets/img/cats/figures/000-cat.webp", "figures"),
+        ("explorer/000-cat.js", "explorer data"),
+        ("explorer/000-cat.html", "explorer pages"),
+        ("explorer/explorer.js", "scripts"),
+        ("explorer/colormaps.js", "scripts"),
+        ("data/maps/000-cat.npz", "maps files"),
+        ("data/results.parquet", "data tables"),
+        ("sprites/000-cat.webp", "sprites"),
+        ("thumbs/000-cat.webp", "thumbnails"),
+        ("thumbnail.webp", "thumbnails"),
+        ("charts/entropy-histogram.svg", "charts"),
+        ("images/000-cat.html", "pages"),
+        ("jekyll/reports/cats/images/000-cat.md", "pages"),
+        ("index.html", "pages"),
+        ("README.md", "pages"),
+        ("slider.js", "scripts"),
+        ("manifest.json", "manifest"),
+    ],
+)
+def test_every_file_has_its_kind(name, kind):
+    assert weight.kind(name) == kind
+
+
+def _write(root: Path, name: str, size: int) -> Path:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+    return path
+
+
+def _link(root: Path, source: str, name: str) -> None:
+    (root / name).parent.mkdir(parents=True, exist_ok=True)
+    os.link(root / source, root / name)
+
+
+@pytest.fixture
+def report(tmp_path) -> Path:
+    """A small report: html and gfm pages, jekyll linking the figure and adding its own page."""
+    _write(tmp_path, "figures/000-cat.webp", 1000)
+    _write(tmp_path, "data/maps/000-cat.npz", 400)
+    _write(tmp_path, "explorer/000-cat.js", 300)
+    _write(tmp_path, "index.html", 50)
+    _write(tmp_path, "README.md", 20)
+    _write(tmp_path, "manifest.json", 7)
+    _write(tmp_path, "versions/1/figures/000-cat.webp", 999)  # an earlier version: not counted
+    _link(tmp_path, "figures/000-cat.webp", "jekyll/assets/img/cats/figures/000-cat.webp")
+    _write(tmp_path, "jekyll/_posts/2024-05-24-cats.md", 30)
+    return tmp_path
+
+
+def test_the_kinds_add_up_to_the_distinct_bytes(report):
+    sizes = weight.breakdown(report)
+    assert sizes == {
+        "figures": 1000,
+        "explorer data": 300,
+        "maps files": 400,
+        "pages": 100,
+        "manifest": 7,
+    }
+    assert sum(sizes.values()) == folders.distinct_bytes(report)
+
+
+def test_a_flavour_saves_only_what_no_other_flavour_links(report):
+    assert weight.flavour_only_bytes(report, {"jekyll": "jekyll"}) == {"jekyll": 30, "gfm": 20}
