@@ -276,12 +276,12 @@ def strip(
     )
 
 
-def encode_image(image: Image.Image, fmt: str = "webp", quality: int = 80) -> bytes:
+def encode_image(image: Image.Image, fmt: str = "webp", quality: int = 50) -> bytes:
     """Encode as opaque RGB for the web with no metadata, so equal pixels give equal bytes.
 
-    WebP uses method 0, the fastest effort: on 988x560 figures at quality 80 it takes 11 ms
-    against 17 ms for method 2 and 37 ms for method 4 (Pillow's default), with the same
-    quality (PSNR 34.4 dB) for 12% more bytes than method 2 (benchmarks/RESULTS.md).
+    WebP uses method 2: on the 988x560 figures of photos it keeps method 0's PSNR for 17% fewer
+    bytes, at a few ms more per figure; method 4 saves 6% more but loses 0.6 dB and takes twice
+    as long (docs/outputs.md, "What a report weighs", has the table).
     """
     if fmt not in FORMAT_EXTENSIONS:
         raise ReportgenError(
@@ -291,7 +291,7 @@ def encode_image(image: Image.Image, fmt: str = "webp", quality: int = 80) -> by
     clean = Image.frombytes("RGB", rgb.size, rgb.tobytes())  # drops info: EXIF, ICC, XMP
     buffer = io.BytesIO()
     if fmt == "webp":
-        clean.save(buffer, "WEBP", quality=quality, method=0)
+        clean.save(buffer, "WEBP", quality=quality, method=2)
     elif fmt == "jpeg":
         clean.save(buffer, "JPEG", quality=quality, optimize=True, progressive=True)
     else:
