@@ -4,12 +4,13 @@
 //
 // The page loads this file, then colormaps.js (lookup tables from matplotlib, the report's
 // alpha) and an image's data script (the seen image, every map quantised per grid, the
-// artifact mask and, when stored, every head's CLS row and each layer's token norms): on an
-// image page at once, inline when its button is first pressed. The data script's data-explorer
-// attribute names the section it fills. Each overlay is computed here the way the Python figures compute it:
-// Pillow's bilinear upsampling of the grid (pixel-centre aligned, edges clamped), each panel
-// scaled from its own min to max, index = floor(v*255+0.5) into the colormap, blended as
-// image + alpha * (colour - image), rounded half up.
+// artifact mask and, when stored, every head's CLS row, whose mean is each raw layer map, and
+// each layer's token norms): on an image page at once, inline when its button is first pressed.
+// The data script's data-explorer attribute names the section it fills. Each overlay is
+// computed here the way the Python figures compute it: Pillow's bilinear upsampling of the
+// grid (pixel-centre aligned, edges clamped), each panel scaled from its own min to max,
+// index = floor(v*255+0.5) into the colormap, blended as image + alpha * (colour - image),
+// rounded half up.
 "use strict";
 (() => {
   let settings = null;
@@ -44,6 +45,19 @@
       for (let i = 0; i < size; i++) grid[i] = low + values[k * size + i] * scale;
       return grid;
     });
+  }
+
+  // Each layer's raw map (before artifact masking): the mean of its heads' grids.
+  function meanOfHeads(heads, headCount, size) {
+    const layers = [];
+    for (let start = 0; start < heads.length; start += headCount) {
+      const mean = new Float64Array(size);
+      for (let h = start; h < start + headCount; h++) {
+        for (let i = 0; i < size; i++) mean[i] += heads[h][i] / headCount;
+      }
+      layers.push(mean);
+    }
+    return layers;
   }
 
   // Pillow's bilinear coefficients for one axis, upsampling inSize to outSize.
@@ -157,10 +171,10 @@
     const maps = Object.fromEntries(
       Object.entries(data.maps).map(([name, quantised]) => [name, grids(quantised, cells)[0]])
     );
-    const raw = data.raw ? grids(data.raw, cells) : null;
     const norms = data.norms ? grids(data.norms, cells) : null;
     const heads = data.heads ? grids(data.heads, cells) : null;
     const headCount = data.heads ? data.heads.count : 0;
+    const raw = data.raw ? grids(data.raw, cells) : heads && meanOfHeads(heads, headCount, cells);
     const luts = Object.fromEntries(
       Object.entries(settings.colormaps).map(([name, table]) => [name, bytes(table)])
     );

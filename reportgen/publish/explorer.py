@@ -6,7 +6,9 @@ browser blends over the very pixels the figures use), every named map, the artif
 every head's CLS row (maps files before format 4 may lack them) and each layer's token norms
 (8 bits, as the maps file keeps them; older files lack them). Maps are quantised per grid to
 16 bits (the overlay's colour index, 8 bits, is exact to within one step), heads to 8 bits: the
-maps file's own levels, unless it keeps float16 heads. Each file is a
+maps file's own levels, unless it keeps float16 heads. The raw layer maps (before artifact
+masking) are the mean of the heads, which the script averages itself (data scripts
+before issue 23 carried them as ``raw``: 8 kB of the 61 kB per image of ViT-S). Each file is a
 script that hands its data to ``reportgenExplorer``, so pages opened from disk (``file://``,
 where ``fetch`` is blocked) load it too. The colour maps are lookup tables from matplotlib, in one
 shared script. Everything is JSON with ``<``, ``>``, ``&`` and U+2028/9 escaped: no name can end
@@ -91,13 +93,11 @@ def image_data(record: ImageRecord, seen_image_webp: bytes | None) -> dict[str, 
             name: quantised(values, 16) for name, values in registry.grid_maps(record.maps).items()
         },
         "heads": None,
-        "raw": None,
         "mask": None,
         "norms": quantised(record.maps[NORMS], 8) if NORMS in record.maps else None,
     }
     if heads is not None:
         data["heads"] = {"count": int(heads.shape[1]), **quantised(heads, 8)}
-        data["raw"] = quantised(np.asarray(heads, dtype=np.float64).mean(axis=1), 16)
     if record.artifact_mask is not None and record.artifact_mask.any():
         data["mask"] = np.flatnonzero(record.artifact_mask).tolist()
     return data

@@ -221,6 +221,11 @@ def test_canvas_equals_the_python_overlay(tab, reports):
             expected = render.outline_cells(expected, record.artifact_mask[layer - 1])
         difference = np.abs(tab.pixels() - expected.astype(int))
         assert difference.max() <= 2, (layer, difference.max())
+    # Raw: the last layer's mean of heads (the script averages them), artifacts not filled.
+    tab.page.select_option("#explorer-artifacts", "raw")
+    raw = record.cls_heads.astype(np.float64).mean(axis=1)[-1]
+    expected = render.overlay(record.seen_image, raw, "jet", 0.5)
+    assert np.abs(tab.pixels() - expected.astype(int)).max() <= 2
     # One patch's centre at alpha 1 is the colormap's colour of the upsampled stored value.
     tab.page.select_option("#explorer-map", "rollout")
     tab.page.fill("#explorer-alpha", "1")
