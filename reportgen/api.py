@@ -66,6 +66,7 @@ def build(
     *,
     replace: bool = False,
     keep_versions: int | None = None,
+    max_site_size: int | None = None,
     say: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Analyse ``source`` (a source, or the path of a folder of images) and publish its report
@@ -74,14 +75,19 @@ def build(
 
     A report already published under the slug is kept as an earlier version (at most
     ``keep_versions`` of them), or overwritten with ``replace``; a rebuild that would give the
-    same report publishes nothing. The engine's workers draw each figure as its record is
-    stored; its pool compiles the templates while the model loads and draws the charts and the
-    thumbnail while the pages are written.
+    same report publishes nothing. A site that would weigh more than ``max_site_size`` bytes
+    with the report is published with a warning that names what to drop. The engine's workers
+    draw each figure as its record is stored; its pool compiles the templates while the model
+    loads and draws the charts and the thumbnail while the pages are written.
     """
     source = as_source(source)
     source.count()  # a missing or empty input is an error before any folder or worker exists
     params, execution = params.validated(), execution.validated()
-    versions = {"replace": replace, "keep_versions": keep_versions}
+    versions = {
+        "replace": replace,
+        "keep_versions": keep_versions,
+        "max_site_size": max_site_size,
+    }
     spread_spec = SpreadSpec.parse(params.spread_by)
     with (
         _report_build(
@@ -112,6 +118,7 @@ def publish(
     name: str | None = None,
     replace: bool = False,
     keep_versions: int | None = None,
+    max_site_size: int | None = None,
     say: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Publish the results store an :func:`analyze` wrote to ``store_dir`` as a report in
@@ -122,7 +129,11 @@ def publish(
     store_dir = Path(store_dir)
     spread_spec = Analysis.load(store_dir).spread_spec
     execution = execution.validated()
-    versions = {"replace": replace, "keep_versions": keep_versions}
+    versions = {
+        "replace": replace,
+        "keep_versions": keep_versions,
+        "max_site_size": max_site_size,
+    }
     name = name or store_dir.resolve().name
     with _report_build(
         site_dir, name, report_options, execution, spread_spec, say, versions
@@ -176,7 +187,8 @@ def _report_build(
     versions: dict[str, Any],
 ) -> Iterator[ReportBuild]:
     """A report being built into ``site_dir`` (see :class:`ReportBuild`; ``versions``: its
-    ``replace`` and ``keep_versions``), with the cache held and OS errors as one line."""
+    ``replace``, ``keep_versions`` and ``max_site_size``), with the cache held and OS errors
+    as one line."""
     contents = cache_at(execution.cache_dir) if execution.use_cache else None
     places = ((cache.cache_root(execution.cache_dir), "--cache-dir"), (site_dir, "--out"))
     with (

@@ -225,3 +225,21 @@ def test_a_build_says_what_the_report_weighs(run, tmp_path):
     # the jekyll flavour's figures are links to the report's: counted once
     every_name = sum(path.stat().st_size for path in report.rglob("*") if path.is_file())
     assert weight < every_name
+
+
+def test_a_build_over_the_site_budget_warns_before_publishing(run, tmp_path):
+    out = tmp_path / "site"
+    assert run(out, "--max-site-size", "1GB")[0] == 0
+    status, lines = run(out, "--max-site-size", "10kB", "--slug", "second")
+    assert status == 0
+    warnings = [line for line in lines if "--max-site-size" in line]
+    assert len(warnings) == 1, lines
+    warning = warnings[0]
+    assert warning.startswith("reportgen: warning: the site will weigh ")
+    assert "over --max-site-size 10.0 kB" in warning
+    for what in ("the figures' layer rows", "the explorer's data", "the jekyll flavour"):
+        assert what in warning
+    # said before the report was published: the line that says so comes after it
+    published = next(i for i, line in enumerate(lines) if line.startswith("reportgen: published"))
+    assert lines.index(warning) < published
+    assert (out / "reports" / "second" / "index.html").is_file()  # a warning, not a refusal

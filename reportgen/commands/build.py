@@ -33,5 +33,6 @@ def run(args: argparse.Namespace) -> None:
         options.execution(args),
         replace=args.replace,
         keep_versions=args.keep_versions,
+        max_site_size=args.max_site_size,
         say=options.say,
     )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import Any
 
 from reportgen.commands import options
 
@@ -32,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     prune.add_argument(
         "--max-size",
-        type=_size,
+        type=options.size_argument,
         metavar="SIZE",
         help="keep at most this much, e.g. 2GB, 500MB, 1.5GiB",
     )
@@ -55,21 +53,7 @@ def run(args: argparse.Namespace) -> None:
         options.say(pruned.summary())
 
 
-def _size(text: str) -> int:
-    from reportgen.cache import parse_size
-
-    return _argument(parse_size, text)
-
-
 def _age(text: str) -> float:
     from reportgen.cache import parse_age
 
-    return _argument(parse_age, text)
-
-
-def _argument(parse: Callable[[str], Any], text: str) -> Any:
-    """``parse(text)``, its ValueError an argparse usage error."""
-    try:
-        return parse(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+    return options.parsed_argument(parse_age, text)

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -331,6 +332,29 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="keep at most K earlier versions, removing the oldest (default: keep all)",
     )
+    versions.add_argument(
+        "--max-site-size",
+        type=size_argument,
+        metavar="SIZE",
+        help="the site's budget, such as 1GB (GitHub Pages' limit): before publishing, warn "
+        "when the site would weigh more with this report, naming what to drop and what each "
+        "would save (default: no budget)",
+    )
+
+
+def size_argument(text: str) -> int:
+    """A size such as ``1GB`` or ``500MiB`` in bytes (:func:`reportgen.cache.parse_size`)."""
+    from reportgen.cache import parse_size
+
+    return parsed_argument(parse_size, text)
+
+
+def parsed_argument(parse: Callable[[str], Any], text: str) -> Any:
+    """``parse(text)``, its ValueError an argparse usage error."""
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def report_options(args: argparse.Namespace):

@@ -34,5 +34,6 @@ def run(args: argparse.Namespace) -> None:
         Execution(cache_dir=args.cache_dir, workers=args.workers),
         replace=args.replace,
         keep_versions=args.keep_versions,
+        max_site_size=args.max_site_size,
         say=options.say,
     )

@@ -53,6 +53,7 @@ from reportgen.publish.folders import (
 from reportgen.publish.options import ReportOptions, report_time, with_defaults
 from reportgen.publish.templates import Templates
 from reportgen.publish.versions import ReportVersion
+from reportgen.publish.weight import budget_warning
 from reportgen.results import MAPS_DIR, Analysis, write_results
 from reportgen.workers import InlinePool, Pool, open_pool
 
@@ -258,18 +259,21 @@ class ReportBuild:
         *,
         replace: bool = False,
         keep_versions: int | None = None,
+        max_site_size: int | None = None,
     ):
         """``options`` as the user gave them: defaults come from ``inputs`` (the name of the
         images' source) and the time.
         ``spread_spec`` is the analysis's spread map (the galleries' thumbnails show it).
         ``replace`` overwrites the report published under the slug instead of keeping it as an
         earlier version; ``keep_versions`` bounds how many earlier versions are kept (None: all).
+        ``max_site_size``: bytes the site should stay within; publishing warns beyond it.
         """
         if keep_versions is not None and keep_versions < 0:
             raise ReportgenError("--keep-versions must be 0 or more")
         self.created = report_time(options)
         self.site_dir, self.cache = Path(site_dir), cache
         self.replace, self.keep_versions = replace, keep_versions
+        self.max_site_size = max_site_size
         self.options = with_defaults(options.validated(), inputs, self.created[0])
         self.templates = Templates(self.options.templates_dir, bytecode_dir(cache))
         self.spread_spec = spread_spec
@@ -364,6 +368,11 @@ class ReportBuild:
             pool or InlinePool(),
         )
         render(job)
+        if self.max_site_size is not None:
+            formats, layers = self.options.formats, analysis.model.layers
+            args = (self.site_dir, self.report, target, formats, layers)
+            if warning := budget_warning(self.max_site_size, *args):
+                say(warning)
         staging.publish(self.report, target)
         index.update_after_publishing(target, self.site_dir, self.templates)
         notes = versions.plan_notes(plan, VERSIONS_DIR)

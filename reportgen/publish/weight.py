@@ -9,9 +9,12 @@ sorted order, so a report's kinds add up to :func:`folders.distinct_bytes`.
 from __future__ import annotations
 
 import collections
+import os
 import posixpath
+from collections.abc import Iterable
 from pathlib import Path
 
+from reportgen.cache import format_size
 from reportgen.manifest import MANIFEST_FILE
 from reportgen.publish import explorer, folders
 
@@ -95,3 +98,69 @@ def flavour_only_bytes(report: Path, trees: dict[str, str]) -> dict[str, int]:
 def _inode(path: Path) -> tuple[int, int]:
     info = path.stat()
     return info.st_dev, info.st_ino
+
+
+def _files(root: Path, skip: Iterable[Path] = ()) -> Iterable[Path]:
+    """Every file below ``root``, except below the folders ``skip``."""
+    left_out = {Path(path) for path in skip}
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [name for name in subfolders if Path(folder, name) not in left_out]
+        yield from (Path(folder, name) for name in files)
+
+
+def site_bytes_after(site_dir: Path, staged: Path, target: Path, staging: Path) -> int:
+    """What ``site_dir`` will weigh once the report staged in ``staged`` (with the earlier
+    versions it keeps) replaces ``target``: its other files and the staged ones, each file once
+    however many links it has; ``staging``, the build's own folder, is left out."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for path in [*_files(site_dir, (target, staging)), *_files(staged)]:
+        inode = _inode(path)
+        if inode not in seen:
+            seen.add(inode)
+            total += path.stat().st_size
+    return total
+
+
+def over_budget(
+    site_bytes: int,
+    budget: int,
+    sizes: dict[str, int],
+    flavour_bytes: dict[str, int],
+    layer_share: float,
+) -> str | None:
+    """The one-line warning when a site of ``site_bytes`` exceeds ``budget``, naming what the
+    new report could drop and what each would save: the figures' layer rows (``layer_share``
+    of the figures' pixels), the explorer's data and pages, each flavour's own files."""
+    if site_bytes <= budget:
+        return None
+    savings = {
+        "the figures' layer rows": round(sizes.get("figures", 0) * layer_share),
+        "the explorer's data": sizes.get("explorer data", 0) + sizes.get("explorer pages", 0),
+        **{f"the {name} flavour (--format)": size for name, size in flavour_bytes.items()},
+    }
+    ranked = sorted(savings.items(), key=lambda item: -item[1])
+    named = ", ".join(f"{what} {format_size(size)}" for what, size in ranked if size)
+    return (
+        f"warning: the site will weigh {format_size(site_bytes)} with this report, over "
+        f"--max-site-size {format_size(budget)} by {format_size(site_bytes - budget)}; "
+        f"dropping would save: {named}"
+    )
+
+
+def budget_warning(
+    budget: int, site_dir: Path, staged: Path, target: Path, formats: Iterable[str], layers: int
+) -> str | None:
+    """:func:`over_budget` for the report of ``layers`` layers in ``formats`` staged in
+    ``staged`` (its staging folder's ``report``) to replace ``target`` in ``site_dir``."""
+    from reportgen.publish import figures, flavours
+
+    site_bytes = site_bytes_after(site_dir, staged, target, staged.parent)
+    if site_bytes <= budget:
+        return None
+    registry = flavours.registry()
+    trees = {name: registry[name].layout.root for name in formats if registry[name].layout.root}
+    panels = len(figures.sprite_labels(layers)) + 1  # and the input
+    return over_budget(
+        site_bytes, budget, breakdown(staged), flavour_only_bytes(staged, trees), layers / panels
+    )

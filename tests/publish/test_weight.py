@@ -78,3 +78,26 @@ def test_the_kinds_add_up_to_the_distinct_bytes(report):
 
 def test_a_flavour_saves_only_what_no_other_flavour_links(report):
     assert weight.flavour_only_bytes(report, {"jekyll": "jekyll"}) == {"jekyll": 30, "gfm": 20}
+
+
+def test_the_site_after_a_build_counts_the_staged_report_and_not_the_one_it_replaces(tmp_path):
+    site = tmp_path / "site"
+    _write(site, "index.html", 10)
+    _write(site, "reports/other/figures/a.webp", 100)
+    _write(site, "reports/cats/figures/old.webp", 1000)  # replaced by the staged report
+    staging = site / ".reportgen-staging-1-x"
+    _write(staging, "report/figures/new.webp", 300)
+    os.link(site / "reports/other/figures/a.webp", staging / "report/kept.webp")  # counted once
+    staged, target = staging / "report", site / "reports" / "cats"
+    assert weight.site_bytes_after(site, staged, target, staging) == 10 + 100 + 300
+
+
+def test_over_budget_names_what_to_drop_largest_first():
+    sizes = {"figures": 1_000_000, "explorer data": 300_000, "explorer pages": 50_000}
+    assert weight.over_budget(2_000_000, 2_000_000, sizes, {}, 0.7) is None
+    warning = weight.over_budget(2_500_000, 2_000_000, sizes, {"jekyll": 400_000}, 0.7)
+    assert warning == (
+        "warning: the site will weigh 2.5 MB with this report, over --max-site-size 2.0 MB by "
+        "500.0 kB; dropping would save: the figures' layer rows 700.0 kB, the jekyll flavour "
+        "(--format) 400.0 kB, the explorer's data 350.0 kB"
+    )
