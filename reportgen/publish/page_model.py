@@ -12,6 +12,7 @@ import datetime
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import markupsafe
@@ -415,6 +416,18 @@ def level_colours(n: int) -> list[str]:
         )
         colours.append("#" + "".join(f"{channel:02X}" for channel in rgb))
     return colours
+
+
+def entropy_digits(levels: Sequence[Level], least: int = 3, most: int = 6) -> int:
+    """Decimals that tell the levels' entropy ranges apart: at least ``least``, more (up to
+    ``most``) while two of the bounds, in order, differ but read the same. Near-uniform
+    attention puts every image between 0.99 and 1, where three decimals show levels such as
+    "0.999 to 0.999"."""
+    bounds = [bound for level in levels for bound in (level.entropy_min, level.entropy_max)]
+    for digits in range(least, most):
+        if all(round(a, digits) != round(b, digits) for a, b in pairwise(bounds) if a != b):
+            return digits
+    return most
 
 
 def figure_alt(name: str) -> str:

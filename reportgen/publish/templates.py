@@ -21,7 +21,7 @@ from reportgen.errors import ReportgenError
 from reportgen.methods import registry
 from reportgen.publish import flavours
 from reportgen.publish.escaping import Escaping, number, param_value
-from reportgen.publish.page_model import figure_alt, figure_caption
+from reportgen.publish.page_model import entropy_digits, figure_alt, figure_caption
 
 # The code that shapes a page besides its templates: filters, the page model, layouts, renderer.
 PAGE_CODE = (
@@ -108,6 +108,7 @@ class Templates:
             environment.filters["number"] = number
             environment.globals["caption"] = figure_caption
             environment.globals["figure_alt"] = figure_alt
+            environment.globals["entropy_digits"] = entropy_digits
             environment.globals["method_bullets"] = list(method_bullets)
             self._environments[escaping] = environment
         return self._environments[escaping]

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -785,3 +786,17 @@ def test_counts_from_10000_on_get_thousands_separators(tmp_path, flavour):
     assert "framed faintly in the figures (16,244 patch-layers in all;" in text
     assert "The 12,345 images are grouped into 4 spread levels" in text
     assert "L1 16,000, L2 244" in text
+
+
+def _levels_with_bounds(*bounds: tuple[float, float]) -> list[SimpleNamespace]:
+    return [SimpleNamespace(entropy_min=low, entropy_max=high) for low, high in bounds]
+
+
+def test_entropy_digits_tell_near_uniform_levels_apart():
+    spread = _levels_with_bounds((0.42, 0.71), (0.72, 0.88), (0.89, 0.97))
+    assert page_model.entropy_digits(spread) == 3
+    uniform = _levels_with_bounds((0.99812, 0.99931), (0.99934, 0.99968), (0.99971, 0.99996))
+    assert page_model.entropy_digits(uniform) == 5  # 0.9993 and 0.9997 would repeat at 4
+    same_image = _levels_with_bounds((0.5, 0.5), (0.6, 0.6))  # a level of one image
+    assert page_model.entropy_digits(same_image) == 3
+    assert page_model.entropy_digits(_levels_with_bounds((0.1234567, 0.1234568))) == 6
