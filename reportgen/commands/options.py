@@ -13,7 +13,7 @@ from typing import Any
 from reportgen.errors import ReportgenError
 
 # Page layout options: None leaves the report's value (stored, or the default of a new report).
-LAYOUT_OPTIONS = ("gallery_threshold", "typical", "page_size")
+LAYOUT_OPTIONS = ("gallery_threshold", "typical", "page_size", "explorer_data")
 
 
 def say(message: str) -> None:
@@ -449,6 +449,14 @@ def add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> No
         type=int,
         metavar="N",
         help="thumbnails per gallery page (default: 200)" + kept,
+    )
+    group.add_argument(
+        "--explorer-data",
+        choices=("scripts", "maps"),
+        help="where the attention explorer reads an image's data: scripts = a data script per "
+        "image (about 52 kB for ViT-S; works from disk too); maps = the image's maps file, "
+        "fetched, so nothing is stored twice, but only over http(s): a page opened from disk "
+        "says how to serve it (default: scripts)" + kept,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from reportgen.commands import options
@@ -30,12 +31,12 @@ def run(args: argparse.Namespace) -> None:
         comparison_site.rerender(args.report, templates_dir=args.templates, say=options.say)
         return
     from reportgen.publish.build import stored_style
-    from reportgen.publish.figures import FigureStyle
 
     style = None
     if args.colormap or args.alpha is not None or args.image_format or args.normalise:
         stored = stored_style(args.report)
-        style = FigureStyle(
+        style = dataclasses.replace(
+            stored,
             colormap=args.colormap or stored.colormap,
             alpha=stored.alpha if args.alpha is None else args.alpha,
             image_format=args.image_format or stored.image_format,

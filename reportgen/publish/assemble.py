@@ -141,7 +141,10 @@ def faithfulness_section(
 
 
 def figure_entry(
-    sizes: ImageSizes, image: ImageSummary, style: FigureStyle, inline_explorer: bool = False
+    sizes: ImageSizes,
+    image: ImageSummary,
+    style: FigureStyle,
+    inline_explorer: page_model.ExplorerFiles | None = None,
 ) -> page_model.Figure:
     path = figure_path(image, style)
     width, height = sizes(path)
@@ -154,7 +157,7 @@ def figure_entry(
         image.level,
         image.predictions,
         sprite=sprite_path(image, style),
-        explorer=explorer.files(image.id) if inline_explorer else None,
+        explorer=inline_explorer,
         label=image.label,
     )
 
@@ -177,10 +180,12 @@ def levels(
     ranges = spread.level_ranges(entropies, level_numbers)
     colours = page_model.level_colours(max(ranges))
     style = options.style
+    maps = options.explorer_data == "maps"
 
     def front_figure(image: ImageSummary) -> page_model.Figure:
         """A single-page report has each figure's explorer inline."""
-        return figure_entry(sizes, image, style, inline_explorer=not with_galleries)
+        inline = None if with_galleries else explorer.files(image.id, maps)
+        return figure_entry(sizes, image, style, inline_explorer=inline)
 
     sections = []
     for number, members in members_by_level(analysis).items():
@@ -249,7 +254,7 @@ def gallery_pages(
                 gallery=page_model.gallery_page_name(number, "entropy", position // page_size + 1),
                 maps_file=f"{DATA_DIR}/{table.maps_file(image.id)}",
                 table_file=f"{DATA_DIR}/{table.TABLE_FILE}",
-                explorer=explorer.files(image.id),
+                explorer=explorer.files(image.id, options.explorer_data == "maps"),
                 correct=image.correct,
                 artifact_score=image.artifact_score,
             )

@@ -109,7 +109,8 @@ def _write_assets(job: RenderJob) -> None:
     options = job.options
     pages.write_overlay_script(job.report, job.templates)
     pages.write_explorer_style(job.report, job.templates)
-    explorer.write_report(job.report, job.analysis, options.style, job.templates, job.cache)
+    maps = options.explorer_data == "maps"
+    explorer.write_report(job.report, job.analysis, options.style, job.templates, job.cache, maps)
     if not options.gallery.with_galleries(len(job.analysis.images)):
         shutil.rmtree(job.report / THUMBS_DIR, ignore_errors=True)
 

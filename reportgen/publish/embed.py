@@ -126,7 +126,7 @@ def snippet(
         )
     image = find_image(Analysis.load(report_dir / "data").images, name)
     figure = assemble.figure_entry(assemble.ImageSizes(report_dir), image, options.style)
-    files = explorer.files(image.id)
+    files = explorer.files(image.id, options.explorer_data == "maps")
     shown = (
         [figure.file]
         if what == "figure"

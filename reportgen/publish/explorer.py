@@ -35,6 +35,7 @@ from reportgen.publish import render
 from reportgen.publish.escaping import HTML_ESCAPING, script_json
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.flavours.distill import EXPLORER_PAGE
+from reportgen.publish.folders import DATA_DIR
 from reportgen.publish.page_model import ExplorerFiles
 from reportgen.publish.templates import Templates
 from reportgen.record import ImageRecord
@@ -46,11 +47,13 @@ COLORMAPS = "colormaps.js"
 EXTRA_COLORMAPS = ("viridis", "inferno", "gray")  # offered besides the report's own
 
 
-def files(image_id: str) -> ExplorerFiles:
-    """The explorer's scripts and page for an image, relative to the report folder."""
+def files(image_id: str, maps: bool = False) -> ExplorerFiles:
+    """The explorer's scripts and page for an image, relative to the report folder; its data is
+    the image's data script, or with ``maps`` its maps file (``--explorer-data maps``: the
+    script fetches it and reads it as :func:`image_data` would make it, over http(s) only)."""
     return ExplorerFiles(
         image_id,
-        f"{FOLDER}/{image_id}.js",
+        f"{DATA_DIR}/{table.maps_file(image_id)}" if maps else f"{FOLDER}/{image_id}.js",
         f"{FOLDER}/{SCRIPT}",
         f"{FOLDER}/{COLORMAPS}",
         f"{FOLDER}/{image_id}.html",
@@ -165,7 +168,7 @@ def page_html(name: str, layers: int, image_files: ExplorerFiles, templates: Tem
     variables = {
         "name": name,
         "layers": layers,
-        "data_src": posixpath.basename(image_files.data),
+        "data_src": posixpath.relpath(image_files.data, FOLDER),
         "script_src": posixpath.basename(image_files.script),
         "colormaps_src": posixpath.basename(image_files.colormaps),
     }
@@ -178,25 +181,38 @@ def write_report(
     style: FigureStyle,
     templates: Templates,
     cache: store.ContentCache | None,
+    maps: bool = False,
 ) -> None:
     """The explorer of a report: its scripts, and each image's data (from the cache when the
-    same maps file was prepared before) and page (:func:`page_html`, about 7 kB)."""
+    same maps file was prepared before; none with ``maps``: see :func:`files`) and page
+    (:func:`page_html`, about 7 kB)."""
     write_shared(report, style.colormap, style.alpha, templates)
     layers = analysis.model.layers
     code = store.source_fingerprint("publish.explorer", "store")  # store: reads, quantises
     for image in track(analysis.images, total=len(analysis.images), desc="explorer data"):
-        maps_path = analysis.root / table.maps_file(image.id)
-        key = None
-        if cache is not None:
-            # The name too: the data shows it, and images with the same pixels share maps files.
-            maps = store.file_sha256(maps_path, cache)
-            key = store.content_key({"maps": maps, "name": image.name, "code": code})
-
-        def make(image: ImageSummary = image, maps_path: Path = maps_path) -> str:
-            webp = seen_image_webp(maps_path)
-            return data_script(analysis.record(image), webp)
-
-        image_files = files(image.id)
-        store.produce(cache, "explorer", key, ".js", report / image_files.data, make)
+        image_files = files(image.id, maps)
+        if not maps:
+            _write_data(report / image_files.data, analysis, image, cache, code)
         page_bytes = page_html(image.name, layers, image_files, templates)
         store.atomic_write(report / image_files.page, page_bytes)
+
+
+def _write_data(
+    path: Path,
+    analysis: Analysis,
+    image: ImageSummary,
+    cache: store.ContentCache | None,
+    code: str,
+) -> None:
+    """An image's data script, from the cache when the same maps file was prepared before."""
+    maps_path = analysis.root / table.maps_file(image.id)
+    key = None
+    if cache is not None:
+        # The name too: the data shows it, and images with the same pixels share maps files.
+        maps = store.file_sha256(maps_path, cache)
+        key = store.content_key({"maps": maps, "name": image.name, "code": code})
+
+    def make() -> str:
+        return data_script(analysis.record(image), seen_image_webp(maps_path))
+
+    store.produce(cache, "explorer", key, ".js", path, make)

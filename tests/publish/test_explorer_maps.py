@@ -1,0 +1,148 @@
+"""The explorer reading each image's maps file itself (``--explorer-data maps``, issue 23), in
+headless Chromium: served over http(s) it fetches the ``.npz`` and draws the Python overlays
+(layers, raw heads, single heads, max/min/mean it recomputes, rollout), on image pages and inline;
+opened from disk it says how to serve the folder; no data script is written or requested.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_images
+from test_browser import _QuietHandler, browser  # noqa: F401
+from test_explorer import _record, browser_tab, folder_url, open_inline_explorer
+
+from reportgen import api
+from reportgen.analysis.execution import Execution
+from reportgen.errors import ReportgenError
+from reportgen.publish import explorer, render
+from reportgen.publish.options import ReportOptions, parse_date
+from reportgen.results import Analysis, AnalysisParams
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str  # the site's address
+    pages: Path  # a report with image pages (galleries)
+    single: Path  # a single-page report: explorers inline, float16 heads
+
+
+@pytest.fixture(scope="module")
+def served(tiny_vit_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("explorer-maps")
+    site = tmp / "site"
+    execution = Execution(device="cpu", cache_dir=tmp / "cache")
+    options = ReportOptions(
+        date=parse_date("2024-05-24"), formats=("html", "jekyll"), explorer_data="maps"
+    )
+    pages = api.build(
+        write_images(tmp / "images", 3, seed=3),
+        site,
+        AnalysisParams(model=str(tiny_vit_dir)),
+        options.changed(slug="pages", gallery_threshold=2),
+        execution,
+    )
+    single = api.build(
+        tmp / "images",
+        site,
+        AnalysisParams(model=str(tiny_vit_dir), keep_heads=True),
+        options.changed(slug="single"),
+        execution,
+    )
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield Served(f"http://{host}:{port}/", pages, single)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _url(served: Served, path: Path) -> str:
+    return served.url + path.relative_to(served.pages.parents[1]).as_posix()  # the site's
+
+
+def test_no_data_script_is_written(served):
+    for report in (served.pages, served.single):
+        written = sorted(path.name for path in (report / explorer.FOLDER).iterdir())
+        assert not [name for name in written if name.endswith(".js") and "-" in name], written
+
+
+def test_served_image_pages_draw_the_python_overlays_from_the_maps_file(browser, served):  # noqa: F811
+    page_path = sorted((served.pages / "images").glob("*.html"))[0]
+    record = _record(served.pages, page_path.stem)
+    with browser_tab(browser, served.url) as tab:
+        tab.open(_url(served, page_path))
+        tab.ready()
+        layers = record.maps["layers"]
+        heads = record.cls_heads.astype(np.float64)
+
+        def assert_shows(grid, mask=None):
+            expected = render.overlay(record.seen_image, grid, "jet", 0.5)
+            if mask is not None and mask.any():
+                expected = render.outline_cells(expected, mask)
+            assert np.abs(tab.pixels() - expected.astype(int)).max() <= 2
+
+        for layer in (1, len(layers)):
+            tab.page.fill("#explorer-layer", str(layer))
+            assert_shows(layers[layer - 1], record.artifact_mask[layer - 1])
+        tab.page.select_option("#explorer-artifacts", "raw")
+        assert_shows(heads.mean(axis=1)[-1])
+        tab.page.select_option("#explorer-artifacts", "masked")
+        tab.page.select_option("#explorer-head", "2")
+        assert_shows(heads[-1, 1])
+        tab.page.select_option("#explorer-head", "mean")
+        options = tab.page.eval_on_selector_all("#explorer-map option", "o => o.map(x => x.value)")
+        assert options == ["layers", *[name for name in record.maps if name != "layers"]]
+        for name in ("max", "min", "mean", "rollout"):
+            tab.page.select_option("#explorer-map", name)
+            assert_shows(record.maps[name])
+        requested = [url.removeprefix(served.url) for url in tab.requests]
+        assert f"reports/pages/data/maps/{page_path.stem}.npz" in requested
+        assert tab.explorer_data() == []  # no data script
+        tab.assert_clean()
+
+
+def test_a_served_inline_explorer_reads_float16_heads(browser, served):  # noqa: F811
+    image_id = Analysis.load(served.single / "data").images[-1].id
+    record = _record(served.single, image_id)
+    with browser_tab(browser, served.url) as tab:
+        tab.open(_url(served, served.single / "index.html"))
+        section = open_inline_explorer(tab, image_id)
+        tab.page.fill(f"#{section}-layer", str(len(record.maps["layers"])))
+        tab.page.select_option(f"#{section}-head", "1")
+        expected = render.overlay(
+            record.seen_image, record.cls_heads.astype(np.float64)[-1, 0], "jet", 0.5
+        )
+        assert np.abs(tab.pixels(section) - expected.astype(int)).max() <= 2
+        tab.assert_clean()
+
+
+def test_a_page_opened_from_disk_says_how_to_serve_it(browser, served):  # noqa: F811
+    page_path = sorted((served.pages / "images").glob("*.html"))[0]
+    with browser_tab(browser, folder_url(served.pages)) as tab:
+        tab.open(page_path)
+        tab.page.wait_for_selector("#explorer[data-ready=unavailable]", timeout=10_000)
+        status = tab.page.inner_text("#explorer [data-control=status]")
+        assert "python -m http.server" in status
+        assert tab.page.locator("#explorer canvas").is_hidden()
+        tab.assert_clean()  # nothing fetched, nothing failed
+
+
+def test_the_distill_flavour_needs_data_scripts():
+    options = ReportOptions(formats=("distill",), explorer_data="maps")
+    with pytest.raises(ReportgenError, match="--explorer-data maps does not work with"):
+        options.validated()
