@@ -21,6 +21,7 @@ from test_explorer import _record, browser_tab, folder_url, open_inline_explorer
 from reportgen import api
 from reportgen.analysis.execution import Execution
 from reportgen.errors import ReportgenError
+from reportgen.methods import registry
 from reportgen.publish import explorer, render
 from reportgen.publish.options import ReportOptions, parse_date
 from reportgen.results import Analysis, AnalysisParams
@@ -106,10 +107,14 @@ def test_served_image_pages_draw_the_python_overlays_from_the_maps_file(browser,
         assert_shows(heads[-1, 1])
         tab.page.select_option("#explorer-head", "mean")
         options = tab.page.eval_on_selector_all("#explorer-map option", "o => o.map(x => x.value)")
-        assert options == ["layers", *[name for name in record.maps if name != "layers"]]
+        norms = ["norms"] if "norms" in record.maps else []
+        assert options == ["layers", *norms, *registry.grid_maps(record.maps)]
         for name in ("max", "min", "mean", "rollout"):
             tab.page.select_option("#explorer-map", name)
             assert_shows(record.maps[name])
+        if norms:  # 8-bit levels and their ranges, as the maps file keeps them
+            tab.page.select_option("#explorer-map", "norms")
+            assert_shows(record.maps["norms"][-1])
         requested = [url.removeprefix(served.url) for url in tab.requests]
         assert f"reports/pages/data/maps/{page_path.stem}.npz" in requested
         assert tab.explorer_data() == []  # no data script
