@@ -62,6 +62,8 @@ def _register(name: str, base: str, options: dict, classes: int) -> None:
 for _name, (_base, _options, _, _classes) in TINY_MODELS.items():
     if not timm.is_model(_name):
         _register(_name, _base, _options, _classes)
+if not timm.is_model("reportgen_tiny_eva02"):
+    _register("reportgen_tiny_eva02", "eva02_tiny_patch14_224", dict(img_size=28, patch_size=7), 3)
 
 
 def random_model(name: str) -> model.LoadedModel:
@@ -130,6 +132,24 @@ def test_maps_equal_an_independent_computation_from_q_and_k(name):
     np.testing.assert_allclose(tensors["tokens"].numpy(), tokens[:, summary.n_prefix :], atol=1e-5)
     assert [block.attn.fused_attn for block in net.blocks] == fused_before  # restored
     assert all(not block.attn.attn_drop._forward_hooks for block in net.blocks)
+
+
+def test_eva02_attention_is_recorded_from_its_rope_attention_modules():
+    """EVA-02 (rotary position embeddings inside its attention): the recorded softmax rows sum
+    to 1, and the unfused pass that records them gives the fused pass's tokens."""
+    loaded = random_model("reportgen_tiny_eva02")
+    net = loaded.model.net
+    assert loaded.summary.n_prefix == net.num_prefix_tokens == 1
+    assert loaded.summary.grid == (4, 4)
+    pixels = loaded.processor(images=[photo(9), photo(10)])["pixel_values"]
+    with torch.inference_mode():
+        outputs = loaded.model(pixel_values=pixels, output_attentions=True)
+        fused = net.forward_features(pixels)
+    assert [attention.shape for attention in outputs.attentions] == [(2, 2, 17, 17)] * 2
+    for attention in outputs.attentions:
+        np.testing.assert_allclose(attention.sum(-1).numpy(), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(outputs.last_hidden_state.numpy(), fused.numpy(), atol=1e-5)
+    assert all(block.attn.fused_attn for block in net.blocks) == timm.layers.use_fused_attn()
 
 
 def test_random_weights_are_seeded_and_leave_the_global_generator_alone():
