@@ -117,3 +117,11 @@ def test_report_with_format_3_maps_without_heads_rerenders(analysis_params, tmp_
         data = (report / explorer.files(image.id).data).read_text()
         assert '"heads":null' in data.replace(" ", "")
     assert cli.main(["verify", str(report)]) == 0
+
+
+def test_a_new_colormap_keeps_an_old_reports_figure_quality(old_report, tmp_path):
+    argv = ["render", str(old_report), "--colormap", "viridis", "--cache-dir", str(tmp_path)]
+    assert cli.main(argv) == 0
+    style = json.loads((old_report / "manifest.json").read_text())["report"]["style"]
+    assert style["colormap"] == "viridis"
+    assert style["quality"] == 80  # as 0.1 drew it, not today's default (50)
