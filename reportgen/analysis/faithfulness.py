@@ -14,13 +14,18 @@ Perturbed patches take the pixels of a baseline image: ``blur`` (a Gaussian blur
 the patch's larger side in pixels, so no detail at the scale of a patch survives but the coarse
 colours do; Petsiuk et al. blur with sigma 5 at 224 px) or ``mean`` (the image's mean colour).
 The pixels go to the model through the processor's rescale and normalisation only: the image is
-the one the model saw, already at its input size. All perturbed images of an image are deduplicated
-(deletion's first step is insertion's last, and so on) and run in batches under inference mode.
+the one the model saw, already at its input size.
+
+The cost is the forward passes, so each is run once: all perturbed images of an image are
+deduplicated (deletion's first step is insertion's last, and so on); random's insertion order is
+its deletion order reversed (as random an order), so its insertion images are its deletion images;
+and the images of all scored images are batched together. These forwards need no attention
+weights, so they run on the model's fastest attention path (:meth:`LoadedModel.outputs`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +44,7 @@ from reportgen.methods.faithfulness import (
 )
 
 BASELINES = ("blur", "mean")
+DEFAULT_STEPS = 16  # chosen by measurement: docs/faithfulness.md
 CLASSIFIER_METRIC = "target probability"
 BACKBONE_METRIC = "CLS cosine similarity"
 POOLED_METRIC = "pooled embedding cosine similarity"
@@ -133,19 +139,6 @@ def _check(
         raise ReportgenError("faithfulness: " + "; ".join(problems))
 
 
-def _outputs(loaded: LoadedModel, pixels: np.ndarray) -> np.ndarray:
-    """Class probabilities (classifier), or final CLS or pooled embeddings (backbone), (B, D)."""
-    import torch
-
-    inputs = torch.from_numpy(pixels).to(loaded.device, dtype=loaded.dtype)
-    output = loaded.model(pixel_values=inputs)
-    if loaded.labels is not None:
-        return torch.softmax(output.logits.float(), dim=-1).cpu().numpy()
-    if loaded.pooler is not None:
-        return output.pooler_output.float().cpu().numpy()
-    return output.last_hidden_state[:, 0].float().cpu().numpy()
-
-
 def _scores(
     outputs: np.ndarray, reference: int, target: int | None, classifier: bool
 ) -> np.ndarray:
@@ -157,58 +150,84 @@ def _scores(
     return outputs @ outputs[reference] / np.maximum(norms, 1e-12)
 
 
-def _image_curves(
-    loaded: LoadedModel,
-    item: FaithfulnessItem,
-    orders: list[np.ndarray],
-    baseline: str,
-    steps: int,
-    batch_size: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Deletion and insertion curves, each (orders, steps + 1), of one image."""
-    summary = loaded.summary
-    image, base = model_inputs(
-        np.stack(
-            [
-                item.seen_image,
-                baseline_image(item.seen_image, baseline, blur_sigma(summary.patch_size)),
-            ]
-        ),
-        loaded.processor,
-    )
-    # True = the patch shows the baseline: deletion's first patches, all but insertion's first.
+@dataclass(frozen=True)
+class _Plan:
+    """One image's distinct perturbed images and where each curve point reads its score."""
+
+    removed: np.ndarray  # (distinct images, patches) bool: True = the patch shows the baseline
+    points: (
+        np.ndarray
+    )  # (orders, 2, steps + 1): row of ``removed`` of each deletion/insertion point
+
+    @property
+    def reference(self) -> int:
+        """The row of the unperturbed image."""
+        return int(np.flatnonzero(~self.removed.any(axis=1))[0])
+
+
+def _plan(orders: list[tuple[np.ndarray, np.ndarray]], steps: int) -> _Plan:
+    """The distinct perturbed images of (deletion order, insertion order) pairs at ``steps``."""
     removed = np.concatenate(
-        [np.stack([masks, ~masks]) for masks in (step_masks(order, steps) for order in orders)]
-    ).reshape(-1, summary.grid[0] * summary.grid[1])
-    unique, inverse = np.unique(removed, axis=0, return_inverse=True)
-
-    def perturbed(rows: list[int]) -> np.ndarray:
-        masks = pixel_masks(unique[rows], summary.grid, summary.patch_size, summary.image_size)
-        return np.where(masks[:, None], base, image)
-
-    outputs = np.concatenate(
-        [_outputs(loaded, perturbed(rows)) for rows in batched(range(len(unique)), batch_size)]
+        [
+            np.stack([step_masks(deletion, steps), ~step_masks(insertion, steps)])
+            for deletion, insertion in orders
+        ]
     )
-    reference = int(np.flatnonzero(~unique.any(axis=1))[0])  # the unperturbed image
-    scores = _scores(outputs, reference, item.target, loaded.labels is not None)
-    curves = scores[inverse.ravel()].reshape(len(orders), 2, steps + 1)
-    return curves[:, 0], curves[:, 1]
+    unique, inverse = np.unique(removed.reshape(-1, removed.shape[-1]), axis=0, return_inverse=True)
+    return _Plan(unique, inverse.reshape(len(orders), 2, steps + 1))
+
+
+def _perturbed(
+    loaded: LoadedModel, items: Sequence[FaithfulnessItem], plans: list[_Plan], baseline: str
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Every distinct perturbed image as model input (3, H, W), image by image, with the index
+    of its image: one image's pixels at a time are held, however many images are scored."""
+    summary = loaded.summary
+    sigma = blur_sigma(summary.patch_size)
+    for index, (item, plan) in enumerate(zip(items, plans, strict=True)):
+        image, base = model_inputs(
+            np.stack([item.seen_image, baseline_image(item.seen_image, baseline, sigma)]),
+            loaded.processor,
+        )
+        masks = pixel_masks(plan.removed, summary.grid, summary.patch_size, summary.image_size)
+        for mask in masks:
+            yield index, np.where(mask, base, image)
+
+
+def _outputs(
+    loaded: LoadedModel,
+    items: Sequence[FaithfulnessItem],
+    plans: list[_Plan],
+    baseline: str,
+    batch_size: int,
+    fast: bool,
+) -> list[np.ndarray]:
+    """Per image, the model's outputs (distinct perturbed images, D), in batches that run
+    across images (a batch is filled from the next image's perturbations)."""
+    rows: list[list[np.ndarray]] = [[] for _ in items]
+    for batch in batched(_perturbed(loaded, items, plans, baseline), batch_size):
+        outputs = loaded.outputs(np.stack([pixels for _, pixels in batch]), fast)
+        for (index, _), output in zip(batch, outputs, strict=True):
+            rows[index].append(output)
+    return [np.stack(image_rows) for image_rows in rows]
 
 
 def faithfulness(
     loaded: LoadedModel,
     items: Sequence[FaithfulnessItem],
     *,
-    steps: int = 16,
+    steps: int = DEFAULT_STEPS,
     baseline: str = "blur",
     batch_size: int = 32,
     seed: int = 0,
+    fast: bool = True,
 ) -> FaithfulnessResult:
     """Deletion and insertion of every map all ``items`` share, and of a random order.
 
     The random order is drawn per image from ``(seed, image index)``, so it is the same on every
     run. Each map's areas are the mean over images of each image's area; its curves the mean
-    curves. Cost: about ``2 * (maps + 1) * (steps - 1) + 2`` forward passes per image.
+    curves. Cost: about ``(2 * maps + 1) * (steps - 1) + 2`` forward passes per image, on the
+    fastest attention path unless ``fast`` is False (eager attention, as the maps are made).
     """
     import torch
 
@@ -217,20 +236,20 @@ def faithfulness(
     names = shared_map_names(items)
     _check(loaded, items, names, steps, baseline, batch_size)
     n_patches = loaded.summary.grid[0] * loaded.summary.grid[1]
+    plans = []
+    for index, item in enumerate(items):
+        orders = [(order, order) for order in (patch_order(item.maps[name]) for name in names)]
+        shuffled = random_order(n_patches, (seed, index))
+        plans.append(_plan([*orders, (shuffled, shuffled[::-1])], steps))
+    with torch.inference_mode():
+        outputs = _outputs(loaded, items, plans, baseline, batch_size, fast)
     deletion: dict[str, list[np.ndarray]] = {name: [] for name in (*names, RANDOM)}
     insertion: dict[str, list[np.ndarray]] = {name: [] for name in (*names, RANDOM)}
-    with torch.inference_mode():
-        for index, item in enumerate(items):
-            orders = [patch_order(item.maps[name]) for name in names]
-            orders.append(random_order(n_patches, (seed, index)))
-            image_deletion, image_insertion = _image_curves(
-                loaded, item, orders, baseline, steps, batch_size
-            )
-            for name, deleted, inserted in zip(
-                deletion, image_deletion, image_insertion, strict=True
-            ):
-                deletion[name].append(deleted)
-                insertion[name].append(inserted)
+    for item, plan, image_outputs in zip(items, plans, outputs, strict=True):
+        scores = _scores(image_outputs, plan.reference, item.target, loaded.labels is not None)
+        for name, (deleted, inserted) in zip(deletion, scores[plan.points], strict=True):
+            deletion[name].append(deleted)
+            insertion[name].append(inserted)
     return FaithfulnessResult(
         metric=(
             CLASSIFIER_METRIC

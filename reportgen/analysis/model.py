@@ -18,9 +18,13 @@ and carries the same resize, crop, rescale and normalisation attributes and ``to
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from reportgen import store
 from reportgen.analysis import backends, pooling
@@ -104,6 +108,46 @@ class LoadedModel:
     labels: dict[int, str] | None  # class names when the model has a classifier head
     dtype: Any = None  # torch dtype of the weights and inputs; None: float32
     pooler: Any = None  # a model without a CLS token: its attention-pooling head's attention
+
+    def outputs(self, pixels: np.ndarray, fast: bool = True) -> np.ndarray:
+        """Class probabilities (classifier), or final CLS or pooled embeddings (backbone), (B, D),
+        of model-ready pixels (B, 3, H, W): what faithfulness scores. These forwards need no
+        attention weights, so they take the model's fastest attention path (SDPA) when ``fast``.
+        The one forward a backend other than HuggingFace's provides for faithfulness."""
+        import torch
+
+        inputs = torch.from_numpy(pixels).to(self.device, dtype=self.dtype)
+        with attention_implementation(self.model, FAST_ATTENTION if fast else "eager"):
+            output = self.model(pixel_values=inputs)
+        if self.labels is not None:
+            return torch.softmax(output.logits.float(), dim=-1).cpu().numpy()
+        if self.pooler is not None:
+            return output.pooler_output.float().cpu().numpy()
+        return output.last_hidden_state[:, 0].float().cpu().numpy()
+
+
+FAST_ATTENTION = "sdpa"  # torch's scaled_dot_product_attention: fused, returns no weights
+
+
+@contextmanager
+def attention_implementation(model: Any, name: str) -> Iterator[None]:
+    """Run a HuggingFace ``model`` with the attention implementation ``name`` and switch it back
+    afterwards (the maps need eager attention's weights); unchanged where it cannot switch."""
+    config = getattr(model, "config", None)
+    before = getattr(config, "_attn_implementation", None)
+    switch = getattr(model, "set_attn_implementation", None)
+    switched = False
+    if switch is not None and before not in (None, name):
+        try:
+            switch(name)
+            switched = config._attn_implementation == name
+        except (ValueError, ImportError):  # this model has no such implementation
+            switched = False
+    try:
+        yield
+    finally:
+        if switched:
+            switch(before)
 
 
 def _pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:

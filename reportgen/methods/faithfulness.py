@@ -23,7 +23,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -101,14 +101,51 @@ def pick_evenly(levels: Sequence[int], n: int) -> list[int]:
     return sorted(picked)
 
 
+def standard_error(values: Sequence[float]) -> float | None:
+    """The standard error of the mean of ``values``: sample deviation / sqrt(n); None below 2."""
+    spread = deviation(values)
+    return None if spread is None else spread / float(np.sqrt(len(values)))
+
+
+def deviation(values: Sequence[float]) -> float | None:
+    """The sample standard deviation of ``values`` (the spread across images); None below 2."""
+    array = np.asarray(values, dtype=np.float64)
+    return float(array.std(ddof=1)) if array.size >= 2 else None
+
+
 @dataclass(frozen=True)
 class MapFaithfulness:
-    """One map's scores: areas (mean over images of each image's area) and mean curves."""
+    """One map's scores: areas (mean over images of each image's area), mean curves, and each
+    image's areas (in the scored images' order; None in results written before they were kept)."""
 
     deletion_auc: float
     insertion_auc: float
     deletion_curve: list[float]
     insertion_curve: list[float]
+    deletion_aucs: list[float] | None = None
+    insertion_aucs: list[float] | None = None
+
+    def image_scores(self) -> np.ndarray | None:
+        """Each image's insertion area minus its deletion area; None without per-image areas."""
+        if self.deletion_aucs is None or self.insertion_aucs is None:
+            return None
+        return np.asarray(self.insertion_aucs) - np.asarray(self.deletion_aucs)
+
+    def certainty(self) -> dict[str, float | None]:
+        """Standard errors of the deletion area, the insertion area and their difference (the
+        score), and the score's spread across images; all None without per-image areas."""
+        scores = self.image_scores()
+        if scores is None:
+            return dict.fromkeys(CERTAINTY)
+        return {
+            "deletion_se": standard_error(self.deletion_aucs),
+            "insertion_se": standard_error(self.insertion_aucs),
+            "score_se": standard_error(scores),
+            "score_sd": deviation(scores),
+        }
+
+
+CERTAINTY = ("deletion_se", "insertion_se", "score_se", "score_sd")  # MapFaithfulness.certainty
 
 
 def score_maps(
@@ -116,15 +153,32 @@ def score_maps(
     insertion: Mapping[str, Sequence[Sequence[float]]],
 ) -> dict[str, MapFaithfulness]:
     """Per map name, from its per-image deletion and insertion curves: areas and mean curves."""
-    return {
-        name: MapFaithfulness(
-            deletion_auc=float(np.mean([area_under_curve(c) for c in deletion[name]])),
-            insertion_auc=float(np.mean([area_under_curve(c) for c in insertion[name]])),
+    scores = {}
+    for name in deletion:
+        deletion_aucs = [area_under_curve(curve) for curve in deletion[name]]
+        insertion_aucs = [area_under_curve(curve) for curve in insertion[name]]
+        scores[name] = MapFaithfulness(
+            deletion_auc=float(np.mean(deletion_aucs)),
+            insertion_auc=float(np.mean(insertion_aucs)),
             deletion_curve=mean_curve(deletion[name]).tolist(),
             insertion_curve=mean_curve(insertion[name]).tolist(),
+            deletion_aucs=deletion_aucs,
+            insertion_aucs=insertion_aucs,
         )
-        for name in deletion
-    }
+    return scores
+
+
+@dataclass(frozen=True)
+class Lead:
+    """How far a map is ahead of the next one in the ranking, paired over the same images."""
+
+    mean: float  # mean over images of (this map's score - the next map's score)
+    se: float | None  # its standard error; None below two images
+
+    @property
+    def sure(self) -> bool:
+        """Ahead by more than two standard errors (about 95% for a roughly normal mean)."""
+        return self.se is not None and self.mean > 2 * self.se
 
 
 @dataclass(frozen=True)
@@ -151,21 +205,41 @@ class FaithfulnessResult:
             key=lambda name: (self.maps[name].deletion_auc - self.maps[name].insertion_auc, name),
         )
 
+    def leads(self) -> dict[str, Lead]:
+        """Per map but the last in the ranking, its paired lead over the next map; empty when
+        the per-image areas were not kept."""
+        ranked = self.ranking()
+        leads = {}
+        for name, following in zip(ranked, ranked[1:], strict=False):
+            ours, theirs = self.maps[name].image_scores(), self.maps[following].image_scores()
+            if ours is None or theirs is None:
+                return {}
+            leads[name] = Lead(float(np.mean(ours - theirs)), standard_error(ours - theirs))
+        return leads
+
     def to_json(self) -> dict[str, Any]:
+        """The scores, each map's with its certainty (see :meth:`MapFaithfulness.certainty`)."""
         return {
             "metric": self.metric,
             "steps": self.steps,
             "images": self.images,
             "baseline": self.baseline,
-            "maps": {name: asdict(scores) for name, scores in self.maps.items()},
+            "maps": {
+                name: {**asdict(scores), **scores.certainty()} for name, scores in self.maps.items()
+            },
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FaithfulnessResult:
+        """Read :meth:`to_json`'s data, or an earlier version's (no per-image areas)."""
+        kept = {field.name for field in fields(MapFaithfulness)}
         return cls(
             metric=str(data["metric"]),
             steps=int(data["steps"]),
             images=int(data["images"]),
             baseline=str(data["baseline"]),
-            maps={name: MapFaithfulness(**scores) for name, scores in data["maps"].items()},
+            maps={
+                name: MapFaithfulness(**{key: scores[key] for key in kept if key in scores})
+                for name, scores in data["maps"].items()
+            },
         )

@@ -20,18 +20,22 @@ from reportgen.analysis.faithfulness import (
     faithfulness,
     pixel_masks,
 )
-from reportgen.analysis.model import LoadedModel, ModelRef
+from reportgen.analysis.model import LoadedModel, ModelRef, attention_implementation
 from reportgen.errors import ReportgenError
 from reportgen.methods.faithfulness import (
+    CERTAINTY,
     FaithfulnessResult,
+    Lead,
     MapFaithfulness,
     area_under_curve,
+    deviation,
     mean_curve,
     patch_order,
     perturbed_counts,
     pick_evenly,
     random_order,
     score_maps,
+    standard_error,
     step_masks,
 )
 from reportgen.record import ModelSummary
@@ -124,7 +128,26 @@ def test_score_maps_average_per_image_areas_and_curves():
         {"a": [[1.0, 0.0], [1.0, 1.0]]},
         {"a": [[0.0, 1.0], [0.0, 0.0]]},
     )
-    assert scores["a"] == MapFaithfulness(0.75, 0.25, [1.0, 0.5], [0.0, 0.5])
+    assert scores["a"] == MapFaithfulness(
+        0.75, 0.25, [1.0, 0.5], [0.0, 0.5], deletion_aucs=[0.5, 1.0], insertion_aucs=[0.5, 0.0]
+    )
+
+
+def test_standard_error_and_spread_are_the_sample_deviation_over_the_images():
+    assert deviation([1.0, 3.0]) == pytest.approx(np.sqrt(2))
+    assert standard_error([1.0, 3.0]) == pytest.approx(1.0)  # sqrt(2) / sqrt(2)
+    assert standard_error([0.2, 0.2, 0.2]) == pytest.approx(0.0, abs=1e-15)
+    assert standard_error([0.5]) is None and deviation([]) is None  # fewer than two images
+
+
+def test_certainty_is_of_the_areas_and_of_their_per_image_difference():
+    scores = MapFaithfulness(0.5, 0.5, [1.0, 0.0], [0.0, 1.0], [0.2, 0.4, 0.9], [0.3, 0.5, 1.0])
+    certainty = scores.certainty()
+    assert certainty["score_sd"] == pytest.approx(0.0, abs=1e-15)  # always ahead by 0.1
+    assert certainty["deletion_se"] == pytest.approx(standard_error([0.2, 0.4, 0.9]))
+    assert certainty["insertion_se"] == pytest.approx(certainty["deletion_se"])
+    old = MapFaithfulness(0.5, 0.5, [1.0, 0.0], [0.0, 1.0])  # written before 0.x kept images
+    assert old.certainty() == dict.fromkeys(CERTAINTY)
 
 
 # --- picking images ----------------------------------------------------------------------------
@@ -171,15 +194,71 @@ def test_ranking_is_insertion_minus_deletion_descending():
     assert RESULT.ranking() == ["mean", "rollout", "max", "random"]
 
 
+def _per_image(deletion_aucs, insertion_aucs):
+    return MapFaithfulness(
+        float(np.mean(deletion_aucs)),
+        float(np.mean(insertion_aucs)),
+        [1.0, 0.0],
+        [0.0, 1.0],
+        deletion_aucs,
+        insertion_aucs,
+    )
+
+
+PER_IMAGE = FaithfulnessResult(
+    metric=CLASSIFIER_METRIC,
+    steps=1,
+    images=3,
+    baseline="blur",
+    maps={
+        "mean": _per_image([0.1, 0.2, 0.3], [0.9, 0.8, 0.7]),  # scores 0.8, 0.6, 0.4
+        "max": _per_image([0.2, 0.3, 0.4], [0.8, 0.7, 0.6]),  # 0.6, 0.4, 0.2: always 0.2 behind
+        "random": _per_image([0.5, 0.5, 0.5], [0.4, 0.8, 0.6]),  # -0.1, 0.3, 0.1
+    },
+)
+
+
+def test_leads_pair_each_map_with_the_next_over_the_same_images():
+    leads = PER_IMAGE.leads()
+    assert PER_IMAGE.ranking() == ["mean", "max", "random"]
+    assert set(leads) == {"mean", "max"}  # the last map leads nothing
+    assert leads["mean"].mean == pytest.approx(0.2)
+    assert leads["mean"].se == pytest.approx(0.0, abs=1e-15)
+    assert leads["mean"].sure  # ahead on every image by the same amount
+    assert leads["max"].mean == pytest.approx(0.3)  # per image 0.6 + 0.1, 0.4 - 0.3, 0.2 - 0.1
+    assert leads["max"].se == pytest.approx(standard_error([0.7, 0.1, 0.1]))  # 0.2
+    assert not leads["max"].sure  # 0.3 is within two standard errors
+
+
+def test_lead_is_sure_only_beyond_two_standard_errors():
+    assert Lead(0.3, 0.1).sure and not Lead(0.2, 0.1).sure and not Lead(0.5, None).sure
+
+
+def test_results_without_per_image_areas_have_no_leads():
+    assert RESULT.leads() == {}
+
+
 def test_json_has_exactly_the_documented_keys_and_round_trips():
-    data = json.loads(json.dumps(RESULT.to_json()))
+    data = json.loads(json.dumps(PER_IMAGE.to_json()))
     assert set(data) == {"metric", "steps", "images", "baseline", "maps"}
     assert set(data["maps"]["max"]) == {
         "deletion_auc",
         "insertion_auc",
         "deletion_curve",
         "insertion_curve",
+        "deletion_aucs",
+        "insertion_aucs",
+        *CERTAINTY,
     }
+    assert data["maps"]["max"]["score_sd"] == pytest.approx(0.2)
+    assert FaithfulnessResult.from_json(data) == PER_IMAGE
+
+
+def test_json_of_earlier_versions_reads_back_without_per_image_areas():
+    data = json.loads(json.dumps(RESULT.to_json()))
+    for scores in data["maps"].values():  # as results.json was before per-image areas
+        for key in ("deletion_aucs", "insertion_aucs", *CERTAINTY):
+            del scores[key]
     assert FaithfulnessResult.from_json(data) == RESULT
 
 
@@ -297,6 +376,51 @@ def test_classifier_scores_the_given_target_else_the_top_class():
     np.testing.assert_allclose(other.deletion_curve, 1 - np.array(top.deletion_curve), atol=1e-6)
 
 
+class CountingModel(PatchContrastModel):
+    """The stand-in, recording the size of every batch it runs."""
+
+    def __init__(self, classifier: bool):
+        super().__init__(classifier)
+        self.batches: list[int] = []
+
+    def forward(self, pixel_values):
+        self.batches.append(len(pixel_values))
+        return super().forward(pixel_values)
+
+
+def counting(classifier: bool = False) -> LoadedModel:
+    loaded = stand_in(classifier)
+    loaded.model = CountingModel(classifier)
+    return loaded
+
+
+def test_random_insertion_reuses_its_deletion_images():
+    """One map at 8 steps of 16 patches: the unperturbed and the baseline image, 7 more for each
+    of the map's curves, and 7 for random, whose insertion (its order reversed) adds none."""
+    loaded = counting()
+    item = FaithfulnessItem(checkerboard(), {"true": IMPORTANCE})
+    result = faithfulness(loaded, [item], steps=8, baseline="mean", batch_size=64)
+    assert sum(loaded.model.batches) == 2 + 3 * 7
+    shuffled = result.maps["random"]
+    # deletion after k steps shows what insertion shows after 8 - k: the same images
+    np.testing.assert_allclose(shuffled.insertion_curve, shuffled.deletion_curve[::-1])
+
+
+def test_batches_run_across_images_with_the_same_scores():
+    loaded = counting()
+    other = FaithfulnessItem(checkerboard()[::-1].copy(), ITEM.maps)  # the same contrasts
+    together = faithfulness(loaded, [ITEM, other, ITEM], steps=4, baseline="blur", batch_size=64)
+    assert loaded.model.batches == [3 * 17]  # 17 distinct images each, in one batch
+    loaded.model.batches.clear()
+    small = faithfulness(loaded, [ITEM, other, ITEM], steps=4, baseline="blur", batch_size=5)
+    assert loaded.model.batches == [5] * 10 + [1]  # batches run on from one image to the next
+    assert small == together  # how the rows are batched changes nothing
+    for name in ("true", "reversed", "flat"):  # each image on its own gives its own curves
+        alone = faithfulness(counting(), [ITEM], steps=4, baseline="blur").maps[name]
+        assert together.maps[name].deletion_aucs[0] == pytest.approx(alone.deletion_auc)
+        assert together.maps[name].deletion_aucs[2] == pytest.approx(alone.deletion_auc)
+
+
 def test_pixel_masks_cover_whole_patches_in_row_major_order():
     masks = pixel_masks(np.eye(6, dtype=bool)[[4]], (2, 3), (2, 3), (5, 9))
     expected = np.zeros((5, 9), dtype=bool)
@@ -370,6 +494,31 @@ def test_tiny_models_give_full_results(tmp_path_factory, family, metric):
         if metric == BACKBONE_METRIC:
             assert scores.deletion_curve[0] == pytest.approx(1.0)  # the CLS against itself
     assert FaithfulnessResult.from_json(data) == result
+
+
+@pytest.mark.parametrize("family", ["vit", "dinov2"])
+def test_outputs_take_the_fast_attention_path_and_switch_back(tmp_path_factory, family):
+    loaded = model.load(model.resolve(str(tiny_model_dir(tmp_path_factory, family))), "cpu")
+    seen = []
+    hook = loaded.model.register_forward_pre_hook(
+        lambda module, args: seen.append(module.config._attn_implementation)
+    )
+    pixels = model_inputs(
+        np.random.default_rng(2).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8),
+        loaded.processor,
+    )
+    with torch.inference_mode():
+        fast, eager = loaded.outputs(pixels), loaded.outputs(pixels, fast=False)
+    hook.remove()
+    assert seen == ["sdpa", "eager"]
+    assert loaded.model.config._attn_implementation == "eager"  # the maps need the weights
+    np.testing.assert_allclose(fast, eager, atol=1e-5)
+
+
+def test_attention_implementation_leaves_a_model_that_cannot_switch_alone():
+    plain = torch.nn.Linear(2, 2)
+    with attention_implementation(plain, "sdpa"):
+        assert not hasattr(plain, "config")
 
 
 def test_model_inputs_are_what_the_processor_sends(tmp_path_factory):
