@@ -33,6 +33,10 @@ from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
 
 AUTO = "auto"
 DTYPES = ("float32", "float16", "bfloat16")
+# Which maps faithfulness scores: the one-grid maps the report shows (max, min, mean, rollout,
+# relevance, plugins), or those and each layer's map too.
+FAITHFULNESS_MAPS = ("aggregates", "all")
+FAITHFULNESS_STEPS = 4  # chosen by measurement against 16 steps: docs/faithfulness.md
 RESULTS_FILE = "results.json"
 RESULTS_FORMAT = 2  # 1 (0.1.0): every image in results.json; 2: images in results.parquet
 MAPS_DIR = "maps"
@@ -55,9 +59,10 @@ class AnalysisParams:
     artifacts: str = "mask"  # "mask": fill artifact patches in every map; "keep"
     relevance: bool = False  # class-specific relevance (Chefer et al. 2021): a backward pass
     target_class: str | None = None  # relevance target, a class name or id; None: top-1
-    faithfulness: bool = False  # deletion/insertion scores of every map
+    faithfulness: bool = False  # deletion/insertion scores of the maps
     faithfulness_images: int = 32
-    faithfulness_steps: int = 16
+    faithfulness_steps: int = FAITHFULNESS_STEPS
+    faithfulness_maps: str = "aggregates"  # one of FAITHFULNESS_MAPS
     keep_heads: bool = False  # store every head's CLS attention as float16, not 8-bit
     pca: str = "per-report"  # the feature view's components: fitted on the report or per image
     label_map: dict[str, str] | None = None  # source label -> model class name (--label-map)
@@ -97,6 +102,8 @@ class AnalysisParams:
             problems.append("--faithfulness-images must be at least 1")
         if self.faithfulness_steps < 2:
             problems.append("--faithfulness-steps must be at least 2")
+        if self.faithfulness_maps not in FAITHFULNESS_MAPS:
+            problems.append(f"--faithfulness-maps must be one of {', '.join(FAITHFULNESS_MAPS)}")
         method = registry.methods().get(self.spread_by)
         if method is not None and base.GRADIENTS in method.inputs and not self.relevance:
             problems.append(f"--spread-by {self.spread_by} needs --relevance")

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import compare, run, shards, storage
+from benchmarks import compare, faithfulness, run, shards, storage
 
 pytestmark = pytest.mark.slow
 
@@ -98,3 +98,26 @@ def test_storage_benchmark_weighs_a_report_by_kind(tiny_vit_dir, capsys):
     assert set(results["flavour_only_bytes"]) == {"jekyll", "gfm"}
     first = capsys.readouterr().out.splitlines()[0]
     assert f"{sum(sizes.values()) / 3 / 1000:.1f} kB per image" in first
+
+
+def test_faithfulness_benchmark_times_before_and_after_on_the_same_images(
+    tmp_path, tiny_vit_dir, capsys
+):
+    from conftest import write_images
+
+    folder = write_images(tmp_path / "images", 3)
+    arguments = ["--model", str(tiny_vit_dir), "--folder", str(folder), "--images", "2"]
+    results = faithfulness.main([*arguments, "--rounds", "1", "--json", str(tmp_path / "f.json")])
+    assert json.loads((tmp_path / "f.json").read_text()) == json.loads(json.dumps(results))
+    assert results["images"] == 2 and results["steps"] == {"before": 16, "after": 4}
+    # at most 2 + 9 * (steps - 1) forwards: 4 maps and random; fewer where masks coincide
+    forwards = results["forwards_per_scored_image"]
+    assert 29 < forwards["before"] <= 137 and 9 < forwards["after"] <= 29
+    assert all(len(times) == 1 for times in results["s_per_scored_image"].values())
+    assert sorted(results["ranking"]["before"]) == sorted(results["ranking"]["after"])
+    assert (
+        capsys.readouterr()
+        .out.strip()
+        .splitlines()[-1]
+        .startswith("faithfulness before/after per scored image: ")
+    )

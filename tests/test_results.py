@@ -20,6 +20,7 @@ RECORDED = {
     "dtype",
     "faithfulness",
     "faithfulness_images",
+    "faithfulness_maps",
     "faithfulness_steps",
     "head_fusion",
     "keep_heads",

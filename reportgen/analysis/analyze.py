@@ -23,7 +23,7 @@ from reportgen.analysis.engines.base import Engine, Job, Stored
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import ExtractOptions, artifact_profile
 from reportgen.analysis.faithfulness import FaithfulnessItem, faithfulness
-from reportgen.analysis.model import LoadedModel, ModelRef, load, resolve
+from reportgen.analysis.model import FAST_ATTENTION, LoadedModel, ModelRef, load, resolve
 from reportgen.analysis.relevance import resolve_target
 from reportgen.analysis.sources import Source, as_source
 from reportgen.errors import ReportgenError
@@ -40,6 +40,7 @@ from reportgen.manifest import (
 from reportgen.methods import base, registry, spread
 from reportgen.methods.artifacts import AUTO_START_SHARE, ISOLATION, SHARE, auto_start_layer
 from reportgen.methods.faithfulness import pick_evenly
+from reportgen.methods.layers import LAYERS
 from reportgen.methods.maps import RolloutOptions
 from reportgen.progress import track
 from reportgen.record import ImageRecord, ModelSummary, SkippedFile
@@ -332,8 +333,9 @@ def _faithfulness(
     record_keys: dict[int, str],
     say: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Deletion and insertion scores of every stored one-grid map, on images picked evenly
-    across the levels; cached by the picked records' content, so a rerun needs no model."""
+    """Deletion and insertion scores of the stored one-grid maps (and each layer's with
+    ``--faithfulness-maps all``), on images picked evenly across the levels; cached by the picked
+    records' content and how they are scored, so a rerun needs no model."""
     picked = [
         summaries[i] for i in pick_evenly([s.level for s in summaries], params.faithfulness_images)
     ]
@@ -341,7 +343,9 @@ def _faithfulness(
         {
             "records": [record_keys[s.index] for s in picked],
             "steps": params.faithfulness_steps,
+            "maps": params.faithfulness_maps,
             "target_class": params.target_class,
+            "attention": FAST_ATTENTION,
             "code": store.source_fingerprint("analysis.faithfulness", "methods.faithfulness"),
         }
     )
@@ -354,12 +358,21 @@ def _faithfulness(
     items = []
     for summary in picked:
         record = store.read_record(maps_dir / f"{summary.id}.npz", summary.name)
-        grids = registry.grid_maps(record.maps)
-        items.append(FaithfulnessItem(record.seen_image, grids, target))
+        items.append(FaithfulnessItem(record.seen_image, _scored_maps(record, params), target))
     scores = faithfulness(loaded, items, steps=params.faithfulness_steps).to_json()
     if cache:
         cache.put_json("faithfulness", key, scores)
     return scores
+
+
+def _scored_maps(record: ImageRecord, params: AnalysisParams) -> dict[str, np.ndarray]:
+    """The one-grid maps of a record, and with ``--faithfulness-maps all`` each layer's map
+    (``layer:1`` for the first)."""
+    grids = registry.grid_maps(record.maps)
+    if params.faithfulness_maps == "all":
+        layers = record.maps[LAYERS]
+        grids.update({f"layer:{index + 1}": layer for index, layer in enumerate(layers)})
+    return grids
 
 
 def _rollout_start_layer(params: AnalysisParams, session: _ModelSession) -> int:

@@ -42,9 +42,9 @@ from reportgen.methods.faithfulness import (
     score_maps,
     step_masks,
 )
+from reportgen.results import FAITHFULNESS_STEPS
 
 BASELINES = ("blur", "mean")
-DEFAULT_STEPS = 16  # chosen by measurement: docs/faithfulness.md
 CLASSIFIER_METRIC = "target probability"
 BACKBONE_METRIC = "CLS cosine similarity"
 POOLED_METRIC = "pooled embedding cosine similarity"
@@ -216,7 +216,7 @@ def faithfulness(
     loaded: LoadedModel,
     items: Sequence[FaithfulnessItem],
     *,
-    steps: int = DEFAULT_STEPS,
+    steps: int = FAITHFULNESS_STEPS,
     baseline: str = "blur",
     batch_size: int = 32,
     seed: int = 0,

@@ -59,6 +59,7 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     """The model and analysis options, and where the analysis runs (analyze, build)."""
     from reportgen.methods import spread  # the --spread-by choices: the map methods
     from reportgen.methods.maps import HEAD_FUSIONS
+    from reportgen.results import FAITHFULNESS_MAPS, FAITHFULNESS_STEPS
 
     group = parser.add_argument_group("model and analysis")
     group.add_argument(
@@ -158,7 +159,7 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--faithfulness",
         action="store_true",
-        help="score every map by deletion and insertion (Petsiuk et al. 2018) and add the "
+        help="score the maps by deletion and insertion (Petsiuk et al. 2018) and add the "
         "section 'Which map to trust'",
     )
     group.add_argument(
@@ -167,6 +168,22 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
         default=32,
         metavar="N",
         help="images scored for faithfulness, picked evenly across levels (default: 32)",
+    )
+    group.add_argument(
+        "--faithfulness-steps",
+        type=int,
+        default=FAITHFULNESS_STEPS,
+        metavar="K",
+        help=f"steps of the deletion and insertion curves (default: {FAITHFULNESS_STEPS}, "
+        "chosen by measurement: docs/faithfulness.md)",
+    )
+    group.add_argument(
+        "--faithfulness-maps",
+        choices=FAITHFULNESS_MAPS,
+        default="aggregates",
+        help="maps scored: aggregates, the one-grid maps the report shows (max, min, mean, "
+        "rollout, relevance; the default), or all: those and each layer's map, one more curve "
+        "pair per layer",
     )
     group.add_argument(
         "--pca",

@@ -125,17 +125,27 @@ def faithfulness_section(
     if not analysis.faithfulness or chart is None:
         return None
     result = FaithfulnessResult.from_json(analysis.faithfulness)
+    leads = result.leads()
+    scores = []
+    for name in result.ranking():
+        lead = leads.get(name)
+        scores.append(
+            page_model.MapScore(
+                name,
+                result.maps[name].deletion_auc,
+                result.maps[name].insertion_auc,
+                **result.maps[name].certainty(),
+                lead=lead.mean if lead else None,
+                lead_se=lead.se if lead else None,
+                lead_sure=bool(lead and lead.sure),
+            )
+        )
     return page_model.Faithfulness(
         metric=result.metric,
         steps=result.steps,
         images=result.images,
         baseline=result.baseline,
-        scores=tuple(
-            page_model.MapScore(
-                name, result.maps[name].deletion_auc, result.maps[name].insertion_auc
-            )
-            for name in result.ranking()
-        ),
+        scores=tuple(scores),
         chart=chart,
     )
 

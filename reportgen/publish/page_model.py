@@ -103,11 +103,20 @@ class Chart:
 
 @dataclass(frozen=True)
 class MapScore:
-    """One map's faithfulness: areas under the deletion and insertion curves."""
+    """One map's faithfulness: areas under the deletion and insertion curves, and how sure."""
 
     name: str
     deletion_auc: float
     insertion_auc: float
+    # How sure: standard errors over the images, the score's spread, and the paired lead over
+    # the next map in the ranking; None for results written before per-image areas were kept.
+    deletion_se: float | None = None
+    insertion_se: float | None = None
+    score_se: float | None = None
+    score_sd: float | None = None
+    lead: float | None = None
+    lead_se: float | None = None
+    lead_sure: bool = False
 
 
 @dataclass(frozen=True)

@@ -530,6 +530,29 @@ def test_model_inputs_are_what_the_processor_sends(tmp_path_factory):
     assert np.array_equal(seen_images(model_inputs(seen, loaded.processor), loaded.processor), seen)
 
 
+@pytest.mark.parametrize(
+    ("maps", "scored"),
+    [("aggregates", ["max", "rollout"]), ("all", ["max", "rollout", "layer:1", "layer:2"])],
+)
+def test_layer_maps_are_scored_on_request(maps, scored):
+    from reportgen.analysis.analyze import _scored_maps
+    from reportgen.results import AnalysisParams
+
+    layers = np.arange(32.0).reshape(2, 4, 4)
+    record = SimpleNamespace(maps={"layers": layers, "max": layers[1], "rollout": layers[0]})
+    chosen = _scored_maps(record, AnalysisParams(faithfulness_maps=maps))
+    assert list(chosen) == scored
+    if maps == "all":
+        assert np.array_equal(chosen["layer:2"], layers[1])
+
+
+def test_an_unknown_choice_of_maps_is_a_message():
+    from reportgen.results import AnalysisParams
+
+    with pytest.raises(ReportgenError, match="--faithfulness-maps must be one of aggregates, all"):
+        AnalysisParams(faithfulness_maps="layers").validated()
+
+
 # --- in a build: results.json, the "Which map to trust" section, the cache ---------------------
 
 
@@ -558,6 +581,8 @@ def test_build_with_faithfulness_ranks_the_maps_on_the_page(
     assert "Which map to trust" in page and 'src="charts/faithfulness.svg"' in page
     rows = [page.index(f"<code>{name}</code></td>") for name in ranking]
     assert rows == sorted(rows)  # the table lists the maps best first
+    assert all(len(scores["deletion_aucs"]) == 3 for scores in stored["maps"].values())
+    assert "Lead over the next map" in page and page.count(" ± ") >= 3 * len(ranking)
     assert "charts/faithfulness.svg" in json.loads((report / "manifest.json").read_text())["files"]
     assert "Which map to trust" in (report / "README.md").read_text()
 

@@ -55,6 +55,7 @@ def test_analyze_and_build_share_the_analysis_options():
     flags += ["--spread-by", "layer:2", "--head-fusion", "max", "--discard-ratio", "0.5"]
     flags += ["--rollout-start-layer", "1", "--artifacts", "keep", "--relevance"]
     flags += ["--target-class", "cat", "--faithfulness", "--faithfulness-images", "4"]
+    flags += ["--faithfulness-steps", "16", "--faithfulness-maps", "all"]
     flags += ["--keep-heads", "--cache-dir", "c", "--no-cache", "--dtype", "float16"]
     flags += ["--workers", "2", "--engine", "ray", "--ray-address", "auto", "--ray-actors", "3"]
     expected_params = AnalysisParams(
@@ -71,6 +72,8 @@ def test_analyze_and_build_share_the_analysis_options():
         target_class="cat",
         faithfulness=True,
         faithfulness_images=4,
+        faithfulness_steps=16,
+        faithfulness_maps="all",
         keep_heads=True,
     )
     expected_execution = Execution(
