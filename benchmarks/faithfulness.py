@@ -10,6 +10,11 @@ in one run on the same images, alternating, median of ``--rounds``:
 Also printed: forwards per scored image, and how far the areas and the ranking moved.
 
     python -m benchmarks.faithfulness [--model offline:dinov2-small] [--images 2] [--rounds 3]
+
+``--steps-study FOLDER...`` instead scores every image of each folder at 16 steps and at fewer,
+and prints, per folder and number of steps, the largest difference of a map's mean area from
+16 steps and whether the ranking is the same: how the default number of steps was chosen
+(docs/faithfulness.md).
 """
 
 from __future__ import annotations
@@ -88,6 +93,42 @@ def run(model_spec: str, folder: Path, count: int, rounds: int) -> dict:
     }
 
 
+def steps_study(model_spec: str, folder: Path, candidates: tuple[int, ...]) -> dict:
+    """Per number of steps, the largest difference of a map's mean deletion or insertion area
+    from 16 steps, and the ranking, on every image of ``folder``."""
+    from reportgen.analysis.faithfulness import faithfulness
+    from reportgen.analysis.model import load, resolve
+
+    with tempfile.TemporaryDirectory() as work:
+        items = scored_items(model_spec, folder, 10**9, Path(work))
+    loaded = load(resolve(model_spec), "cpu")
+    reference = faithfulness(loaded, items, steps=16)
+    study = {"images": len(items), "16": {"ranking": reference.ranking(), "difference": 0.0}}
+    for steps in candidates:
+        result = faithfulness(loaded, items, steps=steps)
+        study[str(steps)] = {
+            "ranking": result.ranking(),
+            "difference": max(
+                abs(getattr(result.maps[name], area) - getattr(reference.maps[name], area))
+                for name in result.maps
+                for area in ("deletion_auc", "insertion_auc")
+            ),
+        }
+    return study
+
+
+def print_study(studies: dict) -> None:
+    for folder, study in studies.items():
+        print(f"{folder}: {study['images']} images")
+        for steps, row in study.items():
+            if steps != "images":
+                same = row["ranking"] == study["16"]["ranking"]
+                print(
+                    f"  {steps} steps: largest difference of a mean area {row['difference']:.4f}, "
+                    + ("the same ranking" if same else f"ranking {row['ranking']}")
+                )
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="offline:dinov2-small")
@@ -95,7 +136,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--images", type=int, default=2, help="images scored (default: 2)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--steps-study", type=Path, nargs="+", metavar="FOLDER")
     args = parser.parse_args(argv)
+    if args.steps_study:
+        studies = {
+            str(folder): steps_study(args.model, folder, (2, 3, 4, 8))
+            for folder in args.steps_study
+        }
+        print_study(studies)
+        if args.json:
+            args.json.write_text(json.dumps(studies, indent=1) + "\n")
+        return studies
     result = run(args.model, args.folder, args.images, args.rounds)
     for name in SETTINGS:
         times = ", ".join(f"{value:.1f}" for value in result["s_per_scored_image"][name])

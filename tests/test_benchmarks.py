@@ -121,3 +121,16 @@ def test_faithfulness_benchmark_times_before_and_after_on_the_same_images(
         .splitlines()[-1]
         .startswith("faithfulness before/after per scored image: ")
     )
+
+
+def test_faithfulness_steps_study_compares_fewer_steps_with_16(tmp_path, tiny_vit_dir, capsys):
+    from conftest import write_images
+
+    folder = write_images(tmp_path / "images", 2)
+    studies = faithfulness.main(["--model", str(tiny_vit_dir), "--steps-study", str(folder)])
+    study = studies[str(folder)]
+    assert study["images"] == 2 and set(study) == {"images", "16", "2", "3", "4", "8"}
+    assert study["16"]["difference"] == 0.0
+    assert all(0.0 <= study[steps]["difference"] <= 1.0 for steps in ("2", "3", "4", "8"))
+    assert sorted(study["4"]["ranking"]) == sorted(study["16"]["ranking"])
+    assert "4 steps: largest difference of a mean area" in capsys.readouterr().out
