@@ -96,6 +96,7 @@ class Features(MapMethod):
     kind = COLOURS
     bits = 8
     bullet = """\
+{% if report.token_views %}
 {% set per_image = report.params.get("pca") == "per-image" %}
 {% call m.item() %}
 {{ m.strong("Features") }}: the first three principal components of the last layer's patch
@@ -105,6 +106,7 @@ represents alike get alike colours). The components are fitted
 {%- else %}on the tokens of the report's images together, so a colour means the same in every
 image{% endif %}; each is scaled between its 1st and 99th percentiles.
 {% endcall %}
+{% endif %}
 """
 
     def compute(self, inputs: MapInputs, maps: Mapping[str, np.ndarray]) -> np.ndarray:

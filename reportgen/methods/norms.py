@@ -77,6 +77,7 @@ class TokenNorms(MapMethod):
     kind = LAYERED
     bits = 8
     bullet = """\
+{% if report.token_views %}
 {% call m.item() %}
 {{ m.strong("Token norms") }} (the panels N1 to N{{ report.model.layers }}): the length (L2 norm)
 of every patch token as each layer outputs it. A few patches with far larger norms than the rest
@@ -88,6 +89,7 @@ log-norms, split where the two components are equally likely; 0 when the norms a
 (the Bayesian information criterion prefers one component, or the components overlap:
 Ashman's D under 2).
 {% endcall %}
+{% endif %}
 """
 
     def compute(self, inputs: MapInputs, maps: Mapping[str, np.ndarray]) -> np.ndarray:

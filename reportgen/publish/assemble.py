@@ -108,6 +108,7 @@ def build_page_model(
         current_folder=CURRENT_FROM_VERSION if version.archived else None,
         history=version.history,
         typical_per_level=options.gallery.typical_shown(len(analysis.images)),
+        token_views=any(image.artifact_score is not None for image in analysis.images),
         classes=classes.class_section(
             analysis,
             page_model.level_colours(n_levels),

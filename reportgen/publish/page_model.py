@@ -180,6 +180,7 @@ class ReportContext:
     history: tuple[VersionEntry, ...] = ()  # the earlier versions kept, newest first
     typical_per_level: int = 1  # figures in full per level (a level may have fewer images)
     classes: Classes | None = None  # the per-class section, when the images have labels
+    token_views: bool = False  # the records have token norms and features (methods.norms)
 
     @property
     def n_levels(self) -> int:

@@ -800,3 +800,27 @@ def test_entropy_digits_tell_near_uniform_levels_apart():
     same_image = _levels_with_bounds((0.5, 0.5), (0.6, 0.6))  # a level of one image
     assert page_model.entropy_digits(same_image) == 3
     assert page_model.entropy_digits(_levels_with_bounds((0.1234567, 0.1234568))) == 6
+
+
+@pytest.mark.parametrize(
+    ("by", "said", "unsaid"),
+    [
+        ("attention", "three times the median of its neighbours", "token is in the layer"),
+        ("norm", "its token is in the layer's high-norm", "three times"),
+        ("both", "its token is in the layer's high-norm", "--artifacts-by attention"),
+    ],
+)
+def test_the_artifact_bullet_names_the_rule_that_found_them(tmp_path, by, said, unsaid):
+    ctx = make_context(tmp_path / "report")
+    params = {**ctx.params, "artifacts_by": by}
+    ctx = dataclasses.replace(
+        ctx, artifacts_mode="mask", params=params, token_views=by != "attention"
+    )
+    (written,) = pages.render_report(ctx, tmp_path / "report", ("html",), templates=Templates())
+    text = " ".join(html.unescape(written.read_text(encoding="utf-8")).split())
+    assert said in text and unsaid not in text
+    assert ("--artifacts-by" in text) == (by != "attention")
+    # the token views are explained only in reports that have them
+    assert ("Token norms" in text) == ("Features" in text) == (by != "attention")
+    if by == "both":
+        assert "three times the median of its neighbours" in text
