@@ -26,7 +26,7 @@ from reportgen import store, table
 from reportgen.errors import ReportgenError
 from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, AnalysisManifest
 from reportgen.methods import base, registry, spread
-from reportgen.methods.artifacts import ARTIFACT_MODES
+from reportgen.methods.artifacts import ARTIFACT_MODES, ARTIFACT_RULES
 from reportgen.methods.features import PCA_MODES
 from reportgen.methods.maps import HEAD_FUSIONS, RolloutOptions
 from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
@@ -57,6 +57,7 @@ class AnalysisParams:
     discard_ratio: float = 0.0
     rollout_start_layer: int | str = "auto"  # a layer count, or "auto" (artifacts.auto_start_layer)
     artifacts: str = "mask"  # "mask": fill artifact patches in every map; "keep"
+    artifacts_by: str = "attention"  # what finds them: "attention", "norm" or "both"
     relevance: bool = False  # class-specific relevance (Chefer et al. 2021): a backward pass
     target_class: str | None = None  # relevance target, a class name or id; None: top-1
     faithfulness: bool = False  # deletion/insertion scores of the maps
@@ -94,6 +95,8 @@ class AnalysisParams:
             problems.append("--rollout-start-layer must be auto or a whole number, 0 or more")
         if self.artifacts not in ARTIFACT_MODES:
             problems.append(f"--artifacts must be one of {', '.join(ARTIFACT_MODES)}")
+        if self.artifacts_by not in ARTIFACT_RULES:
+            problems.append(f"--artifacts-by must be one of {', '.join(ARTIFACT_RULES)}")
         if self.pca not in PCA_MODES:
             problems.append(f"--pca must be one of {', '.join(PCA_MODES)}")
         if self.target_class is not None and not self.relevance:

@@ -15,6 +15,7 @@ from reportgen.results import AnalysisParams
 # every published manifest (and the fingerprint that tells an unchanged rebuild).
 RECORDED = {
     "artifacts",
+    "artifacts_by",
     "batch_size",
     "discard_ratio",
     "dtype",
@@ -64,3 +65,16 @@ def test_bad_execution_is_a_clear_error(bad, message):
     assert Execution().validated() == Execution()
     with pytest.raises(ReportgenError, match=message):
         Execution(**bad).validated()
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(artifacts_by="size"), "--artifacts-by must be one of attention, norm, both"),
+        (dict(pca="per-class"), "--pca must be one of per-report, per-image"),
+    ],
+)
+def test_bad_views_are_a_clear_error(bad, message):
+    assert AnalysisParams(artifacts_by="both", pca="per-image").validated()
+    with pytest.raises(ReportgenError, match=message):
+        AnalysisParams(**bad).validated()

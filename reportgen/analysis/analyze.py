@@ -38,10 +38,11 @@ from reportgen.manifest import (
     Spread,
 )
 from reportgen.methods import base, registry, spread
-from reportgen.methods.artifacts import AUTO_START_SHARE, ISOLATION, SHARE, auto_start_layer
+from reportgen.methods.artifacts import ATTENTION_RULE, AUTO_START_SHARE, auto_start_layer
 from reportgen.methods.faithfulness import pick_evenly
 from reportgen.methods.layers import LAYERS
 from reportgen.methods.maps import RolloutOptions
+from reportgen.methods.norms import NORM_RULE
 from reportgen.progress import track
 from reportgen.record import ImageRecord, ModelSummary, SkippedFile
 from reportgen.results import (
@@ -194,7 +195,7 @@ def analyze(
     result_parts = {
         "model": ref.identity(),
         "rollout": asdict(rollout),
-        "artifacts": params.artifacts,
+        "artifacts": [params.artifacts, params.artifacts_by],
         "relevance": [params.relevance, params.target_class],
         "heads": params.keep_heads,
         "features": [params.pca, features.digest(basis)],
@@ -224,6 +225,7 @@ def analyze(
             relevance=params.relevance,
             target_class=params.target_class,
             feature_basis=basis,
+            artifacts_by=params.artifacts_by,
         ),
         result_parts=result_parts,
         spread_by=params.spread_by,
@@ -421,9 +423,10 @@ def _manifest(
         rollout=rollout,
         artifacts=Artifacts(
             mode=params.artifacts,
-            rule=(
-                f"received attention >= {SHARE:g}x a uniform share and > {ISOLATION:g}x the "
-                "median of the neighbouring patches"
+            rule=" or ".join(
+                rule
+                for by, rule in (("attention", ATTENTION_RULE), ("norm", NORM_RULE))
+                if params.artifacts_by in (by, "both")
             ),
             masked_per_layer=tuple(int(count) for count in masked_per_layer),
         ),

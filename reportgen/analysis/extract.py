@@ -46,6 +46,7 @@ class ExtractOptions:
     relevance: bool = False  # class relevance: one backward pass per batch
     target_class: str | None = None  # class relevance explains, name or id; None: each top-1
     feature_basis: Any = None  # features.FeatureBasis fitted on the report; None: per image
+    artifacts_by: str = "attention"  # what finds artifacts: attention, norm or both
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -167,14 +168,24 @@ class RawRecord:
     probe: np.ndarray | None = None
 
 
+def artifact_mask(raw: RawRecord, by: str) -> np.ndarray:
+    """The artifact patches of one image, bool (layers, gh, gw), by the rule ``by`` names: the
+    attention each patch receives, its token's norm (none without hidden states), or either."""
+    by_attention = artifacts.detect(
+        artifacts.received_from_column_means(raw.column_means, raw.n_prefix, raw.grid)
+    )
+    if by == "attention" or raw.norms is None:
+        return by_attention
+    by_norm = norms.high_norm_layers(raw.norms).reshape(by_attention.shape)
+    return by_norm if by == "norm" else by_attention | by_norm
+
+
 def finish(raw: RawRecord, options: ExtractOptions) -> ImageRecord:
     """The record of one image: artifact mask and every named map, from its reductions.
 
     Artifact patches are always detected and recorded; ``options.mask_artifacts`` fills them in
     the maps."""
-    mask = artifacts.detect(
-        artifacts.received_from_column_means(raw.column_means, raw.n_prefix, raw.grid)
-    )
+    mask = artifact_mask(raw, options.artifacts_by)
     named = panels.report_maps(
         MapInputs(
             raw.n_prefix,
@@ -431,14 +442,16 @@ def extract(
     mask_artifacts: bool = True,
     relevance: bool = False,
     target_class: int | None = None,
+    artifacts_by: str = "attention",
 ) -> Iterator[ImageRecord]:
     """Run the model over ``images`` in batches and yield one record per image, in order.
 
     Artifact patches are always detected and recorded; ``mask_artifacts`` fills them in the
     maps (``--artifacts mask``). ``relevance`` adds class relevance for ``target_class`` (None:
-    each image's top-1 class); the model must be a classifier."""
+    each image's top-1 class); the model must be a classifier. ``artifacts_by`` names the rule
+    that finds artifacts (:func:`artifact_mask`)."""
     target = None if target_class is None else str(target_class)
-    options = ExtractOptions(rollout, mask_artifacts, relevance, target)
+    options = ExtractOptions(rollout, mask_artifacts, relevance, target, artifacts_by=artifacts_by)
     extractor = Extractor(loaded, options)
     prepared = threaded_map(extractor.prepare, batched(images, batch_size), ahead=lambda: 1)
     for batch in extractor.run(prepared):

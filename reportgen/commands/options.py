@@ -58,6 +58,8 @@ def source(args: argparse.Namespace):
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     """The model and analysis options, and where the analysis runs (analyze, build)."""
     from reportgen.methods import spread  # the --spread-by choices: the map methods
+    from reportgen.methods.artifacts import ARTIFACT_RULES
+    from reportgen.methods.features import PCA_MODES
     from reportgen.methods.maps import HEAD_FUSIONS
     from reportgen.results import FAITHFULNESS_MAPS, FAITHFULNESS_STEPS
 
@@ -139,6 +141,14 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
         "with their neighbours' median in every map; keep = leave them (default: mask)",
     )
     group.add_argument(
+        "--artifacts-by",
+        choices=ARTIFACT_RULES,
+        default="attention",
+        help="what finds the artifact patches: attention = received by nearly every token, a "
+        "lone spike; norm = the token's norm, in the layer's high-norm population (Darcet et "
+        "al.); both = either (default: attention, measured best in docs/maps.md)",
+    )
+    group.add_argument(
         "--relevance",
         action="store_true",
         help="add class-specific relevance (Chefer et al. 2021; classifiers only, one backward "
@@ -187,7 +197,7 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--pca",
-        choices=("per-report", "per-image"),
+        choices=PCA_MODES,
         default="per-report",
         help="the feature view (the last layer's first three principal components as RGB): "
         "fitted on the report's images together, so colours mean the same in every image, or "

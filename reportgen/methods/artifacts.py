@@ -32,6 +32,13 @@ SHARE = 2.0
 ISOLATION = 3.0
 AUTO_START_SHARE = 0.2  # share of CLS attention on artifacts that makes a layer "artifact-led"
 ARTIFACT_MODES = ("mask", "keep")
+# What finds the artifacts (--artifacts-by): the rule above, the token norms
+# (methods.norms.high_norm_layers), or either.
+ARTIFACT_RULES = ("attention", "norm", "both")
+ATTENTION_RULE = (
+    f"received attention >= {SHARE:g}x a uniform share and > {ISOLATION:g}x the median of the "
+    "neighbouring patches"
+)
 
 
 def received_attention(attn: np.ndarray, n_prefix: int, grid: tuple[int, int]) -> np.ndarray:

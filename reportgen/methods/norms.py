@@ -59,6 +59,13 @@ def high_norm_layers(norms: np.ndarray) -> np.ndarray:
     return np.stack([high_norm_tokens(layer) for layer in np.asarray(norms)])
 
 
+NORM_RULE = (
+    "in the high-norm population of the layer's patch tokens: above the crossover of a "
+    "two-component Gaussian mixture on the log-norms, bimodal (BIC, Ashman's D >= 2), a minority "
+    f"with a median norm >= {MIN_RATIO:g}x the rest's"
+)
+
+
 def artifact_score(norms: np.ndarray, layer: int = SCORE_LAYER) -> float:
     """The share of patch tokens in the high-norm population of ``layer`` of ``norms``
     (layers, ...): 0 when its log-norms are not bimodal."""

@@ -62,3 +62,14 @@ def test_planted_high_norm_tokens_are_found_and_a_plain_model_scores_zero(wide_v
         assert record.artifact_score == pytest.approx(len(PLANTED) / 64)
         found = norms.high_norm_tokens(record.maps["norms"][-1])
         assert sorted(np.flatnonzero(found)) == list(PLANTED)
+
+    pictures = [image(seed) for seed in range(3)]
+    by_norm = list(extract(planted, pictures, artifacts_by="norm"))
+    by_attention = list(extract(planted, pictures, artifacts_by="attention"))
+    by_both = list(extract(planted, pictures, artifacts_by="both"))
+    for norm, attention, both in zip(by_norm, by_attention, by_both, strict=True):
+        for layer in norm.artifact_mask:  # every layer: the planted norm is in the residual
+            assert sorted(np.flatnonzero(layer)) == list(PLANTED)
+        np.testing.assert_array_equal(
+            both.artifact_mask, norm.artifact_mask | attention.artifact_mask
+        )
