@@ -112,6 +112,20 @@ def record_hits(record, box: tuple) -> dict[str, bool]:
     return {name: hits(values, box, seen_hw) for name, values in named.items()}
 
 
+def hit_rates(records_and_boxes) -> dict[str, float]:
+    """Hit rate of every map over (record, object box) pairs."""
+    tally: dict[str, list[bool]] = {}
+    for record, box in records_and_boxes:
+        for name, hit in record_hits(record, box).items():
+            tally.setdefault(name, []).append(hit)
+    return {name: float(np.mean(values)) for name, values in tally.items()}
+
+
+def pointing_game(analysis, boxes: dict[str, tuple]) -> dict[str, float]:
+    """Hit rate of every stored map of an analysis of composites made by make_composites."""
+    return hit_rates((analysis.record(image), boxes[image.name]) for image in analysis.images)
+
+
 def raw_records(loaded, folder: Path) -> list:
     """The model's reductions of every image in ``folder`` (one forward pass each, batched)."""
     from reportgen.analysis import images
@@ -128,15 +142,13 @@ def rule_rates(raws: list, boxes: dict[str, tuple], options, rules: list[str]) -
     """Per rule, the hit rate of every map over the records ``raws``."""
     from reportgen.analysis.extract import finish
 
-    rates = {}
-    for rule in rules:
-        tally: dict[str, list[bool]] = {}
-        for raw in raws:
-            record = finish(raw, replace(options, artifacts_by=rule))
-            for name, hit in record_hits(record, boxes[raw.facts.name]).items():
-                tally.setdefault(name, []).append(hit)
-        rates[rule] = {name: float(np.mean(values)) for name, values in tally.items()}
-    return rates
+    return {
+        rule: hit_rates(
+            (finish(raw, replace(options, artifacts_by=rule)), boxes[raw.facts.name])
+            for raw in raws
+        )
+        for rule in rules
+    }
 
 
 def plant(loaded, patches: list[int], seed: int = 0) -> None:
