@@ -57,17 +57,23 @@ def _photo(stem: str) -> Path:
     return next(EXAMPLES.glob(f"*/{stem}.jpg"))
 
 
-def make_composites(folder: Path, count: int = 48, seed: int = 0) -> dict[str, tuple]:
-    """Write ``count`` composites into ``folder``; returns name -> object box (x, y, size) in
-    canvas pixels."""
+def make_composites(
+    folder: Path,
+    count: int = 48,
+    seed: int = 0,
+    sizes: tuple[int, int] = SIZES,
+    textures: tuple[str, ...] = TEXTURES,
+) -> dict[str, tuple]:
+    """Write ``count`` composites into ``folder``, objects of ``sizes`` (from, to) on
+    ``textures`` in turn; returns name -> object box (x, y, size) in canvas pixels."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     boxes = {}
     for index in range(count):
-        texture = Image.open(_photo(TEXTURES[index % len(TEXTURES)])).convert("RGB")
+        texture = Image.open(_photo(textures[index % len(textures)])).convert("RGB")
         canvas = texture.resize((CANVAS, CANVAS), Image.Resampling.BILINEAR)
         photo = Image.open(_photo(OBJECTS[index % len(OBJECTS)])).convert("RGB")
-        size = int(rng.integers(SIZES[0], SIZES[1] + 1))
+        size = int(rng.integers(sizes[0], sizes[1] + 1))
         x = int(rng.integers(MARGIN, CANVAS - MARGIN - size))
         y = int(rng.integers(MARGIN, CANVAS - MARGIN - size))
         canvas.paste(_square(photo).resize((size, size), Image.Resampling.BILINEAR), (x, y))
