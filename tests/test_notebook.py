@@ -135,8 +135,9 @@ def test_figure_is_the_published_figure_as_a_pil_image(report, tmp_path):
 def test_maps_are_the_stored_arrays_by_name(report):
     image = report.analysis.images[0]
     maps = report.maps(image.name)
-    assert set(maps) == {"layers", "max", "min", "mean", "rollout"}
-    assert maps["layers"].shape == (2, 4, 4)  # the tiny ViT: 2 layers, a 4 x 4 grid
+    assert set(maps) == {"layers", "max", "min", "mean", "rollout", "norms", "features"}
+    assert maps["layers"].shape == maps["norms"].shape == (2, 4, 4)  # 2 layers, a 4 x 4 grid
+    assert maps["features"].shape == (3, 4, 4)  # three principal components (RGB) per patch
     assert maps["mean"].shape == maps["rollout"].shape == (4, 4)
     assert np.array_equal(maps["max"], report.analysis.record(image).maps["max"])
 

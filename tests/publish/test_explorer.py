@@ -274,7 +274,9 @@ def test_without_javascript_the_static_figures_are_there(browser, reports):  # n
         ):
             tab.open(page)
             assert_static(tab)
-        assert tab.page.locator("figure img").count() == len(_image_ids(reports.single)) + 2
+        charts = list((reports.single / "charts").glob("*.svg"))  # entropy, artifact scores
+        assert len(charts) == 3
+        assert tab.page.locator("figure img").count() == len(_image_ids(reports.single)) + 3
 
 
 def test_hostile_names_stay_data(tab, reports):
