@@ -36,7 +36,7 @@ DTYPES = ("float32", "float16", "bfloat16")
 # Which maps faithfulness scores: the one-grid maps the report shows (max, min, mean, rollout,
 # relevance, plugins), or those and each layer's map too.
 FAITHFULNESS_MAPS = ("aggregates", "all")
-FAITHFULNESS_STEPS = 4  # chosen by measurement against 16 steps: docs/faithfulness.md
+FAITHFULNESS_STEPS = 8  # chosen by measurement against 16 steps: docs/faithfulness.md
 RESULTS_FILE = "results.json"
 RESULTS_FORMAT = 2  # 1 (0.1.0): every image in results.json; 2: images in results.parquet
 MAPS_DIR = "maps"
