@@ -105,9 +105,11 @@ def content_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@functools.cache
 def umask() -> int:
-    """The process's umask, read without changing it where the system tells it (Linux), so a
-    thread creating a file meanwhile is never given another mask."""
+    """The process's umask, read once (a build links tens of thousands of files, each checked
+    against it), without changing it where the system tells it (Linux), so a thread creating a
+    file meanwhile is never given another mask."""
     with contextlib.suppress(OSError), open("/proc/self/status", encoding="ascii") as status:
         for line in status:
             if line.startswith("Umask:"):
@@ -176,22 +178,37 @@ def write_json(path: Path, data: Any) -> None:
         stream.write("\n")
 
 
-def link_or_copy(source: Path, destination: Path) -> None:
+def link_or_copy(source: Path | str, destination: Path | str) -> None:
     """Make ``destination`` a hard link to ``source`` (no bytes written), or a copy where links
     cannot be made (another file system). A file already at ``destination`` is replaced, never
     written through. Safe because reportgen never changes a file in place: every file it
     writes is written by :func:`atomic_write` or into a fresh path, so linked files stay equal.
+    Plain ``os`` calls on strings: a rebuild links tens of thousands of files.
     """
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    destination.unlink(missing_ok=True)
     try:
-        os.link(source, destination)
+        _link(source, destination)
     except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(destination)
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
         shutil.copyfile(source, destination)
         return
-    if destination.stat().st_mode & 0o777 != file_mode():  # a cache file of an earlier version
-        destination.chmod(file_mode())
+    if os.stat(destination).st_mode & 0o777 != file_mode():  # a cache file of an earlier version
+        os.chmod(destination, file_mode())
+
+
+def _link(source: Path | str, destination: Path | str) -> None:
+    """``os.link``, replacing a file at ``destination`` and making its folder when missing."""
+    try:
+        os.link(source, destination)
+        return
+    except FileExistsError:
+        os.unlink(destination)
+    except FileNotFoundError:
+        if not os.path.exists(source):
+            raise
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+    os.link(source, destination)
 
 
 def quantise(values: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -453,15 +470,28 @@ def produce(
     keep(cache, namespace, key, suffix, destination, make())
 
 
-_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+FileIdentity = tuple[int, int, int, int]  # device, inode, size, mtime in ns
+_FILE_HASHES: dict[FileIdentity, str] = {}
 
 
-def file_sha256(path: Path, cache: ContentCache | None = None) -> str:
-    """sha256 of a file, streamed; remembered per (path, size, mtime) in this process and, when
-    a cache is given, across runs (weights of hundreds of MB are not re-read every build)."""
-    path = Path(path).resolve()
-    stat = path.stat()
-    identity = (str(path), stat.st_size, stat.st_mtime_ns)
+def file_identity(info: os.stat_result) -> FileIdentity:
+    """What tells a file's content apart without reading it: its inode, size and time. Hard links
+    share it, and reportgen never writes a file in place (a new file is a new inode), so a
+    report's file linked from the cache or from the version before has the digest known for it.
+    """
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def remember_sha256(info: os.stat_result, digest: str) -> None:
+    """Record the sha256 of the file ``info`` describes (read from a manifest that lists it)."""
+    _FILE_HASHES[file_identity(info)] = digest
+
+
+def file_sha256(path: Path | str, cache: ContentCache | None = None) -> str:
+    """sha256 of a file, streamed; remembered per :func:`file_identity` in this process and,
+    when a cache is given, across runs (weights of hundreds of MB are not re-read every build,
+    nor a report's maps files, linked from the cache, every rebuild)."""
+    identity = file_identity(os.stat(path))
     if identity in _FILE_HASHES:
         return _FILE_HASHES[identity]
     memo_key = content_key({"file": identity})

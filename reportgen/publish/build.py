@@ -47,6 +47,7 @@ from reportgen.publish.folders import (
     distinct_bytes,
     figure_path,
     file_hashes,
+    remember_hashes,
     sprite_path,
     thumb_path,
 )
@@ -335,6 +336,8 @@ class ReportBuild:
         """:meth:`publish`, with the site's lock held."""
         target = self.site_dir / REPORTS_DIR / self.options.slug
         current = self._current(target)
+        if current:
+            remember_hashes(target, current.files)  # what the new version links of it
         if (
             current
             and not self.replace
@@ -449,6 +452,7 @@ def rerender(
     site_dir = staging.site_of(report_dir)
     with staging.site_lock(site_dir or report_dir.resolve().parent, say):
         manifest = index.read_manifest(report_dir)
+        remember_hashes(report_dir, manifest.files)
         stored = ReportOptions.from_json(manifest.report)
         options = stored.changed(
             templates_dir=templates_dir,

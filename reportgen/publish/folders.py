@@ -16,6 +16,7 @@ Layout::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from reportgen import store
@@ -62,8 +63,26 @@ def distinct_bytes(root: Path) -> int:
 
 
 def file_hashes(root: Path) -> dict[str, str]:
-    """sha256 of each of :func:`report_files`, by name."""
-    return {name: store.sha256_of(root / name) for name in report_files(root)}
+    """sha256 of each of :func:`report_files`, by name; a file known from a manifest read
+    before (:func:`remember_hashes`: linked from the version before, or from the cache as it
+    was) is not read again."""
+    folder = os.fspath(root)
+    return {name: store.file_sha256(os.path.join(folder, name)) for name in report_files(root)}
+
+
+def remember_hashes(root: Path, files: Mapping[str, str]) -> None:
+    """Take the sha256 of the files of the report in ``root`` from its manifest's ``files``,
+    for :func:`file_hashes` of a report that links them (a rebuild, a re-render). A file
+    changed after the manifest was written is left to be read."""
+    written = (root / MANIFEST_FILE).stat().st_mtime_ns
+    folder = os.fspath(root)
+    for name, digest in files.items():
+        try:
+            info = os.stat(os.path.join(folder, name))
+        except OSError:
+            continue
+        if info.st_mtime_ns <= written:
+            store.remember_sha256(info, digest)
 
 
 def figure_path(image: ImageSummary, style: FigureStyle) -> str:

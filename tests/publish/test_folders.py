@@ -15,3 +15,20 @@ def test_a_report_weighs_its_distinct_files_without_its_earlier_versions(tmp_pat
     (tmp_path / folders.VERSIONS_DIR / "1").mkdir(parents=True)
     (tmp_path / folders.VERSIONS_DIR / "1" / "index.html").write_bytes(b"z" * 5000)
     assert folders.distinct_bytes(tmp_path) == 1000 + 300 + 3
+
+
+def test_hashes_come_from_the_manifest_unless_a_file_changed_after_it(tmp_path):
+    from reportgen import store
+
+    for name in ("kept.html", "edited.html"):
+        (tmp_path / name).write_text(name)
+    (tmp_path / folders.MANIFEST_FILE).write_text("{}\n")
+    written = (tmp_path / folders.MANIFEST_FILE).stat().st_mtime_ns
+    os.utime(tmp_path / "edited.html", ns=(written + 10**9, written + 10**9))  # edited since
+    recorded = {"kept.html": "a" * 64, "edited.html": "b" * 64, "gone.html": "c" * 64}
+    folders.remember_hashes(tmp_path, recorded)
+    linked = tmp_path / "version" / "kept.html"  # a later version's link to the same file
+    linked.parent.mkdir()
+    os.link(tmp_path / "kept.html", linked)
+    assert folders.file_hashes(tmp_path / "version") == {"kept.html": "a" * 64}
+    assert folders.file_hashes(tmp_path)["edited.html"] == store.sha256_of(tmp_path / "edited.html")
