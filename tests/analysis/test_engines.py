@@ -18,3 +18,35 @@ def test_an_image_finished_after_its_results_folder_was_removed_is_not_stored(tm
     with pytest.raises(ReportgenError, match="was removed while reportgen ran"):
         deliver(hit, job)
     assert not (tmp_path / "site").exists()
+
+
+def test_cache_hits_before_the_first_miss_go_out_before_the_model_loads(monkeypatch):
+    """A rebuild after adding images finds its new images last: the hits before them are
+    delivered (drawn, stored) while intake looks for them, not after the model has loaded."""
+    from reportgen.analysis.engines import local
+    from reportgen.analysis.engines.base import Intake
+
+    events = []
+
+    def intake_batch(items, job, pin=False):
+        tags = [ItemTag(item, f"{item}.png", None, f"{item}.png") for item in items]
+        hits = [Hit(tag, "0" * 64, None, {}) for tag in tags if tag.index < 4]
+        misses = [(tag, "1" * 64) for tag in tags if tag.index >= 4]
+        return Intake(hits, misses, [tag.index for tag, _ in misses] or None)
+
+    class Extractor:
+        transfers = SimpleNamespace(accelerated=False, cuda=False)
+
+        def __init__(self, model, options):
+            events.append("model")
+
+        def run(self, batches):
+            return iter(batches)
+
+    monkeypatch.setattr(local, "intake_batch", intake_batch)
+    monkeypatch.setattr(local, "Extractor", Extractor)
+    job = SimpleNamespace(batch_size=2, extract=None)
+    for delivery in local._deliveries(range(6), job, lambda: None):
+        if delivery is not local.DRAIN:
+            events.append(delivery[0].tag.index)
+    assert events == [0, 1, 2, 3, "model", 4, 5]

@@ -60,8 +60,9 @@ def _deliveries(
     items: Iterable[Item], job: Job, model: Callable[[], LoadedModel]
 ) -> Iterator[tuple[Hit | Made | SkippedFile] | object]:
     """What to deliver, as soon as it exists: cache hits and skipped files as intake finds
-    them, misses once the model has seen them. Intake runs a batch ahead in a thread; once the
-    model turns out to run on an accelerator, in one thread per core."""
+    them (those before the first miss too, while intake looks for it: a rebuild after adding
+    images finds them last), misses once the model has seen them. Intake runs a batch ahead in
+    a thread; once the model turns out to run on an accelerator, in one thread per core."""
     found: deque[Hit | SkippedFile] = deque()
     order: deque[tuple[ItemTag, str]] = deque()
     extractor: list[Extractor] = []  # made when the first miss needs the model
@@ -75,16 +76,23 @@ def _deliveries(
     def ahead() -> int:
         return available_cores() if accelerated() else 1
 
-    def prepared() -> Iterator[PreparedBatch]:
+    def prepared() -> Iterator[PreparedBatch | None]:
+        """Each batch's misses ready for the model; None for a batch without any."""
         for batch in threaded_map(intake, batched(items, job.batch_size), ahead):
             found.extend(batch.found)
             if batch.prepared is not None:
                 order.extend(batch.misses)
-                yield batch.prepared
+            yield batch.prepared
 
     batches = prepared()
-    first = next(batches, None)
+    first = None
+    for first in batches:
+        while found:
+            yield (found.popleft(),)
+        if first is not None:
+            break
     if first is not None:
+        batches = (batch for batch in batches if batch is not None)
         extractor.append(Extractor(model(), job.extract))
         # On the CPU the forward pass already keeps every core busy: workers running next to
         # it slow it down more than they gain, so each batch is finished between passes.
