@@ -13,7 +13,7 @@ from reportgen import table
 from reportgen.manifest import MANIFEST_FILE
 from reportgen.methods import spread
 from reportgen.methods.faithfulness import FaithfulnessResult
-from reportgen.publish import classes, explorer, gallery, page_model
+from reportgen.publish import classes, explorer, gallery, page_model, render
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.folders import (
     CURRENT_FROM_VERSION,
@@ -37,10 +37,14 @@ class ImageSizes:
 
     def __call__(self, path: str) -> tuple[int, int]:
         if path not in self.known:
-            from PIL import Image
+            with (self.report / path).open("rb") as stream:
+                size = render.encoded_size(stream.read(30))
+            if size is None:
+                from PIL import Image
 
-            with Image.open(self.report / path) as opened:
-                self.known[path] = opened.size
+                with Image.open(self.report / path) as opened:
+                    size = opened.size
+            self.known[path] = size
         return self.known[path]
 
 

@@ -303,3 +303,25 @@ def thumbnail(image: np.ndarray, max_side: int = 320) -> Image.Image:
     """A copy with the longer side at most ``max_side`` pixels (never enlarged), for indexes."""
     height, width = _scaled_shape(image.shape[:2], min(max_side, max(image.shape[:2])))
     return Image.fromarray(image).resize((width, height), Image.Resampling.LANCZOS)
+
+
+def encoded_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) of a WebP (lossy, lossless or extended) or PNG file from its first 30
+    bytes, without an image library: a report's pages give every figure's and thumbnail's size,
+    thousands of files a rendering. None for other formats (JPEG: read it with Pillow)."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if len(head) < 30 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        return None
+    chunk = head[12:16]
+    if chunk == b"VP8 ":
+        return (
+            int.from_bytes(head[26:28], "little") & 0x3FFF,
+            int.from_bytes(head[28:30], "little") & 0x3FFF,
+        )
+    if chunk == b"VP8L":
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X":
+        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+    return None

@@ -283,3 +283,31 @@ def test_sprites_of_deeper_models_get_smaller_panels_within_the_pixel_budget():
         assert (layers + 4) * side * side <= figures.SPRITE_PIXELS
     assert figures.sprite_panel_side(16, large) == 48  # a 12-layer model: 48 pixels a panel
     assert figures.sprite_panel_side(1, large) == figures.SPRITE_PANEL
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(1, 600),
+    st.integers(1, 600),
+    st.sampled_from(
+        [
+            {"format": "WEBP", "quality": 80, "method": 0},
+            {"format": "WEBP", "lossless": True},
+            {"format": "PNG"},
+        ]
+    ),
+    st.sampled_from(["RGB", "RGBA"]),
+)
+def test_encoded_size_reads_what_pillow_reads(width, height, encoding, mode):
+    """Lossy, lossless and extended (alpha) WebP and PNG, from the first 30 bytes alone."""
+    image = Image.new(mode, (width, height), (200, 30, 30, 128)[: len(mode)])
+    buffer = io.BytesIO()
+    image.save(buffer, **encoding)
+    assert render.encoded_size(buffer.getvalue()[:30]) == (width, height)
+
+
+def test_encoded_size_leaves_other_formats_to_pillow():
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 10)).save(buffer, "JPEG")
+    assert render.encoded_size(buffer.getvalue()[:30]) is None
+    assert render.encoded_size(b"RIFF") is None
