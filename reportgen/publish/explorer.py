@@ -183,18 +183,27 @@ def write_report(
     cache: store.ContentCache | None,
     maps: bool = False,
 ) -> None:
-    """The explorer of a report: its scripts, and each image's data (from the cache when the
-    same maps file was prepared before; none with ``maps``: see :func:`files`) and page
-    (:func:`page_html`, about 7 kB)."""
+    """The explorer of a report: its scripts, and each image's data (none with ``maps``: see
+    :func:`files`) and page (:func:`page_html`, about 7 kB), from the cache when the same maps
+    file and name were prepared before."""
     write_shared(report, style.colormap, style.alpha, templates)
     layers = analysis.model.layers
     code = store.source_fingerprint("publish.explorer", "store")  # store: reads, quantises
+    templates_key = templates.fingerprint if cache else ""
+    page_parts = {"layers": layers, "templates": templates_key, "code": code}
     for image in track(analysis.images, total=len(analysis.images), desc="explorer data"):
         image_files = files(image.id, maps)
         if not maps:
             _write_data(report / image_files.data, analysis, image, cache, code)
-        page_bytes = page_html(image.name, layers, image_files, templates)
-        store.atomic_write(report / image_files.page, page_bytes)
+        page_key = None
+        if cache is not None:
+            scripts = [image_files.data, image_files.script, image_files.colormaps]
+            page_key = store.content_key({**page_parts, "name": image.name, "files": scripts})
+
+        def page(name: str = image.name, image_files: ExplorerFiles = image_files) -> bytes:
+            return page_html(name, layers, image_files, templates)
+
+        store.produce(cache, "explorer", page_key, ".html", report / image_files.page, page)
 
 
 def _write_data(
