@@ -49,9 +49,12 @@ def one_line(value: object) -> str:
     Control characters, line breaks and lone surrogates (undecodable file names) become spaces,
     and runs of white space one space.
     """
+    text = str(value)
+    if text.isprintable():  # none of those characters: the common case, without a scan
+        return " ".join(text.split())
     text = "".join(
         " " if unicodedata.category(char) in _UNSAFE_CATEGORIES or char in _NON_CHARACTERS else char
-        for char in str(value)
+        for char in text
     )
     return " ".join(text.split())
 

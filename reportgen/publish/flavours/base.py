@@ -11,6 +11,7 @@ how pages link each other.
 from __future__ import annotations
 
 import argparse
+import functools
 import posixpath
 import re
 from collections.abc import Sequence
@@ -48,6 +49,13 @@ def link_files(report_dir: Path, files: Sequence[str], folder: Path) -> None:
         store.link_or_copy(source, folder / file)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _relative(target: str, folder: str) -> str:
+    """The relative path ``target`` as seen from the relative ``folder`` (remembered: every
+    page of a kind names the same scripts, and each file is named by several pages)."""
+    return posixpath.relpath(target, folder or ".") + ("/" if target.endswith("/") else "")
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where a flavour puts its pages and images inside the report folder, and how pages link.
@@ -75,8 +83,7 @@ class Layout:
 
     def _from(self, ctx: ReportContext | ReportHeader, here: str, target: str) -> str:
         """``target`` (relative to ``root``) as seen from a page of kind ``here``."""
-        folder = posixpath.dirname(self.path(ctx, here, "x"))
-        return posixpath.relpath(target, folder or ".") + ("/" if target.endswith("/") else "")
+        return _relative(target, posixpath.dirname(self.path(ctx, here, "x")))
 
     def link(self, ctx: ReportContext | ReportHeader, here: str, kind: str, name: str) -> str:
         """The href from a page of kind ``here`` to another page of the report."""
