@@ -18,6 +18,7 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("report", type=Path, help="report folder (holds manifest.json and data/)")
+    parser.add_argument("--title", help="a new title for the report (default: as built)")
     options.add_render_options(parser, defaults=False)
     options.add_cache_dir(parser)
     options.add_workers_option(parser)
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> None:
         )
     rerender(
         args.report,
+        title=args.title,
         templates_dir=args.templates,
         formats=options.formats(args.formats),
         style=style,

@@ -427,6 +427,7 @@ def stored_style(report_dir: Path) -> FigureStyle:
 def rerender(
     report_dir: Path,
     *,
+    title: str | None = None,
     templates_dir: Path | None = None,
     formats: tuple[str, ...] | None = None,
     style: FigureStyle | None = None,
@@ -438,9 +439,9 @@ def rerender(
 ) -> Path:
     """Re-render a published report from its stored data, without the model.
 
-    ``flavour_options`` changes stored options of flavours (flavour -> {field: value}, e.g.
-    ``{"jekyll": {"permalink": "/posts/:title/"}}``); ``layout`` changes any of the stored
-    gallery settings (``gallery_threshold``, ``typical``, ``page_size``).
+    ``title`` retitles it. ``flavour_options`` changes stored options of flavours (flavour ->
+    {field: value}, e.g. ``{"jekyll": {"permalink": "/posts/:title/"}}``); ``layout`` changes
+    any of the stored gallery settings (``gallery_threshold``, ``typical``, ``page_size``).
 
     Figures, thumbnails and sprites are drawn only when the style changed or they are missing (a
     report that grows past the gallery threshold, or one from before galleries), in ``workers``
@@ -455,6 +456,7 @@ def rerender(
         remember_hashes(report_dir, manifest.files)
         stored = ReportOptions.from_json(manifest.report)
         options = stored.changed(
+            title=title or stored.title,
             templates_dir=templates_dir,
             formats=formats or stored.formats,
             style=style or stored.style,
