@@ -1,0 +1,109 @@
+"""Incremental builds: a rebuild after adding images, or with another title, reuses what did not
+change (from the cache and the version before) and gives the very files a cold build gives."""
+
+import os
+import shutil
+
+import pytest
+from conftest import site_files, write_images
+
+from reportgen import api
+from reportgen.analysis.execution import Execution
+from reportgen.errors import ReportgenError
+from reportgen.publish import explorer, verify
+from reportgen.publish.build import rerender
+
+
+@pytest.fixture
+def options(report_options):
+    """Galleries and image pages from three images on, two thumbnails a gallery page."""
+    return report_options.changed(gallery_threshold=2, page_size=2)
+
+
+def grow(folder):
+    """Add two images, one of them sorting before every other (the ids after it change)."""
+    write_images(folder / "more", 2, seed=7)
+    os.replace(folder / "more/img00.png", folder / "a-first.png")
+    os.replace(folder / "more/img01.png", folder / "zz-last.png")
+    (folder / "more").rmdir()
+
+
+def twice(folder, site, cache_dirs, analysis_params, options):
+    """Build the five images of ``folder``, add two, build again: each build with its cache."""
+    for added in ("a-first.png", "zz-last.png"):
+        (folder / added).unlink(missing_ok=True)
+    for build, cache_dir in enumerate(cache_dirs):
+        if build:
+            grow(folder)
+        execution = Execution(device="cpu", cache_dir=cache_dir)
+        api.build(folder, site, analysis_params, options, execution)
+    return site / "reports" / "tiny"
+
+
+@pytest.mark.slow
+def test_a_rebuild_after_adding_images_gives_the_files_of_a_cold_one(
+    tmp_path, analysis_params, options
+):
+    folder, shared = write_images(tmp_path / "images", 5), tmp_path / "cache"
+    incremental = twice(folder, tmp_path / "a", [shared, shared], analysis_params, options)
+    fresh = [tmp_path / "cold-1", tmp_path / "cold-2"]  # nothing to reuse from a cache
+    cold = twice(folder, tmp_path / "b", fresh, analysis_params, options)
+    made, expected = site_files(incremental), site_files(cold)
+    assert sorted(made) == sorted(expected)
+    assert [name for name in expected if made[name] != expected[name]] == []
+    assert "versions/1/index.html" in made and "images/000-a-first.html" in made
+    checked = verify.verify(incremental.parent.parent)  # the report and its earlier version
+    assert checked.problems == [] and checked.versions == 1
+
+
+def test_an_unchanged_image_is_linked_not_rewritten(tmp_path, analysis_params, options):
+    folder = write_images(tmp_path / "images", 5)
+    execution = Execution(device="cpu", cache_dir=tmp_path / "cache")
+    report = api.build(folder, tmp_path / "site", analysis_params, options, execution)
+    names = ("figures/002-img02.webp", explorer.files("002-img02").page, "images/002-img02.html")
+    before = {name: (report / name).stat().st_ino for name in names}
+    grow(folder)
+    api.build(folder, tmp_path / "site", analysis_params, options, execution)
+    for name, inode in before.items():
+        assert (report / "versions/1" / name).stat().st_ino == inode, name
+    # the same files in the new version, where the image is 003 now
+    assert (report / "figures/003-img02.webp").stat().st_ino == before[names[0]]
+    assert (report / explorer.files("003-img02").data).is_file()
+
+
+def test_render_with_another_title_gives_the_files_of_a_cold_build(
+    tmp_path, analysis_params, options
+):
+    folder = write_images(tmp_path / "images", 5)
+    execution = Execution(device="cpu", cache_dir=tmp_path / "cache")
+    report = api.build(folder, tmp_path / "site", analysis_params, options, execution)
+    rerender(report, title="Another <i>title</i>", cache_dir=tmp_path / "cache")
+    retitled = options.changed(title="Another <i>title</i>")
+    fresh = Execution(device="cpu", cache_dir=tmp_path / "fresh-cache")
+    cold = api.build(folder, tmp_path / "cold-site", analysis_params, retitled, fresh)
+    assert site_files(report) == site_files(cold)
+    assert "Another &lt;i&gt;title&lt;/i&gt;" in (report / "images/000-img00.html").read_text()
+
+
+def test_a_failed_rebuild_leaves_the_site_and_its_files_as_they_were(
+    tmp_path, analysis_params, options, monkeypatch
+):
+    folder = write_images(tmp_path / "images", 5)
+    execution = Execution(device="cpu", cache_dir=tmp_path / "cache", workers=0)
+    site = tmp_path / "site"
+    api.build(folder, site, analysis_params, options, execution)
+    before = site_files(site)
+    grow(folder)
+
+    def fails(*args, **kwargs):  # late: every reused file is linked by now
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("reportgen.publish.build._write_manifest", fails)
+    with pytest.raises(ReportgenError, match="nothing was published: the site is as it was"):
+        api.build(folder, site, analysis_params, options, execution)
+    with pytest.raises(ReportgenError, match="the report is as it was"):
+        api.rerender(site / "reports/tiny", title="Another title", cache_dir=tmp_path / "cache")
+    assert site_files(site) == before
+    assert not [path for path in site.rglob(".reportgen-staging-*")]
+    shutil.rmtree(tmp_path / "cache")  # published files do not depend on the cache
+    assert site_files(site) == before
