@@ -1,6 +1,7 @@
 """Incremental builds through the CLI, as a user runs them: what a rebuild costs after a change.
 
-    python -m benchmarks.incremental [--images 2000] [--added 20] [--rounds 1] [--json FILE]
+    python -m benchmarks.incremental [--images 2000] [--added 20] [--rounds 1] [--pca MODE]
+        [--json FILE]
 
 On ``--images`` small random images (64x48) and a tiny random ViT, each command a fresh
 ``reportgen`` process with one site and one cache kept throughout:
@@ -70,23 +71,15 @@ def _reportgen(*arguments: str | Path) -> tuple[float, float]:
     return wall, sum(cpu.values())
 
 
-def one_round(work: Path, model: Path, images: int, added: int, round_: int) -> dict:
+def one_round(
+    work: Path, model: Path, images: int, added: int, round_: int, pca: str | None = None
+) -> dict:
     """The four commands of the module doc on a fresh folder, site and cache: each one's wall
-    and CPU seconds."""
+    and CPU seconds (``pca``: the builds' ``--pca``, else its default)."""
     folder = random_images(work / f"images-{round_}", images, seed=images + round_)
     site, cache = work / f"site-{round_}", work / f"cache-{round_}"
-    build = (
-        "build",
-        folder,
-        "--slug",
-        "big",
-        "--out",
-        site,
-        "--model",
-        model,
-        "--cache-dir",
-        cache,
-    )
+    build = ["build", folder, "--slug", "big", "--out", site, "--model", model]
+    build += ["--cache-dir", cache, *(["--pca", pca] if pca else [])]
     seconds = {"cold": _reportgen(*build)}
     random_images(folder, added, start=images, seed=images + round_ + 1000)
     seconds["added"] = _reportgen(*build)
@@ -101,16 +94,17 @@ def one_round(work: Path, model: Path, images: int, added: int, round_: int) -> 
     }
 
 
-def measure(images: int, added: int, rounds: int) -> dict:
+def measure(images: int, added: int, rounds: int, pca: str | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="reportgen-incremental-") as temp:
         work = Path(temp)
         model = save_random_vit(work / "tiny-vit", TINY)
-        runs = [one_round(work, model, images, added, round_) for round_ in range(rounds)]
+        runs = [one_round(work, model, images, added, round_, pca) for round_ in range(rounds)]
     results: dict = {
         "model": "tiny random ViT",
         "images": images,
         "added": added,
         "rounds": rounds,
+        "pca": pca or "default",
         "runs": runs,
     }
     for clock in CLOCKS:
@@ -133,7 +127,7 @@ LABELS = {
 def report(results: dict) -> None:
     print(
         f"incremental: {results['model']}, {results['images']} random 64x48 images, "
-        f"+{results['added']}, median of {results['rounds']}"
+        f"+{results['added']}, --pca {results['pca']}, median of {results['rounds']}"
     )
     print(f"  {'':<30} {'wall s':>8} {'of cold':>8} {'CPU s':>8} {'of cold':>8}")
     for step in STEPS:
@@ -163,9 +157,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--images", type=int, default=2000, help="images of the cold build")
     parser.add_argument("--added", type=int, default=20, help="images added before the rebuild")
     parser.add_argument("--rounds", type=int, default=1, help="fresh sites measured (median)")
+    parser.add_argument("--pca", help="the builds' --pca (default: reportgen's)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
-    results = measure(args.images, args.added, args.rounds)
+    results = measure(args.images, args.added, args.rounds, args.pca)
     report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import compare, faithfulness, run, shards, storage
+from benchmarks import compare, faithfulness, incremental, run, shards, storage
 
 pytestmark = pytest.mark.slow
 
@@ -134,3 +134,12 @@ def test_faithfulness_steps_study_compares_fewer_steps_with_16(tmp_path, tiny_vi
     assert all(0.0 <= study[steps]["difference"] <= 1.0 for steps in ("2", "3", "4", "8"))
     assert sorted(study["4"]["ranking"]) == sorted(study["16"]["ranking"])
     assert "4 steps: largest difference of a mean area" in capsys.readouterr().out
+
+
+def test_incremental_benchmark_runs_and_reports_every_figure(tmp_path, capsys):
+    results = incremental.main(["--images", "52", "--added", "2", "--json", str(tmp_path / "i")])
+    assert json.loads((tmp_path / "i").read_text()) == json.loads(json.dumps(results))
+    for clock in ("wall", "cpu"):
+        assert set(results[f"{clock}_fractions"]) == {"added", "title_rebuild", "title_render"}
+        assert all(seconds > 0 for seconds in results[f"{clock}_s"].values())
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("incremental: added/cold=")
