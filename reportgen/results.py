@@ -65,7 +65,7 @@ class AnalysisParams:
     faithfulness_steps: int = FAITHFULNESS_STEPS
     faithfulness_maps: str = "aggregates"  # one of FAITHFULNESS_MAPS
     keep_heads: bool = False  # store every head's CLS attention as float16, not 8-bit
-    pca: str = "per-report"  # the feature view's components: fitted on the report or per image
+    pca: str = "per-image"  # the feature view's components: fitted per image or on the report
     label_map: dict[str, str] | None = None  # source label -> model class name (--label-map)
     random_weights: bool = False  # a timm model with random weights (--random-weights)
 

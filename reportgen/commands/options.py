@@ -198,10 +198,11 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--pca",
         choices=PCA_MODES,
-        default="per-report",
+        default="per-image",
         help="the feature view (the last layer's first three principal components as RGB): "
-        "fitted on the report's images together, so colours mean the same in every image, or "
-        "on each image alone (default: per-report)",
+        "fitted on each image alone (default: a rebuild after adding images analyses only "
+        "them), or on the report's images together, so colours mean the same in every image "
+        "(then added images change every image's panel)",
     )
     group.add_argument(
         "--keep-heads",

@@ -1,9 +1,10 @@
 """The feature view: the first three principal components of the last layer's patch tokens,
 shown as RGB (the "what does the backbone see" picture of the DINO papers). Pure numpy, no I/O.
 
-The components are fitted per report (``--pca per-report``, the default: on the tokens of the
-report's images together, so a colour means the same in every image; see
-:mod:`reportgen.analysis.features` for which images) or per image (``--pca per-image``). Each
+The components are fitted per image (``--pca per-image``, the default: an image's panel depends
+on that image alone, so rebuilds stay incremental) or per report (``--pca per-report``: on the
+tokens of the report's images together, so a colour means the same in every image; see
+:mod:`reportgen.analysis.features` for which images). Each
 component is scaled to [0, 1] between the 1st and 99th percentiles of the projections it was
 fitted on (a few high-norm tokens do not wash out the rest) and clipped. Signs are fixed so the
 largest loading of each component is positive.

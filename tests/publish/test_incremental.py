@@ -3,7 +3,6 @@ change (from the cache and the version before) and gives the very files a cold b
 
 import os
 import shutil
-from dataclasses import replace
 
 import pytest
 from conftest import site_files, write_images
@@ -58,11 +57,10 @@ def test_a_rebuild_after_adding_images_gives_the_files_of_a_cold_one(
 
 
 def test_an_unchanged_image_is_linked_not_rewritten(tmp_path, analysis_params, options):
-    """Per-image feature components: with the default per-report ones, fitted on a sample of
-    the images, adding images changes them and with them every image's results."""
+    """With the default per-image feature components (per-report ones, fitted on a sample of
+    the images, change with added images and with them every image's results)."""
     folder = write_images(tmp_path / "images", 5)
     execution = Execution(device="cpu", cache_dir=tmp_path / "cache")
-    analysis_params = replace(analysis_params, pca="per-image")
     report = api.build(folder, tmp_path / "site", analysis_params, options, execution)
     names = ("figures/002-img02.webp", explorer.files("002-img02").page, "images/002-img02.html")
     before = {name: (report / name).stat().st_ino for name in names}
