@@ -6,6 +6,7 @@ entropies and the rank correlation of the spread-by maps; written as ``compare.j
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,14 @@ class Run:
     @property
     def n_levels(self) -> int:
         return max([self.analysis.params.levels, *(image.level for image in self.analysis.images)])
+
+    @functools.cached_property
+    def _by_id(self) -> dict[str, ImageSummary]:
+        return {image.id: image for image in self.analysis.images}
+
+    def image(self, image_id: str) -> ImageSummary:
+        """Its image of that id."""
+        return self._by_id[image_id]
 
 
 def load_run(folder: Path) -> Run:
@@ -124,8 +133,7 @@ class Comparison:
         """Per run, the mean entropy of each layer's map over the images in common."""
         curves = []
         for run_index, run in enumerate(self.runs):
-            by_id = {image.id: image for image in run.analysis.images}
-            rows = [by_id[row.ids[run_index]].layer_entropies for row in self.images]
+            rows = [run.image(row.ids[run_index]).layer_entropies for row in self.images]
             curves.append(np.mean(np.array(rows, dtype=np.float64), axis=0))
         return curves
 

@@ -1,6 +1,7 @@
-"""A comparison's files in its folder: the data files, the charts, the biggest movers' figures
-and the page in each flavour that has a comparison template (html, gfm), written from the
-shared partial ``templates/_comparison.j2`` with the flavour's markup macros.
+"""A comparison's files in its folder: the charts, every image's pictures, and in each flavour
+that has a comparison template its front page (``templates/_comparison.j2``), its gallery pages
+(``_comparison_gallery.j2``) and a page per image in common (``_comparison_image.j2``), written
+with the flavour's markup macros and laid out by its layout as a report's pages are.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,19 +17,21 @@ from pathlib import Path
 import numpy as np
 
 from reportgen import store
-from reportgen.methods import compare_runs
-from reportgen.publish import explorer, flavours, page_model, plots, render
-from reportgen.publish.comparison import (
-    SUMMARY_PARAMETERS,
-    Comparison,
-    ImageRow,
-    Run,
-    spread_map,
+from reportgen.progress import track
+from reportgen.publish import (
+    comparison_figures,
+    comparison_images,
+    explorer,
+    flavours,
+    page_model,
+    plots,
 )
+from reportgen.publish.comparison import SUMMARY_PARAMETERS, Comparison, ImageRow, Run
+from reportgen.publish.comparison_images import ComparedGallery, ComparedImage
 from reportgen.publish.escaping import param_value
 from reportgen.publish.figures import FigureStyle
-from reportgen.publish.flavours.base import PAGE_FOLDERS
-from reportgen.publish.folders import CHARTS_DIR, FIGURES_DIR
+from reportgen.publish.flavours.base import PAGE_FOLDERS, Flavour
+from reportgen.publish.folders import CHARTS_DIR, FIGURES_DIR, THUMBS_DIR
 from reportgen.publish.templates import Templates
 
 # The comparison page of each flavour that has one, written where the flavour's layout puts a
@@ -42,7 +46,7 @@ TEMPLATES = {
 ONLY_IN_SHOWN = 20  # names listed per run of the images the other runs lack
 ROWS_SHOWN = 500  # images in the page's table of every image in common (all: compare.parquet)
 _SAFE_LINK = re.compile(r"[a-z0-9_./-]+")  # slugs and versions/N: nothing to escape in a link
-DIFFERENCE_COLORMAP = "RdBu_r"  # diverging: blue where B has less, red where it has more
+SORT_SCRIPT = "gallery/sort.js"  # the html gallery's sorting in the browser
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class PairSection:
 
 @dataclass(frozen=True)
 class Mover:
+    id: str  # its page: images/<id>
     name: str
     levels: str
     entropies: str
@@ -97,11 +102,19 @@ class ComparisonPage:
     movers: tuple[Mover, ...]
     table_headers: tuple[str, ...]
     table_rows: tuple[tuple[str, ...], ...]  # the images that moved most first
-    # per row, each run's explorer of the image (run label, link), where the run has one
-    explorers: tuple[tuple[tuple[str, str], ...], ...]
+    table_ids: tuple[str, ...]  # per row, the image's page: images/<id>
+    galleries: tuple[ComparedGallery, ...]
+    images: tuple[ComparedImage, ...]
+
+    def gallery_starts(self) -> list[tuple[str, str, list[str]]]:
+        """Per order: its name, title and every page's name, for the front page's links."""
+        return [
+            (order, title, [page.name for page in self.galleries if page.order == order])
+            for order, title in comparison_images.ORDERS.items()
+        ]
 
     def files(self) -> list[str]:
-        """The images the page shows, relative to the comparison's folder."""
+        """The images the front page shows, relative to the comparison's folder."""
         charts = [
             chart
             for pair in self.pairs
@@ -109,6 +122,18 @@ class ComparisonPage:
         ]
         figures = [file for mover in self.movers for file in (mover.figure, mover.difference)]
         return [*charts, self.layers_chart, *(file for file in figures if file)]
+
+    def all_files(self) -> list[str]:
+        """What every page shows or loads: the front page's images, every image's figures and
+        thumbnail, and the galleries' script."""
+        drawn = [page.drawn for page in self.images]
+        pictures = [
+            file
+            for picture in drawn
+            for file in (picture.figure, picture.difference, picture.thumb)
+            if file
+        ]
+        return list(dict.fromkeys([*self.files(), *pictures, SORT_SCRIPT]))
 
 
 def _run_summary(run: Run, only: list[str], href: str | None) -> RunSummary:
@@ -184,54 +209,6 @@ def _pair_section(comparison: Comparison, pair: tuple[int, int], folder: Path) -
     )
 
 
-def _mover(comparison: Comparison, position: int, rank: int, folder: Path, style: FigureStyle):
-    """The figure of every run's spread-by map over the image (as the first run saw it) and,
-    for two runs, the difference of their maps (each scaled to sum 1, on the common grid)."""
-    row = comparison.images[position]
-    runs = comparison.runs
-    images = [
-        next(image for image in run.analysis.images if image.id == image_id)
-        for run, image_id in zip(runs, row.ids, strict=True)
-    ]
-    maps = [spread_map(run, image) for run, image in zip(runs, images, strict=True)]
-    seen = runs[0].analysis.record(images[0]).seen_image
-    panels = [render.Panel(run.label, values) for run, values in zip(runs, maps, strict=True)]
-    stem = f"{FIGURES_DIR}/mover-{rank:02d}"
-    figure = render.compose_figure(
-        seen, panels, cmap=style.colormap, alpha=style.alpha, columns=len(panels) + 1
-    )
-    figure_file = _write(
-        folder, f"{stem}{style.extension}", render.encode_image(figure, style.image_format)
-    )
-    difference_file = None
-    if len(runs) == 2:
-        grid = comparison.grid
-        first, second = (
-            compare_runs.as_distribution(compare_runs.resample(values, grid)) for values in maps
-        )
-        difference = second - first
-        bound = float(np.abs(difference).max()) or 1.0
-        panel = render.Panel(f"{runs[1].label} - {runs[0].label}", difference, (-bound, bound))
-        colorbar = render.Colorbar(f"-{bound:.3g}", f"+{bound:.3g}", "share of attention, B - A")
-        drawn = render.compose_figure(
-            seen, [panel], cmap=DIFFERENCE_COLORMAP, alpha=0.6, colorbar=colorbar
-        )
-        difference_file = _write(
-            folder,
-            f"{stem}-difference{style.extension}",
-            render.encode_image(drawn, style.image_format),
-        )
-    return Mover(
-        name=row.name,
-        levels=" -> ".join(str(level) for level in row.levels),
-        entropies=" -> ".join(f"{value:.4f}" for value in row.entropies),
-        figure=figure_file,
-        difference=difference_file,
-        width=figure.width,
-        height=figure.height,
-    )
-
-
 def page_of(
     comparison: Comparison,
     folder: Path,
@@ -241,13 +218,23 @@ def page_of(
     run_links: list[str | None],
     run_folders: list[str | None],
 ) -> ComparisonPage:
-    """Write the charts and figures into ``folder``; the page model that shows them.
-    ``run_links`` and ``run_folders``: each run's page and folder from the comparison's
+    """Write the charts and every image's pictures into ``folder``; the page model that shows
+    them. ``run_links`` and ``run_folders``: each run's page and folder from the comparison's
     (None where it cannot be linked)."""
+    rows = comparison.images
     shown = comparison.movers(ROWS_SHOWN)
-    for sub in (CHARTS_DIR, FIGURES_DIR):
+    for sub in (CHARTS_DIR, FIGURES_DIR, THUMBS_DIR):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     style = FigureStyle.from_json(comparison.runs[0].manifest.report["style"])
+    drawn = [
+        comparison_figures.draw(comparison, row, folder, style)
+        for row in track(rows, total=len(rows), desc="comparison figures")
+    ]
+    thumbs = [
+        comparison_images.thumb(row, picture) for row, picture in zip(rows, drawn, strict=True)
+    ]
+    galleries = comparison_images.galleries(rows, thumbs)
+    gallery_of = comparison_images.gallery_of_each(galleries)
     curves = comparison.layer_curves()
     labels = [run.label for run in comparison.runs]
     return ComparisonPage(
@@ -258,7 +245,7 @@ def page_of(
             _run_summary(run, only, link)
             for run, only, link in zip(comparison.runs, comparison.only_in, run_links, strict=True)
         ),
-        n_common=len(comparison.images),
+        n_common=len(rows),
         grid=f"{comparison.grid[0]}x{comparison.grid[1]}",
         resampled=comparison.resampled,
         differing=_differing(comparison.runs),
@@ -266,20 +253,39 @@ def page_of(
         layers_chart=_write(
             folder, f"{CHARTS_DIR}/entropy-by-layer.svg", plots.run_layer_curves(curves, labels)
         ),
-        movers=tuple(
-            _mover(comparison, position, rank, folder, style)
-            for rank, position in enumerate(comparison.movers(), start=1)
-        ),
+        movers=tuple(_mover(rows[position], drawn[position]) for position in comparison.movers()),
         table_headers=(
             "image",
             "levels",
             "entropies",
             *(f"correlation {first + 1}-{second + 1}" for first, second in comparison.pairs),
         ),
-        table_rows=tuple(_table_row(comparison.images[position]) for position in shown),
-        explorers=tuple(
-            _explorers(comparison, comparison.images[position], run_folders) for position in shown
+        table_rows=tuple(_table_row(rows[position]) for position in shown),
+        table_ids=tuple(rows[position].ids[0] for position in shown),
+        galleries=tuple(galleries),
+        images=tuple(
+            comparison_images.image_page(
+                comparison,
+                row,
+                picture,
+                _explorers(comparison, row, run_folders),
+                gallery_of[row.ids[0]],
+            )
+            for row, picture in zip(rows, drawn, strict=True)
         ),
+    )
+
+
+def _mover(row: ImageRow, drawn: comparison_figures.Drawn) -> Mover:
+    return Mover(
+        id=row.ids[0],
+        name=row.name,
+        levels=" -> ".join(str(level) for level in row.levels),
+        entropies=" -> ".join(f"{value:.4f}" for value in row.entropies),
+        figure=drawn.figure,
+        difference=drawn.difference,
+        width=drawn.width,
+        height=drawn.height,
     )
 
 
@@ -310,26 +316,63 @@ def _table_row(row: ImageRow) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class _Placement:
-    """What the flavours' layouts read of a report to place a page and the images it shows:
-    a comparison's, which has no levels or galleries."""
+    """What the flavours' layouts read of a report to place its pages and the images they show:
+    a comparison's, which has no levels; ``galleries`` says it has gallery and image pages."""
 
     slug: str
     date: dt.date
     title: str
-    files: tuple[str, ...]
+    files: tuple[str, ...]  # the front page's images
     levels: tuple = ()
-    galleries: tuple = ()
+    galleries: bool = True
 
     def image_files(self) -> list[str]:
         return list(self.files)
 
 
+def _shared(
+    flavour: Flavour,
+    options: object,
+    templates: Templates,
+    where: _Placement,
+    kind: str,
+    variables: dict,
+) -> dict:
+    """What every page of ``kind`` (report: the front page, gallery, image) sees, ``m``
+    included; links relative to the page (``folder_url``: a link from the comparison's folder
+    as the page names it)."""
+    layout = flavour.layout_for(options)
+    here = posixpath.dirname(layout.path(where, kind, "x")) or "."
+    variables = {
+        **variables,
+        "report": where,
+        "asset_url": functools.partial(layout.image_url, where, kind),
+        "page_url": functools.partial(layout.link, where, kind),
+        "data_url": functools.partial(layout.report_url, where, kind),
+        "html_src": layout.html_src,
+        "folder_url": lambda link: posixpath.relpath(link, here),
+        "links_here": flavour.standalone,  # pages in the folder: links to the runs work
+        **flavour.variables(options),
+    }
+    variables["m"] = templates.macros(flavour.escaping, flavour.markup, variables)
+    return variables
+
+
 def write_pages(
     page: ComparisonPage, folder: Path, templates: Templates, formats: list[str]
 ) -> None:
-    """The page in each of ``formats`` that has a comparison template, with its images where
-    the flavour's layout expects them. Pages that stand in the folder link the runs' pages and
-    the data files; a Jekyll post, published without them, does not."""
+    """The pages in each of ``formats`` that has a comparison template, with their images
+    where the flavour's layout expects them. Pages that stand in the folder link the runs'
+    pages, explorers and the data files; a Jekyll post, published without them, does not."""
+    script = templates.file(posixpath.basename(SORT_SCRIPT)).read_bytes()
+    store.atomic_write(folder / SORT_SCRIPT, script)
+    common = {
+        "orders": comparison_images.ORDERS,
+        "runs": [run.label for run in page.runs],
+        "sort_script": SORT_SCRIPT,
+    }
+    pages = [("gallery", gallery.name, gallery, gallery.title) for gallery in page.galleries]
+    pages += [("image", image.id, image, image.name) for image in page.images]
     for name in formats:
         if name not in TEMPLATES:
             continue
@@ -337,18 +380,30 @@ def write_pages(
         options = flavour.options_class() if flavour.options_class else None
         layout = flavour.layout_for(options)
         where = _Placement(page.slug, page.date, page.title, tuple(page.files()))
-        variables = {
-            "page": page,
-            "asset_url": functools.partial(layout.image_url, where, "report"),
-            "run_url": lambda run, standalone=flavour.standalone: run.href if standalone else None,
-            "links_here": flavour.standalone,  # pages in the folder: links to the runs work
-            "data_url": functools.partial(layout.report_url, where, "report"),
-            **flavour.variables(options),
+        shared = {
+            kind: _shared(flavour, options, templates, where, kind, common)
+            for kind in ("report", "gallery", "image")
         }
-        variables["m"] = templates.macros(flavour.escaping, flavour.markup, variables)
-        data = templates.render(flavour.escaping, TEMPLATES[name], variables)
+        front = {
+            **shared["report"],
+            "page": page,
+            "run_url": lambda run, standalone=flavour.standalone: run.href if standalone else None,
+        }
+        data = templates.render(flavour.escaping, TEMPLATES[name], front)
         store.atomic_write(folder / layout.page_path(where), data)
-        layout.place_images(where, page.files(), folder)
+        for kind, page_name, shown, title in track(
+            pages, total=len(pages), desc=f"{name} comparison pages", unit="page"
+        ):
+            variables = {
+                **shared[kind],
+                "kind": f"comparison_{kind}",
+                "page": shown,
+                "page_title": title,
+                "permalink": layout.permalink(where, kind, page_name),
+            }
+            data = templates.render(flavour.escaping, flavour.page_template, variables)
+            store.atomic_write(folder / layout.page_path(where, kind, page_name), data)
+        layout.place_images(where, page.all_files(), folder)
 
 
 def run_link(run: Run, comparison_dir: Path, page: str | None = "") -> str | None:

@@ -188,17 +188,86 @@ def test_three_runs_give_three_pairs_and_one_table(site):
     assert not list((folder / "figures").glob("*difference*"))  # differences: two runs only
     page = (folder / "README.md").read_text()
     table = page.split("## Every image in common", 1)[1]
-    assert all(f"| {name} |" in table for name in (f"img0{k}.png" for k in range(9)))
+    assert all(f"| [{name}](images/" in table for name in (f"img0{k}.png" for k in range(9)))
 
 
 def test_hostile_names_reach_the_pages_inert(site):
     folder = _compare(site, "a", "partial", slug="hostile")
+    pages = [
+        "index.html",
+        "README.md",
+        *(f"{kind}/*.{ext}" for kind in ("gallery", "images") for ext in ("html", "md")),
+    ]
+    files = [path for pattern in pages for path in sorted(folder.glob(pattern))]
+    assert len(files) == 2 + 2 * (3 + 8)  # front, three gallery orders, eight images
+    for path in files:
+        text = path.read_text()
+        assert "<script>alert" not in text, path
+        if path.suffix == ".md":  # Markdown and Liquid syntax: text in HTML, escaped here
+            assert "{{ site" not in text and "](javascript:" not in text, path
     html = (folder / "index.html").read_text()
-    markdown = (folder / "README.md").read_text()
-    assert "<script>alert" not in html and "<script>alert" not in markdown
-    # Markdown and Liquid syntax is text in HTML; in the Markdown page it is escaped
-    assert "{{ site" not in markdown and "](javascript:" not in markdown
     assert "&lt;script&gt;alert(1)&lt;/script&gt;.png" in html
+    image = (folder / "images" / f"{_id_of(folder, HOSTILE_NAMES[0])}.html").read_text()
+    assert "<h1>&lt;script&gt;alert(1)&lt;/script&gt;.png</h1>" in image
+
+
+def _id_of(folder, name):
+    return next(row["ids"][0] for row in _data(folder)["images"] if row["name"] == name)
+
+
+def _links(page: Path) -> list[str]:
+    return re.findall(r'href="([^"#]+)"', page.read_text())
+
+
+def test_every_image_has_a_page_two_clicks_from_the_front_page(site):
+    folder = _compare(site, "a", "b", slug="reach")
+    ids = [row["ids"][0] for row in _data(folder)["images"]]
+    galleries = {
+        (folder / link).resolve() for link in _links(folder / "index.html") if "gallery/" in link
+    }
+    assert {path.name for path in galleries} == {
+        "by-change-1.html",
+        "by-correlation-1.html",
+        "by-name-1.html",
+    }
+    for gallery in galleries:
+        reached = {
+            (gallery.parent / link).resolve() for link in _links(gallery) if "images/" in link
+        }
+        assert reached == {(folder / "images" / f"{image}.html").resolve() for image in ids}
+    markdown = (folder / "README.md").read_text()
+    assert "(gallery/by-change-1.md)" in markdown
+    assert all(
+        f'href="../images/{image}.md"' in (folder / "gallery/by-name-1.md").read_text()
+        for image in ids
+    )
+
+
+def test_the_galleries_come_in_their_orders_and_image_pages_explore_each_run(site):
+    folder = _compare(site, "a", "c", slug="orders")
+    rows = _data(folder)["images"]
+    by_id = {row["ids"][0]: row for row in rows}
+
+    def shown(order):
+        page = (folder / f"gallery/by-{order}-1.html").read_text()
+        return [by_id[image] for image in re.findall(r'href="../images/([^"]+)\.html"', page)]
+
+    changes = [abs(row["entropies"][1] - row["entropies"][0]) for row in shown("change")]
+    assert changes == sorted(changes, reverse=True) and len(changes) == 12
+    correlations = [row["correlations"][0] for row in shown("correlation")]
+    finite = [value for value in correlations if value is not None]
+    assert finite == sorted(finite) and correlations[: len(finite)] == finite
+    names = [row["name"] for row in shown("name")]
+    assert names == sorted(names, key=lambda name: (name.casefold(), name))
+    row = rows[0]
+    page = (folder / "images" / f"{row['ids'][0]}.html").read_text()
+    frames = re.findall(r'href="([^"]+)" target="run-explorer"', page)
+    runs = zip("ac", row["ids"], strict=True)
+    assert frames == [f"../../../reports/{run}/explorer/{image}.html" for run, image in runs]
+    assert all((folder / "images" / frame).resolve().is_file() for frame in frames)
+    assert f'src="{frames[0]}"' in page  # the first run's explorer is shown first
+    assert (folder / f"figures/{row['ids'][0]}.webp").is_file()
+    assert (folder / f"figures/{row['ids'][0]}-difference.webp").is_file()
 
 
 def test_a_rebuild_is_byte_identical_and_re_render_and_verify_agree(site, tmp_path):
