@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ from reportgen import store
 from reportgen.errors import ReportgenError
 from reportgen.manifest import ReportManifest
 from reportgen.methods import compare_runs
+from reportgen.progress import track
 from reportgen.publish import index
 from reportgen.publish.folders import DATA_DIR, VERSIONS_DIR
+from reportgen.record import ImageRecord
 from reportgen.results import Analysis, ImageSummary
 
 JSON_FILE = "compare.json"
@@ -142,18 +145,24 @@ class Comparison:
         return compare_runs.movers(self.levels(), self.entropies(), k)
 
 
-def spread_map(run: Run, image: ImageSummary) -> np.ndarray:
-    """The map an image's level comes from in ``run``, read from the stored record."""
+def read_record(run: Run, image: ImageSummary) -> ImageRecord:
+    """An image's stored record in ``run``; a one-line error where it cannot be read."""
     try:
-        return run.analysis.spread_spec.select(run.analysis.record(image).maps)
+        return run.analysis.record(image)
     except (OSError, ValueError, KeyError) as error:
         raise ReportgenError(
             f"{run.label}: cannot read the maps of {image.name}: {error}"
         ) from None
 
 
-def compare(runs: list[Run]) -> Comparison:
-    """Match the runs' images and compare them; no image in common is a one-line error."""
+# Called with each image in common as it is compared: its row, each run's spread-by map (as
+# stored) and the image as the first run saw it, so its pictures need no second read.
+Visit = Callable[["ImageRow", list[np.ndarray], np.ndarray], None]
+
+
+def compare(runs: list[Run], visit: Visit | None = None) -> Comparison:
+    """Match the runs' images and compare them, each record read once (``visit`` sees each
+    image in common); no image in common is a one-line error."""
     matched, unmatched = compare_runs.match([run.analysis.images for run in runs], MATCH_KEYS)
     if not matched:
         labels = ", ".join(run.label for run in runs)
@@ -161,23 +170,24 @@ def compare(runs: list[Run]) -> Comparison:
     grid = compare_runs.common_grid([run.analysis.model.grid for run in runs])
     pairs = list(itertools.combinations(range(len(runs)), 2))
     rows = []
-    for group in matched:
-        maps = [
-            compare_runs.resample(spread_map(run, image), grid)
-            for run, image in zip(runs, group, strict=True)
+    for group in track(matched, total=len(matched), desc="compared"):
+        records = [read_record(run, image) for run, image in zip(runs, group, strict=True)]
+        stored = [
+            run.analysis.spread_spec.select(record.maps)
+            for run, record in zip(runs, records, strict=True)
         ]
-        rows.append(
-            ImageRow(
-                name=group[0].name,
-                sha256=group[0].sha256,
-                ids=tuple(image.id for image in group),
-                levels=tuple(image.level for image in group),
-                entropies=tuple(image.entropy for image in group),
-                correlations=tuple(
-                    compare_runs.rank_correlation(maps[a], maps[b]) for a, b in pairs
-                ),
-            )
+        maps = [compare_runs.resample(values, grid) for values in stored]
+        row = ImageRow(
+            name=group[0].name,
+            sha256=group[0].sha256,
+            ids=tuple(image.id for image in group),
+            levels=tuple(image.level for image in group),
+            entropies=tuple(image.entropy for image in group),
+            correlations=tuple(compare_runs.rank_correlation(maps[a], maps[b]) for a, b in pairs),
         )
+        if visit is not None:
+            visit(row, stored, records[0].seen_image)
+        rows.append(row)
     only_in = [[image.name for image in images] for images in unmatched]
     return Comparison(runs, grid, rows, only_in)
 

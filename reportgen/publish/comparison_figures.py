@@ -6,6 +6,7 @@ gallery's thumbnail, a strip of every run's map.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 from reportgen import store
 from reportgen.methods import compare_runs
 from reportgen.publish import render
-from reportgen.publish.comparison import Comparison, ImageRow, spread_map
+from reportgen.publish.comparison import ImageRow, Run
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.folders import FIGURES_DIR, THUMBS_DIR
 
@@ -40,15 +41,38 @@ def _write(folder: Path, name: str, data: bytes) -> str:
     return name
 
 
-def draw(comparison: Comparison, row: ImageRow, folder: Path, style: FigureStyle) -> Drawn:
-    """Draw one image in common into ``folder`` (``figures/<id>...``, ``thumbs/<id>``), named
-    by its id in the first run."""
-    runs = comparison.runs
-    images = [run.image(image_id) for run, image_id in zip(runs, row.ids, strict=True)]
-    maps = [spread_map(run, image) for run, image in zip(runs, images, strict=True)]
-    seen = runs[0].analysis.record(images[0]).seen_image
-    panels = [render.Panel(run.label, values) for run, values in zip(runs, maps, strict=True)]
-    stem, extension = row.ids[0], style.extension
+class Drawer:
+    """Draws each image in common as :func:`comparison.compare` visits it, from the maps it
+    read (``drawn``: by the image's id in the first run)."""
+
+    def __init__(self, runs: Sequence[Run], folder: Path, style: FigureStyle):
+        self.labels = [run.label for run in runs]
+        self.grid = compare_runs.common_grid([run.analysis.model.grid for run in runs])
+        self.folder, self.style = folder, style
+        self.drawn: dict[str, Drawn] = {}
+        for sub in (FIGURES_DIR, THUMBS_DIR):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, row: ImageRow, maps: list[np.ndarray], seen: np.ndarray) -> None:
+        self.drawn[row.ids[0]] = draw(
+            row.ids[0], self.labels, maps, seen, self.grid, self.folder, self.style
+        )
+
+
+def draw(
+    stem: str,
+    labels: Sequence[str],
+    maps: Sequence[np.ndarray],
+    seen: np.ndarray,
+    grid: tuple[int, int],
+    folder: Path,
+    style: FigureStyle,
+) -> Drawn:
+    """Draw one image in common into ``folder`` (``figures/<stem>...``, ``thumbs/<stem>``):
+    the runs' spread-by ``maps`` (labelled ``labels``) over ``seen``; for two runs their
+    difference, on ``grid``."""
+    panels = [render.Panel(label, values) for label, values in zip(labels, maps, strict=True)]
+    extension = style.extension
     figure = render.compose_figure(
         seen, panels, cmap=style.colormap, alpha=style.alpha, columns=len(panels) + 1
     )
@@ -58,14 +82,13 @@ def draw(comparison: Comparison, row: ImageRow, folder: Path, style: FigureStyle
     )
     thumb_bytes = render.encode_image(thumb, style.image_format, style.quality)
     difference = None
-    if len(runs) == 2:
+    if len(maps) == 2:
         first, second = (
-            compare_runs.as_distribution(compare_runs.resample(values, comparison.grid))
-            for values in maps
+            compare_runs.as_distribution(compare_runs.resample(values, grid)) for values in maps
         )
         change = second - first
         bound = float(np.abs(change).max()) or 1.0
-        panel = render.Panel(f"{runs[1].label} - {runs[0].label}", change, (-bound, bound))
+        panel = render.Panel(f"{labels[1]} - {labels[0]}", change, (-bound, bound))
         colorbar = render.Colorbar(f"-{bound:.3g}", f"+{bound:.3g}", "share of attention, B - A")
         drawn = render.compose_figure(
             seen, [panel], cmap=DIFFERENCE_COLORMAP, alpha=0.6, colorbar=colorbar

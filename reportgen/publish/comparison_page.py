@@ -29,9 +29,8 @@ from reportgen.publish import (
 from reportgen.publish.comparison import SUMMARY_PARAMETERS, Comparison, ImageRow, Run
 from reportgen.publish.comparison_images import ComparedGallery, ComparedImage
 from reportgen.publish.escaping import param_value
-from reportgen.publish.figures import FigureStyle
 from reportgen.publish.flavours.base import PAGE_FOLDERS, Flavour
-from reportgen.publish.folders import CHARTS_DIR, FIGURES_DIR, THUMBS_DIR
+from reportgen.publish.folders import CHARTS_DIR
 from reportgen.publish.templates import Templates
 
 # The comparison page of each flavour that has one, written where the flavour's layout puts a
@@ -211,6 +210,7 @@ def _pair_section(comparison: Comparison, pair: tuple[int, int], folder: Path) -
 
 def page_of(
     comparison: Comparison,
+    drawn_by_id: dict[str, comparison_figures.Drawn],
     folder: Path,
     title: str,
     slug: str,
@@ -218,18 +218,14 @@ def page_of(
     run_links: list[str | None],
     run_folders: list[str | None],
 ) -> ComparisonPage:
-    """Write the charts and every image's pictures into ``folder``; the page model that shows
-    them. ``run_links`` and ``run_folders``: each run's page and folder from the comparison's
-    (None where it cannot be linked)."""
+    """Write the charts into ``folder``; the page model that shows them and every image's
+    pictures (``drawn_by_id``, by the image's id in the first run). ``run_links`` and
+    ``run_folders``: each run's page and folder from the comparison's (None where it cannot be
+    linked)."""
     rows = comparison.images
     shown = comparison.movers(ROWS_SHOWN)
-    for sub in (CHARTS_DIR, FIGURES_DIR, THUMBS_DIR):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    style = FigureStyle.from_json(comparison.runs[0].manifest.report["style"])
-    drawn = [
-        comparison_figures.draw(comparison, row, folder, style)
-        for row in track(rows, total=len(rows), desc="comparison figures")
-    ]
+    (folder / CHARTS_DIR).mkdir(parents=True, exist_ok=True)
+    drawn = [drawn_by_id[row.ids[0]] for row in rows]
     thumbs = [
         comparison_images.thumb(row, picture) for row, picture in zip(rows, drawn, strict=True)
     ]

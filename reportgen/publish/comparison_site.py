@@ -22,7 +22,8 @@ from reportgen.manifest import (
     ComparisonManifest,
     Program,
 )
-from reportgen.publish import comparison, comparison_page, index, staging
+from reportgen.publish import comparison, comparison_figures, comparison_page, index, staging
+from reportgen.publish.figures import FigureStyle
 from reportgen.publish.folders import (
     COMPARISONS_DIR,
     VERSIONS_DIR,
@@ -66,13 +67,15 @@ def _write(
 ) -> ComparisonManifest:
     """Compare ``runs`` into ``folder`` (to be published as ``final``, which its links are
     relative to); returns its manifest, written there too."""
-    compared = comparison.compare(runs)
+    style = FigureStyle.from_json(runs[0].manifest.report["style"])
+    drawer = comparison_figures.Drawer(runs, folder, style)
+    compared = comparison.compare(runs, drawer)
     stored = [_stored_folder(run.folder, site_dir) for run in runs]
     comparison.write_data(compared, folder, stored)
     links = [comparison_page.run_link(run, final.resolve()) for run in runs]
     folders = [comparison_page.run_link(run, final.resolve(), ".") for run in runs]
     page = comparison_page.page_of(
-        compared, folder, settings.title, settings.slug, settings.date, links, folders
+        compared, drawer.drawn, folder, settings.title, settings.slug, settings.date, links, folders
     )
     comparison_page.write_pages(page, folder, templates, list(settings.formats))
     manifest = ComparisonManifest(

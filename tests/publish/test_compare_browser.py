@@ -1,5 +1,6 @@
-"""A comparison's page in headless Chromium: every image (charts, movers' figures) loads, every
-link and source resolves, nothing leaves 127.0.0.1, and hostile names run no script."""
+"""A comparison's pages in headless Chromium: every image (charts, movers' figures, thumbnails)
+loads, every link and source resolves, nothing leaves 127.0.0.1, hostile names run no script,
+an image page's explorer switches between the runs and a gallery page sorts itself."""
 
 from __future__ import annotations
 
@@ -70,8 +71,66 @@ def test_every_image_of_the_comparison_loads_and_every_link_resolves(served, tab
     checked = _assert_references_resolve(tab)
     assert f"{served}reports/before/index.html" in checked
     assert f"{served}comparisons/before-vs-after/compare.json" in checked
-    explorers = [url for url in checked if "/explorer/" in url and url.endswith(".html")]
-    assert len(explorers) == 2 * 9  # each run's explorer of every image in common
+    galleries = [url for url in checked if "/gallery/" in url]
+    images = [url for url in checked if "/images/" in url]
+    assert len(galleries) == 3 and len(images) == 9  # the three orders; the table's images
+    tab.assert_clean()
+
+
+def _explorer_of(frame_element):
+    frame = frame_element.element_handle().content_frame()
+    frame.wait_for_selector("#explorer[data-ready=true]", timeout=10_000)
+    return frame
+
+
+def test_an_image_pages_explorer_switches_between_the_runs(served, tab):  # noqa: F811
+    base = f"{served}comparisons/before-vs-after/"
+    tab.goto(f"{base}gallery/by-name-1.html")
+    tab.page.locator(".thumbs a").first.click()
+    tab.page.wait_for_load_state("load")
+    assert "/comparisons/before-vs-after/images/" in tab.page.url
+    image = tab.page.url.rsplit("/", 1)[1]
+    assert _load_every_image(tab.page) == []
+    frame_element = tab.page.locator("iframe[name=run-explorer]")
+    frame_element.scroll_into_view_if_needed()
+    frame = _explorer_of(frame_element)
+    assert frame.url == f"{served}reports/before/explorer/{image}"
+    canvas = "#explorer [data-control=canvas]"
+    before = frame.eval_on_selector(canvas, "c => c.toDataURL()")
+    tab.page.locator("a[target=run-explorer]", has_text="after v1").click()
+    tab.page.wait_for_function(
+        "() => document.querySelector('iframe[name=run-explorer]').contentWindow"
+        ".location.pathname.startsWith('/reports/after/')"
+    )
+    frame = _explorer_of(frame_element)
+    assert frame.url == f"{served}reports/after/explorer/{image}"
+    assert frame.eval_on_selector(canvas, "c => c.toDataURL()") != before  # patch 16's maps
+    _assert_references_resolve(tab)
+    tab.assert_clean()
+
+
+def test_a_gallery_page_sorts_its_thumbnails_in_the_browser(served, tab):  # noqa: F811
+    tab.goto(f"{served}comparisons/before-vs-after/gallery/by-change-1.html")
+    assert _load_every_image(tab.page) == []
+    tab.page.wait_for_selector("#gallery-sort:not([hidden])")
+
+    def shown(attribute):
+        return tab.page.eval_on_selector_all(
+            ".thumbs li", f"items => items.map((item) => item.{attribute})"
+        )
+
+    static = shown("querySelector('.name').textContent")
+    changes = [float(value) for value in shown("dataset.change")]
+    assert changes == sorted(changes, reverse=True) and len(static) == 9
+    tab.page.select_option("#gallery-sort-by", "name")
+    names = shown("querySelector('.name').textContent")
+    assert names == sorted(static, key=str.lower)
+    tab.page.select_option("#gallery-sort-by", "correlation")
+    correlations = [float(value) for value in shown("dataset.correlation") if value]
+    assert correlations == sorted(correlations)
+    tab.page.select_option("#gallery-sort-by", "page")
+    assert shown("querySelector('.name').textContent") == static
+    _assert_references_resolve(tab)
     tab.assert_clean()
 
 
