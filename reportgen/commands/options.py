@@ -55,8 +55,9 @@ def source(args: argparse.Namespace):
     return from_options(args.images, args)
 
 
-def add_analysis_options(parser: argparse.ArgumentParser) -> None:
-    """The model and analysis options, and where the analysis runs (analyze, build)."""
+def add_analysis_options(parser: argparse.ArgumentParser, *, models: str = "") -> None:
+    """The model and analysis options, and where the analysis runs (analyze, build).
+    ``models``: --model may be repeated (a list, None when not given), and this says what for."""
     from reportgen.methods import spread  # the --spread-by choices: the map methods
     from reportgen.methods.artifacts import ARTIFACT_RULES
     from reportgen.methods.features import PCA_MODES
@@ -66,12 +67,13 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model and analysis")
     group.add_argument(
         "--model",
-        default="auto",
+        default=None if models else "auto",
+        action="append" if models else "store",
         help="HuggingFace hub id (e.g. google/vit-base-patch16-224), a local save_pretrained "
         "folder, offline:dinov2-small (built in, no network), or a timm model: timm:NAME "
         "(weights from the local HuggingFace cache) or timm:NAME@/path/weights.safetensors. "
         "Default auto: the hub's google/vit-base-patch16-224 when cached or reachable, else "
-        "the offline model.",
+        "the offline model." + models,
     )
     group.add_argument(
         "--random-weights",
