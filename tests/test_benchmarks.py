@@ -86,6 +86,11 @@ def test_compare_benchmark_times_the_builds_and_the_comparison(capsys):
     results = compare.main(["--rows", "12"])
     assert set(results["seconds"]) == {"build patch8", "build patch16", "compare"}
     assert all(value > 0 for value in results["seconds"].values())
+    weights = results["heaviest_page_bytes"]
+    assert set(weights) == {"html", "gfm", "jekyll"}
+    assert all(set(kinds) == {"front", "gallery", "image"} for kinds in weights.values())
+    # an html image page frames a run's explorer: its data and scripts count
+    assert weights["html"]["image"] > weights["gfm"]["image"] + 10_000
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith(f"compare: compare/build={results['compare_over_build']:.3f}")
 
