@@ -160,14 +160,23 @@ def check_toc(toc: Any, body: str, post: str) -> list[str]:
         )
         findings.append(f"{post}: toc names are not the headings ({detail or 'order or level'})")
     anchors = {(level, text): anchor for level, text, anchor in found if anchor is not None}
-    for level, name in entries:
+    for (level, name), link in zip(entries, _toc_links(toc), strict=True):
         anchor = anchors.get((level, name))
-        if anchor is not None and anchor != jekyll_slugify(name):
+        if anchor is not None and anchor != link:
             findings.append(
-                f"{post}: toc entry {name!r} links #{jekyll_slugify(name)}, but its heading's id "
-                f"is {anchor!r}"
+                f"{post}: toc entry {name!r} links #{link}, but its heading's id is {anchor!r}"
             )
     return findings
+
+
+def _toc_links(toc: list) -> list[str]:
+    """The anchor al-folio links each toc entry to, in order: Jekyll's slugify of its name as
+    the front matter gives it (character references and all, as an escaped name keeps them)."""
+    names = []
+    for section in toc:
+        names.append(section["name"])
+        names += [sub["name"] for sub in section.get("subsections") or []]
+    return [jekyll_slugify(name) for name in names]
 
 
 def post_references(body: str) -> list[str]:

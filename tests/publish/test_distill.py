@@ -361,3 +361,14 @@ def test_check_distill_needs_one_post(good):
 def test_check_distill_on_a_missing_folder_is_a_one_line_error(tmp_path, capsys):
     assert cli.main(["check-distill", str(tmp_path / "nowhere")]) == ReportgenError.exit_code
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_a_toc_name_with_references_links_the_slug_of_the_name_as_written():
+    # al-folio slugifies a toc name as the front matter gives it, references and all
+    text = escaping.markdown_text("<b> & c")  # page-ready, as the dialect's headings get it
+    toc = yaml.safe_load(f"toc:\n  - name: {escaping.front_matter_text('<b> & c')}\n")["toc"]
+    assert distill_check.check_toc(toc, f'<h2 id="{heading_id(text)}">{text}</h2>', "post") == []
+    wrong = distill_check.check_toc(toc, f'<h2 id="b-c">{text}</h2>', "post")
+    assert wrong == [
+        "post: toc entry '<b> & c' links #lt-b-gt-amp-c, but its heading's id is 'b-c'"
+    ]
