@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format",
         dest="formats",
         metavar="LIST",
-        help="flavours of the page, comma-separated: html, jekyll, gfm, hugo, mkdocs "
+        help="flavours of the pages, comma-separated: html, jekyll, gfm, hugo, mkdocs, distill "
         "(default: html, jekyll, gfm)",
     )
     parser.add_argument(

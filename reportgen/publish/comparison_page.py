@@ -41,6 +41,7 @@ TEMPLATES = {
     "gfm": "comparison.gfm.md.j2",
     "hugo": "comparison.hugo.md.j2",
     "mkdocs": "comparison.mkdocs.md.j2",
+    "distill": "comparison.distill.md.j2",
 }
 ONLY_IN_SHOWN = 20  # names listed per run of the images the other runs lack
 ROWS_SHOWN = 500  # images in the page's table of every image in common (all: compare.parquet)
@@ -104,6 +105,12 @@ class ComparisonPage:
     table_ids: tuple[str, ...]  # per row, the image's page: images/<id>
     galleries: tuple[ComparedGallery, ...]
     images: tuple[ComparedImage, ...]
+
+    @property
+    def description(self) -> str:
+        """One sentence saying what is compared (a post's front matter)."""
+        runs = ", ".join(run.label for run in self.runs)
+        return f"Runs {runs} compared over the {self.n_common} images they have in common."
 
     def gallery_starts(self) -> list[tuple[str, str, list[str]]]:
         """Per order: its name, title and every page's name, for the front page's links."""
@@ -318,6 +325,7 @@ class _Placement:
     slug: str
     date: dt.date
     title: str
+    description: str  # the front matter's, where a flavour has one (distill)
     files: tuple[str, ...]  # the front page's images
     levels: tuple = ()
     galleries: bool = True
@@ -350,7 +358,9 @@ def _shared(
         "links_here": flavour.standalone,  # pages in the folder: links to the runs work
         **flavour.variables(options),
     }
-    variables["m"] = templates.macros(flavour.escaping, flavour.markup, variables)
+    variables["m"] = templates.macros(
+        flavour.escaping_for(kind), flavour.markup_for(kind), variables
+    )
     return variables
 
 
@@ -375,7 +385,7 @@ def write_pages(
         flavour = flavours.get(name)
         options = flavour.options_class() if flavour.options_class else None
         layout = flavour.layout_for(options)
-        where = _Placement(page.slug, page.date, page.title, tuple(page.files()))
+        where = _Placement(page.slug, page.date, page.title, page.description, tuple(page.files()))
         shared = {
             kind: _shared(flavour, options, templates, where, kind, common)
             for kind in ("report", "gallery", "image")
@@ -397,9 +407,10 @@ def write_pages(
                 "page_title": title,
                 "permalink": layout.permalink(where, kind, page_name),
             }
-            data = templates.render(flavour.escaping, flavour.page_template, variables)
+            data = templates.render(flavour.escaping_for(kind), flavour.page_template, variables)
             store.atomic_write(folder / layout.page_path(where, kind, page_name), data)
         layout.place_images(where, page.all_files(), folder)
+        flavour.write_extras(where, folder, options, templates)
 
 
 def run_link(run: Run, comparison_dir: Path, page: str | None = "") -> str | None:

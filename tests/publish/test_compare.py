@@ -338,6 +338,22 @@ def test_the_jekyll_post_builds_with_every_image_and_no_markup_left(site, tmp_pa
     assert len(sources) >= 4 + 8  # the charts and the movers' figures
     for source in sources:
         assert (built / source.removeprefix(BASEURL).lstrip("/")).is_file(), source
+    pages = [
+        path
+        for path in built.rglob("jekyll-check/*/*/index.html")
+        if path.parent.parent.name in ("gallery", "images")
+    ]
+    assert len(pages) == 3 + 8  # the galleries' orders, the images in common
+    for page in pages:
+        content = _content(page.read_text(encoding="utf-8"))
+        assert "<script>alert" not in content and "{%" not in content, page
+        assert SITE_TITLE not in html.unescape(re.sub(r"<[^>]+>", " ", content)), page
+        for source in re.findall(r'<img[^>]* src="([^"]+)"', content):
+            assert (built / source.removeprefix(BASEURL).lstrip("/")).is_file(), source
+        for link in re.findall(r'<a href="([^"]+)"', content):
+            if link.startswith(BASEURL) and "jekyll-check" in link:
+                target = built / link.removeprefix(BASEURL).lstrip("/")
+                assert (target / "index.html").is_file() or target.is_file(), link
 
 
 def _images_resolve(page, built_root: Path, page_url_folder: Path) -> list[str]:
@@ -369,3 +385,24 @@ def test_the_hugo_and_mkdocs_pages_build_with_every_image(site, tmp_path):
     text = page.read_text(encoding="utf-8")
     assert "<script>alert" not in text
     assert _images_resolve(text, built, page.parent) == []
+
+
+def test_the_distill_post_follows_the_tracks_rules_with_its_pages_beside_it(site):
+    title = "{{ site.title }} <b>x</b>"
+    folder = _compare(site, "a", "partial", slug="post", formats=("distill",), title=title)
+    name = f"{DATE.isoformat()}-post"
+    assert cli.main(["check-distill", str(folder / "distill")]) == 0
+    post = (folder / f"distill/_posts/{name}.md").read_text()
+    assert post.startswith("---\nlayout: distill\n") and "<script>alert" not in post
+    assert "{{ site" not in post.split("\n---\n", 1)[1].replace("{{ '", "")
+    pages = folder / f"distill/assets/html/{name}"
+    assert len(list(pages.glob("images/*.html"))) == 8
+    assert {path.name for path in pages.glob("gallery/*.html")} == {
+        "by-change-1.html",
+        "by-correlation-1.html",
+        "by-name-1.html",
+    }
+    image = next(pages.glob("images/*.html")).read_text()
+    figures = re.findall(r'<img src="([^"]+)"', image)
+    assert figures and all((pages / "images" / src).resolve().is_file() for src in figures)
+    assert (folder / f"distill-{name}.zip").is_file()
