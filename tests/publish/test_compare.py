@@ -406,3 +406,21 @@ def test_the_distill_post_follows_the_tracks_rules_with_its_pages_beside_it(site
     figures = re.findall(r'<img src="([^"]+)"', image)
     assert figures and all((pages / "images" / src).resolve().is_file() for src in figures)
     assert (folder / f"distill-{name}.zip").is_file()
+
+
+def test_the_committed_example_comparison_renders_again_with_its_pages(tmp_path):
+    from conftest import ROOT
+
+    example = ROOT / "site"
+    site = tmp_path / "site"
+    for folder in ("reports/example", "reports/example-artifacts-kept"):
+        shutil.copytree(example / folder, site / folder)
+    folder = site / "comparisons/artifacts-masked-vs-kept"
+    shutil.copytree(example / "comparisons/artifacts-masked-vs-kept", folder)
+    version = ComparisonManifest.read(folder).version
+    assert cli.main(["render", str(folder)]) == 0
+    assert ComparisonManifest.read(folder).version == version
+    rows = _data(folder)["images"]
+    assert {path.stem for path in folder.glob("images/*.html")} == {row["ids"][0] for row in rows}
+    assert (folder / "gallery/by-change-1.html").is_file()
+    assert cli.main(["verify", str(folder)]) == 0
