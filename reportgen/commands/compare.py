@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="folder of templates overriding the built-in ones file by file",
     )
+    options.add_workers_option(parser)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -57,5 +58,6 @@ def run(args: argparse.Namespace) -> None:
         date=parse_date(args.date) if args.date else None,
         formats=options.formats(args.formats) or comparison_site.DEFAULT_FORMATS,
         templates_dir=args.templates,
+        workers=args.workers,
         say=options.say,
     )

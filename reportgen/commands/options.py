@@ -248,7 +248,7 @@ def add_analysis_options(parser: argparse.ArgumentParser, *, models: str = "") -
 
 
 def add_workers_option(group: argparse._ArgumentGroup) -> None:
-    """--workers (analyze, build, render)."""
+    """--workers (analyze, build, render, compare)."""
     group.add_argument(
         "--workers",
         type=int,

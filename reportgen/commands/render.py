@@ -29,7 +29,9 @@ def run(args: argparse.Namespace) -> None:
     from reportgen.publish import comparison_site, flavours
 
     if comparison_site.is_comparison(args.report):
-        comparison_site.rerender(args.report, templates_dir=args.templates, say=options.say)
+        comparison_site.rerender(
+            args.report, templates_dir=args.templates, workers=args.workers, say=options.say
+        )
         return
     from reportgen.publish.build import stored_style
 

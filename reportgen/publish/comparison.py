@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,14 @@ from reportgen import store
 from reportgen.errors import ReportgenError
 from reportgen.manifest import ReportManifest
 from reportgen.methods import compare_runs
+from reportgen.methods.spread import SpreadSpec
 from reportgen.progress import track
 from reportgen.publish import index
 from reportgen.publish.folders import DATA_DIR, VERSIONS_DIR
 from reportgen.record import ImageRecord
 from reportgen.results import Analysis, ImageSummary
+from reportgen.table import maps_file
+from reportgen.workers import InlinePool, Pool
 
 JSON_FILE = "compare.json"
 TABLE_FILE = "compare.parquet"
@@ -102,6 +105,7 @@ class Comparison:
     grid: tuple[int, int]  # the grid maps are compared on
     images: list[ImageRow]
     only_in: list[list[str]]  # per run, the names of its images the others lack
+    visited: dict[str, Any] = field(default_factory=dict)  # by id in the first run: see Visit
 
     @property
     def pairs(self) -> list[tuple[int, int]]:
@@ -145,51 +149,90 @@ class Comparison:
         return compare_runs.movers(self.levels(), self.entropies(), k)
 
 
-def read_record(run: Run, image: ImageSummary) -> ImageRecord:
-    """An image's stored record in ``run``; a one-line error where it cannot be read."""
+@dataclass(frozen=True)
+class _Image:
+    """What comparing one image in common needs, picklable for a worker process: each run's
+    maps file, label and spread-by map, the image's name, the common grid and the pairs."""
+
+    files: tuple[Path, ...]
+    labels: tuple[str, ...]
+    specs: tuple[SpreadSpec, ...]
+    name: str
+    stem: str  # its id in the first run, which names its pictures
+    grid: tuple[int, int]
+    pairs: tuple[tuple[int, int], ...]
+
+
+# Called with each image in common as it is compared, where it is compared (a worker): its id
+# in the first run, each run's spread-by map (as stored) and the image as the first run saw it,
+# so that its pictures need no second read. Its result is kept in Comparison.visited.
+Visit = Callable[[str, list[np.ndarray], np.ndarray], Any]
+
+
+def _read_record(path: Path, name: str, label: str) -> ImageRecord:
     try:
-        return run.analysis.record(image)
+        return store.read_record(path, name)
     except (OSError, ValueError, KeyError) as error:
-        raise ReportgenError(
-            f"{run.label}: cannot read the maps of {image.name}: {error}"
-        ) from None
+        raise ReportgenError(f"{label}: cannot read the maps of {name}: {error}") from None
 
 
-# Called with each image in common as it is compared: its row, each run's spread-by map (as
-# stored) and the image as the first run saw it, so its pictures need no second read.
-Visit = Callable[["ImageRow", list[np.ndarray], np.ndarray], None]
+def _measure(image: _Image, visit: Visit | None) -> tuple[tuple[float, ...], Any]:
+    """One image's map correlation for each pair, and what ``visit`` made of it."""
+    records = [
+        _read_record(path, image.name, label)
+        for path, label in zip(image.files, image.labels, strict=True)
+    ]
+    stored = [spec.select(record.maps) for spec, record in zip(image.specs, records, strict=True)]
+    maps = [compare_runs.resample(values, image.grid) for values in stored]
+    correlations = tuple(compare_runs.rank_correlation(maps[a], maps[b]) for a, b in image.pairs)
+    return correlations, visit and visit(image.stem, stored, records[0].seen_image)
 
 
-def compare(runs: list[Run], visit: Visit | None = None) -> Comparison:
-    """Match the runs' images and compare them, each record read once (``visit`` sees each
-    image in common); no image in common is a one-line error."""
+def compare(runs: list[Run], visit: Visit | None = None, pool: Pool | None = None) -> Comparison:
+    """Match the runs' images and compare them, each record read once, in ``pool`` (default:
+    here); ``visit`` sees each image in common. No image in common is a one-line error."""
     matched, unmatched = compare_runs.match([run.analysis.images for run in runs], MATCH_KEYS)
     if not matched:
         labels = ", ".join(run.label for run in runs)
         raise ReportgenError(f"the runs {labels} have no image in common (by content or name)")
     grid = compare_runs.common_grid([run.analysis.model.grid for run in runs])
-    pairs = list(itertools.combinations(range(len(runs)), 2))
-    rows = []
-    for group in track(matched, total=len(matched), desc="compared"):
-        records = [read_record(run, image) for run, image in zip(runs, group, strict=True)]
-        stored = [
-            run.analysis.spread_spec.select(record.maps)
-            for run, record in zip(runs, records, strict=True)
-        ]
-        maps = [compare_runs.resample(values, grid) for values in stored]
-        row = ImageRow(
-            name=group[0].name,
-            sha256=group[0].sha256,
-            ids=tuple(image.id for image in group),
-            levels=tuple(image.level for image in group),
-            entropies=tuple(image.entropy for image in group),
-            correlations=tuple(compare_runs.rank_correlation(maps[a], maps[b]) for a, b in pairs),
+    pairs = tuple(itertools.combinations(range(len(runs)), 2))
+    images = (
+        (
+            _Image(
+                files=tuple(
+                    run.analysis.root / maps_file(image.id)
+                    for run, image in zip(runs, group, strict=True)
+                ),
+                labels=tuple(run.label for run in runs),
+                specs=tuple(run.analysis.spread_spec for run in runs),
+                name=group[0].name,
+                stem=group[0].id,
+                grid=grid,
+                pairs=pairs,
+            ),
+            visit,
         )
-        if visit is not None:
-            visit(row, stored, records[0].seen_image)
-        rows.append(row)
+        for group in matched
+    )
+    measured = (pool or InlinePool()).imap(_measure, images)
+    rows, visited = [], {}
+    for group, (correlations, made) in zip(
+        matched, track(measured, total=len(matched), desc="compared"), strict=True
+    ):
+        rows.append(
+            ImageRow(
+                name=group[0].name,
+                sha256=group[0].sha256,
+                ids=tuple(image.id for image in group),
+                levels=tuple(image.level for image in group),
+                entropies=tuple(image.entropy for image in group),
+                correlations=correlations,
+            )
+        )
+        visited[group[0].id] = made
     only_in = [[image.name for image in images] for images in unmatched]
-    return Comparison(runs, grid, rows, only_in)
+    return Comparison(runs, grid, rows, only_in, visited)
 
 
 def _finite(value: float) -> float | None:

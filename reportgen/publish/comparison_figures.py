@@ -15,7 +15,7 @@ import numpy as np
 from reportgen import store
 from reportgen.methods import compare_runs
 from reportgen.publish import render
-from reportgen.publish.comparison import ImageRow, Run
+from reportgen.publish.comparison import Run
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.folders import FIGURES_DIR, THUMBS_DIR
 
@@ -41,22 +41,25 @@ def _write(folder: Path, name: str, data: bytes) -> str:
     return name
 
 
-class Drawer:
-    """Draws each image in common as :func:`comparison.compare` visits it, from the maps it
-    read (``drawn``: by the image's id in the first run)."""
+@dataclass(frozen=True)
+class Painter:
+    """Draws an image in common where :func:`comparison.compare` reads its maps (a worker),
+    into ``folder``: a picklable :data:`comparison.Visit`."""
 
-    def __init__(self, runs: Sequence[Run], folder: Path, style: FigureStyle):
-        self.labels = [run.label for run in runs]
-        self.grid = compare_runs.common_grid([run.analysis.model.grid for run in runs])
-        self.folder, self.style = folder, style
-        self.drawn: dict[str, Drawn] = {}
+    labels: tuple[str, ...]
+    grid: tuple[int, int]
+    folder: Path
+    style: FigureStyle
+
+    @classmethod
+    def of(cls, runs: Sequence[Run], folder: Path, style: FigureStyle) -> Painter:
         for sub in (FIGURES_DIR, THUMBS_DIR):
             (folder / sub).mkdir(parents=True, exist_ok=True)
+        grid = compare_runs.common_grid([run.analysis.model.grid for run in runs])
+        return cls(tuple(run.label for run in runs), grid, folder, style)
 
-    def __call__(self, row: ImageRow, maps: list[np.ndarray], seen: np.ndarray) -> None:
-        self.drawn[row.ids[0]] = draw(
-            row.ids[0], self.labels, maps, seen, self.grid, self.folder, self.style
-        )
+    def __call__(self, stem: str, maps: list[np.ndarray], seen: np.ndarray) -> Drawn:
+        return draw(stem, self.labels, maps, seen, self.grid, self.folder, self.style)
 
 
 def draw(

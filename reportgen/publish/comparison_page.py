@@ -217,7 +217,6 @@ def _pair_section(comparison: Comparison, pair: tuple[int, int], folder: Path) -
 
 def page_of(
     comparison: Comparison,
-    drawn_by_id: dict[str, comparison_figures.Drawn],
     folder: Path,
     title: str,
     slug: str,
@@ -226,13 +225,13 @@ def page_of(
     run_folders: list[str | None],
 ) -> ComparisonPage:
     """Write the charts into ``folder``; the page model that shows them and every image's
-    pictures (``drawn_by_id``, by the image's id in the first run). ``run_links`` and
+    pictures (drawn as it was compared: ``comparison.visited``). ``run_links`` and
     ``run_folders``: each run's page and folder from the comparison's (None where it cannot be
     linked)."""
     rows = comparison.images
     shown = comparison.movers(ROWS_SHOWN)
     (folder / CHARTS_DIR).mkdir(parents=True, exist_ok=True)
-    drawn = [drawn_by_id[row.ids[0]] for row in rows]
+    drawn = [comparison.visited[row.ids[0]] for row in rows]
     thumbs = [
         comparison_images.thumb(row, picture) for row, picture in zip(rows, drawn, strict=True)
     ]

@@ -34,6 +34,7 @@ from reportgen.publish.folders import (
 from reportgen.publish.templates import Templates
 from reportgen.results import build_time
 from reportgen.slugs import slugify
+from reportgen.workers import Pool, open_pool
 
 DEFAULT_FORMATS = ("html", "jekyll", "gfm")
 
@@ -64,18 +65,20 @@ def _write(
     settings: Settings,
     version: int,
     templates: Templates,
+    pool: Pool,
 ) -> ComparisonManifest:
     """Compare ``runs`` into ``folder`` (to be published as ``final``, which its links are
-    relative to); returns its manifest, written there too."""
+    relative to), each image read and drawn in ``pool``; returns its manifest, written there
+    too."""
     style = FigureStyle.from_json(runs[0].manifest.report["style"])
-    drawer = comparison_figures.Drawer(runs, folder, style)
-    compared = comparison.compare(runs, drawer)
+    painter = comparison_figures.Painter.of(runs, folder, style)
+    compared = comparison.compare(runs, painter, pool)
     stored = [_stored_folder(run.folder, site_dir) for run in runs]
     comparison.write_data(compared, folder, stored)
     links = [comparison_page.run_link(run, final.resolve()) for run in runs]
     folders = [comparison_page.run_link(run, final.resolve(), ".") for run in runs]
     page = comparison_page.page_of(
-        compared, drawer.drawn, folder, settings.title, settings.slug, settings.date, links, folders
+        compared, folder, settings.title, settings.slug, settings.date, links, folders
     )
     comparison_page.write_pages(page, folder, templates, list(settings.formats))
     manifest = ComparisonManifest(
@@ -111,7 +114,7 @@ def _run_folder(site_dir: Path, run: ComparedRun) -> Path:
 
 
 def _archive(
-    previous: ComparisonManifest, target: Path, staged: Path, templates: Templates
+    previous: ComparisonManifest, target: Path, staged: Path, templates: Templates, pool: Pool
 ) -> None:
     """Keep the comparison published at ``target`` in the staged one's versions/: its earlier
     versions as they are, itself rendered again from the same runs' versions, so that its
@@ -135,7 +138,7 @@ def _archive(
     )
     archive.mkdir(parents=True)
     final = target / VERSIONS_DIR / archive.name
-    _write(runs, archive, final, site_dir, settings, previous.version, templates)
+    _write(runs, archive, final, site_dir, settings, previous.version, templates, pool)
 
 
 def build(
@@ -148,12 +151,14 @@ def build(
     formats: Sequence[str] = DEFAULT_FORMATS,
     templates_dir: Path | None = None,
     in_place: bool = False,
+    workers: int | None = None,
     say: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Compare the runs published in ``run_dirs`` and publish the comparison into
     ``site_dir``; returns its folder. A different comparison already under the slug is kept
     as its ``versions/<n>/``; the same one publishes nothing. ``in_place``: replace it,
-    keeping its version number and earlier versions (a re-render)."""
+    keeping its version number and earlier versions (a re-render). ``workers``: processes
+    that read and draw the images (None: one per core; 0: none, all here)."""
     if len(run_dirs) < 2:
         raise ReportgenError("compare needs at least two reports")
     runs = [comparison.load_run(folder) for folder in run_dirs]
@@ -166,10 +171,14 @@ def build(
     site_dir = Path(site_dir)
     target = site_dir / COMPARISONS_DIR / settings.slug
     templates = Templates(templates_dir, cache_at(None).root / "templates")
-    with staging.Staging(site_dir) as stage, staging.site_lock(site_dir, say):
+    with (
+        open_pool(workers) as pool,
+        staging.Staging(site_dir) as stage,
+        staging.site_lock(site_dir, say),
+    ):
         previous = ComparisonManifest.read(target) if (target / MANIFEST_FILE).is_file() else None
         version = 1 if previous is None else previous.version + (not in_place)
-        manifest = _write(runs, stage.report, target, site_dir, settings, version, templates)
+        manifest = _write(runs, stage.report, target, site_dir, settings, version, templates, pool)
         if previous is not None and not in_place and previous.files == manifest.files:
             say(f"{target} already holds this comparison: nothing published")
             return target
@@ -177,7 +186,7 @@ def build(
             for folder in (target / VERSIONS_DIR).glob("[0-9]*"):
                 staging.link_tree(folder, stage.report / VERSIONS_DIR / folder.name)
         elif previous is not None:
-            _archive(previous, target, stage.report, templates)
+            _archive(previous, target, stage.report, templates, pool)
         staging.publish(stage.report, target)
         index.update_after_publishing(target, site_dir, templates)
     say(f"compared {len(runs)} runs; published {target} as version {version}")
@@ -199,6 +208,7 @@ def is_comparison(folder: Path) -> bool:
 def rerender(
     folder: Path,
     templates_dir: Path | None = None,
+    workers: int | None = None,
     say: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Build a published comparison again from its manifest: the same runs, title, slug and
@@ -215,6 +225,7 @@ def rerender(
         formats=manifest.formats,
         templates_dir=templates_dir,
         in_place=True,
+        workers=workers,
         say=say,
     )
 
