@@ -51,13 +51,12 @@ def model_slugs(models: Sequence[str], base: str) -> list[str]:
 def run(args: argparse.Namespace) -> None:
     from reportgen.api import build
 
-    models = args.model or ["auto"]
-    if len(models) > 1:
-        return _build_each(args, models)
+    if args.model and len(args.model) > 1:
+        return _build_each(args, args.model)
     build(
         options.source(args),
         args.out,
-        options.analysis_params(argparse.Namespace(**{**vars(args), "model": models[0]})),
+        options.analysis_params(args),
         options.report_options(args),
         options.execution(args),
         replace=args.replace,

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from reportgen import store
 from reportgen.progress import track
 from reportgen.publish import (
     comparison_figures,
@@ -176,11 +175,6 @@ def _differing(runs: list[Run]) -> tuple[str, ...]:
     )
 
 
-def _write(folder: Path, name: str, data: bytes) -> str:
-    store.atomic_write(folder / name, data)
-    return name
-
-
 def _pair_section(comparison: Comparison, pair: tuple[int, int], folder: Path) -> PairSection:
     first, second = pair
     labels = (comparison.runs[first].label, comparison.runs[second].label)
@@ -199,17 +193,17 @@ def _pair_section(comparison: Comparison, pair: tuple[int, int], folder: Path) -
         ),
         same_level=int(np.trace(counts[: min(counts.shape), : min(counts.shape)])),
         median_correlation=f"{np.median(finite):.3f}" if finite.size else "none",
-        transitions_chart=_write(
+        transitions_chart=comparison_figures.write_new(
             folder, f"{stem}-transitions.svg", plots.transition_matrix(counts, labels, colours)
         ),
-        scatter_chart=_write(
+        scatter_chart=comparison_figures.write_new(
             folder,
             f"{stem}-entropy.svg",
             plots.entropy_scatter(
                 entropies[:, [first, second]], levels[:, second] - levels[:, first], labels
             ),
         ),
-        correlation_chart=_write(
+        correlation_chart=comparison_figures.write_new(
             folder, f"{stem}-correlation.svg", plots.correlation_histogram(correlations)
         ),
     )
@@ -252,7 +246,7 @@ def page_of(
         resampled=comparison.resampled,
         differing=_differing(comparison.runs),
         pairs=tuple(_pair_section(comparison, pair, folder) for pair in comparison.pairs),
-        layers_chart=_write(
+        layers_chart=comparison_figures.write_new(
             folder, f"{CHARTS_DIR}/entropy-by-layer.svg", plots.run_layer_curves(curves, labels)
         ),
         movers=tuple(_mover(rows[position], drawn[position]) for position in comparison.movers()),
@@ -370,7 +364,7 @@ def write_pages(
     where the flavour's layout expects them. Pages that stand in the folder link the runs'
     pages, explorers and the data files; a Jekyll post, published without them, does not."""
     script = templates.file(posixpath.basename(SORT_SCRIPT)).read_bytes()
-    store.atomic_write(folder / SORT_SCRIPT, script)
+    comparison_figures.write_new(folder, SORT_SCRIPT, script)
     common = {
         "orders": comparison_images.ORDERS,
         "runs": [run.label for run in page.runs],
@@ -395,7 +389,7 @@ def write_pages(
             "run_url": lambda run, standalone=flavour.standalone: run.href if standalone else None,
         }
         data = templates.render(flavour.escaping, TEMPLATES[name], front)
-        store.atomic_write(folder / layout.page_path(where), data)
+        comparison_figures.write_new(folder, layout.page_path(where), data)
         for kind, page_name, shown, title in track(
             pages, total=len(pages), desc=f"{name} comparison pages", unit="page"
         ):
@@ -407,7 +401,7 @@ def write_pages(
                 "permalink": layout.permalink(where, kind, page_name),
             }
             data = templates.render(flavour.escaping_for(kind), flavour.page_template, variables)
-            store.atomic_write(folder / layout.page_path(where, kind, page_name), data)
+            comparison_figures.write_new(folder, layout.page_path(where, kind, page_name), data)
         layout.place_images(where, page.all_files(), folder)
         flavour.write_extras(where, folder, options, templates)
 
