@@ -33,12 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def model_slugs(models: Sequence[str], base: str) -> list[str]:
     """Each model's report slug: ``base``, a dash and the model's name (the last part of a hub
-    id, folder or ``offline:`` name), made unique with -2, -3 ... where names repeat."""
+    id, folder, ``offline:`` or ``timm:`` name, without a ``@weights`` file), made unique with
+    -2, -3 ... where names repeat."""
     from reportgen.slugs import slugify
 
     slugs: list[str] = []
     for model in models:
-        name = model.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+        named = model.split("@", 1)[0] if model.startswith("timm:") else model
+        name = named.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
         slug = slugify(f"{base}-{name}")
         unique, number = slug, 1
         while unique in slugs:

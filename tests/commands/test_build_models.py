@@ -19,11 +19,13 @@ pytestmark = pytest.mark.slow
 
 def test_model_slugs_name_each_model_once():
     models = ["google/vit-base-patch16-224", "offline:dinov2-small", "/tmp/a/vit/", "/tmp/b/vit"]
+    models.append("timm:vit_small_patch16_224@/w/model.safetensors")
     assert model_slugs(models, "photos") == [
         "photos-vit-base-patch16-224",
         "photos-dinov2-small",
         "photos-vit",
         "photos-vit-2",
+        "photos-vit-small-patch16-224",
     ]
 
 
