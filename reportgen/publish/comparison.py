@@ -144,6 +144,19 @@ class Comparison:
             curves.append(np.mean(np.array(rows, dtype=np.float64), axis=0))
         return curves
 
+    def read_image(self, row: ImageRow) -> tuple[list[np.ndarray], np.ndarray]:
+        """An image in common read again: each run's spread-by map, as stored, and the image as
+        the first run saw it."""
+        records = [
+            _read_record(run.analysis.root / maps_file(image_id), row.name, run.label)
+            for run, image_id in zip(self.runs, row.ids, strict=True)
+        ]
+        maps = [
+            run.analysis.spread_spec.select(record.maps)
+            for run, record in zip(self.runs, records, strict=True)
+        ]
+        return maps, records[0].seen_image
+
     def movers(self, k: int = MOVERS) -> list[int]:
         """The ``k`` images that moved most (level change first, then entropy change)."""
         return compare_runs.movers(self.levels(), self.entropies(), k)

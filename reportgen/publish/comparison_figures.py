@@ -1,20 +1,20 @@
 """The pictures of a comparison's images, drawn from the runs' stored maps (no model): for each
 image in common, every run's spread-by map side by side over the image (as the first run saw
-it), for two runs the difference of their maps (a diverging colour map centred on 0), and the
-gallery's thumbnail, a strip of every run's map.
+it) and the gallery's thumbnail, a strip of every run's map; for the biggest movers of two
+runs, the difference of their maps (a diverging colour map centred on 0).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from reportgen.methods import compare_runs
 from reportgen.publish import render
-from reportgen.publish.comparison import Run
+from reportgen.publish.comparison import Comparison, ImageRow, Run
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.folders import FIGURES_DIR, THUMBS_DIR
 
@@ -29,7 +29,7 @@ class Drawn:
     figure: str  # every run's map
     width: int
     height: int
-    difference: str | None  # two runs: the second's map minus the first's
+    difference: str | None  # two runs' movers: the second's map minus the first's
     thumb: str  # every run's map, small, for the galleries
     thumb_width: int
     thumb_height: int
@@ -63,7 +63,30 @@ class Painter:
         return cls(tuple(run.label for run in runs), grid, folder, style)
 
     def __call__(self, stem: str, maps: list[np.ndarray], seen: np.ndarray) -> Drawn:
-        return draw(stem, self.labels, maps, seen, self.grid, self.folder, self.style)
+        return draw(stem, self.labels, maps, seen, self.style, self.folder)
+
+    def with_difference(self, comparison: Comparison, row: ImageRow) -> Drawn:
+        """An image's pictures and the difference of its two runs' maps (each scaled to sum 1,
+        on the common grid; a diverging colour map centred on 0), its maps read again: drawn
+        for the biggest movers only, which are known once every image is compared."""
+        maps, seen = comparison.read_image(row)
+        first, second = (
+            compare_runs.as_distribution(compare_runs.resample(values, self.grid))
+            for values in maps
+        )
+        change = second - first
+        bound = float(np.abs(change).max()) or 1.0
+        panel = render.Panel(f"{self.labels[1]} - {self.labels[0]}", change, (-bound, bound))
+        colorbar = render.Colorbar(f"-{bound:.3g}", f"+{bound:.3g}", "share of attention, B - A")
+        drawn = render.compose_figure(
+            seen, [panel], cmap=DIFFERENCE_COLORMAP, alpha=0.6, colorbar=colorbar
+        )
+        difference = write_new(
+            self.folder,
+            f"{FIGURES_DIR}/{row.ids[0]}-difference{self.style.extension}",
+            render.encode_image(drawn, self.style.image_format, self.style.quality),
+        )
+        return replace(comparison.visited[row.ids[0]], difference=difference)
 
 
 def draw(
@@ -71,46 +94,28 @@ def draw(
     labels: Sequence[str],
     maps: Sequence[np.ndarray],
     seen: np.ndarray,
-    grid: tuple[int, int],
-    folder: Path,
     style: FigureStyle,
+    folder: Path,
 ) -> Drawn:
-    """Draw one image in common into ``folder`` (``figures/<stem>...``, ``thumbs/<stem>``):
-    the runs' spread-by ``maps`` (labelled ``labels``) over ``seen``; for two runs their
-    difference, on ``grid``."""
+    """Draw one image in common into ``folder`` (``figures/<stem>``, ``thumbs/<stem>``): the
+    runs' spread-by ``maps`` (labelled ``labels``) over ``seen``, side by side."""
     panels = [render.Panel(label, values) for label, values in zip(labels, maps, strict=True)]
-    extension = style.extension
     figure = render.compose_figure(
         seen, panels, cmap=style.colormap, alpha=style.alpha, columns=len(panels) + 1
     )
-    encoded = render.encode_image(figure, style.image_format, style.quality)
     thumb = render.strip(
         seen, panels, cmap=style.colormap, alpha=style.alpha, panel_size=THUMB_PANEL
     )
-    thumb_bytes = render.encode_image(thumb, style.image_format, style.quality)
-    difference = None
-    if len(maps) == 2:
-        first, second = (
-            compare_runs.as_distribution(compare_runs.resample(values, grid)) for values in maps
-        )
-        change = second - first
-        bound = float(np.abs(change).max()) or 1.0
-        panel = render.Panel(f"{labels[1]} - {labels[0]}", change, (-bound, bound))
-        colorbar = render.Colorbar(f"-{bound:.3g}", f"+{bound:.3g}", "share of attention, B - A")
-        drawn = render.compose_figure(
-            seen, [panel], cmap=DIFFERENCE_COLORMAP, alpha=0.6, colorbar=colorbar
-        )
-        difference = write_new(
-            folder,
-            f"{FIGURES_DIR}/{stem}-difference{extension}",
-            render.encode_image(drawn, style.image_format, style.quality),
-        )
+    encoded, thumb_bytes = (
+        render.encode_image(picture, style.image_format, style.quality)
+        for picture in (figure, thumb)
+    )
     return Drawn(
-        figure=write_new(folder, f"{FIGURES_DIR}/{stem}{extension}", encoded),
+        figure=write_new(folder, f"{FIGURES_DIR}/{stem}{style.extension}", encoded),
         width=figure.width,
         height=figure.height,
-        difference=difference,
-        thumb=write_new(folder, f"{THUMBS_DIR}/{stem}{extension}", thumb_bytes),
+        difference=None,
+        thumb=write_new(folder, f"{THUMBS_DIR}/{stem}{style.extension}", thumb_bytes),
         thumb_width=thumb.width,
         thumb_height=thumb.height,
     )

@@ -73,6 +73,10 @@ def _write(
     style = FigureStyle.from_json(runs[0].manifest.report["style"])
     painter = comparison_figures.Painter.of(runs, folder, style)
     compared = comparison.compare(runs, painter, pool)
+    if len(runs) == 2:
+        for position in compared.movers():
+            row = compared.images[position]
+            compared.visited[row.ids[0]] = painter.with_difference(compared, row)
     stored = [_stored_folder(run.folder, site_dir) for run in runs]
     comparison.write_data(compared, folder, stored)
     links = [comparison_page.run_link(run, final.resolve()) for run in runs]

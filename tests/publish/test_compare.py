@@ -266,8 +266,15 @@ def test_the_galleries_come_in_their_orders_and_image_pages_explore_each_run(sit
     assert frames == [f"../../../reports/{run}/explorer/{image}.html" for run, image in runs]
     assert all((folder / "images" / frame).resolve().is_file() for frame in frames)
     assert f'src="{frames[0]}"' in page  # the first run's explorer is shown first
-    assert (folder / f"figures/{row['ids'][0]}.webp").is_file()
-    assert (folder / f"figures/{row['ids'][0]}-difference.webp").is_file()
+    assert all((folder / f"figures/{row['ids'][0]}.webp").is_file() for row in rows)
+    differences = sorted(path.name for path in folder.glob("figures/*-difference.webp"))
+    movers = re.findall(
+        r'href="images/([^"]+)\.html">its page', (folder / "index.html").read_text()
+    )
+    assert differences == sorted(f"{image}-difference.webp" for image in movers)
+    assert len(movers) == 8  # the biggest movers have the difference of the two maps
+    page = (folder / "images" / f"{movers[0]}.html").read_text()
+    assert f'src="../figures/{movers[0]}-difference.webp"' in page
 
 
 def test_a_rebuild_is_byte_identical_and_re_render_and_verify_agree(site, tmp_path):
