@@ -392,6 +392,17 @@ def test_the_hugo_and_mkdocs_pages_build_with_every_image(site, tmp_path):
     text = page.read_text(encoding="utf-8")
     assert "<script>alert" not in text
     assert _images_resolve(text, built, page.parent) == []
+    for root in (public, built):  # the gallery and image pages, hostile names inert
+        pages = [
+            path for kind in ("gallery", "images") for path in root.rglob(f"{kind}/*/index.html")
+        ]
+        assert len(pages) >= 3 + 8, root
+        for path in pages:
+            text = path.read_text(encoding="utf-8")
+            assert "<script>alert" not in text, path
+            sources = re.findall(r'<img[^>]* src="?([^" >]+)', text)
+            missing = [src for src in sources if not (path.parent / src).resolve().is_file()]
+            assert missing == [], path
 
 
 def test_the_distill_post_follows_the_tracks_rules_with_its_pages_beside_it(site):
