@@ -274,11 +274,8 @@ def analysis_params(args: argparse.Namespace):
     from reportgen.results import AnalysisParams
 
     given = _given(args, AnalysisParams)
-    if "model" in given and not isinstance(given["model"], str):  # build's, which repeats
-        models = given.pop("model") or ["auto"]
-        if len(models) != 1:
-            raise ValueError("the analysis of one model at a time: one --model")
-        given["model"] = models[0]
+    if not isinstance(given.get("model", ""), str):  # build's repeats: one model at a time
+        (given["model"],) = given["model"] or ["auto"]
     if given.get("label_map") is not None:
         given["label_map"] = read_label_map(given["label_map"])
     return AnalysisParams(**given)
