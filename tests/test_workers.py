@@ -16,6 +16,7 @@ from conftest import site_files, stop_build_half_way, write_images
 
 from reportgen import api
 from reportgen.errors import ReportgenError
+from reportgen.publish import pages
 from reportgen.publish.options import ReportOptions, parse_date
 from reportgen.results import AnalysisParams
 from reportgen.workers import DRAIN, InlinePool, ProcessPool, open_pool
@@ -111,13 +112,14 @@ def test_parallel_build_is_byte_identical_to_serial(
     folder, tiny_vit_dir, tmp_path, execution, monkeypatch
 ):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    monkeypatch.setattr(pages, "IMAGE_PAGES_PER_TASK", 3)  # several tasks a flavour
     serial = replace(execution, workers=0, use_cache=False)
     parallel = replace(execution, workers=2, use_cache=False)
     galleries = REPORT.changed(gallery_threshold=4, page_size=4)  # thumbnails, image pages
     one = api.build(folder, tmp_path / "serial", tiny(tiny_vit_dir), galleries, serial)
     two = api.build(folder, tmp_path / "parallel", tiny(tiny_vit_dir), galleries, parallel)
     serial_files, parallel_files = site_files(one), site_files(two)
-    for kind in ("figures/", "thumbs/", "sprites/", "images/"):
+    for kind in ("figures/", "thumbs/", "sprites/", "images/", "explorer/"):
         assert len([name for name in parallel_files if name.startswith(kind)]) >= 10, kind
     assert parallel_files == serial_files
 

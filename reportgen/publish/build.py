@@ -111,7 +111,9 @@ def _write_assets(job: RenderJob) -> None:
     pages.write_overlay_script(job.report, job.templates)
     pages.write_explorer_style(job.report, job.templates)
     maps = options.explorer_data == "maps"
-    explorer.write_report(job.report, job.analysis, options.style, job.templates, job.cache, maps)
+    explorer.write_report(
+        job.report, job.analysis, options.style, job.templates, job.cache, maps, job.pool
+    )
     if not options.gallery.with_galleries(len(job.analysis.images)):
         shutil.rmtree(job.report / THUMBS_DIR, ignore_errors=True)
 
@@ -127,6 +129,7 @@ def _write_pages(job: RenderJob, model: PageModel) -> None:
         templates=job.templates,
         options=options.flavour_options,
         cache=job.cache,
+        pool=job.pool,
     )
 
 

@@ -40,6 +40,7 @@ from reportgen.publish.page_model import ExplorerFiles
 from reportgen.publish.templates import Templates
 from reportgen.record import ImageRecord
 from reportgen.results import Analysis, ImageSummary
+from reportgen.workers import InlinePool, Pool
 
 FOLDER = "explorer"  # in the report folder: explorer.js, colormaps.js, <id>.js
 SCRIPT = "explorer.js"
@@ -182,39 +183,59 @@ def write_report(
     templates: Templates,
     cache: store.ContentCache | None,
     maps: bool = False,
+    pool: Pool | None = None,
 ) -> None:
     """The explorer of a report: its scripts, and each image's data (none with ``maps``: see
-    :func:`files`) and page (:func:`page_html`, about 7 kB), from the cache when the same maps
-    file and name were prepared before."""
+    :func:`files`) and page (:func:`write_image`), written in ``pool`` (by default here)."""
     write_shared(report, style.colormap, style.alpha, templates)
-    layers = analysis.model.layers
     code = store.source_fingerprint("publish.explorer", "store")  # store: reads, quantises
     templates_key = templates.fingerprint if cache else ""
-    page_parts = {"layers": layers, "templates": templates_key, "code": code}
-    for image in track(analysis.images, total=len(analysis.images), desc="explorer data"):
-        image_files = files(image.id, maps)
-        if not maps:
-            _write_data(report / image_files.data, analysis, image, cache, code)
-        page_key = None
-        if cache is not None:
-            scripts = [image_files.data, image_files.script, image_files.colormaps]
-            page_key = store.content_key({**page_parts, "name": image.name, "files": scripts})
+    page_parts = {"layers": analysis.model.layers, "templates": templates_key, "code": code}
+    tasks = (
+        (report, analysis.root / table.maps_file(image.id), image, templates, cache)
+        + (page_parts, maps)
+        for image in analysis.images
+    )
+    written = (pool or InlinePool()).imap(write_image, tasks)
+    for _ in track(written, total=len(analysis.images), desc="explorer data"):
+        pass
 
-        def page(name: str = image.name, image_files: ExplorerFiles = image_files) -> bytes:
-            return page_html(name, layers, image_files, templates)
 
-        store.produce(cache, "explorer", page_key, ".html", report / image_files.page, page)
+def write_image(
+    report: Path,
+    maps_path: Path,
+    image: ImageSummary,
+    templates: Templates,
+    cache: store.ContentCache | None,
+    page_parts: dict[str, Any],
+    maps: bool = False,
+) -> None:
+    """One image's explorer data (unless ``maps``: :func:`_write_data`) and page
+    (:func:`page_html`, about 7 kB), from the cache when the same maps file and name were
+    prepared before; ``page_parts`` are the layers, the templates' and the code's fingerprints."""
+    image_files = files(image.id, maps)
+    if not maps:
+        _write_data(report / image_files.data, maps_path, image, cache, page_parts["code"])
+    page_key = None
+    if cache is not None:
+        scripts = [image_files.data, image_files.script, image_files.colormaps]
+        page_key = store.content_key({**page_parts, "name": image.name, "files": scripts})
+
+    def page() -> bytes:
+        return page_html(image.name, page_parts["layers"], image_files, templates)
+
+    store.produce(cache, "explorer", page_key, ".html", report / image_files.page, page)
 
 
 def _write_data(
     path: Path,
-    analysis: Analysis,
+    maps_path: Path,
     image: ImageSummary,
     cache: store.ContentCache | None,
     code: str,
 ) -> None:
-    """An image's data script, from the cache when the same maps file was prepared before."""
-    maps_path = analysis.root / table.maps_file(image.id)
+    """An image's data script, from the cache when the same maps file was prepared before by
+    the same ``code``."""
     key = None
     if cache is not None:
         # The name too: the data shows it, and images with the same pixels share maps files.
@@ -222,6 +243,7 @@ def _write_data(
         key = store.content_key({"maps": maps, "name": image.name, "code": code})
 
     def make() -> str:
-        return data_script(analysis.record(image), seen_image_webp(maps_path))
+        record = store.read_record(maps_path, image.name)
+        return data_script(record, seen_image_webp(maps_path))
 
     store.produce(cache, "explorer", key, ".js", path, make)

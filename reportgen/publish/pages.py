@@ -52,6 +52,7 @@ from reportgen.publish.page_model import (
     gallery_title,
 )
 from reportgen.publish.templates import Templates
+from reportgen.workers import InlinePool, Pool
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 OVERLAY_SCRIPT = "explorer/slider.js"  # the report-wide control of the front and gallery pages
@@ -60,6 +61,7 @@ OVERLAY_SCRIPT = "explorer/slider.js"  # the report-wide control of the front an
 EXPLORER_STYLE = "explorer/explorer.css"
 EXPLORER_STYLE_TEMPLATE = "_explorer.css"  # plain CSS: no Jinja or Liquid syntax
 NAME_INDEX_CHUNK = 2000  # names per script of the filter's index: about 100 KB
+IMAGE_PAGES_PER_TASK = 32  # image pages a worker renders per task: the renderer travels with them
 
 
 def write_overlay_script(report_dir: Path, templates: Templates) -> None:
@@ -129,6 +131,10 @@ class _FlavourPages:
         self.ctx, self.report_dir, self.settings, self.cache = ctx, report_dir, settings, cache
         self._header_digest = _digest(ctx.header())
         self._shared: dict[str, dict[str, Any]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (workers render image pages): the shared variables are made again there."""
+        return {**self.__dict__, "_shared": {}}
 
     def _variables(self, kind: str) -> dict[str, Any]:
         """What every page of ``kind`` sees, ``m`` included."""
@@ -208,6 +214,19 @@ class _FlavourPages:
         store.produce(self.cache, "pages", key, path.suffix, path, make)
         return path
 
+    def render_images(self, pages: Sequence[ImagePage], digests: Sequence[str]) -> int:
+        """Write image pages (a chunk of them, in a worker); returns how many."""
+        for page, digest in zip(pages, digests, strict=True):
+            self.render("image", page.id, page, page.figure.name, digest)
+        return len(pages)
+
+
+def _render_images(
+    renderer: _FlavourPages, pages: Sequence[ImagePage], digests: Sequence[str]
+) -> int:
+    """:meth:`_FlavourPages.render_images`, as a worker's task."""
+    return renderer.render_images(pages, digests)
+
 
 def render_report(
     ctx: ReportContext,
@@ -219,6 +238,7 @@ def render_report(
     templates: Templates | None = None,
     options: Mapping[str, Any] | None = None,
     cache: store.ContentCache | None = None,
+    pool: Pool | None = None,
 ) -> list[Path]:
     """Write the pages of each format into ``report_dir``; returns the front pages, in format
     order.
@@ -228,6 +248,8 @@ def render_report(
     are the gallery and image pages of a large report (none for a single-page one).
     ``options`` holds the flavours' own options by flavour name (the defaults where missing).
     ``cache`` keeps rendered pages by content, so a rebuild renders only the pages that changed.
+    The image pages are rendered in ``pool`` (by default here), :data:`IMAGE_PAGES_PER_TASK` a
+    task.
     """
     chosen = [flavours.get(name) for name in dict.fromkeys(flavours.check_names(formats))]
     if not _SLUG.fullmatch(ctx.slug):
@@ -260,14 +282,15 @@ def render_report(
         written.append(renderer.render("report", "", ctx, ctx.title))
         for page in galleries:
             renderer.render("gallery", page.name, page, gallery_title(page))
-        pending = track(
-            zip(images, digests, strict=True),
-            total=len(images),
-            desc=f"{flavour.name} pages",
-            unit="page",
+        chunks = (
+            (renderer, images[start:end], digests[start:end])
+            for start in range(0, len(images), IMAGE_PAGES_PER_TASK)
+            for end in [start + IMAGE_PAGES_PER_TASK]
         )
-        for page, digest in pending:
-            renderer.render("image", page.id, page, page.figure.name, digest)
+        counts = (pool or InlinePool()).imap(_render_images, chunks)
+        rendered = (page for count in counts for page in range(count))
+        for _ in track(rendered, total=len(images), desc=f"{flavour.name} pages", unit="page"):
+            pass
         flavour.write_extras(ctx, report_dir, options.get(flavour.name), templates)
     return written
 
