@@ -48,28 +48,42 @@ def build_against_bare(
     model_dir = install_model(spec, installed)
     bare, build = [], []
     for _ in range(rounds):
-        bare.append(
-            process_seconds(
-                [sys.executable, "-m", "benchmarks.bare_forward", model_dir, folder]
-                + ["--batch-size", batch_size, "--device", device]
-            )
-        )
-        cache, site = work / "round-cache", work / "round-site"
-        shutil.rmtree(cache, ignore_errors=True)
-        shutil.rmtree(site, ignore_errors=True)
-        shutil.copytree(installed, cache)
-        build.append(
-            process_seconds(
-                [sys.executable, "-m", "reportgen.cli", "build", folder, "--out", site]
-                + ["--model", spec, "--device", device, "--batch-size", batch_size]
-                + ["--cache-dir", cache, "--slug", "bench", "--date", "2026-01-01"]
-            )
-        )
+        bare.append(bare_seconds(model_dir, folder, batch_size, device))
+        build.append(cold_build_seconds(spec, folder, work, installed, batch_size, device))
     return {
         "bare_process_s": bare,
         "build_process_s": build,
         "build_over_bare_process": min(bare) / min(build),
     }
+
+
+def bare_seconds(model_dir: Path, folder: Path, batch_size: int, device: str = "cpu") -> float:
+    """One whole process of :mod:`benchmarks.bare_forward`."""
+    return process_seconds(
+        [sys.executable, "-m", "benchmarks.bare_forward", model_dir, folder]
+        + ["--batch-size", batch_size, "--device", device]
+    )
+
+
+def cold_build_seconds(
+    spec: str,
+    folder: Path,
+    work: Path,
+    installed: Path,
+    batch_size: int,
+    device: str = "cpu",
+) -> float:
+    """One whole ``reportgen build`` process into a new site, with a fresh copy of the cache
+    ``installed`` (the model installed, nothing else)."""
+    cache, site = work / "round-cache", work / "round-site"
+    shutil.rmtree(cache, ignore_errors=True)
+    shutil.rmtree(site, ignore_errors=True)
+    shutil.copytree(installed, cache)
+    return process_seconds(
+        [sys.executable, "-m", "reportgen.cli", "build", folder, "--out", site]
+        + ["--model", spec, "--device", device, "--batch-size", batch_size]
+        + ["--cache-dir", cache, "--slug", "bench", "--date", "2026-01-01"]
+    )
 
 
 def stage_rates(
