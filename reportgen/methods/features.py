@@ -26,12 +26,19 @@ PERCENTILES = (1.0, 99.0)
 
 
 def principal_components(tokens: np.ndarray, k: int = COMPONENTS) -> tuple[np.ndarray, np.ndarray]:
-    """The mean (D,) and the first ``k`` principal directions (k, D) of ``tokens`` (N, D), by
-    the SVD of the centred tokens, each signed so its largest loading is positive. Fewer tokens
-    or dimensions than ``k``: the missing directions are zero."""
+    """The mean (D,) and the first ``k`` principal directions (k, D) of ``tokens`` (N, D), each
+    signed so its largest loading is positive. Fewer tokens or dimensions than ``k``: the
+    missing directions are zero. More tokens than dimensions (a report's): the eigenvectors of
+    the centred tokens' (D, D) scatter matrix, which are the SVD's directions without its
+    (N, D) left factor (64 images of ViT-B: a tenth of the SVD's time); else the SVD."""
     tokens = np.asarray(tokens, dtype=np.float64)
     mean = tokens.mean(axis=0)
-    _, _, directions = np.linalg.svd(tokens - mean, full_matrices=False)
+    centred = tokens - mean
+    if len(centred) > centred.shape[1]:
+        _, vectors = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
+        directions = vectors[:, ::-1].T
+    else:
+        _, _, directions = np.linalg.svd(centred, full_matrices=False)
     directions = directions[:k]
     signs = np.sign(directions[np.arange(len(directions)), np.abs(directions).argmax(axis=1)])
     components = np.zeros((k, tokens.shape[1]))

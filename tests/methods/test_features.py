@@ -1,6 +1,7 @@
 """The feature view: principal components of the last layer's tokens, as colours."""
 
 import numpy as np
+import pytest
 
 from reportgen.methods import features
 from reportgen.methods.base import MapInputs
@@ -12,8 +13,9 @@ def tokens(seed: int, count: int = 64, dims: int = 12) -> np.ndarray:
     return rng.normal(0, 1, (count, dims)) * scales + rng.normal(0, 3, dims)
 
 
-def test_the_components_equal_numpys_svd_up_to_sign():
-    given = tokens(0)
+@pytest.mark.parametrize("count", [64, 8])  # more tokens than dimensions (a report's), fewer
+def test_the_components_equal_numpys_svd_up_to_sign(count):
+    given = tokens(0, count=count)
     mean, components = features.principal_components(given)
     np.testing.assert_allclose(mean, given.mean(axis=0))
     _, _, rows = np.linalg.svd(given - given.mean(axis=0))
