@@ -112,7 +112,7 @@ def test_parallel_build_is_byte_identical_to_serial(
     folder, tiny_vit_dir, tmp_path, execution, monkeypatch
 ):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    monkeypatch.setattr(pages, "IMAGE_PAGES_PER_TASK", 3)  # several tasks a flavour
+    monkeypatch.setattr(pages, "PAGES_PER_TASK", 3)  # several tasks a flavour
     serial = replace(execution, workers=0, use_cache=False)
     parallel = replace(execution, workers=2, use_cache=False)
     galleries = REPORT.changed(gallery_threshold=4, page_size=4)  # thumbnails, image pages

@@ -61,7 +61,7 @@ OVERLAY_SCRIPT = "explorer/slider.js"  # the report-wide control of the front an
 EXPLORER_STYLE = "explorer/explorer.css"
 EXPLORER_STYLE_TEMPLATE = "_explorer.css"  # plain CSS: no Jinja or Liquid syntax
 NAME_INDEX_CHUNK = 2000  # names per script of the filter's index: about 100 KB
-IMAGE_PAGES_PER_TASK = 32  # image pages a worker renders per task: the renderer travels with them
+PAGES_PER_TASK = 32  # gallery and image pages a worker renders per task (the renderer travels)
 
 
 def write_overlay_script(report_dir: Path, templates: Templates) -> None:
@@ -214,18 +214,17 @@ class _FlavourPages:
         store.produce(self.cache, "pages", key, path.suffix, path, make)
         return path
 
-    def render_images(self, pages: Sequence[ImagePage], digests: Sequence[str]) -> int:
-        """Write image pages (a chunk of them, in a worker); returns how many."""
-        for page, digest in zip(pages, digests, strict=True):
-            self.render("image", page.id, page, page.figure.name, digest)
+    def render_pages(self, pages: Sequence[tuple[str, str, Any, str, str]]) -> int:
+        """Write pages given as :meth:`render`'s arguments (a chunk of them, in a worker);
+        returns how many."""
+        for kind, name, page, title, digest in pages:
+            self.render(kind, name, page, title, digest)
         return len(pages)
 
 
-def _render_images(
-    renderer: _FlavourPages, pages: Sequence[ImagePage], digests: Sequence[str]
-) -> int:
-    """:meth:`_FlavourPages.render_images`, as a worker's task."""
-    return renderer.render_images(pages, digests)
+def _render_pages(renderer: _FlavourPages, pages: Sequence[tuple[str, str, Any, str, str]]) -> int:
+    """:meth:`_FlavourPages.render_pages`, as a worker's task."""
+    return renderer.render_pages(pages)
 
 
 def render_report(
@@ -248,8 +247,8 @@ def render_report(
     are the gallery and image pages of a large report (none for a single-page one).
     ``options`` holds the flavours' own options by flavour name (the defaults where missing).
     ``cache`` keeps rendered pages by content, so a rebuild renders only the pages that changed.
-    The image pages are rendered in ``pool`` (by default here), :data:`IMAGE_PAGES_PER_TASK` a
-    task.
+    The gallery and image pages are rendered in ``pool`` (by default here),
+    :data:`PAGES_PER_TASK` a task.
     """
     chosen = [flavours.get(name) for name in dict.fromkeys(flavours.check_names(formats))]
     if not _SLUG.fullmatch(ctx.slug):
@@ -260,6 +259,11 @@ def render_report(
     options = flavours.options(stored=options)
     report_dir = Path(report_dir)
     digests = [_digest(page) for page in images] if cache is not None else [""] * len(images)
+    pages = [("gallery", page.name, page, gallery_title(page), "") for page in galleries]
+    pages += [
+        ("image", page.id, page, page.figure.name, digest)
+        for page, digest in zip(images, digests, strict=True)
+    ]
     host = next((flavour for flavour in chosen if flavour.hosts_explorer), None)
     written = []
     for flavour in chosen:
@@ -280,16 +284,13 @@ def render_report(
             flavour, options.get(flavour.name), templates, ctx, report_dir, settings, cache
         )
         written.append(renderer.render("report", "", ctx, ctx.title))
-        for page in galleries:
-            renderer.render("gallery", page.name, page, gallery_title(page))
         chunks = (
-            (renderer, images[start:end], digests[start:end])
-            for start in range(0, len(images), IMAGE_PAGES_PER_TASK)
-            for end in [start + IMAGE_PAGES_PER_TASK]
+            (renderer, pages[start : start + PAGES_PER_TASK])
+            for start in range(0, len(pages), PAGES_PER_TASK)
         )
-        counts = (pool or InlinePool()).imap(_render_images, chunks)
+        counts = (pool or InlinePool()).imap(_render_pages, chunks)
         rendered = (page for count in counts for page in range(count))
-        for _ in track(rendered, total=len(images), desc=f"{flavour.name} pages", unit="page"):
+        for _ in track(rendered, total=len(pages), desc=f"{flavour.name} pages", unit="page"):
             pass
         flavour.write_extras(ctx, report_dir, options.get(flavour.name), templates)
     return written
