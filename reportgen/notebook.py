@@ -24,6 +24,7 @@ from typing import Any
 from reportgen import api
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.sources import Source
+from reportgen.commands import label_map as label_maps
 from reportgen.commands import options as command_line
 from reportgen.errors import ReportgenError
 from reportgen.publish.figures import FigureStyle
@@ -102,7 +103,7 @@ def _split(options: dict[str, Any]) -> tuple[AnalysisParams, Execution, dict[str
     }
     label_map = picked["params"].get("label_map")
     if isinstance(label_map, str | Path):  # a file, as --label-map takes it
-        picked["params"]["label_map"] = command_line.read_label_map(Path(label_map))
+        picked["params"]["label_map"] = label_maps.read(Path(label_map))
     params = AnalysisParams(**picked["params"]).validated()
     return params, Execution(**picked["execution"]).validated(), picked["inputs"]
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import tiny_model_dir, write_images
 
 from reportgen import cli
-from reportgen.commands import options
+from reportgen.commands import label_map
 from reportgen.results import Analysis
 
 
@@ -135,8 +135,8 @@ def test_a_label_map_lets_predictions_be_checked_against_folder_labels(
 def test_a_label_map_is_a_json_object_or_rows_of_two_cells(tmp_path):
     (tmp_path / "map.json").write_text(json.dumps(MAP))
     (tmp_path / "map.csv").write_text('cat,tabby cat\n\n"a, b",goldfish\n')
-    assert options.read_label_map(tmp_path / "map.json") == MAP
-    assert options.read_label_map(tmp_path / "map.csv") == {"cat": "tabby cat", "a, b": "goldfish"}
+    assert label_map.read(tmp_path / "map.json") == MAP
+    assert label_map.read(tmp_path / "map.csv") == {"cat": "tabby cat", "a, b": "goldfish"}
 
 
 @pytest.mark.parametrize(
