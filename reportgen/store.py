@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from reportgen import quantise
 from reportgen.methods import panels, registry
 from reportgen.record import ImageRecord, Prediction
 
@@ -211,25 +212,6 @@ def _link(source: Path | str, destination: Path | str) -> None:
     os.link(source, destination)
 
 
-def quantise(values: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``values`` (..., grid_h, grid_w) as unsigned integers of ``bits`` bits per grid, with each
-    grid's ``low`` and ``high`` (float32, as stored): value = low + level / (2**bits - 1) *
-    (high - low), within half a step of the input. A flat grid is all level 0."""
-    grids = np.asarray(values, dtype=np.float64)
-    low = grids.min(axis=(-2, -1)).astype(np.float32)
-    high = grids.max(axis=(-2, -1)).astype(np.float32)
-    top = 2**bits - 1
-    span = np.where(high > low, high.astype(np.float64) - low, 1.0)[..., None, None]
-    levels = np.clip(np.round((grids - low[..., None, None]) / span * top), 0, top)
-    return levels.astype(np.uint8 if bits <= 8 else np.uint16), low, high
-
-
-def dequantise(levels: np.ndarray, low: np.ndarray, high: np.ndarray, bits: int) -> np.ndarray:
-    """The values :func:`quantise` encoded, as float32."""
-    step = (high.astype(np.float64) - low) / (2**bits - 1)
-    return (low[..., None, None] + levels * step[..., None, None]).astype(np.float32)
-
-
 def _stored_heads(cls_heads: np.ndarray, float16: bool) -> dict[str, np.ndarray]:
     """The arrays that store every head's CLS attention (see the module doc)."""
     if float16:
@@ -242,7 +224,7 @@ def _stored_map(name: str, values: np.ndarray, bits: int | None) -> dict[str, np
     token norms) levels per grid with each grid's low and high in ``NAME_range``."""
     if bits is None:
         return {name: np.ascontiguousarray(values, dtype=np.float32)}
-    levels, low, high = quantise(values, bits)
+    levels, low, high = quantise.quantise(values, bits)
     return {name: levels, f"{name}{registry.RANGE_SUFFIX}": np.stack([low, high], axis=-1)}
 
 
@@ -253,7 +235,7 @@ def _read_map(data: Any, name: str) -> np.ndarray:
         return data[name]
     bounds = data[bounds_key]
     bits = 8 * data[name].dtype.itemsize
-    return dequantise(data[name], bounds[..., 0], bounds[..., 1], bits)
+    return quantise.dequantise(data[name], bounds[..., 0], bounds[..., 1], bits)
 
 
 def record_bytes(record: ImageRecord, keep_heads: bool = False) -> bytes:

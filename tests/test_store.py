@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import rewrite_as_format_3
 
-from reportgen import store
+from reportgen import quantise, store
 from reportgen.methods import artifacts, panels
 from reportgen.record import ImageRecord, Prediction
 
@@ -93,16 +93,16 @@ def test_the_explorer_gets_the_stored_levels():
     with np.load(io.BytesIO(payload)) as data:
         stored = data["cls_heads"]
     back = store.read_record(io.BytesIO(payload), "x").cls_heads
-    levels, _, _ = store.quantise(back, 8)
+    levels, _, _ = quantise.quantise(back, 8)
     np.testing.assert_array_equal(levels, stored)  # no second rounding
 
 
 def test_quantise_keeps_a_flat_grid_exact():
     values = np.full((2, 3, 3), 0.25)
     values[1, 0, 0] = 0.5
-    levels, low, high = store.quantise(values, 8)
+    levels, low, high = quantise.quantise(values, 8)
     assert levels[0].max() == 0 and levels[1, 0, 0] == 255
-    np.testing.assert_array_equal(store.dequantise(levels, low, high, 8), values)
+    np.testing.assert_array_equal(quantise.dequantise(levels, low, high, 8), values)
 
 
 def test_keep_heads_stores_float16_within_its_precision():

@@ -38,6 +38,7 @@ from reportgen.publish.flavours.distill import EXPLORER_PAGE
 from reportgen.publish.folders import DATA_DIR
 from reportgen.publish.page_model import ExplorerFiles
 from reportgen.publish.templates import Templates
+from reportgen.quantise import quantise
 from reportgen.record import ImageRecord
 from reportgen.results import Analysis, ImageSummary
 from reportgen.workers import InlinePool, Pool
@@ -62,9 +63,9 @@ def files(image_id: str, maps: bool = False) -> ExplorerFiles:
 
 
 def quantised(values: np.ndarray, bits: int) -> dict[str, Any]:
-    """``values`` (..., grid_h, grid_w) quantised per grid (:func:`store.quantise`): each grid's
+    """``values`` (..., grid_h, grid_w) quantised per grid (:func:`quantise`): each grid's
     ``low`` and ``high`` and little-endian base64 ``data``."""
-    levels, low, high = store.quantise(values, bits)
+    levels, low, high = quantise(values, bits)
     little_endian = levels.astype(levels.dtype.newbyteorder("<"), copy=False)
     return {
         "low": low.ravel().tolist(),
@@ -188,7 +189,7 @@ def write_report(
     """The explorer of a report: its scripts, and each image's data (none with ``maps``: see
     :func:`files`) and page (:func:`write_image`), written in ``pool`` (by default here)."""
     write_shared(report, style.colormap, style.alpha, templates)
-    code = store.source_fingerprint("publish.explorer", "store")  # store: reads, quantises
+    code = store.source_fingerprint("publish.explorer", "store", "quantise")  # reads, quantises
     templates_key = templates.fingerprint if cache else ""
     page_parts = {"layers": analysis.model.layers, "templates": templates_key, "code": code}
     tasks = (
