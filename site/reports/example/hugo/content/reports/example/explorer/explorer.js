@@ -4,27 +4,186 @@
 //
 // The page loads this file, then colormaps.js (lookup tables from matplotlib, the report's
 // alpha) and an image's data script (the seen image, every map quantised per grid, the
-// artifact mask and, when stored, every head's CLS row): on an image page at once, inline
-// when its button is first pressed. The data script's data-explorer attribute names the
-// section it fills. Each overlay is computed here the way the Python figures compute it:
-// Pillow's bilinear upsampling of the grid (pixel-centre aligned, edges clamped), each panel
-// scaled from its own min to max, index = floor(v*255+0.5) into the colormap, blended as
-// image + alpha * (colour - image), rounded half up.
+// artifact mask and, when stored, every head's CLS row, whose mean is each raw layer map, and
+// each layer's token norms): on an image page at once, inline when its button is first pressed.
+// The data script's data-explorer attribute names the section it fills. Each overlay is
+// computed here the way the Python figures compute it: Pillow's bilinear upsampling of the
+// grid (pixel-centre aligned, edges clamped), each panel scaled from its own min to max,
+// index = floor(v*255+0.5) into the colormap, blended as image + alpha * (colour - image),
+// rounded half up.
 "use strict";
 (() => {
   let settings = null;
-  const waiting = []; // [section, data] that came before the colour maps
+  const waiting = []; // [section, image] that came before the colour maps
 
   window.reportgenExplorerSettings = (value) => {
     settings = value;
-    for (const [root, data] of waiting.splice(0)) start(root, data);
+    for (const [root, image] of waiting.splice(0)) start(root, image);
   };
   window.reportgenExplorer = (data) => {
     const root = document.getElementById(document.currentScript?.dataset.explorer ?? "");
-    if (!root) return;
-    if (settings) start(root, data);
-    else waiting.push([root, data]);
+    if (root) deliver(root, decoded(data));
   };
+
+  function deliver(root, image) {
+    if (settings) start(root, image);
+    else waiting.push([root, image]);
+  }
+
+  // What the explorer draws from, whichever file it came from: the seen image's URL and size,
+  // the grid, each layer's map, the other maps by name, the heads' grids (layer by layer), the
+  // raw layer maps and the artifact cells (flat indices over layers x cells), or nulls.
+  function decoded(data) {
+    const cells = data.grid[0] * data.grid[1];
+    const heads = data.heads ? grids(data.heads, cells) : null;
+    const headCount = data.heads ? data.heads.count : 0;
+    return {
+      size: data.size,
+      grid: data.grid,
+      image: data.image,
+      layers: grids(data.layers, cells),
+      maps: Object.fromEntries(
+        Object.entries(data.maps).map(([name, quantised]) => [name, grids(quantised, cells)[0]])
+      ),
+      norms: data.norms ? grids(data.norms, cells) : null,
+      heads,
+      headCount,
+      raw: data.raw ? grids(data.raw, cells) : heads && meanOfHeads(heads, headCount, cells),
+      mask: data.mask,
+    };
+  }
+
+  // The .npy arrays of a maps file (reportgen.store: a zip of them, deflated), by name.
+  async function npz(buffer) {
+    const view = new DataView(buffer);
+    let end = buffer.byteLength - 22;
+    while (end > 0 && view.getUint32(end, true) !== 0x06054b50) end--;
+    const arrays = {};
+    let entry = view.getUint32(end + 16, true);
+    for (let i = view.getUint16(end + 10, true); i > 0; i--) {
+      const method = view.getUint16(entry + 10, true);
+      const size = view.getUint32(entry + 20, true);
+      const nameLength = view.getUint16(entry + 28, true);
+      const local = view.getUint32(entry + 42, true);
+      const name = new TextDecoder().decode(new Uint8Array(buffer, entry + 46, nameLength));
+      const extra = view.getUint16(entry + 30, true) + view.getUint16(entry + 32, true);
+      entry += 46 + nameLength + extra;
+      const skip = view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+      let member = new Blob([new Uint8Array(buffer, local + 30 + skip, size)]);
+      if (method === 8) {
+        member = member.stream().pipeThrough(new DecompressionStream("deflate-raw"));
+      }
+      const unpacked = new Uint8Array(await new Response(member).arrayBuffer());
+      arrays[name.replace(/\.npy$/, "")] = npy(unpacked);
+    }
+    return arrays;
+  }
+
+  // One .npy array: { shape, values } (a typed array; float16 as Float32Array).
+  function npy(bytes) {
+    const view = new DataView(bytes.buffer);
+    const long = bytes[6] > 1;
+    const start = (long ? 12 : 10) + (long ? view.getUint32(8, true) : view.getUint16(8, true));
+    const header = new TextDecoder().decode(bytes.subarray(0, start));
+    const type = /'descr': *'([^']+)'/.exec(header)[1];
+    const shape = /'shape': *\(([^)]*)\)/.exec(header)[1].split(",").filter((n) => n.trim());
+    const body = bytes.slice(start).buffer;
+    const types = { "|u1": Uint8Array, "|b1": Uint8Array, "<f4": Float32Array, "<f2": Uint16Array };
+    if (!types[type]) throw new Error(`unexpected array type ${type}`);
+    const values = new types[type](body);
+    const numbers = type === "<f2" ? Float32Array.from(values, half) : values;
+    return { shape: shape.map(Number), values: numbers };
+  }
+
+  function half(bits) {
+    const exponent = (bits >> 10) & 31;
+    const fraction = bits & 1023;
+    const sign = bits >> 15 ? -1 : 1;
+    if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
+    if (exponent === 31) return fraction ? NaN : sign * Infinity;
+    return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+  }
+
+  // The explorer's data from a maps file (format 3 on): the layer maps, the maps stored beside
+  // them and max, min and mean of the layers (which reportgen recomputes rather than stores),
+  // the heads, the token norms, the artifact mask and the seen image. An array stored as levels
+  // keeps each grid's low and high in NAME_range (reportgen.store: 8-bit heads and norms).
+  async function fromMaps(buffer) {
+    const arrays = await npz(buffer);
+    const [count, gridH, gridW] = arrays.layers.shape;
+    const cells = gridH * gridW;
+    const grid = (values, k) => Float64Array.from(values.subarray(k * cells, (k + 1) * cells));
+    const split = (name, n) => {
+      const grids = Array.from({ length: n }, (_, k) => grid(arrays[name].values, k));
+      const range = arrays[`${name}_range`]?.values;
+      const top = 2 ** (8 * arrays[name].values.BYTES_PER_ELEMENT) - 1;
+      if (range) {
+        grids.forEach((levels, k) => {
+          const [low, high] = [range[2 * k], range[2 * k + 1]];
+          for (let i = 0; i < cells; i++) levels[i] = low + (levels[i] * (high - low)) / top;
+        });
+      }
+      return grids;
+    };
+    const layers = split("layers", count);
+    const across = (reduce) =>
+      Float64Array.from({ length: cells }, (_, i) => reduce(layers.map((layer) => layer[i])));
+    const maps = {
+      max: across((values) => Math.max(...values)),
+      min: across((values) => Math.min(...values)),
+      mean: across((values) => values.reduce((a, b) => a + b, 0) / count),
+    };
+    for (const [name, array] of Object.entries(arrays)) {
+      const isGrid = array.shape.length === 2 && array.shape[0] === gridH;
+      if (isGrid && !name.endsWith("_range")) maps[name] = split(name, 1)[0];
+    }
+    const headCount = arrays.cls_heads ? arrays.cls_heads.shape[1] : 0;
+    const heads = headCount ? split("cls_heads", count * headCount) : null;
+    const mask = [];
+    arrays.artifact_mask?.values.forEach((value, i) => value && mask.push(i));
+    const webp = arrays.seen_image_webp.values;
+    const picture = await createImageBitmap(new Blob([webp], { type: "image/webp" }));
+    let text = "";
+    for (let i = 0; i < webp.length; i += 8192) {
+      text += String.fromCharCode(...webp.subarray(i, i + 8192));
+    }
+    return {
+      size: [picture.height, picture.width],
+      grid: [gridH, gridW],
+      image: `data:image/webp;base64,${btoa(text)}`, // a data URL: the page requests nothing
+      layers,
+      maps,
+      norms: arrays.norms ? split("norms", count) : null,
+      heads,
+      headCount,
+      raw: heads && meanOfHeads(heads, headCount, cells),
+      mask: mask.length ? mask : null,
+    };
+  }
+
+  // An explorer whose data is the image's maps file (--explorer-data maps): fetched over
+  // http(s); a page opened from disk cannot fetch, so it says how to serve it.
+  async function loadMaps(root, url) {
+    try {
+      if (location.protocol === "file:") {
+        throw new Error(
+          "this explorer reads the image's maps file, which a browser loads only from a web " +
+            "server: serve the report's folder (python -m http.server) and open the page there"
+        );
+      }
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`${url}: ${response.status} ${response.statusText}`);
+      deliver(root, await fromMaps(await response.arrayBuffer()));
+    } catch (error) {
+      root.hidden = false;
+      root.querySelector(".explorer-controls").hidden = true;
+      root.querySelector(".explorer-hint").hidden = true;
+      root.querySelector('[data-control="canvas"]').hidden = true;
+      const status = root.querySelector('[data-control="status"]');
+      status.textContent = `Not available: ${error.message}.`;
+      root.dataset.ready = "unavailable";
+    }
+  }
 
   function bytes(base64) {
     const text = atob(base64);
@@ -44,6 +203,19 @@
       for (let i = 0; i < size; i++) grid[i] = low + values[k * size + i] * scale;
       return grid;
     });
+  }
+
+  // Each layer's raw map (before artifact masking): the mean of its heads' grids.
+  function meanOfHeads(heads, headCount, size) {
+    const layers = [];
+    for (let start = 0; start < heads.length; start += headCount) {
+      const mean = new Float64Array(size);
+      for (let h = start; h < start + headCount; h++) {
+        for (let i = 0; i < size; i++) mean[i] += heads[h][i] / headCount;
+      }
+      layers.push(mean);
+    }
+    return layers;
   }
 
   // Pillow's bilinear coefficients for one axis, upsampling inSize to outSize.
@@ -153,13 +325,7 @@
     const [height, width] = data.size;
     const [gridH, gridW] = data.grid;
     const cells = gridH * gridW;
-    const layers = grids(data.layers, cells);
-    const maps = Object.fromEntries(
-      Object.entries(data.maps).map(([name, quantised]) => [name, grids(quantised, cells)[0]])
-    );
-    const raw = data.raw ? grids(data.raw, cells) : null;
-    const heads = data.heads ? grids(data.heads, cells) : null;
-    const headCount = data.heads ? data.heads.count : 0;
+    const { layers, maps, norms, heads, headCount, raw } = data;
     const luts = Object.fromEntries(
       Object.entries(settings.colormaps).map(([name, table]) => [name, bytes(table)])
     );
@@ -181,6 +347,7 @@
     const status = $("status");
     layer.max = String(layers.length);
     option(map, "layers", "one layer");
+    if (norms) option(map, "norms", "token norms of one layer");
     for (const name of Object.keys(maps)) option(map, name, name);
     option(head, "mean", "mean of heads");
     for (let h = 1; h <= headCount; h++) option(head, String(h), `head ${h}`);
@@ -196,8 +363,11 @@
 
     // The grid shown for the controls' state (heads: layer index, head index or "mean").
     function chosen(layerIndex, headChoice) {
-      if (map.value !== "layers") return { grid: maps[map.value], mask: null, what: map.value };
       const what = `layer ${layerIndex + 1}`;
+      if (map.value === "norms") {
+        return { grid: norms[layerIndex], mask: null, what: `${what}, token norms` };
+      }
+      if (map.value !== "layers") return { grid: maps[map.value], mask: null, what: map.value };
       if (headChoice !== "mean") {
         const h = Number(headChoice) - 1;
         const label = `${what}, head ${h + 1} (raw)`;
@@ -213,7 +383,7 @@
       if (!base) return;
       const layerIndex = Number(layer.value) - 1;
       const perLayer = map.value === "layers";
-      layer.disabled = !perLayer;
+      layer.disabled = !perLayer && map.value !== "norms";
       head.disabled = !perLayer || !headCount;
       artifacts.disabled = !perLayer || !raw || head.value !== "mean";
       const lut = luts[colormap.value];
@@ -276,6 +446,10 @@
       panel.hidden = !open;
       if (!open || box.dataset.requested) return;
       box.dataset.requested = "true";
+      if (box.dataset.maps) {
+        loadMaps(document.getElementById(box.dataset.explorer), box.dataset.maps);
+        return;
+      }
       const script = document.createElement("script");
       script.src = box.dataset.src;
       script.dataset.explorer = box.dataset.explorer;
@@ -285,6 +459,9 @@
   }
 
   document.querySelectorAll(".explorer-inline").forEach(inline);
+  document.querySelectorAll("section.explorer[data-maps]").forEach((root) => {
+    if (!root.closest(".explorer-inline")) loadMaps(root, root.dataset.maps);
+  });
   // A link to an inline explorer (the gfm page links the html one) opens it.
   const linked = document.getElementById(decodeURIComponent(location.hash.slice(1)));
   const box = linked?.closest(".explorer-inline");
