@@ -344,7 +344,8 @@ def test_a_rebuild_renders_only_the_pages_that_changed_and_none_stale(
 ):
     folder = write_images(tmp_path / "images", 12)
     params = AnalysisParams(model=str(tiny_vit_dir))
-    execution = Execution(device="cpu", cache_dir=tmp_path / "c")
+    # no worker processes: the pages are rendered here, where the patched render counts them
+    execution = Execution(device="cpu", cache_dir=tmp_path / "c", workers=0)
     report_options = ReportOptions(
         slug="grow",
         date=parse_date("2024-05-24"),
