@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.run import TINY, heaviest_pages, loaded_bytes, random_images, save_random_vit
+from benchmarks.pages import heaviest_pages, loaded_bytes
+from benchmarks.run import TINY, random_images, save_random_vit
 
 FORMATS = ("html", "gfm", "jekyll")
 _FRAME = re.compile(r'<iframe\b[^>]*?\ssrc="([^"]+)"')
