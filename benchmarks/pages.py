@@ -18,7 +18,7 @@ _LOADS = {
     "jekyll": re.compile(r'\ssrc="\{\{ \'([^\']+)\' \| relative_url \}\}"|\spath="([^"]+)"'),
 }
 _SPRITES = re.compile(r'\sdata-sprite="([^"]+)"')  # html: loaded once the wide control is used
-_LINKS = {
+LINKS = {
     "html": re.compile(r'<a href="([^"#]+)"'),
     "gfm": re.compile(r'\]\(([^)\s#]+)\)|<a href="([^"#]+)"'),
 }
@@ -82,7 +82,7 @@ def clicks_to_every_image(report: Path, flavour: str) -> int | None:
     while frontier:
         reached = []
         for page in frontier:
-            for href in _names(_LINKS[flavour], page.read_text(encoding="utf-8")):
+            for href in _names(LINKS[flavour], page.read_text(encoding="utf-8")):
                 target = (page.parent / href).resolve()
                 if target.suffix == extension and target.is_file() and target not in clicks:
                     clicks[target] = clicks[page] + 1

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.pages import _LINKS, clicks_to_every_image, heaviest_pages
+from benchmarks.pages import LINKS, clicks_to_every_image, heaviest_pages
 from benchmarks.run import OFFLINE, ROOT, TINY, random_images, save_random_vit, timed
 
 # A build in a fresh process: prints its peak RSS (VmHWM, kB) last.
@@ -57,7 +57,7 @@ def scale_point(count: int, model: str, work: Path) -> dict:
         p.stat().st_size for p in (report / "explorer").glob("*.js") if p.stem in image_ids
     )
     weights = heaviest_pages(report)
-    clicks = {flavour: clicks_to_every_image(report, flavour) for flavour in _LINKS}
+    clicks = {flavour: clicks_to_every_image(report, flavour) for flavour in LINKS}
     random_images(folder, 20, start=count, seed=count + 1)
     incremental, _ = build_process(folder, out, model, cache)
     return {
@@ -115,7 +115,7 @@ def print_scale(results: dict, counts: list[int]) -> None:
                 f"most clicks from the front page to an image, {flavour}",
                 [str(p["clicks_to_every_image"][flavour]) for p in points],
             )
-            for flavour in _LINKS
+            for flavour in LINKS
         ],
         ("peak RSS of the build (MiB)", [f"{p['peak_rss_mib']:.0f}" for p in points]),
     ]
