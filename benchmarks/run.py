@@ -2,6 +2,7 @@
 
     python -m benchmarks.run [--quick] [--model vit-b|offline|PATH] [--images N] [--json FILE]
     python -m benchmarks.run --scale 1000,10000 [--scale-model tiny|offline] [--json FILE]
+    python -m benchmarks.run --targets [--rounds 3] [--peer-python PATH] [--json FILE]
 
 Measures in one run, on one machine: bare forward throughput (the limit), a cold
 ``reportgen build`` and its ratio to bare, the build against ``benchmarks/bare_forward.py`` as
@@ -18,6 +19,8 @@ build): for each count, the cold build's time and peak RSS, a rebuild after addi
 a fraction of it, the report's bytes per image (and its maps files'), the heaviest page of each
 kind (front, gallery, image) in each flavour with everything it loads, and the most clicks from
 the front page to an image page.
+
+``--targets`` measures instead issue 22's figures against their targets (``benchmarks/targets.py``).
 """
 
 from __future__ import annotations
@@ -316,7 +319,27 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--scale-model", choices=("tiny", "offline"), default="tiny", help="model of --scale"
     )
+    parser.add_argument(
+        "--targets",
+        action="store_true",
+        help="measure only issue 22's figures against their targets (benchmarks/targets.py)",
+    )
+    parser.add_argument(
+        "--incremental-images", type=int, default=2000, help="--targets: the incremental build"
+    )
+    parser.add_argument(
+        "--peer-python",
+        type=Path,
+        help="--targets: a Python with fast-vit-rollout, timm and torchvision "
+        "(default: benchmarks.peer's)",
+    )
     args = parser.parse_args(argv)
+    if args.targets:
+        from benchmarks.targets import run_targets
+
+        return run_targets(
+            args.rounds, args.peer_python, args.incremental_images, args.images, args.json
+        )
     if args.scale:
         counts = [int(count) for count in args.scale.split(",")]
         from benchmarks.scale import scale

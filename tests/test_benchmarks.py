@@ -148,3 +148,19 @@ def test_incremental_benchmark_runs_and_reports_every_figure(tmp_path, capsys):
         assert set(results[f"{clock}_fractions"]) == {"added", "title_rebuild", "title_render"}
         assert all(seconds > 0 for seconds in results[f"{clock}_s"].values())
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("incremental: added/cold=")
+
+
+def test_targets_table_says_which_figures_meet_their_targets(capsys):
+    from benchmarks import targets
+
+    results = {
+        "faithfulness": {"speedup": 12.5},
+        "incremental": {"wall_fractions": {"added": 0.31, "title_render": 0.05}},
+    }
+    targets.print_targets(results)
+    rows = {line[:45].strip(): line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["faithfulness, old settings / defaults"].endswith("yes")
+    assert rows["rebuild after +20 of 2,000 / cold"].endswith("NO")
+    assert "0.310" in rows["rebuild after +20 of 2,000 / cold"]
+    assert rows["reportgen render --title / cold"].endswith("yes")
+    assert rows["build / fast-vit-rollout, whole processes"].endswith("not measured")
