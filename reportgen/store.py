@@ -454,6 +454,9 @@ def produce(
 
 FileIdentity = tuple[int, int, int, int]  # device, inode, size, mtime in ns
 _FILE_HASHES: dict[FileIdentity, str] = {}
+# The digests kept in a process, oldest forgotten first: a build of 100,000 images touches about
+# a million files, and a long notebook session must not keep every digest it ever saw (~200 B).
+_FILE_HASHES_KEPT = 1 << 20
 
 
 def file_identity(info: os.stat_result) -> FileIdentity:
@@ -466,7 +469,13 @@ def file_identity(info: os.stat_result) -> FileIdentity:
 
 def remember_sha256(info: os.stat_result, digest: str) -> None:
     """Record the sha256 of the file ``info`` describes (read from a manifest that lists it)."""
-    _FILE_HASHES[file_identity(info)] = digest
+    _remember(file_identity(info), digest)
+
+
+def _remember(identity: FileIdentity, digest: str) -> None:
+    if len(_FILE_HASHES) >= _FILE_HASHES_KEPT:
+        del _FILE_HASHES[next(iter(_FILE_HASHES))]
+    _FILE_HASHES[identity] = digest
 
 
 def file_sha256(path: Path | str, cache: ContentCache | None = None) -> str:
@@ -484,5 +493,5 @@ def file_sha256(path: Path | str, cache: ContentCache | None = None) -> str:
         digest = sha256_of(path)
         if cache:
             cache.put_json("hashes", memo_key, {"path": str(path), "sha256": digest})
-    _FILE_HASHES[identity] = digest
+    _remember(identity, digest)
     return digest
