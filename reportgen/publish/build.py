@@ -47,6 +47,7 @@ from reportgen.publish.folders import (
     distinct_bytes,
     figure_path,
     file_hashes,
+    refuse_shared_slug,
     remember_hashes,
     sprite_path,
     thumb_path,
@@ -280,6 +281,7 @@ class ReportBuild:
         self.replace, self.keep_versions = replace, keep_versions
         self.max_site_size = max_site_size
         self.options = with_defaults(options.validated(), inputs, self.created[0])
+        refuse_shared_slug(self.site_dir, self.options.slug, REPORTS_DIR)
         self.templates = Templates(self.options.templates_dir, bytecode_dir(cache))
         self.spread_spec = spread_spec
         self._staging = staging.Staging(self.site_dir)

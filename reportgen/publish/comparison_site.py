@@ -29,6 +29,7 @@ from reportgen.publish.folders import (
     VERSIONS_DIR,
     cache_at,
     file_hashes,
+    refuse_shared_slug,
     report_files,
 )
 from reportgen.publish.templates import Templates
@@ -173,6 +174,8 @@ def build(
         formats=tuple(formats),
     )
     site_dir = Path(site_dir)
+    if not in_place:  # a re-render keeps what is published
+        refuse_shared_slug(site_dir, settings.slug, COMPARISONS_DIR)
     target = site_dir / COMPARISONS_DIR / settings.slug
     templates = Templates(templates_dir, cache_at(None).root / "templates")
     with (

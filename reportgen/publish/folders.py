@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from reportgen import store
+from reportgen.errors import ReportgenError
 from reportgen.manifest import MANIFEST_FILE
 from reportgen.publish.figures import FigureStyle
 from reportgen.results import ImageSummary
@@ -33,6 +34,21 @@ THUMBS_DIR = "thumbs"
 SPRITES_DIR = "sprites"
 CHARTS_DIR = "charts"
 CURRENT_FROM_VERSION = "../.."  # the current version's folder, seen from versions/<n>/
+
+
+def refuse_shared_slug(site_dir: Path, slug: str, kind: str) -> None:
+    """A one-line error where the site has a comparison under ``slug`` and a report (``kind``
+    REPORTS_DIR) is to be published under it, or the other way round: their flavours' pages
+    would share folders in one site (Hugo's ``content/reports/<slug>/``, Jekyll's post and
+    ``reports/<slug>/``, MkDocs' ``<slug>/``)."""
+    other = COMPARISONS_DIR if kind == REPORTS_DIR else REPORTS_DIR
+    if (Path(site_dir) / other / slug / MANIFEST_FILE).is_file():
+        found = "a comparison" if other == COMPARISONS_DIR else "a report"
+        wanted = "report" if kind == REPORTS_DIR else "comparison"
+        raise ReportgenError(
+            f"{Path(site_dir) / other / slug} is {found} with the slug {slug!r}: a {wanted} "
+            "under it would share its Hugo, Jekyll and MkDocs pages; give another --slug"
+        )
 
 
 def report_files(root: Path) -> list[str]:

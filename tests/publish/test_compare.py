@@ -20,6 +20,7 @@ from scipy import stats
 from reportgen import api, cli
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.sources.folder import FolderSource
+from reportgen.errors import ReportgenError
 from reportgen.manifest import ComparisonManifest
 from reportgen.methods import compare_runs
 from reportgen.publish import comparison_site
@@ -173,6 +174,25 @@ def test_no_image_in_common_is_a_one_line_error(site, capsys):
     assert status == 2
     assert error.count("\n") == 1 and "no image in common" in error
     assert not (site["root"] / "comparisons" / "a-vs-other").exists()
+
+
+def test_a_comparison_and_a_report_may_not_share_a_slug(site, capsys):
+    """Their Hugo, Jekyll and MkDocs pages would share folders: refused before anything is
+    written, whichever comes second."""
+    root = site["root"]
+    status = cli.main(
+        ["compare", str(site["a"]), str(site["c"]), "--out", str(root)] + ["--slug", "b"]
+    )
+    error = capsys.readouterr().err
+    assert status == 2 and error.count("\n") == 1
+    assert "reports/b is a report with the slug 'b'" in error and "--slug" in error
+    assert not (root / "comparisons" / "b").exists()
+    _compare(site, "a", "c", slug="shared")
+    before = sorted(path.name for path in root.iterdir())
+    with pytest.raises(ReportgenError, match="comparisons/shared is a comparison"):
+        site["build"](site["images"], "shared")
+    assert sorted(path.name for path in root.iterdir()) == before
+    assert not (root / "reports" / "shared").exists()
 
 
 def test_three_runs_give_three_pairs_and_one_table(site):
