@@ -124,7 +124,8 @@ def snippet(
             f"add them with reportgen render {report_dir} --format "
             f"{','.join([*options.formats, flavour.name])}"
         )
-    image = find_image(Analysis.load(report_dir / "data").images, name)
+    analysis = Analysis.load(report_dir / "data")
+    image = find_image(analysis.images, name)
     figure = assemble.figure_entry(assemble.ImageSizes(report_dir), image, options.style)
     files = explorer.files(image.id, options.explorer_data == "maps")
     shown = (
@@ -148,6 +149,7 @@ def snippet(
         "what": what,
         "url": placed[0][1],
         "figure": figure,
+        "digits": page_model.images_entropy_digits(analysis.images),
     }
     templates = templates or Templates()
     variables["m"] = templates.macros(flavour.escaping, flavour.markup, variables)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -204,8 +204,20 @@ class ReportContext:
         figures = (figure for level in self.levels for figure in level.figures)
         return next((figure.explorer for figure in figures if figure.explorer), None)
 
+    @property
+    def entropy_digits(self) -> int:
+        """Decimals of the entropies it shows: enough to tell its levels apart."""
+        return entropy_digits(self.levels)
+
     def header(self) -> ReportHeader:
-        return ReportHeader(self.title, self.slug, self.date, self.n_levels, self.model.layers)
+        return ReportHeader(
+            self.title,
+            self.slug,
+            self.date,
+            self.n_levels,
+            self.model.layers,
+            self.entropy_digits,
+        )
 
     def image_files(self) -> list[str]:
         """Every image file the front page shows (figures, then charts), relative to the report."""
@@ -236,6 +248,7 @@ class ReportHeader:
     date: datetime.date
     n_levels: int
     layers: int
+    entropy_digits: int  # decimals of the entropies shown (ReportModel.entropy_digits)
 
 
 @dataclass(frozen=True)
@@ -428,12 +441,26 @@ def level_colours(n: int) -> list[str]:
     return colours
 
 
-def entropy_digits(levels: Sequence[Level], least: int = 3, most: int = 6) -> int:
+def entropy_digits(levels: Sequence[Level]) -> int:
+    """:func:`range_digits` of the levels' entropy ranges."""
+    return range_digits((level.entropy_min, level.entropy_max) for level in levels)
+
+
+def images_entropy_digits(images: Sequence[Any]) -> int:
+    """:func:`range_digits` of the entropy ranges of the levels ``images`` (image summaries)
+    fall in: what a page that has the images but not the report's levels shows."""
+    from reportgen.methods import spread
+
+    ranges = spread.level_ranges([i.entropy for i in images], [i.level for i in images])
+    return range_digits(ranges.values())
+
+
+def range_digits(ranges: Iterable[tuple[float, float]], least: int = 3, most: int = 6) -> int:
     """Decimals that tell the levels' entropy ranges apart: at least ``least``, more (up to
     ``most``) while two of the bounds, in order, differ but read the same. Near-uniform
     attention puts every image between 0.99 and 1, where three decimals show levels such as
     "0.999 to 0.999"."""
-    bounds = [bound for level in levels for bound in (level.entropy_min, level.entropy_max)]
+    bounds = [bound for low_high in ranges for bound in low_high]
     for digits in range(least, most):
         if all(round(a, digits) != round(b, digits) for a, b in pairwise(bounds) if a != b):
             return digits
@@ -445,10 +472,11 @@ def figure_alt(name: str) -> str:
     return f"Attention maps of {name}"
 
 
-def figure_caption(figure: Figure) -> str:
-    """Plain caption text (escaped by the template): file name, entropy, top predictions."""
+def figure_caption(figure: Figure, digits: int) -> str:
+    """Plain caption text (escaped by the template): file name, entropy (to ``digits``
+    decimals, those that tell the report's levels apart), top predictions."""
     parts = [figure.name, *([f"label {figure.label}"] if figure.label is not None else [])]
-    parts.append(f"entropy {figure.entropy:.3f}")
+    parts.append(f"entropy {figure.entropy:.{digits}f}")
     if figure.predictions:
         parts.append(", ".join(f"{p.label} {p.probability:.1%}" for p in figure.predictions))
     return " · ".join(parts)

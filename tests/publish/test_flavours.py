@@ -20,7 +20,7 @@ from reportgen.publish.flavours.hugo import HugoOptions
 from reportgen.publish.flavours.jekyll import DEFAULT_PERMALINK, JekyllLayout, JekyllOptions
 from reportgen.publish.page_model import ReportHeader
 
-HEADER = ReportHeader("Cats", "cats", datetime.date(2024, 5, 24), 4, 12)
+HEADER = ReportHeader("Cats", "cats", datetime.date(2024, 5, 24), 4, 12, 3)
 PLAIN_PLUGIN = """
 import dataclasses
 from reportgen.publish.flavours import gfm

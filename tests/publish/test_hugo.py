@@ -189,7 +189,8 @@ def test_figures_have_their_alt_and_caption_as_plain_text(single):
     alts = {image.attributes["src"]: image.attributes["alt"] for image in page.images}
     for image in single.analysis.images:
         assert alts[urls[image.name]] == f"Attention maps of {image.name}".replace("\\", "⧵")
-        caption = page_model.figure_caption(image)
+        digits = page_model.images_entropy_digits(single.analysis.images)
+        caption = page_model.figure_caption(image, digits)
         assert " ".join(caption.split()) in page.texts["figcaption"], image.name
 
 

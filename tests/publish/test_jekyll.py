@@ -344,8 +344,9 @@ def _content(html: str) -> str:
     return html[start : html.index(f"<!-- {CONTENT_END} -->", start)]
 
 
-def _expected_caption(image: ImageSummary) -> str:
-    return escaping.one_line(page_model.figure_caption(image))
+def _expected_caption(image: ImageSummary, images: list[ImageSummary]) -> str:
+    digits = page_model.images_entropy_digits(images)
+    return escaping.one_line(page_model.figure_caption(image, digits))
 
 
 # --- the checks ----------------------------------------------------------------------------
@@ -385,7 +386,7 @@ def test_figures_have_their_alt_and_caption_as_plain_text(report, builds):
             continue  # a chart
         seen += 1
         assert attributes["alt"] == escaping.one_line(f"Attention maps of {image.name}")
-        assert figure.captions == [_expected_caption(image)]
+        assert figure.captions == [_expected_caption(image, report.analysis.images)]
         assert "data-zoomable" in attributes and attributes["class"] == (
             "img-fluid rounded z-depth-1"
         )
@@ -485,7 +486,7 @@ def test_hostile_file_names_run_no_liquid_and_no_html(report, builds):
     captions = {caption for figure in scan.figures for caption in figure.captions}
     alts = {attributes.get("alt") for attributes, _, _ in scan.images}
     for name in HOSTILE_NAMES:
-        assert _expected_caption(names[name]) in captions, name
+        assert _expected_caption(names[name], report.analysis.images) in captions, name
         assert f"Attention maps of {name}" in alts, name
     assert "{{ site.title }}.jpg" in "\n".join(captions)
     # The file that is not an image is listed, by its name, as plain text.

@@ -133,7 +133,8 @@ def test_every_figure_once_in_its_collapsible_level_with_alt_and_caption(single)
         assert len(img.folds) == (1 if featured[image.level].id == image.id else 2)
         assert img.attributes["alt"] == f"Attention maps of {image.name}"
         assert int(img.attributes["width"]) > 0
-        caption = " ".join(page_model.figure_caption(image).split())
+        digits = page_model.images_entropy_digits(single.analysis.images)
+        caption = " ".join(page_model.figure_caption(image, digits).split())
         assert caption in page.texts["small"], image.name
     assert all(single.exists(single.page_url, src) for src in shown)
 

@@ -170,9 +170,9 @@ def _cumulative(sizes: tuple[int, ...]) -> list[int]:
     return ends
 
 
-def expected_caption(figure: page_model.Figure) -> str:
+def expected_caption(figure: page_model.Figure, digits: int) -> str:
     """The caption as a reader sees it once the page is rendered."""
-    return escaping.one_line(page_model.figure_caption(figure))
+    return escaping.one_line(page_model.figure_caption(figure, digits))
 
 
 def render(
@@ -505,7 +505,7 @@ def test_hostile_text_is_inert_and_intact(tmp_path, flavour):
     images = page_images(flavour, text)[: len(figures)]
     for figure, (_, _, alt, caption) in zip(figures, images, strict=True):
         assert alt == escaping.one_line("Attention maps of " + figure.name)
-        assert caption == expected_caption(figure)
+        assert caption == expected_caption(figure, ctx.entropy_digits)
     if flavour == "html":
         scan = PageScan(text)
         assert scan.scripts == 0 and scan.event_handlers == 0
@@ -718,7 +718,7 @@ def test_jekyll_build_shows_every_figure_in_its_level_with_inert_text(tmp_path):
         assert level == number
         assert attributes["src"] == f"/assets/img/cats-and-dogs/{figure.file}"
         assert attributes["alt"] == escaping.one_line("Attention maps of " + figure.name)
-        assert caption == expected_caption(figure)
+        assert caption == expected_caption(figure, ctx.entropy_digits)
     assert len(scan.images) == len(figures) + len(ctx.charts)
 
 
@@ -824,3 +824,26 @@ def test_the_artifact_bullet_names_the_rule_that_found_them(tmp_path, by, said, 
     assert ("Token norms" in text) == ("Features" in text) == (by != "attention")
     if by == "both":
         assert "three times the median of its neighbours" in text
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_captions_show_the_digits_that_tell_near_uniform_levels_apart(tmp_path, flavour):
+    ctx = make_context(tmp_path)
+    bounds = [(0.998121, 0.999313), (0.999342, 0.999684), (0.999712, 0.999961), (0.99997, 1.0)]
+    levels = tuple(
+        dataclasses.replace(
+            level,
+            entropy_min=low,
+            entropy_max=high,
+            typical=tuple(dataclasses.replace(f, entropy=high) for f in level.typical),
+            others=tuple(dataclasses.replace(f, entropy=low) for f in level.others),
+        )
+        for level, (low, high) in zip(ctx.levels, bounds, strict=False)
+    )
+    ctx = dataclasses.replace(ctx, levels=levels)
+    assert ctx.entropy_digits == 5
+    [page] = pages.render_report(ctx, tmp_path, [flavour])
+    text = html.unescape(" ".join(page.read_text().split()))
+    for level in levels:
+        for figure in level.figures:
+            assert f"entropy {figure.entropy:.5f}" in text, figure.name
