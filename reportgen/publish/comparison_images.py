@@ -126,6 +126,7 @@ class ComparedImage:
     correlations: tuple[tuple[str, str], ...]  # per pair: its runs' labels, the value
     drawn: Drawn
     explorers: tuple[tuple[str, str], ...]  # each run's explorer (label, link), where linked
+    carried: tuple[tuple[str, str], ...]  # (label, file) in the comparison: comparison_explorers
     gallery: str  # the gallery page (by entropy change) that shows it
 
 
@@ -178,6 +179,7 @@ def image_page(
     row: ImageRow,
     drawn: Drawn,
     explorers: tuple[tuple[str, str], ...],
+    carried: tuple[tuple[str, str], ...],
     gallery: str,
 ) -> ComparedImage:
     labels = [run.label for run in comparison.runs]
@@ -195,6 +197,7 @@ def image_page(
         ),
         drawn=drawn,
         explorers=explorers,
+        carried=carried,
         gallery=gallery,
     )
 

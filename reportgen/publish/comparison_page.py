@@ -26,6 +26,7 @@ from reportgen.publish import (
     plots,
 )
 from reportgen.publish.comparison import SUMMARY_PARAMETERS, Comparison, ImageRow, Run
+from reportgen.publish.comparison_explorers import Carried
 from reportgen.publish.comparison_images import ComparedGallery, ComparedImage
 from reportgen.publish.escaping import param_value
 from reportgen.publish.flavours.base import PAGE_FOLDERS, Flavour
@@ -104,6 +105,7 @@ class ComparisonPage:
     table_ids: tuple[str, ...]  # per row, the image's page: images/<id>
     galleries: tuple[ComparedGallery, ...]
     images: tuple[ComparedImage, ...]
+    carried: tuple[str, ...]  # the runs' explorers carried in the folder: comparison_explorers
 
     @property
     def description(self) -> str:
@@ -130,7 +132,7 @@ class ComparisonPage:
 
     def all_files(self) -> list[str]:
         """What every page shows or loads: the front page's images, every image's figures and
-        thumbnail, and the galleries' script."""
+        thumbnail, the galleries' script and the runs' explorers carried."""
         drawn = [page.drawn for page in self.images]
         pictures = [
             file
@@ -138,7 +140,7 @@ class ComparisonPage:
             for file in (picture.figure, picture.difference, picture.thumb)
             if file
         ]
-        return list(dict.fromkeys([*self.files(), *pictures, SORT_SCRIPT]))
+        return list(dict.fromkeys([*self.files(), *pictures, SORT_SCRIPT, *self.carried]))
 
 
 def _run_summary(run: Run, only: list[str], href: str | None) -> RunSummary:
@@ -217,11 +219,13 @@ def page_of(
     date: dt.date,
     run_links: list[str | None],
     run_folders: list[str | None],
+    carried: Carried,
 ) -> ComparisonPage:
     """Write the charts into ``folder``; the page model that shows them and every image's
     pictures (drawn as it was compared: ``comparison.visited``). ``run_links`` and
     ``run_folders``: each run's page and folder from the comparison's (None where it cannot be
-    linked)."""
+    linked); ``carried``: the runs' explorers in the folder, for the flavours published away
+    from the runs."""
     rows = comparison.images
     shown = comparison.movers(ROWS_SHOWN)
     (folder / CHARTS_DIR).mkdir(parents=True, exist_ok=True)
@@ -265,11 +269,19 @@ def page_of(
                 row,
                 picture,
                 _explorers(comparison, row, run_folders),
+                carried.pages.get(row.ids[0], ()),
                 gallery_of[row.ids[0]],
             )
             for row, picture in zip(rows, drawn, strict=True)
         ),
+        carried=carried.files,
     )
+
+
+def carries_explorers(formats: list[str] | tuple[str, ...]) -> bool:
+    """Whether some of ``formats`` has comparison pages published away from the runs, which
+    show the runs' explorers carried in the comparison (:mod:`.comparison_explorers`)."""
+    return any(name in TEMPLATES and not flavours.get(name).standalone for name in formats)
 
 
 def _mover(row: ImageRow, drawn: comparison_figures.Drawn) -> Mover:

@@ -22,7 +22,14 @@ from reportgen.manifest import (
     ComparisonManifest,
     Program,
 )
-from reportgen.publish import comparison, comparison_figures, comparison_page, index, staging
+from reportgen.publish import (
+    comparison,
+    comparison_explorers,
+    comparison_figures,
+    comparison_page,
+    index,
+    staging,
+)
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.folders import (
     COMPARISONS_DIR,
@@ -82,8 +89,11 @@ def _write(
     comparison.write_data(compared, folder, stored)
     links = [comparison_page.run_link(run, final.resolve()) for run in runs]
     folders = [comparison_page.run_link(run, final.resolve(), ".") for run in runs]
+    carried = comparison_explorers.NONE
+    if comparison_page.carries_explorers(settings.formats):
+        carried = comparison_explorers.carry(compared, folder)
     page = comparison_page.page_of(
-        compared, folder, settings.title, settings.slug, settings.date, links, folders
+        compared, folder, settings.title, settings.slug, settings.date, links, folders, carried
     )
     comparison_page.write_pages(page, folder, templates, list(settings.formats))
     manifest = ComparisonManifest(

@@ -297,6 +297,45 @@ def test_the_galleries_come_in_their_orders_and_image_pages_explore_each_run(sit
     assert f'src="../figures/{movers[0]}-difference.webp"' in page
 
 
+def test_pages_published_away_from_the_runs_frame_the_explorers_the_comparison_carries(site):
+    folder = _compare(site, "a", "b", slug="carried", formats=("jekyll", "hugo", "distill"))
+    rows = _data(folder)["images"]
+    for number, (run, column) in enumerate(((site["a"], 0), (site["b"], 1)), start=1):
+        for row in rows:
+            page = f"runs/{number}/explorer/{row['ids'][column]}.html"
+            source = run / f"explorer/{row['ids'][column]}.html"
+            assert (folder / page).stat().st_ino == source.stat().st_ino  # linked, not copied
+        scripts = {path.name for path in (folder / f"runs/{number}/explorer").iterdir()}
+        assert {"explorer.js", "colormaps.js"} < scripts and len(scripts) == 2 + 2 * len(rows)
+    image = rows[0]["ids"][0]
+    second = rows[0]["ids"][1]
+    frames = {
+        "jekyll": "{{ 'assets/img/carried/runs/%d/explorer/%s.html' | relative_url }}",
+        "hugo": "../../runs/%d/explorer/%s.html",
+        "distill": "../runs/%d/explorer/%s.html",
+    }
+    pages = {
+        "jekyll": f"jekyll/reports/carried/images/{image}.md",
+        "hugo": f"hugo/content/reports/carried/images/{image}.md",
+        "distill": f"distill/assets/html/{DATE.isoformat()}-carried/images/{image}.html",
+    }
+    for flavour, page in pages.items():
+        text = (folder / page).read_text()
+        links = re.findall(r'<a href="([^"]+)" target="run-explorer">', text)
+        assert links == [frames[flavour] % (1, image), frames[flavour] % (2, second)], flavour
+        assert f'<iframe name="run-explorer" src="{links[0]}"' in text, flavour
+    placed = [
+        f"jekyll/assets/img/carried/runs/2/explorer/{second}.html",
+        f"hugo/content/reports/carried/runs/2/explorer/{second}.js",
+        f"distill/assets/html/{DATE.isoformat()}-carried/runs/2/explorer/colormaps.js",
+    ]
+    assert all((folder / file).is_file() for file in placed)
+    assert "runs/1/explorer/explorer.js" in ComparisonManifest.read(folder).files
+    assert cli.main(["verify", str(folder)]) == 0
+    html_only = _compare(site, "a", "b", slug="html-only", formats=("html", "gfm"))
+    assert not (html_only / "runs").exists()  # its pages link the runs' own explorers
+
+
 def test_a_rebuild_is_byte_identical_and_re_render_and_verify_agree(site, tmp_path):
     folder = _compare(site, "a", "b", title="Patch <b>8</b> against 16", slug="again")
     before = {**file_hashes(folder), "manifest": (folder / "manifest.json").read_bytes()}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import threading
 
 import pytest
@@ -17,7 +18,7 @@ from test_browser import (  # noqa: F401
     browser,
     tab,
 )
-from test_compare import DATE, _with_hostile_names
+from test_compare import DATE, HOSTILE_NAMES, _with_hostile_names
 
 from reportgen import api
 from reportgen.analysis.execution import Execution
@@ -30,8 +31,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def served(tiny_vit_dir, tmp_path_factory):
-    """Two runs of the same images (patch 8 and 16) and their comparison, served."""
+def compared(tiny_vit_dir, tmp_path_factory):
+    """Two runs of the same images (patch 8 and 16) and their comparison, in a site."""
     tmp = tmp_path_factory.mktemp("compare-browser")
     root = tmp / "site"
     images = _with_hostile_names(write_images(tmp / "images", 6), 4)
@@ -50,6 +51,13 @@ def served(tiny_vit_dir, tmp_path_factory):
         )
     ]
     comparison_site.build(runs, root, title="Before <script>alert(1)</script>", date=DATE)
+    return root, runs
+
+
+@pytest.fixture(scope="module")
+def served(compared):
+    """The site of the runs and their comparison, served."""
+    root, _ = compared
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -140,3 +148,89 @@ def test_the_index_links_the_comparison_and_its_runs(served, tab):  # noqa: F811
     assert f"{served}comparisons/before-vs-after/index.html" in checked
     assert f"{served}reports/after/index.html" in checked
     tab.assert_clean()
+
+
+@pytest.fixture(scope="module")
+def away(compared, tmp_path_factory):
+    """The runs compared in the flavours published away from them, each built by its tool (the
+    distill folder as it is), and the id of the image named like a script."""
+    root, runs = compared
+    from test_hugo import hugo_build
+    from test_jekyll import jekyll_build
+    from test_mkdocs import mkdocs_build
+
+    formats = ("jekyll", "hugo", "mkdocs", "distill")
+    folder = comparison_site.build(runs, root, slug="away", formats=formats, date=DATE)
+    work = tmp_path_factory.mktemp("compare-away")
+    rows = json.loads((folder / "compare.json").read_text())["images"]
+    image = next(row["ids"][0] for row in rows if row["name"] == HOSTILE_NAMES[0])
+    built = {
+        "jekyll": (
+            jekyll_build(folder, work / "jekyll")[0],
+            f"blog/{DATE.year}/away/images/{image}/",
+        ),
+        "hugo": (hugo_build(folder, work / "hugo"), f"reports/away/images/{image}/"),
+        "mkdocs": (mkdocs_build(folder, "away", work / "mkdocs"), f"reports/away/images/{image}/"),
+        "distill": (folder / "distill", f"assets/html/{DATE.isoformat()}-away/images/{image}.html"),
+    }
+    return built, image
+
+
+def _drawn(frame) -> str:
+    """The explorer's canvas in ``frame`` once it has drawn."""
+    frame.wait_for_selector("#explorer[data-ready=true]", timeout=10_000)
+    return frame.eval_on_selector("#explorer [data-control=canvas]", "c => c.toDataURL()")
+
+
+@pytest.mark.jekyll
+@pytest.mark.parametrize("flavour", ["jekyll", "hugo", "distill"])
+def test_image_pages_published_away_from_the_runs_switch_between_their_explorers(
+    away,
+    browser,  # noqa: F811
+    flavour,
+):
+    """The image page of the image named like a script, in the built site: it frames the first
+    run's explorer (the copy the comparison carries), which draws; the second run's link
+    switches the frame to that run's, which draws the patch-16 maps; nothing fails."""
+    from test_explorer import browser_tab
+    from test_jekyll import BASEURL, serving
+
+    built, image = away[0][flavour]
+    with serving(built) as server, browser_tab(browser, server) as opened:
+        opened.open(f"{server}{BASEURL.strip('/')}/{image}")
+        assert "<script>alert" not in opened.page.content().split("<body", 1)[1]
+        frame_element = opened.page.locator("iframe[name=run-explorer]")
+        frame_element.scroll_into_view_if_needed()
+        frame = frame_element.element_handle().content_frame()
+        before = _drawn(frame)
+        assert f"/runs/1/explorer/{away[1]}.html" in frame.url
+        opened.page.locator("a[target=run-explorer]", has_text="after v1").click()
+        opened.page.wait_for_function(
+            "() => document.querySelector('iframe[name=run-explorer]').contentWindow"
+            ".location.pathname.includes('/runs/2/explorer/')"
+        )
+        frame = frame_element.element_handle().content_frame()
+        assert _drawn(frame) != before  # patch 16's maps
+        opened.assert_clean()
+
+
+@pytest.mark.jekyll
+def test_mkdocs_image_pages_link_each_runs_explorer(away, browser):  # noqa: F811
+    """MkDocs pages run no script: each run's explorer is a link to the copy the comparison
+    carries, which opens and draws; the two runs draw differently."""
+    from test_explorer import browser_tab
+    from test_jekyll import BASEURL, serving
+
+    built, page = away[0]["mkdocs"]
+    drawn = []
+    with serving(built) as server, browser_tab(browser, server) as opened:
+        for label in ("before v1", "after v1"):
+            opened.open(f"{server}{BASEURL.strip('/')}/{page}")
+            opened.page.locator("a", has_text=f"explorer of {label}").click()
+            opened.page.wait_for_load_state("load")
+            assert "/runs/" in opened.page.url and opened.page.url.endswith(
+                f"/explorer/{away[1]}.html"
+            )
+            drawn.append(_drawn(opened.page))
+        assert drawn[0] != drawn[1]
+        opened.assert_clean()

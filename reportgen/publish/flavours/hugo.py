@@ -109,9 +109,11 @@ class HugoLayout(Layout):
 
 
 def _not_content(files: Sequence[str]) -> list[str]:
-    """``files`` without the explorers' own HTML pages (what other posts frame): Hugo would read
-    them as content, and these pages embed the explorer instead."""
-    return [file for file in files if not file.endswith(".html")]
+    """``files`` without the report's explorer pages (``explorer/<id>.html``, what other posts
+    frame): its pages embed the explorer instead. The runs' explorer pages a comparison carries
+    (``runs/K/explorer/``), which its image pages frame, stay: an HTML file without front
+    matter is not content to Hugo, which publishes it as it is."""
+    return [file for file in files if not (file.endswith(".html") and file.startswith("explorer/"))]
 
 
 def _write_section_index(path: Path, title: str, key: str) -> None:
