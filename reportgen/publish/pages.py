@@ -56,6 +56,7 @@ from reportgen.workers import InlinePool, Pool
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 OVERLAY_SCRIPT = "explorer/slider.js"  # the report-wide control of the front and gallery pages
+TABLE_SORT_SCRIPT = "explorer/table-sort.js"  # the html front page's per-class table's sorting
 # The explorer's and the report-wide control's CSS rules: html pages inline them (_page.html.j2
 # includes the template), jekyll pages link this copy, as the theme's own CSS does not have them.
 EXPLORER_STYLE = "explorer/explorer.css"
@@ -155,6 +156,7 @@ class _FlavourPages:
                 "html_page": self._explorer_page,
                 "sprite_panels": figures.sprite_labels(ctx.model.layers),
                 "overlay_script": OVERLAY_SCRIPT,
+                "table_sort_script": TABLE_SORT_SCRIPT,
                 "explorer_style": EXPLORER_STYLE,
                 **self.flavour.variables(self.options),
             }
@@ -271,6 +273,9 @@ def render_report(
         files = shown_files(ctx, galleries, images, flavour.scripts, flavour.explorer_pages)
         layout.place_images(ctx, files, report_dir)
         name_index = None
+        if flavour.name_filter and ctx.classes:  # pages that run scripts sort its table
+            script = templates.file(posixpath.basename(TABLE_SORT_SCRIPT)).read_bytes()
+            store.atomic_write(report_dir / TABLE_SORT_SCRIPT, script)
         if flavour.name_filter and galleries:
             folder = report_dir / posixpath.dirname(layout.page_path(ctx, "gallery", "x"))
             extension = posixpath.splitext(galleries[0].thumbs[0].file)[1]
