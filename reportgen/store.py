@@ -228,7 +228,7 @@ def _stored_map(name: str, values: np.ndarray, bits: int | None) -> dict[str, np
     return {name: levels, f"{name}{registry.RANGE_SUFFIX}": np.stack([low, high], axis=-1)}
 
 
-def _read_map(data: Any, name: str) -> np.ndarray:
+def read_map(data: Any, name: str) -> np.ndarray:
     """A named map as :func:`_stored_map` stored it, as float32."""
     bounds_key = f"{name}{registry.RANGE_SUFFIX}"
     if bounds_key not in data.files:
@@ -310,11 +310,12 @@ def _named_maps(meta: dict[str, Any], data: Any) -> dict[str, np.ndarray]:
         return panels.complete({panels.LAYERS: layers, panels.ROLLOUT: rollout})
     if meta["format"] == 2:
         return {key: data[key] for key in _FORMAT_2_MAPS if key in data.files}
-    stored = {key: _read_map(data, key) for key in registry.stored_names() if key in data.files}
+    stored = {key: read_map(data, key) for key in registry.stored_names() if key in data.files}
     return panels.complete(stored, np.float32)
 
 
-def _seen_image(meta: dict[str, Any], data: Any) -> np.ndarray:
+def seen_image(meta: dict[str, Any], data: Any) -> np.ndarray:
+    """The image as the model saw it, from an open record file (``data``, its ``meta``)."""
     if meta["format"] < 3:
         return data["seen_image"]
     from PIL import Image
@@ -326,7 +327,7 @@ def _seen_image(meta: dict[str, Any], data: Any) -> np.ndarray:
 def _cls_heads(data: Any) -> np.ndarray | None:
     """Every head's CLS attention as stored: 8-bit levels read back to float32 (format 4),
     float16 or float32 as older files and ``keep_heads`` keep them; None when not stored."""
-    return _read_map(data, "cls_heads") if "cls_heads" in data.files else None
+    return read_map(data, "cls_heads") if "cls_heads" in data.files else None
 
 
 def read_record(path: Path | io.BytesIO, name: str) -> ImageRecord:
@@ -340,7 +341,7 @@ def read_record(path: Path | io.BytesIO, name: str) -> ImageRecord:
             size_bytes=meta["size_bytes"],
             original_size=tuple(meta["original_size"]),
             geometry=meta["geometry"],
-            seen_image=_seen_image(meta, data),
+            seen_image=seen_image(meta, data),
             cls_heads=_cls_heads(data),
             maps=_named_maps(meta, data),
             artifact_mask=data["artifact_mask"] if "artifact_mask" in data.files else None,

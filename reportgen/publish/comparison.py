@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,8 @@ import pyarrow.parquet as pq
 from reportgen import store
 from reportgen.errors import ReportgenError
 from reportgen.manifest import ReportManifest
-from reportgen.methods import compare_runs
+from reportgen.methods import compare_runs, panels
+from reportgen.methods.panels import LAYERS
 from reportgen.methods.spread import SpreadSpec
 from reportgen.progress import track
 from reportgen.publish import index
@@ -189,16 +191,38 @@ def _read_record(path: Path, name: str, label: str) -> ImageRecord:
         raise ReportgenError(f"{label}: cannot read the maps of {name}: {error}") from None
 
 
+def _read_spread(
+    path: Path, spec: SpreadSpec, name: str, label: str, with_image: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """An image's spread-by map as the record gives it and, ``with_image``, the image as the run
+    saw it, from a fraction of the file (format 3 on): the layer maps, and the map itself where
+    it is not made from them, not the heads nor the other maps; older files are read whole."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(data["meta"].tobytes().decode())
+            if meta["format"] >= 3:
+                wanted = {LAYERS, spec.kind} & set(data.files)
+                stored = {key: store.read_map(data, key) for key in sorted(wanted)}
+                image = store.seen_image(meta, data) if with_image else None
+                return spec.select(panels.complete(stored, np.float32)), image
+    except (OSError, ValueError, KeyError) as error:
+        raise ReportgenError(f"{label}: cannot read the maps of {name}: {error}") from None
+    record = _read_record(path, name, label)
+    return spec.select(record.maps), record.seen_image
+
+
 def _measure(image: _Image, visit: Visit | None) -> tuple[tuple[float, ...], Any]:
     """One image's map correlation for each pair, and what ``visit`` made of it."""
-    records = [
-        _read_record(path, image.name, label)
-        for path, label in zip(image.files, image.labels, strict=True)
+    read = [
+        _read_spread(path, spec, image.name, label, with_image=not position and bool(visit))
+        for position, (path, spec, label) in enumerate(
+            zip(image.files, image.specs, image.labels, strict=True)
+        )
     ]
-    stored = [spec.select(record.maps) for spec, record in zip(image.specs, records, strict=True)]
+    stored = [values for values, _ in read]
     maps = [compare_runs.resample(values, image.grid) for values in stored]
     correlations = tuple(compare_runs.rank_correlation(maps[a], maps[b]) for a, b in image.pairs)
-    return correlations, visit and visit(image.stem, stored, records[0].seen_image)
+    return correlations, visit and visit(image.stem, stored, read[0][1])
 
 
 def compare(runs: list[Run], visit: Visit | None = None, pool: Pool | None = None) -> Comparison:

@@ -31,7 +31,9 @@ from reportgen.publish.comparison_images import ComparedGallery, ComparedImage
 from reportgen.publish.escaping import param_value
 from reportgen.publish.flavours.base import PAGE_FOLDERS, Flavour
 from reportgen.publish.folders import CHARTS_DIR
+from reportgen.publish.pages import PAGES_PER_TASK
 from reportgen.publish.templates import Templates
+from reportgen.workers import InlinePool, Pool
 
 # The comparison page of each flavour that has one, written where the flavour's layout puts a
 # front page (the jekyll post with its images under jekyll/, for a Jekyll site).
@@ -369,12 +371,61 @@ def _shared(
     return variables
 
 
+class _PageWriter:
+    """Writes gallery and image pages of one flavour, a chunk at a time (picklable: workers
+    write them; the variables the pages share, with their macros, are made again there)."""
+
+    def __init__(self, name: str, templates: Templates, where: _Placement, folder: Path, common):
+        self.name, self.templates, self.where, self.folder = name, templates, where, folder
+        self.common = common
+        self._shared: dict[str, dict] = {}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_shared": {}}
+
+    def write(self, pages: list[tuple[str, str, object, str]]) -> int:
+        """Write ``pages``, each (kind, name, page, title); returns how many."""
+        flavour = flavours.get(self.name)
+        options = flavour.options_class() if flavour.options_class else None
+        layout = flavour.layout_for(options)
+        for kind, page_name, shown, title in pages:
+            if kind not in self._shared:
+                self._shared[kind] = _shared(
+                    flavour, options, self.templates, self.where, kind, self.common
+                )
+            variables = {
+                **self._shared[kind],
+                "kind": f"comparison_{kind}",
+                "page": shown,
+                "page_title": title,
+                "permalink": layout.permalink(self.where, kind, page_name),
+            }
+            data = self.templates.render(
+                flavour.escaping_for(kind), flavour.page_template, variables
+            )
+            comparison_figures.write_new(
+                self.folder, layout.page_path(self.where, kind, page_name), data
+            )
+        return len(pages)
+
+
+def _write_chunk(writer: _PageWriter, pages: list[tuple[str, str, object, str]]) -> int:
+    """:meth:`_PageWriter.write`, as a worker's task."""
+    return writer.write(pages)
+
+
 def write_pages(
-    page: ComparisonPage, folder: Path, templates: Templates, formats: list[str]
+    page: ComparisonPage,
+    folder: Path,
+    templates: Templates,
+    formats: list[str],
+    pool: Pool | None = None,
 ) -> None:
     """The pages in each of ``formats`` that has a comparison template, with their images
-    where the flavour's layout expects them. Pages that stand in the folder link the runs'
-    pages, explorers and the data files; a Jekyll post, published without them, does not."""
+    where the flavour's layout expects them; the gallery and image pages written in ``pool``
+    (by default here), :data:`PAGES_PER_TASK` a task. Pages that stand in the folder link the
+    runs' pages, explorers and the data files; a Jekyll post, published without them, does
+    not."""
     script = templates.file(posixpath.basename(SORT_SCRIPT)).read_bytes()
     comparison_figures.write_new(folder, SORT_SCRIPT, script)
     common = {
@@ -391,29 +442,22 @@ def write_pages(
         options = flavour.options_class() if flavour.options_class else None
         layout = flavour.layout_for(options)
         where = _Placement(page.slug, page.date, page.title, page.description, tuple(page.files()))
-        shared = {
-            kind: _shared(flavour, options, templates, where, kind, common)
-            for kind in ("report", "gallery", "image")
-        }
         front = {
-            **shared["report"],
+            **_shared(flavour, options, templates, where, "report", common),
             "page": page,
             "run_url": lambda run, standalone=flavour.standalone: run.href if standalone else None,
         }
         data = templates.render(flavour.escaping, TEMPLATES[name], front)
         comparison_figures.write_new(folder, layout.page_path(where), data)
-        for kind, page_name, shown, title in track(
-            pages, total=len(pages), desc=f"{name} comparison pages", unit="page"
-        ):
-            variables = {
-                **shared[kind],
-                "kind": f"comparison_{kind}",
-                "page": shown,
-                "page_title": title,
-                "permalink": layout.permalink(where, kind, page_name),
-            }
-            data = templates.render(flavour.escaping_for(kind), flavour.page_template, variables)
-            comparison_figures.write_new(folder, layout.page_path(where, kind, page_name), data)
+        writer = _PageWriter(name, templates, where, folder, common)
+        chunks = (
+            (writer, pages[start : start + PAGES_PER_TASK])
+            for start in range(0, len(pages), PAGES_PER_TASK)
+        )
+        counts = (pool or InlinePool()).imap(_write_chunk, chunks)
+        written = (page for count in counts for page in range(count))
+        for _ in track(written, total=len(pages), desc=f"{name} comparison pages", unit="page"):
+            pass
         layout.place_images(where, page.all_files(), folder)
         flavour.write_extras(where, folder, options, templates)
 

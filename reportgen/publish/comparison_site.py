@@ -95,7 +95,7 @@ def _write(
     page = comparison_page.page_of(
         compared, folder, settings.title, settings.slug, settings.date, links, folders, carried
     )
-    comparison_page.write_pages(page, folder, templates, list(settings.formats))
+    comparison_page.write_pages(page, folder, templates, list(settings.formats), pool)
     manifest = ComparisonManifest(
         program=Program(__version__, None),
         title=settings.title,

@@ -161,6 +161,27 @@ def test_a_model_with_register_tokens_against_one_without(site):
         assert row["correlations"][0] == pytest.approx(expected, abs=1e-12)
 
 
+@pytest.mark.parametrize("spread_by", ["mean", "max", "layer:2", "rollout"])
+def test_the_spread_map_read_alone_is_the_records(site, spread_by):
+    """Compare reads only the spread-by map and, of the first run, the image: the same arrays
+    as the whole record gives."""
+    from reportgen import store
+    from reportgen.methods.spread import SpreadSpec
+    from reportgen.publish.comparison import _read_spread
+    from reportgen.table import maps_file
+
+    spec = SpreadSpec.parse(spread_by)
+    for run in ("a", "registers"):
+        analysis = Analysis.load(site[run] / "data")
+        for image in analysis.images[:3]:
+            path = analysis.root / maps_file(image.id)
+            record = store.read_record(path, image.name)
+            values, seen = _read_spread(path, spec, image.name, run, with_image=True)
+            assert np.array_equal(values, spec.select(record.maps))
+            assert values.dtype == np.float64 and np.array_equal(seen, record.seen_image)
+            assert _read_spread(path, spec, image.name, run, with_image=False)[1] is None
+
+
 def test_partial_overlap_lists_what_only_some_runs_have(site):
     data = _data(_compare(site, "a", "partial"))
     assert len(data["images"]) == 12 - 4
@@ -334,6 +355,20 @@ def test_pages_published_away_from_the_runs_frame_the_explorers_the_comparison_c
     assert cli.main(["verify", str(folder)]) == 0
     html_only = _compare(site, "a", "b", slug="html-only", formats=("html", "gfm"))
     assert not (html_only / "runs").exists()  # its pages link the runs' own explorers
+
+
+def test_the_pages_are_the_same_bytes_written_here_or_in_worker_processes(site, tmp_path):
+    hashes = []
+    for workers in (0, 2):
+        root = tmp_path / f"site-{workers}"
+        for run in ("a", "b"):
+            shutil.copytree(site[run], root / "reports" / run)
+        runs = [root / "reports/a", root / "reports/b"]
+        formats = ("html", "jekyll", "hugo")
+        folder = comparison_site.build(runs, root, date=DATE, formats=formats, workers=workers)
+        hashes.append(file_hashes(folder))
+    assert len([name for name in hashes[0] if name.startswith("hugo/") and "/images/" in name])
+    assert hashes[0] == hashes[1]
 
 
 def test_a_rebuild_is_byte_identical_and_re_render_and_verify_agree(site, tmp_path):
