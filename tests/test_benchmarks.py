@@ -83,8 +83,9 @@ def test_shards_benchmark_times_both_builds_and_prints_the_ratio(tmp_path, capsy
 
 
 def test_compare_benchmark_times_the_builds_and_the_comparison(capsys):
-    results = compare.main(["--rows", "12"])
+    results = compare.main(["--rows", "12", "--rounds", "2"])
     assert set(results["seconds"]) == {"build patch8", "build patch16", "compare"}
+    assert len(results["compare_over_build_by_round"]) == len(results["seconds_by_round"]) == 2
     assert all(value > 0 for value in results["seconds"].values())
     weights = results["heaviest_page_bytes"]
     assert set(weights) == {"html", "gfm", "jekyll"}
