@@ -14,8 +14,11 @@ exit, in an order that turns every round:
 
 It prints the median of each and the speed ratios build/peer (peer seconds over build seconds:
 >= 1.0 is as fast as the peer) and build/bare, with the load average before and after (the
-machine may be shared). The peer needs its own environment with torch, torchvision, timm and
-fast-vit-rollout (``--peer-python``); fast-vit-rollout cannot hook HF ViT under transformers 5.
+machine may be shared), and the same of the CPU seconds each used (user and system, of every
+process it started: the build's worker processes too), which vary less than wall time on a
+shared machine and say how much work each does. The peer needs its own environment with torch,
+torchvision, timm and fast-vit-rollout (``--peer-python``); fast-vit-rollout cannot hook HF ViT
+under transformers 5.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -105,28 +109,37 @@ def measure(images: int, rounds: int, batch_size: int, peer_python: Path) -> dic
         installed = work / "installed-cache"
         model_dir = speed.install_model(spec, installed)
         peer_command = [peer_python, PEER_SCRIPT, weights, folder, "--batch-size", batch_size]
-        runs = {
-            "build": lambda: speed.cold_build_seconds(spec, folder, work, installed, batch_size),
-            "peer": lambda: speed.process_seconds(peer_command),
-            "bare": lambda: speed.bare_seconds(model_dir, folder, batch_size),
+        commands = {
+            "build": lambda: speed.cold_build_command(spec, folder, work, installed, batch_size),
+            "peer": lambda: peer_command,
+            "bare": lambda: speed.bare_command(model_dir, folder, batch_size),
         }
-        times: dict[str, list[float]] = {name: [] for name in runs}
+        wall: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         load_before = os.getloadavg()
-        order = list(runs)
+        order = list(commands)
         for _ in range(rounds):
             for name in order:
-                times[name].append(runs[name]())
+                seconds, cpu_seconds = speed.process_times(commands[name]())
+                wall[name].append(seconds)
+                cpu[name].append(cpu_seconds)
+                print(f"{name}: {seconds:.1f} s, {cpu_seconds:.1f} s CPU", file=sys.stderr)
             order = order[1:] + order[:1]
         load_after = os.getloadavg()
-    median = {name: statistics.median(values) for name, values in times.items()}
+    median = {name: statistics.median(values) for name, values in wall.items()}
+    median_cpu = {name: statistics.median(values) for name, values in cpu.items()}
     return {
         "images": images,
         "batch_size": batch_size,
         "rounds": rounds,
-        "seconds": times,
+        "seconds": wall,
+        "cpu_seconds": cpu,
         "median_s": median,
+        "median_cpu_s": median_cpu,
         "build_over_peer": median["peer"] / median["build"],
         "build_over_bare": median["bare"] / median["build"],
+        "build_over_peer_cpu": median_cpu["peer"] / median_cpu["build"],
+        "build_over_bare_cpu": median_cpu["bare"] / median_cpu["build"],
         "twin": twin,
         "load_average_before": load_before,
         "load_average_after": load_after,
@@ -151,9 +164,16 @@ def main(argv: list[str] | None = None) -> dict:
         f"{median['bare']:.1f} s; load average {results['load_average_before'][0]:.1f} before, "
         f"{results['load_average_after'][0]:.1f} after, {results['cores']} cores"
     )
+    cpu = results["median_cpu_s"]
+    print(
+        f"CPU seconds (every process, workers included), median: build {cpu['build']:.1f}, "
+        f"fast-vit-rollout {cpu['peer']:.1f}, bare {cpu['bare']:.1f}"
+    )
     print(
         f"ratios: build/peer={results['build_over_peer']:.2f} "
-        f"build/bare={results['build_over_bare']:.2f}"
+        f"build/bare={results['build_over_bare']:.2f} "
+        f"cpu build/peer={results['build_over_peer_cpu']:.2f} "
+        f"cpu build/bare={results['build_over_bare_cpu']:.2f}"
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -10,6 +10,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -18,6 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def install_model(spec: str, cache_dir: Path) -> Path:
@@ -37,6 +41,35 @@ def process_seconds(command: list) -> float:
     start = time.perf_counter()
     subprocess.run([str(part) for part in command], check=True, cwd=ROOT, capture_output=True)
     return time.perf_counter() - start
+
+
+def process_times(command: list) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of a whole process, from exec to exit; it must
+    succeed. The CPU seconds include every process it started: on Linux this process adopts
+    their orphans (a child subreaper) and reaps them, so a worker pool's processes, children of
+    a fork server that the build does not wait for, count too. CPU seconds vary less than wall
+    time on a machine shared with other jobs. Call it where this process has no other children
+    (it waits for every child)."""
+    _adopt_orphans()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([str(part) for part in command], check=True, cwd=ROOT, capture_output=True)
+    wall = time.perf_counter() - start
+    while True:  # the orphans adopted, as they exit
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def _adopt_orphans() -> None:
+    """Become the parent of orphaned descendants (Linux's PR_SET_CHILD_SUBREAPER), so their CPU
+    time reaches this process's children's usage; elsewhere nothing changes."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def build_against_bare(
@@ -59,10 +92,13 @@ def build_against_bare(
 
 def bare_seconds(model_dir: Path, folder: Path, batch_size: int, device: str = "cpu") -> float:
     """One whole process of :mod:`benchmarks.bare_forward`."""
-    return process_seconds(
-        [sys.executable, "-m", "benchmarks.bare_forward", model_dir, folder]
-        + ["--batch-size", batch_size, "--device", device]
-    )
+    return process_seconds(bare_command(model_dir, folder, batch_size, device))
+
+
+def bare_command(model_dir: Path, folder: Path, batch_size: int, device: str = "cpu") -> list:
+    """The command of one whole process of :mod:`benchmarks.bare_forward`."""
+    command = [sys.executable, "-m", "benchmarks.bare_forward", model_dir, folder]
+    return command + ["--batch-size", batch_size, "--device", device]
 
 
 def cold_build_seconds(
@@ -73,13 +109,25 @@ def cold_build_seconds(
     batch_size: int,
     device: str = "cpu",
 ) -> float:
-    """One whole ``reportgen build`` process into a new site, with a fresh copy of the cache
-    ``installed`` (the model installed, nothing else)."""
+    """One whole ``reportgen build`` process into a new site (:func:`cold_build_command`)."""
+    return process_seconds(cold_build_command(spec, folder, work, installed, batch_size, device))
+
+
+def cold_build_command(
+    spec: str,
+    folder: Path,
+    work: Path,
+    installed: Path,
+    batch_size: int,
+    device: str = "cpu",
+) -> list:
+    """The command of a whole ``reportgen build`` into a new site, with a fresh copy of the
+    cache ``installed`` (the model installed, nothing else) made now."""
     cache, site = work / "round-cache", work / "round-site"
     shutil.rmtree(cache, ignore_errors=True)
     shutil.rmtree(site, ignore_errors=True)
     shutil.copytree(installed, cache)
-    return process_seconds(
+    return (
         [sys.executable, "-m", "reportgen.cli", "build", folder, "--out", site]
         + ["--model", spec, "--device", device, "--batch-size", batch_size]
         + ["--cache-dir", cache, "--slug", "bench", "--date", "2026-01-01"]
