@@ -78,6 +78,7 @@ def site(tiny_vit_dir, tmp_path_factory):
 
     return {
         "root": root,
+        "model": tiny_vit_dir,
         "images": images,
         "build": build,
         "a": build(images, "a"),
@@ -369,6 +370,32 @@ def test_the_pages_are_the_same_bytes_written_here_or_in_worker_processes(site, 
         hashes.append(file_hashes(folder))
     assert len([name for name in hashes[0] if name.startswith("hugo/") and "/images/" in name])
     assert hashes[0] == hashes[1]
+
+
+def test_a_run_whose_explorer_fetches_its_maps_file_is_carried_with_it(site, tmp_path):
+    root = tmp_path / "site"
+    shutil.copytree(site["a"], root / "reports/a")
+    options = ReportOptions(title="maps", slug="maps", date=DATE, explorer_data="maps")
+    fetched = api.build(
+        FolderSource(site["images"], recursive=True),
+        root,
+        AnalysisParams(model=str(site["model"])),
+        options,
+        Execution(device="cpu", cache_dir=tmp_path / "cache"),
+    )
+    runs = [root / "reports/a", fetched]
+    folder = comparison_site.build(runs, root, date=DATE, formats=("jekyll", "distill"))
+    image = _data(folder)["images"][0]["ids"][1]
+    page = (folder / f"runs/2/explorer/{image}.html").read_text()
+    data = re.search(r'data-maps="([^"]+)"', page).group(1)
+    assert (folder / "runs/2/explorer" / data).resolve().is_file()
+    assert not (folder / f"runs/2/explorer/{image}.js").exists()
+    for placed in (
+        f"jekyll/assets/img/a-vs-maps/runs/2/explorer/{image}.html",
+        f"distill/assets/html/{DATE.isoformat()}-a-vs-maps/runs/2/explorer/{image}.html",
+    ):
+        assert (folder / placed).parent.joinpath(data).resolve().is_file(), placed
+    assert cli.main(["check-distill", str(folder / "distill")]) == 0
 
 
 def test_a_rebuild_is_byte_identical_and_re_render_and_verify_agree(site, tmp_path):

@@ -43,7 +43,9 @@ if TYPE_CHECKING:
 
 ROOT = "distill"  # in the report folder: what goes into the fork
 POST_LAYOUT = "distill"
-HTML_ASSETS = (".js", ".css", ".html")  # interactive figures go to assets/html, images to img
+# Interactive figures go to assets/html, images to img; a maps file beside the explorer page
+# that fetches it (a run's, which a comparison carries: --explorer-data maps).
+HTML_ASSETS = (".js", ".css", ".html", ".npz")
 EXPLORER_PAGE = "explorer.distill.html.j2"
 ANONYMOUS = "anonymous"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
