@@ -36,7 +36,10 @@ DTYPES = ("float32", "float16", "bfloat16")
 # Which maps faithfulness scores: the one-grid maps the report shows (max, min, mean, rollout,
 # relevance, plugins), or those and each layer's map too.
 FAITHFULNESS_MAPS = ("aggregates", "all")
-FAITHFULNESS_STEPS = 8  # chosen by measurement against 16 steps: docs/faithfulness.md
+FAITHFULNESS_STEPS = 4  # chosen by measurement against 16 steps: docs/faithfulness.md
+# The precision of faithfulness's forwards: bfloat16 where the device computes it natively (auto),
+# or as asked; a model loaded in reduced precision (--dtype) runs in its own.
+FAITHFULNESS_PRECISIONS = ("auto", "float32", "bfloat16")
 RESULTS_FILE = "results.json"
 RESULTS_FORMAT = 2  # 1 (0.1.0): every image in results.json; 2: images in results.parquet
 MAPS_DIR = "maps"
@@ -64,6 +67,7 @@ class AnalysisParams:
     faithfulness_images: int = 32
     faithfulness_steps: int = FAITHFULNESS_STEPS
     faithfulness_maps: str = "aggregates"  # one of FAITHFULNESS_MAPS
+    faithfulness_precision: str = AUTO  # one of FAITHFULNESS_PRECISIONS
     keep_heads: bool = False  # store every head's CLS attention as float16, not 8-bit
     pca: str = "per-image"  # the feature view's components: fitted per image or on the report
     label_map: dict[str, str] | None = None  # source label -> model class name (--label-map)
@@ -107,6 +111,9 @@ class AnalysisParams:
             problems.append("--faithfulness-steps must be at least 2")
         if self.faithfulness_maps not in FAITHFULNESS_MAPS:
             problems.append(f"--faithfulness-maps must be one of {', '.join(FAITHFULNESS_MAPS)}")
+        if self.faithfulness_precision not in FAITHFULNESS_PRECISIONS:
+            choices = ", ".join(FAITHFULNESS_PRECISIONS)
+            problems.append(f"--faithfulness-precision must be one of {choices}")
         method = registry.methods().get(self.spread_by)
         if method is not None and base.GRADIENTS in method.inputs and not self.relevance:
             problems.append(f"--spread-by {self.spread_by} needs --relevance")

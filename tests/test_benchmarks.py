@@ -115,10 +115,14 @@ def test_faithfulness_benchmark_times_before_and_after_on_the_same_images(
     arguments = ["--model", str(tiny_vit_dir), "--folder", str(folder), "--images", "2"]
     results = faithfulness.main([*arguments, "--rounds", "1", "--json", str(tmp_path / "f.json")])
     assert json.loads((tmp_path / "f.json").read_text()) == json.loads(json.dumps(results))
-    assert results["images"] == 2 and results["steps"] == {"before": 16, "after": 8}
+    assert results["images"] == 2
+    assert results["steps"] == {"before": 16, "after": 4, "after, float32": 4}
+    assert results["precision"]["before"] == results["precision"]["after, float32"] == "float32"
+    assert results["precision"]["after"] in ("float32", "bfloat16")  # as this CPU allows
     # at most 2 + 9 * (steps - 1) forwards: 4 maps and random; fewer where masks coincide
     forwards = results["forwards_per_scored_image"]
-    assert 65 < forwards["before"] <= 137 and 29 < forwards["after"] <= 65
+    assert 29 < forwards["before"] <= 137 and 11 < forwards["after"] <= 29
+    assert forwards["after"] == forwards["after, float32"]
     assert all(len(times) == 1 for times in results["s_per_scored_image"].values())
     assert sorted(results["ranking"]["before"]) == sorted(results["ranking"]["after"])
     assert (
@@ -135,11 +139,24 @@ def test_faithfulness_steps_study_compares_fewer_steps_with_16(tmp_path, tiny_vi
     folder = write_images(tmp_path / "images", 2)
     studies = faithfulness.main(["--model", str(tiny_vit_dir), "--steps-study", str(folder)])
     study = studies[str(folder)]
-    assert study["images"] == 2 and set(study) == {"images", "16", "2", "3", "4", "8"}
-    assert study["16"]["difference"] == 0.0
-    assert all(0.0 <= study[steps]["difference"] <= 1.0 for steps in ("2", "3", "4", "8"))
-    assert sorted(study["4"]["ranking"]) == sorted(study["16"]["ranking"])
+    candidates = ("2 steps", "3 steps", "4 steps", "8 steps")
+    assert study["images"] == 2 and set(study) == {"images", "reference", *candidates}
+    assert all(0.0 <= study[steps]["difference"] <= 1.0 for steps in candidates)
+    assert sorted(study["4 steps"]["ranking"]) == sorted(study["reference"])
     assert "4 steps: largest difference of a mean area" in capsys.readouterr().out
+
+
+def test_faithfulness_precision_study_compares_bfloat16_with_float32(
+    tmp_path, tiny_vit_dir, capsys
+):
+    from conftest import write_images
+
+    folder = write_images(tmp_path / "images", 2)
+    studies = faithfulness.main(["--model", str(tiny_vit_dir), "--precision-study", str(folder)])
+    study = studies[str(folder)]
+    assert set(study) == {"images", "reference", "bfloat16"}
+    assert 0.0 <= study["bfloat16"]["difference"] <= 0.05  # a tiny random model's probabilities
+    assert "against float32" in capsys.readouterr().out
 
 
 def test_incremental_benchmark_runs_and_reports_every_figure(tmp_path, capsys):

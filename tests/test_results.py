@@ -22,6 +22,7 @@ RECORDED = {
     "faithfulness",
     "faithfulness_images",
     "faithfulness_maps",
+    "faithfulness_precision",
     "faithfulness_steps",
     "head_fusion",
     "keep_heads",

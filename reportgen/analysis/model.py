@@ -109,15 +109,19 @@ class LoadedModel:
     dtype: Any = None  # torch dtype of the weights and inputs; None: float32
     pooler: Any = None  # a model without a CLS token: its attention-pooling head's attention
 
-    def outputs(self, pixels: np.ndarray, fast: bool = True) -> np.ndarray:
+    def outputs(self, pixels: np.ndarray, fast: bool = True, bfloat16: bool = False) -> np.ndarray:
         """Class probabilities (classifier), or final CLS or pooled embeddings (backbone), (B, D),
         of model-ready pixels (B, 3, H, W): what faithfulness scores. These forwards need no
-        attention weights, so they take the model's fastest attention path (SDPA) when ``fast``.
+        attention weights, so they take the model's fastest attention path (SDPA) when ``fast``;
+        with ``bfloat16`` they run under bfloat16 autocast (the weights stay as loaded).
         The one forward a backend other than HuggingFace's provides for faithfulness."""
         import torch
 
         inputs = torch.from_numpy(pixels).to(self.device, dtype=self.dtype)
-        with attention_implementation(self.model, FAST_ATTENTION if fast else "eager"):
+        with (
+            attention_implementation(self.model, FAST_ATTENTION if fast else "eager"),
+            torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=bfloat16),
+        ):
             output = self.model(pixel_values=inputs)
         if self.labels is not None:
             return torch.softmax(output.logits.float(), dim=-1).cpu().numpy()

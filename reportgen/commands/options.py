@@ -62,7 +62,7 @@ def add_analysis_options(parser: argparse.ArgumentParser, *, models: str = "") -
     from reportgen.methods.artifacts import ARTIFACT_RULES
     from reportgen.methods.features import PCA_MODES
     from reportgen.methods.maps import HEAD_FUSIONS
-    from reportgen.results import FAITHFULNESS_MAPS, FAITHFULNESS_STEPS
+    from reportgen.results import FAITHFULNESS_MAPS, FAITHFULNESS_PRECISIONS, FAITHFULNESS_STEPS
 
     group = parser.add_argument_group("model and analysis")
     group.add_argument(
@@ -196,6 +196,15 @@ def add_analysis_options(parser: argparse.ArgumentParser, *, models: str = "") -
         help="maps scored: aggregates, the one-grid maps the report shows (max, min, mean, "
         "rollout, relevance; the default), or all: those and each layer's map, one more curve "
         "pair per layer",
+    )
+    group.add_argument(
+        "--faithfulness-precision",
+        choices=FAITHFULNESS_PRECISIONS,
+        default="auto",
+        help="precision of faithfulness's forward passes: auto (the default) is bfloat16 where "
+        "the device computes it natively (CPUs with AMX or AVX-512 BF16, recent GPUs; about 2x "
+        "faster, areas within 0.01) and float32 elsewhere; a model loaded with --dtype float16 "
+        "or bfloat16 runs in its own precision",
     )
     group.add_argument(
         "--pca",

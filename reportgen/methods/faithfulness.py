@@ -186,7 +186,8 @@ class FaithfulnessResult:
     """Deletion and insertion scores of every map over a set of images, with a random baseline.
 
     ``metric`` names the score the curves follow ("target probability" for classifiers, "CLS
-    cosine similarity" for backbones); ``maps`` includes ``random``.
+    cosine similarity" for backbones); ``maps`` includes ``random``; ``precision`` is the
+    forwards' (``float32``, or ``bfloat16`` where the device computes it natively).
     """
 
     metric: str
@@ -194,6 +195,7 @@ class FaithfulnessResult:
     images: int
     baseline: str
     maps: dict[str, MapFaithfulness]
+    precision: str = "float32"  # of the forward passes; results written before were float32
 
     def ranking(self) -> list[str]:
         """Map names, most faithful first: by insertion AUC minus deletion AUC, descending.
@@ -224,6 +226,7 @@ class FaithfulnessResult:
             "steps": self.steps,
             "images": self.images,
             "baseline": self.baseline,
+            "precision": self.precision,
             "maps": {
                 name: {**asdict(scores), **scores.certainty()} for name, scores in self.maps.items()
             },
@@ -231,7 +234,8 @@ class FaithfulnessResult:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FaithfulnessResult:
-        """Read :meth:`to_json`'s data, or an earlier version's (no per-image areas)."""
+        """Read :meth:`to_json`'s data, or an earlier version's (no per-image areas, or no
+        precision: float32)."""
         kept = {field.name for field in fields(MapFaithfulness)}
         return cls(
             metric=str(data["metric"]),
@@ -242,4 +246,5 @@ class FaithfulnessResult:
                 name: MapFaithfulness(**{key: scores[key] for key in kept if key in scores})
                 for name, scores in data["maps"].items()
             },
+            precision=str(data.get("precision", "float32")),
         )

@@ -2,6 +2,7 @@
 known, and real tiny ViT-family models for shapes, JSON and metric names."""
 
 import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,7 +18,11 @@ from reportgen.analysis.faithfulness import (
     BACKBONE_METRIC,
     CLASSIFIER_METRIC,
     FaithfulnessItem,
+    baseline_image,
+    blur_sigma,
     faithfulness,
+    forward_precision,
+    native_bfloat16,
     pixel_masks,
 )
 from reportgen.analysis.model import LoadedModel, ModelRef, attention_implementation
@@ -240,7 +245,7 @@ def test_results_without_per_image_areas_have_no_leads():
 
 def test_json_has_exactly_the_documented_keys_and_round_trips():
     data = json.loads(json.dumps(PER_IMAGE.to_json()))
-    assert set(data) == {"metric", "steps", "images", "baseline", "maps"}
+    assert set(data) == {"metric", "steps", "images", "baseline", "precision", "maps"}
     assert set(data["maps"]["max"]) == {
         "deletion_auc",
         "insertion_auc",
@@ -259,7 +264,9 @@ def test_json_of_earlier_versions_reads_back_without_per_image_areas():
     for scores in data["maps"].values():  # as results.json was before per-image areas
         for key in ("deletion_aucs", "insertion_aucs", *CERTAINTY):
             del scores[key]
+    del data["precision"]  # and before bfloat16 forwards: float32
     assert FaithfulnessResult.from_json(data) == RESULT
+    assert RESULT.precision == "float32"
 
 
 # --- a stand-in model whose right answer is known ----------------------------------------------
@@ -421,6 +428,16 @@ def test_batches_run_across_images_with_the_same_scores():
         assert together.maps[name].deletion_aucs[2] == pytest.approx(alone.deletion_auc)
 
 
+def test_each_map_costs_two_forwards_a_step_and_random_one():
+    """Three maps at 4 steps: per image the unperturbed and the fully blurred image once, then 3
+    deletion and 3 insertion images per map and 3 for random: 2 + (2 * 3 + 1) * 3 = 23."""
+    loaded = counting()
+    rng = np.random.default_rng(3)  # orders that share no perturbed image but the two ends
+    maps = {"true": IMPORTANCE, "b": rng.random(GRID), "c": rng.random(GRID)}
+    faithfulness(loaded, [FaithfulnessItem(checkerboard(), maps)] * 2, steps=4, batch_size=64)
+    assert sum(loaded.model.batches) == 2 * 23
+
+
 def test_pixel_masks_cover_whole_patches_in_row_major_order():
     masks = pixel_masks(np.eye(6, dtype=bool)[[4]], (2, 3), (2, 3), (5, 9))
     expected = np.zeros((5, 9), dtype=bool)
@@ -496,6 +513,113 @@ def test_tiny_models_give_full_results(tmp_path_factory, family, metric):
     assert FaithfulnessResult.from_json(data) == result
 
 
+def direct(loaded: LoadedModel, item: FaithfulnessItem, steps: int) -> dict[str, tuple]:
+    """Per map, (deletion area, insertion area) computed the plain way: every point of every
+    curve a perturbed image of its own, run through the model alone."""
+    image = item.seen_image.astype(np.float32)
+    blurred = baseline_image(item.seen_image, "blur", blur_sigma(loaded.summary.patch_size))
+    summary = loaded.summary
+    n_patches = summary.grid[0] * summary.grid[1]
+
+    def score(removed: np.ndarray, reference: np.ndarray | None) -> tuple[float, np.ndarray]:
+        mask = pixel_masks(removed[None], summary.grid, summary.patch_size, summary.image_size)
+        pixels = np.where(mask[0][..., None], blurred, image)
+        with torch.inference_mode():
+            output = loaded.outputs(model_inputs(pixels[None], loaded.processor), fast=False)[0]
+        if reference is None:
+            return 1.0, output
+        return float(
+            output @ reference / np.linalg.norm(output) / np.linalg.norm(reference)
+        ), output
+
+    _, reference = score(np.zeros(n_patches, dtype=bool), None)
+    areas = {}
+    orders = {name: patch_order(values) for name, values in item.maps.items()}
+    for name, order in orders.items():
+        counts = [int(round(k * n_patches / steps)) for k in range(steps + 1)]
+        deletion = [score(np.isin(np.arange(n_patches), order[:c]), reference)[0] for c in counts]
+        insertion = [score(~np.isin(np.arange(n_patches), order[:c]), reference)[0] for c in counts]
+        areas[name] = (area_under_curve(deletion), area_under_curve(insertion))
+    return areas
+
+
+def test_shared_forwards_give_what_the_plain_computation_gives(tmp_path_factory):
+    """The deduplicated, batched, fast-path scores equal each curve point computed on its own
+    (eager attention, one image per forward), area by area and in the ranking."""
+    loaded = model.load(model.resolve(str(tiny_model_dir(tmp_path_factory, "dinov2"))), "cpu")
+    rng = np.random.default_rng(5)
+    item = FaithfulnessItem(
+        rng.integers(0, 256, (32, 32, 3), dtype=np.uint8),
+        {"a": rng.random((4, 4)), "b": rng.random((4, 4)), "c": -np.arange(16.0).reshape(4, 4)},
+    )
+    result = faithfulness(loaded, [item], steps=4, batch_size=5)
+    expected = direct(loaded, item, steps=4)
+    for name, (deletion, insertion) in expected.items():
+        assert result.maps[name].deletion_auc == pytest.approx(deletion, abs=1e-5)
+        assert result.maps[name].insertion_auc == pytest.approx(insertion, abs=1e-5)
+    plain = sorted(expected, key=lambda name: (expected[name][0] - expected[name][1], name))
+    assert [name for name in result.ranking() if name != "random"] == plain
+
+
+def test_bfloat16_forwards_stay_close_to_float32_and_say_so(tmp_path_factory):
+    loaded = model.load(model.resolve(str(tiny_model_dir(tmp_path_factory, "dinov2"))), "cpu")
+    rng = np.random.default_rng(6)
+    items = [
+        FaithfulnessItem(
+            rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), {"a": rng.random((4, 4))}
+        )
+        for _ in range(2)
+    ]
+    seen = []
+    linear = next(part for part in loaded.model.modules() if isinstance(part, torch.nn.Linear))
+    hook = linear.register_forward_hook(lambda module, args, output: seen.append(output.dtype))
+    full, half = faithfulness(loaded, items), faithfulness(loaded, items, bfloat16=True)
+    hook.remove()
+    assert set(seen) == {torch.float32, torch.bfloat16}  # autocast: the weights stay float32
+    assert next(loaded.model.parameters()).dtype == torch.float32
+    assert (full.precision, half.precision) == ("float32", "bfloat16")
+    for name in ("a", "random"):
+        for area in ("deletion_auc", "insertion_auc"):
+            assert getattr(half.maps[name], area) == pytest.approx(
+                getattr(full.maps[name], area), abs=0.02
+            )
+
+
+def test_a_model_loaded_in_reduced_precision_scores_in_its_own(tmp_path_factory):
+    path = str(tiny_model_dir(tmp_path_factory, "dinov2"))
+    loaded = model.load(model.resolve(path), "cpu", dtype="bfloat16")
+    item = FaithfulnessItem(np.zeros((32, 32, 3), dtype=np.uint8), {"a": np.eye(4)})
+    assert faithfulness(loaded, [item]).precision == "bfloat16"
+    assert faithfulness(loaded, [item], bfloat16=True).precision == "bfloat16"
+
+
+@pytest.mark.parametrize(
+    ("choice", "dtype", "native", "used"),
+    [
+        ("auto", "float32", True, "bfloat16"),
+        ("auto", "float32", False, "float32"),
+        ("float32", "float32", True, "float32"),
+        ("bfloat16", "float32", False, "bfloat16"),  # asked for: emulated, slow, but as asked
+        ("auto", "float16", True, "float16"),  # --dtype float16: the model's own
+        ("float32", "bfloat16", False, "bfloat16"),
+    ],
+)
+def test_forward_precision(monkeypatch, choice, dtype, native, used):
+    from reportgen.analysis import faithfulness as module
+
+    monkeypatch.setattr(module, "native_bfloat16", lambda device: native)
+    assert forward_precision(choice, dtype, "cpu") == used
+
+
+def test_native_bfloat16_asks_the_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert native_bfloat16("cpu")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    assert not native_bfloat16("cpu")
+    assert not native_bfloat16("mps")
+
+
 @pytest.mark.parametrize("family", ["vit", "dinov2"])
 def test_outputs_take_the_fast_attention_path_and_switch_back(tmp_path_factory, family):
     loaded = model.load(model.resolve(str(tiny_model_dir(tmp_path_factory, family))), "cpu")
@@ -568,12 +692,16 @@ def test_build_with_faithfulness_ranks_the_maps_on_the_page(
 
     folder = write_images(tmp_path / "images", 5)
     params = AnalysisParams(
-        model=str(tiny_vit_dir), faithfulness=True, faithfulness_images=3, faithfulness_steps=4
+        model=str(tiny_vit_dir),
+        faithfulness=True,
+        faithfulness_images=3,
+        faithfulness_steps=4,
+        faithfulness_precision="float32",
     )
     report_options = ReportOptions(slug="faith", date=parse_date("2024-05-24"))
     report = api.build(folder, tmp_path / "site", params, report_options, execution)
     stored = json.loads((report / "data" / "results.json").read_text())["faithfulness"]
-    assert stored["images"] == 3 and stored["steps"] == 4
+    assert stored["images"] == 3 and stored["steps"] == 4 and stored["precision"] == "float32"
     assert stored["metric"] == CLASSIFIER_METRIC
     assert set(stored["maps"]) == {"max", "min", "mean", "rollout", "random"}
     ranking = FaithfulnessResult.from_json(stored).ranking()
@@ -592,3 +720,6 @@ def test_build_with_faithfulness_ranks_the_maps_on_the_page(
     monkeypatch.setattr(analyze_module, "load", no_model)
     again = api.build(folder, tmp_path / "site", params, report_options, execution)
     assert json.loads((again / "data" / "results.json").read_text())["faithfulness"] == stored
+    in_bfloat16 = replace(params, faithfulness_precision="bfloat16")  # another cache entry
+    with pytest.raises(AssertionError, match="the model was loaded"):
+        api.build(folder, tmp_path / "site", in_bfloat16, report_options, execution)

@@ -56,6 +56,7 @@ def test_analyze_and_build_share_the_analysis_options():
     flags += ["--rollout-start-layer", "1", "--artifacts", "keep", "--relevance"]
     flags += ["--target-class", "cat", "--faithfulness", "--faithfulness-images", "4"]
     flags += ["--faithfulness-steps", "16", "--faithfulness-maps", "all"]
+    flags += ["--faithfulness-precision", "float32"]
     flags += ["--keep-heads", "--cache-dir", "c", "--no-cache", "--dtype", "float16"]
     flags += ["--workers", "2", "--engine", "ray", "--ray-address", "auto", "--ray-actors", "3"]
     expected_params = AnalysisParams(
@@ -74,6 +75,7 @@ def test_analyze_and_build_share_the_analysis_options():
         faithfulness_images=4,
         faithfulness_steps=16,
         faithfulness_maps="all",
+        faithfulness_precision="float32",
         keep_heads=True,
     )
     expected_execution = Execution(
