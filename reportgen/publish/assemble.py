@@ -152,6 +152,7 @@ def faithfulness_section(
         baseline=result.baseline,
         scores=tuple(scores),
         chart=chart,
+        precision=result.precision,
     )
 
 

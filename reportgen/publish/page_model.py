@@ -129,6 +129,7 @@ class Faithfulness:
     baseline: str
     scores: tuple[MapScore, ...]  # best first
     chart: Chart | None
+    precision: str = "float32"  # of the forward passes; the page names any other
 
 
 @dataclass(frozen=True)

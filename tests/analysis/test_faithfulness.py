@@ -720,6 +720,11 @@ def test_build_with_faithfulness_ranks_the_maps_on_the_page(
     monkeypatch.setattr(analyze_module, "load", no_model)
     again = api.build(folder, tmp_path / "site", params, report_options, execution)
     assert json.loads((again / "data" / "results.json").read_text())["faithfulness"] == stored
-    in_bfloat16 = replace(params, faithfulness_precision="bfloat16")  # another cache entry
-    with pytest.raises(AssertionError, match="the model was loaded"):
-        api.build(folder, tmp_path / "site", in_bfloat16, report_options, execution)
+    assert "forward passes in" not in page  # float32 goes unsaid, as in earlier reports
+
+    monkeypatch.undo()
+    in_bfloat16 = replace(params, faithfulness_precision="bfloat16")
+    report = api.build(folder, tmp_path / "site", in_bfloat16, report_options, execution)
+    scored = json.loads((report / "data" / "results.json").read_text())["faithfulness"]
+    assert scored["precision"] == "bfloat16"  # not the float32 scores: the cache key has it
+    assert "(forward passes in bfloat16)." in (report / "index.html").read_text()
