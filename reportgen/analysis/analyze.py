@@ -23,14 +23,7 @@ from reportgen.analysis.engines.base import Engine, Job, Stored
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import ExtractOptions, artifact_profile
 from reportgen.analysis.faithfulness import FaithfulnessItem, faithfulness, forward_precision
-from reportgen.analysis.model import (
-    FAST_ATTENTION,
-    LoadedModel,
-    ModelRef,
-    load,
-    pick_device,
-    resolve,
-)
+from reportgen.analysis.model import FAST_ATTENTION, LoadedModel, ModelRef, load, resolve
 from reportgen.analysis.relevance import resolve_target
 from reportgen.analysis.sources import Source, as_source
 from reportgen.errors import ReportgenError
@@ -348,9 +341,6 @@ def _faithfulness(
     picked = [
         summaries[i] for i in pick_evenly([s.level for s in summaries], params.faithfulness_images)
     ]
-    precision = forward_precision(
-        params.faithfulness_precision, params.dtype, pick_device(session.device)
-    )
     key = store.content_key(
         {
             "records": [record_keys[s.index] for s in picked],
@@ -358,7 +348,9 @@ def _faithfulness(
             "maps": params.faithfulness_maps,
             "target_class": params.target_class,
             "attention": FAST_ATTENTION,
-            "precision": precision,
+            # as asked: resolving auto needs torch, which a rerun from the cache need not
+            # import; the scores record the precision they were computed in
+            "precision": params.faithfulness_precision,
             "code": store.source_fingerprint("analysis.faithfulness", "methods.faithfulness"),
         }
     )
@@ -372,6 +364,7 @@ def _faithfulness(
     for summary in picked:
         record = store.read_record(maps_dir / f"{summary.id}.npz", summary.name)
         items.append(FaithfulnessItem(record.seen_image, _scored_maps(record, params), target))
+    precision = forward_precision(params.faithfulness_precision, params.dtype, loaded.device)
     scores = faithfulness(
         loaded, items, steps=params.faithfulness_steps, bfloat16=precision == "bfloat16"
     ).to_json()
