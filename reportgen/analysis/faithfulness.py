@@ -245,7 +245,7 @@ def faithfulness(
     *,
     steps: int = FAITHFULNESS_STEPS,
     baseline: str = "blur",
-    batch_size: int = 32,
+    batch_size: int = 64,  # bfloat16 (AMX) runs larger batches faster per image
     seed: int = 0,
     fast: bool = True,
     bfloat16: bool = False,
