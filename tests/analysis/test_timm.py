@@ -205,6 +205,12 @@ def test_backbone_faithfulness_scores_the_final_cls_embedding():
     item = FaithfulnessItem(seen[0], {"ramp": np.arange(grid[0] * grid[1]).reshape(grid)})
     result = faithfulness(loaded, [item], steps=4)
     assert result.metric == "CLS cosine similarity"
+    in_bfloat16 = faithfulness(loaded, [item], steps=4, bfloat16=True)  # autocast on timm too
+    assert in_bfloat16.precision == "bfloat16"
+    for name in ("ramp", "random"):
+        assert in_bfloat16.maps[name].deletion_auc == pytest.approx(
+            result.maps[name].deletion_auc, abs=0.02
+        )
 
 
 def test_weights_from_a_safetensors_file(tmp_path):
