@@ -179,12 +179,14 @@ def _chunks(items: list[int], size: int) -> list[list[int]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-def _layout(labels: Sequence[str], columns: int | None) -> list[list[int]]:
-    """Rows of tile indices: the input (tile 0) and the aggregates first, then layers L1..LN,
-    then the token norms N1..NN when there are.
+def _layout(labels: Sequence[str], columns: int | None) -> tuple[list[list[int]], list[list[int]]]:
+    """Rows of tile indices: the input (tile 0) and the aggregates first, then layers L1..LN;
+    and the rows of the half-size tiles: the token norms N1..NN when there are, twice as many
+    to a row.
 
     By default the layers fill balanced rows of at most ``MAX_COLUMNS`` (12 layers: 2 rows of
-    6), and the row is widened so the input and the aggregates fit on one row above them.
+    6, and the norms one row of 12), and the row is widened so the input and the aggregates fit
+    on one row above them.
     """
     layers, norms = (
         [i for i, label in enumerate(labels) if i and pattern.fullmatch(label)]
@@ -194,7 +196,7 @@ def _layout(labels: Sequence[str], columns: int | None) -> list[list[int]]:
     if columns is None:
         layer_rows = max(1, -(-len(layers) // MAX_COLUMNS))
         columns = max(-(-len(layers) // layer_rows), min(len(first), MAX_COLUMNS))
-    return _chunks(first, columns) + _chunks(layers, columns) + _chunks(norms, columns)
+    return _chunks(first, columns) + _chunks(layers, columns), _chunks(norms, 2 * columns)
 
 
 def colour_pixels(channels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -225,35 +227,41 @@ def compose_figure(
     """One figure per image: the input as the model saw it, then a labelled overlay per map.
 
     Layout: the input and the aggregates (max, min, mean, rollout) on the first row, a summary
-    read before the detail; then the layers L1..LN in rows; then the ``colorbar``, if any.
-    ``columns`` overrides the row width. The image is resized once to the panel size and every
-    grid is upsampled straight to it, so no full-resolution overlay is made and thrown away.
+    read before the detail; then the layers L1..LN in rows; then the token norms N1..NN at half
+    size, two in the width of a panel (an overview: the explorer shows each at full size); then
+    the ``colorbar``, if any. ``columns`` overrides the row width. The image is resized once
+    per panel size and every grid is upsampled straight to it, so no full-resolution overlay is
+    made and thrown away.
     """
     if columns is not None and columns < 1:
         raise ReportgenError(f"columns must be at least 1, got {columns}")
-    panel_h, panel_w = _scaled_shape(image.shape[:2], panel_size)
-    base = np.asarray(Image.fromarray(image).resize((panel_w, panel_h), Image.Resampling.BILINEAR))
-    tiles = [("input", base)] + [
-        (panel.label, _panel_pixels(base, panel, cmap, alpha)) for panel in panels
-    ]
-    rows = _layout([label for label, _ in tiles], columns)
-    n_columns = max(len(row) for row in rows)
-    cell_h, cell_w = panel_h + LABEL_HEIGHT, panel_w
-    width = n_columns * cell_w + (n_columns + 1) * GAP
-    height = len(rows) * cell_h + (len(rows) + 1) * GAP
+    labels = ["input", *(panel.label for panel in panels)]
+    rows, small_rows = _layout(labels, columns)
+    full = _scaled_shape(image.shape[:2], panel_size)
+    half = _scaled_shape(image.shape[:2], max(1, (panel_size - GAP) // 2))
+    bands = [(row, full) for row in rows] + [(row, half) for row in small_rows]
+    width = max(len(row) * (shape[1] + GAP) + GAP for row, shape in bands)
+    height = sum(shape[0] + LABEL_HEIGHT + GAP for _, shape in bands) + GAP
     if colorbar is not None:
         height += COLORBAR_HEIGHT + GAP
         width = max(width, _colorbar_width(colorbar))
     canvas = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
-    for row_index, row in enumerate(rows):
-        top = GAP + row_index * (cell_h + GAP)
-        for column_index, tile_index in enumerate(row):
-            label, pixels = tiles[tile_index]
-            left = GAP + column_index * (cell_w + GAP)
-            centre = (left + cell_w / 2, top + LABEL_HEIGHT / 2)
-            draw.text(centre, label, fill=TEXT_COLOUR, font=font(), anchor="mm")
+    picture = Image.fromarray(image)
+    bases = {
+        shape: np.asarray(picture.resize(shape[::-1], Image.Resampling.BILINEAR))
+        for _, shape in bands
+    }
+    top = GAP
+    for row, (panel_h, panel_w) in bands:
+        base = bases[panel_h, panel_w]
+        for column, index in enumerate(row):
+            pixels = _panel_pixels(base, panels[index - 1], cmap, alpha) if index else base
+            left = GAP + column * (panel_w + GAP)
+            centre = (left + panel_w / 2, top + LABEL_HEIGHT / 2)
+            draw.text(centre, labels[index], fill=TEXT_COLOUR, font=font(), anchor="mm")
             canvas.paste(Image.fromarray(pixels), (left, top + LABEL_HEIGHT))
+        top += panel_h + LABEL_HEIGHT + GAP
     if colorbar is not None:
         _draw_colorbar(canvas, height - GAP - COLORBAR_HEIGHT, colorbar, cmap)
     return canvas

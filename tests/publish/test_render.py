@@ -135,6 +135,23 @@ def test_compose_figure_columns_override():
     assert figure.size == (3 * 40 + 4 * render.GAP, 4 * (30 + render.LABEL_HEIGHT) + 5 * render.GAP)
 
 
+def test_compose_figure_draws_the_token_norms_in_one_row_of_half_size_panels():
+    """12 norms: one row, two panels in the width of one, each the norm map over the image."""
+    norm_labels = [f"N{index}" for index in range(1, 13)]
+    panels = labelled_maps(LAYER_LABELS + AGGREGATES + norm_labels)
+    figure = render.compose_figure(IMAGE, panels, panel_size=80)
+    gap, strip = render.GAP, render.LABEL_HEIGHT
+    small_w, small_h = 38, 28  # longer side (80 - gap) / 2, 64x48 image
+    assert figure.size == (6 * 80 + 7 * gap, 3 * (60 + strip) + (small_h + strip) + 5 * gap)
+    top = 4 * gap + 3 * (60 + strip) + strip
+    base = Image.fromarray(IMAGE).resize((small_w, small_h), Image.Resampling.BILINEAR)
+    for column in (0, 11):
+        left = gap + column * (small_w + gap)
+        tile = np.asarray(figure)[top : top + small_h, left : left + small_w]
+        expected = render.overlay(np.asarray(base), panels[-12 + column].values, "jet", 0.5)
+        np.testing.assert_array_equal(tile, expected)
+
+
 def test_compose_figure_draws_labels():
     figure = np.asarray(render.compose_figure(IMAGE, labelled_maps(["L1"]), panel_size=80))
     gap, strip = render.GAP, render.LABEL_HEIGHT
