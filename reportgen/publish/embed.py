@@ -131,7 +131,7 @@ def snippet(
     shown = (
         [figure.file]
         if what == "figure"
-        else [files.page, files.data, files.script, files.colormaps]
+        else [files.page, files.data, files.script, files.colormaps, files.style]
     )
     stored = flavours.options(stored=options.flavour_options).get(flavour.name)
     address = page_model.ReportAddress(options.slug, options.date)

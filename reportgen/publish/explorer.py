@@ -37,6 +37,7 @@ from reportgen.publish.figures import FigureStyle
 from reportgen.publish.flavours.distill import EXPLORER_PAGE
 from reportgen.publish.folders import DATA_DIR
 from reportgen.publish.page_model import ExplorerFiles
+from reportgen.publish.pages import PAGE_STYLE
 from reportgen.publish.templates import Templates
 from reportgen.quantise import quantise
 from reportgen.record import ImageRecord
@@ -59,6 +60,7 @@ def files(image_id: str, maps: bool = False) -> ExplorerFiles:
         f"{FOLDER}/{SCRIPT}",
         f"{FOLDER}/{COLORMAPS}",
         f"{FOLDER}/{image_id}.html",
+        PAGE_STYLE,
     )
 
 
@@ -142,6 +144,7 @@ def standalone_page(
     variables = {
         "name": image.name,
         "layers": analysis.model.layers,
+        "style_src": None,  # its rules inline
         **{key: data_url("text/javascript", data) for key, data in scripts.items()},
     }
     return templates.render(HTML_ESCAPING, EXPLORER_PAGE, variables).decode()
@@ -173,6 +176,7 @@ def page_html(name: str, layers: int, image_files: ExplorerFiles, templates: Tem
         "data_src": posixpath.relpath(image_files.data, FOLDER),
         "script_src": posixpath.basename(image_files.script),
         "colormaps_src": posixpath.basename(image_files.colormaps),
+        "style_src": posixpath.relpath(image_files.style, FOLDER),
     }
     return templates.render(HTML_ESCAPING, EXPLORER_PAGE, variables)
 

@@ -35,6 +35,7 @@ class ExplorerFiles:
     script: str  # the explorer itself
     colormaps: str  # the report's lookup tables and alpha
     page: str  # a page of its own beside them, which a post frames in an <iframe>
+    style: str  # that page's stylesheet, beside it
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,10 @@ TABLE_SORT_SCRIPT = "explorer/table-sort.js"  # the html front page's per-class 
 # includes the template), jekyll pages link this copy, as the theme's own CSS does not have them.
 EXPLORER_STYLE = "explorer/explorer.css"
 EXPLORER_STYLE_TEMPLATE = "_explorer.css"  # plain CSS: no Jinja or Liquid syntax
+# Every rule of the html pages (_style.css and _explorer.css), one file the gallery, image and
+# explorer pages link rather than each inlining 5 kB; the front page inlines them (it works alone).
+PAGE_STYLE = "explorer/page.css"
+PAGE_STYLE_TEMPLATES = ("_style.css", EXPLORER_STYLE_TEMPLATE)
 NAME_INDEX_CHUNK = 2000  # names per script of the filter's index: about 100 KB
 PAGES_PER_TASK = 32  # gallery and image pages a worker renders per task (the renderer travels)
 
@@ -72,9 +76,12 @@ def write_overlay_script(report_dir: Path, templates: Templates) -> None:
 
 
 def write_explorer_style(report_dir: Path, templates: Templates) -> None:
-    """The stylesheet of the explorer and the report-wide control, for the jekyll pages."""
+    """The stylesheet of the explorer and the report-wide control, for the jekyll pages, and
+    that of the html gallery, image and explorer pages (:data:`PAGE_STYLE`)."""
     source = templates.file(EXPLORER_STYLE_TEMPLATE)
     store.atomic_write(Path(report_dir) / EXPLORER_STYLE, source.read_bytes())
+    rules = [templates.file(name).read_bytes() for name in PAGE_STYLE_TEMPLATES]
+    store.atomic_write(Path(report_dir) / PAGE_STYLE, b"".join(rules))
 
 
 def _write_name_index(
@@ -158,6 +165,7 @@ class _FlavourPages:
                 "overlay_script": OVERLAY_SCRIPT,
                 "table_sort_script": TABLE_SORT_SCRIPT,
                 "explorer_style": EXPLORER_STYLE,
+                "page_style": PAGE_STYLE,
                 **self.flavour.variables(self.options),
             }
             variables["m"] = self.templates.macros(
@@ -324,7 +332,7 @@ def shown_files(
     explorers = [
         file
         for files in (item.explorer for item in (*front, *images) if item.explorer)
-        for file in (files.data, files.script, files.colormaps, files.page)
+        for file in (files.data, files.script, files.colormaps, files.page, files.style)
     ]
     if not scripts:
         return [*pictures, *(explorers if explorer_pages else [])]

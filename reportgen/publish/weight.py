@@ -28,7 +28,7 @@ KINDS = (
     "thumbnails",
     "charts",
     "data tables",
-    "scripts",
+    "scripts",  # and stylesheets
     "manifest",
 )
 _BY_FOLDER = {
@@ -47,7 +47,7 @@ def kind(name: str) -> str:
     if name == MANIFEST_FILE:
         return "manifest"
     if explorer.FOLDER in parts:
-        if file in (explorer.SCRIPT, explorer.COLORMAPS):
+        if file in (explorer.SCRIPT, explorer.COLORMAPS) or file.endswith(".css"):
             return "scripts"
         return "explorer pages" if file.endswith(".html") else "explorer data"
     if folders.DATA_DIR in parts:

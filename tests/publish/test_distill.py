@@ -238,8 +238,9 @@ def test_explorers_are_iframes_of_pages_beside_their_data(tmp_path):
         "explorer/explorer.js",
         "explorer/c.js",
         f"explorer/{image}.html",
+        pages.PAGE_STYLE,
     )
-    for file in (files_.data, files_.script, files_.colormaps, pages.EXPLORER_STYLE):
+    for file in (files_.data, files_.script, files_.colormaps, files_.style, pages.EXPLORER_STYLE):
         (report_dir / file).parent.mkdir(parents=True, exist_ok=True)
         (report_dir / file).write_text("// script\n")
     page_html = explorer.page_html(figure.name, 12, files_, Templates())
@@ -255,8 +256,9 @@ def test_explorers_are_iframes_of_pages_beside_their_data(tmp_path):
     explorer_page = (report_dir / "distill" / page).read_text()
     assert f'<script src="{image}.js" data-explorer="explorer">' in explorer_page
     assert '<script src="explorer.js">' in explorer_page and "&lt;script&gt;" in explorer_page
+    assert '<link rel="stylesheet" href="page.css">' in explorer_page
     folder = report_dir / "distill"
-    for name in ("explorer.js", "c.js", f"{image}.js", f"{image}.html"):
+    for name in ("explorer.js", "c.js", f"{image}.js", f"{image}.html", "page.css"):
         assert (folder / f"assets/html/{NAME}/explorer/{name}").is_file()
     assert distill_check.check_folder(folder)[1] == []
 

@@ -159,7 +159,13 @@ def test_the_explorer_snippets_frame_the_page_the_report_ships(report_dir):
     assert f"<iframe src=\"{{{{ 'assets/img/{SLUG}/{page}' | relative_url }}}}\"" in jekyll.text
     assert jekyll.site_root and [place for _, place in jekyll.files] == [
         f"assets/img/{SLUG}/explorer/{name}"
-        for name in (f"{plain.id}.html", f"{plain.id}.js", "explorer.js", "colormaps.js")
+        for name in (
+            f"{plain.id}.html",
+            f"{plain.id}.js",
+            "explorer.js",
+            "colormaps.js",
+            "page.css",
+        )
     ]
     assert all(source.is_file() for source, _ in jekyll.files)
     distill = embed.snippet(report_dir, plain.id, "distill", "explorer").text

@@ -19,6 +19,7 @@ from reportgen.publish import folders, weight
         ("explorer/000-cat.html", "explorer pages"),
         ("explorer/explorer.js", "scripts"),
         ("explorer/colormaps.js", "scripts"),
+        ("explorer/page.css", "scripts"),
         ("data/maps/000-cat.npz", "maps files"),
         ("data/results.parquet", "data tables"),
         ("sprites/000-cat.webp", "sprites"),
