@@ -56,7 +56,9 @@ $(DEMO_STAMP): pyproject.toml Makefile
 # few of them, as one HTML report in a site that git ignores. Run again, it takes its results
 # from reportgen's cache and only writes the report anew.
 DEMO_SITE ?= build/demo-site
-DEMO_OPTIONS ?= --faithfulness --faithfulness-images 2 --format html
+# The demo is opened from disk: its explorers read data scripts, which work there (the default
+# maps files need a web server).
+DEMO_OPTIONS ?= --faithfulness --faithfulness-images 2 --format html --explorer-data scripts
 
 demo: $(DEMO_STAMP)
 	$(BIN)/reportgen build examples/images --labels-from-folders --out $(DEMO_SITE) --model $(MODEL) \

@@ -161,14 +161,15 @@
     };
   }
 
-  // An explorer whose data is the image's maps file (--explorer-data maps): fetched over
-  // http(s); a page opened from disk cannot fetch, so it says how to serve it.
+  // An explorer whose data is the image's maps file (--explorer-data maps, the default): fetched
+  // over http(s); a page opened from disk cannot fetch, so it says how to serve it.
   async function loadMaps(root, url) {
     try {
       if (location.protocol === "file:") {
         throw new Error(
           "this explorer reads the image's maps file, which a browser loads only from a web " +
-            "server: serve the report's folder (python -m http.server) and open the page there"
+            "server: serve the report's folder (python -m http.server) and open the page " +
+            "there, or rebuild the report with --explorer-data scripts to view it from disk"
         );
       }
       const response = await fetch(url);

@@ -98,6 +98,7 @@ def test_report_with_format_3_maps_without_heads_rerenders(analysis_params, tmp_
         date=parse_date("2025-01-01"),
         gallery=GallerySettings(gallery_threshold=2),
         formats=("html",),
+        explorer_data="scripts",  # the data scripts say what the maps file holds
     )
     report = api.build(
         write_images(tmp_path / "images", 3),

@@ -455,10 +455,11 @@ def add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> No
     group.add_argument(
         "--explorer-data",
         choices=("scripts", "maps"),
-        help="where the attention explorer reads an image's data: scripts = a data script per "
-        "image (about 52 kB for ViT-S; works from disk too); maps = the image's maps file, "
-        "fetched, so nothing is stored twice, but only over http(s): a page opened from disk "
-        "says how to serve it (default: scripts)" + kept,
+        help="where the attention explorer reads an image's data: maps = the image's maps "
+        "file, fetched, so nothing is stored twice, but only over http(s): a page opened from "
+        "disk says how to serve it; scripts = a data script per image (about 52 kB more per "
+        "image for ViT-S; works from disk too) (default: maps; scripts with --format distill)"
+        + kept,
     )
 
 

@@ -51,6 +51,7 @@ class GallerySettings:
 
 
 EXPLORER_DATA = ("scripts", "maps")  # see ReportOptions.explorer_data
+LEGACY_EXPLORER_DATA = "scripts"  # what reports whose manifests do not record it were built with
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,10 @@ class ReportOptions:
     style: FigureStyle = field(default_factory=FigureStyle)
     templates_dir: Path | None = None
     gallery: GallerySettings = field(default_factory=GallerySettings)
-    # where the explorer reads an image's data: its own script (works from disk), or the maps
-    # file itself, fetched (over http(s) only; no data script: 52 kB less per image of ViT-S)
-    explorer_data: str = "scripts"
+    # where the explorer reads an image's data: the maps file itself, fetched (over http(s)
+    # only; no second copy), or its own script (works from disk too; 52 kB more per image of
+    # ViT-S). None: maps, or scripts with the distill flavour, whose post needs data scripts
+    explorer_data: str | None = None
     # each flavour's own options by flavour name (see publish.flavours; missing: the defaults)
     flavour_options: dict[str, Any] = field(default_factory=dict)
 
@@ -92,6 +94,9 @@ class ReportOptions:
         if self.style.image_format not in render.FORMAT_EXTENSIONS:
             raise ReportgenError(f"unknown image format {self.style.image_format!r}")
         self.gallery.validated()
+        if self.explorer_data is None:
+            chosen = "scripts" if "distill" in self.formats else "maps"
+            return replace(self, explorer_data=chosen).validated()
         if self.explorer_data not in EXPLORER_DATA:
             raise ReportgenError(
                 f"--explorer-data must be one of {', '.join(EXPLORER_DATA)}, "
@@ -122,7 +127,7 @@ class ReportOptions:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ReportOptions:
-        data = dict(data)
+        data = {"explorer_data": LEGACY_EXPLORER_DATA, **data}
         gallery = {key: data.pop(key) for key in GallerySettings.FIELDS if key in data}
         data["gallery"] = GallerySettings(**gallery)
         data["flavour_options"] = flavours.options_from_json(data)

@@ -494,9 +494,10 @@ def test_image_pages_link_back_and_their_files_resolve(served, tab):
         expected = [
             '<script src="../explorer/explorer.js"></script>',
             '<script src="../explorer/colormaps.js"></script>',
-            f'<script src="../explorer/{page.stem}.js" data-explorer="explorer"></script>',
-        ]
+        ]  # the explorer's data: the maps file, which it fetches
         assert _script_surface(tab.page)["scripts"] == expected
+        maps = tab.page.get_attribute("#explorer", "data-maps")
+        assert maps == f"../data/maps/{page.stem}.npz"
         urls = {urlsplit(url).path for url in _assert_references_resolve(tab)}
         assert any("/data/maps/" in url for url in urls)
         assert any("/gallery/" in url for url in urls)

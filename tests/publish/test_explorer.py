@@ -56,7 +56,11 @@ def reports(tiny_vit_dir, tmp_path_factory) -> Reports:
     tmp = tmp_path_factory.mktemp("explorer")
     date = parse_date("2024-05-24")
     options = ReportOptions(
-        slug="heads", date=date, gallery=GallerySettings(gallery_threshold=2), formats=("html",)
+        slug="heads",
+        date=date,
+        gallery=GallerySettings(gallery_threshold=2),
+        formats=("html",),
+        explorer_data="scripts",  # pages opened from disk: test_explorer_maps serves the default
     )
     heads = api.build(
         FolderSource(_hostile_folder(tmp / "hostile"), recursive=True),
@@ -74,6 +78,7 @@ def reports(tiny_vit_dir, tmp_path_factory) -> Reports:
             date=date,
             gallery=GallerySettings(gallery_threshold=2),
             formats=("html",),
+            explorer_data="scripts",
         ),
         Execution(device="cpu", cache_dir=tmp / "cache"),
     )
@@ -84,7 +89,7 @@ def reports(tiny_vit_dir, tmp_path_factory) -> Reports:
         FolderSource(tmp / "hostile", recursive=True),
         tmp / "site",
         AnalysisParams(model=str(tiny_vit_dir), keep_heads=True),
-        ReportOptions(slug="single", date=date, formats=("html", "gfm")),
+        ReportOptions(slug="single", date=date, formats=("html", "gfm"), explorer_data="scripts"),
         Execution(device="cpu", cache_dir=tmp / "cache"),
     )
     return Reports(heads, no_heads, single)
@@ -130,6 +135,11 @@ class BrowserTab:
             for folder, name in names
             if folder == explorer.FOLDER and name.endswith(".js") and name not in shared
         ]
+
+    def maps_files(self) -> list[str]:
+        """The images whose maps file the page fetched (the default explorer data), by id."""
+        paths = [urlsplit(url).path for url in self.requests if not url.startswith("data:")]
+        return [path.rsplit("/", 1)[-1].removesuffix(".npz") for path in paths if ".npz" in path]
 
     def assert_clean(self) -> None:
         assert self.errors == [], self.errors

@@ -1,7 +1,8 @@
-"""The explorer reading each image's maps file itself (``--explorer-data maps``, issue 23), in
-headless Chromium: served over http(s) it fetches the ``.npz`` and draws the Python overlays
-(layers, raw heads, single heads, max/min/mean it recomputes, rollout), on image pages and inline;
-opened from disk it says how to serve the folder; no data script is written or requested.
+"""The explorer reading each image's maps file itself (``--explorer-data maps``, the default
+since issue 23), in headless Chromium: served over http(s) it fetches the ``.npz`` and draws the
+Python overlays (layers, raw heads, single heads, max/min/mean it recomputes, rollout), on image
+pages and inline; opened from disk it says how to serve the folder or rebuild with data scripts;
+no data script is written or requested.
 """
 
 from __future__ import annotations
@@ -41,9 +42,7 @@ def served(tiny_vit_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("explorer-maps")
     site = tmp / "site"
     execution = Execution(device="cpu", cache_dir=tmp / "cache")
-    options = ReportOptions(
-        date=parse_date("2024-05-24"), formats=("html", "jekyll"), explorer_data="maps"
-    )
+    options = ReportOptions(date=parse_date("2024-05-24"), formats=("html", "jekyll"))
     pages = api.build(
         write_images(tmp / "images", 3, seed=3),
         site,
@@ -142,7 +141,7 @@ def test_a_page_opened_from_disk_says_how_to_serve_it(browser, served):  # noqa:
         tab.open(page_path)
         tab.page.wait_for_selector("#explorer[data-ready=unavailable]", timeout=10_000)
         status = tab.page.inner_text("#explorer [data-control=status]")
-        assert "python -m http.server" in status
+        assert "python -m http.server" in status and "--explorer-data scripts" in status
         assert tab.page.locator("#explorer canvas").is_hidden()
         tab.assert_clean()  # nothing fetched, nothing failed
 

@@ -70,7 +70,7 @@ def test_an_unchanged_image_is_linked_not_rewritten(tmp_path, analysis_params, o
         assert (report / "versions/1" / name).stat().st_ino == inode, name
     # the same files in the new version, where the image is 003 now
     assert (report / "figures/003-img02.webp").stat().st_ino == before[names[0]]
-    assert (report / explorer.files("003-img02").data).is_file()
+    assert (report / explorer.files("003-img02", maps=True).data).is_file()
 
 
 def test_render_with_another_title_gives_the_files_of_a_cold_build(

@@ -588,12 +588,9 @@ def test_gallery_and_image_pages_run_no_liquid_and_show_hostile_names_as_text(ga
         text = page.read_text(encoding="utf-8")
         scan = PostScan(text)
         scripts = re.findall(r"<script[^>]*>", text)
-        if "/images/" in page.as_posix():  # the explorer: its three scripts, in the assets
+        if "/images/" in page.as_posix():  # the explorer: its two scripts, in the assets
             explorer = _asset_scripts(GALLERY_SLUG, ["explorer.js", "colormaps.js"])
-            data = _asset_scripts(
-                GALLERY_SLUG, [f"{page.parent.name}.js"], ' data-explorer="explorer"'
-            )
-            assert scripts == explorer + data, page
+            assert scripts == explorer, page  # its data: the maps file, fetched
         else:  # the report-wide control
             assert scripts == _asset_scripts(GALLERY_SLUG, ["slider.js"], ' defer=""'), page
         assert not scan.event_handlers, page
@@ -718,7 +715,7 @@ def test_the_explorer_runs_in_the_built_site(gallery_site, gallery_server, brows
         tab.page.focus("#explorer-layer")
         tab.page.keyboard.press("ArrowLeft")
         assert tab.canvas() != before
-        assert tab.explorer_data() == [image.id]
+        assert tab.maps_files() == [image.id] and tab.explorer_data() == []
         tab.assert_clean()
 
 
@@ -814,8 +811,8 @@ def test_the_report_wide_control_switches_the_built_pages(gallery_server, browse
 
 @pytest.mark.browser
 def test_inline_explorers_run_in_the_built_post(report, builds, browser):  # noqa: F811
-    """A single-page post: opening the inline explorers of hostile names loads just their data
-    and draws; the report-wide control switches the figures."""
+    """A single-page post: opening the inline explorers of hostile names loads just their maps
+    files and draws; the report-wide control switches the figures."""
     ids = {image.name: image.id for image in report.analysis.images}
     hostile = [ids["<script>alert(1)</script>.png"], ids["{{ site.title }}.jpg"]]
     with serving(built(report, builds).root) as server, browser_tab(browser, server) as tab:
@@ -823,7 +820,7 @@ def test_inline_explorers_run_in_the_built_post(report, builds, browser):  # noq
         assert tab.page.locator(".explorer-inline").count() == len(ids)
         for image_id in hostile:
             assert_the_explorer_is_styled(tab, open_inline_explorer(tab, image_id))
-        assert tab.explorer_data() == hostile
+        assert tab.maps_files() == hostile
         assert_the_control_switches_every_overlay(tab)
 
 

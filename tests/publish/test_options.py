@@ -38,13 +38,23 @@ def test_the_manifest_records_one_flat_object_and_reads_it_back():
     data = json.loads(json.dumps(options.to_json()))
     assert "gallery" not in data
     assert (data["gallery_threshold"], data["typical"], data["page_size"]) == (4, 2, 9)
-    assert ReportOptions.from_json(data) == options.validated()  # flavours: their defaults
+    assert ReportOptions.from_json(data).validated() == options.validated()
+
+
+def test_the_explorer_reads_the_maps_files_unless_distill_needs_data_scripts():
+    assert ReportOptions().validated().explorer_data == "maps"
+    assert ReportOptions(formats=("html", "distill")).validated().explorer_data == "scripts"
+    asked = ReportOptions(formats=("html",), explorer_data="scripts")
+    assert asked.validated().explorer_data == "scripts"
+    recorded = ReportOptions().validated().to_json()
+    assert ReportOptions.from_json(recorded).explorer_data == "maps"
 
 
 def test_a_0_1_0_report_reads_with_the_default_gallery_settings():
     recorded = json.loads((FIXTURE / "manifest.json").read_text())["report"]
     options = ReportOptions.from_json(recorded)
     assert options.gallery == GallerySettings() and options.slug == "v0-1-0"
+    assert options.explorer_data == "scripts"  # as it was built, before the option
 
 
 def test_changed_routes_gallery_settings_by_their_names():
