@@ -55,8 +55,9 @@ def carry(comparison: Comparison, folder: Path) -> Carried:
         files: dict[str, None] = {}
         for row in comparison.images:
             found = run_explorer(run, row.ids[number - 1])
-            if found is not None:
-                files.update(dict.fromkeys([found.page, found.data, found.script, found.colormaps]))
+            if found is not None:  # and the page's stylesheet (runs before it inline the rules)
+                wanted = (found.page, found.data, found.script, found.colormaps, found.style)
+                files.update(dict.fromkeys(f for f in wanted if (run.folder / f).is_file()))
                 pages[row.ids[0]].append((run.label, prefix + found.page))
         known = run.manifest.files
         remember_hashes(run.folder, {name: known[name] for name in files if name in known})

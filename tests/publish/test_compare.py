@@ -327,8 +327,12 @@ def test_pages_published_away_from_the_runs_frame_the_explorers_the_comparison_c
             page = f"runs/{number}/explorer/{row['ids'][column]}.html"
             source = run / f"explorer/{row['ids'][column]}.html"
             assert (folder / page).stat().st_ino == source.stat().st_ino  # linked, not copied
+        shared = {"explorer.js", "colormaps.js", "page.css"}
+        explorers = {f"{row['ids'][column]}.html" for row in rows}
         scripts = {path.name for path in (folder / f"runs/{number}/explorer").iterdir()}
-        assert {"explorer.js", "colormaps.js"} < scripts and len(scripts) == 2 + 2 * len(rows)
+        assert scripts == shared | explorers
+        maps = {path.name for path in (folder / f"runs/{number}/data/maps").iterdir()}
+        assert maps == {f"{row['ids'][column]}.npz" for row in rows}  # what the explorers read
     image = rows[0]["ids"][0]
     second = rows[0]["ids"][1]
     frames = {
@@ -348,7 +352,7 @@ def test_pages_published_away_from_the_runs_frame_the_explorers_the_comparison_c
         assert f'<iframe name="run-explorer" src="{links[0]}"' in text, flavour
     placed = [
         f"jekyll/assets/img/carried/runs/2/explorer/{second}.html",
-        f"hugo/content/reports/carried/runs/2/explorer/{second}.js",
+        f"hugo/content/reports/carried/runs/2/data/maps/{second}.npz",
         f"distill/assets/html/{DATE.isoformat()}-carried/runs/2/explorer/colormaps.js",
     ]
     assert all((folder / file).is_file() for file in placed)

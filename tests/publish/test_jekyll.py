@@ -632,7 +632,8 @@ def _assert_the_stylesheet_is_linked_once(root: Path, slug: str, built_pages: li
 
 
 def _assert_gfm_and_html_do_not_link_it(report_dir: Path) -> None:
-    """The gfm pages name no stylesheet; the html pages inline the rules."""
+    """The gfm pages name no stylesheet; the html pages inline the rules or link the html
+    pages' stylesheet, which has them."""
     gfm = [path for path in report_dir.rglob("*.md") if "jekyll" not in path.parts]
     html_pages = list(report_dir.rglob("*.html"))
     assert gfm and html_pages
@@ -640,9 +641,11 @@ def _assert_gfm_and_html_do_not_link_it(report_dir: Path) -> None:
         text = path.read_text(encoding="utf-8")
         assert "explorer.css" not in text and "stylesheet" not in text, path
     css = EXPLORER_CSS.read_text(encoding="utf-8")
+    assert css in (report_dir / "explorer" / "page.css").read_text(encoding="utf-8")
     for path in html_pages:
         text = path.read_text(encoding="utf-8")
-        assert "explorer.css" not in text and css in text, path
+        linked = re.search(r'<link rel="stylesheet" href="(\.\./explorer/)?page\.css">', text)
+        assert "explorer.css" not in text and (css in text or linked), path
 
 
 def test_the_explorer_stylesheet_is_plain_css():
