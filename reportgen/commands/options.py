@@ -457,7 +457,7 @@ def add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> No
         choices=("scripts", "maps"),
         help="where the attention explorer reads an image's data: maps = the image's maps "
         "file, fetched, so nothing is stored twice, but only over http(s): a page opened from "
-        "disk says how to serve it; scripts = a data script per image (about 52 kB more per "
+        "disk says how to serve it; scripts = a data script per image (about 57 kB more per "
         "image for ViT-S; works from disk too) (default: maps; scripts with --format distill)"
         + kept,
     )

@@ -69,7 +69,7 @@ class ReportOptions:
     templates_dir: Path | None = None
     gallery: GallerySettings = field(default_factory=GallerySettings)
     # where the explorer reads an image's data: the maps file itself, fetched (over http(s)
-    # only; no second copy), or its own script (works from disk too; 52 kB more per image of
+    # only; no second copy), or its own script (works from disk too; 57 kB more per image of
     # ViT-S). None: maps, or scripts with the distill flavour, whose post needs data scripts
     explorer_data: str | None = None
     # each flavour's own options by flavour name (see publish.flavours; missing: the defaults)

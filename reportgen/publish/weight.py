@@ -16,7 +16,7 @@ from pathlib import Path
 
 from reportgen.cache import format_size
 from reportgen.manifest import MANIFEST_FILE
-from reportgen.publish import explorer, folders
+from reportgen.publish import explorer, folders, pages
 
 KINDS = (
     "figures",
@@ -39,6 +39,14 @@ _BY_FOLDER = {
 }
 
 
+# The report's own scripts in the explorer folder, beside each image's data script and page.
+_SHARED_SCRIPTS = {
+    explorer.SCRIPT,
+    explorer.COLORMAPS,
+    *(posixpath.basename(script) for script in (pages.OVERLAY_SCRIPT, pages.TABLE_SORT_SCRIPT)),
+}
+
+
 def kind(name: str) -> str:
     """The kind of the report file ``name`` (a POSIX path relative to the report folder); the
     jekyll flavour's copies of the report's files are of the same kind as the originals."""
@@ -47,7 +55,7 @@ def kind(name: str) -> str:
     if name == MANIFEST_FILE:
         return "manifest"
     if explorer.FOLDER in parts:
-        if file in (explorer.SCRIPT, explorer.COLORMAPS) or file.endswith(".css"):
+        if file in _SHARED_SCRIPTS or file.endswith(".css"):
             return "scripts"
         return "explorer pages" if file.endswith(".html") else "explorer data"
     if folders.DATA_DIR in parts:

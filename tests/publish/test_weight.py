@@ -20,6 +20,8 @@ from reportgen.publish import folders, weight
         ("explorer/explorer.js", "scripts"),
         ("explorer/colormaps.js", "scripts"),
         ("explorer/page.css", "scripts"),
+        ("explorer/slider.js", "scripts"),
+        ("jekyll/assets/img/cats/explorer/table-sort.js", "scripts"),
         ("data/maps/000-cat.npz", "maps files"),
         ("data/results.parquet", "data tables"),
         ("sprites/000-cat.webp", "sprites"),
