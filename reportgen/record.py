@@ -35,6 +35,12 @@ class ModelSummary:
     pooling: str = "cls"  # "cls", or "attention pool": no CLS token, an attention-pooling head
 
     @property
+    def has_cls(self) -> bool:
+        """Whether a CLS token's attention rows make the maps (else an attention-pooling head's
+        probe and the attention each patch receives)."""
+        return self.pooling == "cls"
+
+    @property
     def n_tokens(self) -> int:
         return self.n_prefix + self.grid[0] * self.grid[1]
 

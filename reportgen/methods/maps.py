@@ -101,15 +101,16 @@ def _rollout_layers(fused: np.ndarray, discard_ratio: float, start_layer: int) -
     return fused[start_layer:]
 
 
-def _discard_lowest(layer: np.ndarray, discard_ratio: float) -> np.ndarray:
+def _discard_lowest(layer: np.ndarray, discard_ratio: float, cls: bool = True) -> np.ndarray:
     """A float64 copy of a fused (T, T) layer with its ``int(T*T*discard_ratio)`` lowest
-    entries zeroed in one global selection; the CLS-to-CLS entry is kept even when selected."""
+    entries zeroed in one global selection; with a CLS token (``cls``) the CLS-to-CLS entry is
+    kept even when selected (without one, entry 0 is a patch's and goes like any other)."""
     layer = np.array(layer, dtype=np.float64)
     n_discard = int(layer.size * discard_ratio)
     if n_discard:
         flat = layer.reshape(-1)
         lowest = np.argpartition(flat, n_discard - 1)[:n_discard]
-        flat[lowest[lowest != 0]] = 0.0  # index 0 is CLS->CLS: it stays
+        flat[lowest[lowest != 0] if cls else lowest] = 0.0  # index 0 is CLS->CLS: it stays
     return layer
 
 
@@ -154,7 +155,7 @@ def rollout_row(
         vector = np.asarray(query, dtype=np.float64)
     for layer in layers[::-1]:
         if discard_ratio:
-            layer = _discard_lowest(layer, discard_ratio)
+            layer = _discard_lowest(layer, discard_ratio, cls=query is None)
         row_sums = 0.5 * layer.sum(axis=-1, dtype=np.float64) + 0.5
         half = 0.5 * vector / row_sums
         vector = half @ layer + half

@@ -27,7 +27,8 @@ class Rollout(MapMethod):
     scale = OWN
     bullet = """\
 {% set start = report.rollout_start_layer %}
-{% set pooled = report.model.pooling == "attention pool" %}
+{% set pooled = not report.model.has_cls %}
+{% set attended = "received" if pooled else m.code("CLS") %}
 {% set discard = report.params["discard_ratio"] %}
 {% call m.item() %}
 {{ m.strong("Attention rollout") }}
@@ -42,7 +43,7 @@ followed back through the layers.
 {%- else %}the {{ m.code("CLS") }} row of the product.{% endif %}
 {% if report.rollout_auto and start %}It starts after layer {{ start }}: chosen automatically,
 because in this model's first layers artifact patches take a large share of the
-{{ m.code("CLS") }} attention, and rollout would multiply those spikes through every later
+{{ attended }} attention, and rollout would multiply those spikes through every later
 layer.{% elif report.rollout_auto %}It uses every layer: the automatic check found no early
 layer dominated by artifact patches.{% endif %}
 {% endcall %}

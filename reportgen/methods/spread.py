@@ -79,11 +79,14 @@ class SpreadSpec:
     def __str__(self) -> str:
         return f"layer:{self.layer}" if self.kind == LAYER else self.kind
 
-    def describe(self, rollout_start_layer: int = 0) -> str:
-        """Plain words for the report: which map the levels use."""
+    def describe(self, rollout_start_layer: int = 0, cls: bool = True) -> str:
+        """Plain words for the report: which map the levels use. Without a CLS token (``cls``
+        False) the layer maps are the attention each patch receives, and the words say so."""
         if self.kind == LAYER:
-            return f"the CLS attention of layer {self.layer} (heads averaged)"
-        return registry.methods()[self.kind].spread_words(rollout_start_layer)
+            words = f"the CLS attention of layer {self.layer} (heads averaged)"
+        else:
+            words = registry.methods()[self.kind].spread_words(rollout_start_layer)
+        return words if cls else words.replace("CLS attention", "received attention")
 
     def select(self, maps: Mapping[str, np.ndarray]) -> np.ndarray:
         """The chosen map among one image's stored maps (see :mod:`reportgen.methods.panels`)."""

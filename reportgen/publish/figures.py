@@ -19,6 +19,7 @@ from reportgen.methods import panels as named_maps
 from reportgen.methods import registry, spread
 from reportgen.methods.base import COLOURS, GRID, PANEL
 from reportgen.methods.norms import NORMS
+from reportgen.methods.probe import PROBE_MAP
 from reportgen.publish import plots, render
 from reportgen.record import ImageRecord
 
@@ -85,6 +86,12 @@ def named_panels(record: ImageRecord, normalise: str = "panel") -> dict[str, ren
     return result
 
 
+def _attention(record: ImageRecord) -> str:
+    """What the layer maps are: the CLS rows, or (a model without a CLS token, which has a
+    probe map) the attention each patch receives."""
+    return "received attention" if PROBE_MAP in record.maps else "CLS attention"
+
+
 def colorbar(record: ImageRecord, normalise: str) -> render.Colorbar:
     """What the colours of this image's figure mean."""
     outlined = record.artifact_mask is not None and bool(record.artifact_mask.any())
@@ -106,7 +113,7 @@ def colorbar(record: ImageRecord, normalise: str) -> render.Colorbar:
         return render.Colorbar(
             f"{float(layers.min()):.3g}",
             f"{float(layers.max()):.3g}",
-            f"CLS attention: {', '.join(on_one_scale)} on one scale; "
+            f"{_attention(record)}: {', '.join(on_one_scale)} on one scale; "
             f"{', '.join(own_scale)}: own min-max{note}",
         )
     return render.Colorbar("min", "max", f"each panel from its own minimum to its maximum{note}")

@@ -6,6 +6,7 @@ head is refused: tests/analysis/test_families.py.)"""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -107,6 +108,11 @@ def test_the_report_builds_in_every_flavour_and_says_which_definition(siglip_dir
     assert "pooled embedding cosine similarity" in page
     assert "The pooling head" in page
     assert "it pools its tokens with an attention head" in page
+    for text in report.rglob("*"):  # pages, figure descriptions, the manifest
+        if text.suffix in (".html", ".md", ".json") and "data" not in text.parts:
+            words = " ".join(text.read_text().split())
+            said = re.findall(r"(\S+) (?:<code>)?CLS\b", words)
+            assert set(said) <= {"no", "(no"}, (text, said)  # only "has no CLS token"
 
 
 def test_spread_by_probe_needs_a_model_that_pools_with_an_attention_head(

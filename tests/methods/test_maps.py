@@ -72,6 +72,19 @@ def test_rollout_discard_keeps_cls_to_cls():
     np.testing.assert_allclose(result, [[0.25 / 0.905, 0.15 / 0.905], [0, 0]])
 
 
+def test_rollout_discard_spares_no_patch_without_a_cls_token():
+    """Without a CLS token (a pooling head's probe starts rollout), entry 0 is patch 0's
+    attention to itself: the lowest, it is discarded like any other."""
+    fused = np.full((1, 4, 4), 0.25)
+    fused[0, 0] = [0.01, 0.5, 0.3, 0.19]
+    probe = np.array([1.0, 0.0, 0.0, 0.0])
+    # int(16 * 0.07) = 1 lowest: 0.01 -> row 0 = ([0, 0.5, 0.3, 0.19] / 2 + e0 / 2) / 0.995
+    result = maps.rollout_fused(fused, 0, (2, 2), discard_ratio=0.07, query=probe)
+    np.testing.assert_allclose(result, [[0.5 / 0.995, 0.25 / 0.995], [0.15 / 0.995, 0.095 / 0.995]])
+    kept = maps.rollout_fused(fused, 1, (1, 3), discard_ratio=0.07)  # a CLS token's: spared
+    np.testing.assert_allclose(kept, [[0.25, 0.15, 0.095]])
+
+
 def test_prefix_tokens_never_reach_patch_maps(attn):
     """A distillation token (2 prefix tokens) must be cut out, whatever it receives."""
     two_prefix = np.zeros((2, 2, T + 1, T + 1))
