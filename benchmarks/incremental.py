@@ -83,15 +83,26 @@ def one_round(
     seconds = {"cold": _reportgen(*build)}
     random_images(folder, added, start=images, seed=images + round_ + 1000)
     seconds["added"] = _reportgen(*build)
+    kept = _kept_records(site / "reports" / "big")
     seconds["title_rebuild"] = _reportgen(*build, "--title", "Another title")
     report = site / "reports" / "big"
     seconds["title_render"] = _reportgen(
         "render", report, "--title", "A third title", "--cache-dir", cache
     )
-    return {
+    times = {
         clock: {step: times[index] for step, times in seconds.items()}
         for index, clock in enumerate(CLOCKS)
     }
+    return {**times, "kept_records": kept}
+
+
+def _kept_records(report: Path) -> list[int]:
+    """[records of the first build whose file the rebuild kept byte for byte (features panel
+    included: the same colours), records of the first build]."""
+    earlier = sorted((report / "versions/1/data/maps").glob("*.npz"))
+    now = report / "data/maps"
+    same = sum((now / file.name).read_bytes() == file.read_bytes() for file in earlier)
+    return [same, len(earlier)]
 
 
 def measure(images: int, added: int, rounds: int, pca: str | None = None) -> dict:
@@ -140,6 +151,9 @@ def report(results: dict) -> None:
             ]
         print(f"  {LABELS[step]:<30} {' '.join(cells)}")
     wall, cpu = results["wall_fractions"], results["cpu_fractions"]
+    for run in results["runs"]:
+        same, earlier = run["kept_records"]
+        print(f"  records of the first build kept byte for byte by the rebuild: {same}/{earlier}")
     print(
         f"incremental: added/cold={wall['added']:.3f} (CPU {cpu['added']:.3f}; target <= 0.20) "
         f"title_rebuild/cold={wall['title_rebuild']:.3f} (CPU {cpu['title_rebuild']:.3f}) "

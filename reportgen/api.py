@@ -23,7 +23,7 @@ from reportgen.errors import ReportgenError, os_error
 from reportgen.methods.spread import SpreadSpec
 from reportgen.publish import build as report_build
 from reportgen.publish.build import ReportBuild
-from reportgen.publish.folders import cache_at
+from reportgen.publish.folders import DATA_DIR, cache_at
 from reportgen.publish.options import ReportOptions
 from reportgen.results import Analysis, AnalysisParams
 
@@ -105,6 +105,7 @@ def build(
             on_record=report.drawer,
             created=report.created,
             engine=engine,
+            earlier=report.published / DATA_DIR,
         )
         return report.publish(analysis, say, engine.pool)
 

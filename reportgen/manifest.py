@@ -99,6 +99,15 @@ class Artifacts:
 
 
 @dataclass(frozen=True)
+class FeatureBasisNote:
+    """The feature view's per-report basis (``--pca per-report``): what it was fitted on."""
+
+    images: int  # the first readable images of the build that fitted it
+    tokens: int  # their last-layer patch tokens
+    basis: str  # a short fingerprint of the basis (the same in every build that kept it)
+
+
+@dataclass(frozen=True)
 class Spread:
     map: str  # the spread map (methods.spread.SpreadSpec)
     description: str
@@ -121,6 +130,7 @@ class AnalysisManifest:
     inputs: Inputs
     rollout: Rollout | None = None  # None before 0.2
     artifacts: Artifacts | None = None  # None before 0.2
+    features: FeatureBasisNote | None = None  # None: per-image components, or no feature view
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -138,6 +148,8 @@ class AnalysisManifest:
             data["rollout"] = self.rollout.to_json()
         if self.artifacts is not None:
             data["artifacts"] = asdict(self.artifacts)
+        if self.features is not None:
+            data["features"] = asdict(self.features)
         return data
 
     @classmethod
@@ -154,6 +166,7 @@ class AnalysisManifest:
             inputs=Inputs.from_json(data.get("inputs") or {}),
             rollout=Rollout.from_json(data["rollout"]) if "rollout" in data else None,
             artifacts=Artifacts.from_json(data["artifacts"]) if "artifacts" in data else None,
+            features=FeatureBasisNote(**data["features"]) if "features" in data else None,
         )
 
     @classmethod

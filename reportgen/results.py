@@ -61,6 +61,8 @@ class AnalysisParams:
     rollout_start_layer: int | str = "auto"  # a layer count, or "auto" (artifacts.auto_start_layer)
     artifacts: str = "mask"  # "mask": fill artifact patches in every map; "keep"
     artifacts_by: str = "attention"  # what finds them: "attention", "norm" or "both"
+    norm_layer: int | None = None  # the layer (from 1) whose token norms give the artifact
+    # score; None: the last
     relevance: bool = False  # class-specific relevance (Chefer et al. 2021): a backward pass
     target_class: str | None = None  # relevance target, a class name or id; None: top-1
     faithfulness: bool = False  # deletion/insertion scores of the maps
@@ -69,7 +71,7 @@ class AnalysisParams:
     faithfulness_maps: str = "aggregates"  # one of FAITHFULNESS_MAPS
     faithfulness_precision: str = AUTO  # one of FAITHFULNESS_PRECISIONS
     keep_heads: bool = False  # store every head's CLS attention as float16, not 8-bit
-    pca: str = "per-image"  # the feature view's components: fitted per image or on the report
+    pca: str = "per-report"  # the feature view's components: fitted on the report or per image
     label_map: dict[str, str] | None = None  # source label -> model class name (--label-map)
     random_weights: bool = False  # a timm model with random weights (--random-weights)
 
@@ -101,6 +103,8 @@ class AnalysisParams:
             problems.append(f"--artifacts must be one of {', '.join(ARTIFACT_MODES)}")
         if self.artifacts_by not in ARTIFACT_RULES:
             problems.append(f"--artifacts-by must be one of {', '.join(ARTIFACT_RULES)}")
+        if self.norm_layer is not None and self.norm_layer < 1:
+            problems.append("--norm-layer must be a layer number, 1 or more")
         if self.pca not in PCA_MODES:
             problems.append(f"--pca must be one of {', '.join(PCA_MODES)}")
         if self.target_class is not None and not self.relevance:
@@ -127,10 +131,13 @@ class AnalysisParams:
 
     def parameters(self) -> dict[str, Any]:
         """Every parameter, as the manifest records them; ``random_weights`` only when set (the
-        model's source says it too), so reports of trained models read as they did."""
+        model's source says it too) and ``norm_layer`` only when chosen, so reports read as they
+        did."""
         recorded = asdict(self)
         if not self.random_weights:
             del recorded["random_weights"]
+        if self.norm_layer is None:
+            del recorded["norm_layer"]
         return recorded
 
     def rollout(self, start_layer: int) -> RolloutOptions:

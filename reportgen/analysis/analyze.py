@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, replace
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from reportgen.manifest import (
     MANIFEST_FILE,
     AnalysisManifest,
     Artifacts,
+    FeatureBasisNote,
     InputImage,
     Inputs,
     Program,
@@ -162,6 +164,7 @@ def analyze(
     on_record: Callable[[ImageSummary, Callable[[], ImageRecord], str], None] | None = None,
     created: tuple[dt.datetime, str] | None = None,
     engine: Engine | None = None,
+    earlier: Path | None = None,
 ) -> Analysis:
     """Analyse every image of ``source`` (a folder's path is the folder source) and write the
     results store to ``out_dir``.
@@ -173,6 +176,9 @@ def analyze(
     machines), so it must be picklable and return nothing.
     ``created`` is the (UTC time, its source) to record, by default :func:`build_time`.
     ``engine`` runs the images; by default the one ``execution.engine`` names, closed at the end.
+    ``earlier`` is the results store of the report's earlier build (by default ``out_dir``):
+    with ``--pca per-report`` its feature basis is reused when it fits
+    (:mod:`reportgen.analysis.features`).
     """
     params, execution = params.validated(), execution.validated()
     source, out_dir = as_source(source), Path(out_dir)
@@ -188,17 +194,13 @@ def analyze(
     rollout = params.rollout(_rollout_start_layer(params, session))
     if params.rollout_start_layer == AUTO:
         say(f"rollout starts after layer {rollout.start_layer} (auto, from the model's artifacts)")
-    basis = None
-    if params.pca == "per-report":
-        identity = {"model": ref.identity(), "dtype": params.dtype}
-        basis = features.report_basis(session.loaded, source, identity, params.batch_size, cache)
     result_parts = {
         "model": ref.identity(),
         "rollout": asdict(rollout),
-        "artifacts": [params.artifacts, params.artifacts_by],
+        "artifacts": [params.artifacts, params.artifacts_by, params.norm_layer],
         "relevance": [params.relevance, params.target_class],
         "heads": params.keep_heads,
-        "features": [params.pca, features.digest(basis)],
+        "features": [params.pca, None],
         "preprocessing": session.preprocessing(),
         "dtype": params.dtype,
         "format": store.FORMAT_VERSION,
@@ -224,8 +226,8 @@ def analyze(
             mask_artifacts=params.artifacts == "mask",
             relevance=params.relevance,
             target_class=params.target_class,
-            feature_basis=basis,
             artifacts_by=params.artifacts_by,
+            norm_layer=params.norm_layer,
         ),
         result_parts=result_parts,
         spread_by=params.spread_by,
@@ -240,12 +242,16 @@ def analyze(
         say(f"running {loaded.summary.family} model on {loaded.device}")
         return loaded
 
+    basis, job, first, done = _feature_basis(
+        params, session, source, job, model, cache, earlier or out_dir
+    )
+    rest = features.Remaining(source, frozenset(done)) if done else source
     summaries: list[ImageSummary] = []
     record_keys: dict[int, str] = {}  # image index -> content key of its record
     skipped: list[SkippedFile] = []
     hits = 0
     with nullcontext(engine) if engine else engines.open_engine(execution) as running:
-        outcomes = running.run(source, job, model)
+        outcomes = chain(first, running.run(rest, job, model))
         for outcome in track(outcomes, total=total, desc="attention"):
             if isinstance(outcome, Stored):
                 summaries.append(outcome.summary)
@@ -283,11 +289,17 @@ def analyze(
         source,
         created or build_time(),
         _rollout_record(params, rollout, session),
+        basis.note() if basis else None,
     )
     current = {f"{summary.id}.npz" for summary in summaries}
     for stale in maps_dir.glob("*.npz"):  # from an earlier analysis into the same folder
         if stale.name not in current:
             stale.unlink()
+    basis_file = out_dir / features.BASIS_FILE
+    if basis:
+        store.write_json(basis_file, basis.to_json())
+    else:
+        basis_file.unlink(missing_ok=True)  # from an earlier analysis into the same folder
     manifest.write(out_dir / MANIFEST_FILE)
     write_results(out_dir, summaries, skipped, faithfulness=faithfulness_scores)
     return Analysis(
@@ -301,6 +313,27 @@ def analyze(
         cache_hits=hits,
         cache_misses=misses_count,
     )
+
+
+def _feature_basis(
+    params: AnalysisParams,
+    session: _ModelSession,
+    source: Source,
+    job: Job,
+    model: Callable[[], LoadedModel],
+    cache: store.ContentCache | None,
+    earlier: Path | None,
+) -> tuple[features.StoredBasis | None, Job, list[Stored | SkippedFile], set[int]]:
+    """With ``--pca per-report``: the report's feature basis (the earlier build's when it fits,
+    else a new one), the job that projects onto it, and the outcomes and indexes of the images
+    analysed to fit it (see :func:`features.report_basis`)."""
+    if params.pca != "per-report":
+        return None, job, [], set()
+    fits = features.fits_key(job.model.identity(), params.dtype, session.preprocessing())
+    kept = features.earlier_basis(earlier, fits)
+    if kept:
+        return kept, features.with_basis(job, kept.basis), [], set()
+    return features.report_basis(source, job, fits, model, cache)
 
 
 def _check_against_model(params: AnalysisParams, model: ModelSummary) -> None:
@@ -318,6 +351,11 @@ def _check_against_model(params: AnalysisParams, model: ModelSummary) -> None:
         raise ReportgenError(
             f"--relevance needs a classifier: {model.model_id} has no classification head "
             "(class relevance explains a class logit)"
+        )
+    if params.norm_layer is not None and params.norm_layer > model.layers:
+        raise ReportgenError(
+            f"--norm-layer {params.norm_layer}: the model has {model.layers} layers "
+            f"(use 1 to {model.layers})"
         )
     if params.rollout_start_layer != AUTO and params.rollout_start_layer >= model.layers:
         raise ReportgenError(
@@ -400,7 +438,9 @@ def _rollout_record(
         **asdict(rollout),
         chosen_by=(
             "auto: after the last layer in the first half of the depth where artifact patches "
-            f"take >= {AUTO_START_SHARE:g} of the CLS attention on seeded noise probe images"
+            f"take >= {AUTO_START_SHARE:g} of the "
+            f"{'CLS' if session.summary().has_cls else 'received'} attention on seeded noise "
+            "probe images"
         ),
         artifact_profile=tuple(session.artifact_profile()),
     )
@@ -415,6 +455,7 @@ def _manifest(
     source: Source,
     created: tuple[dt.datetime, str],
     rollout: Rollout,
+    feature_basis: FeatureBasisNote | None,
 ) -> AnalysisManifest:
     spec = spread.SpreadSpec.parse(params.spread_by)
     masked_per_layer = np.sum([s.artifact_counts for s in summaries], axis=0)
@@ -438,10 +479,11 @@ def _manifest(
         ),
         spread=Spread(
             map=str(spec),
-            description=spec.describe(rollout.start_layer),
+            description=spec.describe(rollout.start_layer, model.has_cls),
             levels_asked=params.levels,
             levels_used=int(max(s.level for s in summaries)),
         ),
+        features=feature_basis,
         inputs=Inputs(
             source=source.describe(),
             images=tuple(InputImage(s.name, s.sha256, s.size_bytes) for s in summaries),

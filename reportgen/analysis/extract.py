@@ -47,6 +47,7 @@ class ExtractOptions:
     target_class: str | None = None  # class relevance explains, name or id; None: each top-1
     feature_basis: Any = None  # features.FeatureBasis fitted on the report; None: per image
     artifacts_by: str = "attention"  # what finds artifacts: attention, norm or both
+    norm_layer: int | None = None  # the layer (from 1) of the artifact score; None: the last
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -214,7 +215,11 @@ def finish(raw: RawRecord, options: ExtractOptions) -> ImageRecord:
         artifact_mask=mask,
         predictions=raw.predictions,
         relevance_target=raw.relevance_target,
-        artifact_score=None if raw.norms is None else norms.artifact_score(raw.norms),
+        artifact_score=(
+            None
+            if raw.norms is None
+            else norms.artifact_score(raw.norms, (options.norm_layer or raw.norms.shape[0]) - 1)
+        ),
     )
 
 

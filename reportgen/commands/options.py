@@ -151,6 +151,13 @@ def add_analysis_options(parser: argparse.ArgumentParser, *, models: str = "") -
         "al.); both = either (default: attention, measured best in docs/maps.md)",
     )
     group.add_argument(
+        "--norm-layer",
+        type=int,
+        metavar="N",
+        help="the layer (1 for the first) whose token norms give each image's artifact score "
+        "(default: the last)",
+    )
+    group.add_argument(
         "--relevance",
         action="store_true",
         help="add class-specific relevance (Chefer et al. 2021; classifiers only, one backward "
@@ -209,11 +216,11 @@ def add_analysis_options(parser: argparse.ArgumentParser, *, models: str = "") -
     group.add_argument(
         "--pca",
         choices=PCA_MODES,
-        default="per-image",
+        default="per-report",
         help="the feature view (the last layer's first three principal components as RGB): "
-        "fitted on each image alone (default: a rebuild after adding images analyses only "
-        "them), or on the report's images together, so colours mean the same in every image "
-        "(then added images change every image's panel)",
+        "fitted on the report (default: once, on its first 64 images, and kept by its rebuilds "
+        "with the same model, so colours mean the same in every image and added images change "
+        "no earlier panel), or on each image alone",
     )
     group.add_argument(
         "--keep-heads",

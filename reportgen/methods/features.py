@@ -1,10 +1,9 @@
 """The feature view: the first three principal components of the last layer's patch tokens,
 shown as RGB (the "what does the backbone see" picture of the DINO papers). Pure numpy, no I/O.
 
-The components are fitted per image (``--pca per-image``, the default: an image's panel depends
-on that image alone, so rebuilds stay incremental) or per report (``--pca per-report``: on the
-tokens of the report's images together, so a colour means the same in every image; see
-:mod:`reportgen.analysis.features` for which images). Each
+The components are fitted per report (``--pca per-report``, the default: once, on the tokens
+of the report's first images, then kept by its rebuilds, so a colour means the same in every
+image; see :mod:`reportgen.analysis.features`) or per image (``--pca per-image``). Each
 component is scaled to [0, 1] between the 1st and 99th percentiles of the projections it was
 fitted on (a few high-norm tokens do not wash out the rest) and clipped. Signs are fixed so the
 largest loading of each component is positive.
@@ -106,11 +105,16 @@ class Features(MapMethod):
     bullet = """\
 {% if report.token_views %}
 {% set per_image = report.params.get("pca") == "per-image" %}
+{% set basis = report.feature_basis %}
 {% call m.item() %}
 {{ m.strong("Features") }}: the first three principal components of the last layer's patch
 tokens, shown as red, green and blue (the picture of the DINO papers: patches the model
 represents alike get alike colours). The components are fitted
 {% if per_image %}on each image's own tokens, so colours are not comparable across images
+{%- elif basis %}once for this report, on the {{ "{:,}".format(basis.tokens) }} tokens of the
+first {{ basis.images }} images of the build that made it, and kept by its rebuilds with the same
+model (basis {{ m.code(basis.basis) }}), so a colour means the same in every image and an image
+keeps its colours when images are added
 {%- else %}on the tokens of the report's images together, so a colour means the same in every
 image{% endif %}; each is scaled between its 1st and 99th percentiles.
 {% endcall %}

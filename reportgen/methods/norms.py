@@ -5,9 +5,10 @@ Darcet et al. ("Vision Transformers Need Registers", ICLR 2024) define artifact 
 norm: a few patch tokens with norms far above the rest, which carry global information. The
 norms are read from the model's hidden states (each layer's output, prefix tokens left out).
 The artifact score of an image is the share of its patch tokens in the high-norm population of
-:data:`SCORE_LAYER` (the last layer's output): a two-component Gaussian mixture on the
-log-norms, thresholded at the crossover (:mod:`reportgen.methods.mixture`). It is 0 unless the
-log-norms hold a high-norm population, which means all of:
+:data:`SCORE_LAYER` (the last layer's output; ``--norm-layer`` picks another): a
+two-component Gaussian mixture on the log-norms, thresholded at the crossover
+(:mod:`reportgen.methods.mixture`). It is 0 unless the log-norms hold a high-norm population,
+which means all of:
 
 1. they are bimodal (the mixture module's two tests: BIC and Ashman's D >= 2);
 2. the high component is the minority (weight under :data:`MINORITY`): artifacts are a few
@@ -85,13 +86,15 @@ class TokenNorms(MapMethod):
     bits = 8
     bullet = """\
 {% if report.token_views %}
+{% set chosen = report.params.get("norm_layer") %}
+{% set scored = "layer %d"|format(chosen) if chosen else "the last layer" %}
 {% call m.item() %}
 {{ m.strong("Token norms") }} (the panels N1 to N{{ report.model.layers }}): the length (L2 norm)
 of every patch token as each layer outputs it. A few patches with far larger norms than the rest
 are the artifact tokens of
 {{ m.link("Darcet et al., 2024", "https://arxiv.org/abs/2309.16588") }}: they carry global
 information, not their patch. The artifact score of an image is the share of its patches in the
-high-norm population of the last layer: a two-component Gaussian mixture fitted to the
+high-norm population of {{ scored }}: a two-component Gaussian mixture fitted to the
 log-norms, split where the two components are equally likely; 0 when the norms are not bimodal
 (the Bayesian information criterion prefers one component, or the components overlap:
 Ashman's D under 2).

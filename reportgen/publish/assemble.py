@@ -79,13 +79,16 @@ def build_page_model(
         date=options.date,
         description=options.description
         or (
-            f"Where {analysis.model.model_id} looks in {len(analysis.images)} images: CLS "
+            f"Where {analysis.model.model_id} looks in {len(analysis.images)} images: "
+            f"{'CLS' if analysis.model.has_cls else 'received'} "
             "attention per layer, aggregates, rollout and spread levels"
         ),
         tags=options.tags,
         categories=options.categories,
         model=analysis.model,
-        spread_map=analysis.spread_spec.describe(analysis.rollout_start_layer),
+        spread_map=analysis.spread_spec.describe(
+            analysis.rollout_start_layer, analysis.model.has_cls
+        ),
         params={
             **analysis.params.parameters(),
             **asdict(options.style),
@@ -113,6 +116,7 @@ def build_page_model(
         history=version.history,
         typical_per_level=options.gallery.typical_shown(len(analysis.images)),
         token_views=any(image.artifact_score is not None for image in analysis.images),
+        feature_basis=manifest.features,
         classes=classes.class_section(
             analysis,
             page_model.level_colours(n_levels),
@@ -273,5 +277,6 @@ def gallery_pages(
                 explorer=explorer.files(image.id, options.explorer_data == "maps"),
                 correct=image.correct,
                 artifact_score=image.artifact_score,
+                score_layer=analysis.params.norm_layer,
             )
     return galleries, [image_pages[image.id] for image in analysis.images]

@@ -337,9 +337,14 @@ class ReportBuild:
             _draw_stored(to_draw, pool)
             return self.publish(analysis, say, pool)
 
+    @property
+    def published(self) -> Path:
+        """Where the report is published (an earlier build may be there)."""
+        return self.site_dir / REPORTS_DIR / self.options.slug
+
     def _publish(self, analysis: Analysis, say: Callable[[str], None], pool: Pool | None) -> Path:
         """:meth:`publish`, with the site's lock held."""
-        target = self.site_dir / REPORTS_DIR / self.options.slug
+        target = self.published
         current = self._current(target)
         if current:
             remember_hashes(target, current.files)  # what the new version links of it

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import markupsafe
 
+from reportgen.manifest import FeatureBasisNote
 from reportgen.record import ModelSummary, Prediction, SkippedFile
 
 if TYPE_CHECKING:
@@ -183,6 +184,7 @@ class ReportContext:
     typical_per_level: int = 1  # figures in full per level (a level may have fewer images)
     classes: Classes | None = None  # the per-class section, when the images have labels
     token_views: bool = False  # the records have token norms and features (methods.norms)
+    feature_basis: FeatureBasisNote | None = None  # the report's feature basis (per-report)
 
     @property
     def n_levels(self) -> int:
@@ -324,6 +326,7 @@ class ImagePage:
     explorer: ExplorerFiles | None = None  # the interactive explorer, where the page has one
     correct: bool | None = None  # its top-1 prediction equals its label; None: not checked
     artifact_score: float | None = None  # share of high-norm patch tokens; None: not made
+    score_layer: int | None = None  # the layer of the artifact score (--norm-layer); None: last
 
     def layer_chart(self) -> markupsafe.Markup:
         """A small inline SVG line chart of the entropy of each layer's map."""

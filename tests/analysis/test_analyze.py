@@ -143,6 +143,8 @@ def test_folder_of_broken_files_is_an_error(tmp_path, params, execution):
         (dict(spread_by="median"), "--spread-by"),
         (dict(spread_by="layer:9"), "layer:9"),
         (dict(rollout_start_layer=2), "--rollout-start-layer 2: the model has 2 layers"),
+        (dict(norm_layer=3), "--norm-layer 3: the model has 2 layers"),
+        (dict(norm_layer=0), "--norm-layer must be a layer number"),
     ],
 )
 def test_bad_options_are_clear_errors(folder, params, execution, tmp_path, bad, message):
