@@ -5,7 +5,8 @@
 // The page loads this file, then colormaps.js (lookup tables from matplotlib, the report's
 // alpha) and an image's data script (the seen image, every map quantised per grid, the
 // artifact mask and, when stored, every head's CLS row, whose mean is each raw layer map, and
-// each layer's token norms): on an image page at once, inline when its button is first pressed.
+// each layer's token norms and the feature view's channels): on an image page at once, inline
+// when its button is first pressed.
 // The data script's data-explorer attribute names the section it fills. Each overlay is
 // computed here the way the Python figures compute it: Pillow's bilinear upsampling of the
 // grid (pixel-centre aligned, edges clamped), each panel scaled from its own min to max,
@@ -46,6 +47,7 @@
         Object.entries(data.maps).map(([name, quantised]) => [name, grids(quantised, cells)[0]])
       ),
       norms: data.norms ? grids(data.norms, cells) : null,
+      features: data.features ? grids(data.features, cells) : null,
       heads,
       headCount,
       raw: data.raw ? grids(data.raw, cells) : heads && meanOfHeads(heads, headCount, cells),
@@ -154,6 +156,7 @@
       layers,
       maps,
       norms: arrays.norms ? split("norms", count) : null,
+      features: arrays.features ? split("features", 3) : null,
       heads,
       headCount,
       raw: heads && meanOfHeads(heads, headCount, cells),
@@ -289,6 +292,22 @@
     return out;
   }
 
+  // Three channels in [0, 1] (the feature view) as the image's RGB pixels, drawn as they are
+  // (no colour map, no blending), as the figures draw them.
+  function colours(data, channels) {
+    const [height, width] = data.size;
+    const [gridH, gridW] = data.grid;
+    const planes = channels.map((grid) => upsample(grid, gridH, gridW, height, width));
+    const out = new ImageData(width, height);
+    for (let i = 0; i < height * width; i++) {
+      for (let c = 0; c < 3; c++) {
+        out.data[i * 4 + c] = Math.floor(Math.min(Math.max(planes[c][i], 0), 1) * 255 + 0.5);
+      }
+      out.data[i * 4 + 3] = 255;
+    }
+    return out;
+  }
+
   // A faint white 1-pixel frame around each masked cell, as the figures draw it.
   function outline(image, cells, gridH, gridW) {
     const { width, height } = image;
@@ -326,7 +345,7 @@
     const [height, width] = data.size;
     const [gridH, gridW] = data.grid;
     const cells = gridH * gridW;
-    const { layers, maps, norms, heads, headCount, raw } = data;
+    const { layers, maps, norms, features, heads, headCount, raw } = data;
     const luts = Object.fromEntries(
       Object.entries(settings.colormaps).map(([name, table]) => [name, bytes(table)])
     );
@@ -349,6 +368,7 @@
     layer.max = String(layers.length);
     option(map, "layers", "one layer");
     if (norms) option(map, "norms", "token norms of one layer");
+    if (features) option(map, "features", "features (principal components as RGB)");
     for (const name of Object.keys(maps)) option(map, name, name);
     option(head, "mean", "mean of heads");
     for (let h = 1; h <= headCount; h++) option(head, String(h), `head ${h}`);
@@ -367,6 +387,9 @@
       const what = `layer ${layerIndex + 1}`;
       if (map.value === "norms") {
         return { grid: norms[layerIndex], mask: null, what: `${what}, token norms` };
+      }
+      if (map.value === "features") {
+        return { channels: features, what: "features, the first three principal components" };
       }
       if (map.value !== "layers") return { grid: maps[map.value], mask: null, what: map.value };
       if (headChoice !== "mean") {
@@ -390,7 +413,10 @@
       const lut = luts[colormap.value];
       const opacity = Number(alpha.value);
       const view = chosen(layerIndex, head.value);
-      context.putImageData(overlay(data, base, view.grid, lut, opacity, view.mask), 0, 0);
+      const drawn = view.channels
+        ? colours(data, view.channels)
+        : overlay(data, base, view.grid, lut, opacity, view.mask);
+      context.putImageData(drawn, 0, 0);
       canvas.setAttribute("aria-label", `Attention overlay: ${view.what}`);
       status.textContent = `${view.what} · alpha ${opacity.toFixed(2)} · ${colormap.value}`;
       drawHeads(layerIndex, lut, opacity);

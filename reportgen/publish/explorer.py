@@ -12,7 +12,7 @@ before issue 23 carried them as ``raw``: 8 kB of the 61 kB per image of ViT-S). 
 script that hands its data to ``reportgenExplorer``, so pages opened from disk (``file://``,
 where ``fetch`` is blocked) load it too. The colour maps are lookup tables from matplotlib, in one
 shared script. Everything is JSON with ``<``, ``>``, ``&`` and U+2028/9 escaped: no name can end
-the script.
+the script. The feature view's three channels travel as the token norms do (8 bits), if stored.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from PIL import Image
 
 from reportgen import store, table
 from reportgen.methods import panels, registry
+from reportgen.methods.features import FEATURES
 from reportgen.methods.norms import NORMS
 from reportgen.progress import track
 from reportgen.publish import render
@@ -102,6 +103,7 @@ def image_data(record: ImageRecord, seen_image_webp: bytes | None) -> dict[str, 
         "heads": None,
         "mask": None,
         "norms": quantised(record.maps[NORMS], 8) if NORMS in record.maps else None,
+        "features": quantised(record.maps[FEATURES], 8) if FEATURES in record.maps else None,
     }
     if heads is not None:
         data["heads"] = {"count": int(heads.shape[1]), **quantised(heads, 8)}

@@ -248,6 +248,10 @@ def test_canvas_equals_the_python_overlay(tab, reports):
     x = int((col + 0.5) * record.seen_image.shape[1] / grid_w)
     colour = render.colormap_lut("jet")[int(heat[y, x] * 255 + 0.5)]
     assert np.abs(tab.pixels()[y, x] - colour).max() <= 2
+    # The feature view: its three channels as the image's colours, as the figure draws them.
+    tab.page.select_option("#explorer-map", "features")
+    expected = render.colour_pixels(record.maps["features"], record.seen_image.shape[:2])
+    assert np.abs(tab.pixels() - expected.astype(int)).max() <= 2
     tab.assert_clean()
 
 

@@ -107,13 +107,18 @@ def test_served_image_pages_draw_the_python_overlays_from_the_maps_file(browser,
         tab.page.select_option("#explorer-head", "mean")
         options = tab.page.eval_on_selector_all("#explorer-map option", "o => o.map(x => x.value)")
         norms = ["norms"] if "norms" in record.maps else []
-        assert options == ["layers", *norms, *registry.grid_maps(record.maps)]
+        features = ["features"] if "features" in record.maps else []
+        assert options == ["layers", *norms, *features, *registry.grid_maps(record.maps)]
         for name in ("max", "min", "mean", "rollout"):
             tab.page.select_option("#explorer-map", name)
             assert_shows(record.maps[name])
         if norms:  # 8-bit levels and their ranges, as the maps file keeps them
             tab.page.select_option("#explorer-map", "norms")
             assert_shows(record.maps["norms"][-1])
+        if features:  # three 8-bit channels, drawn as they are
+            tab.page.select_option("#explorer-map", "features")
+            expected = render.colour_pixels(record.maps["features"], record.seen_image.shape[:2])
+            assert np.abs(tab.pixels() - expected.astype(int)).max() <= 2
         requested = [url.removeprefix(served.url) for url in tab.requests]
         assert f"reports/pages/data/maps/{page_path.stem}.npz" in requested
         assert tab.explorer_data() == []  # no data script
