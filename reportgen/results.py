@@ -2,7 +2,8 @@
 
 A store folder holds ``manifest.json`` (provenance), ``results.parquet`` (one row per image:
 entropy, level, predictions, hashes; see :mod:`reportgen.table`), ``results.json`` (what is
-small: the skipped files) and ``maps/<id>.npz`` (the arrays, see :mod:`reportgen.store`). The
+small: the skipped files), ``maps/<id>.npz`` (the arrays, see :mod:`reportgen.store`) and, with
+the per-report feature view, ``features.json`` (its basis, :mod:`reportgen.analysis.features`). The
 analysis wing writes it and a report rewrites the table with its figures' paths, both through
 :func:`write_results`; the publish wing and the CLI read it through :class:`Analysis`.
 

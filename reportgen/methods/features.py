@@ -111,7 +111,7 @@ class Features(MapMethod):
 tokens, shown as red, green and blue (the picture of the DINO papers: patches the model
 represents alike get alike colours). The components are fitted
 {% if per_image %}on each image's own tokens, so colours are not comparable across images
-{%- elif basis %}once for this report, on the {{ "{:,}".format(basis.tokens) }} tokens of the
+{%- elif basis %}once for this report, on the {{ basis.tokens|number }} tokens of the
 first {{ basis.images }} images of the build that made it, and kept by its rebuilds with the same
 model (basis {{ m.code(basis.basis) }}), so a colour means the same in every image and an image
 keeps its colours when images are added
