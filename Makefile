@@ -16,7 +16,10 @@ MODEL ?= auto
 EXAMPLE_DATE ?= 2026-11-24
 # Show every section on 13 images: faithfulness, and galleries with a page per image (reports
 # this small are otherwise a single page, with the explorers inline); in every flavour.
-EXAMPLE_OPTIONS ?= --faithfulness --faithfulness-images 8 --gallery-threshold 10 \
+# Faithfulness in float32, so the committed scores do not depend on whether the maintainer's
+# CPU computes bfloat16 natively (auto would choose it there).
+EXAMPLE_OPTIONS ?= --faithfulness --faithfulness-images 8 --faithfulness-precision float32 \
+	--gallery-threshold 10 \
 	--typical 1 --page-size 6 --format html,jekyll,gfm,distill,hugo,mkdocs --post-date 2026-04-27
 
 BIN := $(VENV)/bin

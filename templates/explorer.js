@@ -3,10 +3,11 @@
 // hidden and the page shows the static figures as before.
 //
 // The page loads this file, then colormaps.js (lookup tables from matplotlib, the report's
-// alpha) and an image's data script (the seen image, every map quantised per grid, the
-// artifact mask and, when stored, every head's CLS row, whose mean is each raw layer map, and
-// each layer's token norms and the feature view's channels): on an image page at once, inline
-// when its button is first pressed.
+// alpha) and an image's data (a data script, or its maps file fetched over http(s): the seen
+// image, every map quantised per grid, the artifact mask and, when stored, every head's row of
+// the CLS token's or the pooling probe's attention, whose mean is each raw layer map, and each
+// layer's token norms and the feature view's channels): on an image page at once, inline when
+// its button is first pressed.
 // The data script's data-explorer attribute names the section it fills. Each overlay is
 // computed here the way the Python figures compute it: Pillow's bilinear upsampling of the
 // grid (pixel-centre aligned, edges clamped), each panel scaled from its own min to max,
