@@ -13,7 +13,8 @@ the object's box.
 makes a tuning split (``--seeds``, 0,1,2 by default) and a held-out split (``--held-out-seed``,
 100), runs the model once per image and finishes every record by each rule of ``--rules``;
 prints the hit rate of every map per rule and split. Rules and thresholds are chosen on the
-tuning split; the held-out split is printed for the record, to be looked at once.
+tuning split (``--splits tuning`` runs it alone); the held-out split is printed for the record,
+to be looked at once.
 
 ``--planted N`` runs instead on the model's architecture with random weights and ``N`` planted
 high-norm tokens (a large vector added to the embeddings of ``N`` fixed patches, so their
@@ -220,6 +221,11 @@ def main() -> None:
     parser.add_argument("--held-out-seed", type=int, default=100)
     parser.add_argument("--rules", default=",".join(ARTIFACT_RULES))
     parser.add_argument("--planted", type=int, default=0, metavar="N")
+    parser.add_argument(
+        "--splits",
+        default="tuning,held-out",
+        help="which splits to run: tune on 'tuning' alone, add 'held-out' once at the end",
+    )
     args = parser.parse_args()
     rules = args.rules.split(",")
     loaded = model.load(model.resolve(args.model), "cpu")
@@ -235,6 +241,7 @@ def main() -> None:
     print(f"model {args.model}, rollout start layer {start}, {args.images} composites per seed")
     splits = {"tuning": [int(seed) for seed in args.seeds.split(",")]}
     splits["held-out"] = [args.held_out_seed]
+    splits = {split: splits[split] for split in args.splits.split(",")}
     for split, seeds in splits.items():
         with tempfile.TemporaryDirectory() as temp:
             boxes = {}

@@ -129,11 +129,21 @@
       return grids;
     };
     const layers = split("layers", count);
-    const across = (reduce) =>
-      Float64Array.from({ length: cells }, (_, i) => reduce(layers.map((layer) => layer[i])));
+    const across = (reduce, grids = layers) =>
+      Float64Array.from({ length: cells }, (_, i) => reduce(grids.map((layer) => layer[i])));
+    // The min compares layers in units of their own peak, the 99th percentile over the patches
+    // interpolated as numpy's (reportgen.methods.maps.relative_to_peak).
+    const relativeToPeak = (layer) => {
+      const sorted = Float64Array.from(layer).sort();
+      const at = 0.99 * (cells - 1);
+      const below = Math.floor(at);
+      const above = Math.min(below + 1, cells - 1);
+      const peak = sorted[below] + (at - below) * (sorted[above] - sorted[below]);
+      return peak > 0 ? layer.map((value) => value / peak) : layer;
+    };
     const maps = {
       max: across((values) => Math.max(...values)),
-      min: across((values) => Math.min(...values)),
+      min: across((values) => Math.min(...values), layers.map(relativeToPeak)),
       mean: across((values) => values.reduce((a, b) => a + b, 0) / count),
     };
     for (const [name, array] of Object.entries(arrays)) {

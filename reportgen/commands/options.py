@@ -423,7 +423,7 @@ def add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> No
         choices=("panel", "shared"),
         default="panel" if defaults else None,
         help="overlay colours: panel = each panel from its own min to max; shared = one scale "
-        "for an image's layers and max/min/mean (default: panel)",
+        "for an image's layers, max and mean (default: panel)",
     )
     group.add_argument(
         "--image-format",

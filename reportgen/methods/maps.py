@@ -80,6 +80,19 @@ def aggregate(layer_maps: np.ndarray, how: str) -> np.ndarray:
     return AGGREGATES[how](np.asarray(layer_maps, dtype=np.float64), axis=0)
 
 
+PEAK_PERCENTILE = 99.0
+
+
+def relative_to_peak(layer_maps: np.ndarray) -> np.ndarray:
+    """Each layer map (layers, gh, gw) divided by its :data:`PEAK_PERCENTILE`-th percentile over
+    the patches, float64: layers in units of their own peak, so a flat layer does not decide a
+    minimum over layers by its height, and one spiking patch does not set a layer's scale. A
+    layer whose percentile is 0 is kept as it is."""
+    layer_maps = np.asarray(layer_maps, dtype=np.float64)
+    peaks = np.percentile(layer_maps, PEAK_PERCENTILE, axis=(-2, -1), keepdims=True)
+    return np.divide(layer_maps, peaks, out=layer_maps.copy(), where=peaks > 0)
+
+
 def fuse_heads(attn: np.ndarray, head_fusion: str = "mean") -> np.ndarray:
     """Combine the heads of every layer: (layers, heads, T, T) -> (layers, T, T)."""
     if head_fusion not in HEAD_FUSIONS:

@@ -46,6 +46,34 @@ def test_aggregate(attn, how, expected):
     np.testing.assert_allclose(maps.aggregate(maps.layer_maps(attn, 1, GRID), how), expected)
 
 
+def test_relative_to_peak_divides_each_layer_by_its_99th_percentile():
+    flat = np.full((4, 4), 0.0625)
+    spiky = np.zeros((4, 4))
+    spiky[1, 2] = 1.0
+    scaled = maps.relative_to_peak(np.stack([flat, 2 * flat, np.zeros((4, 4))]))
+    np.testing.assert_allclose(scaled[:2], 1.0)  # equal layers of any height: all at the peak
+    np.testing.assert_array_equal(scaled[2], 0.0)  # a zero layer is kept, not divided by 0
+    ramp = np.arange(100, dtype=float).reshape(10, 10)
+    np.testing.assert_allclose(maps.relative_to_peak(ramp[None])[0], ramp / np.percentile(ramp, 99))
+    assert maps.relative_to_peak(spiky[None]).max() > 1  # a lone spike sits above the peak
+
+
+def test_min_is_not_decided_by_a_flat_layer():
+    # A flat layer, a little below uniform on the object, a little above at one position that
+    # the peaked layer also attends to somewhat: plain min follows the flat layer's position;
+    # with each layer relative to its peak, the min keeps the object both layers rate high.
+    flat = np.full((4, 4), 1 / 16)
+    flat[0, 0] = 1.2 / 16
+    flat[2, 2] = flat[2, 3] = 0.8 / 16
+    peaked = np.full((4, 4), 0.01)
+    peaked[0, 0] = 0.1
+    peaked[2, 2] = peaked[2, 3] = 0.4
+    layers = np.stack([flat, peaked])
+    assert np.unravel_index(np.argmax(layers.min(axis=0)), (4, 4)) == (0, 0)
+    scaled_min = maps.aggregate(maps.relative_to_peak(layers), "min")
+    assert np.unravel_index(np.argmax(scaled_min), (4, 4)) in {(2, 2), (2, 3)}
+
+
 def test_rollout_hand_computed(attn):
     # A1' = 0.5 U + 0.5 I (0.6 diagonal, 0.1 elsewhere); A2' row 0 = [0.5, 0.25, 0.25, 0, 0];
     # CLS row of A2' A1' = 0.5 r0 + 0.25 r1 + 0.25 r2 = [0.35, 0.225, 0.225, 0.1, 0.1].

@@ -92,6 +92,7 @@ def test_the_built_in_methods_in_panel_order(installed):
     stored = ["layers", "rollout", "relevance", "probe", "norms", "features"]
     assert registry.stored_names() == stored
     assert [name for name, m in registry.methods().items() if m.scale == "own"] == [
+        "min",
         "rollout",
         "relevance",
         "norms",
@@ -106,8 +107,10 @@ def test_each_method_computes_what_the_functions_it_wraps_compute(installed):
     named = panels.report_maps(given)
     assert list(named) == [name for name in BUILT_IN if name != "probe"]  # a CLS model's
     np.testing.assert_array_equal(named["layers"], given.cls_heads.astype(np.float64).mean(axis=1))
-    for how in ("max", "min", "mean"):
+    for how in ("max", "mean"):
         np.testing.assert_array_equal(named[how], maps.aggregate(named["layers"], how))
+    relative = maps.relative_to_peak(named["layers"])
+    np.testing.assert_array_equal(named["min"], maps.aggregate(relative, "min"))
     np.testing.assert_array_equal(
         named["rollout"], maps.rollout_fused(given.attention, N_PREFIX, GRID, 0.1, 1)
     )
@@ -165,7 +168,7 @@ def test_spread_reads_its_choices_from_the_registry(installed):
         == "attention rollout, starting after layer 2"
     )
     assert spread.SpreadSpec.parse("min").describe() == (
-        "the min over layers of the CLS attention (heads averaged)"
+        "the min over layers of the CLS attention (heads averaged, each layer relative to its peak)"
     )
     assert spread.SpreadSpec.parse("layer:2") == spread.SpreadSpec("layer", 2)
     with pytest.raises(ValueError, match="use one of max, min, mean, rollout, relevance, probe or"):
@@ -211,8 +214,8 @@ def test_a_plugin_method_is_computed_stored_drawn_and_choosable(installed):
     made_before = record_of({name: values for name, values in named.items() if name != "peak"})
     with pytest.raises(ReportgenError, match="x.png has no peak map"):
         figures.sprite(made_before, figures.FigureStyle())  # every sprite shows the same maps
-    assert "; rollout, relevance: own min-max" in figures.colorbar(record, "shared").caption
-    assert "layers, max, min, mean, peak on one scale" in figures.colorbar(record, "shared").caption
+    assert "; min, rollout, relevance: own min-max" in figures.colorbar(record, "shared").caption
+    assert "layers, max, mean, peak on one scale" in figures.colorbar(record, "shared").caption
 
     np.testing.assert_array_equal(
         spread.SpreadSpec.parse("peak").select(record.maps), named["peak"]
