@@ -4,7 +4,9 @@ model of that kind): where their attention to the patches comes from.
 Such a head holds a learnt query, the probe, and a ``torch.nn.MultiheadAttention`` in which the
 probe attends to the last layer's tokens. While :func:`recorded_probe` is active, that module
 returns every head's weights and a forward hook records them: the probe's attention, the model's
-own answer to "which patches make the embedding", as the CLS row is for a CLS model.
+own answer to "which patches make the embedding", as the CLS row is for a CLS model. A backend
+whose head exposes no such module gives its model a ``probe_recorder`` instead: an object whose
+``recorded()`` does the same (timm's: :mod:`reportgen.analysis.backends.timm_pool`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ ATTENTION_POOL = "attention pool"  # of a model whose pooler is an attention hea
 
 
 def attention_pooler(model: Any) -> Any | None:
-    """The ``MultiheadAttention`` of the model's attention-pooling head (a module with a
-    ``probe`` parameter and an ``attention`` of that type), or None."""
+    """The model's ``probe_recorder``, else the ``MultiheadAttention`` of its attention-pooling
+    head (a module with a ``probe`` parameter and an ``attention`` of that type), else None."""
     import torch
 
+    recorder = getattr(model, "probe_recorder", None)
+    if recorder is not None:
+        return recorder
     for module in model.modules():
         attention = getattr(module, "attention", None)
         if isinstance(getattr(module, "probe", None), torch.nn.Parameter) and isinstance(
@@ -35,10 +40,14 @@ def attention_pooler(model: Any) -> Any | None:
 def recorded_probe(pooler: Any | None) -> Iterator[list[Any]]:
     """While inside, the list receives the probe's attention of each forward pass through
     ``pooler``: (B, heads, T), every head's weights (nothing when ``pooler`` is None)."""
-    recorded: list[Any] = []
     if pooler is None:
-        yield recorded
+        yield []
         return
+    if hasattr(pooler, "recorded"):  # a backend's probe_recorder
+        with pooler.recorded() as recorded:
+            yield recorded
+        return
+    recorded: list[Any] = []
 
     def every_head(_: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         return args, {**kwargs, "need_weights": True, "average_attn_weights": False}

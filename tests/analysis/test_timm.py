@@ -64,6 +64,10 @@ for _name, (_base, _options, _, _classes) in TINY_MODELS.items():
         _register(_name, _base, _options, _classes)
 if not timm.is_model("reportgen_tiny_eva02"):
     _register("reportgen_tiny_eva02", "eva02_tiny_patch14_224", dict(img_size=28, patch_size=7), 3)
+if not timm.is_model("reportgen_tiny_siglip"):  # no CLS token: an AttentionPoolLatent head
+    _register(
+        "reportgen_tiny_siglip", "vit_base_patch16_siglip_224", dict(img_size=32, patch_size=8), 0
+    )
 
 
 def random_model(name: str) -> model.LoadedModel:
@@ -134,22 +138,154 @@ def test_maps_equal_an_independent_computation_from_q_and_k(name):
     assert all(not block.attn.attn_drop._forward_hooks for block in net.blocks)
 
 
-def test_eva02_attention_is_recorded_from_its_rope_attention_modules():
-    """EVA-02 (rotary position embeddings inside its attention): the recorded softmax rows sum
-    to 1, and the unfused pass that records them gives the fused pass's tokens."""
+def rotated_pairs(x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding by its definition: each pair of features (2i, 2i+1) of every patch turned
+    by that patch's angle, given as the concatenated (sin, cos) of each feature, which EVA-02
+    repeats over the two features of a pair."""
+    sin, cos = rope.double().chunk(2, dim=-1)
+    np.testing.assert_array_equal(sin[..., 0::2], sin[..., 1::2])  # one angle per pair
+    sin, cos = sin[..., 0::2], cos[..., 0::2]
+    even, odd = x[..., 0::2], x[..., 1::2]
+    turned = torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1)
+    return turned.reshape(x.shape)
+
+
+def independent_rope_attention(net, pixels: torch.Tensor) -> list[np.ndarray]:
+    """Each EVA-02 block's softmax(q k^T / sqrt(d)) in float64, from the input and the rotary
+    angles its attention module receives: q and k from the module's qkv weight and biases, the
+    patches' q and k rotated (the prefix tokens' are not)."""
+    calls = []
+    hooks = [
+        block.attn.register_forward_pre_hook(
+            lambda _, args, kwargs: calls.append((args[0], kwargs["rope"])), with_kwargs=True
+        )
+        for block in net.blocks
+    ]
+    with torch.inference_mode():
+        net.forward_features(pixels)
+    for hook in hooks:
+        hook.remove()
+    with torch.no_grad():
+        return [
+            _rope_softmax_qk(block.attn, x.clone(), rope, net.num_prefix_tokens)
+            for block, (x, rope) in zip(net.blocks, calls, strict=True)
+        ]
+
+
+def _rope_softmax_qk(attn, x: torch.Tensor, rope: torch.Tensor, n_prefix: int) -> np.ndarray:
+    batch, tokens, width = x.shape
+    weight = attn.qkv.weight.double()
+
+    def heads(values: torch.Tensor) -> torch.Tensor:
+        values = values.reshape(batch, tokens, attn.num_heads, attn.head_dim).transpose(1, 2)
+        patches = rotated_pairs(values[:, :, n_prefix:], rope)
+        return torch.cat([values[:, :, :n_prefix], patches], dim=2)
+
+    q = heads(x.double() @ weight[:width].T + attn.q_bias.double())
+    k = heads(x.double() @ weight[width : 2 * width].T + attn.k_bias.double())
+    logits = q @ k.transpose(-2, -1) / np.sqrt(attn.head_dim)
+    return torch.softmax(logits, dim=-1).numpy()
+
+
+def test_eva02_maps_equal_an_independent_computation_with_the_rotary_embedding():
+    """EVA-02 (rotary position embeddings inside its attention): the recorded attention equals
+    softmax(q k^T / sqrt(d)) with the rotation applied here, and the unfused pass that records
+    it gives the fused pass's tokens."""
     loaded = random_model("reportgen_tiny_eva02")
     net = loaded.model.net
     assert loaded.summary.n_prefix == net.num_prefix_tokens == 1
     assert loaded.summary.grid == (4, 4)
+    assert all(isinstance(block.attn.q_norm, torch.nn.Identity) for block in net.blocks)
     pixels = loaded.processor(images=[photo(9), photo(10)])["pixel_values"]
     with torch.inference_mode():
         outputs = loaded.model(pixel_values=pixels, output_attentions=True)
         fused = net.forward_features(pixels)
+    expected = independent_rope_attention(net, pixels)
     assert [attention.shape for attention in outputs.attentions] == [(2, 2, 17, 17)] * 2
-    for attention in outputs.attentions:
-        np.testing.assert_allclose(attention.sum(-1).numpy(), 1.0, rtol=1e-5)
+    for attention, independent in zip(outputs.attentions, expected, strict=True):
+        np.testing.assert_allclose(attention.numpy(), independent, atol=1e-6)
+    unrotated = independent_attention(net, pixels)  # the rotation matters: without it, others
+    assert max(np.abs(a - b).max() for a, b in zip(expected, unrotated, strict=True)) > 1e-3
+    tensors = Extractor(loaded).forward(pixels)["tensors"]
+    cls_rows = np.stack([layer[:, :, 0, 1:] for layer in expected], axis=1)
+    np.testing.assert_allclose(tensors["cls_heads"].numpy(), cls_rows, atol=1e-6)
     np.testing.assert_allclose(outputs.last_hidden_state.numpy(), fused.numpy(), atol=1e-5)
     assert all(block.attn.fused_attn for block in net.blocks) == timm.layers.use_fused_attn()
+
+
+def independent_probe(head, x: torch.Tensor) -> np.ndarray:
+    """softmax(q k^T / sqrt(d)) of an AttentionPoolLatent head for its input ``x``, in float64
+    from its own weights (q from the latent, k from the first half of kv; no timm code)."""
+    batch, tokens, width = x.shape
+    heads, dim = head.num_heads, width // head.num_heads
+    with torch.no_grad():
+        latent = head.latent.double()
+        q = latent @ head.q.weight.double().T + head.q.bias.double()
+        keys = x.double() @ head.kv.weight[:width].double().T + head.kv.bias[:width].double()
+    q = q.reshape(1, 1, heads, dim).transpose(1, 2)
+    k = keys.reshape(batch, tokens, heads, dim).transpose(1, 2)
+    return torch.softmax(q @ k.transpose(-2, -1) / np.sqrt(dim), dim=-1)[:, :, 0].numpy()
+
+
+def test_siglip_probe_attention_equals_an_independent_computation():
+    loaded = random_model("reportgen_tiny_siglip")
+    net, summary = loaded.model.net, loaded.summary
+    assert summary.n_prefix == net.num_prefix_tokens == 0
+    assert summary.pooling == "attention pool" and loaded.pooler is loaded.model.probe_recorder
+    pixels = loaded.processor(images=[photo(11), photo(12)])["pixel_values"]
+    head_inputs = []
+    hook = net.attn_pool.register_forward_pre_hook(lambda _, args: head_inputs.append(args[0]))
+    tensors = Extractor(loaded).forward(pixels)["tensors"]
+    hook.remove()
+    expected = independent_probe(net.attn_pool, head_inputs[0])
+    np.testing.assert_allclose(tensors["probe"].numpy(), expected.mean(axis=1), atol=1e-6)
+    with record_probe(loaded) as recorded, torch.inference_mode():
+        outputs = loaded.model(pixel_values=pixels)
+    np.testing.assert_allclose(recorded[0].numpy(), expected, atol=1e-6)  # every head's
+    with torch.inference_mode():  # the pooled embedding is the head's, by timm's own forward
+        pooled = net.forward_head(net.forward_features(pixels), pre_logits=True)
+    np.testing.assert_allclose(outputs.pooler_output.numpy(), pooled.numpy(), atol=1e-6)
+    assert not net.attn_pool._forward_hooks  # the recorder leaves no hook behind
+
+
+def record_probe(loaded):
+    from reportgen.analysis.pooling import recorded_probe
+
+    return recorded_probe(loaded.pooler)
+
+
+def test_a_siglip_head_that_computes_otherwise_is_refused_in_one_line(monkeypatch):
+    loaded = random_model("reportgen_tiny_siglip")
+    head = loaded.model.net.attn_pool
+    forward = head.forward
+    monkeypatch.setattr(head, "forward", lambda x, attn_mask=None: forward(x) * 1.5)
+    pixels = loaded.processor(images=[photo(13)])["pixel_values"]
+    with pytest.raises(ReportgenError, match=r"^timm [\d.]+: the attention-pooling head's output "):
+        Extractor(loaded).forward(pixels)
+    monkeypatch.delattr(type(head), "forward", raising=False)
+    del head.kv
+    with pytest.raises(ReportgenError, match=r"\(AttentionPoolLatent: no kv\) is not the one"):
+        timm_backend.TimmModel(loaded.model.net, "siglip")
+
+
+def test_a_siglip_report_builds(tmp_path):
+    import json
+
+    from conftest import write_images
+
+    from reportgen import cli
+
+    write_images(tmp_path / "photos", 2)
+    site = tmp_path / "site"
+    command = ["build", str(tmp_path / "photos"), "--out", str(site), "--device", "cpu"]
+    command += ["--model", "timm:reportgen_tiny_siglip", "--random-weights"]
+    command += ["--faithfulness", "--faithfulness-images", "2"]
+    command += ["--format", "html", "--date", "2024-05-24", "--cache-dir", str(tmp_path / "c")]
+    assert cli.main(command) == 0
+    report = site / "reports" / "photos"
+    manifest = json.loads((report / "data" / "manifest.json").read_text())
+    assert manifest["model"]["n_prefix"] == 0 and manifest["model"]["pooling"] == "attention pool"
+    assert "probe" in " ".join((report / "index.html").read_text().split())
 
 
 def test_random_weights_are_seeded_and_leave_the_global_generator_alone():

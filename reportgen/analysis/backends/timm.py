@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from reportgen import store
+from reportgen.analysis.backends.timm_pool import latent_probe
 from reportgen.analysis.model import RANDOM_SOURCE, ModelRef
 from reportgen.errors import ReportgenError
 
@@ -249,12 +250,14 @@ def recorded_hidden_states(blocks: Any) -> Iterator[list[Any]]:
 class TimmModel(torch.nn.Module):
     """A timm model that answers as a transformers vision model does (see
     :mod:`reportgen.analysis.model`): ``attentions`` on request, ``logits`` for a classifier,
-    ``last_hidden_state`` (the normalised tokens of ``forward_features``)."""
+    ``last_hidden_state`` (the normalised tokens of ``forward_features``); a model that pools
+    with an attention head (SigLIP's) also ``pooler_output`` and its ``probe_recorder``."""
 
     def __init__(self, net: Any, architecture: str):
         super().__init__()
         self.net = net
         self.attention = attention_modules(net)
+        self.probe_recorder = latent_probe(net)
         self.config = SimpleNamespace(
             model_type=architecture,
             patch_size=tuple(net.patch_embed.patch_size),
@@ -273,8 +276,12 @@ class TimmModel(torch.nn.Module):
         with attending as attentions, hiding as hidden_states:
             features = self.net.forward_features(pixel_values)
         logits = self.net.forward_head(features) if self.net.num_classes else None
+        pooled = None
+        if self.probe_recorder is not None:
+            pooled = self.net.forward_head(features, pre_logits=True)
         return SimpleNamespace(
             last_hidden_state=features,
+            pooler_output=pooled,
             logits=logits,
             attentions=tuple(attentions) if output_attentions else None,
             hidden_states=tuple(hidden_states) if output_hidden_states else None,
