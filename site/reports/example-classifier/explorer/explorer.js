@@ -3,9 +3,11 @@
 // hidden and the page shows the static figures as before.
 //
 // The page loads this file, then colormaps.js (lookup tables from matplotlib, the report's
-// alpha) and an image's data script (the seen image, every map quantised per grid, the
-// artifact mask and, when stored, every head's CLS row, whose mean is each raw layer map, and
-// each layer's token norms): on an image page at once, inline when its button is first pressed.
+// alpha) and an image's data (a data script, or its maps file fetched over http(s): the seen
+// image, every map quantised per grid, the artifact mask and, when stored, every head's row of
+// the CLS token's or the pooling probe's attention, whose mean is each raw layer map, and each
+// layer's token norms and the feature view's channels): on an image page at once, inline when
+// its button is first pressed.
 // The data script's data-explorer attribute names the section it fills. Each overlay is
 // computed here the way the Python figures compute it: Pillow's bilinear upsampling of the
 // grid (pixel-centre aligned, edges clamped), each panel scaled from its own min to max,
@@ -46,6 +48,7 @@
         Object.entries(data.maps).map(([name, quantised]) => [name, grids(quantised, cells)[0]])
       ),
       norms: data.norms ? grids(data.norms, cells) : null,
+      features: data.features ? grids(data.features, cells) : null,
       heads,
       headCount,
       raw: data.raw ? grids(data.raw, cells) : heads && meanOfHeads(heads, headCount, cells),
@@ -126,11 +129,21 @@
       return grids;
     };
     const layers = split("layers", count);
-    const across = (reduce) =>
-      Float64Array.from({ length: cells }, (_, i) => reduce(layers.map((layer) => layer[i])));
+    const across = (reduce, grids = layers) =>
+      Float64Array.from({ length: cells }, (_, i) => reduce(grids.map((layer) => layer[i])));
+    // The min compares layers in units of their own peak, the 99th percentile over the patches
+    // interpolated as numpy's (reportgen.methods.maps.relative_to_peak).
+    const relativeToPeak = (layer) => {
+      const sorted = Float64Array.from(layer).sort();
+      const at = 0.99 * (cells - 1);
+      const below = Math.floor(at);
+      const above = Math.min(below + 1, cells - 1);
+      const peak = sorted[below] + (at - below) * (sorted[above] - sorted[below]);
+      return peak > 0 ? layer.map((value) => value / peak) : layer;
+    };
     const maps = {
       max: across((values) => Math.max(...values)),
-      min: across((values) => Math.min(...values)),
+      min: across((values) => Math.min(...values), layers.map(relativeToPeak)),
       mean: across((values) => values.reduce((a, b) => a + b, 0) / count),
     };
     for (const [name, array] of Object.entries(arrays)) {
@@ -154,6 +167,7 @@
       layers,
       maps,
       norms: arrays.norms ? split("norms", count) : null,
+      features: arrays.features ? split("features", 3) : null,
       heads,
       headCount,
       raw: heads && meanOfHeads(heads, headCount, cells),
@@ -161,14 +175,15 @@
     };
   }
 
-  // An explorer whose data is the image's maps file (--explorer-data maps): fetched over
-  // http(s); a page opened from disk cannot fetch, so it says how to serve it.
+  // An explorer whose data is the image's maps file (--explorer-data maps, the default): fetched
+  // over http(s); a page opened from disk cannot fetch, so it says how to serve it.
   async function loadMaps(root, url) {
     try {
       if (location.protocol === "file:") {
         throw new Error(
           "this explorer reads the image's maps file, which a browser loads only from a web " +
-            "server: serve the report's folder (python -m http.server) and open the page there"
+            "server: serve the report's folder (python -m http.server) and open the page " +
+            "there, or rebuild the report with --explorer-data scripts to view it from disk"
         );
       }
       const response = await fetch(url);
@@ -288,6 +303,22 @@
     return out;
   }
 
+  // Three channels in [0, 1] (the feature view) as the image's RGB pixels, drawn as they are
+  // (no colour map, no blending), as the figures draw them.
+  function colours(data, channels) {
+    const [height, width] = data.size;
+    const [gridH, gridW] = data.grid;
+    const planes = channels.map((grid) => upsample(grid, gridH, gridW, height, width));
+    const out = new ImageData(width, height);
+    for (let i = 0; i < height * width; i++) {
+      for (let c = 0; c < 3; c++) {
+        out.data[i * 4 + c] = Math.floor(Math.min(Math.max(planes[c][i], 0), 1) * 255 + 0.5);
+      }
+      out.data[i * 4 + 3] = 255;
+    }
+    return out;
+  }
+
   // A faint white 1-pixel frame around each masked cell, as the figures draw it.
   function outline(image, cells, gridH, gridW) {
     const { width, height } = image;
@@ -325,7 +356,7 @@
     const [height, width] = data.size;
     const [gridH, gridW] = data.grid;
     const cells = gridH * gridW;
-    const { layers, maps, norms, heads, headCount, raw } = data;
+    const { layers, maps, norms, features, heads, headCount, raw } = data;
     const luts = Object.fromEntries(
       Object.entries(settings.colormaps).map(([name, table]) => [name, bytes(table)])
     );
@@ -348,6 +379,7 @@
     layer.max = String(layers.length);
     option(map, "layers", "one layer");
     if (norms) option(map, "norms", "token norms of one layer");
+    if (features) option(map, "features", "features (principal components as RGB)");
     for (const name of Object.keys(maps)) option(map, name, name);
     option(head, "mean", "mean of heads");
     for (let h = 1; h <= headCount; h++) option(head, String(h), `head ${h}`);
@@ -366,6 +398,9 @@
       const what = `layer ${layerIndex + 1}`;
       if (map.value === "norms") {
         return { grid: norms[layerIndex], mask: null, what: `${what}, token norms` };
+      }
+      if (map.value === "features") {
+        return { channels: features, what: "features, the first three principal components" };
       }
       if (map.value !== "layers") return { grid: maps[map.value], mask: null, what: map.value };
       if (headChoice !== "mean") {
@@ -389,7 +424,10 @@
       const lut = luts[colormap.value];
       const opacity = Number(alpha.value);
       const view = chosen(layerIndex, head.value);
-      context.putImageData(overlay(data, base, view.grid, lut, opacity, view.mask), 0, 0);
+      const drawn = view.channels
+        ? colours(data, view.channels)
+        : overlay(data, base, view.grid, lut, opacity, view.mask);
+      context.putImageData(drawn, 0, 0);
       canvas.setAttribute("aria-label", `Attention overlay: ${view.what}`);
       status.textContent = `${view.what} · alpha ${opacity.toFixed(2)} · ${colormap.value}`;
       drawHeads(layerIndex, lut, opacity);

@@ -8,7 +8,8 @@
 // the page; names and labels are shown with textContent, never parsed as HTML. Works from disk
 // (file://) too: the lists are scripts. The class field offers the labels of classes.js; a
 // label it names matches exactly, other text any label containing it. A link to the page with
-// #class=LABEL (the report's per-class table) opens it filtered to that class.
+// #class=LABEL (the report's per-class table) opens it filtered to that class. The first 100
+// matches show; "show more" adds the next 100 each time it is pressed.
 "use strict";
 (() => {
   const LIMIT = 100;
@@ -24,6 +25,13 @@
   let loaded = 0;
   let loading = null;
   let generation = 0;
+  let limit = LIMIT;
+  const more = document.createElement("button");
+  more.type = "button";
+  more.id = "name-filter-more";
+  more.textContent = `show ${LIMIT} more`;
+  more.hidden = true;
+  status.after(more);
 
   const classes = new Set();
 
@@ -97,7 +105,9 @@
     results.hidden = visible;
   }
 
-  async function update() {
+  // The matches of the fields, at most `limit`; `extend`: the same search showing more.
+  async function update(extend) {
+    if (extend !== true) limit = LIMIT;
     const query = input.value.trim().toLocaleLowerCase();
     const classQuery = classInput ? classInput.value.trim() : "";
     const mine = ++generation;
@@ -106,17 +116,18 @@
     const ofClass = classTest(classQuery);
     if (!query && !classQuery) {
       status.textContent = "";
+      more.hidden = true;
       showStatic(true);
       return;
     }
     const matches = [];
     let searched = 0;
     for (;;) {
-      for (; searched < entries.length && matches.length < LIMIT; searched += 1) {
+      for (; searched < entries.length && matches.length < limit; searched += 1) {
         const entry = entries[searched];
         if (entry[0].toLocaleLowerCase().includes(query) && ofClass(entry[3])) matches.push(entry);
       }
-      if (matches.length >= LIMIT || loaded === chunks) break;
+      if (matches.length >= limit || loaded === chunks) break;
       status.textContent = "searching…";
       try {
         await loadNext();
@@ -129,9 +140,10 @@
     results.replaceChildren(...matches.map(card));
     showStatic(false);
     const complete = loaded === chunks && searched === entries.length;
+    more.hidden = complete || !matches.length;
     if (!matches.length) status.textContent = classQuery ? "no image matches" : "no image name contains this";
     else if (complete) status.textContent = `${matches.length} image${matches.length === 1 ? "" : "s"}`;
-    else status.textContent = `the first ${LIMIT} images, by name`;
+    else status.textContent = `the first ${matches.length} images, by name`;
   }
 
   // The labels for the class field, loaded with the page when there is one.
@@ -139,6 +151,10 @@
 
   form.addEventListener("submit", (event) => event.preventDefault());
   input.addEventListener("input", update);
+  more.addEventListener("click", () => {
+    limit += LIMIT;
+    update(true);
+  });
   if (classInput) {
     classInput.addEventListener("input", update);
     const asked = /^#class=(.*)$/.exec(window.location.hash);
