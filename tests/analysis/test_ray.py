@@ -123,6 +123,9 @@ def test_ray_reads_shards_with_its_own_readers_as_the_local_engine(
             samples[5] = (samples[5][0], {"json": label_json("no image")})
             write_tar(shards / f"{file}.tar", samples)
     source = ShardsSource(str(shards / "*"))
+    # A per-report feature basis is fitted on the first images, which the driver reads
+    # (features.report_basis); per image, every read is the workers'.
+    params = replace(params, pca="per-image")
     local = api.analyze(source, tmp_path / "local", params, replace(execution, use_cache=False))
     monkeypatch.setattr(ShardsSource, "items", None)  # read by Ray Data, or this fails
     on_ray = api.analyze(
@@ -177,6 +180,8 @@ def test_a_worker_that_dies_is_retried(folder, params, execution, tmp_path):
 
     marker = tmp_path / "died"
     on_ray = replace(execution, engine="ray", use_cache=False)
+    # per image: a new per-report basis would have the driver analyse the first images (and die)
+    params = replace(params, pca="per-image")
     analysis = analyze(folder, tmp_path / "out", params, on_ray, on_record=DiesOnce(marker))
     assert marker.exists()
     assert len(analysis.images) == 30 and len(list((tmp_path / "out/maps").iterdir())) == 30
