@@ -64,7 +64,8 @@ from reportgen.record import ImageRecord, Prediction
 # deflate level 1: half the time of the default 6 for 2% more bytes (float32 maps and a JPEG-like
 # image barely compress); the file is written once per image, on the analysis's hot path.
 ZIP_LEVEL = 1
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
+MIN_RELATIVE_FORMAT = 5  # from format 5 on, min takes each layer relative to its peak
 SEEN_IMAGE_QUALITY = 85  # WebP quality of the stored seen image (see the module doc)
 HEADS_BITS = 8  # bits per stored head value, unless keep_heads (see the module doc)
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -307,11 +308,11 @@ def _named_maps(meta: dict[str, Any], data: Any) -> dict[str, np.ndarray]:
     if meta["format"] == 1:
         layers = data["cls_heads"].astype(np.float64).mean(axis=1)
         rollout = np.asarray(data["rollout"], dtype=np.float64)
-        return panels.complete({panels.LAYERS: layers, panels.ROLLOUT: rollout})
+        return panels.complete({panels.LAYERS: layers, panels.ROLLOUT: rollout}, relative_min=False)
     if meta["format"] == 2:
         return {key: data[key] for key in _FORMAT_2_MAPS if key in data.files}
     stored = {key: read_map(data, key) for key in registry.stored_names() if key in data.files}
-    return panels.complete(stored, np.float32)
+    return panels.complete(stored, np.float32, meta["format"] >= MIN_RELATIVE_FORMAT)
 
 
 def seen_image(meta: dict[str, Any], data: Any) -> np.ndarray:

@@ -191,3 +191,28 @@ def rewrite_as_format_3(maps_file, heads: bool) -> None:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     store.atomic_write(maps_file, buffer.getvalue())
+
+
+def rewrite_record_format(path: Path, record_format: int) -> None:
+    """Rewrite the ``format`` in a maps file's meta, every other member as it was: a file as an
+    earlier version wrote it, where only the meaning of recomputed maps changed since. Replaced,
+    not written through (report files link to the cache's)."""
+    import io
+    import json
+    import zipfile
+
+    from reportgen import store
+
+    with zipfile.ZipFile(path) as archive:
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for info, payload in members:
+            if info.filename == "meta.npy":
+                meta = json.loads(np.load(io.BytesIO(payload)).tobytes().decode())
+                meta["format"] = record_format
+                encoded = io.BytesIO()
+                np.save(encoded, np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+                payload = encoded.getvalue()
+            archive.writestr(info, payload)
+    store.atomic_write(path, buffer.getvalue())

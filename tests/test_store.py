@@ -8,10 +8,10 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import rewrite_as_format_3
+from conftest import rewrite_as_format_3, rewrite_record_format
 
 from reportgen import quantise, store
-from reportgen.methods import artifacts, panels
+from reportgen.methods import artifacts, maps, panels
 from reportgen.record import ImageRecord, Prediction
 
 
@@ -159,7 +159,8 @@ def test_format_3_files_still_load(tmp_path, heads):
     path.write_bytes(store.record_bytes(record, keep_heads=heads))
     rewrite_as_format_3(path, heads)
     back = store.read_record(path, "x.png")
-    for name, values in record.maps.items():
+    plain_min = record.maps["layers"].min(axis=0)  # what min meant before format 5
+    for name, values in {**record.maps, "min": plain_min}.items():
         np.testing.assert_allclose(back.maps[name], values, rtol=1e-6)
     if heads:
         assert back.cls_heads.dtype == np.float16
@@ -229,3 +230,18 @@ def test_the_digests_kept_in_a_process_are_bounded_oldest_forgotten_first(tmp_pa
     assert len(kept) == 2
     assert store.file_identity(paths[0].stat()) not in kept
     assert store.file_identity(paths[2].stat()) in kept
+
+
+def test_min_of_maps_files_before_format_5_is_the_plain_minimum_over_layers(tmp_path):
+    record = make_record()
+    path = tmp_path / "a.npz"
+    path.write_bytes(store.record_bytes(record))
+    layers = record.maps["layers"].astype(np.float64)
+    relative = maps.aggregate(maps.relative_to_peak(layers), "min")
+    np.testing.assert_allclose(store.read_record(path, "x").maps["min"], relative, rtol=1e-6)
+    assert not np.allclose(relative, layers.min(axis=0))  # the two meanings differ here
+    rewrite_record_format(path, 4)
+    back = store.read_record(path, "x")
+    np.testing.assert_allclose(back.maps["min"], layers.min(axis=0), rtol=1e-6)
+    for name in ("max", "mean", "layers", "rollout"):
+        np.testing.assert_allclose(back.maps[name], record.maps[name], rtol=1e-6)

@@ -26,10 +26,11 @@ class Aggregate(MapMethod):
     bullet = f"""\
 {{% call m.item() %}}
 {{{{ m.strong("Max, min and mean") }}}} take, for every patch, the largest, the smallest and the
-average attention over the {{{{ report.model.layers }}}} layer maps. For the smallest, each layer
-map is first divided by its {PEAK_PERCENTILE:g}th percentile over the patches, so that each layer
-counts in units of its own peak: otherwise the flattest layers, which give every patch about the
-same share, would be the smallest almost everywhere and decide the map.
+average attention over the {{{{ report.model.layers }}}} layer maps.{{% if report.relative_min %}}
+For the smallest, each layer map is first divided by its {PEAK_PERCENTILE:g}th percentile over the
+patches, so that each layer counts in units of its own peak: otherwise the flattest layers, which
+give every patch about the same share, would be the smallest almost everywhere and decide the
+map.{{% endif %}}
 {{% endcall %}}
 """
 

@@ -13,8 +13,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from reportgen.methods import registry
+from reportgen.methods.aggregates import Min
 from reportgen.methods.base import MapInputs
 from reportgen.methods.layers import LAYERS
+from reportgen.methods.maps import aggregate
 from reportgen.methods.relevance import RELEVANCE
 from reportgen.methods.rollout import ROLLOUT
 
@@ -36,9 +38,14 @@ def report_maps(inputs: MapInputs) -> dict[str, np.ndarray]:
     return named
 
 
-def complete(stored: Mapping[str, np.ndarray], dtype: type = np.float64) -> dict[str, np.ndarray]:
+def complete(
+    stored: Mapping[str, np.ndarray], dtype: type = np.float64, relative_min: bool = True
+) -> dict[str, np.ndarray]:
     """The named maps from those a maps file keeps (``layers`` and the others it stores): the
-    maps made from the layer maps alone are recomputed (in float64, then as ``dtype``)."""
+    maps made from the layer maps alone are recomputed (in float64, then as ``dtype``).
+    ``relative_min`` False: ``min`` as maps files before format 5 meant it, the plain minimum
+    over the layer maps (today's takes each layer relative to its peak: methods.aggregates),
+    so that a report published before keeps its maps when it is re-rendered."""
     layers = np.asarray(stored[LAYERS], dtype=np.float64)
     named: dict[str, np.ndarray] = {}
     for name, method in registry.methods().items():
@@ -46,4 +53,6 @@ def complete(stored: Mapping[str, np.ndarray], dtype: type = np.float64) -> dict
             named[name] = stored[name]
         elif method.recomputed:
             named[name] = method.compute(None, {LAYERS: layers}).astype(dtype)
+    if not relative_min and Min.name in named:
+        named[Min.name] = aggregate(layers, Min.name).astype(dtype)
     return named

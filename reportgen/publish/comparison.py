@@ -204,7 +204,8 @@ def _read_spread(
                 wanted = {LAYERS, spec.kind} & set(data.files)
                 stored = {key: store.read_map(data, key) for key in sorted(wanted)}
                 image = store.seen_image(meta, data) if with_image else None
-                return spec.select(panels.complete(stored, np.float32)), image
+                relative_min = meta["format"] >= store.MIN_RELATIVE_FORMAT
+                return spec.select(panels.complete(stored, np.float32, relative_min)), image
     except (OSError, ValueError, KeyError) as error:
         raise ReportgenError(f"{label}: cannot read the maps of {name}: {error}") from None
     record = _read_record(path, name, label)

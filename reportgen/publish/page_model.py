@@ -184,6 +184,7 @@ class ReportContext:
     typical_per_level: int = 1  # figures in full per level (a level may have fewer images)
     classes: Classes | None = None  # the per-class section, when the images have labels
     token_views: bool = False  # the records have token norms and features (methods.norms)
+    relative_min: bool = True  # min takes each layer relative to its peak (store, format 5 on)
     feature_basis: FeatureBasisNote | None = None  # the report's feature basis (per-report)
 
     @property

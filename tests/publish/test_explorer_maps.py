@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_images
+from conftest import rewrite_record_format, write_images
 from test_browser import _QuietHandler, browser  # noqa: F401
 from test_explorer import _record, browser_tab, folder_url, open_inline_explorer
 
-from reportgen import api
+from reportgen import api, store
 from reportgen.analysis.execution import Execution
 from reportgen.errors import ReportgenError
 from reportgen.methods import registry
@@ -155,3 +155,23 @@ def test_the_distill_flavour_needs_data_scripts():
     options = ReportOptions(formats=("distill",), explorer_data="maps")
     with pytest.raises(ReportgenError, match="--explorer-data maps does not work with"):
         options.validated()
+
+
+def test_the_explorer_takes_the_plain_min_from_a_maps_file_before_format_5(browser, served):  # noqa: F811
+    page_path = sorted((served.pages / "images").glob("*.html"))[-1]
+    maps_file = served.pages / "data" / "maps" / f"{page_path.stem}.npz"
+    kept = maps_file.read_bytes()
+    rewrite_record_format(maps_file, 4)
+    try:
+        record = _record(served.pages, page_path.stem)
+        plain = record.maps["layers"].astype(np.float64).min(axis=0)
+        np.testing.assert_allclose(record.maps["min"], plain, rtol=1e-6)
+        with browser_tab(browser, served.url) as tab:
+            tab.open(_url(served, page_path))
+            tab.ready()
+            tab.page.select_option("#explorer-map", "min")
+            expected = render.overlay(record.seen_image, plain, "jet", 0.5)
+            assert np.abs(tab.pixels() - expected.astype(int)).max() <= 2
+            tab.assert_clean()
+    finally:
+        store.atomic_write(maps_file, kept)

@@ -847,3 +847,12 @@ def test_captions_show_the_digits_that_tell_near_uniform_levels_apart(tmp_path, 
     for level in levels:
         for figure in level.figures:
             assert f"entropy {figure.entropy:.5f}" in text, figure.name
+
+
+@pytest.mark.parametrize("relative_min", [True, False])
+def test_the_min_is_described_as_its_maps_files_make_it(tmp_path, relative_min):
+    ctx = dataclasses.replace(make_context(tmp_path), relative_min=relative_min)
+    [page] = pages.render_report(ctx, tmp_path, ["html"])
+    text = " ".join(html.unescape(page.read_text()).split())
+    assert "the smallest and the average attention over the" in text
+    assert ("divided by its 99th percentile over the patches" in text) == relative_min
