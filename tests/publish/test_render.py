@@ -264,8 +264,9 @@ def test_shared_normalisation_puts_layers_and_aggregates_on_one_scale():
     labels = [panel.label for panel in shared]
     assert labels == ["L1", "L2", "L3", "max", "min", "mean", "rollout", "relevance: a very long…"]
     scale = (record.maps["layers"].min(), record.maps["layers"].max())
-    assert all(panel.value_range == scale for panel in shared[:6])
-    assert shared[6].value_range is None and shared[7].value_range is None  # other units
+    assert all(shared[i].value_range == scale for i in (0, 1, 2, 3, 5))  # layers, max, mean
+    # other units: min (each layer relative to its peak), rollout, relevance
+    assert shared[4].value_range is shared[6].value_range is shared[7].value_range is None
     assert shared[0].outline[1, 1] and shared[1].outline is not None and not shared[1].outline.any()
     assert all(panel.value_range is None for panel in figures.panels(record, "panel"))
     assert figures.colorbar(record, "shared").low == f"{scale[0]:.3g}"
