@@ -96,6 +96,7 @@ example-site: setup $(CLASSIFIER)/config.json
 		--artifacts keep --slug example-artifacts-kept --format html,gfm \
 		--title "Where a Vision Transformer looks, artifact patches kept" \
 		--date $(EXAMPLE_DATE) --replace $(CLASSIFIER_OPTIONS)
+	rm -rf site/comparisons/artifacts-masked-vs-kept  # one version, as the reports' --replace
 	$(BIN)/reportgen compare site/reports/example site/reports/example-artifacts-kept --out site \
 		--slug artifacts-masked-vs-kept --date $(EXAMPLE_DATE) \
 		--title "Artifact patches masked (the default) against kept"

@@ -2,7 +2,8 @@
 with the same atomic publish as reports, listed in the site index, re-rendered from their
 manifest and verified against it.
 
-A comparison published again under its slug replaces the one there (it keeps no versions).
+A different comparison published again under its slug keeps the one there as its
+``versions/<n>/``, as reports do.
 """
 
 from __future__ import annotations

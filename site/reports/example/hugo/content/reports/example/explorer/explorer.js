@@ -132,7 +132,8 @@
     const across = (reduce, grids = layers) =>
       Float64Array.from({ length: cells }, (_, i) => reduce(grids.map((layer) => layer[i])));
     // The min compares layers in units of their own peak, the 99th percentile over the patches
-    // interpolated as numpy's (reportgen.methods.maps.relative_to_peak).
+    // interpolated as numpy's (reportgen.methods.maps.relative_to_peak); in maps files before
+    // format 5 (reportgen.store.MIN_RELATIVE_FORMAT) it is the plain minimum over the layers.
     const relativeToPeak = (layer) => {
       const sorted = Float64Array.from(layer).sort();
       const at = 0.99 * (cells - 1);
@@ -141,9 +142,11 @@
       const peak = sorted[below] + (at - below) * (sorted[above] - sorted[below]);
       return peak > 0 ? layer.map((value) => value / peak) : layer;
     };
+    const format = JSON.parse(new TextDecoder().decode(arrays.meta.values)).format;
+    const minLayers = format >= 5 ? layers.map(relativeToPeak) : layers;
     const maps = {
       max: across((values) => Math.max(...values)),
-      min: across((values) => Math.min(...values), layers.map(relativeToPeak)),
+      min: across((values) => Math.min(...values), minLayers),
       mean: across((values) => values.reduce((a, b) => a + b, 0) / count),
     };
     for (const [name, array] of Object.entries(arrays)) {
