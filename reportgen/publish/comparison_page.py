@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from reportgen.progress import track
 from reportgen.publish import (
     comparison_figures,
     comparison_images,
@@ -31,9 +30,9 @@ from reportgen.publish.comparison_images import ComparedGallery, ComparedImage
 from reportgen.publish.escaping import param_value
 from reportgen.publish.flavours.base import PAGE_FOLDERS, Flavour
 from reportgen.publish.folders import CHARTS_DIR
-from reportgen.publish.pages import PAGES_PER_TASK
+from reportgen.publish.pages import in_chunks
 from reportgen.publish.templates import Templates
-from reportgen.workers import InlinePool, Pool
+from reportgen.workers import Pool
 
 # The comparison page of each flavour that has one, written where the flavour's layout puts a
 # front page (the jekyll post with its images under jekyll/, for a Jekyll site).
@@ -423,9 +422,9 @@ def write_pages(
 ) -> None:
     """The pages in each of ``formats`` that has a comparison template, with their images
     where the flavour's layout expects them; the gallery and image pages written in ``pool``
-    (by default here), :data:`PAGES_PER_TASK` a task. Pages that stand in the folder link the
-    runs' pages, explorers and the data files; a Jekyll post, published without them, does
-    not."""
+    (by default here) by :func:`~reportgen.publish.pages.in_chunks`. Pages that stand in the
+    folder link the runs' pages, explorers and the data files; a Jekyll post, published without
+    them, does not."""
     script = templates.file(posixpath.basename(SORT_SCRIPT)).read_bytes()
     comparison_figures.write_new(folder, SORT_SCRIPT, script)
     common = {
@@ -450,14 +449,7 @@ def write_pages(
         data = templates.render(flavour.escaping, TEMPLATES[name], front)
         comparison_figures.write_new(folder, layout.page_path(where), data)
         writer = _PageWriter(name, templates, where, folder, common)
-        chunks = (
-            (writer, pages[start : start + PAGES_PER_TASK])
-            for start in range(0, len(pages), PAGES_PER_TASK)
-        )
-        counts = (pool or InlinePool()).imap(_write_chunk, chunks)
-        written = (page for count in counts for page in range(count))
-        for _ in track(written, total=len(pages), desc=f"{name} comparison pages", unit="page"):
-            pass
+        in_chunks(pool, _write_chunk, writer, pages, f"{name} comparison pages")
         layout.place_images(where, page.all_files(), folder)
         flavour.write_extras(where, folder, options, templates)
 

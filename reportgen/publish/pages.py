@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +232,21 @@ class _FlavourPages:
         return len(pages)
 
 
+def in_chunks(
+    pool: Pool | None, task: Callable[[Any, list], int], state: Any, pages: list, desc: str
+) -> None:
+    """``task(state, chunk)`` for each :data:`PAGES_PER_TASK` of ``pages`` in ``pool`` (here
+    without one), each returning how many pages it wrote, behind one progress bar."""
+    chunks = (
+        (state, pages[start : start + PAGES_PER_TASK])
+        for start in range(0, len(pages), PAGES_PER_TASK)
+    )
+    counts = (pool or InlinePool()).imap(task, chunks)
+    done = (page for count in counts for page in range(count))
+    for _ in track(done, total=len(pages), desc=desc, unit="page"):
+        pass
+
+
 def _render_pages(renderer: _FlavourPages, pages: Sequence[tuple[str, str, Any, str, str]]) -> int:
     """:meth:`_FlavourPages.render_pages`, as a worker's task."""
     return renderer.render_pages(pages)
@@ -297,14 +312,7 @@ def render_report(
             flavour, options.get(flavour.name), templates, ctx, report_dir, settings, cache
         )
         written.append(renderer.render("report", "", ctx, ctx.title))
-        chunks = (
-            (renderer, pages[start : start + PAGES_PER_TASK])
-            for start in range(0, len(pages), PAGES_PER_TASK)
-        )
-        counts = (pool or InlinePool()).imap(_render_pages, chunks)
-        rendered = (page for count in counts for page in range(count))
-        for _ in track(rendered, total=len(pages), desc=f"{flavour.name} pages", unit="page"):
-            pass
+        in_chunks(pool, _render_pages, renderer, pages, f"{flavour.name} pages")
         flavour.write_extras(ctx, report_dir, options.get(flavour.name), templates)
     return written
 
