@@ -81,8 +81,9 @@ def build_against_bare(
     model_dir = install_model(spec, installed)
     bare, build = [], []
     for _ in range(rounds):
-        bare.append(bare_seconds(model_dir, folder, batch_size, device))
-        build.append(cold_build_seconds(spec, folder, work, installed, batch_size, device))
+        bare.append(process_seconds(bare_command(model_dir, folder, batch_size, device)))
+        build_command = cold_build_command(spec, folder, work, installed, batch_size, device)
+        build.append(process_seconds(build_command))
     return {
         "bare_process_s": bare,
         "build_process_s": build,
@@ -90,27 +91,10 @@ def build_against_bare(
     }
 
 
-def bare_seconds(model_dir: Path, folder: Path, batch_size: int, device: str = "cpu") -> float:
-    """One whole process of :mod:`benchmarks.bare_forward`."""
-    return process_seconds(bare_command(model_dir, folder, batch_size, device))
-
-
 def bare_command(model_dir: Path, folder: Path, batch_size: int, device: str = "cpu") -> list:
     """The command of one whole process of :mod:`benchmarks.bare_forward`."""
     command = [sys.executable, "-m", "benchmarks.bare_forward", model_dir, folder]
     return command + ["--batch-size", batch_size, "--device", device]
-
-
-def cold_build_seconds(
-    spec: str,
-    folder: Path,
-    work: Path,
-    installed: Path,
-    batch_size: int,
-    device: str = "cpu",
-) -> float:
-    """One whole ``reportgen build`` process into a new site (:func:`cold_build_command`)."""
-    return process_seconds(cold_build_command(spec, folder, work, installed, batch_size, device))
 
 
 def cold_build_command(
