@@ -96,9 +96,8 @@ example-site: setup $(CLASSIFIER)/config.json
 		--artifacts keep --slug example-artifacts-kept --format html,gfm \
 		--title "Where a Vision Transformer looks, artifact patches kept" \
 		--date $(EXAMPLE_DATE) --replace $(CLASSIFIER_OPTIONS)
-	rm -rf site/comparisons/artifacts-masked-vs-kept  # one version, as the reports' --replace
 	$(BIN)/reportgen compare site/reports/example site/reports/example-artifacts-kept --out site \
-		--slug artifacts-masked-vs-kept --date $(EXAMPLE_DATE) \
+		--slug artifacts-masked-vs-kept --date $(EXAMPLE_DATE) --replace \
 		--title "Artifact patches masked (the default) against kept"
 	@echo "open site/index.html or site/reports/example/index.html"
 

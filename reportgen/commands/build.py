@@ -103,6 +103,7 @@ def _build_each(args: argparse.Namespace, models: list[str]) -> None:
         date=report_options.date,
         formats=report_options.formats or comparison_site.DEFAULT_FORMATS,
         templates_dir=report_options.templates_dir,
+        replace=args.replace,
         workers=args.workers,
         say=options.say,
     )

@@ -14,7 +14,8 @@ DESCRIPTION = (
     "runs the level transitions, the entropies and the rank correlation of the spread-by maps "
     "(resampled to one grid where the patch grids differ); the entropy by layer of every run "
     "and the images that moved most. Published as OUT/comparisons/SLUG with compare.json and "
-    "compare.parquet, and listed in OUT/index.html."
+    "compare.parquet, and listed in OUT/index.html. A different comparison already there is "
+    "kept as its versions/N (unless --replace)."
 )
 
 
@@ -38,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: html, jekyll, gfm)",
     )
     parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="overwrite the comparison already at SLUG (the new one takes its version number) "
+        "instead of keeping it as an earlier version",
+    )
+    parser.add_argument(
         "--templates",
         type=Path,
         metavar="DIR",
@@ -58,6 +65,7 @@ def run(args: argparse.Namespace) -> None:
         date=parse_date(args.date) if args.date else None,
         formats=options.formats(args.formats) or comparison_site.DEFAULT_FORMATS,
         templates_dir=args.templates,
+        replace=args.replace,
         workers=args.workers,
         say=options.say,
     )

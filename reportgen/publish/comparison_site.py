@@ -3,7 +3,7 @@ with the same atomic publish as reports, listed in the site index, re-rendered f
 manifest and verified against it.
 
 A different comparison published again under its slug keeps the one there as its
-``versions/<n>/``, as reports do.
+``versions/<n>/``, as reports do, unless it replaces it (``--replace``).
 """
 
 from __future__ import annotations
@@ -157,6 +157,19 @@ def _archive(
     _write(runs, archive, final, site_dir, settings, previous.version, templates, pool)
 
 
+def _published(target: Path, replace: bool) -> ComparisonManifest | None:
+    """The manifest of the comparison at ``target`` (None: none there, or an unreadable one
+    that ``replace`` overwrites)."""
+    if not target.exists():
+        return None
+    try:
+        return read_manifest(target)
+    except ReportgenError as error:
+        if replace:
+            return None
+        raise ReportgenError(f"{error}; move it away, or compare with --replace") from None
+
+
 def build(
     run_dirs: Sequence[Path],
     site_dir: Path,
@@ -166,14 +179,17 @@ def build(
     date: dt.date | None = None,
     formats: Sequence[str] = DEFAULT_FORMATS,
     templates_dir: Path | None = None,
+    replace: bool = False,
     in_place: bool = False,
     workers: int | None = None,
     say: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Compare the runs published in ``run_dirs`` and publish the comparison into
     ``site_dir``; returns its folder. A different comparison already under the slug is kept
-    as its ``versions/<n>/``; the same one publishes nothing. ``in_place``: replace it,
-    keeping its version number and earlier versions (a re-render). ``workers``: processes
+    as its ``versions/<n>/``; the same one publishes nothing. ``replace``: overwrite it
+    instead (even when unreadable), the new one taking its version number and keeping its
+    earlier versions, as build's ``--replace`` does for reports. ``in_place``: replace it in
+    a re-render, which keeps what is published (so no slug check). ``workers``: processes
     that read and draw the images (None: one per core; 0: none, all here)."""
     if len(run_dirs) < 2:
         raise ReportgenError("compare needs at least two reports")
@@ -187,6 +203,7 @@ def build(
     site_dir = Path(site_dir)
     if not in_place:  # a re-render keeps what is published
         refuse_shared_slug(site_dir, settings.slug, COMPARISONS_DIR)
+    replace = replace or in_place
     target = site_dir / COMPARISONS_DIR / settings.slug
     templates = Templates(templates_dir, cache_at(None).root / "templates")
     with (
@@ -194,13 +211,13 @@ def build(
         staging.Staging(site_dir) as stage,
         staging.site_lock(site_dir, say),
     ):
-        previous = ComparisonManifest.read(target) if (target / MANIFEST_FILE).is_file() else None
-        version = 1 if previous is None else previous.version + (not in_place)
+        previous = _published(target, replace)
+        version = 1 if previous is None else previous.version + (not replace)
         manifest = _write(runs, stage.report, target, site_dir, settings, version, templates, pool)
-        if previous is not None and not in_place and previous.files == manifest.files:
+        if previous is not None and not replace and previous.files == manifest.files:
             say(f"{target} already holds this comparison: nothing published")
             return target
-        if previous is not None and in_place:
+        if previous is not None and replace:
             for folder in (target / VERSIONS_DIR).glob("[0-9]*"):
                 staging.link_tree(folder, stage.report / VERSIONS_DIR / folder.name)
         elif previous is not None:

@@ -13,6 +13,7 @@ from conftest import tiny_model_dir, write_images
 from reportgen import cli
 from reportgen.analysis import analyze
 from reportgen.commands.build import model_slugs
+from reportgen.manifest import ComparisonManifest
 
 pytestmark = pytest.mark.slow
 
@@ -58,3 +59,9 @@ def test_one_report_per_model_then_their_comparison(tiny_vit_dir, tmp_path_facto
     index = (site / "index.html").read_text()
     assert all(f"reports/{slug}/index.html" in index for slug in slugs)
     assert f"comparisons/{comparison.name}/index.html" in index
+    # --replace rebuilds the reports and their comparison in place: no earlier versions
+    replace = ["--title", "photos again", "--replace"]
+    assert cli.main([*arguments, *models, "--workers", "0", *replace]) == 0
+    compared = ComparisonManifest.read(comparison)
+    assert compared.title == "photos again: " + " against ".join([str(tiny_vit_dir), str(patch16)])
+    assert compared.version == 1 and not (comparison / "versions").exists()

@@ -442,6 +442,44 @@ def test_a_different_comparison_under_the_slug_keeps_the_earlier_one_as_a_versio
     assert "version 2 (2 versions kept)" in (root / "index.html").read_text()
 
 
+def test_replace_overwrites_the_comparison_taking_its_number_and_keeping_earlier_versions(
+    site, tmp_path, capsys
+):
+    """As build's --replace for reports: the comparison at the slug is overwritten, the same one
+    too, an unreadable one as well (refused in one line without --replace)."""
+    root = tmp_path / "site"
+    shutil.copytree(site["root"], root)
+    folder = root / "comparisons" / "swap"
+
+    def compare(*runs, replace=True):
+        reports = [str(root / "reports" / run) for run in runs]
+        options = ["--out", str(root), "--slug", "swap", "--date", DATE.isoformat()]
+        return cli.main(["compare", *reports, *options] + ["--replace"] * replace)
+
+    def compared(manifest):
+        return [Path(run.folder).name for run in manifest.runs]
+
+    assert compare("a", "b", replace=False) == 0 and compare("a", "c", replace=False) == 0
+    assert compare("a", "b") == 0
+    manifest = ComparisonManifest.read(folder)
+    assert manifest.version == 2 and compared(manifest) == ["a", "b"]
+    assert [path.name for path in (folder / "versions").iterdir()] == ["1"]
+    assert compared(ComparisonManifest.read(folder / "versions/1")) == ["a", "b"]
+    capsys.readouterr()
+    assert compare("a", "b") == 0  # the same one is published again
+    assert "nothing published" not in capsys.readouterr().out
+    assert cli.main(["verify", str(folder)]) == 0
+    (folder / "manifest.json").write_text("{")
+    assert compare("a", "c", replace=False) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "not a reportgen comparison" in error
+    assert "--replace" in error
+    assert compare("a", "c") == 0
+    manifest = ComparisonManifest.read(folder)
+    assert manifest.version == 1 and compared(manifest) == ["a", "c"]
+    assert not (folder / "versions").exists()
+
+
 def test_the_index_lists_the_comparison_linked_to_its_runs(site):
     _compare(site, "a", "c", title="Mean <i>against</i> max")
     index = (site["root"] / "index.html").read_text()
