@@ -20,11 +20,12 @@ import numpy as np
 
 from reportgen import __version__, labels, store
 from reportgen.analysis import backends, engines, features, pooling
+from reportgen.analysis.backends.huggingface import FAST_ATTENTION
 from reportgen.analysis.engines.base import Engine, Job, Stored
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import ExtractOptions, artifact_profile
 from reportgen.analysis.faithfulness import FaithfulnessItem, faithfulness, forward_precision
-from reportgen.analysis.model import FAST_ATTENTION, LoadedModel, ModelRef, load, resolve
+from reportgen.analysis.model import LoadedModel, ModelRef, load, resolve
 from reportgen.analysis.relevance import resolve_target
 from reportgen.analysis.sources import Source, as_source
 from reportgen.errors import ReportgenError

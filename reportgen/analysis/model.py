@@ -18,8 +18,7 @@ and carries the same resize, crop, rescale and normalisation attributes and ``to
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -112,14 +111,15 @@ class LoadedModel:
     def outputs(self, pixels: np.ndarray, fast: bool = True, bfloat16: bool = False) -> np.ndarray:
         """Class probabilities (classifier), or final CLS or pooled embeddings (backbone), (B, D),
         of model-ready pixels (B, 3, H, W): what faithfulness scores. These forwards need no
-        attention weights, so they take the model's fastest attention path (SDPA) when ``fast``;
-        with ``bfloat16`` they run under bfloat16 autocast (the weights stay as loaded).
-        The one forward a backend other than HuggingFace's provides for faithfulness."""
+        attention weights, so they take the model's fastest attention path when ``fast`` (its
+        backend's ``fast_attention``); with ``bfloat16`` they run under bfloat16 autocast (the
+        weights stay as loaded)."""
         import torch
 
         inputs = torch.from_numpy(pixels).to(self.device, dtype=self.dtype)
+        fast_attention = backends.named(self.ref.backend).fast_attention
         with (
-            attention_implementation(self.model, FAST_ATTENTION if fast else "eager"),
+            fast_attention(self.model) if fast else nullcontext(),
             torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=bfloat16),
         ):
             output = self.model(pixel_values=inputs)
@@ -128,30 +128,6 @@ class LoadedModel:
         if self.pooler is not None:
             return output.pooler_output.float().cpu().numpy()
         return output.last_hidden_state[:, 0].float().cpu().numpy()
-
-
-FAST_ATTENTION = "sdpa"  # torch's scaled_dot_product_attention: fused, returns no weights
-
-
-@contextmanager
-def attention_implementation(model: Any, name: str) -> Iterator[None]:
-    """Run a HuggingFace ``model`` with the attention implementation ``name`` and switch it back
-    afterwards (the maps need eager attention's weights); unchanged where it cannot switch."""
-    config = getattr(model, "config", None)
-    before = getattr(config, "_attn_implementation", None)
-    switch = getattr(model, "set_attn_implementation", None)
-    switched = False
-    if switch is not None and before not in (None, name):
-        try:
-            switch(name)
-            switched = config._attn_implementation == name
-        except (ValueError, ImportError):  # this model has no such implementation
-            switched = False
-    try:
-        yield
-    finally:
-        if switched:
-            switch(before)
 
 
 def _pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reportgen.analysis import model
+from reportgen.analysis.backends.huggingface import attention_implementation
 from reportgen.analysis.extract import model_inputs, seen_images
 from reportgen.analysis.faithfulness import (
     BACKBONE_METRIC,
@@ -25,7 +26,7 @@ from reportgen.analysis.faithfulness import (
     native_bfloat16,
     pixel_masks,
 )
-from reportgen.analysis.model import LoadedModel, ModelRef, attention_implementation
+from reportgen.analysis.model import LoadedModel, ModelRef
 from reportgen.errors import ReportgenError
 from reportgen.methods.faithfulness import (
     CERTAINTY,

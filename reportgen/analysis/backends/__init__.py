@@ -8,7 +8,9 @@ A backend module provides:
   (:mod:`reportgen.analysis.model` says what it must answer);
 - ``load_model(ref) -> (model, labels)``: the weights, as a module that answers as a
   transformers vision model does, and the class names of a classifier (None for a backbone);
-- ``loaded_weights_sha256(ref, cache)``: the weights' hash when ``resolve`` could not know it.
+- ``loaded_weights_sha256(ref, cache)``: the weights' hash when ``resolve`` could not know it;
+- ``fast_attention(model)``: a context in which the model's forward passes that need no
+  attention weights (faithfulness) take its fastest attention path.
 """
 
 from __future__ import annotations

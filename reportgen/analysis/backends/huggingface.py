@@ -9,6 +9,8 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HUB_MODEL = "google/vit-base-patch16-224"
 DEFAULT_OFFLINE_MODEL = "offline:dinov2-small"
+FAST_ATTENTION = "sdpa"  # torch's scaled_dot_product_attention: fused, returns no weights
 
 
 def _hub_offline() -> bool:
@@ -249,3 +252,29 @@ def load_model(ref: ModelRef) -> tuple[Any, dict[int, str] | None]:
 def loaded_weights_sha256(ref: ModelRef, cache: store.ContentCache | None) -> str | None:
     """A hub model's weights hash, read from the HuggingFace cache once they are there."""
     return hub_weights_sha256(ref, cache) if ref.source == "hub" else None
+
+
+@contextmanager
+def attention_implementation(model: Any, name: str) -> Iterator[None]:
+    """Run a HuggingFace ``model`` with the attention implementation ``name`` and switch it back
+    afterwards (the maps need eager attention's weights); unchanged where it cannot switch."""
+    config = getattr(model, "config", None)
+    before = getattr(config, "_attn_implementation", None)
+    switch = getattr(model, "set_attn_implementation", None)
+    switched = False
+    if switch is not None and before not in (None, name):
+        try:
+            switch(name)
+            switched = config._attn_implementation == name
+        except (ValueError, ImportError):  # this model has no such implementation
+            switched = False
+    try:
+        yield
+    finally:
+        if switched:
+            switch(before)
+
+
+def fast_attention(model: Any) -> AbstractContextManager[None]:
+    """The model's forwards without attention weights (faithfulness) take SDPA."""
+    return attention_implementation(model, FAST_ATTENTION)

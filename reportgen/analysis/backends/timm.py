@@ -17,7 +17,7 @@ timm's own transform (``resolve_model_data_config``, ``create_transform``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -332,3 +332,9 @@ def _load_weights(ref: ModelRef) -> Any:
 def loaded_weights_sha256(ref: ModelRef, cache: store.ContentCache | None) -> str | None:
     """Known at resolve time for a file or the cache; random weights have none."""
     return ref.weights_sha256
+
+
+def fast_attention(model: Any) -> AbstractContextManager[None]:
+    """Nothing to switch: the blocks run timm's fused attention unless a forward pass asks for
+    the attention weights (:func:`recorded_attention`)."""
+    return nullcontext()
