@@ -39,6 +39,8 @@ from reportgen.record import SkippedFile
 ARRAYS = ("mean", "components", "range")  # FeatureBasis.to_arrays
 FITTED_IMAGES = 64  # the first readable images of a report that its basis is fitted on
 BASIS_FILE = "features.json"  # a results store's basis, beside its manifest
+Read = images.ImageFile | SkippedFile  # an item's bytes, or why it is skipped
+Decoded = images.LoadedImage | SkippedFile  # an item's image, or why it is skipped
 
 
 @dataclass(frozen=True)
@@ -96,22 +98,56 @@ def earlier_basis(store_dir: Path | None, fits: str) -> StoredBasis | None:
     return stored if stored.fits == fits else None
 
 
-def first_images(source: Source, count: int) -> tuple[list[Any], set[int]]:
-    """The first ``count`` decodable items of ``source`` as (item, image) pairs, with the
-    skipped ones between them, in order; and the indexes of every item looked at."""
-    found: list[Any] = []
-    looked_at: set[int] = set()
-    decoded = 0
-    for item in source.items():
-        looked_at.add(item.index)
+def _read_first(items: Iterator[Item], count: int) -> list[tuple[Item, Read]]:
+    """The next items of ``items`` with their bytes until ``count`` are read, and the
+    unreadable ones between them (skipped)."""
+    found: list[tuple[Item, Read]] = []
+    readable = 0
+    for item in items:
         try:
-            found.append((item, images.load(images.read(item))))
-            decoded += 1
+            found.append((item, images.read(item)))
+            readable += 1
         except images.ImageLoadError as error:
-            found.append(SkippedFile(item.name, str(error)))
-        if decoded == count:
+            found.append((item, SkippedFile(item.name, str(error))))
+        if readable == count:
             break
-    return found, looked_at
+    return found
+
+
+def _decoded(file: Read) -> Decoded:
+    """A read file decoded, or the reason it is skipped."""
+    if isinstance(file, SkippedFile):
+        return file
+    try:
+        return images.load(file)
+    except images.ImageLoadError as error:
+        return SkippedFile(file.name, str(error))
+
+
+def _decode_first(
+    read: list[tuple[Item, Read]], items: Iterator[Item], count: int
+) -> list[tuple[Item, Decoded]]:
+    """``read`` decoded, then the next items of ``items`` read and decoded, until ``count``
+    images decode: (item, its image or the reason it is skipped), in order."""
+    found: list[tuple[Item, Decoded]] = []
+    while read:
+        found += [(item, _decoded(file)) for item, file in read]
+        missing = count - sum(not isinstance(image, SkippedFile) for _, image in found)
+        read = _read_first(items, missing) if missing else []
+    return found
+
+
+def _cached_basis(cache: store.ContentCache | None, key: str) -> StoredBasis | None:
+    cached = cache.get_json("features", key) if cache else None
+    try:
+        return StoredBasis.from_json(cached) if cached else None
+    except (ValueError, KeyError, TypeError):
+        return None  # fitted again
+
+
+def _basis_key(fits: str, hashes: list[str]) -> str:
+    """The cache key of the basis fitted on the images of these content hashes."""
+    return store.content_key({"fits": fits, "images": hashes})
 
 
 def report_basis(
@@ -125,19 +161,24 @@ def report_basis(
     analysed here, their indexes). From the cache when it knows the first images' basis (then
     nothing is analysed here); else fitted on the first images' tokens as their records are
     made. No basis (None) when no first image is readable or the model gives no hidden states.
+
+    The first :data:`FITTED_IMAGES` files read are looked up by their hashes before any is
+    decoded: a basis cached under them was fitted on exactly those, so they all decode, and
+    a rebuild with a warm cache decodes nothing here (the engine reads them again).
     """
-    found, looked_at = first_images(source, FITTED_IMAGES)
-    decoded = [entry for entry in found if not isinstance(entry, SkippedFile)]
+    items = iter(source.items())
+    read = _read_first(items, FITTED_IMAGES)
+    hashes = [file.sha256 for _, file in read if not isinstance(file, SkippedFile)]
+    stored = _cached_basis(cache, _basis_key(fits, hashes))
+    found = [] if stored else _decode_first(read, items, FITTED_IMAGES)
+    decoded = [(item, image) for item, image in found if not isinstance(image, SkippedFile)]
+    fitted = [image.sha256 for _, image in decoded]
+    if decoded and fitted != hashes:  # some did not decode: the basis of the ones that do
+        stored = _cached_basis(cache, _basis_key(fits, fitted))
+    if stored:
+        return stored, with_basis(job, stored.basis), [], set()
     if not decoded:
         return None, job, [], set()
-    key = store.content_key({"fits": fits, "images": [image.sha256 for _, image in decoded]})
-    cached = cache.get_json("features", key) if cache else None
-    if cached:
-        try:
-            stored = StoredBasis.from_json(cached)
-            return stored, with_basis(job, stored.basis), [], set()
-        except (ValueError, KeyError, TypeError):
-            pass  # fitted again below
     extractor = Extractor(model(), job.extract)
     loaded = (image for _, image in decoded)
     prepared = (extractor.prepare(batch) for batch in batched(loaded, job.batch_size))
@@ -147,16 +188,16 @@ def report_basis(
         tokens = np.concatenate([raw.tokens for raw in raws])
         stored = StoredBasis(fit_basis(tokens), fits, len(raws), len(tokens))
         if cache:
-            cache.put_json("features", key, stored.to_json())
+            cache.put_json("features", _basis_key(fits, fitted), stored.to_json())
         job = with_basis(job, stored.basis)
     made = iter(raws)
     outcomes = [
-        entry
-        if isinstance(entry, SkippedFile)
-        else deliver(Made(entry[0].tag, job.key(entry[1].sha256), next(made)), job)
-        for entry in found
+        image
+        if isinstance(image, SkippedFile)
+        else deliver(Made(item.tag, job.key(image.sha256), next(made)), job)
+        for item, image in found
     ]
-    return stored, job, outcomes, looked_at
+    return stored, job, outcomes, {item.index for item, _ in found}
 
 
 def with_basis(job: Job, basis: FeatureBasis | None) -> Job:

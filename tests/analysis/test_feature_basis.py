@@ -10,7 +10,7 @@ from conftest import tiny_model_dir, write_images
 from PIL import Image
 
 from reportgen import api
-from reportgen.analysis import features, model
+from reportgen.analysis import features, images, model
 from reportgen.analysis.analyze import analyze
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import Extractor
@@ -123,3 +123,29 @@ def test_remaining_leaves_out_what_was_analysed(tmp_path):
     rest = features.Remaining(source, frozenset({0, 2}))
     assert [item.name for item in rest.items()] == ["img01.png", "img03.png"]
     assert rest.count() == 2 and rest.describe() == source.describe()
+
+
+@pytest.mark.parametrize("unreadable", [None, "img01.png"])
+def test_a_cached_basis_is_found_without_decoding_the_first_images_again(
+    tmp_path, params, seen, monkeypatch, unreadable
+):
+    """The first files are looked up by their hashes before they are decoded: a warm cache
+    decodes nothing more here (the basis of the ones that decode, when one does not)."""
+    monkeypatch.setattr(features, "FITTED_IMAGES", 3)
+    folder = write_images(tmp_path / "images", 5)
+    if unreadable:
+        (folder / unreadable).write_bytes(b"not an image")
+    execution = Execution(device="cpu", cache_dir=tmp_path / "cache")
+    first = analyze(folder, tmp_path / "first", params, execution)
+    decoded = []
+    decode = images.decode
+    monkeypatch.setattr(images, "decode", lambda data: decoded.append(data) or decode(data))
+    seen["images"] = 0
+    again = analyze(folder, tmp_path / "again", params, execution)  # no earlier basis there
+    assert seen["images"] == 0 and again.cache_misses == 0
+    assert again.manifest.features == first.manifest.features is not None
+    images_decoded = [data for data in decoded if data != b"not an image"]
+    assert len(images_decoded) == (3 if unreadable else 0)  # with a bad one: those fitted
+    before = features_of(first)
+    for name, colours in features_of(again).items():
+        np.testing.assert_array_equal(colours, before[name])
