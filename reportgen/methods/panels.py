@@ -51,8 +51,8 @@ def complete(
     for name, method in registry.methods().items():
         if name in stored:
             named[name] = stored[name]
+        elif name == Min.name and not relative_min:
+            named[name] = aggregate(layers, Min.name).astype(dtype)
         elif method.recomputed:
             named[name] = method.compute(None, {LAYERS: layers}).astype(dtype)
-    if not relative_min and Min.name in named:
-        named[Min.name] = aggregate(layers, Min.name).astype(dtype)
     return named

@@ -18,6 +18,7 @@ from PIL import Image
 from reportgen import plugins, store
 from reportgen.errors import ReportgenError
 from reportgen.methods import maps, panels, registry, spread
+from reportgen.methods.aggregates import Min
 from reportgen.methods.base import MapInputs
 from reportgen.methods.maps import RolloutOptions
 from reportgen.methods.relevance import relevance_map
@@ -156,6 +157,19 @@ def test_the_maps_file_recomputes_what_the_layer_maps_make(installed):
     assert list(completed) == BUILT_IN
     np.testing.assert_array_equal(completed["mean"], named["mean"].astype(np.float32))
     assert completed["rollout"] is kept["rollout"]
+
+
+def test_a_maps_file_before_format_5_gets_the_plain_min_alone(installed, monkeypatch):
+    """Its min is the plain minimum over the layer maps; today's (each layer relative to its
+    peak) is not computed for it."""
+    named = panels.report_maps(pooled_inputs())
+    kept = {name: named[name] for name in registry.stored_names()}
+    monkeypatch.setattr(Min, "compute", lambda *args: pytest.fail("today's min was computed"))
+    completed = panels.complete(kept, np.float32, relative_min=False)
+    assert list(completed) == BUILT_IN
+    plain = named["layers"].min(axis=0).astype(np.float32)
+    np.testing.assert_array_equal(completed["min"], plain)
+    assert not np.allclose(plain, named["min"])  # today's would differ
 
 
 def test_spread_reads_its_choices_from_the_registry(installed):
