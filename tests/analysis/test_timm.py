@@ -79,24 +79,30 @@ def photo(seed: int, size=(45, 37)) -> Image.Image:
     return Image.fromarray((rng.random((size[1], size[0], 3)) * 255).astype(np.uint8))
 
 
-def independent_attention(net, pixels: torch.Tensor) -> list[np.ndarray]:
-    """Each block's softmax(q k^T / sqrt(d)) from the input its attention module receives,
-    computed here from the module's own qkv weights (no timm attention code)."""
-    inputs = []
+def attention_calls(net, pixels: torch.Tensor) -> list[tuple[tuple, dict]]:
+    """The (args, kwargs) each block's attention module is called with in one forward pass."""
+    calls = []
     hooks = [
-        block.attn.register_forward_pre_hook(lambda _, args: inputs.append(args[0]))
+        block.attn.register_forward_pre_hook(
+            lambda _, args, kwargs: calls.append((args, kwargs)), with_kwargs=True
+        )
         for block in net.blocks
     ]
     with torch.inference_mode():
         net.forward_features(pixels)
     for hook in hooks:
         hook.remove()
-    maps = []
+    return calls
+
+
+def independent_attention(net, pixels: torch.Tensor) -> list[np.ndarray]:
+    """Each block's softmax(q k^T / sqrt(d)) from the input its attention module receives,
+    computed here from the module's own qkv weights (no timm attention code)."""
+    inputs = [args[0] for args, _ in attention_calls(net, pixels)]
     with torch.no_grad():
-        maps = [
+        return [
             _softmax_qk(block.attn, x.clone()) for block, x in zip(net.blocks, inputs, strict=True)
         ]
-    return maps
 
 
 def _softmax_qk(attn, x: torch.Tensor) -> np.ndarray:
@@ -154,17 +160,7 @@ def independent_rope_attention(net, pixels: torch.Tensor) -> list[np.ndarray]:
     """Each EVA-02 block's softmax(q k^T / sqrt(d)) in float64, from the input and the rotary
     angles its attention module receives: q and k from the module's qkv weight and biases, the
     patches' q and k rotated (the prefix tokens' are not)."""
-    calls = []
-    hooks = [
-        block.attn.register_forward_pre_hook(
-            lambda _, args, kwargs: calls.append((args[0], kwargs["rope"])), with_kwargs=True
-        )
-        for block in net.blocks
-    ]
-    with torch.inference_mode():
-        net.forward_features(pixels)
-    for hook in hooks:
-        hook.remove()
+    calls = [(args[0], kwargs["rope"]) for args, kwargs in attention_calls(net, pixels)]
     with torch.no_grad():
         return [
             _rope_softmax_qk(block.attn, x.clone(), rope, net.num_prefix_tokens)
@@ -268,22 +264,30 @@ def test_a_siglip_head_that_computes_otherwise_is_refused_in_one_line(monkeypatc
         timm_backend.TimmModel(loaded.model.net, "siglip")
 
 
-def test_a_siglip_report_builds(tmp_path):
+def random_weights_report(tmp_path, name, photos, *options):
+    """A report of ``photos`` photos by the registered timm model ``name`` with random weights
+    and faithfulness on two of them, built by the CLI: its folder and manifest."""
     import json
 
     from conftest import write_images
 
     from reportgen import cli
 
-    write_images(tmp_path / "photos", 2)
+    write_images(tmp_path / "photos", photos)
     site = tmp_path / "site"
     command = ["build", str(tmp_path / "photos"), "--out", str(site), "--device", "cpu"]
-    command += ["--model", "timm:reportgen_tiny_siglip", "--random-weights"]
+    command += ["--model", f"timm:{name}", "--random-weights", *options]
     command += ["--faithfulness", "--faithfulness-images", "2"]
-    command += ["--format", "html", "--date", "2024-05-24", "--cache-dir", str(tmp_path / "c")]
+    command += ["--date", "2024-05-24", "--cache-dir", str(tmp_path / "c")]
     assert cli.main(command) == 0
     report = site / "reports" / "photos"
-    manifest = json.loads((report / "data" / "manifest.json").read_text())
+    return report, json.loads((report / "data" / "manifest.json").read_text())
+
+
+def test_a_siglip_report_builds(tmp_path):
+    report, manifest = random_weights_report(
+        tmp_path, "reportgen_tiny_siglip", 2, "--format", "html"
+    )
     assert manifest["model"]["n_prefix"] == 0 and manifest["model"]["pooling"] == "attention pool"
     assert "probe" in " ".join((report / "index.html").read_text().split())
 
@@ -416,21 +420,9 @@ def test_hub_form_of_the_name_is_accepted():
 
 
 def test_build_with_random_weights_says_so_on_the_front_page(tmp_path):
-    import json
-
-    from conftest import write_images
-
-    from reportgen import cli
-
-    write_images(tmp_path / "photos", 3)
-    site = tmp_path / "site"
-    command = ["build", str(tmp_path / "photos"), "--out", str(site), "--device", "cpu"]
-    command += ["--model", "timm:reportgen_tiny_deit_distilled", "--random-weights"]
-    command += ["--relevance", "--faithfulness", "--faithfulness-images", "2"]
-    command += ["--format", "html,gfm", "--date", "2024-05-24", "--cache-dir", str(tmp_path / "c")]
-    assert cli.main(command) == 0
-    report = site / "reports" / "photos"
-    manifest = json.loads((report / "data" / "manifest.json").read_text())
+    report, manifest = random_weights_report(
+        tmp_path, "reportgen_tiny_deit_distilled", 3, "--relevance", "--format", "html,gfm"
+    )
     assert manifest["model"]["source"] == "random" and manifest["model"]["n_prefix"] == 2
     assert manifest["parameters"]["random_weights"] is True
     for page in ("index.html", "README.md"):
