@@ -289,14 +289,14 @@ class Analysis:
     def record(self, image: ImageSummary) -> ImageRecord:
         return store.read_record(self.root / MAPS_DIR / f"{image.id}.npz", image.name)
 
-    def relative_min(self) -> bool:
-        """Whether its ``min`` takes each layer relative to its peak: its maps files, written by
-        one version, are of store.MIN_RELATIVE_FORMAT or later (read from the first)."""
+    def maps_format(self) -> int:
+        """The format of its maps files, written by one version (read from the first), which
+        says what its ``min`` is (store.MIN_RELATIVE_FORMAT, store.MIN_KEPT_FORMAT)."""
         if not self.images:
-            return True
+            return store.FORMAT_VERSION
         with np.load(self.root / MAPS_DIR / f"{self.images[0].id}.npz") as data:
             meta = json.loads(data["meta"].tobytes().decode())
-        return meta["format"] >= store.MIN_RELATIVE_FORMAT
+        return int(meta["format"])
 
     def featured(self) -> dict[int, ImageSummary]:
         """The featured image of each non-empty level."""

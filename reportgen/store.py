@@ -9,10 +9,12 @@ heads x 16x16 patches), over the 48 images of the benchmarks:
 
 - ``seen_image_webp``: the image as the model saw it, as WebP bytes (quality 85: 11.4 KB and
   38 dB PSNR; the raw pixels took 88 KB);
-- ``layers``, ``rollout`` and, when computed, ``relevance`` (and a plugin method's map, by its
-  name): the maps the report shows, float32, exact (11.1 KB and 1.0 KB); ``max``, ``min`` and
-  ``mean``, made from the layer maps alone, are recomputed from ``layers`` on reading (see
-  :mod:`reportgen.methods.registry`). These are the reference for every check, not the heads;
+- ``layers``, ``rollout``, ``min`` (format 6 on) and, when computed, ``relevance`` (and a
+  plugin method's map, by its name): the maps the report shows, float32, exact (11.1 KB, 1.0 KB
+  each); ``max`` and ``mean``, made from the layer maps alone, are recomputed from ``layers`` on
+  reading (see :mod:`reportgen.methods.registry`), as ``min`` is for files before format 6 (it
+  now leaves out the layers before rollout's start, which the file does not record). These are
+  the reference for every check, not the heads;
 - ``artifact_mask`` (bool);
 - ``norms`` (files written before the token-norm view lack it): per layer, the L2 norm of
   every patch token, 8 bits per value quantised per layer grid as the heads are, with
@@ -64,8 +66,9 @@ from reportgen.record import ImageRecord, Prediction
 # deflate level 1: half the time of the default 6 for 2% more bytes (float32 maps and a JPEG-like
 # image barely compress); the file is written once per image, on the analysis's hot path.
 ZIP_LEVEL = 1
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 MIN_RELATIVE_FORMAT = 5  # from format 5 on, min takes each layer relative to its peak
+MIN_KEPT_FORMAT = 6  # from format 6 on, min is kept: over the layers from rollout's start on
 SEEN_IMAGE_QUALITY = 85  # WebP quality of the stored seen image (see the module doc)
 HEADS_BITS = 8  # bits per stored head value, unless keep_heads (see the module doc)
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)

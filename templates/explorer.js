@@ -108,7 +108,8 @@
   }
 
   // The explorer's data from a maps file (format 3 on): the layer maps, the maps stored beside
-  // them and max, min and mean of the layers (which reportgen recomputes rather than stores),
+  // them (min from format 6 on) and max, mean and, in earlier files, min of the layers (which
+  // reportgen recomputes rather than stores),
   // the heads, the token norms, the artifact mask and the seen image. An array stored as levels
   // keeps each grid's low and high in NAME_range (reportgen.store: 8-bit heads and norms).
   async function fromMaps(buffer) {
@@ -131,9 +132,10 @@
     const layers = split("layers", count);
     const across = (reduce, grids = layers) =>
       Float64Array.from({ length: cells }, (_, i) => reduce(grids.map((layer) => layer[i])));
-    // The min compares layers in units of their own peak, the 99th percentile over the patches
-    // interpolated as numpy's (reportgen.methods.maps.relative_to_peak); in maps files before
-    // format 5 (reportgen.store.MIN_RELATIVE_FORMAT) it is the plain minimum over the layers.
+    // A maps file before format 6 (reportgen.store.MIN_KEPT_FORMAT) does not keep its min: it
+    // compares every layer in units of its own peak, the 99th percentile over the patches
+    // interpolated as numpy's (reportgen.methods.maps.relative_to_peak); before format 5
+    // (MIN_RELATIVE_FORMAT) it is the plain minimum over the layers.
     const relativeToPeak = (layer) => {
       const sorted = Float64Array.from(layer).sort();
       const at = 0.99 * (cells - 1);
@@ -143,10 +145,10 @@
       return peak > 0 ? layer.map((value) => value / peak) : layer;
     };
     const format = JSON.parse(new TextDecoder().decode(arrays.meta.values)).format;
-    const minLayers = format >= 5 ? layers.map(relativeToPeak) : layers;
+    const minLayers = () => (format >= 5 ? layers.map(relativeToPeak) : layers);
     const maps = {
       max: across((values) => Math.max(...values)),
-      min: across((values) => Math.min(...values), minLayers),
+      min: arrays.min ? null : across((values) => Math.min(...values), minLayers()),
       mean: across((values) => values.reduce((a, b) => a + b, 0) / count),
     };
     for (const [name, array] of Object.entries(arrays)) {

@@ -183,7 +183,11 @@ def rewrite_as_format_3(maps_file, heads: bool) -> None:
 
     record = store.read_record(maps_file, "")
     with np.load(maps_file) as data:
-        arrays = {name: data[name] for name in data.files if not name.startswith("cls_heads")}
+        arrays = {
+            name: data[name]
+            for name in data.files
+            if not name.startswith("cls_heads") and name != "min"  # format 3 kept no min
+        }
     meta = json.loads(arrays["meta"].tobytes())
     arrays["meta"] = np.frombuffer(json.dumps({**meta, "format": 3}).encode(), dtype=np.uint8)
     if heads:
@@ -194,9 +198,10 @@ def rewrite_as_format_3(maps_file, heads: bool) -> None:
 
 
 def rewrite_record_format(path: Path, record_format: int) -> None:
-    """Rewrite the ``format`` in a maps file's meta, every other member as it was: a file as an
-    earlier version wrote it, where only the meaning of recomputed maps changed since. Replaced,
-    not written through (report files link to the cache's)."""
+    """Rewrite the ``format`` in a maps file's meta, every other member as it was but ``min``,
+    which files before format 6 did not keep: a file as an earlier version wrote it, where only
+    the meaning of recomputed maps changed since. Replaced, not written through (report files
+    link to the cache's)."""
     import io
     import json
     import zipfile
@@ -208,6 +213,8 @@ def rewrite_record_format(path: Path, record_format: int) -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for info, payload in members:
+            if info.filename == "min.npy" and record_format < store.MIN_KEPT_FORMAT:
+                continue
             if info.filename == "meta.npy":
                 meta = json.loads(np.load(io.BytesIO(payload)).tobytes().decode())
                 meta["format"] = record_format

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import zipfile
@@ -45,7 +46,7 @@ def members(payload: bytes) -> set[str]:
         return set(archive.namelist())
 
 
-def test_format_4_keeps_what_cannot_be_recomputed_and_every_head():
+def test_the_maps_file_keeps_what_cannot_be_recomputed_and_every_head():
     record = make_record()
     payload = store.record_bytes(record)
     assert members(payload) == {
@@ -53,6 +54,7 @@ def test_format_4_keeps_what_cannot_be_recomputed_and_every_head():
         "cls_heads.npy",
         "cls_heads_range.npy",
         "layers.npy",
+        "min.npy",  # format 6 on: it needs rollout's start layer
         "rollout.npy",
         "artifact_mask.npy",
         "meta.npy",
@@ -67,7 +69,8 @@ def test_maps_read_back_exactly_and_aggregates_are_recomputed():
     back = store.read_record(io.BytesIO(store.record_bytes(record)), "x.png")
     np.testing.assert_array_equal(back.maps["layers"], record.maps["layers"])
     np.testing.assert_array_equal(back.maps["rollout"], record.maps["rollout"])
-    for name in ("max", "min", "mean"):
+    np.testing.assert_array_equal(back.maps["min"], record.maps["min"])
+    for name in ("max", "mean"):
         np.testing.assert_allclose(back.maps[name], record.maps[name], rtol=1e-6)
     assert list(back.maps) == list(record.maps)
     np.testing.assert_array_equal(back.artifact_mask, record.artifact_mask)
@@ -232,16 +235,21 @@ def test_the_digests_kept_in_a_process_are_bounded_oldest_forgotten_first(tmp_pa
     assert store.file_identity(paths[2].stat()) in kept
 
 
-def test_min_of_maps_files_before_format_5_is_the_plain_minimum_over_layers(tmp_path):
+def test_min_is_read_as_the_format_of_its_maps_file_made_it(tmp_path):
     record = make_record()
+    layers = record.maps["layers"].astype(np.float64)
+    from_start = maps.aggregate(maps.relative_to_peak(layers[1:]), "min")  # rollout's start: 1
+    record = dataclasses.replace(record, maps={**record.maps, "min": from_start.astype(np.float32)})
     path = tmp_path / "a.npz"
     path.write_bytes(store.record_bytes(record))
-    layers = record.maps["layers"].astype(np.float64)
-    relative = maps.aggregate(maps.relative_to_peak(layers), "min")
-    np.testing.assert_allclose(store.read_record(path, "x").maps["min"], relative, rtol=1e-6)
-    assert not np.allclose(relative, layers.min(axis=0))  # the two meanings differ here
-    rewrite_record_format(path, 4)
-    back = store.read_record(path, "x")
-    np.testing.assert_allclose(back.maps["min"], layers.min(axis=0), rtol=1e-6)
-    for name in ("max", "mean", "layers", "rollout"):
-        np.testing.assert_allclose(back.maps[name], record.maps[name], rtol=1e-6)
+    np.testing.assert_array_equal(store.read_record(path, "x").maps["min"], record.maps["min"])
+    every_layer = maps.aggregate(maps.relative_to_peak(layers), "min")  # format 5
+    plain = layers.min(axis=0)  # before format 5
+    assert not np.allclose(from_start, every_layer)  # the three meanings differ here
+    assert not np.allclose(every_layer, plain)
+    for record_format, expected in ((5, every_layer), (4, plain)):
+        rewrite_record_format(path, record_format)
+        back = store.read_record(path, "x")
+        np.testing.assert_allclose(back.maps["min"], expected, rtol=1e-6)
+        for name in ("max", "mean", "layers", "rollout"):
+            np.testing.assert_allclose(back.maps[name], record.maps[name], rtol=1e-6)

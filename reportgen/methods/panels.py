@@ -16,7 +16,6 @@ from reportgen.methods import registry
 from reportgen.methods.aggregates import Min
 from reportgen.methods.base import MapInputs
 from reportgen.methods.layers import LAYERS
-from reportgen.methods.maps import aggregate
 from reportgen.methods.relevance import RELEVANCE
 from reportgen.methods.rollout import ROLLOUT
 
@@ -42,17 +41,17 @@ def complete(
     stored: Mapping[str, np.ndarray], dtype: type = np.float64, relative_min: bool = True
 ) -> dict[str, np.ndarray]:
     """The named maps from those a maps file keeps (``layers`` and the others it stores): the
-    maps made from the layer maps alone are recomputed (in float64, then as ``dtype``).
-    ``relative_min`` False: ``min`` as maps files before format 5 meant it, the plain minimum
-    over the layer maps (today's takes each layer relative to its peak: methods.aggregates),
-    so that a report published before keeps its maps when it is re-rendered."""
+    maps made from the layer maps alone are recomputed (in float64, then as ``dtype``). A file
+    before format 6 did not keep ``min``: it is recomputed as that file meant it, over every
+    layer, each relative to its peak (format 5) or, ``relative_min`` False, the plain minimum
+    (before 5), so that a report published before keeps its maps when it is re-rendered."""
     layers = np.asarray(stored[LAYERS], dtype=np.float64)
     named: dict[str, np.ndarray] = {}
     for name, method in registry.methods().items():
         if name in stored:
             named[name] = stored[name]
-        elif name == Min.name and not relative_min:
-            named[name] = aggregate(layers, Min.name).astype(dtype)
         elif method.recomputed:
             named[name] = method.compute(None, {LAYERS: layers}).astype(dtype)
+        elif name == Min.name:
+            named[name] = Min.as_made_before_format_6(layers, relative_min).astype(dtype)
     return named

@@ -116,7 +116,7 @@ def build_page_model(
         history=version.history,
         typical_per_level=options.gallery.typical_shown(len(analysis.images)),
         token_views=any(image.artifact_score is not None for image in analysis.images),
-        relative_min=analysis.relative_min(),
+        maps_format=analysis.maps_format(),
         feature_basis=manifest.features,
         classes=classes.class_section(
             analysis,

@@ -17,7 +17,7 @@ from PIL import Image
 
 from reportgen import plugins, store
 from reportgen.errors import ReportgenError
-from reportgen.methods import maps, panels, registry, spread
+from reportgen.methods import aggregates, maps, panels, registry, spread
 from reportgen.methods.aggregates import Min
 from reportgen.methods.base import MapInputs
 from reportgen.methods.maps import RolloutOptions
@@ -90,7 +90,7 @@ def inputs(
 def test_the_built_in_methods_in_panel_order(installed):
     assert list(registry.methods()) == BUILT_IN
     assert [method.name for method in registry.grid_methods()] == GRIDS
-    stored = ["layers", "rollout", "relevance", "probe", "norms", "features"]
+    stored = ["layers", "min", "rollout", "relevance", "probe", "norms", "features"]
     assert registry.stored_names() == stored
     assert [name for name, m in registry.methods().items() if m.scale == "own"] == [
         "min",
@@ -110,7 +110,9 @@ def test_each_method_computes_what_the_functions_it_wraps_compute(installed):
     np.testing.assert_array_equal(named["layers"], given.cls_heads.astype(np.float64).mean(axis=1))
     for how in ("max", "mean"):
         np.testing.assert_array_equal(named[how], maps.aggregate(named["layers"], how))
-    relative = maps.relative_to_peak(named["layers"])
+    start = given.rollout.start_layer  # min leaves out the layers rollout leaves out
+    assert start == 1
+    relative = maps.relative_to_peak(named["layers"][start:])
     np.testing.assert_array_equal(named["min"], maps.aggregate(relative, "min"))
     np.testing.assert_array_equal(
         named["rollout"], maps.rollout_fused(given.attention, N_PREFIX, GRID, 0.1, 1)
@@ -160,11 +162,13 @@ def test_the_maps_file_recomputes_what_the_layer_maps_make(installed):
 
 
 def test_a_maps_file_before_format_5_gets_the_plain_min_alone(installed, monkeypatch):
-    """Its min is the plain minimum over the layer maps; today's (each layer relative to its
-    peak) is not computed for it."""
+    """Its min (not kept: files before format 6 did not keep it) is the plain minimum over the
+    layer maps; neither today's nor format 5's (each layer relative to its peak) is computed."""
     named = panels.report_maps(pooled_inputs())
-    kept = {name: named[name] for name in registry.stored_names()}
+    kept = {name: named[name] for name in registry.stored_names() if name != "min"}
     monkeypatch.setattr(Min, "compute", lambda *args: pytest.fail("today's min was computed"))
+    relative = lambda *args: pytest.fail("a relative min was computed")  # noqa: E731
+    monkeypatch.setattr(aggregates, "relative_to_peak", relative)
     completed = panels.complete(kept, np.float32, relative_min=False)
     assert list(completed) == BUILT_IN
     plain = named["layers"].min(axis=0).astype(np.float32)
@@ -183,6 +187,10 @@ def test_spread_reads_its_choices_from_the_registry(installed):
     )
     assert spread.SpreadSpec.parse("min").describe() == (
         "the min over layers of the CLS attention (heads averaged, each layer relative to its peak)"
+    )
+    assert spread.SpreadSpec.parse("min").describe(2) == (
+        "the min over layers of the CLS attention (heads averaged, each layer relative to its "
+        "peak, from layer 3 on)"
     )
     assert spread.SpreadSpec.parse("layer:2") == spread.SpreadSpec("layer", 2)
     with pytest.raises(ValueError, match="use one of max, min, mean, rollout, relevance, probe or"):

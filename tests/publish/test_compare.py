@@ -162,7 +162,7 @@ def test_a_model_with_register_tokens_against_one_without(site):
         assert row["correlations"][0] == pytest.approx(expected, abs=1e-12)
 
 
-@pytest.mark.parametrize("spread_by", ["mean", "max", "layer:2", "rollout"])
+@pytest.mark.parametrize("spread_by", ["mean", "max", "min", "layer:2", "rollout"])
 def test_the_spread_map_read_alone_is_the_records(site, spread_by):
     """Compare reads only the spread-by map and, of the first run, the image: the same arrays
     as the whole record gives."""
@@ -181,6 +181,29 @@ def test_the_spread_map_read_alone_is_the_records(site, spread_by):
             assert np.array_equal(values, spec.select(record.maps))
             assert values.dtype == np.float64 and np.array_equal(seen, record.seen_image)
             assert _read_spread(path, spec, image.name, run, with_image=False)[1] is None
+
+
+@pytest.mark.parametrize("record_format", [4, 5])
+def test_the_min_read_alone_from_a_maps_file_before_format_6_is_as_it_was_made(
+    site, tmp_path, record_format
+):
+    from conftest import rewrite_record_format
+
+    from reportgen import store
+    from reportgen.methods import maps
+    from reportgen.methods.spread import SpreadSpec
+    from reportgen.publish.comparison import _read_spread
+    from reportgen.table import maps_file
+
+    analysis = Analysis.load(site["a"] / "data")
+    image = analysis.images[0]
+    path = tmp_path / "old.npz"
+    path.write_bytes((analysis.root / maps_file(image.id)).read_bytes())
+    rewrite_record_format(path, record_format)
+    layers = store.read_record(path, image.name).maps["layers"].astype(np.float64)
+    made = maps.relative_to_peak(layers) if record_format == 5 else layers
+    values, _ = _read_spread(path, SpreadSpec.parse("min"), image.name, "a", with_image=False)
+    np.testing.assert_allclose(values, made.min(axis=0), rtol=1e-6)
 
 
 def test_partial_overlap_lists_what_only_some_runs_have(site):

@@ -1,8 +1,8 @@
 """The explorer reading each image's maps file itself (``--explorer-data maps``, the default
 since issue 23), in headless Chromium: served over http(s) it fetches the ``.npz`` and draws the
-Python overlays (layers, raw heads, single heads, max/min/mean it recomputes, rollout), on image
-pages and inline; opened from disk it says how to serve the folder or rebuild with data scripts;
-no data script is written or requested.
+Python overlays (layers, raw heads, single heads, max and mean it recomputes, min it reads or, in
+files before format 6, recomputes, rollout), on image pages and inline; opened from disk it says
+how to serve the folder or rebuild with data scripts; no data script is written or requested.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from test_explorer import _record, browser_tab, folder_url, open_inline_explorer
 from reportgen import api, store
 from reportgen.analysis.execution import Execution
 from reportgen.errors import ReportgenError
-from reportgen.methods import registry
+from reportgen.methods import maps, registry
 from reportgen.publish import explorer, render
 from reportgen.publish.options import ReportOptions, parse_date
 from reportgen.results import Analysis, AnalysisParams
@@ -46,7 +46,7 @@ def served(tiny_vit_dir, tmp_path_factory):
     pages = api.build(
         write_images(tmp / "images", 3, seed=3),
         site,
-        AnalysisParams(model=str(tiny_vit_dir)),
+        AnalysisParams(model=str(tiny_vit_dir), rollout_start_layer=1),  # min leaves layer 1 out
         options.changed(slug="pages", gallery_threshold=2),
         execution,
     )
@@ -109,6 +109,8 @@ def test_served_image_pages_draw_the_python_overlays_from_the_maps_file(browser,
         norms = ["norms"] if "norms" in record.maps else []
         features = ["features"] if "features" in record.maps else []
         assert options == ["layers", *norms, *features, *registry.grid_maps(record.maps)]
+        every_layer = maps.aggregate(maps.relative_to_peak(layers.astype(np.float64)), "min")
+        assert not np.allclose(record.maps["min"], every_layer)  # the kept min is what is drawn
         for name in ("max", "min", "mean", "rollout"):
             tab.page.select_option("#explorer-map", name)
             assert_shows(record.maps[name])
@@ -157,20 +159,28 @@ def test_the_distill_flavour_needs_data_scripts():
         options.validated()
 
 
-def test_the_explorer_takes_the_plain_min_from_a_maps_file_before_format_5(browser, served):  # noqa: F811
+@pytest.mark.parametrize("record_format", [4, 5])
+def test_the_explorer_computes_the_min_of_a_maps_file_before_format_6_as_it_was_made(
+    browser,  # noqa: F811
+    served,
+    record_format,
+):
     page_path = sorted((served.pages / "images").glob("*.html"))[-1]
     maps_file = served.pages / "data" / "maps" / f"{page_path.stem}.npz"
     kept = maps_file.read_bytes()
-    rewrite_record_format(maps_file, 4)
+    rewrite_record_format(maps_file, record_format)  # without its min, as those files were
     try:
         record = _record(served.pages, page_path.stem)
-        plain = record.maps["layers"].astype(np.float64).min(axis=0)
-        np.testing.assert_allclose(record.maps["min"], plain, rtol=1e-6)
+        layers = record.maps["layers"].astype(np.float64)
+        # format 5: every layer relative to its peak; before: the plain minimum
+        made = maps.relative_to_peak(layers) if record_format == 5 else layers
+        expected_min = made.min(axis=0)
+        np.testing.assert_allclose(record.maps["min"], expected_min, rtol=1e-6)
         with browser_tab(browser, served.url) as tab:
             tab.open(_url(served, page_path))
             tab.ready()
             tab.page.select_option("#explorer-map", "min")
-            expected = render.overlay(record.seen_image, plain, "jet", 0.5)
+            expected = render.overlay(record.seen_image, expected_min, "jet", 0.5)
             assert np.abs(tab.pixels() - expected.astype(int)).max() <= 2
             tab.assert_clean()
     finally:

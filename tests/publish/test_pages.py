@@ -849,10 +849,15 @@ def test_captions_show_the_digits_that_tell_near_uniform_levels_apart(tmp_path, 
             assert f"entropy {figure.entropy:.5f}" in text, figure.name
 
 
-@pytest.mark.parametrize("relative_min", [True, False])
-def test_the_min_is_described_as_its_maps_files_make_it(tmp_path, relative_min):
-    ctx = dataclasses.replace(make_context(tmp_path), relative_min=relative_min)
+@pytest.mark.parametrize("maps_format", [4, 5, 6])
+@pytest.mark.parametrize("rollout_start_layer", [0, 1])
+def test_the_min_is_described_as_its_maps_files_make_it(tmp_path, maps_format, rollout_start_layer):
+    ctx = dataclasses.replace(
+        make_context(tmp_path), maps_format=maps_format, rollout_start_layer=rollout_start_layer
+    )
     [page] = pages.render_report(ctx, tmp_path, ["html"])
     text = " ".join(html.unescape(page.read_text()).split())
     assert "the smallest and the average attention over the" in text
-    assert ("divided by its 99th percentile over the patches" in text) == relative_min
+    assert ("divided by its 99th percentile over the patches" in text) == (maps_format >= 5)
+    left_out = "The smallest is taken over layers 2 to 12 only, the layers rollout multiplies"
+    assert (left_out in text) == (maps_format >= 6 and rollout_start_layer == 1)
