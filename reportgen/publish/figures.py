@@ -18,6 +18,7 @@ from reportgen.errors import ReportgenError
 from reportgen.methods import panels as named_maps
 from reportgen.methods import registry, spread
 from reportgen.methods.base import COLOURS, GRID, PANEL
+from reportgen.methods.features import FEATURES
 from reportgen.methods.norms import NORMS
 from reportgen.methods.probe import PROBE_MAP
 from reportgen.publish import plots, render
@@ -167,11 +168,19 @@ SPRITE_PIXELS = 16 * 48 * 48
 SPRITE_QUALITY = 50
 
 
-def sprite_labels(layers: int) -> list[str]:
+def sprite_labels(layers: int, token_views: bool = False) -> list[str]:
     """The panels of a sprite, left to right: L1..LN, then the maps every report has (max, min,
-    mean, rollout, and the plugins' that need no gradients), in the registry's order."""
+    mean, rollout, and the plugins' that need no gradients), in the registry's order; then, in
+    a report with the token views, the last layer's token norms (``NN``, where high-norm
+    artifact tokens stand out) and the feature view: one panel each, so the strip stays small."""
     always = [method.name for method in registry.grid_methods() if not method.optional]
-    return [f"L{number}" for number in range(1, layers + 1)] + always
+    views = [f"N{layers}", FEATURES] if token_views else []
+    return [f"L{number}" for number in range(1, layers + 1)] + always + views
+
+
+def has_token_views(record: ImageRecord) -> bool:
+    """Whether the record has the token norms and the feature view (methods.norms, features)."""
+    return NORMS in record.maps and FEATURES in record.maps
 
 
 def sprite_panel_side(panels: int, image_hw: tuple[int, int]) -> int:
@@ -181,11 +190,12 @@ def sprite_panel_side(panels: int, image_hw: tuple[int, int]) -> int:
 
 
 def sprite(record: ImageRecord, style: FigureStyle) -> EncodedImage:
-    """Every layer's overlay, then max, min, mean and rollout (:func:`sprite_labels`), side by
-    side (no artifact frames): what the report-wide control switches thumbnails and figures to.
-    Small and coarse on purpose (see :data:`SPRITE_PIXELS`): the control is an overview, the
-    figures and the explorer show the detail."""
-    labels = sprite_labels(len(record.maps[named_maps.LAYERS]))
+    """Every layer's overlay, then max, min, mean and rollout, and the last layer's token norms
+    and the feature view where the record has them (:func:`sprite_labels`), side by side (no
+    artifact frames): what the report-wide control switches thumbnails and figures to. Small
+    and coarse on purpose (see :data:`SPRITE_PIXELS`): the control is an overview, the figures
+    and the explorer show the detail."""
+    labels = sprite_labels(len(record.maps[named_maps.LAYERS]), has_token_views(record))
     drawn = named_panels(record, style.normalise)
     missing = [label for label in labels if label not in drawn]
     if missing:  # a plugin installed after the analysis: every sprite must show the same maps

@@ -161,7 +161,7 @@ class _FlavourPages:
                 "gallery_page": gallery_page_name,
                 "name_index": self.settings["name_index"] if kind == "gallery" else None,
                 "html_page": self._explorer_page,
-                "sprite_panels": figures.sprite_labels(ctx.model.layers),
+                "sprite_panels": figures.sprite_labels(ctx.model.layers, ctx.token_views),
                 "overlay_script": OVERLAY_SCRIPT,
                 "table_sort_script": TABLE_SORT_SCRIPT,
                 "explorer_style": EXPLORER_STYLE,

@@ -342,8 +342,9 @@ def _switched(tab: BrowserTab, value: str) -> list[bytes]:
 
 
 def assert_the_control_switches_every_overlay(tab: BrowserTab) -> None:
-    """On the open page: L1 and rollout show other pictures than the published ones, from the
-    sprites; back at the start, every picture is the published one again."""
+    """On the open page: L1, rollout and the last panel (the features, where the report has
+    the token views) show other pictures than the published ones, from the sprites; back at the
+    start, every picture is the published one again."""
     pictures = tab.page.locator(PICTURES)
     assert pictures.count() > 0
     assert tab.page.text_content("#wide-panel-name") == "as published"
@@ -353,9 +354,13 @@ def assert_the_control_switches_every_overlay(tab: BrowserTab) -> None:
     assert tab.page.text_content("#wide-panel-name") == "L1"
     switched = pictures.evaluate_all("all => all.map(img => img.src)")
     assert all("/sprites/" in source for source in switched)
-    rollout = _switched(tab, tab.page.get_attribute("#wide-panel", "max"))
+    panels = tab.page.get_attribute("#wide-panel", "data-panels").split()
+    rollout = _switched(tab, str(panels.index("rollout") + 1))
     assert tab.page.text_content("#wide-panel-name") == "rollout"
     assert first_layer != published and rollout != first_layer
+    last = _switched(tab, tab.page.get_attribute("#wide-panel", "max"))
+    assert tab.page.text_content("#wide-panel-name") == panels[-1]
+    assert last != rollout
     _switched(tab, "0")
     assert pictures.evaluate_all("all => all.map(img => img.src)") == sources
     assert tab.page.locator("img.sprite-view").count() == 0
@@ -394,7 +399,7 @@ def _photos(folder: Path, count: int) -> Path:
 @pytest.fixture(scope="module")
 def full_gallery(tmp_path_factory) -> Path:
     """A report whose single level has 205 images, so one gallery page of 200 thumbnails, from
-    a 12-layer model (16 panels a sprite, as ViT-S and ViT-B) on photos (crops of the example
+    a 12-layer model (18 panels a sprite, as ViT-S and ViT-B) on photos (crops of the example
     images): the realistic case of the page-weight bound."""
     tmp = tmp_path_factory.mktemp("full-gallery")
     model = tiny_model_dir(
@@ -417,7 +422,7 @@ def test_a_full_gallery_page_with_every_sprite_loaded_stays_within_3_mb(browser,
         tab.open(page_path)
         assert _load_every_image(tab.page) == []
         panels = int(tab.page.get_attribute("#wide-panel", "max"))
-        assert panels == 16  # L1..L12, max, min, mean, rollout
+        assert panels == 18  # L1..L12, max, min, mean, rollout, N12, features
         for value in range(1, panels + 1):
             tab.page.fill("#wide-panel", str(value))
         assert _load_every_image(tab.page) == []

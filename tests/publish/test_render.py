@@ -290,6 +290,32 @@ def test_sprite_is_every_layer_then_max_min_mean_rollout_in_a_row():
     assert np.array_equal(strip[:, -panel_w:], rollout)
 
 
+def test_a_sprite_ends_with_the_last_layer_norms_and_the_features_where_the_record_has_them():
+    from dataclasses import replace
+
+    from reportgen.publish import figures
+
+    plain = _record()
+    norms = RNG.random((3, 4, 4)) * 10
+    features = RNG.random((3, 4, 4))
+    record = replace(plain, maps={**plain.maps, "norms": norms, "features": features})
+    style = figures.FigureStyle(image_format="png")
+    labels = figures.sprite_labels(3, token_views=True)
+    assert labels == ["L1", "L2", "L3", "max", "min", "mean", "rollout", "N3", "features"]
+    assert figures.sprite_labels(3) == labels[:-2]  # a report without the token views
+    strip = np.asarray(Image.open(io.BytesIO(figures.sprite(record, style).data)))
+    side = figures.sprite_panel_side(len(labels), IMAGE.shape[:2])
+    panel_w = strip.shape[1] // len(labels)
+    assert strip.shape[1] == side * len(labels)
+    base = np.asarray(Image.fromarray(IMAGE).resize((panel_w, strip.shape[0]), Image.BILINEAR))
+    last_norms = render.overlay(base, norms[-1], style.colormap, style.alpha)
+    assert np.array_equal(strip[:, -2 * panel_w : -panel_w], last_norms)
+    colours = render.colour_pixels(features, (strip.shape[0], panel_w))
+    assert np.array_equal(strip[:, -panel_w:], colours)
+    plain_strip = Image.open(io.BytesIO(figures.sprite(plain, style).data))
+    assert plain_strip.width == figures.sprite_panel_side(7, IMAGE.shape[:2]) * 7
+
+
 def test_sprites_of_deeper_models_get_smaller_panels_within_the_pixel_budget():
     from reportgen.publish import figures
 
