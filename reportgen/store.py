@@ -9,12 +9,10 @@ heads x 16x16 patches), over the 48 images of the benchmarks:
 
 - ``seen_image_webp``: the image as the model saw it, as WebP bytes (quality 85: 11.4 KB and
   38 dB PSNR; the raw pixels took 88 KB);
-- ``layers``, ``rollout``, ``min`` (format 6 on) and, when computed, ``relevance`` (and a
-  plugin method's map, by its name): the maps the report shows, float32, exact (11.1 KB, 1.0 KB
-  each); ``max`` and ``mean``, made from the layer maps alone, are recomputed from ``layers`` on
-  reading (see :mod:`reportgen.methods.registry`), as ``min`` is for files before format 6 (it
-  now leaves out the layers before rollout's start, which the file does not record). These are
-  the reference for every check, not the heads;
+- ``layers``, ``rollout``, ``min`` (format 6 on) and, when computed, ``relevance`` (and a plugin
+  method's map): the maps the report shows, float32, exact (11.1 KB, 1.0 KB each); ``max`` and
+  ``mean`` are recomputed from ``layers`` on reading (:mod:`reportgen.methods.registry`), as is
+  the ``min`` of earlier files. These are the reference for every check, not the heads;
 - ``artifact_mask`` (bool);
 - ``norms`` (files written before the token-norm view lack it): per layer, the L2 norm of
   every patch token, 8 bits per value quantised per layer grid as the heads are, with

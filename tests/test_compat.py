@@ -107,6 +107,8 @@ def test_report_with_format_3_maps_without_heads_rerenders(analysis_params, tmp_
         options,
         execution=execution,
     )
+    relative = "divided by its 99th percentile"  # how today's min is described
+    assert relative in " ".join((report / "index.html").read_text().split())
     for maps_file in (report / "data" / "maps").iterdir():
         rewrite_as_format_3(maps_file, heads=False)
     figures = files(report / "figures")
@@ -117,6 +119,9 @@ def test_report_with_format_3_maps_without_heads_rerenders(analysis_params, tmp_
         assert analysis.record(image).cls_heads is None
         data = (report / explorer.files(image.id).data).read_text()
         assert '"heads":null' in data.replace(" ", "")
+    page = " ".join((report / "index.html").read_text().split())
+    assert "average attention over the" in page
+    assert relative not in page  # format 3 made the plain min, and the page says so
     assert cli.main(["verify", str(report)]) == 0
 
 

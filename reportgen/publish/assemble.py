@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reportgen import table
+from reportgen import store, table
 from reportgen.manifest import MANIFEST_FILE
 from reportgen.methods import spread
 from reportgen.methods.faithfulness import FaithfulnessResult
@@ -73,6 +73,7 @@ def build_page_model(
     galleries, image_pages = gallery_pages(sizes, analysis, options) if with_galleries else ([], [])
     n_levels = max(image.level for image in analysis.images)
     manifest = analysis.manifest
+    maps_format = analysis.maps_format()  # what its min is
     context = page_model.ReportContext(
         title=options.title,
         slug=options.slug,
@@ -116,7 +117,8 @@ def build_page_model(
         history=version.history,
         typical_per_level=options.gallery.typical_shown(len(analysis.images)),
         token_views=any(image.artifact_score is not None for image in analysis.images),
-        maps_format=analysis.maps_format(),
+        relative_min=maps_format >= store.MIN_RELATIVE_FORMAT,
+        min_from_rollout_start=maps_format >= store.MIN_KEPT_FORMAT,
         feature_basis=manifest.features,
         classes=classes.class_section(
             analysis,

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import markupsafe
 
-from reportgen import store
 from reportgen.manifest import FeatureBasisNote
 from reportgen.record import ModelSummary, Prediction, SkippedFile
 
@@ -185,18 +184,9 @@ class ReportContext:
     typical_per_level: int = 1  # figures in full per level (a level may have fewer images)
     classes: Classes | None = None  # the per-class section, when the images have labels
     token_views: bool = False  # the records have token norms and features (methods.norms)
-    maps_format: int = store.FORMAT_VERSION  # of its maps files: what their min is
+    relative_min: bool = True  # min takes each layer relative to its peak (store, format 5 on)
+    min_from_rollout_start: bool = True  # min leaves out rollout's left-out layers (format 6 on)
     feature_basis: FeatureBasisNote | None = None  # the report's feature basis (per-report)
-
-    @property
-    def relative_min(self) -> bool:
-        """Whether its min takes each layer relative to its peak (maps format 5 on)."""
-        return self.maps_format >= store.MIN_RELATIVE_FORMAT
-
-    @property
-    def min_from_rollout_start(self) -> bool:
-        """Whether its min leaves out the layers rollout leaves out (maps format 6 on)."""
-        return self.maps_format >= store.MIN_KEPT_FORMAT
 
     @property
     def n_levels(self) -> int:

@@ -8,6 +8,7 @@ how to serve the folder or rebuild with data scripts; no data script is written 
 from __future__ import annotations
 
 import functools
+import html
 import http.server
 import threading
 from dataclasses import dataclass
@@ -125,6 +126,11 @@ def test_served_image_pages_draw_the_python_overlays_from_the_maps_file(browser,
         assert f"reports/pages/data/maps/{page_path.stem}.npz" in requested
         assert tab.explorer_data() == []  # no data script
         tab.assert_clean()
+
+
+def test_the_report_says_which_layers_its_min_is_taken_over(served):
+    text = " ".join(html.unescape((served.pages / "index.html").read_text()).split())
+    assert "The smallest is taken over layers 2 to" in text  # rollout starts after layer 1
 
 
 def test_a_served_inline_explorer_reads_float16_heads(browser, served):  # noqa: F811

@@ -21,6 +21,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from reportgen import store
 from reportgen.errors import ReportgenError
 from reportgen.publish import escaping, flavours, page_model, pages
 from reportgen.publish.flavours.jekyll import JekyllOptions
@@ -853,7 +854,10 @@ def test_captions_show_the_digits_that_tell_near_uniform_levels_apart(tmp_path, 
 @pytest.mark.parametrize("rollout_start_layer", [0, 1])
 def test_the_min_is_described_as_its_maps_files_make_it(tmp_path, maps_format, rollout_start_layer):
     ctx = dataclasses.replace(
-        make_context(tmp_path), maps_format=maps_format, rollout_start_layer=rollout_start_layer
+        make_context(tmp_path),
+        relative_min=maps_format >= store.MIN_RELATIVE_FORMAT,
+        min_from_rollout_start=maps_format >= store.MIN_KEPT_FORMAT,
+        rollout_start_layer=rollout_start_layer,
     )
     [page] = pages.render_report(ctx, tmp_path, ["html"])
     text = " ".join(html.unescape(page.read_text()).split())
