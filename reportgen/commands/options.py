@@ -132,8 +132,8 @@ def add_analysis_options(parser: argparse.ArgumentParser, *, models: str = "") -
         type=start_layer,
         default="auto",
         metavar="K",
-        help="rollout: leave out the first K layers; 0 = every layer (the paper); auto = after "
-        "the early layers the model's artifact tokens dominate (default: auto)",
+        help="rollout (and min): leave out the first K layers; 0 = every layer (the paper); "
+        "auto = after the early layers the model's artifact tokens dominate (default: auto)",
     )
     group.add_argument(
         "--artifacts",
