@@ -5,7 +5,7 @@ with ``--report N``, what a whole published report weighs per image.
     python -m benchmarks.storage --report 300 [--model offline:dinov2-small] [--work DIR]
 
 Runs the model on the benchmark's images (``benchmarks.run``: the example photos, flipped and
-cropped), keeps each record's float32 CLS attention, and for the default 8-bit heads and for
+cropped), keeps each record's float32 CLS attention, and for the default 4-bit heads and for
 ``keep_heads`` (float16) prints: the bytes per image of the maps file and of each array in it,
 the time to write one, and the error against float32 of the heads (over their grid's range), of
 the layer maps averaged from them (over the map's maximum) and of the spread entropy of a layer
@@ -172,11 +172,11 @@ def main(argv: list[str] | None = None) -> dict:
         "model": args.model,
         "images": len(records),
         "heads_shape": list(records[0].cls_heads.shape),
-        "8-bit heads (default)": measure(records, keep_heads=False),
+        "4-bit heads (default)": measure(records, keep_heads=False),
         "float16 heads (keep_heads)": measure(records, keep_heads=True),
     }
     print(f"{args.model}: {len(records)} images, heads {results['heads_shape']}")
-    for name in ("8-bit heads (default)", "float16 heads (keep_heads)"):
+    for name in ("4-bit heads (default)", "float16 heads (keep_heads)"):
         figures = results[name]
         members = ", ".join(
             f"{member.removesuffix('.npy')} {size:.0f}"

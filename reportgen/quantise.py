@@ -23,3 +23,19 @@ def dequantise(levels: np.ndarray, low: np.ndarray, high: np.ndarray, bits: int)
     """The values :func:`quantise` encoded, as float32."""
     step = (high.astype(np.float64) - low) / (2**bits - 1)
     return (low[..., None, None] + levels * step[..., None, None]).astype(np.float32)
+
+
+def pack_nibbles(levels: np.ndarray) -> np.ndarray:
+    """4-bit ``levels`` (..., grid_h, grid_w) two to a byte, each grid flattened in row-major
+    order, the first of a pair in the high nibble and an odd count padded with a 0:
+    (..., ceil(grid_h * grid_w / 2)) uint8, half the bytes, and deflate compresses it as well."""
+    flat = np.asarray(levels, dtype=np.uint8).reshape(*levels.shape[:-2], -1)
+    if flat.shape[-1] % 2:
+        flat = np.concatenate([flat, np.zeros((*flat.shape[:-1], 1), np.uint8)], axis=-1)
+    return (flat[..., 0::2] << 4) | flat[..., 1::2]
+
+
+def unpack_nibbles(packed: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """The levels :func:`pack_nibbles` packed, as uint8 shaped (..., grid_h, grid_w)."""
+    pairs = np.stack([packed >> 4, packed & 15], axis=-1).reshape(*packed.shape[:-1], -1)
+    return pairs[..., : grid[0] * grid[1]].reshape(*packed.shape[:-1], *grid)

@@ -71,7 +71,7 @@ class AnalysisParams:
     faithfulness_steps: int = FAITHFULNESS_STEPS
     faithfulness_maps: str = "aggregates"  # one of FAITHFULNESS_MAPS
     faithfulness_precision: str = AUTO  # one of FAITHFULNESS_PRECISIONS
-    keep_heads: bool = False  # store every head's CLS attention as float16, not 8-bit
+    keep_heads: bool = False  # store every head's CLS attention as float16, not 4-bit
     pca: str = "per-report"  # the feature view's components: fitted on the report or per image
     label_map: dict[str, str] | None = None  # source label -> model class name (--label-map)
     random_weights: bool = False  # a timm model with random weights (--random-weights)

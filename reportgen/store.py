@@ -2,41 +2,29 @@
 
 One record file format serves both the cache and a report's ``data/`` folder: an ``.npz`` with
 the arrays and a JSON ``meta`` entry, written with fixed zip timestamps so identical inputs give
-identical bytes. Format 4 (reportgen 0.3) keeps what the report cannot recompute, and every
-head's attention, in 40.1 KB (39.2 KiB) per image for ViT-S at 224 (format 2 took 170 KB).
-Measured by ``python -m benchmarks.storage`` on the offline model (DINOv2-S, 12 layers x 6
-heads x 16x16 patches), over the 48 images of the benchmarks:
+identical bytes. Format 7 (issue 23) keeps what the report cannot recompute, and every head's
+attention, in 25.0 kB per image for ViT-S at 224 (format 5: 42.8 kB), as ``python -m
+benchmarks.storage`` measures on the offline model over 60 photos (kB per image):
 
-- ``seen_image_webp``: the image as the model saw it, as WebP bytes (quality 85: 11.4 KB and
-  38 dB PSNR; the raw pixels took 88 KB);
-- ``layers``, ``rollout``, ``min`` (format 6 on) and, when computed, ``relevance`` (and a plugin
-  method's map): the maps the report shows, float32, exact (11.1 KB, 1.0 KB each); ``max`` and
-  ``mean`` are recomputed from ``layers`` on reading (:mod:`reportgen.methods.registry`), as is
-  the ``min`` of earlier files. These are the reference for every check, not the heads;
+- ``seen_image_webp``: the image as the model saw it, WebP (quality 75, method 6: 5.8 kB and
+  36 dB PSNR; quality 85, method 2 took 9.2 kB for 39 dB);
+- ``layers``, ``rollout``, ``min`` (kept from format 6 on) as float16 (methods with ``half``),
+  within 4.9e-4 of the map's peak (5.5, 0.5 and 0.6 kB; float32 took 11.0, 0.9 and 1.0);
+  ``relevance`` and plugin maps float32. ``max`` and ``mean`` are recomputed from the layers on
+  reading, as is the ``min`` of earlier files;
 - ``artifact_mask`` (bool);
-- ``norms`` (files written before the token-norm view lack it): per layer, the L2 norm of
-  every patch token, 8 bits per value quantised per layer grid as the heads are, with
-  ``norms_range``; ``features``: the feature view's three colour channels, likewise, and the
-  artifact score in ``meta`` (see :mod:`reportgen.methods.norms` and ``features``);
-- ``cls_heads``, every head's CLS attention (issue 8: the raw data later versions re-derive
-  maps from), 8 bits per value, quantised per (layer, head) grid as the explorer shows it:
-  value = low + level / 255 * (high - low), each grid's ``low`` and ``high`` in
-  ``cls_heads_range`` (float32): 15.4 KB. Each value is within half a step, 1/510 of its grid's
-  range; layer maps averaged from these heads are within 4.7e-3 of the map's maximum and the
-  spread entropy of a layer within 5.7e-3 (of a single head, 0.043: values within half a step
-  of the grid's minimum read back as that minimum);
-- with ``keep_heads``, ``cls_heads`` as float16 instead, for analyses of small attention values:
-  33 KB (57.6 KB per file), within 4.9e-4 relative (values under float16's smallest normal,
-  6.1e-5, within 3e-8 absolute); layer maps within 4.1e-4 of their maximum, entropies 2.8e-4.
+- ``norms``: per layer, the L2 norm of every patch token, 8 bits per value quantised per grid,
+  with ``norms_range``; ``features``: the feature view's channels, likewise (older files lack
+  them); the artifact score in ``meta``;
+- ``cls_heads``, every head's CLS attention (issue 8: raw data to re-derive maps from), 4 bits
+  per value quantised per (layer, head) grid, two to a byte, each grid's low and high in
+  ``cls_heads_range``: 6.6 kB (8 bits: 15.7). Each value is within 1/30 of its grid's range;
+  drawn by the explorer, no pixel is more than 23 of 255 from 8-bit heads' (errors of maps
+  re-derived from them: docs/large-reports.md). ``keep_heads``: float16, 26.4 kB more.
 
-Neither encoding would keep maps derived from the heads within 1e-5 of those computed from
-float32 attention, hence the float32 maps. Compressing with LZMA instead of deflate would save
-1.3 KB per image for 6 ms more per image; not taken.
-
-Format 3 (``cls_heads`` float16 only with ``keep_heads``, else none), format 2 (reportgen 0.2:
-the raw ``seen_image``, ``cls_heads`` float32, every map) and format 1 files (reportgen 0.1:
-``seen_image``, ``cls_heads``, ``rollout``; maps derived as 0.1 drew them, without artifact
-handling) still load.
+Format 6 (float32 maps, 8-bit heads), 5 (no min: over every layer), 4 (min over the plain
+layers), 3 (``cls_heads`` float16 only with ``keep_heads``), 2 (0.2: the raw ``seen_image``,
+float32 heads, every map) and 1 files (0.1: heads and rollout) still load as they did.
 """
 
 from __future__ import annotations
@@ -61,14 +49,14 @@ from reportgen import quantise
 from reportgen.methods import panels, registry
 from reportgen.record import ImageRecord, Prediction
 
-# deflate level 1: half the time of the default 6 for 2% more bytes (float32 maps and a JPEG-like
-# image barely compress); the file is written once per image, on the analysis's hot path.
-ZIP_LEVEL = 1
-FORMAT_VERSION = 6
+# deflate level 6: 0.8 kB a file less than level 1 in the same time (level 9: 0.1 kB, +4 ms)
+ZIP_LEVEL = 6
+FORMAT_VERSION = 7
 MIN_RELATIVE_FORMAT = 5  # from format 5 on, min takes each layer relative to its peak
 MIN_KEPT_FORMAT = 6  # from format 6 on, min is kept: over the layers from rollout's start on
-SEEN_IMAGE_QUALITY = 85  # WebP quality of the stored seen image (see the module doc)
-HEADS_BITS = 8  # bits per stored head value, unless keep_heads (see the module doc)
+SEEN_IMAGE_QUALITY = 75  # WebP quality of the stored seen image, method 6 (module doc)
+HEADS_BITS = 4  # bits per stored head value, two to a byte, unless keep_heads (module doc)
+PACKED_HEADS_FORMAT = 7  # from format 7 on, the heads are 4-bit levels two to a byte
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -218,14 +206,18 @@ def _stored_heads(cls_heads: np.ndarray, float16: bool) -> dict[str, np.ndarray]
     """The arrays that store every head's CLS attention (see the module doc)."""
     if float16:
         return {"cls_heads": np.ascontiguousarray(cls_heads, dtype=np.float16)}
-    return _stored_map("cls_heads", cls_heads, HEADS_BITS)
+    levels, low, high = quantise.quantise(cls_heads, HEADS_BITS)
+    range_key = f"cls_heads{registry.RANGE_SUFFIX}"
+    return {"cls_heads": quantise.pack_nibbles(levels), range_key: np.stack([low, high], axis=-1)}
 
 
-def _stored_map(name: str, values: np.ndarray, bits: int | None) -> dict[str, np.ndarray]:
-    """The arrays that store one named map: float32, or (a method of 8 ``bits``, such as the
+def _stored_map(
+    name: str, values: np.ndarray, bits: int | None, half: bool = False
+) -> dict[str, np.ndarray]:
+    """The arrays that store one named map: float32 (float16 if ``half``), or (8 ``bits``: the
     token norms) levels per grid with each grid's low and high in ``NAME_range``."""
     if bits is None:
-        return {name: np.ascontiguousarray(values, dtype=np.float32)}
+        return {name: np.ascontiguousarray(values, dtype=np.float16 if half else np.float32)}
     levels, low, high = quantise.quantise(values, bits)
     return {name: levels, f"{name}{registry.RANGE_SUFFIX}": np.stack([low, high], axis=-1)}
 
@@ -234,7 +226,7 @@ def read_map(data: Any, name: str) -> np.ndarray:
     """A named map as :func:`_stored_map` stored it, as float32."""
     bounds_key = f"{name}{registry.RANGE_SUFFIX}"
     if bounds_key not in data.files:
-        return data[name]
+        return data[name].astype(np.float32, copy=False)
     bounds = data[bounds_key]
     bits = 8 * data[name].dtype.itemsize
     return quantise.dequantise(data[name], bounds[..., 0], bounds[..., 1], bits)
@@ -258,7 +250,7 @@ def record_bytes(record: ImageRecord, keep_heads: bool = False) -> bytes:
     }
     seen = io.BytesIO()
     seen_image = Image.fromarray(np.ascontiguousarray(record.seen_image, dtype=np.uint8))
-    seen_image.save(seen, "WEBP", quality=SEEN_IMAGE_QUALITY, method=2)
+    seen_image.save(seen, "WEBP", quality=SEEN_IMAGE_QUALITY, method=6)
     arrays = {"seen_image_webp": np.frombuffer(seen.getvalue(), dtype=np.uint8)}
     if record.cls_heads is not None:
         arrays.update(_stored_heads(record.cls_heads, keep_heads))
@@ -267,7 +259,8 @@ def record_bytes(record: ImageRecord, keep_heads: bool = False) -> bytes:
     methods = registry.methods()
     for name in registry.stored_names():
         if name in record.maps:
-            arrays.update(_stored_map(name, record.maps[name], methods[name].bits))
+            method = methods[name]
+            arrays.update(_stored_map(name, record.maps[name], method.bits, method.half))
     arrays["meta"] = np.frombuffer(canonical_json(meta).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -298,8 +291,7 @@ def write_folder_zip(folder: Path, path: Path) -> None:
                     shutil.copyfileobj(source, out)
 
 
-# Format 2 kept every map it had, these.
-_FORMAT_2_MAPS = (panels.LAYERS, "max", "min", "mean", panels.ROLLOUT, panels.RELEVANCE)
+_FORMAT_2_KEPT = (panels.LAYERS, "max", "min", "mean", panels.ROLLOUT, panels.RELEVANCE)
 
 
 def _named_maps(meta: dict[str, Any], data: Any) -> dict[str, np.ndarray]:
@@ -311,7 +303,7 @@ def _named_maps(meta: dict[str, Any], data: Any) -> dict[str, np.ndarray]:
         rollout = np.asarray(data["rollout"], dtype=np.float64)
         return panels.complete({panels.LAYERS: layers, panels.ROLLOUT: rollout}, relative_min=False)
     if meta["format"] == 2:
-        return {key: data[key] for key in _FORMAT_2_MAPS if key in data.files}
+        return {key: data[key] for key in _FORMAT_2_KEPT if key in data.files}
     stored = {key: read_map(data, key) for key in registry.stored_names() if key in data.files}
     return panels.complete(stored, np.float32, meta["format"] >= MIN_RELATIVE_FORMAT)
 
@@ -326,10 +318,17 @@ def seen_image(meta: dict[str, Any], data: Any) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-def _cls_heads(data: Any) -> np.ndarray | None:
-    """Every head's CLS attention as stored: 8-bit levels read back to float32 (format 4),
-    float16 or float32 as older files and ``keep_heads`` keep them; None when not stored."""
-    return read_map(data, "cls_heads") if "cls_heads" in data.files else None
+def _cls_heads(meta: dict[str, Any], data: Any) -> np.ndarray | None:
+    """Every head's CLS attention: levels read back to float32 (4-bit from format 6, 8-bit in
+    4 and 5), float16 or float32 as ``keep_heads`` and older files keep them; or None."""
+    bounds_key = f"cls_heads{registry.RANGE_SUFFIX}"
+    if bounds_key not in data.files:
+        return data["cls_heads"] if "cls_heads" in data.files else None
+    if meta["format"] < PACKED_HEADS_FORMAT:
+        return read_map(data, "cls_heads")
+    levels = quantise.unpack_nibbles(data["cls_heads"], data["layers"].shape[1:])
+    bounds = data[bounds_key]
+    return quantise.dequantise(levels, bounds[..., 0], bounds[..., 1], HEADS_BITS)
 
 
 def read_record(path: Path | io.BytesIO, name: str) -> ImageRecord:
@@ -344,7 +343,7 @@ def read_record(path: Path | io.BytesIO, name: str) -> ImageRecord:
             original_size=tuple(meta["original_size"]),
             geometry=meta["geometry"],
             seen_image=seen_image(meta, data),
-            cls_heads=_cls_heads(data),
+            cls_heads=_cls_heads(meta, data),
             maps=_named_maps(meta, data),
             artifact_mask=data["artifact_mask"] if "artifact_mask" in data.files else None,
             predictions=[Prediction(label, prob) for label, prob in meta["predictions"]],

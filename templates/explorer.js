@@ -116,11 +116,13 @@
     const arrays = await npz(buffer);
     const [count, gridH, gridW] = arrays.layers.shape;
     const cells = gridH * gridW;
+    const format = JSON.parse(new TextDecoder().decode(arrays.meta.values)).format;
+    if (format >= 7 && arrays.cls_heads_range) unpackHeads(arrays.cls_heads, cells);
     const grid = (values, k) => Float64Array.from(values.subarray(k * cells, (k + 1) * cells));
     const split = (name, n) => {
       const grids = Array.from({ length: n }, (_, k) => grid(arrays[name].values, k));
       const range = arrays[`${name}_range`]?.values;
-      const top = 2 ** (8 * arrays[name].values.BYTES_PER_ELEMENT) - 1;
+      const top = arrays[name].top ?? 2 ** (8 * arrays[name].values.BYTES_PER_ELEMENT) - 1;
       if (range) {
         grids.forEach((levels, k) => {
           const [low, high] = [range[2 * k], range[2 * k + 1]];
@@ -144,7 +146,6 @@
       const peak = sorted[below] + (at - below) * (sorted[above] - sorted[below]);
       return peak > 0 ? layer.map((value) => value / peak) : layer;
     };
-    const format = JSON.parse(new TextDecoder().decode(arrays.meta.values)).format;
     const minLayers = () => (format >= 5 ? layers.map(relativeToPeak) : layers);
     const maps = {
       max: across((values) => Math.max(...values)),
@@ -178,6 +179,20 @@
       raw: heads && meanOfHeads(heads, headCount, cells),
       mask: mask.length ? mask : null,
     };
+  }
+
+  // The heads of a maps file from format 7 on (reportgen.store.PACKED_HEADS_FORMAT): 4-bit
+  // levels, each grid's two to a byte (the first in the high nibble), unpacked in place.
+  function unpackHeads(heads, cells) {
+    const packed = heads.values;
+    const perGrid = Math.ceil(cells / 2);
+    const levels = new Uint8Array((packed.length / perGrid) * cells);
+    for (let i = 0; i < levels.length; i++) {
+      const byte = packed[Math.floor(i / cells) * perGrid + ((i % cells) >> 1)];
+      levels[i] = i % cells % 2 ? byte & 15 : byte >> 4;
+    }
+    heads.values = levels;
+    heads.top = 15;
   }
 
   // An explorer whose data is the image's maps file (--explorer-data maps, the default): fetched

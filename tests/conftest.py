@@ -173,9 +173,26 @@ def stop_build_half_way(command, out, signal_number):
     return process.returncode, stderr.decode()
 
 
+def as_format_6(arrays: dict, heads) -> dict:
+    """The members of a maps file as formats 4 to 6 encoded them: float maps as float32 (format
+    7 keeps the layer maps, rollout and min as float16) and ``heads``, the file's heads as read,
+    as 8-bit levels (format 7: 4-bit ones two to a byte, whose values 8-bit levels keep exactly)."""
+    from reportgen import quantise
+
+    arrays = {
+        name: values.astype(np.float32) if values.dtype == np.float16 else values
+        for name, values in arrays.items()
+    }
+    if "cls_heads_range" in arrays:
+        levels, low, high = quantise.quantise(heads, 8)
+        arrays.update(cls_heads=levels, cls_heads_range=np.stack([low, high], axis=-1))
+    return arrays
+
+
 def rewrite_as_format_3(maps_file, heads: bool) -> None:
     """Rewrite a maps file as maps format 3 stored it: its heads as float16 (``keep_heads``) when
-    ``heads``, else none. Replaced, not written through: report files link to the cache's."""
+    ``heads``, else none; its maps float32. Replaced, not written through: report files link to
+    the cache's."""
     import io
     import json
 
@@ -188,6 +205,7 @@ def rewrite_as_format_3(maps_file, heads: bool) -> None:
             for name in data.files
             if not name.startswith("cls_heads") and name != "min"  # format 3 kept no min
         }
+    arrays = as_format_6(arrays, record.cls_heads)
     meta = json.loads(arrays["meta"].tobytes())
     arrays["meta"] = np.frombuffer(json.dumps({**meta, "format": 3}).encode(), dtype=np.uint8)
     if heads:
@@ -198,28 +216,23 @@ def rewrite_as_format_3(maps_file, heads: bool) -> None:
 
 
 def rewrite_record_format(path: Path, record_format: int) -> None:
-    """Rewrite the ``format`` in a maps file's meta, every other member as it was but ``min``,
-    which files before format 6 did not keep: a file as an earlier version wrote it, where only
-    the meaning of recomputed maps changed since. Replaced, not written through (report files
-    link to the cache's)."""
+    """Rewrite a maps file as an earlier version wrote it, where only its encoding and the
+    meaning of recomputed maps changed since: the ``format`` in its meta, before format 7 its
+    members as :func:`as_format_6` encodes them, and before format 6 without ``min``, which
+    those files did not keep. Replaced, not written through (report files link to the cache's)."""
     import io
     import json
-    import zipfile
 
     from reportgen import store
 
-    with zipfile.ZipFile(path) as archive:
-        members = [(info, archive.read(info)) for info in archive.infolist()]
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    if record_format < 7:
+        arrays = as_format_6(arrays, store.read_record(path, "").cls_heads)
+    if record_format < store.MIN_KEPT_FORMAT:
+        arrays.pop("min", None)
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    arrays["meta"] = np.frombuffer(json.dumps({**meta, "format": record_format}).encode(), np.uint8)
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for info, payload in members:
-            if info.filename == "min.npy" and record_format < store.MIN_KEPT_FORMAT:
-                continue
-            if info.filename == "meta.npy":
-                meta = json.loads(np.load(io.BytesIO(payload)).tobytes().decode())
-                meta["format"] = record_format
-                encoded = io.BytesIO()
-                np.save(encoded, np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
-                payload = encoded.getvalue()
-            archive.writestr(info, payload)
+    np.savez_compressed(buffer, **arrays)
     store.atomic_write(path, buffer.getvalue())

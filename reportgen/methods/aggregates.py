@@ -61,6 +61,7 @@ class Min(Aggregate):
     # It needs rollout's start layer, which a maps file does not record beside the layer maps:
     # the file keeps it (format 6 on) instead of recomputing it.
     recomputed = False
+    half = True  # in units of each layer's peak, about [0, 1]: float16 (format 7 on)
 
     def compute(self, inputs: MapInputs, maps: Mapping[str, np.ndarray]) -> np.ndarray:
         return aggregate(relative_to_peak(maps[LAYERS][inputs.rollout.start_layer :]), self.name)
