@@ -34,7 +34,7 @@ class FigureStyle:
     colormap: str = "jet"
     alpha: float = 0.5
     image_format: str = "webp"
-    quality: int = 50  # WebP quality of the figures (see render.encode_image)
+    quality: int = 35  # WebP quality of the figures (see render.encode_image)
     panel_size: int = 160
     normalise: str = "panel"  # "panel": each overlay min-max; "shared": one scale per image
 
