@@ -210,6 +210,7 @@
       if (!response.ok) throw new Error(`${url}: ${response.status} ${response.statusText}`);
       deliver(root, await fromMaps(await response.arrayBuffer()));
     } catch (error) {
+      addControls(root);
       root.hidden = false;
       root.querySelector(".explorer-controls").hidden = true;
       root.querySelector(".explorer-hint").hidden = true;
@@ -363,6 +364,40 @@
     }
   }
 
+  // The controls, canvas and status of an explorer's section, made here rather than repeated
+  // in every page (hidden until this script runs), once; their ids start with the section's.
+  const CONTROLS = `<div class="explorer-controls">
+<label data-for="map">map</label> <select data-control="map"></select>
+<label data-for="layer">layer</label>
+<input data-control="layer" type="range" min="1" step="1">
+<label data-for="head">head</label> <select data-control="head"></select>
+<label data-for="artifacts">artifacts</label>
+<select data-control="artifacts"><option value="masked">masked (filled)</option>
+<option value="raw">raw</option></select>
+<label data-for="alpha">alpha</label>
+<input data-control="alpha" type="range" min="0" max="1" step="0.05">
+<label data-for="colormap">colours</label> <select data-control="colormap"></select>
+<label><input type="checkbox" data-control="show-heads"> every head of the layer</label>
+</div>
+<p class="explorer-hint">Raw layers and single heads need the per-head attention in the maps
+file; heads are shown raw.</p>
+<canvas class="explorer-canvas" data-control="canvas" role="img"
+aria-label="Attention overlay"></canvas>
+<output class="explorer-status" data-control="status" aria-live="polite"></output>
+<div class="explorer-heads" data-control="heads" hidden></div>`;
+
+  function addControls(root) {
+    if (root.querySelector(".explorer-controls")) return;
+    root.insertAdjacentHTML("beforeend", CONTROLS);
+    for (const label of root.querySelectorAll("label[data-for]")) {
+      const control = root.querySelector(`[data-control="${label.dataset.for}"]`);
+      control.id = label.htmlFor = `${root.id}-${label.dataset.for}`;
+    }
+    const hint = root.querySelector(".explorer-hint");
+    hint.id = `${root.id}-artifacts-hint`;
+    root.querySelector('[data-control="artifacts"]').setAttribute("aria-describedby", hint.id);
+  }
+
   function option(select, value, label) {
     const item = document.createElement("option");
     item.value = value;
@@ -371,6 +406,7 @@
   }
 
   function start(root, data) {
+    addControls(root);
     const $ = (name) => root.querySelector(`[data-control="${name}"]`);
     const canvas = $("canvas");
     const [height, width] = data.size;
@@ -397,6 +433,7 @@
     const headList = $("heads");
     const status = $("status");
     layer.max = String(layers.length);
+    layer.value = layer.max;
     option(map, "layers", "one layer");
     if (norms) option(map, "norms", "token norms of one layer");
     if (features) option(map, "features", "features (principal components as RGB)");
