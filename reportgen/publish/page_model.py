@@ -391,7 +391,8 @@ def pager(current: int, total: int, around: int = 2) -> list[int | None]:
 
 
 def layer_entropy_svg(values: Sequence[float], width: int = 360, height: int = 140) -> str:
-    """A line chart of one value per layer as SVG markup: numbers only, no user text."""
+    """A line chart of one value per layer as SVG markup: numbers only, no user text. Its dots
+    are one path of zero-length round-capped segments (a third of the bytes of circles)."""
     left, right, top, bottom = 44, 10, 10, 28
     low, high = min(values), max(values)
     if high - low < 1e-6:
@@ -405,9 +406,7 @@ def layer_entropy_svg(values: Sequence[float], width: int = 360, height: int = 1
         return top + (height - top - bottom) * (high - value) / (high - low)
 
     points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
-    dots = "".join(
-        f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5"/>' for i, v in enumerate(values)
-    )
+    dots = "".join(f"M{x(i):.1f},{y(v):.1f}h0" for i, v in enumerate(values))  # round caps
     summary = ", ".join(f"L{i} {v:.3f}" for i, v in enumerate(values, start=1))
     axis_y = height - bottom
     return (
@@ -422,7 +421,7 @@ def layer_entropy_svg(values: Sequence[float], width: int = 360, height: int = 1
         f"L{len(values)}</text></g>"
         f'<path d="M{left},{top}V{axis_y}H{width - right}" fill="none" stroke="#d1d9e0"/>'
         f'<polyline points="{points}" fill="none" stroke="#4A6FA5" stroke-width="2"/>'
-        f'<g fill="#4A6FA5">{dots}</g></svg>'
+        f'<path d="{dots}" stroke="#4A6FA5" stroke-width="5" stroke-linecap="round"/></svg>'
     )
 
 
