@@ -319,8 +319,8 @@ def seen_image(meta: dict[str, Any], data: Any) -> np.ndarray:
 
 
 def _cls_heads(meta: dict[str, Any], data: Any) -> np.ndarray | None:
-    """Every head's CLS attention: levels read back to float32 (4-bit from format 6, 8-bit in
-    4 and 5), float16 or float32 as ``keep_heads`` and older files keep them; or None."""
+    """Every head's CLS attention: levels read back to float32 (4-bit from format 7, 8-bit in
+    4 to 6), float16 or float32 as ``keep_heads`` and older files keep them; or None."""
     bounds_key = f"cls_heads{registry.RANGE_SUFFIX}"
     if bounds_key not in data.files:
         return data["cls_heads"] if "cls_heads" in data.files else None

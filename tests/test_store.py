@@ -270,9 +270,10 @@ def test_min_is_read_as_the_format_of_its_maps_file_made_it(tmp_path):
     plain = layers.min(axis=0)  # before format 5
     assert not np.allclose(from_start, every_layer)  # the three meanings differ here
     assert not np.allclose(every_layer, plain)
-    for record_format, expected in ((5, every_layer), (4, plain)):
-        rewrite_record_format(path, record_format)
+    for record_format, expected in ((6, record.maps["min"]), (5, every_layer), (4, plain)):
+        rewrite_record_format(path, record_format)  # 6: float32 maps, 8-bit heads
         back = store.read_record(path, "x")
         np.testing.assert_allclose(back.maps["min"], expected, rtol=1e-6)
+        np.testing.assert_allclose(back.cls_heads, record.cls_heads, rtol=1e-6)
         for name in ("max", "mean", "layers", "rollout"):
             np.testing.assert_allclose(back.maps[name], record.maps[name], rtol=1e-6)

@@ -89,7 +89,7 @@ class MapMethod:
     scale: ClassVar[str] = PANEL
     kind: ClassVar[str] = GRID
     bits: ClassVar[int | None] = None  # None: stored as floats; 8: 8 bits per value, per grid
-    half: ClassVar[bool] = False  # floats stored as float16 (maps files of format 6 on)
+    half: ClassVar[bool] = False  # floats stored as float16 (maps files of format 7 on)
     bullet: ClassVar[str] = ""
 
     def compute(self, inputs: MapInputs, maps: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -6,7 +6,7 @@ browser blends over the very pixels the figures use), every named map, the artif
 every head's CLS row (maps files before format 4 may lack them) and each layer's token norms
 (8 bits, as the maps file keeps them; older files lack them). Maps are quantised per grid to
 16 bits (the overlay's colour index, 8 bits, is exact to within one step), heads to 8 bits: the
-maps file's own levels exactly (4 bits from format 6), unless it keeps float16 heads. The raw
+maps file's own levels exactly (4 bits from format 7), unless it keeps float16 heads. The raw
 layer maps (before artifact masking) are the mean of the heads, which the script averages itself
 (data scripts before issue 23 carried them as ``raw``: 8 kB of the 61 kB per image). Each file is a
 script that hands its data to ``reportgenExplorer``, so pages opened from disk (``file://``,
