@@ -191,3 +191,30 @@ def test_the_explorer_computes_the_min_of_a_maps_file_before_format_6_as_it_was_
             tab.assert_clean()
     finally:
         store.atomic_write(maps_file, kept)
+
+
+def test_the_explorer_draws_a_format_6_file_as_it_was_made(browser, served):  # noqa: F811
+    """Float32 maps and 8-bit heads, as format 6 and earlier keep them (format 7: float16 maps,
+    4-bit heads two to a byte): a head and the min are drawn from them."""
+    page_path = sorted((served.pages / "images").glob("*.html"))[0]
+    maps_file = served.pages / "data" / "maps" / f"{page_path.stem}.npz"
+    kept = maps_file.read_bytes()
+    rewrite_record_format(maps_file, 6)
+    try:
+        record = _record(served.pages, page_path.stem)
+        with np.load(maps_file) as data:
+            assert data["layers"].dtype == np.float32
+            assert data["cls_heads"].shape == record.cls_heads.shape  # one level a byte
+        with browser_tab(browser, served.url) as tab:
+            tab.open(_url(served, page_path))
+            tab.ready()
+            tab.page.select_option("#explorer-head", "2")
+            expected = render.overlay(record.seen_image, record.cls_heads[-1, 1], "jet", 0.5)
+            assert np.abs(tab.pixels() - expected.astype(int)).max() <= 2
+            tab.page.select_option("#explorer-head", "mean")
+            tab.page.select_option("#explorer-map", "min")
+            expected = render.overlay(record.seen_image, record.maps["min"], "jet", 0.5)
+            assert np.abs(tab.pixels() - expected.astype(int)).max() <= 2
+            tab.assert_clean()
+    finally:
+        store.atomic_write(maps_file, kept)
