@@ -108,18 +108,21 @@
   }
 
   // The explorer's data from a maps file (format 3 on): the layer maps, the maps stored beside
-  // them and max, min and mean of the layers (which reportgen recomputes rather than stores),
+  // them (min from format 6 on) and max, mean and, in earlier files, min of the layers (which
+  // reportgen recomputes rather than stores),
   // the heads, the token norms, the artifact mask and the seen image. An array stored as levels
   // keeps each grid's low and high in NAME_range (reportgen.store: 8-bit heads and norms).
   async function fromMaps(buffer) {
     const arrays = await npz(buffer);
     const [count, gridH, gridW] = arrays.layers.shape;
     const cells = gridH * gridW;
+    const format = JSON.parse(new TextDecoder().decode(arrays.meta.values)).format;
+    if (format >= 7 && arrays.cls_heads_range) unpackHeads(arrays.cls_heads, cells);
     const grid = (values, k) => Float64Array.from(values.subarray(k * cells, (k + 1) * cells));
     const split = (name, n) => {
       const grids = Array.from({ length: n }, (_, k) => grid(arrays[name].values, k));
       const range = arrays[`${name}_range`]?.values;
-      const top = 2 ** (8 * arrays[name].values.BYTES_PER_ELEMENT) - 1;
+      const top = arrays[name].top ?? 2 ** (8 * arrays[name].values.BYTES_PER_ELEMENT) - 1;
       if (range) {
         grids.forEach((levels, k) => {
           const [low, high] = [range[2 * k], range[2 * k + 1]];
@@ -131,9 +134,10 @@
     const layers = split("layers", count);
     const across = (reduce, grids = layers) =>
       Float64Array.from({ length: cells }, (_, i) => reduce(grids.map((layer) => layer[i])));
-    // The min compares layers in units of their own peak, the 99th percentile over the patches
-    // interpolated as numpy's (reportgen.methods.maps.relative_to_peak); in maps files before
-    // format 5 (reportgen.store.MIN_RELATIVE_FORMAT) it is the plain minimum over the layers.
+    // A maps file before format 6 (reportgen.store.MIN_KEPT_FORMAT) does not keep its min: it
+    // compares every layer in units of its own peak, the 99th percentile over the patches
+    // interpolated as numpy's (reportgen.methods.maps.relative_to_peak); before format 5
+    // (MIN_RELATIVE_FORMAT) it is the plain minimum over the layers.
     const relativeToPeak = (layer) => {
       const sorted = Float64Array.from(layer).sort();
       const at = 0.99 * (cells - 1);
@@ -142,11 +146,10 @@
       const peak = sorted[below] + (at - below) * (sorted[above] - sorted[below]);
       return peak > 0 ? layer.map((value) => value / peak) : layer;
     };
-    const format = JSON.parse(new TextDecoder().decode(arrays.meta.values)).format;
-    const minLayers = format >= 5 ? layers.map(relativeToPeak) : layers;
+    const minLayers = () => (format >= 5 ? layers.map(relativeToPeak) : layers);
     const maps = {
       max: across((values) => Math.max(...values)),
-      min: across((values) => Math.min(...values), minLayers),
+      min: arrays.min ? null : across((values) => Math.min(...values), minLayers()),
       mean: across((values) => values.reduce((a, b) => a + b, 0) / count),
     };
     for (const [name, array] of Object.entries(arrays)) {
@@ -178,6 +181,20 @@
     };
   }
 
+  // The heads of a maps file from format 7 on (reportgen.store.PACKED_HEADS_FORMAT): 4-bit
+  // levels, each grid's two to a byte (the first in the high nibble), unpacked in place.
+  function unpackHeads(heads, cells) {
+    const packed = heads.values;
+    const perGrid = Math.ceil(cells / 2);
+    const levels = new Uint8Array((packed.length / perGrid) * cells);
+    for (let i = 0; i < levels.length; i++) {
+      const byte = packed[Math.floor(i / cells) * perGrid + ((i % cells) >> 1)];
+      levels[i] = i % cells % 2 ? byte & 15 : byte >> 4;
+    }
+    heads.values = levels;
+    heads.top = 15;
+  }
+
   // An explorer whose data is the image's maps file (--explorer-data maps, the default): fetched
   // over http(s); a page opened from disk cannot fetch, so it says how to serve it.
   async function loadMaps(root, url) {
@@ -193,6 +210,7 @@
       if (!response.ok) throw new Error(`${url}: ${response.status} ${response.statusText}`);
       deliver(root, await fromMaps(await response.arrayBuffer()));
     } catch (error) {
+      addControls(root);
       root.hidden = false;
       root.querySelector(".explorer-controls").hidden = true;
       root.querySelector(".explorer-hint").hidden = true;
@@ -346,6 +364,40 @@
     }
   }
 
+  // The controls, canvas and status of an explorer's section, made here rather than repeated
+  // in every page (hidden until this script runs), once; their ids start with the section's.
+  const CONTROLS = `<div class="explorer-controls">
+<label data-for="map">map</label> <select data-control="map"></select>
+<label data-for="layer">layer</label>
+<input data-control="layer" type="range" min="1" step="1">
+<label data-for="head">head</label> <select data-control="head"></select>
+<label data-for="artifacts">artifacts</label>
+<select data-control="artifacts"><option value="masked">masked (filled)</option>
+<option value="raw">raw</option></select>
+<label data-for="alpha">alpha</label>
+<input data-control="alpha" type="range" min="0" max="1" step="0.05">
+<label data-for="colormap">colours</label> <select data-control="colormap"></select>
+<label><input type="checkbox" data-control="show-heads"> every head of the layer</label>
+</div>
+<p class="explorer-hint">Raw layers and single heads need the per-head attention in the maps
+file; heads are shown raw.</p>
+<canvas class="explorer-canvas" data-control="canvas" role="img"
+aria-label="Attention overlay"></canvas>
+<output class="explorer-status" data-control="status" aria-live="polite"></output>
+<div class="explorer-heads" data-control="heads" hidden></div>`;
+
+  function addControls(root) {
+    if (root.querySelector(".explorer-controls")) return;
+    root.insertAdjacentHTML("beforeend", CONTROLS);
+    for (const label of root.querySelectorAll("label[data-for]")) {
+      const control = root.querySelector(`[data-control="${label.dataset.for}"]`);
+      control.id = label.htmlFor = `${root.id}-${label.dataset.for}`;
+    }
+    const hint = root.querySelector(".explorer-hint");
+    hint.id = `${root.id}-artifacts-hint`;
+    root.querySelector('[data-control="artifacts"]').setAttribute("aria-describedby", hint.id);
+  }
+
   function option(select, value, label) {
     const item = document.createElement("option");
     item.value = value;
@@ -354,6 +406,7 @@
   }
 
   function start(root, data) {
+    addControls(root);
     const $ = (name) => root.querySelector(`[data-control="${name}"]`);
     const canvas = $("canvas");
     const [height, width] = data.size;
@@ -380,6 +433,7 @@
     const headList = $("heads");
     const status = $("status");
     layer.max = String(layers.length);
+    layer.value = layer.max;
     option(map, "layers", "one layer");
     if (norms) option(map, "norms", "token norms of one layer");
     if (features) option(map, "features", "features (principal components as RGB)");

@@ -1,6 +1,7 @@
 // reportgen: one control for the whole page (front and gallery pages, html and jekyll): it
 // switches every figure and thumbnail that has a sprite (all its panels in a row: L1..LN, max,
-// min, mean, rollout) to the same panel, by showing the sprite through object-position. A
+// min, mean, rollout, and the last layer's token norms and the features where the report has
+// them) to the same panel, by showing the sprite through object-position. A
 // data-sprite is on the picture itself or on an element that holds it (al-folio's figure
 // include). Progressive: without JavaScript the control stays hidden. Sprites load only once
 // the control is used, lazily, from the report's own folder.
