@@ -57,6 +57,7 @@ from reportgen.results import (
     build_time,
     write_results,
 )
+from reportgen.workers import Pool
 
 log = logging.getLogger(__name__)
 
@@ -243,15 +244,15 @@ def analyze(
         say(f"running {loaded.summary.family} model on {loaded.device}")
         return loaded
 
-    basis, job, first, done = _feature_basis(
-        params, session, source, job, model, cache, earlier or out_dir
-    )
-    rest = features.Remaining(source, frozenset(done)) if done else source
     summaries: list[ImageSummary] = []
     record_keys: dict[int, str] = {}  # image index -> content key of its record
     skipped: list[SkippedFile] = []
     hits = 0
     with nullcontext(engine) if engine else engines.open_engine(execution) as running:
+        basis, job, first, done = _feature_basis(
+            params, session, source, job, model, cache, earlier or out_dir, running.pool
+        )
+        rest = features.Remaining(source, frozenset(done)) if done else source
         outcomes = chain(first, running.run(rest, job, model))
         for outcome in track(outcomes, total=total, desc="attention"):
             if isinstance(outcome, Stored):
@@ -324,6 +325,7 @@ def _feature_basis(
     model: Callable[[], LoadedModel],
     cache: store.ContentCache | None,
     earlier: Path | None,
+    pool: Pool,
 ) -> tuple[features.StoredBasis | None, Job, list[Stored | SkippedFile], set[int]]:
     """With ``--pca per-report``: the report's feature basis (the earlier build's when it fits,
     else a new one), the job that projects onto it, and the outcomes and indexes of the images
@@ -334,7 +336,7 @@ def _feature_basis(
     kept = features.earlier_basis(earlier, fits)
     if kept:
         return kept, features.with_basis(job, kept.basis), [], set()
-    return features.report_basis(source, job, fits, model, cache)
+    return features.report_basis(source, job, fits, model, cache, pool)
 
 
 def _check_against_model(params: AnalysisParams, model: ModelSummary) -> None:

@@ -20,6 +20,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from reportgen.analysis.sources.base import Item
 from reportgen.manifest import FeatureBasisNote
 from reportgen.methods.features import FeatureBasis, fit_basis
 from reportgen.record import SkippedFile
+from reportgen.workers import Pool
 
 ARRAYS = ("mean", "components", "range")  # FeatureBasis.to_arrays
 FITTED_IMAGES = 64  # the first readable images of a report that its basis is fitted on
@@ -156,11 +158,14 @@ def report_basis(
     fits: str,
     model: Callable[[], LoadedModel],
     cache: store.ContentCache | None,
+    pool: Pool,
 ) -> tuple[StoredBasis | None, Job, list[Stored | SkippedFile], set[int]]:
     """A new basis for a report: (the basis, the job that uses it, the outcomes of the images
     analysed here, their indexes). From the cache when it knows the first images' basis (then
     nothing is analysed here); else fitted on the first images' tokens as their records are
-    made. No basis (None) when no first image is readable or the model gives no hidden states.
+    made, and those records are finished and delivered in ``pool`` (the engine's workers, all
+    of them at once: the model waits, as it does between batches). No basis (None) when no
+    first image is readable or the model gives no hidden states.
 
     The first :data:`FITTED_IMAGES` files read are looked up by their hashes before any is
     decoded: a basis cached under them was fitted on exactly those, so they all decode, and
@@ -186,17 +191,21 @@ def report_basis(
     stored = None
     if raws[0].tokens is not None:
         tokens = np.concatenate([raw.tokens for raw in raws])
-        stored = StoredBasis(fit_basis(tokens), fits, len(raws), len(tokens))
+        # In a worker: one BLAS thread, where this process's two or more are many times slower
+        # for this (D, D) scatter matrix and its eigenvectors on a busy machine
+        basis = next(pool.imap(fit_basis, [(tokens,)]))
+        stored = StoredBasis(basis, fits, len(raws), len(tokens))
         if cache:
             cache.put_json("features", _basis_key(fits, fitted), stored.to_json())
         job = with_basis(job, stored.basis)
     made = iter(raws)
-    outcomes = [
-        image
+    deliveries = (
+        (image,)
         if isinstance(image, SkippedFile)
-        else deliver(Made(item.tag, job.key(image.sha256), next(made)), job)
+        else (Made(item.tag, job.key(image.sha256), next(made)),)
         for item, image in found
-    ]
+    )
+    outcomes = list(pool.imap(partial(deliver, job=job), deliveries))
     return stored, job, outcomes, {item.index for item, _ in found}
 
 
