@@ -12,6 +12,7 @@ from reportgen.analysis import analyze as analyze_module
 from reportgen.analysis.analyze import analyze
 from reportgen.errors import ReportgenError
 from reportgen.results import Analysis, AnalysisParams
+from reportgen.store import HEADS_BITS
 
 
 @pytest.fixture
@@ -53,11 +54,13 @@ def test_store_contents(folder, params, execution, tmp_path):
     reloaded = Analysis.load(out)
     assert reloaded.images == analysis.images and reloaded.model == analysis.model
     record = reloaded.record(reloaded.images[0])
-    assert record.cls_heads.shape == (2, 2, 4, 4)  # every head, kept by default (8-bit)
+    assert record.cls_heads.shape == (2, 2, 4, 4)  # every head, kept by default (HEADS_BITS)
     error = np.abs(record.cls_heads.mean(axis=1) - record.maps["layers"])
-    half_steps = np.ptp(record.cls_heads, axis=(2, 3)).mean(axis=1) / 510  # per layer
+    levels = 2**HEADS_BITS - 1  # each head grid is quantised between its own low and high
+    half_steps = np.ptp(record.cls_heads, axis=(2, 3)).mean(axis=1) / (2 * levels)  # per layer
+    float16 = np.abs(record.maps["layers"]) * 2.0**-11  # the layer maps are stored as float16
     kept = ~record.artifact_mask  # artifact patches are filled in the maps, not in the heads
-    assert np.all((error <= half_steps[:, None, None] + 1e-7)[kept])
+    assert np.all((error <= half_steps[:, None, None] + float16 + 1e-7)[kept])
     assert record.maps["layers"].shape == (2, 4, 4) and record.maps["layers"].dtype == np.float32
     assert record.seen_image.shape == (32, 32, 3) and record.seen_image.dtype == np.uint8
 
