@@ -8,6 +8,7 @@ import base64
 import dataclasses
 import html
 import io
+import json
 import re
 import subprocess
 import sys
@@ -154,6 +155,9 @@ def test_the_explorer_is_one_inline_frame_with_every_script_inside(report):
     scripts = [base64.b64decode(src.split(",", 1)[1]).decode() for src in sources_]
     # explorer.js builds the controls inside the section (they are no longer in the markup)
     assert 'data-explorer="explorer"' in page and any("createElement" in s for s in scripts)
+    data = next(s for s in scripts if '"grid"' in s)  # the image's data, which sets the layers
+    image_data = json.loads(data[data.index("{") : data.rindex("}") + 1])
+    assert len(image_data["layers"]["low"]) == report.analysis.model.layers
     assert 'src="http' not in page and 'href="http' not in page
 
 
