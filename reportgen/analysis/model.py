@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from reportgen import store
-from reportgen.analysis import backends, pooling
+from reportgen.analysis import backends, kernels, pooling
 from reportgen.errors import ReportgenError
 from reportgen.record import ModelSummary
 from reportgen.results import DTYPES
@@ -248,6 +248,7 @@ def load(
     model, labels = backend.load_model(ref)
     torch_dtype = getattr(torch, dtype)
     model.eval().to(device, dtype=torch_dtype)
+    kernels.use_onednn_linears(model, device)
     pooler = pooling.attention_pooler(model)
     if summary is None:
         described = ref
