@@ -1,11 +1,15 @@
 """The yardstick for whole-process speed: a script that only does what any attention tool must.
 
     python -m benchmarks.bare_forward MODEL_DIR IMAGES_DIR [--batch-size 8] [--device cpu]
+        [--onednn-linears]
 
 It imports torch and transformers, loads the checkpoint with eager attention, preprocesses the
 images with the checkpoint's own processor and forwards them in batches with attentions,
 keeping each layer's CLS row. Nothing is written. ``reportgen build`` is timed against this
 script as a whole process (imports and model load included), see ``benchmarks/run.py``.
+``--onednn-linears`` multiplies the linear layers through oneDNN as ``reportgen build`` does
+(:mod:`reportgen.analysis.kernels`): the same forward pass as the build's, so that the build's
+time over this script's is the report's own work.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("images", type=Path, help="folder of images")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--onednn-linears", action="store_true")
     args = parser.parse_args(argv)
 
     import torch
@@ -34,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     auto = transformers.AutoModelForImageClassification if classifier else transformers.AutoModel
     model = auto.from_pretrained(args.model, attn_implementation="eager")
     model.eval().to(args.device)
+    if args.onednn_linears:
+        from reportgen.analysis.kernels import use_onednn_linears
+
+        use_onednn_linears(model, args.device)
     paths = sorted(path for path in args.images.iterdir() if path.is_file())
     kept = 0
     for start in range(0, len(paths), args.batch_size):

@@ -10,15 +10,18 @@ exit, in an order that turns every round:
   copy of a cache holding only the installed model);
 - the peer, ``fast-vit-rollout`` computing rollout only (``benchmarks/peer_rollout.py``), on the
   timm twin of the same model (the weights converted; the largest logit difference is printed);
-- the bare script (``benchmarks.bare_forward``): load, preprocess, forward with attentions.
+- the bare script (``benchmarks.bare_forward``): load, preprocess, forward with attentions;
+- the bare script with the build's oneDNN linear layers (``--onednn-linears``,
+  :mod:`reportgen.analysis.kernels`): the build's own forward pass, so that build against it is
+  what the report's work costs.
 
 It prints the median of each and the speed ratios build/peer (peer seconds over build seconds:
->= 1.0 is as fast as the peer) and build/bare, with the load average before and after (the
-machine may be shared), and the same of the CPU seconds each used (user and system, of every
-process it started: the build's worker processes too), which vary less than wall time on a
-shared machine and say how much work each does. The peer needs its own environment with torch,
-torchvision, timm and fast-vit-rollout (``--peer-python``); fast-vit-rollout cannot hook HF ViT
-under transformers 5.
+>= 1.0 is as fast as the peer), build/bare and build/bare-onednn, with the load average before
+and after (the machine may be shared), and the same of the CPU seconds each used (user and
+system, of every process it started: the build's worker processes too), which vary less than
+wall time on a shared machine and say how much work each does. The peer needs its own
+environment with torch, torchvision, timm and fast-vit-rollout (``--peer-python``);
+fast-vit-rollout cannot hook HF ViT under transformers 5.
 """
 
 from __future__ import annotations
@@ -113,6 +116,7 @@ def measure(images: int, rounds: int, batch_size: int, peer_python: Path) -> dic
             "build": lambda: speed.cold_build_command(spec, folder, work, installed, batch_size),
             "peer": lambda: peer_command,
             "bare": lambda: speed.bare_command(model_dir, folder, batch_size),
+            "bare-onednn": lambda: speed.bare_command(model_dir, folder, batch_size, onednn=True),
         }
         wall: dict[str, list[float]] = {name: [] for name in commands}
         cpu: dict[str, list[float]] = {name: [] for name in commands}
@@ -138,8 +142,10 @@ def measure(images: int, rounds: int, batch_size: int, peer_python: Path) -> dic
         "median_cpu_s": median_cpu,
         "build_over_peer": median["peer"] / median["build"],
         "build_over_bare": median["bare"] / median["build"],
+        "build_over_bare_onednn": median["bare-onednn"] / median["build"],
         "build_over_peer_cpu": median_cpu["peer"] / median_cpu["build"],
         "build_over_bare_cpu": median_cpu["bare"] / median_cpu["build"],
+        "build_over_bare_onednn_cpu": median_cpu["bare-onednn"] / median_cpu["build"],
         "twin": twin,
         "load_average_before": load_before,
         "load_average_after": load_after,
@@ -161,19 +167,23 @@ def main(argv: list[str] | None = None) -> dict:
     print(
         f"{results['images']} images, median of {results['rounds']} alternating rounds: build "
         f"{median['build']:.1f} s, fast-vit-rollout {median['peer']:.1f} s, bare "
-        f"{median['bare']:.1f} s; load average {results['load_average_before'][0]:.1f} before, "
+        f"{median['bare']:.1f} s, bare with oneDNN linears {median['bare-onednn']:.1f} s; "
+        f"load average {results['load_average_before'][0]:.1f} before, "
         f"{results['load_average_after'][0]:.1f} after, {results['cores']} cores"
     )
     cpu = results["median_cpu_s"]
     print(
         f"CPU seconds (every process, workers included), median: build {cpu['build']:.1f}, "
-        f"fast-vit-rollout {cpu['peer']:.1f}, bare {cpu['bare']:.1f}"
+        f"fast-vit-rollout {cpu['peer']:.1f}, bare {cpu['bare']:.1f}, "
+        f"bare with oneDNN linears {cpu['bare-onednn']:.1f}"
     )
     print(
         f"ratios: build/peer={results['build_over_peer']:.2f} "
         f"build/bare={results['build_over_bare']:.2f} "
+        f"build/bare-onednn={results['build_over_bare_onednn']:.2f} "
         f"cpu build/peer={results['build_over_peer_cpu']:.2f} "
-        f"cpu build/bare={results['build_over_bare_cpu']:.2f}"
+        f"cpu build/bare={results['build_over_bare_cpu']:.2f} "
+        f"cpu build/bare-onednn={results['build_over_bare_onednn_cpu']:.2f}"
     )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

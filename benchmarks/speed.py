@@ -91,10 +91,14 @@ def build_against_bare(
     }
 
 
-def bare_command(model_dir: Path, folder: Path, batch_size: int, device: str = "cpu") -> list:
-    """The command of one whole process of :mod:`benchmarks.bare_forward`."""
+def bare_command(
+    model_dir: Path, folder: Path, batch_size: int, device: str = "cpu", onednn: bool = False
+) -> list:
+    """The command of one whole process of :mod:`benchmarks.bare_forward` (``onednn``: with the
+    build's oneDNN linear layers)."""
     command = [sys.executable, "-m", "benchmarks.bare_forward", model_dir, folder]
-    return command + ["--batch-size", batch_size, "--device", device]
+    command += ["--batch-size", batch_size, "--device", device]
+    return command + (["--onednn-linears"] if onednn else [])
 
 
 def cold_build_command(

@@ -183,3 +183,15 @@ def test_targets_table_says_which_figures_meet_their_targets(capsys):
     assert "0.310" in rows["rebuild after +20 of 2,000 / cold"]
     assert rows["reportgen render --title / cold"].endswith("yes")
     assert rows["build / fast-vit-rollout, whole processes"].endswith("not measured")
+
+
+def test_targets_table_prints_the_reports_own_cost_beside_the_peer_figures(capsys):
+    from benchmarks import targets
+
+    peer = {"build_over_peer": 1.04, "build_over_bare": 0.87, "build_over_bare_onednn": 0.71}
+    targets.print_targets({"peer": peer})
+    rows = {line[:45].strip(): line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["build / fast-vit-rollout, whole processes"].endswith("yes")
+    assert rows["build / bare script, whole processes"].endswith("NO")
+    cost = rows["build / bare script with oneDNN linears"]
+    assert "0.710" in cost and cost.endswith("no target: the report's own cost")
