@@ -47,7 +47,10 @@ def _onednn_linear(layer: Any, inputs: Any) -> Any:
         or inputs.device.type != "cpu"
     ):
         return type(layer).forward(layer, inputs)
-    return torch.ops.mkldnn._linear_pointwise(inputs, layer.weight, layer.bias, "none", [], "")
+    try:
+        return torch.ops.mkldnn._linear_pointwise(inputs, layer.weight, layer.bias, "none", [], "")
+    except RuntimeError:  # a shape or layout the kernel does not take: PyTorch's own path
+        return type(layer).forward(layer, inputs)
 
 
 def use_onednn_linears(model: Any, device: str) -> int:

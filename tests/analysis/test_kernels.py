@@ -69,3 +69,17 @@ def test_a_loaded_model_gives_the_same_attention_and_logits(tiny_vit_dir, tmp_pa
     for mine, other in zip(ours.attentions, theirs.attentions, strict=True):
         torch.testing.assert_close(mine, other, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(ours.logits, theirs.logits, rtol=1e-5, atol=1e-5)
+
+
+@needs_onednn
+def test_inputs_the_kernel_refuses_take_the_layers_own_path(monkeypatch):
+    layer, reference = linear(), linear()
+    kernels.use_onednn_linears(torch.nn.Sequential(layer), "cpu")
+
+    def refuse(*args):
+        raise RuntimeError("mkldnn: unsupported layout")
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", refuse)
+    inputs = torch.randn(2, 48)
+    with torch.inference_mode():
+        torch.testing.assert_close(layer(inputs), reference(inputs))
