@@ -291,6 +291,7 @@ def write_folder_zip(folder: Path, path: Path) -> None:
                     shutil.copyfileobj(source, out)
 
 
+# Format 2 kept every map it had, these, as they were computed (read back unchanged).
 _FORMAT_2_KEPT = (panels.LAYERS, "max", "min", "mean", panels.ROLLOUT, panels.RELEVANCE)
 
 
