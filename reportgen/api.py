@@ -91,7 +91,13 @@ def build(
     spread_spec = SpreadSpec.parse(params.spread_by)
     with (
         _report_build(
-            site_dir, source.name, report_options, execution, spread_spec, say, versions
+            site_dir,
+            source.name,
+            report_options,
+            execution,
+            (spread_spec, params.norm_layer),
+            say,
+            versions,
         ) as report,
         open_engine(execution, warm_up=(report.drawer.warm_up,)) as engine,
     ):
@@ -128,7 +134,7 @@ def publish(
     default to (the source's name; by default the store folder's). Versions as in
     :func:`build`."""
     store_dir = Path(store_dir)
-    spread_spec = Analysis.load(store_dir).spread_spec
+    stored = Analysis.load(store_dir)
     execution = execution.validated()
     versions = {
         "replace": replace,
@@ -137,7 +143,13 @@ def publish(
     }
     name = name or store_dir.resolve().name
     with _report_build(
-        site_dir, name, report_options, execution, spread_spec, say, versions
+        site_dir,
+        name,
+        report_options,
+        execution,
+        (stored.spread_spec, stored.params.norm_layer),
+        say,
+        versions,
     ) as report:
         return report.publish_store(store_dir, say, execution.workers)
 
@@ -183,19 +195,21 @@ def _report_build(
     inputs: str,
     report_options: ReportOptions,
     execution: Execution,
-    spread_spec: SpreadSpec,
+    figures_from: tuple[SpreadSpec, int | None],
     say: Callable[[str], None],
     versions: dict[str, Any],
 ) -> Iterator[ReportBuild]:
-    """A report being built into ``site_dir`` (see :class:`ReportBuild`; ``versions``: its
-    ``replace``, ``keep_versions`` and ``max_site_size``), with the cache held and OS errors
-    as one line."""
+    """A report being built into ``site_dir`` (see :class:`ReportBuild`; ``figures_from``:
+    the analysis's spread map and ``--norm-layer``; ``versions``: its ``replace``,
+    ``keep_versions`` and ``max_site_size``), with the cache held and OS errors as one line."""
     contents = cache_at(execution.cache_dir) if execution.use_cache else None
     places = ((cache.cache_root(execution.cache_dir), "--cache-dir"), (site_dir, "--out"))
     with (
         _os_errors(places, "nothing was published: the site is as it was"),
         cache.in_use(execution.cache_dir, say),
-        ReportBuild(site_dir, inputs, report_options, contents, spread_spec, **versions) as report,
+        ReportBuild(
+            site_dir, inputs, report_options, contents, *figures_from, **versions
+        ) as report,
     ):
         yield report
 

@@ -190,12 +190,6 @@ def _results_hashes(analysis: Analysis) -> dict[str, str]:
         hashes[table.TABLE_FILE] = digest.hexdigest()
     return hashes
 
-# From this many images a re-render with nothing to draw still renders its pages in worker
-# processes: with 2,020 images (6,060 image pages in three flavours) `reportgen render --title`
-# took 7.0 s instead of 8.1 s on 2 cores; below a few hundred images the workers' start (about
-# a second) would cost more than the pages they share.
-POOLED_PAGES_IMAGES = 1000
-
 
 def _render_from_store(
     source: Path,
@@ -213,20 +207,21 @@ def _render_from_store(
     shared with it unless the figure style changed; what is missing (all of them after a style
     change, the thumbnails of a report that grew past the gallery threshold or was made before
     galleries, the sprites of one made before them) is drawn from the stored maps, in ``pool``
-    or else in ``workers`` processes opened for it (None: one per core; 0: here). The pages
-    are rendered in those processes too, and a report of :data:`POOLED_PAGES_IMAGES` images or
-    more opens them for its pages alone."""
+    or else in ``workers`` processes opened for it (None: one per core; 0: here), which render
+    the pages too (opened for them alone from ``pages.POOLED_IMAGES`` images)."""
     staging.link_tree(source / DATA_DIR, staged / DATA_DIR)
     analysis = Analysis.load(staged / DATA_DIR)
     if options.style == stored.style:
         for folder in (FIGURES_DIR, THUMBS_DIR, SPRITES_DIR):
             if (source / folder).is_dir():
                 staging.link_tree(source / folder, staged / folder)
-    drawer = FigureDrawer(staged, options.style, analysis.spread_spec)
+    drawer = FigureDrawer(
+        staged, options.style, analysis.spread_spec, norm_layer=analysis.params.norm_layer
+    )
     to_draw = _missing_pictures(drawer, analysis, options)
     (staged / FIGURES_DIR).mkdir(exist_ok=True)
     if pool is None:
-        pooled = bool(to_draw) or len(analysis.images) >= POOLED_PAGES_IMAGES
+        pooled = bool(to_draw) or len(analysis.images) >= pages.POOLED_IMAGES
         pool = open_pool(workers if pooled else 0, (drawer.warm_up,) if to_draw else ())
     else:
         pool = nullcontext(pool)
@@ -271,6 +266,7 @@ class ReportBuild:
         options: ReportOptions,
         cache: store.ContentCache | None,
         spread_spec: spread.SpreadSpec,
+        norm_layer: int | None = None,
         *,
         replace: bool = False,
         keep_versions: int | None = None,
@@ -278,7 +274,8 @@ class ReportBuild:
     ):
         """``options`` as the user gave them: defaults come from ``inputs`` (the name of the
         images' source) and the time.
-        ``spread_spec`` is the analysis's spread map (the galleries' thumbnails show it).
+        ``spread_spec`` and ``norm_layer``: the analysis's spread map (the galleries'
+        thumbnails show it) and ``--norm-layer`` (the layer of the sprites' token-norm panel).
         ``replace`` overwrites the report published under the slug instead of keeping it as an
         earlier version; ``keep_versions`` bounds how many earlier versions are kept (None: all).
         ``max_site_size``: bytes the site should stay within; publishing warns beyond it.
@@ -298,7 +295,9 @@ class ReportBuild:
         (self.report / FIGURES_DIR).mkdir()
         self.data_dir = self.report / DATA_DIR
         cache_dir = cache.root if cache else None
-        self.drawer = FigureDrawer(self.report, self.options.style, spread_spec, cache_dir)
+        self.drawer = FigureDrawer(
+            self.report, self.options.style, spread_spec, cache_dir, norm_layer
+        )
 
     def __enter__(self) -> ReportBuild:
         return self

@@ -30,6 +30,7 @@ class FigureDrawer:
     style: FigureStyle
     spread_spec: spread.SpreadSpec
     cache_dir: Path | None = None
+    norm_layer: int | None = None  # --norm-layer: the sprites' token-norm panel (None: the last)
 
     def __call__(
         self,
@@ -40,7 +41,16 @@ class FigureDrawer:
     ) -> None:
         """``which``: ``figure``, ``thumb``, ``sprite`` set False to skip one."""
         cache = store.ContentCache(self.cache_dir) if self.cache_dir else None
-        _draw(self.report, image, record, self.style, self.spread_spec, cache, key, **which)
+        _draw(
+            self.report,
+            image,
+            record,
+            self.style,
+            (self.spread_spec, self.norm_layer),
+            cache,
+            key,
+            **which,
+        )
 
     def warm_up(self) -> None:
         """What every figure and chart needs, made once per worker before its first one."""
@@ -62,7 +72,7 @@ def _draw(
     image: ImageSummary,
     record: Callable[[], ImageRecord],
     style: FigureStyle,
-    spread_spec: spread.SpreadSpec,
+    shown: tuple[spread.SpreadSpec, int | None],
     cache: store.ContentCache | None = None,
     record_key: str | None = None,
     *,
@@ -72,7 +82,9 @@ def _draw(
 ) -> None:
     """Draw (or take from the cache) one image's figure, gallery thumbnail and sprite (every
     panel in a row, for the report-wide control) into the report. ``record()`` is called only
-    when something has to be drawn."""
+    when something has to be drawn. ``shown``: the map the thumbnail shows, the token-norm layer
+    the sprite shows (None: the last)."""
+    spread_spec, norm_layer = shown
     code = store.source_fingerprint("publish.figures", "publish.render")
     parts = {"record": record_key, "style": asdict(style), "code": code}
 
@@ -87,7 +99,7 @@ def _draw(
         return figures.image_figure(record(), style).data
 
     def strip() -> bytes:
-        return figures.sprite(record(), style).data
+        return figures.sprite(record(), style, norm_layer).data
 
     if figure:
         destination = report / figure_path(image, style)
@@ -98,7 +110,8 @@ def _draw(
         store.produce(cache, "thumbs", thumb_key, style.extension, destination, thumbnail)
     if sprite:
         destination = report / sprite_path(image, style)
-        sprite_key = key(side=figures.SPRITE_PANEL)
+        chosen = {"norm_layer": norm_layer} if norm_layer else {}  # keys as before without it
+        sprite_key = key(side=figures.SPRITE_PANEL, **chosen)
         store.produce(cache, "sprites", sprite_key, style.extension, destination, strip)
 
 

@@ -168,13 +168,16 @@ SPRITE_PIXELS = 16 * 48 * 48
 SPRITE_QUALITY = 50
 
 
-def sprite_labels(layers: int, token_views: bool = False) -> list[str]:
+def sprite_labels(
+    layers: int, token_views: bool = False, norm_layer: int | None = None
+) -> list[str]:
     """The panels of a sprite, left to right: L1..LN, then the maps every report has (max, min,
     mean, rollout, and the plugins' that need no gradients), in the registry's order; then, in
-    a report with the token views, the last layer's token norms (``NN``, where high-norm
-    artifact tokens stand out) and the feature view: one panel each, so the strip stays small."""
+    a report with the token views, the token norms of the layer the artifact score reads
+    (``--norm-layer``; by default the last, ``NN``, where high-norm artifact tokens stand out)
+    and the feature view: one panel each, so the strip stays small."""
     always = [method.name for method in registry.grid_methods() if not method.optional]
-    views = [f"N{layers}", FEATURES] if token_views else []
+    views = [f"N{norm_layer or layers}", FEATURES] if token_views else []
     return [f"L{number}" for number in range(1, layers + 1)] + always + views
 
 
@@ -189,13 +192,15 @@ def sprite_panel_side(panels: int, image_hw: tuple[int, int]) -> int:
     return min(SPRITE_PANEL, math.isqrt(SPRITE_PIXELS // panels), max(image_hw))
 
 
-def sprite(record: ImageRecord, style: FigureStyle) -> EncodedImage:
-    """Every layer's overlay, then max, min, mean and rollout, and the last layer's token norms
-    and the feature view where the record has them (:func:`sprite_labels`), side by side (no
+def sprite(record: ImageRecord, style: FigureStyle, norm_layer: int | None = None) -> EncodedImage:
+    """Every layer's overlay, then max, min, mean and rollout, and one layer's token norms (the
+    last, or ``norm_layer``) and the feature view where the record has them
+    (:func:`sprite_labels`), side by side (no
     artifact frames): what the report-wide control switches thumbnails and figures to. Small
     and coarse on purpose (see :data:`SPRITE_PIXELS`): the control is an overview, the figures
     and the explorer show the detail."""
-    labels = sprite_labels(len(record.maps[named_maps.LAYERS]), has_token_views(record))
+    layers = len(record.maps[named_maps.LAYERS])
+    labels = sprite_labels(layers, has_token_views(record), norm_layer)
     drawn = named_panels(record, style.normalise)
     missing = [label for label in labels if label not in drawn]
     if missing:  # a plugin installed after the analysis: every sprite must show the same maps

@@ -3,6 +3,7 @@
 import html
 import json
 import re
+import shutil
 import signal
 import sys
 from dataclasses import replace
@@ -398,3 +399,20 @@ def test_jekyll_options_are_stored_and_render_keeps_them(folder, tmp_path, tiny_
     assert cli.main(["render", str(report), "--jekyll-permalink", "/posts/:title"]) == 2
     assert "--jekyll-permalink '/posts/:title'" in capsys.readouterr().err
     assert stored() == ("figure.html", "/posts/:title/")
+
+
+def test_the_sprites_show_the_norms_of_the_layer_chosen_by_norm_layer(
+    folder, tmp_path, analysis_params, report_options, execution
+):
+    chosen = replace(analysis_params, norm_layer=1)  # the tiny model has 2 layers
+    report = api.build(folder, tmp_path / "site", chosen, report_options, execution=execution)
+    control = re.search(r'data-panels="([^"]*)"', (report / "index.html").read_text())
+    assert control.group(1).split()[-2:] == ["N1", "features"]
+    sprites = {path.name: path.read_bytes() for path in (report / "sprites").iterdir()}
+    shutil.rmtree(report / "sprites")  # drawn again from the stored maps, with the stored layer
+    rerender(report, workers=0)
+    assert {path.name: path.read_bytes() for path in (report / "sprites").iterdir()} == sprites
+    last = api.build(folder, tmp_path / "last", analysis_params, report_options, execution)
+    control = re.search(r'data-panels="([^"]*)"', (last / "index.html").read_text())
+    assert control.group(1).split()[-2:] == ["N2", "features"]
+    assert all((last / "sprites" / name).read_bytes() != data for name, data in sprites.items())

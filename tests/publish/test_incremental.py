@@ -10,8 +10,7 @@ from conftest import site_files, write_images
 from reportgen import api
 from reportgen.analysis.execution import Execution
 from reportgen.errors import ReportgenError
-from reportgen.publish import build as build_module
-from reportgen.publish import explorer, verify
+from reportgen.publish import explorer, pages, verify
 from reportgen.publish.build import rerender
 
 
@@ -79,7 +78,7 @@ def test_render_with_another_title_gives_the_files_of_a_cold_build(
     tmp_path, analysis_params, options, pooled, monkeypatch
 ):
     """Also with the pages rendered in worker processes, as a large report's are."""
-    monkeypatch.setattr(build_module, "POOLED_PAGES_IMAGES", 1 if pooled else 10**9)
+    monkeypatch.setattr(pages, "POOLED_IMAGES", 1 if pooled else 10**9)
     folder = write_images(tmp_path / "images", 5)
     execution = Execution(device="cpu", cache_dir=tmp_path / "cache")
     report = api.build(folder, tmp_path / "site", analysis_params, options, execution)

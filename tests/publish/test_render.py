@@ -316,6 +316,24 @@ def test_a_sprite_ends_with_the_last_layer_norms_and_the_features_where_the_reco
     assert plain_strip.width == figures.sprite_panel_side(7, IMAGE.shape[:2]) * 7
 
 
+def test_a_sprite_shows_the_norms_of_the_layer_the_artifact_score_reads():
+    from dataclasses import replace
+
+    from reportgen.publish import figures
+
+    plain = _record()
+    norms = RNG.random((3, 4, 4)) * 10
+    record = replace(plain, maps={**plain.maps, "norms": norms, "features": RNG.random((3, 4, 4))})
+    style = figures.FigureStyle(image_format="png")
+    labels = figures.sprite_labels(3, token_views=True, norm_layer=2)
+    assert labels[-2:] == ["N2", "features"]  # --norm-layer 2
+    strip = np.asarray(Image.open(io.BytesIO(figures.sprite(record, style, norm_layer=2).data)))
+    panel_w = strip.shape[1] // len(labels)
+    base = np.asarray(Image.fromarray(IMAGE).resize((panel_w, strip.shape[0]), Image.BILINEAR))
+    second = render.overlay(base, norms[1], style.colormap, style.alpha)
+    assert np.array_equal(strip[:, -2 * panel_w : -panel_w], second)
+
+
 def test_sprites_of_deeper_models_get_smaller_panels_within_the_pixel_budget():
     from reportgen.publish import figures
 
