@@ -95,7 +95,8 @@ def build(
             source.name,
             report_options,
             execution,
-            (spread_spec, params.norm_layer),
+            spread_spec,
+            params.norm_layer,
             say,
             versions,
         ) as report,
@@ -147,7 +148,8 @@ def publish(
         name,
         report_options,
         execution,
-        (stored.spread_spec, stored.params.norm_layer),
+        stored.spread_spec,
+        stored.params.norm_layer,
         say,
         versions,
     ) as report:
@@ -195,20 +197,21 @@ def _report_build(
     inputs: str,
     report_options: ReportOptions,
     execution: Execution,
-    figures_from: tuple[SpreadSpec, int | None],
+    spread_spec: SpreadSpec,
+    norm_layer: int | None,
     say: Callable[[str], None],
     versions: dict[str, Any],
 ) -> Iterator[ReportBuild]:
-    """A report being built into ``site_dir`` (see :class:`ReportBuild`; ``figures_from``:
-    the analysis's spread map and ``--norm-layer``; ``versions``: its ``replace``,
-    ``keep_versions`` and ``max_site_size``), with the cache held and OS errors as one line."""
+    """A report being built into ``site_dir`` (see :class:`ReportBuild`, which takes
+    ``spread_spec`` and ``norm_layer``; ``versions``: its ``replace``, ``keep_versions`` and
+    ``max_site_size``), with the cache held and OS errors as one line."""
     contents = cache_at(execution.cache_dir) if execution.use_cache else None
     places = ((cache.cache_root(execution.cache_dir), "--cache-dir"), (site_dir, "--out"))
     with (
         _os_errors(places, "nothing was published: the site is as it was"),
         cache.in_use(execution.cache_dir, say),
         ReportBuild(
-            site_dir, inputs, report_options, contents, *figures_from, **versions
+            site_dir, inputs, report_options, contents, spread_spec, norm_layer, **versions
         ) as report,
     ):
         yield report

@@ -46,9 +46,10 @@ class FigureDrawer:
             image,
             record,
             self.style,
-            (self.spread_spec, self.norm_layer),
+            self.spread_spec,
             cache,
             key,
+            norm_layer=self.norm_layer,
             **which,
         )
 
@@ -72,19 +73,19 @@ def _draw(
     image: ImageSummary,
     record: Callable[[], ImageRecord],
     style: FigureStyle,
-    shown: tuple[spread.SpreadSpec, int | None],
+    spread_spec: spread.SpreadSpec,
     cache: store.ContentCache | None = None,
     record_key: str | None = None,
     *,
+    norm_layer: int | None = None,
     figure: bool = True,
     thumb: bool = True,
     sprite: bool = True,
 ) -> None:
     """Draw (or take from the cache) one image's figure, gallery thumbnail and sprite (every
     panel in a row, for the report-wide control) into the report. ``record()`` is called only
-    when something has to be drawn. ``shown``: the map the thumbnail shows, the token-norm layer
-    the sprite shows (None: the last)."""
-    spread_spec, norm_layer = shown
+    when something has to be drawn. ``norm_layer``: the layer of the sprite's token-norm panel
+    (None: the last)."""
     code = store.source_fingerprint("publish.figures", "publish.render")
     parts = {"record": record_key, "style": asdict(style), "code": code}
 

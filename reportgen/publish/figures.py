@@ -195,10 +195,9 @@ def sprite_panel_side(panels: int, image_hw: tuple[int, int]) -> int:
 def sprite(record: ImageRecord, style: FigureStyle, norm_layer: int | None = None) -> EncodedImage:
     """Every layer's overlay, then max, min, mean and rollout, and one layer's token norms (the
     last, or ``norm_layer``) and the feature view where the record has them
-    (:func:`sprite_labels`), side by side (no
-    artifact frames): what the report-wide control switches thumbnails and figures to. Small
-    and coarse on purpose (see :data:`SPRITE_PIXELS`): the control is an overview, the figures
-    and the explorer show the detail."""
+    (:func:`sprite_labels`), side by side (no artifact frames): what the report-wide control
+    switches thumbnails and figures to. Small and coarse on purpose (see :data:`SPRITE_PIXELS`):
+    the control is an overview, the figures and the explorer show the detail."""
     layers = len(record.maps[named_maps.LAYERS])
     labels = sprite_labels(layers, has_token_views(record), norm_layer)
     drawn = named_panels(record, style.normalise)
