@@ -37,7 +37,9 @@ import io
 import json
 import os
 import shutil
+import stat
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -408,10 +410,14 @@ class ContentCache:
 
 
 def mark_used(path: Path) -> None:
-    """Set a cache entry's time to now, so pruning takes the least recently used first (a
-    read-only cache keeps its times)."""
+    """Mark a cache entry used now, so pruning (by the later of its access and modification
+    times) takes the least recently used first; a read-only cache keeps its times. A file keeps
+    its modification time, a part of its identity (:func:`file_identity`): the report files
+    linked to it keep the digests their manifest lists, and are not read again. A folder (a
+    converted model) gets both times."""
     with contextlib.suppress(OSError):
-        os.utime(path)
+        now, info = time.time_ns(), os.stat(path)
+        os.utime(path, ns=(now, now if stat.S_ISDIR(info.st_mode) else info.st_mtime_ns))
 
 
 def sha256_of(path: Path) -> str:

@@ -277,3 +277,24 @@ def test_min_is_read_as_the_format_of_its_maps_file_made_it(tmp_path):
         np.testing.assert_allclose(back.cls_heads, record.cls_heads, rtol=1e-6)
         for name in ("max", "mean", "layers", "rollout"):
             np.testing.assert_allclose(back.maps[name], record.maps[name], rtol=1e-6)
+
+
+def test_a_cache_hit_is_marked_used_without_changing_the_files_identity(tmp_path):
+    """Pruning sees the access time; the modification time, part of a file's identity, stays,
+    so a report file linked from the cache keeps the digest its manifest remembered."""
+    import os
+
+    cache = store.ContentCache(tmp_path / "cache")
+    cache.put("pages", "ab" * 32, ".html", b"<p>page</p>")
+    entry = cache.path("pages", "ab" * 32, ".html")
+    os.utime(entry, ns=(10**18, 10**18))  # used and written long ago
+    destination = tmp_path / "report" / "page.html"
+    assert cache.place("pages", "ab" * 32, ".html", destination)
+    info = destination.stat()
+    assert info.st_ino == entry.stat().st_ino and info.st_mtime_ns == 10**18
+    assert info.st_atime_ns > 10**18
+    folder = tmp_path / "cache" / "models" / "converted"
+    folder.mkdir(parents=True)
+    os.utime(folder, ns=(10**18, 10**18))
+    store.mark_used(folder)  # a converted model: its folder's own times
+    assert folder.stat().st_mtime_ns > 10**18
