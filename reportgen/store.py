@@ -461,6 +461,21 @@ def produce(
     keep(cache, namespace, key, suffix, destination, make())
 
 
+def cached_or_made(
+    cache: ContentCache, namespace: str, key: str, suffix: str, make: Callable[[], bytes]
+) -> bytes:
+    """The bytes cached under ``key`` (marked as used), else ``make()``'s, kept in the cache."""
+    path = cache.path(namespace, key, suffix)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        data = make()
+        cache.put(namespace, key, suffix, data)
+        return data
+    mark_used(path)
+    return data
+
+
 FileIdentity = tuple[int, int, int, int]  # device, inode, size, mtime in ns
 _FILE_HASHES: dict[FileIdentity, str] = {}
 # The digests kept in a process, oldest forgotten first: a build of 100,000 images touches about

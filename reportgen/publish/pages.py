@@ -31,6 +31,7 @@ import hashlib
 import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,9 @@ PAGES_PER_TASK = 32  # gallery and image pages a worker renders per task (the re
 # From this many images a re-render renders its pages in worker processes even with nothing to
 # draw: 2,020 images' render --title took 7.0 s, not 8.1 s, on 2 cores (docs/performance.md).
 POOLED_IMAGES = 1000
+# Where the report's title goes in a cached gallery or image page (letters and digits: every
+# escaping keeps them as they are), so that a new title changes no cached page (title_fill).
+TITLE_SLOT = b"ReportgenTitleSlot9c4e2b"
 
 
 def write_overlay_script(report_dir: Path, templates: Templates) -> None:
@@ -140,19 +144,26 @@ class _FlavourPages:
         self.flavour, self.options, self.templates = flavour, options, templates
         self.layout = flavour.layout_for(options)
         self.ctx, self.report_dir, self.settings, self.cache = ctx, report_dir, settings, cache
-        self._header_digest = _digest(ctx.header())
-        self._shared: dict[str, dict[str, Any]] = {}
+        # With the packaged templates, gallery and image pages are cached with TITLE_SLOT for
+        # the title (a user's templates might use it in ways title_fill cannot follow).
+        self.slotted = cache is not None and templates.user_dir is None
+        self._header = replace(ctx.header(), title=TITLE_SLOT.decode()) if self.slotted else None
+        self._header_digest = _digest(self._header or ctx.header())
+        self._shared: dict[tuple[str, bool], dict[str, Any]] = {}
+        self._fills: dict[str, bytes | None] = {}  # title_fill's answer for each kind of page
 
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (workers render image pages): the shared variables are made again there."""
         return {**self.__dict__, "_shared": {}}
 
-    def _variables(self, kind: str) -> dict[str, Any]:
-        """What every page of ``kind`` sees, ``m`` included."""
-        if kind not in self._shared:
+    def _variables(self, kind: str, slotted: bool = False) -> dict[str, Any]:
+        """What every page of ``kind`` sees, ``m`` included (``slotted``: TITLE_SLOT for the
+        report's title)."""
+        if (kind, slotted) not in self._shared:
             layout, ctx = self.layout, self.ctx
+            header = self._header if slotted else ctx.header()
             variables = {
-                "report": ctx if kind == "report" else ctx.header(),
+                "report": ctx if kind == "report" else header,
                 "kind": kind,
                 "asset_url": lambda file: layout.image_url(ctx, kind, file),
                 "html_src": layout.html_src,
@@ -176,8 +187,8 @@ class _FlavourPages:
             variables["m"] = self.templates.macros(
                 self.flavour.escaping_for(kind), self.flavour.markup_for(kind), variables
             )
-            self._shared[kind] = variables
-        return self._shared[kind]
+            self._shared[kind, slotted] = variables
+        return self._shared[kind, slotted]
 
     def _explorer_page(self, kind: str, name: str) -> str | None:
         """The page of (kind, name) of the flavour that hosts the explorer, relative to the
@@ -221,13 +232,42 @@ class _FlavourPages:
         template = self.flavour.template if kind == "report" else self.flavour.page_template
         variables = {"page": page, "page_title": title, "permalink": permalink}
 
-        def make() -> bytes:
+        def make(slotted: bool = False) -> bytes:
+            shared = self._variables(kind, slotted)
             return self.templates.render(
-                self.flavour.escaping_for(kind), template, {**self._variables(kind), **variables}
+                self.flavour.escaping_for(kind), template, {**shared, **variables}
             )
 
-        store.produce(self.cache, "pages", key, path.suffix, path, make)
+        if kind == "report" or not self.slotted:
+            store.produce(self.cache, "pages", key, path.suffix, path, make)
+            return path
+        # The page with its title, as published before (then linked), else with the title
+        # filled in the cached page that has a slot for it.
+        titled = store.content_key({"page": key, "report_title": self.ctx.title})
+        if self.cache.place("pages", titled, path.suffix, path):
+            return path
+        with_slot = store.cached_or_made(
+            self.cache, "pages", key, path.suffix, lambda: make(slotted=True)
+        )
+        if kind not in self._fills:  # the first page of its kind here: rendered both ways
+            self._fills[kind] = title_fill(with_slot, make())
+        fill = self._fills[kind]
+        page = with_slot.replace(TITLE_SLOT, fill) if fill is not None else make()
+        store.keep(self.cache, "pages", titled, path.suffix, path, page)
         return path
+
+    def render_firsts(
+        self, pages: Sequence[tuple[str, str, Any, str, str]]
+    ) -> list[tuple[str, str, Any, str, str]]:
+        """Write the first page of each kind here (so the workers that render the others know
+        its title_fill); returns the others."""
+        firsts = {}
+        for index, (kind, *_) in enumerate(pages):
+            firsts.setdefault(kind, index)
+        for index in firsts.values():
+            self.render(*pages[index])
+        done = set(firsts.values())
+        return [page for index, page in enumerate(pages) if index not in done]
 
     def render_pages(self, pages: Sequence[tuple[str, str, Any, str, str]]) -> int:
         """Write pages given as :meth:`render`'s arguments (a chunk of them, in a worker);
@@ -235,6 +275,21 @@ class _FlavourPages:
         for kind, name, page, title, digest in pages:
             self.render(kind, name, page, title, digest)
         return len(pages)
+
+
+def title_fill(with_slot: bytes, page: bytes) -> bytes | None:
+    """What stands for TITLE_SLOT in ``page``, the same page rendered with the title itself
+    (the title as the page's escaping writes it), when every slot stands for the same bytes;
+    else None (then pages of this kind are rendered with their title)."""
+    parts = with_slot.split(TITLE_SLOT)
+    slots = len(parts) - 1
+    if not slots:
+        return b"" if with_slot == page else None
+    longer = len(page) - (len(with_slot) - slots * len(TITLE_SLOT))
+    if longer < 0 or longer % slots:
+        return None
+    fill = page[len(parts[0]) : len(parts[0]) + longer // slots]
+    return fill if fill.join(parts) == page else None
 
 
 def in_chunks(
@@ -317,7 +372,8 @@ def render_report(
             flavour, options.get(flavour.name), templates, ctx, report_dir, settings, cache
         )
         written.append(renderer.render("report", "", ctx, ctx.title))
-        in_chunks(pool, _render_pages, renderer, pages, f"{flavour.name} pages")
+        others = renderer.render_firsts(pages)
+        in_chunks(pool, _render_pages, renderer, others, f"{flavour.name} pages")
         flavour.write_extras(ctx, report_dir, options.get(flavour.name), templates)
     return written
 

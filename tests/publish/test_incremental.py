@@ -10,7 +10,7 @@ from conftest import site_files, write_images
 from reportgen import api
 from reportgen.analysis.execution import Execution
 from reportgen.errors import ReportgenError
-from reportgen.publish import explorer, pages, verify
+from reportgen.publish import explorer, flavours, pages, verify
 from reportgen.publish.build import rerender
 
 
@@ -88,6 +88,37 @@ def test_render_with_another_title_gives_the_files_of_a_cold_build(
     cold = api.build(folder, tmp_path / "cold-site", analysis_params, retitled, fresh)
     assert site_files(report) == site_files(cold)
     assert "Another &lt;i&gt;title&lt;/i&gt;" in (report / "images/000-img00.html").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Cats & <b>dogs</b> {{ page.title }} {% include x %} 'single' \"double\"",
+        "1. *Bold* _it_ `code` [link](x) \\ {{< shortcode >}} | pipe - ünï ✓ ",
+    ],
+    ids=["html-liquid", "markdown-hugo"],
+)
+def test_pages_cached_with_a_slot_for_the_title_read_as_rendered_with_it(
+    tmp_path, analysis_params, options, title
+):
+    """The cache keeps gallery and image pages with a slot where the title goes (a retitled
+    report renders none again): filled in, every flavour's pages are the bytes a build without
+    the cache renders."""
+    options = options.changed(formats=tuple(flavours.BUILT_IN))
+    folder = write_images(tmp_path / "images", 5)
+    report = api.build(
+        folder, tmp_path / "site", analysis_params, options, Execution(cache_dir=tmp_path / "c")
+    )
+    rerender(report, title=title, cache_dir=tmp_path / "c", workers=0)
+    uncached = Execution(cache_dir=tmp_path / "unused", use_cache=False)
+    cold = api.build(
+        folder, tmp_path / "cold", analysis_params, options.changed(title=title), uncached
+    )
+    made, expected = site_files(report), site_files(cold)
+    assert sorted(made) == sorted(expected) and "images/000-img00.html" in made
+    assert [name for name in expected if made[name] != expected[name]] == []
+    assert not any(pages.TITLE_SLOT in data for data in made.values())
 
 
 def test_a_failed_rebuild_leaves_the_site_and_its_files_as_they_were(

@@ -865,3 +865,17 @@ def test_the_min_is_described_as_its_maps_files_make_it(tmp_path, maps_format, r
     assert ("divided by its 99th percentile over the patches" in text) == (maps_format >= 5)
     left_out = "The smallest is taken over layers 2 to 12 only, the layers rollout multiplies"
     assert (left_out in text) == (maps_format >= 6 and rollout_start_layer == 1)
+
+
+def test_the_title_fill_is_what_stands_for_every_slot_or_none():
+    slot = pages.TITLE_SLOT
+    assert (
+        pages.title_fill(
+            b"<title>" + slot + b"</title><a>" + slot, b"<title>T&amp;</title><a>T&amp;"
+        )
+        == b"T&amp;"
+    )
+    assert pages.title_fill(b"a" + slot + b"b" + slot, b"aXbY") is None  # not the same bytes
+    assert pages.title_fill(b"a" + slot + b"b" + slot, b"aTTbT") is None
+    assert pages.title_fill(b"no title", b"no title") == b""
+    assert pages.title_fill(b"no title", b"another page") is None
