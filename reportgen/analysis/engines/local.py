@@ -18,7 +18,7 @@ from reportgen.analysis.engines.base import (
     Job,
     Made,
     Stored,
-    deliver,
+    deliver_all,
     intake_batch,
 )
 from reportgen.analysis.execution import Execution
@@ -50,7 +50,8 @@ class LocalEngine(Engine):
         self, source: Source, job: Job, model: Callable[[], LoadedModel]
     ) -> Iterator[Stored | SkippedFile]:
         deliveries = _deliveries(source.items(), job, model)
-        yield from self._pool.imap(partial(deliver, job=job), deliveries)
+        for delivered in self._pool.imap(partial(deliver_all, job=job), deliveries):
+            yield from delivered
 
     def close(self) -> None:
         self._pool.close()
@@ -58,11 +59,12 @@ class LocalEngine(Engine):
 
 def _deliveries(
     items: Iterable[Item], job: Job, model: Callable[[], LoadedModel]
-) -> Iterator[tuple[Hit | Made | SkippedFile] | object]:
-    """What to deliver, as soon as it exists: cache hits and skipped files as intake finds
-    them (those before the first miss too, while intake looks for it: a rebuild after adding
-    images finds them last), misses once the model has seen them. Intake runs a batch ahead in
-    a thread; once the model turns out to run on an accelerator, in one thread per core."""
+) -> Iterator[tuple[list[Hit | Made | SkippedFile]] | object]:
+    """What to deliver, as soon as it exists, as the tasks of :func:`deliver_all`: cache hits
+    and skipped files as intake finds them, a batch's in one task (those before the first miss
+    too, while intake looks for it: a rebuild after adding images finds them last), each miss
+    in a task of its own once the model has seen it. Intake runs a batch ahead in a thread;
+    once the model turns out to run on an accelerator, in one thread per core."""
     found: deque[Hit | SkippedFile] = deque()
     order: deque[tuple[ItemTag, str]] = deque()
     extractor: list[Extractor] = []  # made when the first miss needs the model
@@ -87,8 +89,8 @@ def _deliveries(
     batches = prepared()
     first = None
     for first in batches:
-        while found:
-            yield (found.popleft(),)
+        if found:
+            yield (_taken(found),)
         if first is not None:
             break
     if first is not None:
@@ -98,15 +100,22 @@ def _deliveries(
         # it slow it down more than they gain, so each batch is finished between passes.
         between_passes = not accelerated()
         for batch in extractor[0].run(_chain(first, batches)):
-            while found:
-                yield (found.popleft(),)
+            if found:
+                yield (_taken(found),)
             for raw in batch:
                 tag, key = order.popleft()
-                yield (Made(tag, key, raw),)
+                yield ([Made(tag, key, raw)],)
             if between_passes:
                 yield DRAIN
-    while found:
-        yield (found.popleft(),)
+    if found:
+        yield (_taken(found),)
+
+
+def _taken(found: deque[Hit | SkippedFile]) -> list[Hit | SkippedFile]:
+    """Everything in ``found``, which is left empty."""
+    taken = list(found)
+    found.clear()
+    return taken
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
