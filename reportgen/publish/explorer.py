@@ -31,19 +31,18 @@ from reportgen import store, table
 from reportgen.methods import panels, registry
 from reportgen.methods.features import FEATURES
 from reportgen.methods.norms import NORMS
-from reportgen.progress import track
 from reportgen.publish import render
 from reportgen.publish.escaping import HTML_ESCAPING, script_json
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.flavours.distill import EXPLORER_PAGE
 from reportgen.publish.folders import DATA_DIR
 from reportgen.publish.page_model import ExplorerFiles
-from reportgen.publish.pages import PAGE_STYLE
+from reportgen.publish.pages import PAGE_STYLE, in_chunks
 from reportgen.publish.templates import Templates
 from reportgen.quantise import quantise
 from reportgen.record import ImageRecord
 from reportgen.results import Analysis, ImageSummary
-from reportgen.workers import InlinePool, Pool
+from reportgen.workers import Pool
 
 FOLDER = "explorer"  # in the report folder: explorer.js, colormaps.js, <id>.js
 SCRIPT = "explorer.js"
@@ -198,14 +197,18 @@ def write_report(
     code = store.source_fingerprint("publish.explorer", "store", "quantise")  # reads, quantises
     templates_key = templates.fingerprint if cache else ""
     page_parts = {"layers": analysis.model.layers, "templates": templates_key, "code": code}
-    tasks = (
-        (report, analysis.root / table.maps_file(image.id), image, templates, cache)
-        + (page_parts, maps)
-        for image in analysis.images
-    )
-    written = (pool or InlinePool()).imap(write_image, tasks)
-    for _ in track(written, total=len(analysis.images), desc="explorer data"):
-        pass
+    shared = (report, templates, cache, page_parts, maps)
+    images = [(analysis.root / table.maps_file(image.id), image) for image in analysis.images]
+    in_chunks(pool, _write_images, shared, images, "explorer data", unit="image")
+
+
+def _write_images(shared: tuple[Any, ...], images: list[tuple[Path, ImageSummary]]) -> int:
+    """:func:`write_image` for each (maps file, image) of a chunk, as a worker's task (one task
+    an image cost more in passing it than in writing it, when the cache has the files)."""
+    report, templates, cache, page_parts, maps = shared
+    for maps_path, image in images:
+        write_image(report, maps_path, image, templates, cache, page_parts, maps)
+    return len(images)
 
 
 def write_image(

@@ -293,17 +293,22 @@ def title_fill(with_slot: bytes, page: bytes) -> bytes | None:
 
 
 def in_chunks(
-    pool: Pool | None, task: Callable[[Any, list], int], state: Any, pages: list, desc: str
+    pool: Pool | None,
+    task: Callable[[Any, list], int],
+    state: Any,
+    pages: list,
+    desc: str,
+    unit: str = "page",
 ) -> None:
     """``task(state, chunk)`` for each :data:`PAGES_PER_TASK` of ``pages`` in ``pool`` (here
-    without one), each returning how many pages it wrote, behind one progress bar."""
+    without one), each returning how many pages (``unit``) it wrote, behind one progress bar."""
     chunks = (
         (state, pages[start : start + PAGES_PER_TASK])
         for start in range(0, len(pages), PAGES_PER_TASK)
     )
     counts = (pool or InlinePool()).imap(task, chunks)
     done = (page for count in counts for page in range(count))
-    for _ in track(done, total=len(pages), desc=desc, unit="page"):
+    for _ in track(done, total=len(pages), desc=desc, unit=unit):
         pass
 
 
