@@ -34,6 +34,7 @@ import functools
 import hashlib
 import importlib.util
 import io
+import itertools
 import json
 import os
 import shutil
@@ -156,11 +157,35 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write ``path`` via a temporary file in the same folder and a rename: never half-written."""
+def atomic_write(path: Path | str, data: bytes | str) -> None:
+    """Write ``path`` via a temporary file in the same folder and a rename: never half-written.
+    The temporary file is named by process and count and made with a plain ``open()``'s mode,
+    in four system calls (:func:`atomic_path` takes eight: a build writes tens of thousands)."""
     payload = data.encode() if isinstance(data, str) else data
-    with atomic_path(path) as temp:
-        temp.write_bytes(payload)
+    path = os.fspath(path)
+    folder, name = os.path.split(path)
+    temp = os.path.join(folder, f".{name}.{os.getpid()}-{next(_TEMP_NUMBERS)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        descriptor = os.open(temp, flags, 0o666)
+    except FileNotFoundError:
+        os.makedirs(folder or os.curdir, exist_ok=True)
+        descriptor = os.open(temp, flags, 0o666)
+    except FileExistsError:  # left by a killed process that had this process's number
+        with atomic_path(Path(path)) as fresh:
+            fresh.write_bytes(payload)
+        return
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(payload)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+_TEMP_NUMBERS = itertools.count()
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -180,6 +205,8 @@ def link_or_copy(source: Path | str, destination: Path | str) -> None:
     """
     try:
         _link(source, destination)
+    except FileNotFoundError:
+        raise  # no source: nothing to copy either
     except OSError:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(destination)

@@ -298,3 +298,17 @@ def test_a_cache_hit_is_marked_used_without_changing_the_files_identity(tmp_path
     os.utime(folder, ns=(10**18, 10**18))
     store.mark_used(folder)  # a converted model: its folder's own times
     assert folder.stat().st_mtime_ns > 10**18
+
+
+def test_atomic_write_makes_folders_replaces_links_and_leaves_no_temporary_file(tmp_path):
+    import os
+
+    path = tmp_path / "new" / "folder" / "page.html"
+    store.atomic_write(path, "<p>one</p>")
+    assert path.read_text() == "<p>one</p>"
+    assert path.stat().st_mode & 0o777 == store.file_mode()  # a plain open()'s, not 0600
+    published = tmp_path / "published.html"
+    os.link(path, published)  # a file linked into a published report
+    store.atomic_write(path, b"<p>two</p>")
+    assert path.read_bytes() == b"<p>two</p>" and published.read_text() == "<p>one</p>"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["page.html"]
