@@ -4,6 +4,7 @@ build; --dtype on the CPU."""
 
 import os
 import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -19,7 +20,13 @@ from reportgen.errors import ReportgenError
 from reportgen.publish import pages
 from reportgen.publish.options import ReportOptions, parse_date
 from reportgen.results import AnalysisParams
-from reportgen.workers import DRAIN, InlinePool, ProcessPool, open_pool
+from reportgen.workers import (
+    DRAIN,
+    NEW_OBJECTS_PER_COLLECTION,
+    InlinePool,
+    ProcessPool,
+    open_pool,
+)
 
 
 def square(value):
@@ -84,6 +91,31 @@ def test_errors_in_workers_reach_the_caller_as_they_were(processes):
 def test_a_worker_that_dies_is_a_one_line_error():
     with ProcessPool(1) as pool, pytest.raises(ReportgenError, match="a worker process died"):
         list(pool.imap(die, [()]))
+
+
+def collector_threshold():
+    import gc
+
+    return gc.get_threshold()[0]
+
+
+def test_workers_collect_garbage_less_often_than_python_by_default(processes):
+    assert list(processes.imap(collector_threshold, [()])) == [NEW_OBJECTS_PER_COLLECTION]
+
+
+def test_the_command_tunes_the_collector_and_freezes_every_object_at_the_end(tmp_path):
+    probe = (
+        "import gc, sys\n"
+        "from reportgen import cli\n"
+        "sys.argv = ['reportgen', 'verify', sys.argv[1]]\n"
+        "status = cli.console()\n"
+        "print(gc.get_threshold()[0], gc.get_freeze_count() > 1000, status)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "nowhere")], capture_output=True, text=True
+    )
+    assert done.stdout.split() == [str(NEW_OBJECTS_PER_COLLECTION), "True", "2"]
+    assert done.stderr.startswith("reportgen: error:") and "Traceback" not in done.stderr
 
 
 def test_workers_option_is_checked():
