@@ -29,7 +29,6 @@ from reportgen.cache import format_size
 from reportgen.errors import ReportgenError
 from reportgen.manifest import ReportManifest, VersionLink
 from reportgen.methods import spread
-from reportgen.methods.faithfulness import FaithfulnessResult
 from reportgen.progress import track
 from reportgen.publish import charts, explorer, flavours, index, pages, staging, versions
 from reportgen.publish.assemble import PageModel, build_page_model
@@ -79,25 +78,16 @@ def render(job: RenderJob) -> None:
     drawing_charts = charts.start_charts(job.analysis, job.cache, job.pool)
     drawing_thumbnail = start_thumbnail(job.report, job.analysis, job.options.style, job.pool)
     _write_assets(job)
-    faithfulness_chart = None
-    if job.analysis.faithfulness:
-        scores = FaithfulnessResult.from_json(job.analysis.faithfulness)
-        faithfulness_chart = charts.write_faithfulness_chart(
-            job.report, job.analysis, scores, job.cache
-        )
-    outcomes_chart = charts.write_outcomes_chart(job.report, job.analysis, job.cache)
-    written = charts.write_charts(job.report, drawing_charts.result())
-    artifact_chart = charts.write_artifact_chart(job.report, job.analysis, job.cache)
-    written += (artifact_chart,) if artifact_chart else ()
+    written = charts.write_charts(job.report, drawing_charts)
     drawing_thumbnail.result()
     model = build_page_model(
         job.report,
         job.analysis,
         job.options,
         job.version,
-        written,
-        faithfulness_chart,
-        outcomes_chart,
+        written.spread,
+        written.faithfulness,
+        written.outcomes,
     )
     _write_pages(job, model)
     if not job.version.archived:  # an earlier version keeps its data as published

@@ -1,13 +1,14 @@
 """The report's charts: the spread-entropy histogram, the mean entropy by layer for each level,
-the artifact scores and the faithfulness curves; each from the content cache when the same data
-was charted before by the same code. matplotlib is imported only where they are drawn (in the
-pool)."""
+the artifact scores, correct against wrong and the faithfulness curves; each from the content
+cache when the same data was charted before by the same code. All are drawn in the pool, where
+matplotlib is imported, while the main process writes the explorer data."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,31 +58,135 @@ def _chart_files(
 
 
 def _cached_chart(
-    cache: store.ContentCache | None, parts: dict[str, Any], make: Callable[[], bytes]
+    cache: store.ContentCache | None,
+    parts: dict[str, Any],
+    plot: Callable[..., bytes],
+    args: tuple[Any, ...],
 ) -> bytes:
-    """A chart from the cache when the same data was charted before by the same code."""
+    """``plot(*args)``, or the chart from the cache when the same ``parts`` (the data charted
+    and the code) were charted before."""
     key = store.content_key(parts)
     cached = cache.existing("charts", key, ".svg") if cache else None
     if cached:
         return cached.read_bytes()
-    data = make()
+    data = plot(*args)
     if cache:
         cache.put("charts", key, ".svg", data)
     return data
 
 
-def start_charts(analysis: Analysis, cache: store.ContentCache | None, pool: Pool) -> Future:
-    """Draw the report's charts in the pool (matplotlib is imported only there)."""
-    return pool.submit(
+@dataclass(frozen=True)
+class ChartDrawing:
+    """The report's charts as the pool draws them; None for a chart the report has not."""
+
+    entropy: Future  # {file name: SVG} of CHART_NAMES
+    artifact: Future | None
+    outcomes: Future | None
+    faithfulness: Future | None
+
+
+def start_charts(analysis: Analysis, cache: store.ContentCache | None, pool: Pool) -> ChartDrawing:
+    """Start drawing every chart of the report in the pool: matplotlib is imported only there,
+    and the main process goes on with the pages meanwhile."""
+    entropy = pool.submit(
         _chart_files,
         [image.entropy for image in analysis.images],
         [list(image.layer_entropies) for image in analysis.images],
         [image.level for image in analysis.images],
         cache,
     )
+    started = (_artifact_scores(analysis), _outcomes(analysis), _faithfulness(analysis))
+    artifact, outcomes, faithfulness = (
+        pool.submit(_cached_chart, cache, *chart) if chart else None for chart in started
+    )
+    return ChartDrawing(entropy, artifact, outcomes, faithfulness)
 
 
-def write_charts(report: Path, charts: dict[str, bytes]) -> tuple[page_model.Chart, ...]:
+def _artifact_scores(analysis: Analysis) -> tuple[dict, Callable[..., bytes], tuple] | None:
+    """The images' artifact scores and each level's mean; None for an analysis made before the
+    token-norm view (or with a model that gives no hidden states)."""
+    scored = [image for image in analysis.images if image.artifact_score is not None]
+    if not scored:
+        return None
+    scores = [image.artifact_score for image in scored]
+    levels = [image.level for image in scored]
+    parts = {"artifact_scores": [scores, levels], "code": store.source_fingerprint("publish.plots")}
+    return parts, plots.artifact_score_histogram, (scores, levels)
+
+
+def _outcomes(analysis: Analysis) -> tuple[dict, Callable[..., bytes], tuple] | None:
+    """Correct against wrong: the spread of misclassified and correct images side by side;
+    None unless the labels match the model's classes."""
+    if not classes.label_match(analysis).matched:
+        return None
+    wrong, right = classes.outcome_entropies(analysis.images)
+    if not (wrong or right):
+        return None
+    parts = {"outcomes": [wrong, right], "code": store.source_fingerprint("publish.plots")}
+    return parts, plots.spread_by_outcome, ({"misclassified": wrong, "correct": right},)
+
+
+def _faithfulness(analysis: Analysis) -> tuple[dict, Callable[..., bytes], tuple] | None:
+    """The deletion and insertion curves of the stored faithfulness scores, most faithful map
+    first (an order of their own: the scores' order differs between a build and a re-render)."""
+    if not analysis.faithfulness:
+        return None
+    result = FaithfulnessResult.from_json(analysis.faithfulness)
+    curves = {
+        name: (result.maps[name].deletion_curve, result.maps[name].insertion_curve)
+        for name in result.ranking()
+    }
+    parts = {
+        "faithfulness": analysis.faithfulness,
+        "code": store.source_fingerprint("publish.plots", "publish.charts"),
+    }
+    return parts, plots.faithfulness_curves, (curves, result.metric)
+
+
+@dataclass(frozen=True)
+class WrittenCharts:
+    """The charts written into the report, as its pages show them."""
+
+    spread: tuple[page_model.Chart, ...]  # the entropy charts and the artifact scores'
+    outcomes: page_model.Chart | None
+    faithfulness: page_model.Chart | None
+
+
+def write_charts(report: Path, drawing: ChartDrawing) -> WrittenCharts:
+    """Write the charts of ``drawing`` into the report's charts folder once drawn."""
+    spread = write_entropy_charts(report, drawing.entropy.result())
+    artifact = _written_when_drawn(
+        report,
+        drawing.artifact,
+        ARTIFACT_CHART,
+        "Artifact score of all images (share of high-norm patch tokens), mean per level",
+        "Histogram of the images' artifact scores, with a dashed line at each level's mean",
+    )
+    outcomes = _written_when_drawn(
+        report,
+        drawing.outcomes,
+        OUTCOMES_CHART,
+        "Spread entropy of misclassified and correctly classified images",
+        "Violin plots of spread entropy, misclassified images beside correct ones, with medians",
+    )
+    faithfulness = _written_when_drawn(
+        report,
+        drawing.faithfulness,
+        FAITHFULNESS_CHART,
+        "Deletion and insertion curves, mean over the scored images",
+        "Line charts of the model's score as patches are deleted or inserted, one line per map",
+    )
+    return WrittenCharts(spread + ((artifact,) if artifact else ()), outcomes, faithfulness)
+
+
+def _written_when_drawn(
+    report: Path, drawing: Future | None, name: str, title: str, alt: str
+) -> page_model.Chart | None:
+    """:func:`_written_chart` of a chart once drawn; None for one not drawn."""
+    return _written_chart(report, name, drawing.result(), title, alt) if drawing else None
+
+
+def write_entropy_charts(report: Path, charts: dict[str, bytes]) -> tuple[page_model.Chart, ...]:
     titles = {
         "entropy-histogram.svg": (
             "Spread entropy of all images",
@@ -111,77 +216,3 @@ def _written_chart(report: Path, name: str, data: bytes, title: str, alt: str) -
     (report / CHARTS_DIR / name).write_bytes(data)
     width, height = _svg_size(data)
     return page_model.Chart(title, f"{CHARTS_DIR}/{name}", width, height, alt)
-
-
-def write_faithfulness_chart(
-    report: Path, analysis: Analysis, result: FaithfulnessResult, cache: store.ContentCache | None
-) -> page_model.Chart:
-    """The deletion and insertion curves of the stored faithfulness scores, most faithful map
-    first (an order of their own: the scores' order differs between a build and a re-render)."""
-    curves = {
-        name: (result.maps[name].deletion_curve, result.maps[name].insertion_curve)
-        for name in result.ranking()
-    }
-    data = _cached_chart(
-        cache,
-        {
-            "faithfulness": analysis.faithfulness,
-            "code": store.source_fingerprint("publish.plots", "publish.charts"),
-        },
-        lambda: plots.faithfulness_curves(curves, result.metric),
-    )
-    return _written_chart(
-        report,
-        FAITHFULNESS_CHART,
-        data,
-        "Deletion and insertion curves, mean over the scored images",
-        "Line charts of the model's score as patches are deleted or inserted, one line per map",
-    )
-
-
-def write_artifact_chart(
-    report: Path, analysis: Analysis, cache: store.ContentCache | None
-) -> page_model.Chart | None:
-    """The images' artifact scores and each level's mean; None for an analysis made before the
-    token-norm view (or with a model that gives no hidden states)."""
-    scored = [image for image in analysis.images if image.artifact_score is not None]
-    if not scored:
-        return None
-    scores = [image.artifact_score for image in scored]
-    levels = [image.level for image in scored]
-    data = _cached_chart(
-        cache,
-        {"artifact_scores": [scores, levels], "code": store.source_fingerprint("publish.plots")},
-        lambda: plots.artifact_score_histogram(scores, levels),
-    )
-    return _written_chart(
-        report,
-        ARTIFACT_CHART,
-        data,
-        "Artifact score of all images (share of high-norm patch tokens), mean per level",
-        "Histogram of the images' artifact scores, with a dashed line at each level's mean",
-    )
-
-
-def write_outcomes_chart(
-    report: Path, analysis: Analysis, cache: store.ContentCache | None
-) -> page_model.Chart | None:
-    """Correct against wrong: the spread of misclassified and correct images side by side;
-    None unless the labels match the model's classes."""
-    if not classes.label_match(analysis).matched:
-        return None
-    wrong, right = classes.outcome_entropies(analysis.images)
-    if not (wrong or right):
-        return None
-    data = _cached_chart(
-        cache,
-        {"outcomes": [wrong, right], "code": store.source_fingerprint("publish.plots")},
-        lambda: plots.spread_by_outcome({"misclassified": wrong, "correct": right}),
-    )
-    return _written_chart(
-        report,
-        OUTCOMES_CHART,
-        data,
-        "Spread entropy of misclassified and correctly classified images",
-        "Violin plots of spread entropy, misclassified images beside correct ones, with medians",
-    )
