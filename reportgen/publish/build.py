@@ -5,7 +5,7 @@ A build (:class:`ReportBuild`, driven by :func:`reportgen.api.build`):
 1. stage: a hidden folder in the site (:mod:`staging`), removed unless published;
 2. figures: drawn as the analysis delivers each record (:mod:`drawing`, in the engine's workers);
 3. with the site's lock held: the versions (:mod:`versions`), earlier ones kept as they are;
-4. :func:`render`: charts and thumbnail, page model, pages, results table, manifest;
+4. render (:mod:`render_job`): charts and thumbnail, page model, pages, results table, manifest;
 5. publish: the staged report swapped in whole (:mod:`staging`);
 6. index: the site index rewritten (:mod:`index`).
 
@@ -16,232 +16,43 @@ hard links to the content cache or to the report before, so a rebuild writes onl
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 from collections.abc import Callable, Mapping
-from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reportgen import store, table
+from reportgen import store
 from reportgen.cache import format_size
 from reportgen.errors import ReportgenError
-from reportgen.manifest import ReportManifest, VersionLink
+from reportgen.manifest import ReportManifest
 from reportgen.methods import spread
-from reportgen.progress import track
-from reportgen.publish import charts, explorer, flavours, index, pages, staging, versions
-from reportgen.publish.assemble import PageModel, build_page_model
-from reportgen.publish.drawing import FigureDrawer, draw_stored, start_thumbnail
+from reportgen.publish import flavours, index, pages, staging, versions
+from reportgen.publish.drawing import FigureDrawer
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.folders import (
     DATA_DIR,
     FIGURES_DIR,
     REPORTS_DIR,
-    SPRITES_DIR,
-    THUMBS_DIR,
     VERSIONS_DIR,
     bytecode_dir,
     cache_at,
     distinct_bytes,
-    figure_path,
-    file_hashes,
     refuse_shared_slug,
     remember_hashes,
-    sprite_path,
-    thumb_path,
 )
 from reportgen.publish.options import ReportOptions, report_time, with_defaults
+from reportgen.publish.render_job import (
+    RenderJob,
+    draw_missing,
+    fingerprint,
+    missing_pictures,
+    render,
+    render_from_store,
+)
 from reportgen.publish.templates import Templates
 from reportgen.publish.versions import ReportVersion
 from reportgen.publish.weight import budget_warning
-from reportgen.results import MAPS_DIR, Analysis, write_results
+from reportgen.results import Analysis
 from reportgen.workers import InlinePool, Pool, open_pool
-
-
-@dataclass(frozen=True)
-class RenderJob:
-    """One rendering of a staged report folder whose figures are drawn: what every step reads."""
-
-    report: Path  # the staged report folder
-    analysis: Analysis  # its results store, in report/data
-    options: ReportOptions
-    templates: Templates
-    cache: store.ContentCache | None
-    version: ReportVersion
-    pool: Pool  # where the charts and the thumbnail are drawn
-
-
-def render(job: RenderJob) -> None:
-    """Charts and thumbnail (drawn in the pool meanwhile), the page model, the pages, the results
-    table and the manifest."""
-    drawing_charts = charts.start_charts(job.analysis, job.cache, job.pool)
-    drawing_thumbnail = start_thumbnail(job.report, job.analysis, job.options.style, job.pool)
-    _write_assets(job)
-    written = charts.write_charts(job.report, drawing_charts)
-    drawing_thumbnail.result()
-    model = build_page_model(
-        job.report,
-        job.analysis,
-        job.options,
-        job.version,
-        written.spread,
-        written.faithfulness,
-        written.outcomes,
-    )
-    _write_pages(job, model)
-    if not job.version.archived:  # an earlier version keeps its data as published
-        _write_results(job)
-    _write_manifest(job)
-
-
-def _write_assets(job: RenderJob) -> None:
-    """The pages' scripts and styles and the explorer's data; a report without galleries drops
-    the thumbnails drawn for them."""
-    options = job.options
-    pages.write_overlay_script(job.report, job.templates)
-    pages.write_explorer_style(job.report, job.templates)
-    maps = options.explorer_data == "maps"
-    explorer.write_report(
-        job.report, job.analysis, options.style, job.templates, job.cache, maps, job.pool
-    )
-    if not options.gallery.with_galleries(len(job.analysis.images)):
-        shutil.rmtree(job.report / THUMBS_DIR, ignore_errors=True)
-
-
-def _write_pages(job: RenderJob, model: PageModel) -> None:
-    options = job.options
-    pages.render_report(
-        model.context,
-        job.report,
-        options.formats,
-        galleries=model.galleries,
-        images=model.images,
-        templates=job.templates,
-        options=options.flavour_options,
-        cache=job.cache,
-        pool=job.pool,
-    )
-
-
-def _write_results(job: RenderJob) -> None:
-    """The results table with each image's figure, in the current format."""
-    analysis, style = job.analysis, job.options.style
-    write_results(
-        job.report / DATA_DIR,
-        analysis.images,
-        analysis.skipped,
-        {image.id: figure_path(image, style) for image in analysis.images},
-        analysis.faithfulness,
-    )
-
-
-def _write_manifest(job: RenderJob) -> None:
-    """Last: it lists the sha256 of every other file."""
-    version = job.version
-    ReportManifest(
-        analysis=job.analysis.manifest,
-        report=job.options.to_json(),
-        files=file_hashes(job.report),
-        version=version.number,
-        archived=version.archived,
-        history=tuple(VersionLink(entry.number, entry.folder) for entry in version.history),
-        fingerprint=_fingerprint(job.analysis, job.options),
-    ).write(job.report)
-
-
-def _fingerprint(analysis: Analysis, options: ReportOptions) -> str:
-    """What makes two builds the same report: the inputs, the model, the parameters, the results
-    they gave and the report options, templates included; not the date, so a rebuild on another
-    day is the same report."""
-    report = options.to_json()
-    del report["date"]
-    report["templates_dir"] = file_hashes(options.templates_dir) if options.templates_dir else None
-    manifest = analysis.manifest.to_json()
-    return store.content_key(
-        {
-            "inputs": manifest["inputs"],
-            "model": manifest["model"],
-            "parameters": manifest["parameters"],
-            "results": _results_hashes(analysis),
-            "report": report,
-        }
-    )
-
-
-def _results_hashes(analysis: Analysis) -> dict[str, str]:
-    """sha256 of the results store's files; for the table, of its content without the figures'
-    paths that publishing adds, so a build, its re-renders and an identical rebuild agree."""
-    hashes = file_hashes(analysis.root)
-    if table.TABLE_FILE in hashes:
-        digest = hashlib.sha256()  # row by row: no second copy of a large table in memory
-        for image in analysis.images:
-            digest.update(store.canonical_json(image.to_row()).encode())
-        hashes[table.TABLE_FILE] = digest.hexdigest()
-    return hashes
-
-
-def _render_from_store(
-    source: Path,
-    staged: Path,
-    stored: ReportOptions,
-    options: ReportOptions,
-    templates: Templates,
-    cache: store.ContentCache | None,
-    version: ReportVersion,
-    pool: Pool | None = None,
-    workers: int | None = 0,
-) -> None:
-    """Stage in ``staged`` the published report ``source`` (rendered with ``stored``) rendered
-    anew with ``options`` from its data, without the model: data, figures and thumbnails are
-    shared with it unless the figure style changed; what is missing (all of them after a style
-    change, the thumbnails of a report that grew past the gallery threshold or was made before
-    galleries, the sprites of one made before them) is drawn from the stored maps, in ``pool``
-    or else in ``workers`` processes opened for it (None: one per core; 0: here), which render
-    the pages too (opened for them alone from ``pages.POOLED_IMAGES`` images)."""
-    staging.link_tree(source / DATA_DIR, staged / DATA_DIR)
-    analysis = Analysis.load(staged / DATA_DIR)
-    if options.style == stored.style:
-        for folder in (FIGURES_DIR, THUMBS_DIR, SPRITES_DIR):
-            if (source / folder).is_dir():
-                staging.link_tree(source / folder, staged / folder)
-    drawer = FigureDrawer(
-        staged, options.style, analysis.spread_spec, norm_layer=analysis.params.norm_layer
-    )
-    to_draw = _missing_pictures(drawer, analysis, options)
-    (staged / FIGURES_DIR).mkdir(exist_ok=True)
-    if pool is None:
-        pooled = bool(to_draw) or len(analysis.images) >= pages.POOLED_IMAGES
-        pool = open_pool(workers if pooled else 0, (drawer.warm_up,) if to_draw else ())
-    else:
-        pool = nullcontext(pool)
-    with pool as drawing:
-        _draw_stored(to_draw, drawing)
-        render(RenderJob(staged, analysis, options, templates, cache, version, drawing))
-
-
-def _missing_pictures(
-    drawer: FigureDrawer, analysis: Analysis, options: ReportOptions
-) -> list[tuple[Any, ...]]:
-    """The tasks of :func:`draw_stored` that draw what the report folder of ``drawer`` lacks:
-    each image's figure, sprite and (a report with galleries) gallery thumbnail."""
-    report, style = drawer.report, options.style
-    with_galleries = options.gallery.with_galleries(len(analysis.images))
-    to_draw = []
-    for image in analysis.images:
-        which = {
-            "figure": not (report / figure_path(image, style)).is_file(),
-            "thumb": with_galleries and not (report / thumb_path(image, style)).is_file(),
-            "sprite": not (report / sprite_path(image, style)).is_file(),
-        }
-        if any(which.values()):
-            to_draw.append((drawer, image, analysis.root / MAPS_DIR / f"{image.id}.npz", which))
-    return to_draw
-
-
-def _draw_stored(to_draw: list[tuple[Any, ...]], pool: Pool) -> None:
-    for _ in track(pool.imap(draw_stored, to_draw), total=len(to_draw), desc="figures"):
-        pass
 
 
 class ReportBuild:
@@ -313,7 +124,7 @@ class ReportBuild:
         The report already published under the slug becomes ``versions/<n>/`` of the new one,
         unless ``replace`` (then the new one takes its place and its number); at most
         ``keep_versions`` earlier versions are kept. When the new
-        report would be the same as the current one (:func:`_fingerprint`), nothing changes.
+        report would be the same as the current one (:func:`fingerprint`), nothing changes.
         """
         with staging.site_lock(self.site_dir, say):
             return self._publish(analysis, say, pool)
@@ -330,9 +141,9 @@ class ReportBuild:
         here), with no model."""
         staging.link_tree(Path(store_dir), self.data_dir)
         analysis = Analysis.load(self.data_dir)
-        to_draw = _missing_pictures(self.drawer, analysis, self.options)
+        to_draw = missing_pictures(self.drawer, analysis, self.options)
         with open_pool(workers, (self.drawer.warm_up,)) as pool:
-            _draw_stored(to_draw, pool)
+            draw_missing(to_draw, pool)
             return self.publish(analysis, say, pool)
 
     @property
@@ -349,7 +160,7 @@ class ReportBuild:
         if (
             current
             and not self.replace
-            and current.fingerprint == _fingerprint(analysis, self.options)
+            and current.fingerprint == fingerprint(analysis, self.options)
         ):
             say(
                 f"{target} is unchanged (version {current.version}): same inputs, model, "
@@ -417,7 +228,7 @@ class ReportBuild:
             destination = self.report / VERSIONS_DIR / str(number)
             destination.mkdir(parents=True)
             version = ReportVersion(number, archived=True)
-            _render_from_store(
+            render_from_store(
                 target, destination, options, options, self.templates, self.cache, version, pool
             )
         except ReportgenError as error:
@@ -478,7 +289,7 @@ def rerender(
             for entry in index.history(report_dir):
                 staging.link_tree(report_dir / entry.folder, report / entry.folder)
             version = ReportVersion(manifest.version, manifest.archived, index.history(report))
-            _render_from_store(
+            render_from_store(
                 report_dir, report, stored, options, templates, cache, version, workers=workers
             )
             staging.publish(report, report_dir)

@@ -134,7 +134,7 @@ def test_a_failed_rebuild_leaves_the_site_and_its_files_as_they_were(
     def fails(*args, **kwargs):  # late: every reused file is linked by now
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("reportgen.publish.build._write_manifest", fails)
+    monkeypatch.setattr("reportgen.publish.render_job._write_manifest", fails)
     with pytest.raises(ReportgenError, match="nothing was published: the site is as it was"):
         api.build(folder, site, analysis_params, options, execution)
     with pytest.raises(ReportgenError, match="the report is as it was"):
