@@ -77,8 +77,9 @@ def build(
     ``keep_versions`` of them), or overwritten with ``replace``; a rebuild that would give the
     same report publishes nothing. A site that would weigh more than ``max_site_size`` bytes
     with the report is published with a warning that names what to drop. The engine's workers
-    draw each figure as its record is stored; its pool compiles the templates while the model
-    loads and draws the charts and the thumbnail while the pages are written.
+    draw each figure as its record is stored; its pool compiles the templates and stages the
+    earlier versions kept while the analysis runs, and draws the charts and the thumbnail while
+    the pages are written.
     """
     source = as_source(source)
     source.count()  # a missing or empty input is an error before any folder or worker exists
@@ -102,7 +103,7 @@ def build(
         ) as report,
         open_engine(execution, warm_up=(report.drawer.warm_up,)) as engine,
     ):
-        engine.pool.submit(report.prepare_pages)
+        report.start_early_work(engine.pool)
         analysis = analyze_source(
             source,
             report.data_dir,

@@ -4,7 +4,8 @@ A build (:class:`ReportBuild`, driven by :func:`reportgen.api.build`):
 
 1. stage: a hidden folder in the site (:mod:`staging`), removed unless published;
 2. figures: drawn as the analysis delivers each record (:mod:`drawing`, in the engine's workers);
-3. with the site's lock held: the versions (:mod:`versions`), earlier ones kept as they are;
+3. the earlier versions kept (:mod:`earlier`): staged in a worker during the analysis, taken
+   with the site's lock held if the published report did not change meanwhile;
 4. render (:mod:`render_job`): charts and thumbnail, page model, pages, results table, manifest;
 5. publish: the staged report swapped in whole (:mod:`staging`);
 6. index: the site index rewritten (:mod:`index`).
@@ -16,16 +17,18 @@ hard links to the content cache or to the report before, so a rebuild writes onl
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from reportgen import store
 from reportgen.cache import format_size
 from reportgen.errors import ReportgenError
-from reportgen.manifest import ReportManifest
 from reportgen.methods import spread
-from reportgen.publish import flavours, index, pages, staging, versions
+from reportgen.publish import earlier, flavours, index, pages, staging, versions
 from reportgen.publish.drawing import FigureDrawer
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.folders import (
@@ -92,6 +95,7 @@ class ReportBuild:
         self.templates = Templates(self.options.templates_dir, bytecode_dir(cache))
         self.spread_spec = spread_spec
         self._staging = staging.Staging(self.site_dir)
+        self._early_versions: Future[earlier.StagedVersions] | None = None
         self.report = self._staging.report
         (self.report / FIGURES_DIR).mkdir()
         self.data_dir = self.report / DATA_DIR
@@ -105,12 +109,6 @@ class ReportBuild:
 
     def __exit__(self, *exc_info: object) -> None:
         self._staging.__exit__(*exc_info)
-
-    def prepare_pages(self) -> None:
-        """Compile the templates into the cache ahead of :meth:`publish` (picklable: a worker
-        can do it while the model loads)."""
-        if self.cache:
-            pages.compile_templates(self.templates)
 
     def publish(
         self,
@@ -151,10 +149,23 @@ class ReportBuild:
         """Where the report is published (an earlier build may be there)."""
         return self.site_dir / REPORTS_DIR / self.options.slug
 
+    def start_early_work(self, pool: Pool) -> None:
+        """Start in ``pool`` what publishing needs and the analysis does not, so that it is
+        done while the analysis runs: the templates compiled into the cache, and the earlier
+        versions this report keeps staged (:mod:`earlier`; taken by :meth:`publish` if still
+        current)."""
+        if self.cache:
+            pool.submit(pages.compile_templates, self.templates)
+        if self.published.exists():
+            stage = partial(earlier.stage, replace=self.replace, keep=self.keep_versions)
+            self._early_versions = pool.submit(
+                stage, self.published, self.report, self.templates, self.cache
+            )
+
     def _publish(self, analysis: Analysis, say: Callable[[str], None], pool: Pool | None) -> Path:
         """:meth:`publish`, with the site's lock held."""
         target = self.published
-        current = self._current(target)
+        current = earlier.published_manifest(target, self.replace)
         if current:
             remember_hashes(target, current.files)  # what the new version links of it
         if (
@@ -168,18 +179,7 @@ class ReportBuild:
                 "its pages, --replace rebuilds it"
             )
             return target
-        earlier = index.history(target)
-        plan = versions.plan(
-            current.version if current else None,
-            [entry.number for entry in earlier],
-            replace=self.replace,
-            keep=self.keep_versions,
-        )
-        for entry in earlier:
-            if entry.number in plan.kept:
-                staging.link_tree(target / entry.folder, self.report / entry.folder)
-        if plan.archived is not None:
-            self._archive(target, plan.archived, pool)
+        plan = self._staged_versions(target, pool).plan
         version = ReportVersion(plan.number, history=index.history(self.report))
         job = RenderJob(
             self.report,
@@ -208,34 +208,27 @@ class ReportBuild:
         )
         return target
 
-    def _current(self, target: Path) -> ReportManifest | None:
-        """The manifest of the report published at ``target`` (its version, fingerprint)."""
-        if not target.exists():
-            return None
-        try:
-            manifest = index.read_manifest(target)
-        except ReportgenError as error:
-            if self.replace:
-                return None
-            raise ReportgenError(f"{error}; move it away, or build with --replace") from None
-        return manifest
-
-    def _archive(self, target: Path, number: int, pool: Pool | None) -> None:
-        """Stage the current report as ``versions/<number>/`` of the new one: its data and figures
-        as they are, its pages rendered again to say which version they are."""
-        try:
-            options = ReportOptions.from_json(index.read_manifest(target).report)
-            destination = self.report / VERSIONS_DIR / str(number)
-            destination.mkdir(parents=True)
-            version = ReportVersion(number, archived=True)
-            render_from_store(
-                target, destination, options, options, self.templates, self.cache, version, pool
-            )
-        except ReportgenError as error:
-            raise ReportgenError(
-                f"cannot keep the current report as version {number} ({error}); "
-                "build with --replace to overwrite it"
-            ) from None
+    def _staged_versions(self, target: Path, pool: Pool | None) -> earlier.StagedVersions:
+        """The earlier versions, staged: those :meth:`start_early_work` staged if the
+        published report is still the one they were staged from, else staged now."""
+        early, self._early_versions = self._early_versions, None
+        if early is not None:
+            try:
+                staged = early.result()
+            except Exception:  # staged again below, where the error (if any) is the user's
+                staged = None
+            if staged is not None and staged.source == earlier.published_state(target):
+                return staged
+            shutil.rmtree(self.report / VERSIONS_DIR, ignore_errors=True)
+        return earlier.stage(
+            target,
+            self.report,
+            self.templates,
+            self.cache,
+            replace=self.replace,
+            keep=self.keep_versions,
+            pool=pool,
+        )
 
 
 def stored_style(report_dir: Path) -> FigureStyle:

@@ -10,7 +10,7 @@ from conftest import FIXTURE, site_files, write_images
 
 from reportgen import api, cli
 from reportgen.errors import ReportgenError
-from reportgen.publish import staging, versions
+from reportgen.publish import earlier, staging, versions
 from reportgen.publish.build import rerender, stored_style
 from reportgen.publish.options import parse_date
 
@@ -166,6 +166,62 @@ def test_rerender_keeps_the_versions(inputs, tmp_path, analysis_params, report_o
     changed = {name for name, data in site_files(kept).items() if before.get(name) != data}
     assert any(name.startswith("figures/") for name in changed)
     assert not any(name.startswith("data/") for name in changed)
+
+
+@pytest.mark.parametrize("meanwhile", ["nothing", "report re-rendered", "version re-rendered"])
+def test_the_versions_staged_during_the_analysis_are_kept_only_if_still_published(
+    meanwhile, inputs, tmp_path, analysis_params, report_options, execution, monkeypatch
+):
+    """A rebuild stages the earlier versions while the analysis runs (here, in one process:
+    before it). A re-render published meanwhile, of the report or of a version it keeps, is
+    what the new report keeps: the stale copy is staged again."""
+    out, inline = tmp_path / "site", replace(execution, workers=0)
+    build(inputs[0], out, analysis_params, report_options, execution=inline)
+    report, _ = build(inputs[1], out, analysis_params, report_options, execution=inline)
+    stage, analyze_source = earlier.stage, api.analyze_source
+    calls = []
+    monkeypatch.setattr(earlier, "stage", lambda *a, **k: calls.append(a) or stage(*a, **k))
+    re_rendered = {"report": report, "version": report / "versions/1"}.get(meanwhile.split()[0])
+
+    def analyze_after_a_re_render(*args, **kwargs):
+        if re_rendered:
+            rerender(re_rendered, title="Re-rendered meanwhile")
+        return analyze_source(*args, **kwargs)
+
+    monkeypatch.setattr(api, "analyze_source", analyze_after_a_re_render)
+    _, said = build(inputs[2], out, analysis_params, report_options, execution=inline)
+    assert said.endswith("as version 3; version 2 kept in versions/2")
+    assert len(calls) == (1 if meanwhile == "nothing" else 2)
+    titles = {f: manifest(report / "versions" / f)["report"]["title"] for f in ("1", "2")}
+    kept = {"report": "2", "version": "1"}.get(meanwhile.split()[0])
+    assert [f for f, title in titles.items() if title == "Re-rendered meanwhile"] == (
+        [kept] if kept else []
+    )
+    if kept:
+        assert "Re-rendered meanwhile" in (report / "versions" / kept / "index.html").read_text()
+    assert cli.main(["verify", str(out)]) == 0
+
+
+def test_versions_that_could_not_be_staged_early_are_staged_when_publishing(
+    inputs, tmp_path, analysis_params, report_options, execution, monkeypatch
+):
+    out, inline = tmp_path / "site", replace(execution, workers=0)
+    build(inputs[0], out, analysis_params, report_options, execution=inline)
+    report, _ = build(inputs[1], out, analysis_params, report_options, execution=inline)
+    stage, calls = earlier.stage, []
+
+    def fails_half_way_the_first_time(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            (args[1] / "versions/9").mkdir(parents=True)  # a partial staging, left behind
+            raise OSError(5, "Input/output error")
+        return stage(*args, **kwargs)
+
+    monkeypatch.setattr(earlier, "stage", fails_half_way_the_first_time)
+    _, said = build(inputs[2], out, analysis_params, report_options, execution=inline)
+    assert said.endswith("as version 3; version 2 kept in versions/2") and len(calls) == 2
+    assert sorted(path.name for path in (report / "versions").iterdir()) == ["1", "2"]
+    assert cli.main(["verify", str(out)]) == 0
 
 
 def test_a_failed_build_leaves_the_versions_as_they_were(

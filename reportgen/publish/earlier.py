@@ -1,0 +1,116 @@
+"""The earlier versions a new report keeps, staged in its folder: the versions the published
+report keeps, linked as they are, and that report itself as ``versions/<n>/``, its pages
+rendered again to say which version they are.
+
+None of it depends on the new analysis, so a build stages them in a worker while the analysis
+runs (:func:`stage`, without the site's lock). Publishing, with the lock, takes what was
+staged only if the published report is still the one it was staged from
+(:func:`published_state`: another build or a re-render may have published in between), and
+stages them again otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from reportgen import store
+from reportgen.errors import ReportgenError
+from reportgen.manifest import MANIFEST_FILE, ReportManifest
+from reportgen.publish import index, staging, versions
+from reportgen.publish.folders import VERSIONS_DIR, remember_hashes
+from reportgen.publish.options import ReportOptions
+from reportgen.publish.render_job import render_from_store
+from reportgen.publish.templates import Templates
+from reportgen.publish.versions import ReportVersion, VersionPlan
+from reportgen.workers import Pool
+
+PublishedState = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class StagedVersions:
+    """What :func:`stage` staged, and from what."""
+
+    source: PublishedState  # the published report it was staged from
+    plan: VersionPlan
+
+
+def published_state(target: Path) -> PublishedState:
+    """The sha256 of every manifest of the report published at ``target``, its own and its
+    versions' (each lists the sha256 of its files), by path: equal states, equal reports."""
+    manifests = [target / MANIFEST_FILE, *sorted(target.glob(f"{VERSIONS_DIR}/*/{MANIFEST_FILE}"))]
+    return tuple(
+        (path.relative_to(target).as_posix(), store.sha256_of(path))
+        for path in manifests
+        if path.is_file()
+    )
+
+
+def published_manifest(target: Path, replace: bool) -> ReportManifest | None:
+    """The manifest of the report published at ``target`` (None: nothing there, or an
+    unreadable one that ``replace`` overwrites)."""
+    if not target.exists():
+        return None
+    try:
+        return index.read_manifest(target)
+    except ReportgenError as error:
+        if replace:
+            return None
+        raise ReportgenError(f"{error}; move it away, or build with --replace") from None
+
+
+def stage(
+    target: Path,
+    staged: Path,
+    templates: Templates,
+    cache: store.ContentCache | None,
+    *,
+    replace: bool,
+    keep: int | None,
+    pool: Pool | None = None,
+) -> StagedVersions:
+    """Stage in ``staged`` (a new report's staging folder) the earlier versions it keeps of the
+    report published at ``target`` (``replace`` and ``keep`` as in :func:`versions.plan`);
+    ``pool`` renders the archived version's pages (None: here)."""
+    state = published_state(target)
+    current = published_manifest(target, replace)
+    if current:
+        remember_hashes(target, current.files)  # what the archived version links of it
+    earlier = index.history(target)
+    plan = versions.plan(
+        current.version if current else None,
+        [entry.number for entry in earlier],
+        replace=replace,
+        keep=keep,
+    )
+    for entry in earlier:
+        if entry.number in plan.kept:
+            staging.link_tree(target / entry.folder, staged / entry.folder)
+    if current and plan.archived is not None:
+        archived = staged / VERSIONS_DIR / str(plan.archived)
+        _archive(target, current, archived, templates, cache, pool)
+    return StagedVersions(state, plan)
+
+
+def _archive(
+    target: Path,
+    current: ReportManifest,
+    destination: Path,
+    templates: Templates,
+    cache: store.ContentCache | None,
+    pool: Pool | None,
+) -> None:
+    """Stage the published report as the earlier version ``destination``: its data and
+    figures as they are, its pages rendered again to say which version they are."""
+    number = current.version
+    try:
+        options = ReportOptions.from_json(current.report)
+        destination.mkdir(parents=True)
+        version = ReportVersion(number, archived=True)
+        render_from_store(target, destination, options, options, templates, cache, version, pool)
+    except ReportgenError as error:
+        raise ReportgenError(
+            f"cannot keep the current report as version {number} ({error}); "
+            "build with --replace to overwrite it"
+        ) from None
