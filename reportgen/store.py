@@ -439,21 +439,12 @@ class ContentCache:
 def mark_used(path: Path) -> None:
     """Mark a cache entry used now, so pruning (by the later of its access and modification
     times) takes the least recently used first; a read-only cache keeps its times. A file keeps
-    its modification time, a part of its identity (:func:`file_identity`): the report files
+    its modification time, a part of its identity (:func:`digests.file_identity`): the report files
     linked to it keep the digests their manifest lists, and are not read again. A folder (a
     converted model) gets both times."""
     with contextlib.suppress(OSError):
         now, info = time.time_ns(), os.stat(path)
         os.utime(path, ns=(now, now if stat.S_ISDIR(info.st_mode) else info.st_mtime_ns))
-
-
-def sha256_of(path: Path) -> str:
-    """sha256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def keep(
@@ -501,48 +492,3 @@ def cached_or_made(
         return data
     mark_used(path)
     return data
-
-
-FileIdentity = tuple[int, int, int, int]  # device, inode, size, mtime in ns
-_FILE_HASHES: dict[FileIdentity, str] = {}
-# The digests kept in a process, oldest forgotten first: a build of 100,000 images touches about
-# a million files, and a long notebook session must not keep every digest it ever saw (~200 B).
-_FILE_HASHES_KEPT = 1 << 20
-
-
-def file_identity(info: os.stat_result) -> FileIdentity:
-    """What tells a file's content apart without reading it: its inode, size and time. Hard links
-    share it, and reportgen never writes a file in place (a new file is a new inode), so a
-    report's file linked from the cache or from the version before has the digest known for it.
-    """
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-
-
-def remember_sha256(info: os.stat_result, digest: str) -> None:
-    """Record the sha256 of the file ``info`` describes (read from a manifest that lists it)."""
-    _remember(file_identity(info), digest)
-
-
-def _remember(identity: FileIdentity, digest: str) -> None:
-    if len(_FILE_HASHES) >= _FILE_HASHES_KEPT:
-        del _FILE_HASHES[next(iter(_FILE_HASHES))]
-    _FILE_HASHES[identity] = digest
-
-
-def file_sha256(path: Path | str, cache: ContentCache | None = None) -> str:
-    """sha256 of a file, streamed; remembered per :func:`file_identity` in this process and,
-    when a cache is given, across runs (weights of hundreds of MB are not re-read every build,
-    nor a report's maps files, linked from the cache, every rebuild)."""
-    identity = file_identity(os.stat(path))
-    if identity in _FILE_HASHES:
-        return _FILE_HASHES[identity]
-    memo_key = content_key({"file": identity})
-    remembered = cache.get_json("hashes", memo_key) if cache else None
-    if remembered:
-        digest = remembered["sha256"]
-    else:
-        digest = sha256_of(path)
-        if cache:
-            cache.put_json("hashes", memo_key, {"path": str(path), "sha256": digest})
-    _remember(identity, digest)
-    return digest

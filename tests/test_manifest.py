@@ -6,7 +6,7 @@ import pytest
 from conftest import FIXTURE, write_images
 from publish.test_pages import _model
 
-from reportgen import api, store
+from reportgen import api, digests, store
 from reportgen.manifest import (
     MANIFEST_FILE,
     AnalysisManifest,
@@ -87,7 +87,7 @@ def test_the_0_1_0_manifests_are_read_with_what_later_versions_added_defaulted()
     assert report.analysis.rollout is None and report.analysis.artifacts is None
     assert report.analysis.program.version == "0.1.0"
     assert [image.name for image in report.analysis.inputs.images][:2] == ["img00.png", "img02.png"]
-    assert report.files["README.md"] == store.sha256_of(FIXTURE / "README.md")
+    assert report.files["README.md"] == digests.sha256_of(FIXTURE / "README.md")
     stored = json.loads((FIXTURE / "data" / MANIFEST_FILE).read_text())
     written_back = store.canonical_json(AnalysisManifest.from_json(stored).to_json())
     assert written_back == store.canonical_json(stored)

@@ -242,20 +242,20 @@ def test_token_norms_and_features_are_stored_8_bit_with_the_artifact_score():
 def test_the_digests_kept_in_a_process_are_bounded_oldest_forgotten_first(tmp_path, monkeypatch):
     import hashlib
 
-    from reportgen import store
+    from reportgen import digests
 
-    monkeypatch.setattr(store, "_FILE_HASHES", {})
-    monkeypatch.setattr(store, "_FILE_HASHES_KEPT", 2)
+    monkeypatch.setattr(digests, "_FILE_HASHES", {})
+    monkeypatch.setattr(digests, "_FILE_HASHES_KEPT", 2)
     paths = []
     for index in range(3):
         path = tmp_path / f"f{index}"
         path.write_bytes(bytes([index]) * 10)
         paths.append(path)
-        assert store.file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
-    kept = set(store._FILE_HASHES)
+        assert digests.file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    kept = set(digests._FILE_HASHES)
     assert len(kept) == 2
-    assert store.file_identity(paths[0].stat()) not in kept
-    assert store.file_identity(paths[2].stat()) in kept
+    assert digests.file_identity(paths[0].stat()) not in kept
+    assert digests.file_identity(paths[2].stat()) in kept
 
 
 def test_min_is_read_as_the_format_of_its_maps_file_made_it(tmp_path):

@@ -38,14 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reportgen.digests import file_sha256
 from reportgen.errors import ReportgenError
-from reportgen.store import (
-    ContentCache,
-    default_cache_dir,
-    file_sha256,
-    make_readable,
-    mark_used,
-)
+from reportgen.store import ContentCache, default_cache_dir, make_readable, mark_used
 
 if TYPE_CHECKING:
     import numpy as np

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reportgen import __version__, store
+from reportgen import __version__, digests, store
 from reportgen.errors import ReportgenError
 from reportgen.manifest import (
     MANIFEST_FILE,
@@ -280,7 +280,7 @@ def check(folder: Path, site_dir: Path | None = None) -> tuple[int, list[str]]:
         path = folder / name
         if name not in present or not path.is_file():
             found.append(f"{name}: missing")
-        elif store.sha256_of(path) != digest:
+        elif digests.sha256_of(path) != digest:
             found.append(f"{name}: sha256 differs from the manifest")
     found += [f"{name}: not in the manifest" for name in sorted(present - set(manifest.files))]
     for run in manifest.runs:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from reportgen import store
+from reportgen import digests, store
 from reportgen.errors import ReportgenError
 from reportgen.manifest import MANIFEST_FILE, ReportManifest
 from reportgen.publish import index, staging, versions
@@ -41,7 +41,7 @@ def published_state(target: Path) -> PublishedState:
     versions' (each lists the sha256 of its files), by path: equal states, equal reports."""
     manifests = [target / MANIFEST_FILE, *sorted(target.glob(f"{VERSIONS_DIR}/*/{MANIFEST_FILE}"))]
     return tuple(
-        (path.relative_to(target).as_posix(), store.sha256_of(path))
+        (path.relative_to(target).as_posix(), digests.sha256_of(path))
         for path in manifests
         if path.is_file()
     )

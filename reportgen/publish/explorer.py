@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from reportgen import store, table
+from reportgen import digests, store, table
 from reportgen.methods import panels, registry
 from reportgen.methods.features import FEATURES
 from reportgen.methods.norms import NORMS
@@ -249,7 +249,7 @@ def _write_data(
     key = None
     if cache is not None:
         # The name too: the data shows it, and images with the same pixels share maps files.
-        maps = store.file_sha256(maps_path, cache)
+        maps = digests.file_sha256(maps_path, cache)
         key = store.content_key({"maps": maps, "name": image.name, "code": code})
 
     def make() -> str:

@@ -19,7 +19,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from reportgen import store
+from reportgen import digests, store
 from reportgen.errors import ReportgenError
 from reportgen.manifest import MANIFEST_FILE
 from reportgen.publish.figures import FigureStyle
@@ -83,7 +83,7 @@ def file_hashes(root: Path) -> dict[str, str]:
     before (:func:`remember_hashes`: linked from the version before, or from the cache as it
     was) is not read again."""
     folder = os.fspath(root)
-    return {name: store.file_sha256(os.path.join(folder, name)) for name in report_files(root)}
+    return {name: digests.file_sha256(os.path.join(folder, name)) for name in report_files(root)}
 
 
 def remember_hashes(root: Path, files: Mapping[str, str]) -> None:
@@ -98,7 +98,7 @@ def remember_hashes(root: Path, files: Mapping[str, str]) -> None:
         except OSError:
             continue
         if info.st_mtime_ns <= written:
-            store.remember_sha256(info, digest)
+            digests.remember_sha256(info, digest)
 
 
 def figure_path(image: ImageSummary, style: FigureStyle) -> str:

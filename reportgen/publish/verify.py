@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from reportgen import store, table
+from reportgen import digests, table
 from reportgen.errors import ReportgenError
 from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, ReportManifest
 from reportgen.methods import spread
@@ -139,7 +139,7 @@ class _Report:
             self.result.files += 1
             if not path.is_file():
                 self.problem(path, "missing (the manifest lists it)")
-            elif store.sha256_of(path) != digest:
+            elif digests.sha256_of(path) != digest:
                 self.problem(path, "changed since it was published (sha256 differs)")
         for name in report_files(self.folder):
             if name not in listed:

@@ -18,7 +18,7 @@ def test_a_report_weighs_its_distinct_files_without_its_earlier_versions(tmp_pat
 
 
 def test_hashes_come_from_the_manifest_unless_a_file_changed_after_it(tmp_path):
-    from reportgen import store
+    from reportgen import digests
 
     for name in ("kept.html", "edited.html"):
         (tmp_path / name).write_text(name)
@@ -31,4 +31,6 @@ def test_hashes_come_from_the_manifest_unless_a_file_changed_after_it(tmp_path):
     linked.parent.mkdir()
     os.link(tmp_path / "kept.html", linked)
     assert folders.file_hashes(tmp_path / "version") == {"kept.html": "a" * 64}
-    assert folders.file_hashes(tmp_path)["edited.html"] == store.sha256_of(tmp_path / "edited.html")
+    assert folders.file_hashes(tmp_path)["edited.html"] == digests.sha256_of(
+        tmp_path / "edited.html"
+    )

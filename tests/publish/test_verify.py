@@ -6,7 +6,7 @@ import shutil
 import pytest
 from conftest import FIXTURE, write_images
 
-from reportgen import api, cli, store, table
+from reportgen import api, cli, digests, store, table
 from reportgen.publish.options import ReportOptions, parse_date
 from reportgen.publish.verify import verify
 
@@ -50,7 +50,7 @@ def rewrite(path, rows):
     report = path.parent.parent
     manifest = json.loads((report / "manifest.json").read_text())
     name = path.relative_to(report).as_posix()
-    manifest["files"][name] = store.sha256_of(path)
+    manifest["files"][name] = digests.sha256_of(path)
     (report / "manifest.json").write_text(store.canonical_json(manifest))
 
 

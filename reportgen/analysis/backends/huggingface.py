@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from reportgen import store
+from reportgen import digests, store
 from reportgen.analysis import offline
 from reportgen.analysis.model import ModelRef
 from reportgen.errors import ReportgenError
@@ -71,10 +71,10 @@ def weights_sha256(directory: Path, cache: store.ContentCache | None = None) -> 
     files = sorted(directory.glob("*.safetensors")) or sorted(directory.glob("*.bin"))
     if not files:
         raise ReportgenError(f"no model weights (*.safetensors) in {directory}")
-    digests = [store.file_sha256(path, cache) for path in files]
+    sha256s = [digests.file_sha256(path, cache) for path in files]
     if len(files) == 1:
-        return digests[0]
-    lines = "".join(f"{path.name} {digest}\n" for path, digest in zip(files, digests, strict=True))
+        return sha256s[0]
+    lines = "".join(f"{path.name} {digest}\n" for path, digest in zip(files, sha256s, strict=True))
     return hashlib.sha256(lines.encode()).hexdigest()
 
 

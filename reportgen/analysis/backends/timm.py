@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from reportgen import store
+from reportgen import digests, store
 from reportgen.analysis.backends.timm_pool import latent_probe
 from reportgen.analysis.model import RANDOM_SOURCE, ModelRef
 from reportgen.errors import ReportgenError
@@ -94,7 +94,7 @@ def resolve(
             model_id,
             "file",
             str(path.resolve()),
-            weights_sha256=store.file_sha256(path, cache),
+            weights_sha256=digests.file_sha256(path, cache),
             reason="timm weights file",
             backend="timm",
         )
@@ -113,7 +113,7 @@ def resolve(
         "hub",
         str(weights),
         revision,
-        weights_sha256=store.file_sha256(weights, cache),
+        weights_sha256=digests.file_sha256(weights, cache),
         reason=f"from the local HuggingFace cache (hf-hub:{hub_id})",
         backend="timm",
     )

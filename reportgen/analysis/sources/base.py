@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from reportgen import store
+from reportgen import digests
 from reportgen.analysis.images import ImageLoadError
 from reportgen.slugs import image_id
 
@@ -85,7 +85,7 @@ class Unusable:
 def content_hash(paths: list[Path]) -> str:
     """One sha256 for a set of files (shards, a dataset's Arrow files): of their own sha256s,
     in order; what the manifest records of a source's content."""
-    return hashlib.sha256("\n".join(store.sha256_of(path) for path in paths).encode()).hexdigest()
+    return hashlib.sha256("\n".join(digests.sha256_of(path) for path in paths).encode()).hexdigest()
 
 
 def recorded_path(location: str | Path) -> str:

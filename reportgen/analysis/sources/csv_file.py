@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from reportgen import store
+from reportgen import digests
 from reportgen.analysis import images
 from reportgen.analysis.sources.base import Item, Source, Unusable, recorded_path
 from reportgen.errors import ReportgenError
@@ -148,7 +148,7 @@ class CsvSource(Source):
             "image_column": header[image].strip(),
             "label_column": None if label is None else header[label].strip(),
             "count": self.count(),
-            "sha256": store.sha256_of(self.index_file),
+            "sha256": digests.sha256_of(self.index_file),
         }
 
     def _rows(self) -> Iterator[tuple[int, list[str]]]:
