@@ -61,6 +61,7 @@ SEEN_IMAGE_QUALITY = 75  # WebP quality of the stored seen image, method 6 (modu
 HEADS_BITS = 4  # bits per stored head value, two to a byte, unless keep_heads (module doc)
 PACKED_HEADS_FORMAT = 7  # from format 7 on, the heads are 4-bit levels two to a byte
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+USED_WITHIN_NS = 3600 * 10**9  # how precisely pruning knows when a cached file was last used
 
 
 @functools.lru_cache(maxsize=8)
@@ -439,12 +440,16 @@ class ContentCache:
 def mark_used(path: Path) -> None:
     """Mark a cache entry used now, so pruning (by the later of its access and modification
     times) takes the least recently used first; a read-only cache keeps its times. A file keeps
-    its modification time, a part of its identity (:func:`digests.file_identity`): the report files
-    linked to it keep the digests their manifest lists, and are not read again. A folder (a
-    converted model) gets both times."""
+    its modification time, a part of its identity (:func:`digests.file_identity`): the report
+    files linked to it keep the digests their manifest lists, and are not read again. A file
+    used within :data:`USED_WITHIN_NS` is left as it is (a rebuild uses tens of thousands, and
+    each new time is an inode write). A folder (a converted model) gets both times."""
     with contextlib.suppress(OSError):
         now, info = time.time_ns(), os.stat(path)
-        os.utime(path, ns=(now, now if stat.S_ISDIR(info.st_mode) else info.st_mtime_ns))
+        if stat.S_ISDIR(info.st_mode):
+            os.utime(path, ns=(now, now))
+        elif now - info.st_atime_ns > USED_WITHIN_NS:
+            os.utime(path, ns=(now, info.st_mtime_ns))
 
 
 def keep(

@@ -300,6 +300,24 @@ def test_a_cache_hit_is_marked_used_without_changing_the_files_identity(tmp_path
     assert folder.stat().st_mtime_ns > 10**18
 
 
+def test_a_cache_entry_used_within_the_hour_is_not_marked_again(tmp_path):
+    """Its access time stays (no inode write per hit); one used earlier gets now."""
+    import os
+    import time
+
+    cache = store.ContentCache(tmp_path / "cache")
+    for key in ("ab" * 32, "cd" * 32):
+        cache.put("pages", key, ".html", b"<p>page</p>")
+    recent = time.time_ns() - store.USED_WITHIN_NS // 2
+    earlier = time.time_ns() - 2 * store.USED_WITHIN_NS
+    os.utime(cache.path("pages", "ab" * 32, ".html"), ns=(recent, 10**18))
+    os.utime(cache.path("pages", "cd" * 32, ".html"), ns=(earlier, 10**18))
+    assert cache.existing("pages", "ab" * 32, ".html")
+    assert cache.existing("pages", "cd" * 32, ".html")
+    assert cache.path("pages", "ab" * 32, ".html").stat().st_atime_ns == recent
+    assert cache.path("pages", "cd" * 32, ".html").stat().st_atime_ns > recent
+
+
 def test_atomic_write_makes_folders_replaces_links_and_leaves_no_temporary_file(tmp_path):
     import os
 
