@@ -1,15 +1,19 @@
 """The local engine: one machine. Background threads read, decode and preprocess the next
 batches, the calling thread runs the model, and a process pool finishes, stores and draws each
-record (``--workers``), fed through a bounded queue."""
+record (``--workers``), fed through a bounded queue. A scout thread looks ahead for the first
+image the cache lacks and starts loading the model's processor then (importing transformers
+takes seconds), while the cache hits before it are still being delivered."""
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from importlib import import_module
 from typing import Any
 
+from reportgen.analysis import images
 from reportgen.analysis.engines import base
 from reportgen.analysis.engines.base import (
     Engine,
@@ -23,7 +27,7 @@ from reportgen.analysis.engines.base import (
 )
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import Extractor, PreparedBatch, batched
-from reportgen.analysis.model import LoadedModel
+from reportgen.analysis.model import LoadedModel, load_processor
 from reportgen.analysis.sources.base import Item, ItemTag, Source
 from reportgen.errors import ReportgenError
 from reportgen.record import SkippedFile
@@ -49,12 +53,50 @@ class LocalEngine(Engine):
     def run(
         self, source: Source, job: Job, model: Callable[[], LoadedModel]
     ) -> Iterator[Stored | SkippedFile]:
-        deliveries = _deliveries(source.items(), job, model)
-        for delivered in self._pool.imap(partial(deliver_all, job=job), deliveries):
-            yield from delivered
+        stop = threading.Event()
+        scout = threading.Thread(
+            target=_load_at_first_miss, args=(source, job, stop), name="reportgen-scout"
+        )
+        scout.start()
+        try:
+            deliveries = _deliveries(source.items(), job, model)
+            for delivered in self._pool.imap(partial(deliver_all, job=job), deliveries):
+                yield from delivered
+        finally:
+            stop.set()
+            scout.join()  # an import still running is finished, not cut off at exit
 
     def close(self) -> None:
         self._pool.close()
+
+
+def _load_at_first_miss(source: Source, job: Job, stop: threading.Event) -> None:
+    """Load the model's processor as soon as :func:`_finds_a_miss` (the intake then waits for
+    it rather than loading it again). Only a head start: anything that goes wrong here is left
+    for the intake to meet and report."""
+    try:
+        if _finds_a_miss(source, job, stop) and not stop.is_set():
+            load_processor(job.model)
+    except Exception:  # the intake meets the same failure and reports it
+        return
+
+
+def _finds_a_miss(source: Source, job: Job, stop: threading.Event) -> bool:
+    """Whether some item's record is not cached, reading and hashing the items ahead of the
+    intake (so the hits before the first miss are read twice); False once ``stop`` is set."""
+    cache = job.cache()
+    if cache is None:
+        return True
+    for item in source.items():
+        if stop.is_set():
+            return False
+        try:
+            key = job.key(images.read(item).sha256)
+        except images.ImageLoadError:
+            continue
+        if not cache.path("results", key, ".npz").is_file():
+            return True
+    return False
 
 
 def _deliveries(
