@@ -449,7 +449,8 @@ def write_pages(
         data = templates.render(flavour.escaping, TEMPLATES[name], front)
         comparison_figures.write_new(folder, layout.page_path(where), data)
         writer = _PageWriter(name, templates, where, folder, common)
-        in_chunks(pool, _write_chunk, writer, pages, f"{name} comparison pages")
+        title = f"{name} comparison pages"
+        in_chunks(pool, _write_chunk, [(writer, pages)], title, total=len(pages))
         layout.place_images(where, page.all_files(), folder)
         flavour.write_extras(where, folder, options, templates)
 

@@ -199,7 +199,9 @@ def write_report(
     page_parts = {"layers": analysis.model.layers, "templates": templates_key, "code": code}
     shared = (report, templates, cache, page_parts, maps)
     images = [(analysis.root / table.maps_file(image.id), image) for image in analysis.images]
-    in_chunks(pool, _write_images, shared, images, "explorer data", unit="image")
+    in_chunks(
+        pool, _write_images, [(shared, images)], "explorer data", total=len(images), unit="image"
+    )
 
 
 def _write_images(shared: tuple[Any, ...], images: list[tuple[Path, ImageSummary]]) -> int:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -295,20 +295,24 @@ def title_fill(with_slot: bytes, page: bytes) -> bytes | None:
 def in_chunks(
     pool: Pool | None,
     task: Callable[[Any, list], int],
-    state: Any,
-    pages: list,
+    work: Iterable[tuple[Any, list]],
     desc: str,
+    *,
+    total: int,
     unit: str = "page",
 ) -> None:
-    """``task(state, chunk)`` for each :data:`PAGES_PER_TASK` of ``pages`` in ``pool`` (here
-    without one), each returning how many pages (``unit``) it wrote, behind one progress bar."""
+    """``task(state, chunk)`` for each :data:`PAGES_PER_TASK` of ``pages`` of each ``(state,
+    pages)`` of ``work`` in ``pool`` (here without one), each returning how many pages
+    (``unit``, ``total`` in all) it wrote, behind one progress bar. ``work`` is pulled as the
+    pool takes tasks: a generator can prepare its next state while the workers run the last."""
     chunks = (
         (state, pages[start : start + PAGES_PER_TASK])
+        for state, pages in work
         for start in range(0, len(pages), PAGES_PER_TASK)
     )
     counts = (pool or InlinePool()).imap(task, chunks)
     done = (page for count in counts for page in range(count))
-    for _ in track(done, total=len(pages), desc=desc, unit=unit):
+    for _ in track(done, total=total, desc=desc, unit=unit):
         pass
 
 
@@ -337,8 +341,9 @@ def render_report(
     are the gallery and image pages of a large report (none for a single-page one).
     ``options`` holds the flavours' own options by flavour name (the defaults where missing).
     ``cache`` keeps rendered pages by content, so a rebuild renders only the pages that changed.
-    The gallery and image pages are rendered in ``pool`` (by default here),
-    :data:`PAGES_PER_TASK` a task.
+    The gallery and image pages of every flavour are rendered in ``pool`` (by default here),
+    :data:`PAGES_PER_TASK` a task, while this process places the next flavour's images and
+    writes its first pages; each flavour's extras are written once all pages are.
     """
     chosen = [flavours.get(name) for name in dict.fromkeys(flavours.check_names(formats))]
     if not _SLUG.fullmatch(ctx.slug):
@@ -356,29 +361,36 @@ def render_report(
     ]
     host = next((flavour for flavour in chosen if flavour.hosts_explorer), None)
     written = []
+
+    def flavours_pages() -> Iterator[tuple[_FlavourPages, list]]:
+        """Each flavour's images placed, front page and first page of each kind written here,
+        then its other pages for the pool."""
+        for flavour in chosen:
+            layout = flavour.layout_for(options.get(flavour.name))
+            files = shown_files(ctx, galleries, images, flavour.scripts, flavour.explorer_pages)
+            layout.place_images(ctx, files, report_dir)
+            name_index = None
+            if flavour.name_filter and ctx.classes:  # pages that run scripts sort its table
+                script = templates.file(posixpath.basename(TABLE_SORT_SCRIPT)).read_bytes()
+                store.atomic_write(report_dir / TABLE_SORT_SCRIPT, script)
+            if flavour.name_filter and galleries:
+                folder = report_dir / posixpath.dirname(layout.page_path(ctx, "gallery", "x"))
+                extension = posixpath.splitext(galleries[0].thumbs[0].file)[1]
+                name_index = _write_name_index(images, folder, templates, extension)
+            settings = {
+                "name_index": name_index,
+                "templates": templates.fingerprint if cache is not None else "",
+                "explorer_host": host and host.layout_for(options.get(host.name)),
+            }
+            renderer = _FlavourPages(
+                flavour, options.get(flavour.name), templates, ctx, report_dir, settings, cache
+            )
+            written.append(renderer.render("report", "", ctx, ctx.title))
+            yield renderer, renderer.render_firsts(pages)
+
+    others = len(pages) - len({kind for kind, *_ in pages})  # all but the first of each kind
+    in_chunks(pool, _render_pages, flavours_pages(), "pages", total=len(chosen) * others)
     for flavour in chosen:
-        layout = flavour.layout_for(options.get(flavour.name))
-        files = shown_files(ctx, galleries, images, flavour.scripts, flavour.explorer_pages)
-        layout.place_images(ctx, files, report_dir)
-        name_index = None
-        if flavour.name_filter and ctx.classes:  # pages that run scripts sort its table
-            script = templates.file(posixpath.basename(TABLE_SORT_SCRIPT)).read_bytes()
-            store.atomic_write(report_dir / TABLE_SORT_SCRIPT, script)
-        if flavour.name_filter and galleries:
-            folder = report_dir / posixpath.dirname(layout.page_path(ctx, "gallery", "x"))
-            extension = posixpath.splitext(galleries[0].thumbs[0].file)[1]
-            name_index = _write_name_index(images, folder, templates, extension)
-        settings = {
-            "name_index": name_index,
-            "templates": templates.fingerprint if cache is not None else "",
-            "explorer_host": host and host.layout_for(options.get(host.name)),
-        }
-        renderer = _FlavourPages(
-            flavour, options.get(flavour.name), templates, ctx, report_dir, settings, cache
-        )
-        written.append(renderer.render("report", "", ctx, ctx.title))
-        others = renderer.render_firsts(pages)
-        in_chunks(pool, _render_pages, renderer, others, f"{flavour.name} pages")
         flavour.write_extras(ctx, report_dir, options.get(flavour.name), templates)
     return written
 
