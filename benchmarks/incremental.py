@@ -11,8 +11,9 @@ On ``--images`` small random images (64x48) and a tiny random ViT, each command 
 3. title, rebuild: the same command with another ``--title`` (version 3);
 4. title, render: ``reportgen render SITE/reports/big --title ...`` (same version).
 
-Prints the seconds of each and each one's fraction of the cold build; with ``--rounds`` above 1,
-the cold build and the rebuilds are measured again on fresh sites and the medians are taken.
+Each command starts after ``sync`` (:func:`_reportgen`). Prints the seconds of each and each
+one's fraction of the cold build; with ``--rounds`` above 1, the cold build and the rebuilds are
+measured again on fresh sites and the medians are taken.
 """
 
 from __future__ import annotations
@@ -55,8 +56,11 @@ def _reportgen(*arguments: str | Path) -> tuple[float, float]:
     """Wall and CPU seconds of one ``reportgen`` command in a fresh process (it must succeed).
     CPU seconds are those of all its processes, polled (the last 0.1 s of a process that ends
     between polls is missed): on a machine shared with other work they vary less than wall time.
+    The command starts after ``sync``, on a disk with nothing left to write, as a user's rebuild
+    does: else it would pay for the writeback of the 100,000 files of the build just before.
     """
     command = [sys.executable, "-m", "reportgen.cli", *map(str, arguments)]
+    os.sync()
     with tempfile.TemporaryFile("w+") as errors:
         start = time.perf_counter()
         process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=errors)
