@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -277,14 +277,24 @@ def rerender(
         ).validated()
         cache = cache_at(cache_dir)
         templates = Templates(templates_dir, bytecode_dir(cache))
-        with staging.Staging(report_dir.resolve().parent) as stage:
+        history = index.history(report_dir)
+        with (
+            staging.Staging(report_dir.resolve().parent) as stage,
+            ThreadPoolExecutor(1, thread_name_prefix="reportgen-versions") as linker,
+        ):
             report = stage.report
-            for entry in index.history(report_dir):
-                staging.link_tree(report_dir / entry.folder, report / entry.folder)
-            version = ReportVersion(manifest.version, manifest.archived, index.history(report))
+            # the earlier versions are linked while the pages render: the links are the
+            # kernel's work, the pages the workers'
+            linking = [
+                linker.submit(staging.link_tree, report_dir / entry.folder, report / entry.folder)
+                for entry in history
+            ]
+            version = ReportVersion(manifest.version, manifest.archived, history)
             render_from_store(
                 report_dir, report, stored, options, templates, cache, version, workers=workers
             )
+            for linked in linking:
+                linked.result()
             staging.publish(report, report_dir)
         if report_dir.resolve().parent.name == REPORTS_DIR:
             index.update_after_publishing(report_dir, site_dir, templates)
