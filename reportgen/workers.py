@@ -25,11 +25,13 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from reportgen.errors import ReportgenError
+from reportgen.progress import track
 
 WORKER_NICENESS = 10
 DRAIN = object()  # an item of Pool.imap: finish every task so far before taking more items
 SINGLE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 NEW_OBJECTS_PER_COLLECTION = 10_000  # CPython's 700 suits small programs
+PAGES_PER_TASK = 32  # gallery and image pages a worker renders per task (the renderer travels)
 
 
 def collect_less_often() -> None:
@@ -226,3 +228,27 @@ def open_pool(workers: int | None, warm_up: Iterable[Callable[[], Any]] = ()) ->
     if workers < 0:
         raise ReportgenError("--workers must be 0 or more")
     return ProcessPool(workers, warm_up=warm_up) if workers else InlinePool()
+
+
+def in_chunks(
+    pool: Pool | None,
+    task: Callable[[Any, list], int],
+    work: Iterable[tuple[Any, list]],
+    desc: str,
+    *,
+    total: int,
+    unit: str = "page",
+) -> None:
+    """``task(state, chunk)`` for each :data:`PAGES_PER_TASK` of ``pages`` of each ``(state,
+    pages)`` of ``work`` in ``pool`` (here without one), each returning how many pages
+    (``unit``, ``total`` in all) it wrote, behind one progress bar. ``work`` is pulled as the
+    pool takes tasks: a generator can prepare its next state while the workers run the last."""
+    chunks = (
+        (state, pages[start : start + PAGES_PER_TASK])
+        for state, pages in work
+        for start in range(0, len(pages), PAGES_PER_TASK)
+    )
+    counts = (pool or InlinePool()).imap(task, chunks)
+    done = (page for count in counts for page in range(count))
+    for _ in track(done, total=total, desc=desc, unit=unit):
+        pass

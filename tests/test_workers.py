@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 from conftest import site_files, stop_build_half_way, write_images
 
-from reportgen import api
+from reportgen import api, workers
 from reportgen.errors import ReportgenError
-from reportgen.publish import pages
 from reportgen.publish.options import ReportOptions, parse_date
 from reportgen.results import AnalysisParams
 from reportgen.workers import (
@@ -144,7 +143,7 @@ def test_parallel_build_is_byte_identical_to_serial(
     folder, tiny_vit_dir, tmp_path, execution, monkeypatch
 ):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    monkeypatch.setattr(pages, "PAGES_PER_TASK", 3)  # several tasks a flavour
+    monkeypatch.setattr(workers, "PAGES_PER_TASK", 3)  # several tasks a flavour
     serial = replace(execution, workers=0, use_cache=False)
     parallel = replace(execution, workers=2, use_cache=False)
     galleries = REPORT.changed(gallery_threshold=4, page_size=4)  # thumbnails, image pages

@@ -30,9 +30,8 @@ from reportgen.publish.comparison_images import ComparedGallery, ComparedImage
 from reportgen.publish.escaping import param_value
 from reportgen.publish.flavours.base import PAGE_FOLDERS, Flavour
 from reportgen.publish.folders import CHARTS_DIR
-from reportgen.publish.pages import in_chunks
 from reportgen.publish.templates import Templates
-from reportgen.workers import Pool
+from reportgen.workers import Pool, in_chunks
 
 # The comparison page of each flavour that has one, written where the flavour's layout puts a
 # front page (the jekyll post with its images under jekyll/, for a Jekyll site).
@@ -422,7 +421,7 @@ def write_pages(
 ) -> None:
     """The pages in each of ``formats`` that has a comparison template, with their images
     where the flavour's layout expects them; the gallery and image pages written in ``pool``
-    (by default here) by :func:`~reportgen.publish.pages.in_chunks`. Pages that stand in the
+    (by default here) by :func:`~reportgen.workers.in_chunks`. Pages that stand in the
     folder link the runs' pages, explorers and the data files; a Jekyll post, published without
     them, does not."""
     script = templates.file(posixpath.basename(SORT_SCRIPT)).read_bytes()

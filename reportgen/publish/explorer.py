@@ -37,12 +37,12 @@ from reportgen.publish.figures import FigureStyle
 from reportgen.publish.flavours.distill import EXPLORER_PAGE
 from reportgen.publish.folders import DATA_DIR
 from reportgen.publish.page_model import ExplorerFiles
-from reportgen.publish.pages import PAGE_STYLE, in_chunks
+from reportgen.publish.pages import PAGE_STYLE
 from reportgen.publish.templates import Templates
 from reportgen.quantise import quantise
 from reportgen.record import ImageRecord
 from reportgen.results import Analysis, ImageSummary
-from reportgen.workers import Pool
+from reportgen.workers import Pool, in_chunks
 
 FOLDER = "explorer"  # in the report folder: explorer.js, colormaps.js, <id>.js
 SCRIPT = "explorer.js"

@@ -30,14 +30,13 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from reportgen import store
 from reportgen.errors import ReportgenError
-from reportgen.progress import track
 from reportgen.publish import figures, flavours
 from reportgen.publish.escaping import HTML_ESCAPING, one_line, script_json
 from reportgen.publish.flavours.base import Flavour, Layout
@@ -53,7 +52,7 @@ from reportgen.publish.page_model import (
     gallery_title,
 )
 from reportgen.publish.templates import Templates
-from reportgen.workers import InlinePool, Pool
+from reportgen.workers import Pool, in_chunks
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 OVERLAY_SCRIPT = "explorer/slider.js"  # the report-wide control of the front and gallery pages
@@ -67,7 +66,6 @@ EXPLORER_STYLE_TEMPLATE = "_explorer.css"  # plain CSS: no Jinja or Liquid synta
 PAGE_STYLE = "explorer/page.css"
 PAGE_STYLE_TEMPLATES = ("_style.css", EXPLORER_STYLE_TEMPLATE)
 NAME_INDEX_CHUNK = 2000  # names per script of the filter's index: about 100 KB
-PAGES_PER_TASK = 32  # gallery and image pages a worker renders per task (the renderer travels)
 # From this many images a re-render renders its pages in worker processes even with nothing to
 # draw: 2,020 images' render --title took 7.0 s, not 8.1 s, on 2 cores (docs/performance.md).
 POOLED_IMAGES = 1000
@@ -290,30 +288,6 @@ def title_fill(with_slot: bytes, page: bytes) -> bytes | None:
         return None
     fill = page[len(parts[0]) : len(parts[0]) + longer // slots]
     return fill if fill.join(parts) == page else None
-
-
-def in_chunks(
-    pool: Pool | None,
-    task: Callable[[Any, list], int],
-    work: Iterable[tuple[Any, list]],
-    desc: str,
-    *,
-    total: int,
-    unit: str = "page",
-) -> None:
-    """``task(state, chunk)`` for each :data:`PAGES_PER_TASK` of ``pages`` of each ``(state,
-    pages)`` of ``work`` in ``pool`` (here without one), each returning how many pages
-    (``unit``, ``total`` in all) it wrote, behind one progress bar. ``work`` is pulled as the
-    pool takes tasks: a generator can prepare its next state while the workers run the last."""
-    chunks = (
-        (state, pages[start : start + PAGES_PER_TASK])
-        for state, pages in work
-        for start in range(0, len(pages), PAGES_PER_TASK)
-    )
-    counts = (pool or InlinePool()).imap(task, chunks)
-    done = (page for count in counts for page in range(count))
-    for _ in track(done, total=total, desc=desc, unit=unit):
-        pass
 
 
 def _render_pages(renderer: _FlavourPages, pages: Sequence[tuple[str, str, Any, str, str]]) -> int:
