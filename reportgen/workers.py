@@ -11,6 +11,7 @@ the workers fill the gaps; on a GPU machine they use the cores the model leaves 
 
 from __future__ import annotations
 
+import functools
 import gc
 import multiprocessing
 import os
@@ -18,6 +19,7 @@ import pickle
 import select
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -31,7 +33,7 @@ WORKER_NICENESS = 10
 DRAIN = object()  # an item of Pool.imap: finish every task so far before taking more items
 SINGLE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 NEW_OBJECTS_PER_COLLECTION = 10_000  # CPython's 700 suits small programs
-PAGES_PER_TASK = 32  # gallery and image pages a worker renders per task (the renderer travels)
+PAGES_PER_TASK = 32  # gallery and image pages a worker renders per task
 
 
 def collect_less_often() -> None:
@@ -75,6 +77,39 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
+class Shared:
+    """State that many tasks of a pool take (a page renderer with its report): ``value``."""
+
+    def __init__(self, value: Any):
+        self._value = value
+
+    @property
+    def value(self) -> Any:
+        return self._value
+
+
+_SHIPPED: dict[str, Any] = {}  # in a worker process: the values of Shipped states, by token
+SHIPPED_KEPT = 8  # a worker keeps this many; a task of an older one unpickles it again
+
+
+class Shipped(Shared):
+    """Shared state for tasks run in other processes: pickled once here, unpickled once in each
+    worker that runs them, which keeps it by a random token. Pickled with every task instead,
+    the page renderers cost a 2,000-image rebuild 0.4 s here and more in the workers."""
+
+    def __init__(self, value: Any):
+        self.token = uuid.uuid4().hex
+        self.payload = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+
+    @property
+    def value(self) -> Any:
+        if self.token not in _SHIPPED:
+            while len(_SHIPPED) >= SHIPPED_KEPT:
+                del _SHIPPED[next(iter(_SHIPPED))]
+            _SHIPPED[self.token] = pickle.loads(self.payload)
+        return _SHIPPED[self.token]
+
+
 class Pool:
     """Runs functions somewhere else; subclasses say where (:meth:`submit`)."""
 
@@ -82,6 +117,10 @@ class Pool:
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Future:
         raise NotImplementedError
+
+    def share(self, value: Any) -> Shared:
+        """``value`` for many tasks of this pool, which take ``.value`` of what this returns."""
+        return Shipped(value)
 
     def imap(self, function: Callable[..., Any], items: Iterable[Any]) -> Iterator[Any]:
         """``function(*args)`` for each ``args`` of ``items``, results in the order of
@@ -120,6 +159,9 @@ class Pool:
 
 class InlinePool(Pool):
     """Runs every task at once in the calling thread: the serial reference."""
+
+    def share(self, value: Any) -> Shared:
+        return Shared(value)
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Future:
         future: Future = Future()
@@ -242,13 +284,21 @@ def in_chunks(
     """``task(state, chunk)`` for each :data:`PAGES_PER_TASK` of ``pages`` of each ``(state,
     pages)`` of ``work`` in ``pool`` (here without one), each returning how many pages
     (``unit``, ``total`` in all) it wrote, behind one progress bar. ``work`` is pulled as the
-    pool takes tasks: a generator can prepare its next state while the workers run the last."""
+    pool takes tasks: a generator can prepare its next state while the workers run the last.
+    Each state travels to a worker once (:meth:`Pool.share`), not with every chunk."""
+    pool = pool or InlinePool()
     chunks = (
-        (state, pages[start : start + PAGES_PER_TASK])
+        (shared, pages[start : start + PAGES_PER_TASK])
         for state, pages in work
+        for shared in [pool.share(state)]
         for start in range(0, len(pages), PAGES_PER_TASK)
     )
-    counts = (pool or InlinePool()).imap(task, chunks)
+    counts = pool.imap(functools.partial(_with_shared, task), chunks)
     done = (page for count in counts for page in range(count))
     for _ in track(done, total=total, desc=desc, unit=unit):
         pass
+
+
+def _with_shared(task: Callable[[Any, list], int], shared: Shared, chunk: list) -> int:
+    """``task`` on the value of ``shared``, as a worker's task."""
+    return task(shared.value, chunk)

@@ -22,8 +22,10 @@ from reportgen.results import AnalysisParams
 from reportgen.workers import (
     DRAIN,
     NEW_OBJECTS_PER_COLLECTION,
+    PAGES_PER_TASK,
     InlinePool,
     ProcessPool,
+    in_chunks,
     open_pool,
 )
 
@@ -115,6 +117,51 @@ def test_the_command_tunes_the_collector_and_freezes_every_object_at_the_end(tmp
     )
     assert done.stdout.split() == [str(NEW_OBJECTS_PER_COLLECTION), "True", "2"]
     assert done.stderr.startswith("reportgen: error:") and "Traceback" not in done.stderr
+
+
+UNPICKLED = 0  # in each process: how many CountedStates were unpickled there
+
+
+class CountedState:
+    """A chunk's state that counts its unpickling in the process that unpickles it."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def __reduce__(self):
+        return _unpickle_counted, (self.log,)
+
+
+def _unpickle_counted(log):
+    global UNPICKLED
+    UNPICKLED += 1
+    return CountedState(log)
+
+
+def log_chunk(state, chunk):
+    with open(state.log, "a") as log:
+        log.write(f"{os.getpid()} {UNPICKLED} {len(chunk)}\n")
+    return len(chunk)
+
+
+def test_a_chunks_state_is_unpickled_once_in_each_worker_not_with_every_chunk(tmp_path):
+    states = [CountedState(tmp_path / "log-a"), CountedState(tmp_path / "log-b")]
+    pages = list(range(10 * PAGES_PER_TASK))
+    with ProcessPool(2) as pool:
+        in_chunks(pool, log_chunk, [(state, pages) for state in states], "test", total=640)
+    for log, states_before in (("log-a", 0), ("log-b", 1)):
+        lines = [line.split() for line in (tmp_path / log).read_text().splitlines()]
+        assert sum(int(pages) for _, _, pages in lines) == len(pages)
+        # each worker unpickled this state once (and the one before it at most once)
+        assert {int(count) for _, count, _ in lines} <= {1, states_before + 1}
+
+
+def test_inline_chunks_take_the_state_itself():
+    state, seen = object(), []
+    in_chunks(
+        None, lambda got, chunk: seen.append(got) or len(chunk), [(state, [1] * 40)], "t", total=40
+    )
+    assert seen == [state, state]
 
 
 def test_workers_option_is_checked():
