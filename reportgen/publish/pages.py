@@ -145,8 +145,9 @@ class _FlavourPages:
         # With the packaged templates, gallery and image pages are cached with TITLE_SLOT for
         # the title (a user's templates might use it in ways title_fill cannot follow).
         self.slotted = cache is not None and templates.user_dir is None
-        self._header = replace(ctx.header(), title=TITLE_SLOT.decode()) if self.slotted else None
-        self._header_digest = _digest(self._header or ctx.header())
+        self.header = ctx.header()  # what the other pages say of the report (made once)
+        self._header = replace(self.header, title=TITLE_SLOT.decode()) if self.slotted else None
+        self._header_digest = _digest(self._header or self.header)
         self._shared: dict[tuple[str, bool], dict[str, Any]] = {}
         self._fills: dict[str, bytes | None] = {}  # title_fill's answer for each kind of page
 
@@ -159,7 +160,7 @@ class _FlavourPages:
         report's title)."""
         if (kind, slotted) not in self._shared:
             layout, ctx = self.layout, self.ctx
-            header = self._header if slotted else ctx.header()
+            header = self._header if slotted else self.header
             variables = {
                 "report": ctx if kind == "report" else header,
                 "kind": kind,
@@ -205,7 +206,7 @@ class _FlavourPages:
     def render(self, kind: str, name: str, page: Any, title: str, digest: str = "") -> Path:
         """Write one page (from the cache when the same page was rendered before)."""
         path = self.report_dir / self.layout.page_path(self.ctx, kind, name)
-        permalink = self.layout.permalink(self.ctx.header(), kind, name)
+        permalink = self.layout.permalink(self.header, kind, name)
         key = None
         if self.cache is not None:
             # Everything the page is made of: itself, what it says of its report, the settings
