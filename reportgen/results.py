@@ -242,9 +242,12 @@ def write_results(
     figure_files: dict[str, str] | None = None,
     faithfulness: dict[str, Any] | None = None,
 ) -> None:
-    """Write the results table and results.json of a store; ``figure_files`` maps image ids to
-    their figures, relative to the report folder (a bare store has none)."""
-    table.write(root / table.TABLE_FILE, (image.to_row() for image in images), figure_files)
+    """Write the results table (unless it already holds these rows: :func:`table.holds`) and
+    results.json of a store; ``figure_files`` maps image ids to their figures, relative to the
+    report folder (a bare store has none)."""
+    path = root / table.TABLE_FILE
+    if not table.holds(path, (image.to_row() for image in images), figure_files):
+        table.write(path, (image.to_row() for image in images), figure_files)
     summary = {
         "format": RESULTS_FORMAT,
         "table": table.TABLE_FILE,

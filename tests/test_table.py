@@ -98,3 +98,26 @@ def test_a_table_written_before_the_artifact_score_reads_it_as_null(report, tmp_
     rows = list(table.rows(table.read(older)))
     assert [row["artifact_score"] for row in rows] == [None] * len(scores)
     assert {ImageSummary.from_row(row).artifact_score for row in rows} == {None}
+
+
+@pytest.mark.parametrize("row_group", [512, 4])
+def test_holds_only_the_very_rows_in_the_current_schema(report, tmp_path, monkeypatch, row_group):
+    monkeypatch.setattr(table, "ROW_GROUP", row_group)  # 4: two row groups of 6 rows
+    path = report / "data/results.parquet"
+    stored = pq.read_table(path).to_pylist()
+    figures = {row["id"]: row["figure_file"].removeprefix("../") for row in stored}
+    rows = [image.to_row() for image in Analysis.load(report / "data").images]
+    assert table.holds(path, rows, figures)
+    assert table.holds(path, iter(rows), figures)  # a stream, read a row group at a time
+    changed = [*rows[:-1], dict(rows[-1], entropy=rows[-1]["entropy"] + 1e-12)]
+    assert not table.holds(path, changed, figures)
+    assert not table.holds(path, rows[:-1], figures)
+    assert not table.holds(path, [*rows, rows[0]], figures)
+    assert not table.holds(path, rows[::-1], figures)
+    assert not table.holds(path, rows, {})  # a bare store's table has no figures
+    older = tmp_path / "older.parquet"
+    pq.write_table(pq.read_table(path).drop(["artifact_score"]), older)
+    assert not table.holds(older, rows, figures)
+    assert not table.holds(tmp_path / "missing.parquet", rows, figures)
+    (tmp_path / "broken.parquet").write_bytes(b"not a table")
+    assert not table.holds(tmp_path / "broken.parquet", rows, figures)

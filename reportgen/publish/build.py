@@ -257,9 +257,10 @@ def rerender(
 
     Figures, thumbnails and sprites are drawn only when the style changed or they are missing (a
     report that grows past the gallery threshold, or one from before galleries), in ``workers``
-    processes (None: one per core; 0: here); pages, charts, the results table and the manifest
-    are always rewritten, in the current format. The report is replaced atomically, and the
-    site index updated when it sits in a site.
+    processes (None: one per core; 0: here); pages, charts and the manifest are always
+    rewritten, in the current format, and the results table unless it is already the one the
+    current format writes. The report is replaced atomically, and the site index updated when it
+    sits in a site.
     """
     report_dir = Path(report_dir)
     site_dir = staging.site_of(report_dir)

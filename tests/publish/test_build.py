@@ -8,6 +8,7 @@ import signal
 import sys
 from dataclasses import replace
 
+import pyarrow.parquet as pq
 import pytest
 from conftest import site_files, stop_build_half_way, write_images
 from PIL import Image
@@ -258,6 +259,8 @@ def test_rerender_with_overridden_template_and_style(
     assert (report / "index.html").read_text() == "<p>custom Tiny &lt;b&gt;report&lt;/b&gt;</p>\n"
     assert len(list((report / "figures").glob("*.png"))) == 6
     assert not list((report / "figures").glob("*.webp"))
+    table_rows = pq.read_table(report / "data/results.parquet").to_pylist()  # written again
+    assert [row["figure_file"][-4:] for row in table_rows] == [".png"] * 6
 
 
 def test_hostile_file_names_are_inert_in_every_flavour(

@@ -82,7 +82,9 @@ def test_render_with_another_title_gives_the_files_of_a_cold_build(
     folder = write_images(tmp_path / "images", 5)
     execution = Execution(device="cpu", cache_dir=tmp_path / "cache")
     report = api.build(folder, tmp_path / "site", analysis_params, options, execution)
+    table = (report / "data/results.parquet").stat().st_ino
     rerender(report, title="Another <i>title</i>", cache_dir=tmp_path / "cache", workers=2)
+    assert (report / "data/results.parquet").stat().st_ino == table  # the same rows: kept
     retitled = options.changed(title="Another <i>title</i>")
     fresh = Execution(device="cpu", cache_dir=tmp_path / "fresh-cache")
     cold = api.build(folder, tmp_path / "cold-site", analysis_params, retitled, fresh)
