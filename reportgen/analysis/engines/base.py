@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,11 @@ from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import ExtractOptions, PreparedBatch, RawRecord, finish, prepare
 from reportgen.analysis.model import LoadedModel, ModelRef, load_processor
 from reportgen.analysis.sources.base import Item, ItemTag, Source
+from reportgen.analysis.summaries import summarise, summary_facts, summary_from_facts
 from reportgen.errors import ReportgenError
 from reportgen.methods import spread
-from reportgen.record import ImageRecord, ModelSummary, Prediction, SkippedFile
+from reportgen.record import ImageRecord, ModelSummary, SkippedFile
 from reportgen.results import ImageSummary
-from reportgen.slugs import image_id
 from reportgen.workers import Pool
 
 
@@ -60,7 +60,7 @@ class Job:
 
     def summary_key(self, key: str) -> str:
         """The cache key of the summary facts of the record under ``key``."""
-        code = store.source_fingerprint("methods.spread", "record", "analysis.engines.base")
+        code = store.source_fingerprint("methods.spread", "record", "analysis.summaries")
         return store.content_key({"record": key, "spread": self.spread_by, "code": code})
 
     def cache(self) -> store.ContentCache | None:
@@ -150,52 +150,6 @@ def intake_batch(items: Sequence[Item], job: Job, pin: bool = False) -> Intake:
     if misses:
         prepared = prepare([miss.image for miss in misses], load_processor(job.model), pin)
     return Intake(found, [(miss.tag, miss.key) for miss in misses], prepared)
-
-
-def summarise(tag: ItemTag, record: ImageRecord, spec: spread.SpreadSpec) -> ImageSummary:
-    entropy, layer_entropies = spread.record_entropies(record, spec)
-    return ImageSummary(
-        index=tag.index,
-        id=image_id(tag.index, tag.name),
-        name=tag.name,
-        label=tag.label,
-        source_id=tag.source_id,
-        sha256=record.sha256,
-        size_bytes=record.size_bytes,
-        original_size=tuple(record.original_size),
-        entropy=entropy,
-        layer_entropies=layer_entropies,
-        predictions=tuple(record.predictions),
-        artifact_counts=tuple(int(count) for count in record.artifact_mask.sum(axis=(1, 2))),
-        artifact_score=record.artifact_score,
-    )
-
-
-def summary_facts(summary: ImageSummary) -> dict[str, Any]:
-    """What a summary owes to the record alone (not to its place in the source): cached."""
-    data = asdict(summary)
-    for key in ("index", "id", "name", "level", "label", "source_id", "correct"):
-        data.pop(key)
-    data["predictions"] = [[p.label, p.probability] for p in summary.predictions]
-    return data
-
-
-def summary_from_facts(tag: ItemTag, facts: dict[str, Any]) -> ImageSummary:
-    return ImageSummary(
-        index=tag.index,
-        id=image_id(tag.index, tag.name),
-        name=tag.name,
-        label=tag.label,
-        source_id=tag.source_id,
-        sha256=facts["sha256"],
-        size_bytes=facts["size_bytes"],
-        original_size=tuple(facts["original_size"]),
-        entropy=facts["entropy"],
-        layer_entropies=tuple(facts["layer_entropies"]),
-        predictions=tuple(Prediction(label, p) for label, p in facts["predictions"]),
-        artifact_counts=tuple(facts["artifact_counts"]),
-        artifact_score=facts.get("artifact_score"),
-    )
 
 
 def deliver(item: Hit | Made | SkippedFile, job: Job) -> Stored | SkippedFile:
