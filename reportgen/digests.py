@@ -2,13 +2,17 @@
 
 A build links most of a report from the cache or from the version before; a file's inode, size
 and time tell it apart without reading it, so each digest is computed once per process and, with
-a cache, once across runs.
+a cache, once across runs. The input images of a rebuild are told apart the same way, with the
+time of their last change besides (:func:`input_identity`): an unchanged image finds its cached
+result without being read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from pathlib import Path
 
 from reportgen.store import ContentCache, content_key
@@ -24,10 +28,12 @@ def sha256_of(path: Path) -> str:
 
 
 FileIdentity = tuple[int, int, int, int]  # device, inode, size, mtime in ns
-_FILE_HASHES: dict[FileIdentity, str] = {}
+InputIdentity = tuple[int, int, int, int, int]  # device, inode, size, mtime and ctime in ns
+_FILE_HASHES: dict[FileIdentity | InputIdentity, str] = {}
 # The digests kept in a process, oldest forgotten first: a build of 100,000 images touches about
 # a million files, and a long notebook session must not keep every digest it ever saw (~200 B).
 _FILE_HASHES_KEPT = 1 << 20
+_REMEMBERING = threading.Lock()
 
 
 def file_identity(info: os.stat_result) -> FileIdentity:
@@ -43,10 +49,11 @@ def remember_sha256(info: os.stat_result, digest: str) -> None:
     _remember(file_identity(info), digest)
 
 
-def _remember(identity: FileIdentity, digest: str) -> None:
-    if len(_FILE_HASHES) >= _FILE_HASHES_KEPT:
-        del _FILE_HASHES[next(iter(_FILE_HASHES))]
-    _FILE_HASHES[identity] = digest
+def _remember(identity: FileIdentity | InputIdentity, digest: str) -> None:
+    with _REMEMBERING:  # intake threads and the scout remember at once
+        if len(_FILE_HASHES) >= _FILE_HASHES_KEPT:
+            del _FILE_HASHES[next(iter(_FILE_HASHES))]
+        _FILE_HASHES[identity] = digest
 
 
 def file_sha256(path: Path | str, cache: ContentCache | None = None) -> str:
@@ -66,3 +73,47 @@ def file_sha256(path: Path | str, cache: ContentCache | None = None) -> str:
             cache.put_json("hashes", memo_key, {"path": str(path), "sha256": digest})
     _remember(identity, digest)
     return digest
+
+
+# An input's digest is remembered only once its last change is this old: a second change within
+# the same tick of the file system's clock would leave all of its times as they were.
+SETTLED_NS = 2 * 10**9
+
+
+def input_identity(path: str) -> InputIdentity | None:
+    """What tells an input image's content apart without reading it: its inode, size and the
+    times of its last write and last change (the ctime, which no tool sets back: a file rewritten
+    in place and given its old mtime still differs). None for a file changed in the last
+    :data:`SETTLED_NS`, or one that cannot be looked at (reading it says why): it is read."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    if time.time_ns() - info.st_ctime_ns < SETTLED_NS:
+        return None
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def remembers_input(identity: InputIdentity, cache: ContentCache) -> bool:
+    """Whether the sha256 of the input file ``identity`` describes is remembered (a look,
+    without reading it)."""
+    key = content_key({"input": identity})
+    return identity in _FILE_HASHES or cache.path("hashes", key, ".json").is_file()
+
+
+def remembered_input(identity: InputIdentity, cache: ContentCache) -> str | None:
+    """The sha256 remembered for the input file ``identity`` describes; None: read it."""
+    if identity in _FILE_HASHES:
+        return _FILE_HASHES[identity]
+    remembered = cache.get_json("hashes", content_key({"input": identity}))
+    if not remembered:
+        return None
+    _remember(identity, remembered["sha256"])
+    return remembered["sha256"]
+
+
+def remember_input(identity: InputIdentity, digest: str, cache: ContentCache) -> None:
+    """Remember the sha256 of the input file ``identity`` describes, read before its bytes."""
+    if _FILE_HASHES.get(identity) != digest:
+        cache.put_json("hashes", content_key({"input": identity}), {"sha256": digest})
+        _remember(identity, digest)

@@ -393,8 +393,8 @@ def as_stored(record: ImageRecord, keep_heads: bool = False) -> tuple[bytes, Ima
 class ContentCache:
     """Files keyed by content hashes, in namespaces: ``results`` (records, .npz), ``figures``
     (encoded figures), ``charts``, ``models`` (model summaries, .json; converted models are
-    folders beside them), ``hashes`` (file hashes); ``templates`` holds compiled templates.
-    :mod:`reportgen.cache` shows and prunes it."""
+    folders beside them), ``hashes`` (file hashes, the input images' by identity); ``templates``
+    holds compiled templates. :mod:`reportgen.cache` shows and prunes it."""
 
     def __init__(self, root: Path):
         self.root = Path(root)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -330,3 +331,36 @@ def test_atomic_write_makes_folders_replaces_links_and_leaves_no_temporary_file(
     store.atomic_write(path, b"<p>two</p>")
     assert path.read_bytes() == b"<p>two</p>" and published.read_text() == "<p>one</p>"
     assert sorted(p.name for p in path.parent.iterdir()) == ["page.html"]
+
+
+def test_an_input_files_digest_is_remembered_by_its_identity_once_it_has_settled(
+    tmp_path, monkeypatch
+):
+    import hashlib
+    import time
+
+    from reportgen import digests
+
+    monkeypatch.setattr(digests, "_FILE_HASHES", {})
+    cache = store.ContentCache(tmp_path / "cache")
+    path = tmp_path / "cat.png"
+    path.write_bytes(b"cat" * 10)
+    assert digests.input_identity(str(path)) is None  # just written: it is read
+    assert digests.input_identity(str(tmp_path / "gone.png")) is None
+    monkeypatch.setattr(digests, "SETTLED_NS", 0)
+    identity = digests.input_identity(str(path))
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert not digests.remembers_input(identity, cache)
+    assert digests.remembered_input(identity, cache) is None
+    digests.remember_input(identity, digest, cache)
+    monkeypatch.setattr(digests, "_FILE_HASHES", {})  # another process: from the cache
+    assert digests.remembers_input(identity, cache)
+    assert digests.remembered_input(identity, cache) == digest
+    # rewritten in place, same size, its old modification time put back: the change time differs
+    info = path.stat()
+    time.sleep(0.05)
+    path.write_bytes(b"dog" * 10)
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    changed = digests.input_identity(str(path))
+    assert changed[:4] == identity[:4] and changed != identity
+    assert digests.remembered_input(changed, cache) is None

@@ -1,5 +1,6 @@
 """What every engine shares (engines.base), without a model."""
 
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -105,3 +106,85 @@ def test_the_scout_loads_the_processor_at_a_miss_and_leaves_failures_to_the_inta
 
     monkeypatch.setattr(local, "load_processor", failing)
     local._load_at_first_miss(*_scouting(tmp_path / "c", []), threading.Event())  # no raise
+
+
+def _files_job(tmp_path, monkeypatch, count=5):
+    """Items of ``count`` settled PNG files whose reads are counted, and a job with a cache."""
+    import hashlib
+
+    from conftest import write_images
+
+    from reportgen import digests, store
+    from reportgen.analysis.sources.base import FileReader, Item
+
+    monkeypatch.setattr(digests, "_FILE_HASHES", {})
+    monkeypatch.setattr(digests, "SETTLED_NS", 0)
+    folder, reads = write_images(tmp_path / "images", count), []
+
+    def read(path):
+        reads.append(os.path.basename(path))
+        with open(path, "rb") as stream:
+            return stream.read()
+
+    items = [
+        Item(i, f"img{i:02d}.png", FileReader(str(folder / f"img{i:02d}.png"), read))
+        for i in range(count)
+    ]
+    cache = store.ContentCache(tmp_path / "cache")
+    job = SimpleNamespace(
+        cache=lambda: cache, key=lambda sha256: "k" + sha256, summary_key=lambda key: "s" + key
+    )
+
+    def cache_record(index):
+        key = job.key(hashlib.sha256((folder / f"img{index:02d}.png").read_bytes()).hexdigest())
+        cache.put("results", key, ".npz", b"record")
+        cache.put_json("summaries", job.summary_key(key), {"entropy": index})
+
+    return items, job, reads, cache_record
+
+
+def test_a_cached_file_is_read_once_then_known_unread_until_it_changes(tmp_path, monkeypatch):
+    from reportgen import digests
+    from reportgen.analysis.engines.base import Miss, intake
+
+    items, job, reads, cache_record = _files_job(tmp_path, monkeypatch, count=1)
+    cache_record(0)
+    first = intake(items[0], job)
+    assert isinstance(first, Hit) and first.facts == {"entropy": 0} and reads == ["img00.png"]
+    monkeypatch.setattr(digests, "_FILE_HASHES", {})  # a later build: from the cache
+    again = intake(items[0], job)
+    assert again == first and reads == ["img00.png"]  # not read again
+    from conftest import write_images
+
+    write_images(tmp_path / "images", 1, seed=3)  # rewritten: another image, not cached
+    changed = intake(items[0], job)
+    assert isinstance(changed, Miss) and changed.key != first.key
+    assert reads == ["img00.png", "img00.png"]
+
+
+def test_the_scout_reads_the_files_it_does_not_know_first(tmp_path, monkeypatch):
+    import threading
+
+    from reportgen import digests
+    from reportgen.analysis.engines import local
+
+    items, job, reads, cache_record = _files_job(tmp_path, monkeypatch)
+    source, go = SimpleNamespace(items=lambda: iter(items)), threading.Event()
+    for index in range(5):
+        cache_record(index)
+    assert not local._finds_a_miss(source, job, go)  # all read once, remembered
+    assert len(reads) == 5
+    reads.clear()
+    assert not local._finds_a_miss(source, job, go) and reads == []
+    monkeypatch.setattr(digests, "_FILE_HASHES", {})
+    from conftest import write_images
+
+    write_images(tmp_path / "new", 1, seed=5)
+    os.replace(tmp_path / "new/img00.png", tmp_path / "images/img01.png")  # a new file
+    assert local._finds_a_miss(source, job, go) and reads == ["img01.png"]  # read first
+    cache_record(1)
+    reads.clear()
+    assert not local._finds_a_miss(source, job, go) and reads == []  # remembered when read
+    known = digests.remembered_input(digests.input_identity(items[4].file), job.cache())
+    job.cache().path("results", job.key(known), ".npz").unlink()
+    assert local._finds_a_miss(source, job, go)  # a known file whose record is gone

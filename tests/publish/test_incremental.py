@@ -1,6 +1,7 @@
 """Incremental builds: a rebuild after adding images, or with another title, reuses what did not
 change (from the cache and the version before) and gives the very files a cold build gives."""
 
+import dataclasses
 import os
 import shutil
 
@@ -145,3 +146,29 @@ def test_a_failed_rebuild_leaves_the_site_and_its_files_as_they_were(
     assert not [path for path in site.rglob(".reportgen-staging-*")]
     shutil.rmtree(tmp_path / "cache")  # published files do not depend on the cache
     assert site_files(site) == before
+
+
+def test_a_rebuild_reads_only_the_new_images(tmp_path, analysis_params, options, monkeypatch):
+    """An unchanged image is known by its file's identity: its cached result is found unread.
+    (With per-image feature components: a per-report basis reads the files it is fitted on,
+    and here a new image is one of them, which changes every image's results.)"""
+    from reportgen import digests
+    from reportgen.analysis.sources import folder as folder_source
+
+    monkeypatch.setattr(digests, "SETTLED_NS", 0)  # the test's images are seconds old
+    read = []
+
+    def counted(path):
+        read.append(os.path.basename(path))
+        return reading(path)
+
+    reading = folder_source.read_file
+    monkeypatch.setattr(folder_source, "read_file", counted)
+    folder = write_images(tmp_path / "images", 5)
+    execution = Execution(device="cpu", cache_dir=tmp_path / "cache")
+    params = dataclasses.replace(analysis_params, pca="per-image")
+    api.build(folder, tmp_path / "site", params, options, execution)
+    grow(folder)
+    read.clear()
+    api.build(folder, tmp_path / "site", params, options, execution)
+    assert sorted(set(read)) == ["a-first.png", "zz-last.png"]

@@ -107,26 +107,38 @@ class Stored:
 
 def intake(item: Item, job: Job) -> Hit | Miss | SkippedFile:
     """Read and hash one item; a cache hit comes back with its record, anything unreadable
-    as skipped with the reason. A damaged cache entry counts as a miss."""
+    as skipped with the reason. A damaged cache entry counts as a miss. A file whose digest
+    the cache remembers (:meth:`Item.remembered_sha256`) is a hit without being read."""
+    cache = job.cache()
+    remembered = item.remembered_sha256(cache)
+    if remembered and (hit := _answer(item, job.key(remembered), job, cache)):
+        return hit
     try:
-        file = images.read(item)
+        file = item.hashed(cache)
     except images.ImageLoadError as error:
         return SkippedFile(item.name, str(error))
     key = job.key(file.sha256)
-    cache = job.cache()
-    cached = cache.existing("results", key, ".npz") if cache else None
-    if cached:
-        facts = cache.get_json("summaries", job.summary_key(key))
-        if facts is not None:
-            return Hit(item.tag, key, None, facts)
-        try:
-            return Hit(item.tag, key, store.read_record(cached, file.name))
-        except (OSError, ValueError, KeyError):
-            pass  # recomputed below
+    if file.sha256 != remembered and (hit := _answer(item, key, job, cache)):
+        return hit
     try:
         return Miss(item.tag, key, images.load(file))
     except images.ImageLoadError as error:
         return SkippedFile(file.name, str(error))
+
+
+def _answer(item: Item, key: str, job: Job, cache: store.ContentCache | None) -> Hit | None:
+    """The cache's answer for ``item``, whose record is under ``key``: by its cached summary, or
+    by its record; None without a cache, or when it has none (or a damaged one)."""
+    found = cache.existing("results", key, ".npz") if cache else None
+    if not found:
+        return None
+    facts = cache.get_json("summaries", job.summary_key(key))
+    if facts is not None:
+        return Hit(item.tag, key, None, facts)
+    try:
+        return Hit(item.tag, key, store.read_record(found, item.name))
+    except (OSError, ValueError, KeyError):
+        return None  # computed again
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """The local engine: one machine. Background threads read, decode and preprocess the next
 batches, the calling thread runs the model, and a process pool finishes, stores and draws each
 record (``--workers``), fed through a bounded queue. A scout thread looks ahead for the first
-image the cache lacks and starts loading the model's processor then (importing transformers
-takes seconds), while the cache hits before it are still being delivered."""
+image the cache lacks (new and changed files first) and starts loading the model's processor
+then (importing transformers takes seconds), while the cache hits are still being delivered."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from functools import partial
 from importlib import import_module
 from typing import Any
 
+from reportgen import digests
 from reportgen.analysis import images
 from reportgen.analysis.engines import base
 from reportgen.analysis.engines.base import (
@@ -82,21 +83,30 @@ def _load_at_first_miss(source: Source, job: Job, stop: threading.Event) -> None
 
 
 def _finds_a_miss(source: Source, job: Job, stop: threading.Event) -> bool:
-    """Whether some item's record is not cached, reading and hashing the items ahead of the
-    intake (so the hits before the first miss are read twice); False once ``stop`` is set."""
+    """Whether some item's record is not cached; False once ``stop`` is set. The files whose
+    digest the cache remembers (:func:`digests.remembers_input`) are looked up last; the other
+    items, new or changed files the likely misses, first, read and hashed ahead of the intake."""
     cache = job.cache()
     if cache is None:
         return True
+
+    def cached(digest: str | None) -> bool:
+        return digest is not None and cache.path("results", job.key(digest), ".npz").is_file()
+
+    remembered = []
     for item in source.items():
         if stop.is_set():
             return False
+        identity = digests.input_identity(item.file) if item.file else None
+        if identity and digests.remembers_input(identity, cache):
+            remembered.append(identity)
+            continue
         try:
-            key = job.key(images.read(item).sha256)
+            if not cached(item.hashed(cache).sha256):
+                return True
         except images.ImageLoadError:
             continue
-        if not cache.path("results", key, ".npz").is_file():
-            return True
-    return False
+    return not all(cached(digests.remembered_input(each, cache)) for each in remembered)
 
 
 def _deliveries(

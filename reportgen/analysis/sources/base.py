@@ -21,8 +21,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from reportgen import digests
+from reportgen.analysis import images
 from reportgen.analysis.images import ImageLoadError
 from reportgen.slugs import image_id
+from reportgen.store import ContentCache
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,26 @@ class Item:
     def read(self) -> bytes:
         return self.reader()
 
+    @property
+    def file(self) -> str | None:
+        """The file it reads, when its source reads files (a folder, a CSV list)."""
+        return self.reader.path if isinstance(self.reader, FileReader) else None
+
+    def remembered_sha256(self, cache: ContentCache | None) -> str | None:
+        """The sha256 of the unchanged file it reads, as ``cache`` remembers it by the file's
+        identity (:func:`reportgen.digests.input_identity`); None: read it."""
+        identity = digests.input_identity(self.file) if cache and self.file else None
+        return digests.remembered_input(identity, cache) if identity else None
+
+    def hashed(self, cache: ContentCache | None) -> images.ImageFile:
+        """Its bytes read and hashed (:func:`images.read`), or ImageLoadError; the digest of a
+        file is remembered in ``cache`` by the file's identity, taken before reading."""
+        identity = digests.input_identity(self.file) if cache and self.file else None
+        file = images.read(self)
+        if identity:
+            digests.remember_input(identity, file.sha256, cache)
+        return file
+
 
 @dataclass(frozen=True)
 class ItemTag:
@@ -58,6 +80,20 @@ class ItemTag:
     name: str
     label: str | None
     source_id: str
+
+
+@dataclass(frozen=True)
+class FileReader:
+    """The reader of an image file, through ``read(path)`` (which says how a missing or
+    unreadable file is met). The engines know by it that an item is a file, which a rebuild
+    tells unchanged by its identity (:func:`reportgen.digests.input_identity`) and does not read
+    again when its result is cached."""
+
+    path: str
+    read: Callable[[str], bytes]
+
+    def __call__(self) -> bytes:
+        return self.read(self.path)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from reportgen import digests
 from reportgen.analysis import images
-from reportgen.analysis.sources.base import Item, Source, Unusable, recorded_path
+from reportgen.analysis.sources.base import FileReader, Item, Source, Unusable, recorded_path
 from reportgen.errors import ReportgenError
 
 IMAGE_COLUMNS = ("file", "path", "image")
@@ -210,7 +210,8 @@ class CsvSource(Source):
             return Item(index, source_id, Unusable(f"no image path (line {line})"), text)
         if text == "":
             return Item(index, name, Unusable(f"empty label (line {line})"), None, source_id)
-        reader = functools.partial(read_listed, os.path.join(base, name), line)  # absolute: as is
+        read = functools.partial(read_listed, line=line)
+        reader = FileReader(os.path.join(base, name), read)  # an absolute path stays as it is
         return Item(index, name, reader, text, source_id)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from PIL import Image
 
 from reportgen.analysis import images
-from reportgen.analysis.sources.base import Item, Source, Unusable, recorded_path
+from reportgen.analysis.sources.base import FileReader, Item, Source, Unusable, recorded_path
 from reportgen.errors import ReportgenError
 
 TOP_LEVEL_SKIP = "not in a class folder (--labels-from-folders labels an image by its subfolder)"
@@ -61,7 +62,7 @@ def discover(folder: Path, recursive: bool = False) -> list[Path]:
     return found
 
 
-def read_file(path: Path) -> bytes:
+def read_file(path: str) -> bytes:
     """The bytes of one file, or ImageLoadError; a file that vanished since it was found is an
     error: the folder is changing, and a report of it would not match it."""
     try:
@@ -141,9 +142,10 @@ class FolderSource(Source):
         return len(self._paths)
 
     def items(self) -> Iterator[Item]:
+        root = str(self.folder.resolve())  # absolute: the workers may run elsewhere
         for index, path in enumerate(self._paths):
             name = path.relative_to(self.folder).as_posix()
-            reader = functools.partial(read_file, path.resolve())
+            reader = FileReader(os.path.join(root, name), read_file)
             if not self.labels_from_folders:
                 yield Item(index, name, reader)
             elif "/" in name:
