@@ -16,22 +16,19 @@ from reportgen.slugs import image_id
 
 
 def summarise(tag: ItemTag, record: ImageRecord, spec: spread.SpreadSpec) -> ImageSummary:
+    """The summary of ``record``, the image ``tag`` names."""
     entropy, layer_entropies = spread.record_entropies(record, spec)
-    return ImageSummary(
-        index=tag.index,
-        id=image_id(tag.index, tag.name),
-        name=tag.name,
-        label=tag.label,
-        source_id=tag.source_id,
-        sha256=record.sha256,
-        size_bytes=record.size_bytes,
-        original_size=tuple(record.original_size),
-        entropy=entropy,
-        layer_entropies=layer_entropies,
-        predictions=tuple(record.predictions),
-        artifact_counts=tuple(int(count) for count in record.artifact_mask.sum(axis=(1, 2))),
-        artifact_score=record.artifact_score,
-    )
+    facts = {
+        "sha256": record.sha256,
+        "size_bytes": record.size_bytes,
+        "original_size": record.original_size,
+        "entropy": entropy,
+        "layer_entropies": layer_entropies,
+        "predictions": [[p.label, p.probability] for p in record.predictions],
+        "artifact_counts": [int(count) for count in record.artifact_mask.sum(axis=(1, 2))],
+        "artifact_score": record.artifact_score,
+    }
+    return summary_from_facts(tag, facts)
 
 
 def summary_facts(summary: ImageSummary) -> dict[str, Any]:
@@ -44,6 +41,7 @@ def summary_facts(summary: ImageSummary) -> dict[str, Any]:
 
 
 def summary_from_facts(tag: ItemTag, facts: dict[str, Any]) -> ImageSummary:
+    """The summary of the image ``tag`` names, from its record's facts (cached or just made)."""
     return ImageSummary(
         index=tag.index,
         id=image_id(tag.index, tag.name),
