@@ -168,11 +168,8 @@ class ReportBuild:
         current = earlier.published_manifest(target, self.replace)
         if current:
             remember_hashes(target, current.files)  # what the new version links of it
-        if (
-            current
-            and not self.replace
-            and current.fingerprint == fingerprint(analysis, self.options)
-        ):
+        digest = fingerprint(analysis, self.options)
+        if current and not self.replace and current.fingerprint == digest:
             say(
                 f"{target} is unchanged (version {current.version}): same inputs, model, "
                 "results and options, so nothing was published; `reportgen render` refreshes "
@@ -189,6 +186,7 @@ class ReportBuild:
             self.cache,
             version,
             pool or InlinePool(),
+            digest,
         )
         render(job)
         if self.max_site_size is not None:

@@ -47,6 +47,7 @@ class RenderJob:
     cache: store.ContentCache | None
     version: ReportVersion
     pool: Pool  # where the charts and the thumbnail are drawn
+    fingerprint: str | None = None  # the report's (:func:`fingerprint`), when known already
 
 
 def render(job: RenderJob) -> None:
@@ -123,7 +124,7 @@ def _write_manifest(job: RenderJob) -> None:
         version=version.number,
         archived=version.archived,
         history=tuple(VersionLink(entry.number, entry.folder) for entry in version.history),
-        fingerprint=fingerprint(job.analysis, job.options),
+        fingerprint=job.fingerprint or fingerprint(job.analysis, job.options),
     ).write(job.report)
 
 
