@@ -96,6 +96,7 @@ class ReportBuild:
         self.spread_spec = spread_spec
         self._staging = staging.Staging(self.site_dir)
         self._early_versions: Future[earlier.StagedVersions] | None = None
+        self._stop = earlier.StopFile(self._staging.root / "stop")  # of the early staging
         self.report = self._staging.report
         (self.report / FIGURES_DIR).mkdir()
         self.data_dir = self.report / DATA_DIR
@@ -157,7 +158,9 @@ class ReportBuild:
         if self.cache:
             pool.submit(pages.compile_templates, self.templates)
         if self.published.exists():
-            stage = partial(earlier.stage, replace=self.replace, keep=self.keep_versions)
+            stage = partial(
+                earlier.stage, replace=self.replace, keep=self.keep_versions, stop=self._stop
+            )
             self._early_versions = pool.submit(
                 stage, self.published, self.report, self.templates, self.cache
             )
@@ -170,6 +173,8 @@ class ReportBuild:
             remember_hashes(target, current.files)  # what the new version links of it
         digest = fingerprint(analysis, self.options)
         if current and not self.replace and current.fingerprint == digest:
+            if self._early_versions is not None:
+                self._stop.request()  # not waited for: nothing is published
             say(
                 f"{target} is unchanged (version {current.version}): same inputs, model, "
                 "results and options, so nothing was published; `reportgen render` refreshes "

@@ -6,13 +6,17 @@ None of it depends on the new analysis, so a build stages them in a worker while
 runs (:func:`stage`, without the site's lock). Publishing, with the lock, takes what was
 staged only if the published report is still the one it was staged from
 (:func:`published_state`: another build or a re-render may have published in between), and
-stages them again otherwise.
+stages them again otherwise. A build that finds its report unchanged publishes nothing: it asks
+the staging to stop (:class:`StopFile`) rather than wait for it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reportgen import digests, store
 from reportgen.errors import ReportgenError
@@ -23,7 +27,7 @@ from reportgen.publish.options import ReportOptions
 from reportgen.publish.render_job import render_from_store
 from reportgen.publish.templates import Templates
 from reportgen.publish.versions import ReportVersion, VersionPlan
-from reportgen.workers import Pool
+from reportgen.workers import InlinePool, Pool
 
 PublishedState = tuple[tuple[str, str], ...]
 
@@ -34,6 +38,38 @@ class StagedVersions:
 
     source: PublishedState  # the published report it was staged from
     plan: VersionPlan
+
+
+class Stopped(Exception):
+    """Staging stopped on request: the build it was for publishes nothing."""
+
+
+@dataclass(frozen=True)
+class StopFile:
+    """Staging in a worker stops between its steps once the file ``path`` exists: a build whose
+    report turns out unchanged asks for it (:meth:`request`), rather than wait for the staging
+    it will delete. Picklable: the staging runs in a worker."""
+
+    path: Path
+
+    def request(self) -> None:
+        self.path.touch()
+
+    def check(self) -> None:
+        if self.path.exists():
+            raise Stopped
+
+
+class _StoppablePool(InlinePool):
+    """Runs each task here after :meth:`StopFile.check`: the archived version's pages and
+    explorer data, a chunk a task."""
+
+    def __init__(self, stop: StopFile):
+        self.stop = stop
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future:
+        self.stop.check()
+        return super().submit(function, *args)
 
 
 def published_state(target: Path) -> PublishedState:
@@ -69,10 +105,12 @@ def stage(
     replace: bool,
     keep: int | None,
     pool: Pool | None = None,
+    stop: StopFile | None = None,
 ) -> StagedVersions:
     """Stage in ``staged`` (a new report's staging folder) the earlier versions it keeps of the
     report published at ``target`` (``replace`` and ``keep`` as in :func:`versions.plan`);
-    ``pool`` renders the archived version's pages (None: here)."""
+    ``pool`` renders the archived version's pages (None: here). ``stop`` can end it early, by
+    :class:`Stopped`, between its steps (the versions' links, the pages' chunks)."""
     state = published_state(target)
     current = published_manifest(target, replace)
     if current:
@@ -86,9 +124,14 @@ def stage(
     )
     for entry in earlier:
         if entry.number in plan.kept:
+            if stop:
+                stop.check()
             staging.link_tree(target / entry.folder, staged / entry.folder)
     if current and plan.archived is not None:
         archived = staged / VERSIONS_DIR / str(plan.archived)
+        if stop:
+            stop.check()
+            pool = pool or _StoppablePool(stop)
         _archive(target, current, archived, templates, cache, pool)
     return StagedVersions(state, plan)
 

@@ -309,3 +309,54 @@ def test_the_build_says_what_happened_to_the_earlier_versions():
 def test_history_is_listed_newest_first():
     entries = [versions.VersionPlan(n, None, frozenset(), ()) for n in (2, 10, 1)]
     assert [entry.number for entry in versions.newest_first(entries)] == [10, 2, 1]
+
+
+def test_staging_stops_between_its_steps_once_asked(
+    inputs, tmp_path, analysis_params, report_options, execution
+):
+    """An unchanged rebuild asks its early staging (in a worker) to stop rather than wait for
+    what it deletes: before the versions' links, and between the archived version's tasks."""
+    from reportgen.publish.templates import Templates
+
+    out, inline = tmp_path / "site", replace(execution, workers=0)
+    build(inputs[0], out, analysis_params, report_options, execution=inline)
+    report, _ = build(inputs[1], out, analysis_params, report_options, execution=inline)
+    stop = earlier.StopFile(tmp_path / "stop")
+
+    def stage(into, **keywords):
+        earlier.stage(report, into, Templates(), None, replace=False, keep=None, **keywords)
+
+    stage(tmp_path / "whole", stop=stop)  # not asked: all of it
+    assert (tmp_path / "whole/versions/1/index.html").is_file()
+    assert (tmp_path / "whole/versions/2/data/manifest.json").is_file()
+    stop.request()
+    with pytest.raises(earlier.Stopped):
+        stage(tmp_path / "asked", stop=stop)
+    assert not (tmp_path / "asked").exists()
+
+    class StopAfter(earlier.StopFile):  # asked while the archived version's tasks run
+        def check(self):
+            self.path.write_text(self.path.read_text() + "x")
+            if len(self.path.read_text()) > 3:
+                raise earlier.Stopped
+
+    tasks = StopAfter(tmp_path / "tasks")
+    tasks.path.write_text("")
+    with pytest.raises(earlier.Stopped):
+        stage(tmp_path / "half", stop=tasks)
+    assert (tmp_path / "half/versions/1").is_dir()  # linked before it was asked
+    assert not (tmp_path / "half/versions/2/index.html").exists()  # its pages never written
+
+
+def test_an_unchanged_rebuild_asks_its_early_staging_to_stop(
+    inputs, tmp_path, analysis_params, report_options, execution, monkeypatch
+):
+    asked = []
+    monkeypatch.setattr(earlier.StopFile, "request", lambda stop: asked.append(stop))
+    out, inline = tmp_path / "site", replace(execution, workers=0)
+    build(inputs[0], out, analysis_params, report_options, execution=inline)
+    build(inputs[1], out, analysis_params, report_options, execution=inline)
+    assert asked == []  # a new version: its staging is used
+    _, said = build(inputs[1], out, analysis_params, report_options, execution=inline)
+    assert "is unchanged" in said and len(asked) == 1
+    assert not list(out.glob(f"{staging.STAGING_PREFIX}*"))
