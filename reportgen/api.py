@@ -104,18 +104,22 @@ def build(
         open_engine(execution, warm_up=(report.drawer.warm_up,)) as engine,
     ):
         report.start_early_work(engine.pool)
-        analysis = analyze_source(
-            source,
-            report.data_dir,
-            params,
-            execution,
-            say=say,
-            on_record=report.drawer,
-            created=report.created,
-            engine=engine,
-            earlier=report.published / DATA_DIR,
-        )
-        return report.publish(analysis, say, engine.pool)
+        try:
+            analysis = analyze_source(
+                source,
+                report.data_dir,
+                params,
+                execution,
+                say=say,
+                on_record=report.drawer,
+                created=report.created,
+                engine=engine,
+                earlier=report.published / DATA_DIR,
+            )
+            return report.publish(analysis, say, engine.pool)
+        except BaseException:
+            report.stop_early_work()  # before the engine's workers are waited for
+            raise
 
 
 def publish(

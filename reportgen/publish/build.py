@@ -165,6 +165,12 @@ class ReportBuild:
                 stage, self.published, self.report, self.templates, self.cache
             )
 
+    def stop_early_work(self) -> None:
+        """Ask the early staging to stop, not to be waited for: nothing it stages will be
+        published (the report is unchanged, or the build failed)."""
+        if self._early_versions is not None:
+            self._stop.request()
+
     def _publish(self, analysis: Analysis, say: Callable[[str], None], pool: Pool | None) -> Path:
         """:meth:`publish`, with the site's lock held."""
         target = self.published
@@ -173,8 +179,7 @@ class ReportBuild:
             remember_hashes(target, current.files)  # what the new version links of it
         digest = fingerprint(analysis, self.options)
         if current and not self.replace and current.fingerprint == digest:
-            if self._early_versions is not None:
-                self._stop.request()  # not waited for: nothing is published
+            self.stop_early_work()
             say(
                 f"{target} is unchanged (version {current.version}): same inputs, model, "
                 "results and options, so nothing was published; `reportgen render` refreshes "

@@ -6,8 +6,8 @@ None of it depends on the new analysis, so a build stages them in a worker while
 runs (:func:`stage`, without the site's lock). Publishing, with the lock, takes what was
 staged only if the published report is still the one it was staged from
 (:func:`published_state`: another build or a re-render may have published in between), and
-stages them again otherwise. A build that finds its report unchanged publishes nothing: it asks
-the staging to stop (:class:`StopFile`) rather than wait for it.
+stages them again otherwise. A build that finds its report unchanged, or fails, publishes
+nothing: it asks the staging to stop (:class:`StopFile`) rather than wait for it.
 """
 
 from __future__ import annotations

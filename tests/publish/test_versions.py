@@ -360,3 +360,22 @@ def test_an_unchanged_rebuild_asks_its_early_staging_to_stop(
     _, said = build(inputs[1], out, analysis_params, report_options, execution=inline)
     assert "is unchanged" in said and len(asked) == 1
     assert not list(out.glob(f"{staging.STAGING_PREFIX}*"))
+
+
+def test_a_failed_analysis_asks_the_early_staging_to_stop(
+    inputs, tmp_path, analysis_params, report_options, execution, monkeypatch
+):
+    asked = []
+    out = tmp_path / "site"
+    build(inputs[0], out, analysis_params, report_options, execution=execution)
+    before = site_files(out)
+    monkeypatch.setattr(earlier.StopFile, "request", lambda stop: asked.append(stop))
+
+    def fails(*args, **kwargs):
+        raise ReportgenError("the folder changed while reportgen ran")
+
+    monkeypatch.setattr(api, "analyze_source", fails)
+    with pytest.raises(ReportgenError, match="folder changed"):
+        build(inputs[1], out, analysis_params, report_options, execution=execution)
+    assert len(asked) == 1 and site_files(out) == before
+    assert not list(out.glob(f"{staging.STAGING_PREFIX}*"))
