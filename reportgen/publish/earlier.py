@@ -12,6 +12,7 @@ nothing: it asks the staging to stop (:class:`StopFile`) rather than wait for it
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -53,7 +54,9 @@ class StopFile:
     path: Path
 
     def request(self) -> None:
-        self.path.touch()
+        """Ask; one that cannot be made (its folder gone) leaves the staging to finish."""
+        with contextlib.suppress(OSError):
+            self.path.touch()
 
     def check(self) -> None:
         if self.path.exists():
