@@ -154,8 +154,11 @@ def test_a_cached_file_is_read_once_then_known_unread_until_it_changes(tmp_path,
     monkeypatch.setattr(digests, "_FILE_HASHES", {})  # a later build: from the cache
     again = intake(items[0], job)
     assert again == first and reads == ["img00.png"]  # not read again
+    import time
+
     from conftest import write_images
 
+    time.sleep(0.05)  # a later tick of the file system's clock (SETTLED_NS waits 2 s for it)
     write_images(tmp_path / "images", 1, seed=3)  # rewritten: another image, not cached
     changed = intake(items[0], job)
     assert isinstance(changed, Miss) and changed.key != first.key
