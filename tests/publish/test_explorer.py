@@ -164,13 +164,21 @@ def browser_tab(browser, inside: str, javascript: bool = True) -> Iterator[Brows
     tab = BrowserTab(page, inside)
     page.on("console", lambda m: m.type == "error" and tab.errors.append(m.text))
     page.on("pageerror", lambda error: tab.errors.append(str(error)))
-    page.on("requestfailed", lambda request: tab.errors.append(f"failed: {request.url}"))
+    page.on("requestfailed", lambda request: _failed(tab, request))
     page.on("response", lambda r: r.status >= 400 and tab.errors.append(f"{r.status} {r.url}"))
     page.on("request", lambda request: tab.requests.append(request.url))
     try:
         yield tab
     finally:
         context.close()
+
+
+def _failed(tab: BrowserTab, request) -> None:
+    """A load that failed, unless the browser cut it short (``net::ERR_ABORTED``): a lazy
+    image still loading when the test follows a link away. A missing file fails otherwise
+    (a 404, or ``net::ERR_FILE_NOT_FOUND`` on disk)."""
+    if request.failure != "net::ERR_ABORTED":
+        tab.errors.append(f"failed: {request.url} ({request.failure})")
 
 
 @pytest.fixture
