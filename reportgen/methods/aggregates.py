@@ -28,9 +28,10 @@ class Aggregate(MapMethod):
     bullet = f"""\
 {{% call m.item() %}}
 {{{{ m.strong("Max, min and mean") }}}} take, for every patch, the largest, the smallest and the
-average attention over the {{{{ report.model.layers }}}} layer maps.{{% if report.relative_min %}}
-For the smallest, each layer map is first divided by its {PEAK_PERCENTILE:g}th percentile over the
-patches, so that each layer counts in units of its own peak: otherwise the flattest layers, which
+average attention over the {{{{ report.model.layers }}}} layer maps.
+{{% if report.relative_min %}}For the smallest, each layer map is first divided by its
+{PEAK_PERCENTILE:g}th percentile over the patches, so that each layer counts in units of its own
+peak: otherwise the flattest layers, which
 give every patch about the same share, would be the smallest almost everywhere and decide the
 map.{{% if report.min_from_rollout_start and report.rollout_start_layer %}} The smallest is taken
 over layers {{{{ report.rollout_start_layer + 1 }}}} to {{{{ report.model.layers }}}} only, the

@@ -41,7 +41,8 @@ connection (½ A + ½ I) and the rows are normalised; the matrices of layers {{ 
 {{ report.model.layers }} are multiplied, and the map is {% if pooled -%}
 the pooling head's probe attention (heads averaged) times the product: the probe's attention
 followed back through the layers.
-{%- else %}the {{ m.code("CLS") }} row of the product.{% endif %}
+{% else %}the {{ m.code("CLS") }} row of the product.
+{% endif %}
 {% if report.rollout_auto and start %}It starts after layer {{ start }}: chosen automatically,
 because in this model's first layers artifact patches take a large share of the
 {{ attended }} attention, and rollout would multiply those spikes through every later

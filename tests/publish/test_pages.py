@@ -867,6 +867,32 @@ def test_the_min_is_described_as_its_maps_files_make_it(tmp_path, maps_format, r
     assert (left_out in text) == (maps_format >= 6 and rollout_start_layer == 1)
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("pooling", ["cls", "attention pool"])
+@pytest.mark.parametrize(("relative_min", "rollout_auto"), [(True, True), (False, False)])
+def test_the_method_sentences_are_apart_in_every_variant(
+    tmp_path, flavour, pooling, relative_min, rollout_auto
+):
+    """Every conditional sentence of "How the maps are made" starts apart from the one before
+    (template tags that swallow the space had given "background.In each layer")."""
+    ctx = make_context(tmp_path)
+    ctx = dataclasses.replace(
+        ctx,
+        model=dataclasses.replace(ctx.model, pooling=pooling),
+        artifacts_mode="mask",
+        relative_min=relative_min,
+        rollout_auto=rollout_auto,
+        rollout_start_layer=1 if rollout_auto else 0,
+    )
+    [page] = pages.render_report(ctx, tmp_path, [flavour])
+    text = " ".join(html.unescape(page.read_text()).split())
+    section = text.split("How the maps are made", 1)[1]
+    assert "Artifact tokens." in section and "Attention rollout" in section
+    assert ("It starts after layer 1" in section) == rollout_auto
+    assert ("For the smallest" in section) == relative_min
+    assert not re.findall(r"[a-z)]\.[A-Z]\w*", section)
+
+
 def test_the_title_fill_is_what_stands_for_every_slot_or_none():
     slot = pages.TITLE_SLOT
     assert (
