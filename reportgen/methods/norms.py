@@ -98,6 +98,11 @@ high-norm population of {{ scored }}: a two-component Gaussian mixture fitted to
 log-norms, split where the two components are equally likely; 0 when the norms are not bimodal
 (the Bayesian information criterion prefers one component, or the components overlap:
 Ashman's D under 2).
+{% if report.artifact_images %}Here {{ report.artifact_images|number }} of the
+{{ report.n_images|number }} images score above 0; their scores are charted below, with the
+spread across the images.
+{% else %}Here every image scores 0, so no chart of the scores is drawn.
+{% endif %}
 {% endcall %}
 {% endif %}
 """

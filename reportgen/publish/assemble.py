@@ -117,6 +117,7 @@ def build_page_model(
         history=version.history,
         typical_per_level=options.gallery.typical_shown(len(analysis.images)),
         token_views=any(image.artifact_score is not None for image in analysis.images),
+        artifact_images=sum(bool(image.artifact_score) for image in analysis.images),
         relative_min=maps_format >= store.MIN_RELATIVE_FORMAT,
         min_from_rollout_start=maps_format >= store.MIN_KEPT_FORMAT,
         feature_basis=manifest.features,

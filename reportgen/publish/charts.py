@@ -104,9 +104,10 @@ def start_charts(analysis: Analysis, cache: store.ContentCache | None, pool: Poo
 
 def _artifact_scores(analysis: Analysis) -> tuple[dict, Callable[..., bytes], tuple] | None:
     """The images' artifact scores and each level's mean; None for an analysis made before the
-    token-norm view (or with a model that gives no hidden states)."""
+    token-norm view (or with a model that gives no hidden states), and where every score is 0 (a
+    histogram of one bar at 0; the method section says so)."""
     scored = [image for image in analysis.images if image.artifact_score is not None]
-    if not scored:
+    if not any(image.artifact_score for image in scored):
         return None
     scores = [image.artifact_score for image in scored]
     levels = [image.level for image in scored]

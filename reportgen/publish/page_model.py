@@ -184,6 +184,7 @@ class ReportContext:
     typical_per_level: int = 1  # figures in full per level (a level may have fewer images)
     classes: Classes | None = None  # the per-class section, when the images have labels
     token_views: bool = False  # the records have token norms and features (methods.norms)
+    artifact_images: int = 0  # images whose artifact score is above 0 (with token views)
     relative_min: bool = True  # min takes each layer relative to its peak (store, format 5 on)
     min_from_rollout_start: bool = True  # min leaves out rollout's left-out layers (format 6 on)
     feature_basis: FeatureBasisNote | None = None  # the report's feature basis (per-report)

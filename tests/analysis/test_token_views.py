@@ -6,10 +6,14 @@ import torch
 from conftest import tiny_model_dir
 from PIL import Image
 
+from reportgen import api
 from reportgen.analysis import model
+from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import extract
 from reportgen.analysis.images import LoadedImage
 from reportgen.methods import features, norms
+from reportgen.publish.options import ReportOptions
+from reportgen.results import AnalysisParams
 
 PLANTED = (5, 20, 42)  # patches given a huge position embedding
 
@@ -46,18 +50,23 @@ def wide_vit(tmp_path_factory):
     return model.resolve(str(tiny_model_dir(tmp_path_factory, "vit", image_size=64)))
 
 
+def with_planted_tokens(loaded: model.LoadedModel) -> model.LoadedModel:
+    """``loaded`` with the PLANTED patches' position embeddings made huge: high-norm tokens."""
+    with torch.no_grad():
+        embeddings = loaded.model.vit.embeddings.position_embeddings
+        for patch in PLANTED:  # position 0 is the CLS token's
+            embeddings[0, 1 + patch] = 40 * torch.nn.functional.normalize(
+                embeddings[0, 1 + patch], dim=0
+            )
+    return loaded
+
+
 def test_planted_high_norm_tokens_are_found_and_a_plain_model_scores_zero(wide_vit):
     plain = model.load(wide_vit, "cpu")
     records = list(extract(plain, [image(seed) for seed in range(3)]))
     assert [record.artifact_score for record in records] == [0.0, 0.0, 0.0]
 
-    planted = model.load(wide_vit, "cpu")
-    with torch.no_grad():
-        embeddings = planted.model.vit.embeddings.position_embeddings
-        for patch in PLANTED:  # position 0 is the CLS token's
-            embeddings[0, 1 + patch] = 40 * torch.nn.functional.normalize(
-                embeddings[0, 1 + patch], dim=0
-            )
+    planted = with_planted_tokens(model.load(wide_vit, "cpu"))
     for record in extract(planted, [image(seed) for seed in range(3)]):
         assert record.artifact_score == pytest.approx(len(PLANTED) / 64)
         found = norms.high_norm_tokens(record.maps["norms"][-1])
@@ -73,3 +82,32 @@ def test_planted_high_norm_tokens_are_found_and_a_plain_model_scores_zero(wide_v
         np.testing.assert_array_equal(
             both.artifact_mask, norm.artifact_mask | attention.artifact_mask
         )
+
+
+@pytest.mark.parametrize("plant", [False, True])
+def test_the_report_charts_artifact_scores_only_where_some_image_has_artifacts(
+    wide_vit, tmp_path, plant
+):
+    loaded = model.load(wide_vit, "cpu")
+    checkpoint = tmp_path / "model"
+    (with_planted_tokens(loaded) if plant else loaded).model.save_pretrained(checkpoint)
+    loaded.processor.save_pretrained(checkpoint)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for seed in range(3):
+        image(seed).image.save(folder / f"{seed}.png")
+    report = api.build(
+        folder,
+        tmp_path / "site",
+        AnalysisParams(model=str(checkpoint)),
+        ReportOptions(slug="norms", formats=("html",)),
+        Execution(device="cpu", workers=0, cache_dir=tmp_path / "cache"),
+    )
+    page = " ".join((report / "index.html").read_text().split())
+    chart = report / "charts" / "artifact-scores.svg"
+    if plant:
+        assert "Here 3 of the 3 images score above 0" in page and chart.is_file()
+        assert "charts/artifact-scores.svg" in page
+    else:
+        assert "Here every image scores 0, so no chart of the scores is drawn." in page
+        assert not chart.exists() and "artifact-scores" not in page

@@ -52,3 +52,17 @@ def test_the_faithfulness_chart_does_not_depend_on_the_order_of_the_stored_score
         parts, plot, args = charts._faithfulness(analysis)
         charted.append((parts["faithfulness"] == analysis.faithfulness, plot(*args)))
     assert charted[0] == charted[1] and charted[0][0]
+
+
+def test_artifact_scores_are_charted_only_where_some_image_scores_above_zero():
+    from types import SimpleNamespace
+
+    def analysis(*scores):
+        images = [SimpleNamespace(artifact_score=s, level=1 + i % 2) for i, s in enumerate(scores)]
+        return SimpleNamespace(images=images)
+
+    assert charts._artifact_scores(analysis(None, None)) is None  # made before token views
+    assert charts._artifact_scores(analysis(0.0, 0.0, 0.0)) is None  # one bar at 0
+    parts, plot, (scores, levels) = charts._artifact_scores(analysis(0.0, 0.25, None))
+    assert (scores, levels) == ([0.0, 0.25], [1, 2])
+    assert plot(scores, levels).startswith(b"<?xml")

@@ -893,6 +893,24 @@ def test_the_method_sentences_are_apart_in_every_variant(
     assert not re.findall(r"[a-z)]\.[A-Z]\w*", section)
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("artifact_images", [0, 3])
+def test_the_token_norms_bullet_says_how_many_images_have_artifacts(
+    tmp_path, flavour, artifact_images
+):
+    ctx = dataclasses.replace(
+        make_context(tmp_path), token_views=True, artifact_images=artifact_images
+    )
+    [page] = pages.render_report(ctx, tmp_path, [flavour])
+    text = " ".join(html.unescape(page.read_text()).split())
+    said = {
+        0: "Here every image scores 0, so no chart of the scores is drawn.",
+        3: "Here 3 of the 12 images score above 0; their scores are charted below",
+    }
+    assert said[artifact_images] in text
+    assert said[3 - artifact_images] not in text
+
+
 def test_the_title_fill_is_what_stands_for_every_slot_or_none():
     slot = pages.TITLE_SLOT
     assert (
