@@ -355,18 +355,27 @@ def entropy_scatter(
     return _render(draw, fmt)
 
 
+def correlation_range(values: np.ndarray) -> tuple[float, float]:
+    """The correlations' axis: from the tenth below the lowest value (with a margin) to 1, so
+    runs that agree closely (all above 0.9, say) spread over 20 bins instead of filling one."""
+    if not values.size:
+        return -1.0, 1.0
+    return max(-1.0, np.floor((float(values.min()) - 0.02) * 10) / 10), 1.0
+
+
 def correlation_histogram(correlations: Sequence[float], fmt: str = "svg") -> bytes:
     """How the per-image rank correlations of two runs' maps are distributed (NaN left out)."""
     from matplotlib.ticker import MaxNLocator
 
     values = np.asarray(correlations, dtype=np.float64)
     values = values[np.isfinite(values)]
+    axis = correlation_range(values)
 
     def draw(axes) -> None:
-        axes.hist(values, bins=20, range=(-1.0, 1.0), color=HISTOGRAM_COLOUR, edgecolor="white")
+        axes.hist(values, bins=20, range=axis, color=HISTOGRAM_COLOUR, edgecolor="white")
         if values.size:
             axes.axvline(float(np.median(values)), color="#333333", linestyle="--", linewidth=1)
-        axes.set_xlim(-1.0, 1.0)
+        axes.set_xlim(*axis)
         axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_xlabel("Spearman correlation of the two spread-by maps (dashed: median)")
         axes.set_ylabel("images")

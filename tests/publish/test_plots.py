@@ -35,6 +35,8 @@ CASES = {
         np.full((4, 12), 0.5), [1, 2, 3, 4], fmt
     ),
     "faithfulness": lambda fmt: plots.faithfulness_curves(CURVES, "target probability", fmt),
+    "correlations": lambda fmt: plots.correlation_histogram([0.93, 0.97, 0.99, np.nan], fmt),
+    "correlations, none": lambda fmt: plots.correlation_histogram([], fmt),
     "faithfulness, many maps": lambda fmt: plots.faithfulness_curves(
         MANY_CURVES, "CLS cosine similarity", fmt
     ),
@@ -124,3 +126,19 @@ def test_faithfulness_colours_are_distinct_and_never_random_grey():
 def test_bad_input_is_a_message(call):
     with pytest.raises(ReportgenError):
         call()
+
+
+@pytest.mark.parametrize(
+    ("correlations", "axis"),
+    [
+        ([0.93, 0.97, 0.99], (0.9, 1.0)),  # close agreement: zoomed in, 0.005 a bin
+        ([0.91, 1.0], (0.8, 1.0)),  # a margin below the lowest
+        ([-0.35, 0.5], (-0.4, 1.0)),
+        ([-1.0, 1.0], (-1.0, 1.0)),
+        ([], (-1.0, 1.0)),
+    ],
+)
+def test_the_correlation_axis_spreads_close_agreement_over_the_bins(correlations, axis):
+    low, high = plots.correlation_range(np.asarray(correlations, dtype=np.float64))
+    assert (low, high) == pytest.approx(axis)
+    assert all(low <= value <= high for value in correlations)
