@@ -94,18 +94,22 @@ def input_identity(path: str) -> InputIdentity | None:
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
+def _input_key(identity: InputIdentity) -> str:
+    """The cache key (``hashes``) of the sha256 of the input file ``identity`` describes."""
+    return content_key({"input": identity})
+
+
 def remembers_input(identity: InputIdentity, cache: ContentCache) -> bool:
     """Whether the sha256 of the input file ``identity`` describes is remembered (a look,
     without reading it)."""
-    key = content_key({"input": identity})
-    return identity in _FILE_HASHES or cache.path("hashes", key, ".json").is_file()
+    return identity in _FILE_HASHES or cache.path("hashes", _input_key(identity), ".json").is_file()
 
 
 def remembered_input(identity: InputIdentity, cache: ContentCache) -> str | None:
     """The sha256 remembered for the input file ``identity`` describes; None: read it."""
     if identity in _FILE_HASHES:
         return _FILE_HASHES[identity]
-    remembered = cache.get_json("hashes", content_key({"input": identity}))
+    remembered = cache.get_json("hashes", _input_key(identity))
     if not remembered:
         return None
     _remember(identity, remembered["sha256"])
@@ -115,5 +119,5 @@ def remembered_input(identity: InputIdentity, cache: ContentCache) -> str | None
 def remember_input(identity: InputIdentity, digest: str, cache: ContentCache) -> None:
     """Remember the sha256 of the input file ``identity`` describes, read before its bytes."""
     if _FILE_HASHES.get(identity) != digest:
-        cache.put_json("hashes", content_key({"input": identity}), {"sha256": digest})
+        cache.put_json("hashes", _input_key(identity), {"sha256": digest})
         _remember(identity, digest)

@@ -56,16 +56,21 @@ class Item:
         """The file it reads, when its source reads files (a folder, a CSV list)."""
         return self.reader.path if isinstance(self.reader, FileReader) else None
 
+    def _identity(self, cache: ContentCache | None) -> digests.InputIdentity | None:
+        """The identity of the file it reads (:func:`reportgen.digests.input_identity`), when
+        there is a cache to remember its digest by; else None."""
+        return digests.input_identity(self.file) if cache and self.file else None
+
     def remembered_sha256(self, cache: ContentCache | None) -> str | None:
         """The sha256 of the unchanged file it reads, as ``cache`` remembers it by the file's
-        identity (:func:`reportgen.digests.input_identity`); None: read it."""
-        identity = digests.input_identity(self.file) if cache and self.file else None
+        identity; None: read it."""
+        identity = self._identity(cache)
         return digests.remembered_input(identity, cache) if identity else None
 
     def hashed(self, cache: ContentCache | None) -> images.ImageFile:
         """Its bytes read and hashed (:func:`images.read`), or ImageLoadError; the digest of a
         file is remembered in ``cache`` by the file's identity, taken before reading."""
-        identity = digests.input_identity(self.file) if cache and self.file else None
+        identity = self._identity(cache)
         file = images.read(self)
         if identity:
             digests.remember_input(identity, file.sha256, cache)
