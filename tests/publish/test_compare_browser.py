@@ -150,6 +150,37 @@ def test_the_index_links_the_comparison_and_its_runs(served, tab):  # noqa: F811
     tab.assert_clean()
 
 
+# Where a line inside the first code of the runs table (the model, a long local path here)
+# breaks between two letters or digits: a word cut in two.
+_CUT_WORDS = """() => {
+  const text = document.querySelector("table code").firstChild, range = document.createRange();
+  const cuts = [];
+  let top = null;
+  for (let i = 0; i < text.length; i++) {
+    range.setStart(text, i);
+    range.setEnd(text, i + 1);
+    const now = range.getBoundingClientRect().top;
+    if (top !== null && now > top + 1 && /[A-Za-z0-9]{2}/.test(text.data.slice(i - 1, i + 1)))
+      cuts.push(text.data.slice(0, i));
+    top = now;
+  }
+  return cuts;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 400])
+def test_the_runs_table_keeps_its_words_whole_and_scrolls_sideways(served, tab, width):  # noqa: F811
+    tab.page.set_viewport_size({"width": width, "height": 900})
+    tab.goto(f"{served}comparisons/before-vs-after/index.html")
+    assert tab.page.evaluate(_CUT_WORDS) == []  # not "offli / ne:din / ov2-"
+    box = tab.page.locator(".table-scroll").first
+    assert box.evaluate("box => box.scrollWidth > box.clientWidth")  # 11 columns: it scrolls
+    root = "document.documentElement"
+    scrolled, shown = tab.page.evaluate(f"() => [{root}.scrollWidth, {root}.clientWidth]")
+    assert scrolled == shown  # the page itself does not scroll sideways
+    tab.assert_clean()
+
+
 @pytest.fixture(scope="module")
 def away(compared, tmp_path_factory):
     """The runs compared in the flavours published away from them, each built by its tool (the
