@@ -143,7 +143,10 @@ class ComparisonPage:
         return list(dict.fromkeys([*self.files(), *pictures, SORT_SCRIPT, *self.carried]))
 
 
-def _run_summary(run: Run, only: list[str], href: str | None) -> RunSummary:
+def _run_summary(
+    run: Run, only: list[str], href: str | None, listed: tuple[str, ...]
+) -> RunSummary:
+    """What the runs table says of ``run``; ``listed``: the parameters it shows."""
     params = run.analysis.params.parameters()
     model = run.analysis.model
     return RunSummary(
@@ -154,7 +157,7 @@ def _run_summary(run: Run, only: list[str], href: str | None) -> RunSummary:
         date=run.manifest.report["date"],
         version=run.manifest.version,
         n_images=len(run.analysis.images),
-        options=tuple((name, param_value(params[name])) for name in SUMMARY_PARAMETERS),
+        options=tuple((name, param_value(params.get(name))) for name in listed),
         only_here=tuple(only[:ONLY_IN_SHOWN]),
         n_only_here=len(only),
     )
@@ -237,18 +240,22 @@ def page_of(
     gallery_of = comparison_images.gallery_of_each(galleries)
     curves = comparison.layer_curves()
     labels = [run.label for run in comparison.runs]
+    differing = _differing(comparison.runs)
+    # the usual parameters, then any other that differs (the model has a row of its own)
+    others = (name for name in differing if name != "model")
+    listed = tuple(dict.fromkeys([*SUMMARY_PARAMETERS, *others]))
     return ComparisonPage(
         title=title,
         slug=slug,
         date=date,
         runs=tuple(
-            _run_summary(run, only, link)
+            _run_summary(run, only, link, listed)
             for run, only, link in zip(comparison.runs, comparison.only_in, run_links, strict=True)
         ),
         n_common=len(rows),
         grid=f"{comparison.grid[0]}x{comparison.grid[1]}",
         resampled=comparison.resampled,
-        differing=_differing(comparison.runs),
+        differing=differing,
         pairs=tuple(_pair_section(comparison, pair, folder) for pair in comparison.pairs),
         layers_chart=comparison_figures.write_new(
             folder, f"{CHARTS_DIR}/entropy-by-layer.svg", plots.run_layer_curves(curves, labels)

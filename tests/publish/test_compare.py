@@ -256,6 +256,20 @@ def test_three_runs_give_three_pairs_and_one_table(site):
     assert all(f"| [{name}](images/" in table for name in (f"img0{k}.png" for k in range(9)))
 
 
+def test_the_runs_table_has_a_column_per_run_and_a_row_per_parameter_that_differs(site):
+    site["d"] = site.get("d") or site["build"](site["images"], "d", discard_ratio=0.5)
+    folder = _compare(site, "a", "c", "d", slug="runs-table")
+    page = (folder / "README.md").read_text()
+    rows = page.split("## The runs", 1)[1].split("\n\n")[1].splitlines()
+    assert rows[0].startswith("| run | [a v1](") and "| [d v1](" in rows[0]
+    assert rows[1] == "| --- | --- | --- | --- |"
+    cells = {row.split(" | ")[0].lstrip("| "): row.split(" | ")[1:] for row in rows[2:]}
+    assert list(cells)[:5] == ["model", "grid", "date", "images", "only here"]
+    assert cells["<code>head&#95;fusion</code>"] == ["mean", "max", "mean |"]
+    assert cells["<code>discard&#95;ratio</code>"] == ["0.0", "0.0", "0.5 |"]  # not a usual one
+    assert "<code>artifacts&#95;by</code>" not in cells  # the same in every run: not listed
+
+
 def test_hostile_names_reach_the_pages_inert(site):
     folder = _compare(site, "a", "partial", slug="hostile")
     pages = [
