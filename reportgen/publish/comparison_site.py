@@ -224,7 +224,10 @@ def build(
             _archive(previous, target, stage.report, templates, pool)
         staging.publish(stage.report, target)
         index.update_after_publishing(target, site_dir, templates)
-    say(f"compared {len(runs)} runs; published {target} as version {version}")
+    if in_place:
+        say(f"re-rendered {target} ({', '.join(settings.formats)}) from its {len(runs)} runs")
+    else:
+        say(f"compared {len(runs)} runs; published {target} as version {version}")
     return target
 
 

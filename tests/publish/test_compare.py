@@ -439,10 +439,14 @@ def test_a_run_whose_explorer_fetches_its_maps_file_is_carried_with_it(site, tmp
     assert cli.main(["check-distill", str(folder / "distill")]) == 0
 
 
-def test_a_rebuild_is_byte_identical_and_re_render_and_verify_agree(site, tmp_path):
+def test_a_rebuild_is_byte_identical_and_re_render_and_verify_agree(site, tmp_path, capsys):
     folder = _compare(site, "a", "b", title="Patch <b>8</b> against 16", slug="again")
     before = {**file_hashes(folder), "manifest": (folder / "manifest.json").read_bytes()}
+    capsys.readouterr()
     assert cli.main(["render", str(folder)]) == 0
+    said = capsys.readouterr().err
+    assert f"re-rendered {folder} (html, jekyll, gfm) from its 2 runs" in said
+    assert "compared" not in said  # not the words of a new comparison
     after = {**file_hashes(folder), "manifest": (folder / "manifest.json").read_bytes()}
     assert after == before
     assert cli.main(["verify", str(site["root"])]) == 0
