@@ -191,6 +191,7 @@ def layer_entropy_plot(
         axes.set_xticks(layers)
         axes.set_xlabel("layer")
         axes.set_ylabel("mean entropy of the layer map")
+        axes.ticklabel_format(axis="y", useOffset=False)  # an offset would sit under the legend
         axes.grid(alpha=0.3)
         _legend_above(axes, n_levels)
 
@@ -399,6 +400,7 @@ def run_layer_curves(
         axes.ticklabel_format(axis="y", useOffset=False)
         axes.set_xlabel("layer")
         axes.set_ylabel("mean entropy of the layer map")
+        axes.ticklabel_format(axis="y", useOffset=False)  # an offset would sit under the legend
         axes.grid(alpha=0.3)
         axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", frameon=False)
 

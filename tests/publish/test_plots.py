@@ -1,6 +1,7 @@
 """The report's charts: valid, deterministic SVG and PNG, including degenerate inputs."""
 
 import io
+import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -74,6 +75,14 @@ def test_histogram_legend_names_levels():
 def test_one_level_has_no_focused_or_spread_suffix():
     svg = plots.layer_entropy_plot(LAYER_ENTROPIES[:3], [1, 1, 1])
     assert b"<!-- level 1 -->" in svg and b"(focused)" not in svg
+
+
+def test_layer_entropies_that_differ_in_the_sixth_digit_are_labelled_in_full():
+    """An offset ("1e-6+9.9996e-1") would be drawn above the axes, under the level legend."""
+    close = 0.99996 + np.array([[1e-6, 2e-6], [3e-6, 4e-6], [5e-6, 7e-6]])
+    texts = re.findall(rb"<!-- (.*?) -->", plots.layer_entropy_plot(close, [1, 2, 3]))
+    assert not [text for text in texts if b"e\xe2\x88\x92" in text]  # no "1e-6", no offset
+    assert any(text.startswith(b"0.99996") for text in texts)
 
 
 def test_line_colours_distinct_and_dark_enough():
