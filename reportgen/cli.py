@@ -4,7 +4,10 @@ one chosen, and turns errors and signals into one-line messages and exit statuse
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import gc
+import os
 import signal
 import sys
 import threading
@@ -57,12 +60,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 def console() -> int:
     """The ``reportgen`` command: :func:`main` in a process of its own, so the garbage collector
     can be tuned for the whole process. At the end every object is frozen, so the interpreter's
-    last collections on the way out skip them (1.3 s after a 2,000-image rebuild)."""
+    last collections on the way out skip them (1.3 s after a 2,000-image rebuild), and the
+    process ends without tearing the interpreter down (:func:`_end_now`)."""
     collect_less_often()
     try:
-        return main()
+        code = main()
     finally:
         gc.freeze()
+    return _end_now(code)
+
+
+def _end_now(code: int) -> int:
+    """End the process with ``code`` as the interpreter would, but without freeing every module
+    and object first (0.2-0.3 s once torch and transformers are loaded; the system takes the
+    memory back at once): the exit functions run (a local Ray stops, temporary folders go) and
+    the output is flushed. Returns ``code`` instead, for the usual exit, while a thread that is
+    not a daemon still runs: the interpreter would wait for it."""
+    others = [thread for thread in threading.enumerate() if thread is not threading.main_thread()]
+    if any(thread.is_alive() and not thread.daemon for thread in others):
+        return code
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream: nothing to say
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -104,19 +104,42 @@ def test_workers_collect_garbage_less_often_than_python_by_default(processes):
     assert list(processes.imap(collector_threshold, [()])) == [NEW_OBJECTS_PER_COLLECTION]
 
 
-def test_the_command_tunes_the_collector_and_freezes_every_object_at_the_end(tmp_path):
-    probe = (
-        "import gc, sys\n"
-        "from reportgen import cli\n"
-        "sys.argv = ['reportgen', 'verify', sys.argv[1]]\n"
-        "status = cli.console()\n"
-        "print(gc.get_threshold()[0], gc.get_freeze_count() > 1000, status)\n"
+def run_the_command(probe: str, folder: Path) -> subprocess.CompletedProcess:
+    """``probe``, a script that runs the ``reportgen`` command (``verify FOLDER``) in Python."""
+    setup = "import atexit, gc, sys, threading, time\nfrom reportgen import cli\n"
+    arguments = "sys.argv = ['reportgen', 'verify', sys.argv[1]]\n"
+    return subprocess.run(
+        [sys.executable, "-c", setup + arguments + probe, str(folder)],
+        capture_output=True,
+        text=True,
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe, str(tmp_path / "nowhere")], capture_output=True, text=True
+
+
+def test_the_command_tunes_the_collector_freezes_every_object_and_ends_without_teardown(
+    tmp_path,
+):
+    """The exit functions run and the output (a pipe: buffered) is flushed, then the process
+    ends with the command's status; nothing after the command runs."""
+    done = run_the_command(
+        "atexit.register(lambda: print(gc.get_threshold()[0], gc.get_freeze_count() > 1000))\n"
+        "cli.console()\n"
+        "print('after the command')\n",
+        tmp_path / "nowhere",
     )
-    assert done.stdout.split() == [str(NEW_OBJECTS_PER_COLLECTION), "True", "2"]
+    assert done.stdout.split() == [str(NEW_OBJECTS_PER_COLLECTION), "True"]
+    assert done.returncode == 2
     assert done.stderr.startswith("reportgen: error:") and "Traceback" not in done.stderr
+
+
+def test_the_command_returns_its_status_while_another_thread_still_runs(tmp_path):
+    """The interpreter's own exit then waits for the thread, as it should."""
+    done = run_the_command(
+        "threading.Thread(target=lambda: (time.sleep(0.5), print('thread done'))).start()\n"
+        "print('returned', cli.console())\n",
+        tmp_path / "nowhere",
+    )
+    assert done.stdout.split("\n")[:2] == ["returned 2", "thread done"]
+    assert done.returncode == 0
 
 
 UNPICKLED = 0  # in each process: how many CountedStates were unpickled there
