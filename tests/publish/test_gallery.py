@@ -222,6 +222,18 @@ def test_image_pages_show_figure_predictions_layers_and_raw_data(built):
     assert "| Layer | Entropy |" in markdown and "<svg" not in markdown  # GitHub strips SVG
 
 
+def test_an_image_page_gives_its_entropy_to_the_digits_of_its_caption_at_least(built):
+    """Near-uniform levels need more than 4 decimals; "About the image" said 1.0000."""
+    report, analysis = built
+    digits = page_model.images_entropy_digits(analysis.images)
+    assert digits > 4  # the tiny random model's entropies are all close to 1
+    for image in analysis.images:
+        text = " ".join((report / "images" / f"{image.id}.html").read_text().split())
+        shown = f"{image.entropy:.{digits}f}"
+        assert f" entropy {shown}" in re.findall(r"<figcaption>.*?</figcaption>", text)[0]
+        assert f"spread entropy: {shown} (0 = one patch" in text
+
+
 def test_hostile_names_are_inert_on_gallery_and_image_pages_of_every_flavour(built):
     report, analysis = built
     by_name = {image.name: image for image in analysis.images}
