@@ -400,7 +400,6 @@ def run_layer_curves(
         axes.ticklabel_format(axis="y", useOffset=False)
         axes.set_xlabel("layer")
         axes.set_ylabel("mean entropy of the layer map")
-        axes.ticklabel_format(axis="y", useOffset=False)  # an offset would sit under the legend
         axes.grid(alpha=0.3)
         axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", frameon=False)
 
