@@ -40,10 +40,10 @@ def _interrupt(signal_number: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
-    try:
+    try:  # from the start: Ctrl-C while the parser finds the plugins is one line too
+        args = build_parser().parse_args(argv)
         return args.run(args) or 0
     except (ReportgenError, OSError) as error:  # an OS error not foreseen: still one line
         message = error if isinstance(error, ReportgenError) else os_error(error)

@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import pickle
 import select
+import signal
 import threading
 import time
 import uuid
@@ -201,8 +202,11 @@ def process_alive(pid: int) -> bool:
 
 
 def _start_worker(owner: int, niceness: int, warm_up: bytes) -> None:
-    """In each new worker: watch the owner, fewer garbage collections, one thread per numerical
-    library (set before any is imported), lower priority, then the caller's warm-up."""
+    """In each new worker: deaf to Ctrl-C (it reaches the whole process group from a terminal;
+    the owner stops its workers itself, and a worker's own KeyboardInterrupt would print a
+    traceback), watch the owner, fewer garbage collections, one thread per numerical library
+    (set before any is imported), lower priority, then the caller's warm-up."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with(owner)
     collect_less_often()
     for name in SINGLE_THREAD:

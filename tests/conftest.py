@@ -149,16 +149,21 @@ def site_files(root):
     }
 
 
-def stop_build_half_way(command, out, signal_number):
+def stop_build_half_way(command, out, signal_number, whole_group=False):
     """Run a ``reportgen build`` command line and send it ``signal_number`` once it has staged a
-    figure in the site ``out``; returns its exit status and what it printed on stderr."""
+    figure in the site ``out`` (``whole_group``: to its workers too, as Ctrl-C in a terminal
+    does); returns its exit status and what it printed on stderr."""
+    import os
     import subprocess
     import time
 
     from reportgen.publish.staging import STAGING_PREFIX
 
     process = subprocess.Popen(
-        [str(part) for part in command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [str(part) for part in command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=whole_group,
     )
     try:
         deadline = time.monotonic() + 120
@@ -166,7 +171,10 @@ def stop_build_half_way(command, out, signal_number):
             assert process.poll() is None, "the build ended before it could be stopped"
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        process.send_signal(signal_number)
+        if whole_group:
+            os.killpg(process.pid, signal_number)
+        else:
+            process.send_signal(signal_number)
         _, stderr = process.communicate(timeout=60)
     finally:
         process.kill()

@@ -189,16 +189,38 @@ def test_a_failed_index_update_says_the_report_is_published(run, published, monk
 
 
 @pytest.mark.slow
-def test_a_terminated_build_removes_its_staging_folder(tmp_path, tiny_vit_dir, published):
+@pytest.mark.parametrize(
+    ("signal_number", "whole_group"), [(signal.SIGTERM, False), (signal.SIGINT, True)]
+)
+def test_a_stopped_build_removes_its_staging_folder_and_says_one_line(
+    tmp_path, tiny_vit_dir, published, signal_number, whole_group
+):
+    """SIGTERM to the build, or Ctrl-C in a terminal (SIGINT to its workers too)."""
     out, before = published
     big = write_images(tmp_path / "big", 300, size=(64, 64), seed=5)
     command = [sys.executable, "-m", "reportgen.cli", "build", big, "--out", out, "--slug"]
     command += ["tiny", "--model", tiny_vit_dir, "--device", "cpu", "--batch-size", "2"]
     command += ["--cache-dir", tmp_path / "cache", "--date", "2024-05-24"]
-    status, stderr = stop_build_half_way(command, out, signal.SIGTERM)
+    status, stderr = stop_build_half_way(command, out, signal_number, whole_group)
     assert status == 130
-    assert "interrupted; published files were left as they were" in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "reportgen: interrupted; published files were left as they were"
+    )
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     assert no_staging_left(out) and site_files(out) == before
+
+
+def test_ctrl_c_while_the_command_line_is_read_is_one_line(monkeypatch, capsys):
+    """The parser finds the plugins' commands first, which takes a moment."""
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["verify", "site"]) == 130
+    assert capsys.readouterr().err == (
+        "reportgen: interrupted; published files were left as they were\n"
+    )
 
 
 @pytest.mark.parametrize("images", ["empty", "missing"])

@@ -134,8 +134,10 @@ def test_the_command_tunes_the_collector_freezes_every_object_and_ends_without_t
 def test_the_command_returns_its_status_while_another_thread_still_runs(tmp_path):
     """The interpreter's own exit then waits for the thread, as it should."""
     done = run_the_command(
-        "threading.Thread(target=lambda: (time.sleep(0.5), print('thread done'))).start()\n"
-        "print('returned', cli.console())\n",
+        "go = threading.Event()\n"
+        "threading.Thread(target=lambda: (go.wait(), print('thread done'))).start()\n"
+        "print('returned', cli.console())\n"
+        "go.set()\n",
         tmp_path / "nowhere",
     )
     assert done.stdout.split("\n")[:2] == ["returned 2", "thread done"]
