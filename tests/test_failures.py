@@ -55,6 +55,17 @@ def no_staging_left(out):
     return not list(out.rglob(f"{staging.STAGING_PREFIX}*"))
 
 
+def test_an_output_that_is_someone_elses_site_is_left_as_it_was(run, tmp_path):
+    out = tmp_path / "homepage"
+    out.mkdir()
+    (out / "index.html").write_text("<h1>My own homepage</h1>")
+    status, lines = run(out)
+    assert status == 2
+    assert lines[-1].startswith(f"reportgen: error: --out {out} is a site whose index.html")
+    assert [path.name for path in out.iterdir()] == ["index.html"]  # no .nojekyll, no staging
+    assert (out / "index.html").read_text() == "<h1>My own homepage</h1>"
+
+
 def test_an_output_that_is_a_file(run, tmp_path):
     out = tmp_path / "site.txt"
     out.write_text("not a folder")

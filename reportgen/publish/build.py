@@ -39,6 +39,7 @@ from reportgen.publish.folders import (
     bytecode_dir,
     cache_at,
     distinct_bytes,
+    refuse_foreign_site,
     refuse_shared_slug,
     remember_hashes,
 )
@@ -91,6 +92,7 @@ class ReportBuild:
         self.replace, self.keep_versions = replace, keep_versions
         self.max_site_size = max_site_size
         self.options = with_defaults(options.validated(), inputs, self.created[0])
+        refuse_foreign_site(self.site_dir)
         refuse_shared_slug(self.site_dir, self.options.slug, REPORTS_DIR)
         self.templates = Templates(self.options.templates_dir, bytecode_dir(cache))
         self.spread_spec = spread_spec

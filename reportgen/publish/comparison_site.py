@@ -37,6 +37,7 @@ from reportgen.publish.folders import (
     VERSIONS_DIR,
     cache_at,
     file_hashes,
+    refuse_foreign_site,
     refuse_shared_slug,
     report_files,
 )
@@ -202,6 +203,7 @@ def build(
     )
     site_dir = Path(site_dir)
     if not in_place:  # a re-render keeps what is published
+        refuse_foreign_site(site_dir)
         refuse_shared_slug(site_dir, settings.slug, COMPARISONS_DIR)
     replace = replace or in_place
     target = site_dir / COMPARISONS_DIR / settings.slug

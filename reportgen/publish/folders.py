@@ -51,6 +51,40 @@ def refuse_shared_slug(site_dir: Path, slug: str, kind: str) -> None:
         )
 
 
+# What marks an index.html as the site index reportgen writes: the generator line, or in an
+# index written before it, the title every earlier index had.
+INDEX_MARKS = ('<meta name="generator" content="reportgen">', "<title>Vision Transformer attention")
+OTHER_SITES = {
+    "_config.yml": "a Jekyll site",
+    "hugo.toml": "a Hugo site",
+    "config.toml": "a Hugo site",
+    "mkdocs.yml": "an MkDocs project",
+}
+
+
+def refuse_foreign_site(site_dir: Path) -> None:
+    """A one-line error where ``site_dir`` is someone else's site, which publishing would
+    damage: its front page replaced by the index of reports, and a ``.nojekyll`` that turns
+    Jekyll off on GitHub Pages. A folder that already holds a report or comparison is ours."""
+    site_dir = Path(site_dir)
+    ours = (f"{REPORTS_DIR}/*/{MANIFEST_FILE}", f"{COMPARISONS_DIR}/*/{MANIFEST_FILE}")
+    if any(next(site_dir.glob(pattern), None) for pattern in ours):
+        return
+    found = [kind for name, kind in OTHER_SITES.items() if (site_dir / name).is_file()]
+    index = site_dir / "index.html"
+    if not found and index.is_file():
+        with index.open(encoding="utf-8", errors="replace") as page:
+            start = page.read(4096)
+        if not any(mark in start for mark in INDEX_MARKS):
+            found = ["a site whose index.html reportgen did not write"]
+    if found:
+        raise ReportgenError(
+            f"--out {site_dir} is {found[0]}: reportgen writes a site of its own there (its "
+            "index.html and .nojekyll); give another --out, and copy a flavour's pages into "
+            "your site as docs/publishing/ shows"
+        )
+
+
 def report_files(root: Path) -> list[str]:
     """The files of the report in ``root``, as sorted POSIX paths relative to it: all files below
     it except its manifest and its earlier versions (each has a manifest of its own)."""

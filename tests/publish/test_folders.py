@@ -2,6 +2,9 @@
 
 import os
 
+import pytest
+
+from reportgen.errors import ReportgenError
 from reportgen.publish import folders
 
 
@@ -34,3 +37,38 @@ def test_hashes_come_from_the_manifest_unless_a_file_changed_after_it(tmp_path):
     assert folders.file_hashes(tmp_path)["edited.html"] == digests.sha256_of(
         tmp_path / "edited.html"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        ("index.html", "<!DOCTYPE html><title>My homepage</title>", "index.html reportgen did not"),
+        ("_config.yml", "title: My blog\n", "a Jekyll site"),
+        ("hugo.toml", "title = 'My site'\n", "a Hugo site"),
+        ("mkdocs.yml", "site_name: My docs\n", "an MkDocs project"),
+    ],
+)
+def test_someone_elses_site_is_not_a_site_to_publish_into(tmp_path, name, text, said):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ReportgenError, match=f"--out {tmp_path} is .*{said}"):
+        folders.refuse_foreign_site(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        None,
+        '<!DOCTYPE html><meta name="generator" content="reportgen"><title>Mine</title>',
+        "<!DOCTYPE html><title>Vision Transformer attention reports</title>",  # earlier indexes
+        "<!DOCTYPE html><title>A custom index template</title>",  # in a site with a report
+    ],
+)
+def test_a_reportgen_site_or_a_new_folder_is_one(tmp_path, index):
+    if index is not None:
+        (tmp_path / "index.html").write_text(index)
+    if index and "custom" in index:
+        report = tmp_path / folders.REPORTS_DIR / "cats"
+        report.mkdir(parents=True)
+        (report / folders.MANIFEST_FILE).write_text("{}\n")
+    folders.refuse_foreign_site(tmp_path)
+    folders.refuse_foreign_site(tmp_path / "not-yet")
