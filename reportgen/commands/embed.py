@@ -13,7 +13,7 @@ DESCRIPTION = (
     "figure with its caption, through the flavour's own figure (al-folio's include, an HTML "
     "figure, a Markdown image), or the explorer as an <iframe> of the explorer page the report "
     "ships (a link in gfm). IMAGE is a file name as the report shows it (people/astronaut.jpg, "
-    "or astronaut.jpg when no other image has it) or an id (007-astronaut). Which files to "
+    "or astronaut.jpg when no other image has it) or an id (004-astronaut). Which files to "
     "copy where, for a site that does not publish the report, goes to stderr."
 )
 
