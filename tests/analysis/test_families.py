@@ -163,3 +163,17 @@ def test_hub_weights_hash_is_read_from_the_huggingface_cache(tiny_vit_dir, tmp_p
     assert huggingface.hub_weights_sha256(ref) == expected
     missing = model.ModelRef("someone/absent", "hub", "someone/absent", revision)
     assert huggingface.hub_weights_sha256(missing) is None
+
+
+def test_a_local_model_is_named_by_a_path_that_shows_no_home_or_disk_layout(
+    tiny_vit_dir, monkeypatch
+):
+    """As the sources' paths are recorded: relative to the working folder, else from ~."""
+    folder = tiny_vit_dir.resolve()
+    monkeypatch.chdir(folder.parent)
+    ref = model.resolve(str(folder))
+    assert (ref.model_id, ref.location) == (folder.name, str(folder))
+    (folder.parent / "elsewhere").mkdir(exist_ok=True)
+    monkeypatch.chdir(folder.parent / "elsewhere")
+    monkeypatch.setenv("HOME", str(folder.parent.parent))
+    assert model.resolve(str(folder)).model_id == f"~/{folder.parent.name}/{folder.name}"

@@ -17,6 +17,7 @@ from typing import Any
 from reportgen import digests, store
 from reportgen.analysis import offline
 from reportgen.analysis.model import ModelRef
+from reportgen.analysis.sources.base import recorded_path
 from reportgen.errors import ReportgenError
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ def resolve(
         if not (path / "config.json").is_file():
             raise ReportgenError(f"{path} has no config.json: not a save_pretrained model folder")
         return ModelRef(
-            str(spec),
+            recorded_path(spec),  # what the report shows: not the user's name or disk layout
             "local",
             str(path.resolve()),
             weights_sha256=weights_sha256(path, cache),
