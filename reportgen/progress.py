@@ -44,10 +44,13 @@ def _count(done: int, total: int | None) -> str:
     return f"{done}" if total is None else f"{done}/{total}"
 
 
-def status_line(desc: str, done: int, total: int | None, unit: str, rate: float) -> str:
+def status_line(desc: str, done: int, total: int | None, unit: str, rate: float | None) -> str:
     """``attention 1200/2000 images, 35.1/s, about 23 s left``; without a known total,
-    ``attention 1200 images, 35.1/s``."""
-    line = f"{desc} {_count(done, total)} {unit}s, {rate:.1f}/s"
+    ``attention 1200 images, 35.1/s``; without a rate yet, ``attention 1/2000 images``."""
+    line = f"{desc} {_count(done, total)} {unit}s"
+    if rate is None:
+        return line
+    line += f", {rate:.1f}/s"
     if rate > 0 and total is not None and total > done:
         line += f", about {_duration((total - done) / rate)} left"
     return line
@@ -81,13 +84,15 @@ def track(
     start = last = clock()
     done = initial
     said = False
+    first: tuple[float, int] | None = None  # when the first item came, and the count then
     for item in items:
         yield item
         done += 1
         now = clock()
+        first = first or (now, done)  # the rate counts from it: a model's loading is no rate
         if now - last >= every:
             last, said = now, True
-            rate = (done - initial) / (now - start)
+            rate = (done - first[1]) / (now - first[0]) if done > first[1] else None
             print(f"reportgen: {status_line(desc, done, total, unit, rate)}", file=stream)
             stream.flush()
     if said:

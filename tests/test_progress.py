@@ -56,6 +56,19 @@ def test_work_done_before_counts_towards_the_total_not_the_rate():
     assert first == "reportgen: x 102/104 images, 0.4/s, about 5 s left"
 
 
+def test_the_rate_and_time_left_count_from_the_first_item_not_the_wait_for_it():
+    """The first image comes once the model is loaded (30 s here), then one a second."""
+    stream = io.StringIO()
+    times = iter([0.0, 30.0, *range(31, 60)])
+    list(track(range(12), total=12, desc="attention", stream=stream, clock=lambda: next(times)))
+    assert stream.getvalue().splitlines() == [
+        "reportgen: attention 1/12 images",
+        "reportgen: attention 6/12 images, 1.0/s, about 6 s left",
+        "reportgen: attention 11/12 images, 1.0/s, about 1 s left",
+        "reportgen: attention 12/12 images in 42 s",
+    ]
+
+
 def test_long_durations_read_in_minutes_and_hours():
     assert status_line("pages", 10, 400, "page", 1.0).endswith("about 6 min 30 s left")
     assert status_line("pages", 0, 100000, "page", 2.0).endswith("about 13 h 53 min left")
