@@ -133,8 +133,9 @@ class Usage:
             *self.by_kind.items(),
             ("total", (self.total, sum(n for _, n in self.by_kind.values()))),
         ]
+        width = max(len(kind) for kind, _ in rows)  # "faithfulness" is the longest so far
         return [f"cache: {self.root}"] + [
-            f"  {kind:<10} {format_size(size):>9}  {_entries(count):>13}"
+            f"  {kind:<{width}} {format_size(size):>9}  {_entries(count):>13}"
             for kind, (size, count) in rows
         ]
 

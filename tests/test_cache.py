@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import write_images
@@ -61,6 +62,13 @@ def test_info_shows_size_and_entries_by_kind(built, capsys):
     assert lines[-1].split()[0] == "total" and lines[-1].endswith(
         f"{len(cache.entries(root))} entries"
     )
+
+
+def test_info_lines_up_its_columns_whatever_the_kinds_names():
+    usage = cache.Usage(Path("/c"), {"results": (2048, 3), "faithfulness": (10, 1)})
+    lines = usage.lines()[1:]
+    assert len({line.index("B") for line in lines}) == 1  # sizes end in one column
+    assert len({len(line) for line in lines}) == 1
 
 
 def test_older_than_removes_what_no_build_used_lately(
