@@ -263,7 +263,9 @@ def rerender(
 
     ``title`` retitles it. ``flavour_options`` changes stored options of flavours (flavour ->
     {field: value}, e.g. ``{"jekyll": {"permalink": "/posts/:title/"}}``); ``layout`` changes
-    any of the stored gallery settings (``gallery_threshold``, ``typical``, ``page_size``).
+    any of the stored gallery settings (``gallery_threshold``, ``typical``, ``page_size``) and
+    ``explorer_data``; without it, ``formats`` that add distill switch it to scripts, as build
+    chooses it (the distill post needs them).
 
     Figures, thumbnails and sprites are drawn only when the style changed or they are missing (a
     report that grows past the gallery threshold, or one from before galleries), in ``workers``
@@ -278,6 +280,8 @@ def rerender(
         manifest = index.read_manifest(report_dir)
         remember_hashes(report_dir, manifest.files)
         stored = ReportOptions.from_json(manifest.report)
+        if formats and "distill" in formats and "explorer_data" not in layout:
+            layout["explorer_data"] = None  # the default for the formats, as build's
         options = stored.changed(
             title=title or stored.title,
             templates_dir=templates_dir,

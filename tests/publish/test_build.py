@@ -263,6 +263,20 @@ def test_rerender_with_overridden_template_and_style(
     assert [row["figure_file"][-4:] for row in table_rows] == [".png"] * 6
 
 
+def test_rerender_adding_distill_switches_the_explorer_to_data_scripts_as_build_does(
+    folder, tmp_path, analysis_params, report_options, execution
+):
+    report = api.build(
+        folder, tmp_path / "site", analysis_params, report_options, execution=execution
+    )
+    with pytest.raises(ReportgenError, match="--explorer-data maps does not work with"):
+        rerender(report, formats=("html", "distill"), explorer_data="maps")  # asked for: no
+    rerender(report, formats=("html", "distill"))
+    manifest = json.loads((report / "manifest.json").read_text())
+    assert manifest["report"]["explorer_data"] == "scripts"
+    assert (report / "distill").is_dir() and len(list((report / "explorer").glob("0*.js"))) == 6
+
+
 def test_hostile_file_names_are_inert_in_every_flavour(
     tmp_path, analysis_params, report_options, execution
 ):
