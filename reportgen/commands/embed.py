@@ -31,7 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: html)",
     )
     parser.add_argument(
-        "--what", choices=("figure", "explorer"), default="figure", help="(default: figure)"
+        "--what",
+        choices=("figure", "explorer"),
+        default="figure",
+        help="figure = the image's figure with its caption; explorer = its attention explorer, "
+        "an <iframe> of the explorer page the report ships (a link in gfm) (default: figure)",
     )
     parser.add_argument(
         "--base-url",

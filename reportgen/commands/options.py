@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from reportgen.errors import ReportgenError
 
 # Page layout options: None leaves the report's value (stored, or the default of a new report).
 LAYOUT_OPTIONS = ("gallery_threshold", "typical", "page_size", "explorer_data")
+_DEFAULT = re.compile(r" ?\(default: [^()]*\)")  # what an option's help says it defaults to
 
 
 def say(message: str) -> None:
@@ -240,7 +242,7 @@ def add_analysis_options(parser: argparse.ArgumentParser, *, models: str = "") -
         action="store_true",
         help="always run the model; neither read nor write cached results",
     )
-    add_workers_option(group)
+    add_workers_option(group, "finish records and draw figures next to the model")
     scale = parser.add_argument_group("scaling out")
     scale.add_argument(
         "--engine",
@@ -263,14 +265,16 @@ def add_analysis_options(parser: argparse.ArgumentParser, *, models: str = "") -
     )
 
 
-def add_workers_option(group: argparse._ArgumentGroup) -> None:
-    """--workers (analyze, build, render, compare)."""
+def add_workers_option(
+    group: argparse._ArgumentGroup, work: str = "draw the figures from the stored maps"
+) -> None:
+    """--workers (analyze and build, which say ``work`` is done beside the model; publish,
+    render, compare)."""
     group.add_argument(
         "--workers",
         type=int,
         metavar="N",
-        help="processes that finish records and draw figures next to the model; 0 = all in "
-        "this process (default: one per core)",
+        help=f"processes that {work}; 0 = all in this process (default: one per core)",
     )
 
 
@@ -391,8 +395,8 @@ def report_options(args: argparse.Namespace):
 
 
 def add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
-    """Options shared by build and render; render keeps the stored value when one is omitted.
-    Each flavour adds its own (see reportgen.publish.flavours)."""
+    """Options shared by build and render; render (not ``defaults``) keeps the stored value when
+    one is omitted, and its help says so. Each flavour adds its own (reportgen.publish.flavours)."""
     from reportgen.publish import flavours
 
     group = parser.add_argument_group("pages and figures")
@@ -402,8 +406,7 @@ def add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> No
         dest="formats",
         metavar="LIST",
         default=default_formats if defaults else None,
-        help=f"comma-separated flavours: {flavours.help_text()}"
-        + (f" (default: {default_formats})" if defaults else " (default: as built)"),
+        help=f"comma-separated flavours: {flavours.help_text()} (default: {default_formats})",
     )
     group.add_argument(
         "--colormap",
@@ -438,26 +441,25 @@ def add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> No
         help="folder of templates overriding the built-in ones file by file",
     )
     flavours.add_arguments(group, defaults=defaults)
-    kept = " (default: as built)" if not defaults else ""
     group.add_argument(
         "--gallery-threshold",
         type=int,
         metavar="N",
         help="reports of more than N images get a gallery per level and a page per image; "
-        "smaller ones are a single page (default: 50)" + kept,
+        "smaller ones are a single page (default: 50)",
     )
     group.add_argument(
         "--typical",
         type=int,
         metavar="K",
         help="with galleries: images shown in full per level on the front page, those nearest "
-        "the level's median entropy (default: 3)" + kept,
+        "the level's median entropy (default: 3)",
     )
     group.add_argument(
         "--page-size",
         type=int,
         metavar="N",
-        help="thumbnails per gallery page (default: 200)" + kept,
+        help="thumbnails per gallery page (default: 200)",
     )
     group.add_argument(
         "--explorer-data",
@@ -465,9 +467,17 @@ def add_render_options(parser: argparse.ArgumentParser, *, defaults: bool) -> No
         help="where the attention explorer reads an image's data: maps = the image's maps "
         "file, fetched, so nothing is stored twice, but only over http(s): a page opened from "
         "disk says how to serve it; scripts = a data script per image (about 57 kB more per "
-        "image for ViT-S; works from disk too) (default: maps; scripts with --format distill)"
-        + kept,
+        "image for ViT-S; works from disk too) (default: maps; scripts with --format distill)",
     )
+    if not defaults:
+        _say_kept(group)
+
+
+def _say_kept(group: argparse._ArgumentGroup) -> None:
+    """Each default in ``group``'s help becomes "(default: as built)", once: render keeps it."""
+    for action in group._group_actions:
+        if action.help and _DEFAULT.search(action.help):
+            action.help = _DEFAULT.sub("", action.help) + " (default: as built)"
 
 
 def layout_options(args: argparse.Namespace) -> dict:

@@ -50,6 +50,46 @@ def test_each_command_runs_its_own_arguments():
     assert args.colormap is None  # render keeps the stored value of what is not given
 
 
+def option_help(command: str, capsys, monkeypatch) -> dict[str, str]:
+    """``reportgen COMMAND --help`` parsed: each option's help text, on one line."""
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    entries: dict[str, str] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("  -"):
+            names, _, text = line.strip().partition("  ")
+            option = names.split()[0].rstrip(",")
+            entries[option] = text.strip()
+        elif line.startswith("    ") and entries:  # the help continued
+            entries[option] = f"{entries[option]} {line.strip()}".strip()
+    return entries
+
+
+def test_render_help_says_once_that_it_keeps_each_stored_value(capsys, monkeypatch):
+    render, build = (option_help(name, capsys, monkeypatch) for name in ("render", "build"))
+    unstored = {"-h", "--templates", "--cache-dir", "--workers"}
+    kept = [name for name in render if name not in unstored]
+    assert {"--format", "--colormap", "--jekyll-include", "--page-size"} <= set(kept)
+    for name in kept:
+        assert render[name].count("(default:") == 1, (name, render[name])
+        assert render[name].endswith("(default: as built)"), (name, render[name])
+    assert build["--colormap"].endswith("(default: jet)")
+    assert build["--jekyll-include"].endswith("(default: figure.liquid)")
+    assert not [name for name, text in build.items() if "as built" in text]
+
+
+def test_workers_say_next_to_the_model_only_where_a_model_runs(capsys, monkeypatch):
+    for command in ("analyze", "build", "publish", "render", "compare"):
+        text = option_help(command, capsys, monkeypatch)["--workers"]
+        assert ("model" in text) == (command in ("analyze", "build")), (command, text)
+
+
+def test_embed_what_says_what_each_choice_embeds(capsys, monkeypatch):
+    text = option_help("embed", capsys, monkeypatch)["--what"]
+    assert "figure =" in text and "explorer =" in text
+
+
 def test_analyze_and_build_share_the_analysis_options():
     flags = ["--model", "m", "--device", "cpu", "--batch-size", "3", "--levels", "5"]
     flags += ["--spread-by", "layer:2", "--head-fusion", "max", "--discard-ratio", "0.5"]
