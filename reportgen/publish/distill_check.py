@@ -108,7 +108,7 @@ def check_description(text: Any, post: str) -> list[str]:
         findings.append(f"{post}: description has a link")
     sentences = len(_SENTENCE_END.findall(text.strip() + " ")) or 1
     if sentences > MAX_SENTENCES:
-        findings.append(f"{post}: description has {sentences} sentences; the track asks for 2-3")
+        findings.append(f"{post}: description has {sentences} sentences; at most {MAX_SENTENCES}")
     return findings
 
 

@@ -85,6 +85,13 @@ def test_a_description_loses_quotes_and_links_and_keeps_three_sentences(given, e
     assert not distill_check.check_description(description(given), "post")
 
 
+def test_the_sentence_finding_names_the_rule_checked_one_to_three():
+    assert not distill_check.check_description("One sentence.", "post")
+    assert distill_check.check_description("One. Two. Three. Four.", "post") == [
+        "post: description has 4 sentences; at most 3"
+    ]
+
+
 def test_a_description_that_was_only_a_link_falls_back_to_the_reports_own(tmp_path):
     _, post = render(tmp_path / "report", summary="https://example.org/only-a-link")
     meta, _ = split(post)
