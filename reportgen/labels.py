@@ -45,11 +45,20 @@ class LabelMatch:
             examples = ", ".join(repr(label) for label in self.unmatched[:N_EXAMPLES])
             more = len(self.unmatched) - N_EXAMPLES
             return (
-                f"{len(self.unmatched)} of the {self.labels} labels are not classes of the model "
-                f"({examples}{f' and {more} more' if more > 0 else ''}), so predictions cannot "
-                "be checked against them: map them to the model's class names with --label-map."
+                f"{self._unmatched_count()} ({examples}{f' and {more} more' if more > 0 else ''}), "
+                "so predictions cannot be checked against them: map them to the model's class "
+                "names with --label-map."
             )
         return ""
+
+    def _unmatched_count(self) -> str:
+        """How many labels are not model classes, in words that agree with the count."""
+        unmatched = len(self.unmatched)
+        if unmatched == self.labels == 1:
+            return "The one label is not a class of the model"
+        if unmatched == 1:
+            return f"1 of the {self.labels} labels is not a class of the model"
+        return f"{unmatched} of the {self.labels} labels are not classes of the model"
 
 
 def map_label(label: str, label_map: Mapping[str, str] | None) -> str:

@@ -26,6 +26,14 @@ from reportgen.publish.options import ReportOptions
 from reportgen.publish.versions import ReportVersion
 from reportgen.results import AUTO, Analysis, ImageSummary
 
+# what the front page calls a source's items (one, several), by its kind; a plugin's: inputs
+INPUTS_CALLED = {
+    "folder": ("file in the input folder", "files in the input folder"),
+    "csv": ("row of the labels file", "rows of the labels file"),
+    "dataset": ("row of the dataset", "rows of the dataset"),
+    "shards": ("sample of the shards", "samples of the shards"),
+}
+
 
 @dataclass
 class ImageSizes:
@@ -98,6 +106,9 @@ def build_page_model(
         levels=levels(sizes, analysis, options, with_galleries),
         charts=charts,
         skipped=tuple(analysis.skipped),
+        inputs_called=INPUTS_CALLED.get(
+            manifest.inputs.source.get("kind", "folder"), ("input", "inputs")
+        ),
         n_images=len(analysis.images),
         versions=manifest.libraries,
         created_utc=manifest.created_utc,

@@ -188,6 +188,8 @@ class ReportContext:
     relative_min: bool = True  # min takes each layer relative to its peak (store, format 5 on)
     min_from_rollout_start: bool = True  # min leaves out rollout's left-out layers (format 6 on)
     feature_basis: FeatureBasisNote | None = None  # the report's feature basis (per-report)
+    # what the source's items are called, one and several (skipped files: of the input folder)
+    inputs_called: tuple[str, str] = ("file in the input folder", "files in the input folder")
 
     @property
     def n_levels(self) -> int:

@@ -42,6 +42,18 @@ def test_a_csv_alone_is_the_input_and_the_manifest_records_it(tmp_path, tiny_vit
     ]
 
 
+def test_the_report_names_the_skipped_rows_of_a_csv_as_rows_not_folder_files(
+    tmp_path, tiny_vit_dir, capsys
+):
+    write_images(tmp_path / "shots", 1)
+    table = tmp_path / "shots" / "labels.csv"
+    table.write_text("path,class\nimg00.png,cat\ngone.png,dog\n")
+    assert build(tmp_path, tiny_vit_dir, "--labels", str(table)) == 0, capsys.readouterr().err
+    page = (tmp_path / "site" / "reports" / "shots" / "README.md").read_text()
+    assert "1 row of the labels file was not analysed:" in page
+    assert "input folder" not in page
+
+
 def test_images_only_in_subfolders_name_the_options_that_read_them(tmp_path, capsys):
     write_images(tmp_path / "val" / "cat", 1)
     assert cli.main(["analyze", str(tmp_path / "val"), "--out", str(tmp_path / "o")]) == 2

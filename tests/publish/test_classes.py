@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from reportgen.labels import match as label_match
 from reportgen.methods.compare_groups import GroupComparison, RankTest
 from reportgen.publish import classes
 from reportgen.record import Prediction
@@ -80,11 +81,24 @@ def test_a_backbone_or_unmatched_labels_show_spread_only_and_say_why():
     assert [row.correct for row in backbone.rows] == [None, None]
     other = classes.class_section(analysis(IMAGES, ("tabby", "dog")), COLOURS, None, None)
     assert other.correct is None and other.outcomes is None
-    assert "1 of the 2 labels are not classes of the model ('cat')" in other.no_accuracy
+    assert "1 of the 2 labels is not a class of the model ('cat')" in other.no_accuracy
     mapped = classes.class_section(
         analysis(IMAGES, ("tabby", "dog"), {"cat": "tabby"}), COLOURS, None, None
     )
     assert mapped.no_accuracy == "" and mapped.correct == 3
+
+
+@pytest.mark.parametrize(
+    ("labels", "said"),
+    [
+        (["cat"], "The one label is not a class of the model ('cat')"),
+        (["cat", "dog", "eel"], "1 of the 3 labels is not a class of the model ('eel')"),
+        (["cat", "eel", "fox"], "2 of the 3 labels are not classes of the model ('eel', 'fox')"),
+    ],
+)
+def test_the_unmatched_labels_are_counted_in_words_that_agree(labels, said):
+    reason = label_match(labels, ["cat", "dog"] if len(labels) > 1 else ["dog"]).reason()
+    assert reason.startswith(f"{said}, so predictions cannot be checked against them")
 
 
 def test_a_group_of_one_or_none_gives_medians_and_says_why_there_is_no_test():
