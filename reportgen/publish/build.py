@@ -202,8 +202,7 @@ class ReportBuild:
         )
         render(job)
         if self.max_site_size is not None:
-            formats, layers = self.options.formats, analysis.model.layers
-            args = (self.site_dir, self.report, target, formats, layers)
+            args = (self.site_dir, self.report, target, self.options.formats)
             if warning := budget_warning(self.max_site_size, *args):
                 say(warning)
         staging.publish(self.report, target)

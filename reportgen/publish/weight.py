@@ -135,40 +135,38 @@ def over_budget(
     budget: int,
     sizes: dict[str, int],
     flavour_bytes: dict[str, int],
-    layer_share: float,
+    formats: Iterable[str] = (),
 ) -> str | None:
     """The one-line warning when a site of ``site_bytes`` exceeds ``budget``, naming what the
-    new report could drop and what each would save: the figures' layer rows (``layer_share``
-    of the figures' pixels), the explorer's data and pages, each flavour's own files."""
+    new report in ``formats`` could drop, by the option that drops it, and what each would save:
+    the explorer's data scripts and each flavour's own files (no option drops the rest)."""
     if site_bytes <= budget:
         return None
+    maps = "--explorer-data maps" + (", without distill" if "distill" in formats else "")
     savings = {
-        "the figures' layer rows": round(sizes.get("figures", 0) * layer_share),
-        "the explorer's data": sizes.get("explorer data", 0) + sizes.get("explorer pages", 0),
+        f"the explorer's data scripts ({maps})": sizes.get("explorer data", 0),
         **{f"the {name} flavour (--format)": size for name, size in flavour_bytes.items()},
     }
     ranked = sorted(savings.items(), key=lambda item: -item[1])
     named = ", ".join(f"{what} {format_size(size)}" for what, size in ranked if size)
     return (
         f"warning: the site will weigh {format_size(site_bytes)} with this report, over "
-        f"--max-site-size {format_size(budget)} by {format_size(site_bytes - budget)}; "
-        f"dropping would save: {named}"
+        f"--max-site-size {format_size(budget)} by {format_size(site_bytes - budget)}"
+        + (f"; dropping would save: {named}" if named else "")
     )
 
 
 def budget_warning(
-    budget: int, site_dir: Path, staged: Path, target: Path, formats: Iterable[str], layers: int
+    budget: int, site_dir: Path, staged: Path, target: Path, formats: Iterable[str]
 ) -> str | None:
-    """:func:`over_budget` for the report of ``layers`` layers in ``formats`` staged in
-    ``staged`` (its staging folder's ``report``) to replace ``target`` in ``site_dir``."""
-    from reportgen.publish import figures, flavours
+    """:func:`over_budget` for the report in ``formats`` staged in ``staged`` (its staging
+    folder's ``report``) to replace ``target`` in ``site_dir``."""
+    from reportgen.publish import flavours
 
     site_bytes = site_bytes_after(site_dir, staged, target, staged.parent)
     if site_bytes <= budget:
         return None
     registry = flavours.registry()
     trees = {name: registry[name].layout.root for name in formats if registry[name].layout.root}
-    panels = len(figures.sprite_labels(layers)) + 1  # and the input
-    return over_budget(
-        site_bytes, budget, breakdown(staged), flavour_only_bytes(staged, trees), layers / panels
-    )
+    sizes, flavour_bytes = breakdown(staged), flavour_only_bytes(staged, trees)
+    return over_budget(site_bytes, budget, sizes, flavour_bytes, formats)

@@ -95,12 +95,19 @@ def test_the_site_after_a_build_counts_the_staged_report_and_not_the_one_it_repl
     assert weight.site_bytes_after(site, staged, target, staging) == 10 + 100 + 300
 
 
-def test_over_budget_names_what_to_drop_largest_first():
+def test_over_budget_names_what_to_drop_largest_first_and_the_option_that_drops_it():
     sizes = {"figures": 1_000_000, "explorer data": 300_000, "explorer pages": 50_000}
-    assert weight.over_budget(2_000_000, 2_000_000, sizes, {}, 0.7) is None
-    warning = weight.over_budget(2_500_000, 2_000_000, sizes, {"jekyll": 400_000}, 0.7)
-    assert warning == (
-        "warning: the site will weigh 2.5 MB with this report, over --max-site-size 2.0 MB by "
-        "500.0 kB; dropping would save: the figures' layer rows 700.0 kB, the jekyll flavour "
-        "(--format) 400.0 kB, the explorer's data 350.0 kB"
+    over = "warning: the site will weigh 2.5 MB with this report, over --max-site-size 2.0 MB by "
+    assert weight.over_budget(2_000_000, 2_000_000, sizes, {}) is None
+    warning = weight.over_budget(2_500_000, 2_000_000, sizes, {"jekyll": 400_000}, ("jekyll",))
+    assert warning == over + (
+        "500.0 kB; dropping would save: the jekyll flavour (--format) 400.0 kB, the explorer's "
+        "data scripts (--explorer-data maps) 300.0 kB"
     )
+    warning = weight.over_budget(2_500_000, 2_000_000, sizes, {}, ("html", "distill"))
+    assert warning == over + (
+        "500.0 kB; dropping would save: the explorer's data scripts (--explorer-data maps, "
+        "without distill) 300.0 kB"
+    )
+    nothing_to_drop = {"figures": 1_000_000, "explorer pages": 50_000}  # no option drops them
+    assert weight.over_budget(2_500_000, 2_000_000, nothing_to_drop, {}) == over + "500.0 kB"
