@@ -236,20 +236,19 @@ class DistillFlavour(Flavour):
     """The distill flavour: its options name the post's date and authors."""
 
     def add_arguments(self, group: argparse._ArgumentGroup, *, defaults: bool) -> None:
-        kept = "" if defaults else " (default: as built)"
         group.add_argument(
             "--post-date",
             dest="distill_post_date",
             metavar="YYYY-MM-DD",
             help="distill: the post's date, which names its files (the ICLR Blogposts track's "
-            "conference day, e.g. 2026-04-27) (default: the report's date)" + kept,
+            "conference day, e.g. 2026-04-27) (default: the report's date)",
         )
         group.add_argument(
             "--authors",
             dest="distill_authors",
             metavar="LIST",
             help="distill: 'anonymous' (for review) or 'Name, Affiliation; Name, Affiliation' "
-            "(default: anonymous)" + kept,
+            "(default: anonymous)",
         )
 
     def validated(self, options: DistillOptions) -> DistillOptions:

@@ -137,12 +137,11 @@ class HugoFlavour(Flavour):
     build options (``hugo_build_key`` in the templates)."""
 
     def add_arguments(self, group: argparse._ArgumentGroup, *, defaults: bool) -> None:
-        kept = "" if defaults else " (default: as built)"
         group.add_argument(
             "--hugo-version",
             metavar="X.Y",
             help="the Hugo site's version, for the front matter it reads: build options are "
-            "`build` from 0.123 on, `_build` before (default: 0.123 or later)" + kept,
+            "`build` from 0.123 on, `_build` before (default: 0.123 or later)",
         )
 
     def validated(self, options: HugoOptions) -> HugoOptions:

@@ -108,18 +108,17 @@ class JekyllFlavour(Flavour):
     the site's figure include (``jekyll_include`` in the templates)."""
 
     def add_arguments(self, group: argparse._ArgumentGroup, *, defaults: bool) -> None:
-        kept = "" if defaults else " (default: as built)"
         group.add_argument(
             "--jekyll-include",
             metavar="NAME",
             help="al-folio figure include: figure.liquid (current al-folio) or figure.html "
-            "(older sites) (default: figure.liquid)" + kept,
+            "(older sites) (default: figure.liquid)",
         )
         group.add_argument(
             "--jekyll-permalink",
             metavar="PATTERN",
             help="the Jekyll site's post permalink: gallery and image pages go below the post's "
-            "URL (default: al-folio's /blog/:year/:title/)" + kept,
+            "URL (default: al-folio's /blog/:year/:title/)",
         )
 
     def validated(self, options: JekyllOptions) -> JekyllOptions:
