@@ -78,6 +78,10 @@ def test_authors_anonymous_or_names_with_affiliations():
         ("Read https://example.org/a?b or <https://x.y> and www.z.com now", "Read or and now."),
         ('<a href="https://x">link</a> text. Two! Three? Four. Five.', "link text. Two! Three?"),
         ("“Curly” quotes stay out.", "Curly quotes stay out."),
+        # an address with parentheses, balanced (nested too) or escaped: the link's text alone
+        ("x *b* [l](javascript:alert(3)) | y", "x *b* l | y."),
+        ("[a](f((1))(2)) and ![b](p\\).png) c", "a and b c."),
+        ("[a](never(closes) stays", "a stays."),  # unbalanced: to the first ')', as before
     ],
 )
 def test_a_description_loses_quotes_and_links_and_keeps_three_sentences(given, expected):

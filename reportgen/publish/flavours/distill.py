@@ -52,7 +52,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CITE = re.compile(r'<d-cite key="([^"]+)"></d-cite>')
 _HEADING = re.compile(r'<h([23]) id="([^"]*)"[^>]*>(.*?)</h\1>')
 # What a description must not have: links (Markdown, HTML, addresses) and double quotes.
-_MARKDOWN_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MARKDOWN_LINK = re.compile(r"!?\[([^\]]*)\]\(")  # to its address's closing parenthesis
 _HTML_LINK = re.compile(r"</?a\b[^>]*>", re.IGNORECASE)
 _ADDRESS = re.compile(r"<?\b(?:https?://|ftp://|www\.)\S+>?", re.IGNORECASE)
 _DOUBLE_QUOTES = re.compile('["“”„‟«»]')
@@ -97,12 +97,46 @@ def parse_authors(text: str) -> tuple[Author, ...]:
 def description(text: str) -> str:
     """A report's description as the track wants it: no links (their text stays), no double
     quotes, one to three sentences."""
-    text = _MARKDOWN_LINK.sub(r"\1", text)
+    text = _without_markdown_links(text)
     text = _ADDRESS.sub("", _HTML_LINK.sub("", text))
     text = " ".join(_DOUBLE_QUOTES.sub("", text).split())
     sentences = _SENTENCE_END.split(text)
     text = " ".join(sentences[:MAX_SENTENCES]).strip()
     return text if not text or text[-1] in ".!?" else text + "."
+
+
+def _without_markdown_links(text: str) -> str:
+    """``text`` with each Markdown link or image as its text alone; its address may hold
+    parentheses, balanced or escaped (``[l](javascript:f(3))``), as CommonMark allows."""
+    parts, position = [], 0
+    while (link := _MARKDOWN_LINK.search(text, position)) is not None:
+        end = _address_end(text, link.end())
+        if end is None:  # not a link: the text stays
+            parts.append(text[position : link.end()])
+            position = link.end()
+        else:
+            parts += [text[position : link.start()], link.group(1)]
+            position = end
+    return "".join(parts) + text[position:]
+
+
+def _address_end(text: str, start: int) -> int | None:
+    """Where a link's address that starts at ``start`` ends, after its closing parenthesis:
+    where its parentheses balance, else at the first (the track's check reads any ``](`` as a
+    link); None where none closes."""
+    depth, escaped, first = 0, False, None
+    for index in range(start, len(text)):
+        char = text[index]
+        if escaped or char == "\\":
+            escaped = not escaped
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                return index + 1
+            first = index + 1 if first is None else first
+            depth -= 1
+    return first
 
 
 def heading_id(text: str) -> str:
