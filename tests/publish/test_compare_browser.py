@@ -185,10 +185,11 @@ def test_the_runs_table_keeps_its_words_whole_and_scrolls_sideways(served, tab, 
 
 @pytest.fixture(scope="module")
 def away(compared, tmp_path_factory):
-    """The runs compared in the flavours published away from them, each built by its tool (the
-    distill folder as it is), and the id of the image named like a script."""
+    """The runs compared in the flavours published away from them, and the id of the image
+    named like a script; per flavour, what builds its site with its tool (the distill folder
+    as it is; hugo by Debian's and by the newest Hugo), when a test asks for it."""
     root, runs = compared
-    from test_hugo import hugo_build
+    from test_hugo import hugo_build, newest_hugo
     from test_jekyll import jekyll_build
     from test_mkdocs import mkdocs_build
 
@@ -197,14 +198,19 @@ def away(compared, tmp_path_factory):
     work = tmp_path_factory.mktemp("compare-away")
     rows = json.loads((folder / "compare.json").read_text())["images"]
     image = next(row["ids"][0] for row in rows if row["name"] == HOSTILE_NAMES[0])
+    section_page = f"reports/away/images/{image}/"
     built = {
-        "jekyll": (
+        "jekyll": lambda: (
             jekyll_build(folder, work / "jekyll")[0],
             f"blog/{DATE.year}/away/images/{image}/",
         ),
-        "hugo": (hugo_build(folder, work / "hugo"), f"reports/away/images/{image}/"),
-        "mkdocs": (mkdocs_build(folder, "away", work / "mkdocs"), f"reports/away/images/{image}/"),
-        "distill": (folder / "distill", f"assets/html/{DATE.isoformat()}-away/images/{image}.html"),
+        "hugo": lambda: (hugo_build(folder, work / "hugo"), section_page),
+        "hugo-newest": lambda: (hugo_build(folder, work / "newest", newest_hugo()), section_page),
+        "mkdocs": lambda: (mkdocs_build(folder, "away", work / "mkdocs"), section_page),
+        "distill": lambda: (
+            folder / "distill",
+            f"assets/html/{DATE.isoformat()}-away/images/{image}.html",
+        ),
     }
     return built, image
 
@@ -216,7 +222,7 @@ def _drawn(frame) -> str:
 
 
 @pytest.mark.jekyll
-@pytest.mark.parametrize("flavour", ["jekyll", "hugo", "distill"])
+@pytest.mark.parametrize("flavour", ["jekyll", "hugo", "hugo-newest", "distill"])
 def test_image_pages_published_away_from_the_runs_switch_between_their_explorers(
     away,
     browser,  # noqa: F811
@@ -228,7 +234,7 @@ def test_image_pages_published_away_from_the_runs_switch_between_their_explorers
     from test_explorer import browser_tab
     from test_jekyll import BASEURL, serving
 
-    built, image = away[0][flavour]
+    built, image = away[0][flavour]()
     with serving(built) as server, browser_tab(browser, server) as opened:
         opened.open(f"{server}{BASEURL.strip('/')}/{image}")
         assert "<script>alert" not in opened.page.content().split("<body", 1)[1]
@@ -254,7 +260,7 @@ def test_mkdocs_image_pages_link_each_runs_explorer(away, browser):  # noqa: F81
     from test_explorer import browser_tab
     from test_jekyll import BASEURL, serving
 
-    built, page = away[0]["mkdocs"]
+    built, page = away[0]["mkdocs"]()
     drawn = []
     with serving(built) as server, browser_tab(browser, server) as opened:
         for label in ("before v1", "after v1"):

@@ -1,15 +1,18 @@
 """The hugo flavour: a Hugo page bundle, and a section for the gallery and image pages.
 
 Everything it writes goes under ``hugo/`` in the report folder, laid out like a Hugo site's
-``content/`` folder to be copied into one: the post is the leaf bundle
-``content/post/<slug>/index.md`` with every file it shows beside it. A leaf bundle cannot hold
-pages of its own, so a report with galleries adds the branch bundle ``content/reports/<slug>/``:
-its ``_index.md`` is not rendered, its gallery and image pages (``gallery/``, ``images/``) are
-left out of the site's lists and show the files beside it. Pages link each other through Hugo's
-``relref`` and name images by URLs relative to themselves, so the site's baseURL and post
-permalinks apply. The site's Hugo version is the flavour's option (``--hugo-version``): the
-front matter key of build options is ``build`` from Hugo 0.123 on (the only one from 0.145),
-``_build`` before.
+``content/`` (and, for a comparison, ``static/``) folder to be copied into one: the post is
+the leaf bundle ``content/post/<slug>/index.md`` with every file it shows beside it. A leaf
+bundle cannot hold pages of its own, so a report with galleries adds the branch bundle
+``content/reports/<slug>/``: its ``_index.md`` is not rendered, its gallery and image pages
+(``gallery/``, ``images/``) are left out of the site's lists and show the files beside it.
+Pages link each other through Hugo's ``relref`` and name images by URLs relative to
+themselves, so the site's baseURL and post permalinks apply. No HTML file goes under
+``content/``, which Hugo reads as a page (the newest refuses it): the HTML pages a comparison's
+image pages frame (the runs' explorers it carries) go to ``static/`` at the section's path,
+which Hugo publishes as it is at the section's URL, beside the files they load. The site's
+Hugo version is the flavour's option (``--hugo-version``): the front matter key of build
+options is ``build`` from Hugo 0.123 on (the only one from 0.145), ``_build`` before.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from reportgen.publish.page_model import ReportContext, ReportHeader
 
 CONTENT = "content"
+STATIC = "static"  # what Hugo publishes as it is, at the same path below the site
 OLDEST = (0, 111)  # the oldest Hugo tested (Debian 12's)
 BUILD_KEY_RENAMED = (0, 123)  # front matter "_build" became "build"
 _VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.\d+)?")
@@ -105,15 +109,21 @@ class HugoLayout(Layout):
         if ctx.galleries:
             section = report_dir / self.root / self.section(ctx)
             link_files(report_dir, _not_content(files), section)
+            static = posixpath.join(STATIC, self.pages.format(slug=ctx.slug))
+            link_files(report_dir, _framed(files), report_dir / self.root / static)
             _write_section_index(section / "_index.md", ctx.title, self.build_key)
 
 
 def _not_content(files: Sequence[str]) -> list[str]:
-    """``files`` without the report's explorer pages (``explorer/<id>.html``, what other posts
-    frame): its pages embed the explorer instead. The runs' explorer pages a comparison carries
-    (``runs/K/explorer/``), which its image pages frame, stay: an HTML file without front
-    matter is not content to Hugo, which publishes it as it is."""
-    return [file for file in files if not (file.endswith(".html") and file.startswith("explorer/"))]
+    """``files`` without HTML pages, which Hugo would read as content."""
+    return [file for file in files if not file.endswith(".html")]
+
+
+def _framed(files: Sequence[str]) -> list[str]:
+    """The HTML pages of ``files`` that the pages frame, for ``static/``: the runs' explorers a
+    comparison carries (``runs/K/explorer/``); not the report's own (``explorer/<id>.html``,
+    what other posts frame), as its pages embed the explorer instead."""
+    return [file for file in files if file.endswith(".html") and not file.startswith("explorer/")]
 
 
 def _write_section_index(path: Path, title: str, key: str) -> None:
