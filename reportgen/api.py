@@ -22,6 +22,7 @@ from reportgen.analysis.sources import Source, as_source
 from reportgen.errors import ReportgenError, os_error
 from reportgen.methods.spread import SpreadSpec
 from reportgen.publish import build as report_build
+from reportgen.publish import staging
 from reportgen.publish.build import ReportBuild
 from reportgen.publish.folders import DATA_DIR, cache_at
 from reportgen.publish.options import ReportOptions
@@ -102,6 +103,7 @@ def build(
             versions,
         ) as report,
         open_engine(execution, warm_up=(report.drawer.warm_up,)) as engine,
+        staging.damaged_files(report.data_dir, None, _DAMAGED_IN_CACHE),
     ):
         report.start_early_work(engine.pool)
         try:
@@ -194,6 +196,14 @@ def export(folder: Path, fmt: str = "csv", out: Path | None = None) -> Path | No
     with _os_errors(((target, "--out"),)), target.open("wb") as stream:
         table.export(rows, fmt, stream)
     return target
+
+
+# What to do about a record file from the cache that no longer reads (a build's only source
+# of maps files it did not compute).
+_DAMAGED_IN_CACHE = (
+    "it is the cache's copy: build with --no-cache, or empty the cache "
+    "('reportgen cache prune --max-size 0')"
+)
 
 
 @contextmanager

@@ -18,6 +18,27 @@ class ReportgenError(Exception):
         return [f"ReportgenError: {self}"]
 
 
+class DamagedFile(ReportgenError):
+    """A file reportgen wrote (a maps file, a cached result) that no longer reads: names it and
+    why, so the command can say what to do, or (a cache entry) compute it again."""
+
+    def __init__(self, path: object, reason: str, advice: str = "write it again"):
+        super().__init__(path, reason, advice)  # all three: a worker's error pickles whole
+        self.path, self.reason, self.advice = path, reason, advice
+
+    @classmethod
+    def met(cls, path: object, error: Exception) -> DamagedFile:
+        """From the error reading it met, in plain words where numpy's are obscure: a file that
+        is no zip reads as "pickled data", an empty one as EOFError."""
+        reason = str(error.args[0]) if isinstance(error, KeyError) else str(error)
+        if isinstance(error, EOFError) or "pickle" in reason:
+            reason = "empty or cut short" if isinstance(error, EOFError) else "not an .npz file"
+        return cls(path, reason or type(error).__name__)
+
+    def __str__(self) -> str:
+        return f"{self.path}: damaged, it does not read ({self.reason}); {self.advice}"
+
+
 _NO_PERMISSION = "check its permissions, or use another {place}"
 _IN_THE_WAY = "a file is where a folder is needed: move it, or use another {place}"
 _FULL = "the disk is full: free some space ('reportgen cache prune' frees cache space)"

@@ -297,9 +297,8 @@ class Analysis:
         says what its ``min`` is (store.MIN_RELATIVE_FORMAT, store.MIN_KEPT_FORMAT)."""
         if not self.images:
             return store.FORMAT_VERSION
-        with np.load(self.root / MAPS_DIR / f"{self.images[0].id}.npz") as data:
-            meta = json.loads(data["meta"].tobytes().decode())
-        return int(meta["format"])
+        with store.open_record(self.root / MAPS_DIR / f"{self.images[0].id}.npz") as (meta, _):
+            return int(meta["format"])
 
     def featured(self) -> dict[int, ImageSummary]:
         """The featured image of each non-empty level."""

@@ -42,6 +42,7 @@ import stat
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from reportgen import quantise
+from reportgen.errors import DamagedFile
 from reportgen.methods import panels, registry
 from reportgen.record import ImageRecord, Prediction
 
@@ -297,28 +299,17 @@ def record_bytes(record: ImageRecord, keep_heads: bool = False) -> bytes:
         for key, array in arrays.items():
             member = io.BytesIO()
             np.lib.format.write_array(member, array, allow_pickle=False)
-            archive.writestr(_member(f"{key}.npy"), member.getvalue(), compresslevel=ZIP_LEVEL)
+            archive.writestr(zip_member(f"{key}.npy"), member.getvalue(), compresslevel=ZIP_LEVEL)
     return buffer.getvalue()
 
 
-def _member(name: str) -> zipfile.ZipInfo:
+def zip_member(name: str) -> zipfile.ZipInfo:
     """A zip entry with a fixed date, mode and compression: the same bytes give the same zip."""
     info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
     info.compress_type = zipfile.ZIP_DEFLATED
     info.create_system = 3  # Unix, whichever system writes it
     info.external_attr = 0o644 << 16
     return info
-
-
-def write_folder_zip(folder: Path, path: Path) -> None:
-    """Write the files below ``folder`` to the zip ``path``, by sorted POSIX paths relative to
-    it, with fixed dates and modes: the same files give the same bytes. Streamed, atomically."""
-    names = sorted(file.relative_to(folder).as_posix() for file in folder.rglob("*"))
-    with atomic_path(path) as temp, zipfile.ZipFile(temp, "w") as archive:
-        for name in names:
-            if (folder / name).is_file():
-                with (folder / name).open("rb") as source, archive.open(_member(name), "w") as out:
-                    shutil.copyfileobj(source, out)
 
 
 # Format 2 kept every map it had, these, as they were computed (read back unchanged).
@@ -362,11 +353,21 @@ def _cls_heads(meta: dict[str, Any], data: Any) -> np.ndarray | None:
     return quantise.dequantise(levels, bounds[..., 0], bounds[..., 1], HEADS_BITS)
 
 
+@contextlib.contextmanager
+def open_record(path: Path | io.BytesIO) -> Iterator[tuple[dict[str, Any], Any]]:
+    """A record file open (its meta, its arrays): a damaged one, whatever reading it meets
+    inside the block, raises :class:`DamagedFile` naming it, never numpy's or zipfile's error."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            yield json.loads(data["meta"].tobytes().decode()), data
+    except (EOFError, KeyError, TypeError, ValueError, zipfile.BadZipFile, zlib.error) as error:
+        raise DamagedFile.met(path, error) from None
+
+
 def read_record(path: Path | io.BytesIO, name: str) -> ImageRecord:
     """Load a record file (or its bytes in a BytesIO) written by :func:`record_bytes`, of this
-    format or an earlier one."""
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(data["meta"].tobytes().decode())
+    format or an earlier one; a damaged one raises :class:`DamagedFile`."""
+    with open_record(path) as (meta, data):
         return ImageRecord(
             name=name,
             sha256=meta["sha256"],

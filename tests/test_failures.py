@@ -280,3 +280,40 @@ def test_a_build_over_the_site_budget_warns_before_publishing(run, tmp_path):
     published = next(i for i, line in enumerate(lines) if line.startswith("reportgen: published"))
     assert lines.index(warning) < published
     assert (out / "reports" / "second" / "index.html").is_file()  # a warning, not a refusal
+
+
+def damage(path):
+    """Write over a record file in place, as a failing disk would: a hard link to it (the
+    cache's copy, or the report's) is damaged too."""
+    with path.open("r+b") as stream:
+        stream.truncate(0)
+        stream.write(b"garbage")
+
+
+def test_a_damaged_maps_file_is_named_by_render(published, capsys):
+    out, _ = published
+    report = out / "reports" / "tiny"
+    maps = sorted((report / "data" / "maps").iterdir())[0]
+    damage(maps)
+    for workers in ("0", "2"):
+        assert cli.main(["render", str(report), "--colormap", "magma", "--workers", workers]) == 2
+        assert error_line(capsys.readouterr().err.splitlines()) == (
+            f"reportgen: error: {maps}: damaged, it does not read (not an .npz file); "
+            "build the report again"
+        )
+    assert no_staging_left(out)
+
+
+def test_a_damaged_cached_record_is_named_by_build(published, run, tmp_path):
+    out, files = published
+    for entry in (tmp_path / "cache" / "results").rglob("*.npz"):
+        damage(entry)
+    status, lines = run(tmp_path / "other", "--format", "gfm", "--replace")
+    assert status == 2
+    line = error_line(lines)
+    assert line.startswith("reportgen: error: data/maps/") and "(not an .npz file)" in line
+    assert line.endswith(
+        "it is the cache's copy: build with --no-cache, or empty the cache "
+        "('reportgen cache prune --max-size 0')"
+    )
+    assert no_staging_left(tmp_path / "other")

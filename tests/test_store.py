@@ -13,6 +13,7 @@ import pytest
 from conftest import rewrite_as_format_3, rewrite_record_format
 
 from reportgen import quantise, store
+from reportgen.errors import DamagedFile
 from reportgen.methods import artifacts, maps, panels
 from reportgen.record import ImageRecord, Prediction
 
@@ -364,3 +365,27 @@ def test_an_input_files_digest_is_remembered_by_its_identity_once_it_has_settled
     changed = digests.input_identity(str(path))
     assert changed[:4] == identity[:4] and changed != identity
     assert digests.remembered_input(changed, cache) is None
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"garbage", "not an .npz file"),
+        (b"", "empty or cut short"),
+        (None, "meta is not a file in the archive"),
+    ],
+)
+def test_a_damaged_record_file_is_named_with_a_plain_reason(tmp_path, content, reason):
+    path = tmp_path / "000-x.npz"
+    if content is None:
+        with path.open("wb") as stream:
+            np.savez(stream, foo=np.zeros(3))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(DamagedFile) as raised:
+        store.read_record(path, "x.png")
+    assert (raised.value.path, raised.value.reason) == (path, reason)
+    assert str(raised.value) == f"{path}: damaged, it does not read ({reason}); write it again"
+    cut = store.record_bytes(make_record())[:-100]
+    with pytest.raises(DamagedFile):
+        store.read_record(io.BytesIO(cut), "x.png")

@@ -143,7 +143,10 @@ class ReportBuild:
         staging.link_tree(Path(store_dir), self.data_dir)
         analysis = Analysis.load(self.data_dir)
         to_draw = missing_pictures(self.drawer, analysis, self.options)
-        with open_pool(workers, (self.drawer.warm_up,)) as pool:
+        with (
+            staging.damaged_files(self.data_dir, Path(store_dir), "analyze the images again"),
+            open_pool(workers, (self.drawer.warm_up,)) as pool,
+        ):
             draw_missing(to_draw, pool)
             return self.publish(analysis, say, pool)
 
@@ -304,9 +307,10 @@ def rerender(
                 for entry in history
             ]
             version = ReportVersion(manifest.version, manifest.archived, history)
-            render_from_store(
-                report_dir, report, stored, options, templates, cache, version, workers=workers
-            )
+            with staging.damaged_files(report, report_dir, "build the report again"):
+                render_from_store(
+                    report_dir, report, stored, options, templates, cache, version, workers=workers
+                )
             for linked in linking:
                 linked.result()
             staging.publish(report, report_dir)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from reportgen import store
-from reportgen.errors import ReportgenError
+from reportgen.errors import DamagedFile, ReportgenError
 from reportgen.manifest import ReportManifest
 from reportgen.methods import compare_runs, panels
 from reportgen.methods.panels import LAYERS
@@ -187,8 +186,14 @@ Visit = Callable[[str, list[np.ndarray], np.ndarray], Any]
 def _read_record(path: Path, name: str, label: str) -> ImageRecord:
     try:
         return store.read_record(path, name)
-    except (OSError, ValueError, KeyError) as error:
-        raise ReportgenError(f"{label}: cannot read the maps of {name}: {error}") from None
+    except (OSError, DamagedFile) as error:
+        raise _unreadable(name, label, error) from None
+
+
+def _unreadable(name: str, label: str, error: OSError | DamagedFile) -> ReportgenError:
+    """The maps of ``name`` in the run ``label`` do not read: the file and why."""
+    reason = f"{error.path}: {error.reason}" if isinstance(error, DamagedFile) else error
+    return ReportgenError(f"{label}: cannot read the maps of {name}: {reason}")
 
 
 def _read_spread(
@@ -198,16 +203,15 @@ def _read_spread(
     saw it, from a fraction of the file (format 3 on): the layer maps, and the map itself where
     it is not made from them, not the heads nor the other maps; older files are read whole."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(data["meta"].tobytes().decode())
+        with store.open_record(path) as (meta, data):
             if meta["format"] >= 3:
                 wanted = {LAYERS, spec.kind} & set(data.files)
                 stored = {key: store.read_map(data, key) for key in sorted(wanted)}
                 image = store.seen_image(meta, data) if with_image else None
                 relative_min = meta["format"] >= store.MIN_RELATIVE_FORMAT
                 return spec.select(panels.complete(stored, np.float32, relative_min)), image
-    except (OSError, ValueError, KeyError) as error:
-        raise ReportgenError(f"{label}: cannot read the maps of {name}: {error}") from None
+    except (OSError, DamagedFile) as error:
+        raise _unreadable(name, label, error) from None
     record = _read_record(path, name, label)
     return spec.select(record.maps), record.seen_image
 

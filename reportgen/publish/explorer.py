@@ -124,7 +124,7 @@ def data_script(record: ImageRecord, seen_image_webp: bytes | None) -> str:
 
 def seen_image_webp(maps_path: Path) -> bytes | None:
     """The WebP bytes of the seen image in a maps file (format 3 on), else None."""
-    with np.load(maps_path, allow_pickle=False) as data:
+    with store.open_record(maps_path) as (_, data):
         if "seen_image_webp" not in data.files:
             return None
         return data["seen_image_webp"].tobytes()

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from reportgen import store
+from reportgen.errors import DamagedFile
 from reportgen.publish.folders import REPORTS_DIR, VERSIONS_DIR
 from reportgen.workers import process_alive
 
@@ -90,6 +91,21 @@ class Staging:
 
     def __exit__(self, *exc_info: object) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def damaged_files(staged: Path, source: Path | None, advice: str) -> Iterator[None]:
+    """A damaged file read while a report is staged, named where the user can find it: a path
+    below ``staged`` (a folder of the staged report) as below ``source``, the folder linked in
+    there (None: the cache's copy, named from the report), with ``advice``."""
+    try:
+        yield
+    except DamagedFile as error:
+        path = Path(error.path)
+        if path.is_relative_to(staged):
+            below = path.relative_to(staged)
+            path = (source or Path(staged.name)) / below
+        raise DamagedFile(path, error.reason, advice) from None
 
 
 def site_of(report_dir: Path) -> Path | None:

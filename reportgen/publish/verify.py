@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import math
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from reportgen import digests, table
-from reportgen.errors import ReportgenError
+from reportgen.errors import DamagedFile, ReportgenError
 from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, ReportManifest
 from reportgen.methods import spread
 from reportgen.publish.folders import (
@@ -29,8 +28,8 @@ from reportgen.publish.folders import (
 from reportgen.results import Analysis
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-# What reading a damaged maps file can raise (in zipfile, numpy, json or the entropy itself).
-_DAMAGED = (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile)
+# What reading a damaged maps file can raise (store.DamagedFile; the entropy itself).
+_DAMAGED = (OSError, DamagedFile, KeyError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -177,7 +176,8 @@ class _Report:
                 record = analysis.record(image)
                 entropy, layer_entropies = spread.record_entropies(record, analysis.spread_spec)
             except _DAMAGED as error:
-                self.problem(maps, f"does not load: {error or type(error).__name__}")
+                reason = error.reason if isinstance(error, DamagedFile) else error
+                self.problem(maps, f"does not load: {reason or type(error).__name__}")
                 continue
             self.result.maps += 1
             entropies.append(entropy)

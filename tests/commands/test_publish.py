@@ -32,3 +32,20 @@ def test_a_folder_that_is_no_store_is_a_one_line_error(tmp_path, capsys):
     assert f"{tmp_path} is not a reportgen results folder" in error
     assert error.count("\n") == 1
     assert not (tmp_path / "site").exists()
+
+
+def test_a_damaged_maps_file_of_a_store_is_named(tiny_vit_dir, tmp_path, capsys):
+    images = write_images(tmp_path / "shelf", 2)
+    store = tmp_path / "store"
+    model = ["--model", str(tiny_vit_dir), "--device", "cpu", "--workers", "0", "--no-cache"]
+    assert cli.main(["analyze", str(images), "--out", str(store), *model]) == 0
+    maps = sorted((store / "maps").iterdir())[0]
+    maps.write_bytes(b"")
+    site = tmp_path / "site"
+    assert cli.main(["publish", str(store), "--out", str(site), "--workers", "0"]) == 2
+    error = capsys.readouterr().err
+    assert error.endswith(
+        f"reportgen: error: {maps}: damaged, it does not read (empty or cut short); "
+        "analyze the images again\n"
+    )
+    assert "Traceback" not in error

@@ -30,7 +30,7 @@ from reportgen.analysis.extract import ExtractOptions, PreparedBatch, RawRecord,
 from reportgen.analysis.model import LoadedModel, ModelRef, load_processor
 from reportgen.analysis.sources.base import Item, ItemTag, Source
 from reportgen.analysis.summaries import summarise, summary_facts, summary_from_facts
-from reportgen.errors import ReportgenError
+from reportgen.errors import DamagedFile, ReportgenError
 from reportgen.methods import spread
 from reportgen.record import ImageRecord, ModelSummary, SkippedFile
 from reportgen.results import ImageSummary
@@ -137,7 +137,7 @@ def _answer(item: Item, key: str, job: Job, cache: store.ContentCache | None) ->
         return Hit(item.tag, key, None, facts)
     try:
         return Hit(item.tag, key, store.read_record(found, item.name))
-    except (OSError, ValueError, KeyError):
+    except (OSError, DamagedFile):
         return None  # computed again
 
 

@@ -324,7 +324,24 @@ class DistillFlavour(Flavour):
         store.atomic_write(
             report_dir / layout.root / f"assets/bibliography/{layout.name(ctx)}.bib", bib
         )
-        store.write_folder_zip(report_dir / ROOT, report_dir / layout.download(ctx))
+        _write_folder_zip(report_dir / ROOT, report_dir / layout.download(ctx))
+
+
+def _write_folder_zip(folder: Path, path: Path) -> None:
+    """Write the files below ``folder`` to the zip ``path``, by sorted POSIX paths relative to
+    it, with fixed dates and modes: the same files give the same bytes. Streamed, atomically."""
+    import shutil
+    import zipfile
+
+    from reportgen import store
+
+    names = sorted(file.relative_to(folder).as_posix() for file in folder.rglob("*"))
+    with store.atomic_path(path) as temp, zipfile.ZipFile(temp, "w") as archive:
+        for name in names:
+            if (folder / name).is_file():
+                member = store.zip_member(name)
+                with (folder / name).open("rb") as source, archive.open(member, "w") as out:
+                    shutil.copyfileobj(source, out)
 
 
 def featured_explorer(figure: Figure) -> ExplorerFiles:
