@@ -486,8 +486,13 @@ def layout_options(args: argparse.Namespace) -> dict:
 
 
 def formats(text: str | None) -> tuple[str, ...] | None:
-    """--format's comma-separated flavours; None when not given."""
-    return tuple(part.strip() for part in text.split(",") if part.strip()) if text else None
+    """--format's comma-separated flavours, each one known (an empty list is an error, as an
+    unknown name is, never the default); None when not given."""
+    from reportgen.publish import flavours
+
+    if text is None:
+        return None
+    return flavours.check_names(part.strip() for part in text.split(",") if part.strip())
 
 
 def add_cache_dir(parser: argparse.ArgumentParser) -> None:

@@ -90,6 +90,18 @@ def test_embed_what_says_what_each_choice_embeds(capsys, monkeypatch):
     assert "figure =" in text and "explorer =" in text
 
 
+@pytest.mark.parametrize("command", [["build"], ["render"], ["publish"], ["compare", "other"]])
+@pytest.mark.parametrize("given", ["", ",", " , "])
+def test_a_format_list_naming_nothing_is_a_one_line_error(command, given, tmp_path, capsys):
+    """Never a traceback (build, publish), nor the default or stored formats (render, compare):
+    the error comes before anything is read."""
+    argv = [command[0], str(tmp_path / "nowhere"), *command[1:], "--format", given]
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("reportgen: error: unknown format (none); choose from html, jekyll")
+    assert error.count("\n") == 1
+
+
 def test_analyze_and_build_share_the_analysis_options():
     flags = ["--model", "m", "--device", "cpu", "--batch-size", "3", "--levels", "5"]
     flags += ["--spread-by", "layer:2", "--head-fusion", "max", "--discard-ratio", "0.5"]
