@@ -28,6 +28,7 @@ from reportgen.publish import (
     comparison_explorers,
     comparison_figures,
     comparison_page,
+    flavours,
     index,
     staging,
 )
@@ -41,6 +42,7 @@ from reportgen.publish.folders import (
     refuse_shared_slug,
     report_files,
 )
+from reportgen.publish.options import check_slug
 from reportgen.publish.templates import Templates
 from reportgen.results import build_time
 from reportgen.slugs import slugify
@@ -194,6 +196,8 @@ def build(
     that read and draw the images (None: one per core; 0: none, all here)."""
     if len(run_dirs) < 2:
         raise ReportgenError("compare needs at least two reports")
+    flavours.check_names(formats)  # as build checks them, before any run is read
+    check_slug(slug)
     runs = [comparison.load_run(folder) for folder in run_dirs]
     settings = Settings(
         title=title or " against ".join(run.label for run in runs),

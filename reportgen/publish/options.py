@@ -54,6 +54,16 @@ EXPLORER_DATA = ("scripts", "maps")  # see ReportOptions.explorer_data
 LEGACY_EXPLORER_DATA = "scripts"  # what reports whose manifests do not record it were built with
 
 
+def check_slug(slug: str | None) -> None:
+    """A --slug as given (None: not given) names one folder as it is, or is a one-line error:
+    never changed behind the user's back (``../x`` is not ``x``)."""
+    if slug is not None and slugify(slug) != slug:
+        raise ReportgenError(
+            f"--slug {slug!r} is not a slug; use lower-case letters, digits and '-', "
+            f"e.g. {slugify(slug)!r}"
+        )
+
+
 @dataclass(frozen=True)
 class ReportOptions:
     """How a report is titled, dated and rendered, and its gallery settings."""
@@ -79,11 +89,7 @@ class ReportOptions:
         flavours.check_names(self.formats)
         if self.templates_dir is not None and not Path(self.templates_dir).is_dir():
             raise ReportgenError(f"templates folder not found: {self.templates_dir}")
-        if self.slug is not None and slugify(self.slug) != self.slug:
-            raise ReportgenError(
-                f"--slug {self.slug!r} is not a slug; use lower-case letters, digits and '-', "
-                f"e.g. {slugify(self.slug)!r}"
-            )
+        check_slug(self.slug)
         if not 0.0 <= self.style.alpha <= 1.0:
             raise ReportgenError("--alpha must be in [0, 1]")
         if self.style.normalise not in figures.NORMALISATIONS:

@@ -240,6 +240,29 @@ def test_a_comparison_and_a_report_may_not_share_a_slug(site, capsys):
     assert not (root / "reports" / "shared").exists()
 
 
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (["--format", "xx"], "unknown format xx; choose from html, "),
+        (["--format", "html,bogus"], "unknown format bogus; choose from html, "),
+        (
+            ["--slug", "../x"],
+            "--slug '../x' is not a slug; use lower-case letters, digits and '-', ",
+        ),
+    ],
+)
+def test_formats_and_slugs_are_checked_as_build_checks_them(site, tmp_path, capsys, given, message):
+    """Not a comparison without a page (xx), a format left out (bogus) or another slug (x)."""
+    out = tmp_path / "out"
+    status = cli.main(["compare", str(site["a"]), str(site["c"]), "--out", str(out), *given])
+    error = capsys.readouterr().err
+    assert status == 2 and error.count("\n") == 1
+    assert error.startswith(f"reportgen: error: {message}")
+    assert not out.exists()
+    with pytest.raises(ReportgenError, match="unknown format xx"):
+        _compare(site, "a", "c", formats=["xx"])
+
+
 def test_three_runs_give_three_pairs_and_one_table(site):
     folder = _compare(site, "a", "b", "c")
     data = _data(folder)
