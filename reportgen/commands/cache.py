@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from reportgen.commands import options
+from reportgen.commands import argument_types, options
 
 HELP = "show or prune the cache"
 DESCRIPTION = (
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     prune.add_argument(
         "--max-size",
-        type=options.size_argument,
+        type=argument_types.size_argument,
         metavar="SIZE",
         help="keep at most this much, e.g. 2GB, 500MB, 1.5GiB",
     )
@@ -56,4 +56,4 @@ def run(args: argparse.Namespace) -> None:
 def _age(text: str) -> float:
     from reportgen.cache import parse_age
 
-    return options.parsed_argument(parse_age, text)
+    return argument_types.parsed_argument(parse_age, text)

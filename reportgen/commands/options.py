@@ -6,11 +6,10 @@ import argparse
 import dataclasses
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reportgen.commands import label_map
+from reportgen.commands import argument_types, label_map
 from reportgen.errors import ReportgenError
 
 # Page layout options: None leaves the report's value (stored, or the default of a new report).
@@ -131,7 +130,7 @@ def add_analysis_options(parser: argparse.ArgumentParser, *, models: str = "") -
     )
     group.add_argument(
         "--rollout-start-layer",
-        type=start_layer,
+        type=argument_types.start_layer,
         default="auto",
         metavar="K",
         help="rollout (and min): leave out the first K layers; 0 = every layer (the paper); "
@@ -278,16 +277,6 @@ def add_workers_option(
     )
 
 
-def start_layer(text: str) -> int | str:
-    """``auto`` or a whole number, for --rollout-start-layer."""
-    if text == "auto":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected auto or a whole number, got {text!r}") from None
-
-
 def analysis_params(args: argparse.Namespace):
     """What :func:`add_analysis_options`' arguments ask to compute (each option is named as its
     AnalysisParams field)."""
@@ -347,27 +336,12 @@ def add_report_options(parser: argparse.ArgumentParser) -> None:
     )
     versions.add_argument(
         "--max-site-size",
-        type=size_argument,
+        type=argument_types.size_argument,
         metavar="SIZE",
         help="the site's budget, such as 1GB (GitHub Pages' limit): before publishing, warn "
         "when the site would weigh more with this report, naming what to drop and what each "
         "would save (default: no budget)",
     )
-
-
-def size_argument(text: str) -> int:
-    """A size such as ``1GB`` or ``500MiB`` in bytes (:func:`reportgen.cache.parse_size`)."""
-    from reportgen.cache import parse_size
-
-    return parsed_argument(parse_size, text)
-
-
-def parsed_argument(parse: Callable[[str], Any], text: str) -> Any:
-    """``parse(text)``, its ValueError an argparse usage error."""
-    try:
-        return parse(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def report_options(args: argparse.Namespace):

@@ -12,7 +12,7 @@ from conftest import TESTS, declare_entry_points
 from reportgen import cli, plugins
 from reportgen.analysis import sources
 from reportgen.analysis.execution import Execution
-from reportgen.commands import COMMANDS, options
+from reportgen.commands import COMMANDS, argument_types, options
 from reportgen.errors import ReportgenError
 from reportgen.results import AnalysisParams
 
@@ -214,6 +214,6 @@ def test_an_unknown_source_is_a_one_line_error(generated_plugin, tmp_path, capsy
 
 
 def test_start_layer_is_auto_or_a_whole_number():
-    assert options.start_layer("auto") == "auto" and options.start_layer("3") == 3
+    assert argument_types.start_layer("auto") == "auto" and argument_types.start_layer("3") == 3
     with pytest.raises(argparse.ArgumentTypeError, match="expected auto or a whole number"):
-        options.start_layer("two")
+        argument_types.start_layer("two")
