@@ -244,3 +244,12 @@ def rewrite_record_format(path: Path, record_format: int) -> None:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     store.atomic_write(path, buffer.getvalue())
+
+
+@pytest.fixture(scope="session")
+def site(tiny_vit_dir, tmp_path_factory):
+    """The reports test_compare.py and test_compare_sites.py compare, in a site (one build for
+    both: it takes a while)."""
+    from compared_reports import compared_site  # tests/publish/, where its users are
+
+    return compared_site(tiny_vit_dir, tmp_path_factory)

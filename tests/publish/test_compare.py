@@ -1,11 +1,10 @@
 """``reportgen compare`` on real reports of tiny random models over the same images: the numbers
 against the reports' own levels and scipy, different grids, partial and no overlap, three runs,
-hostile names, byte-identical rebuilds, re-render and verify."""
+hostile names, the pages and the explorers they frame (versions, re-render, verify and the site
+generators' builds: test_compare_sites.py)."""
 
 from __future__ import annotations
 
-import html
-import json
 import re
 import shutil
 from pathlib import Path
@@ -13,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import tiny_model_dir, write_images
-from PIL import Image
+from compared_reports import DATE, HOSTILE_NAMES, _compare, _data
 from scipy import stats
 
 from reportgen import api, cli
@@ -25,79 +23,10 @@ from reportgen.manifest import ComparisonManifest
 from reportgen.methods import compare_runs
 from reportgen.publish import comparison_site
 from reportgen.publish.folders import file_hashes
-from reportgen.publish.options import ReportOptions, parse_date
+from reportgen.publish.options import ReportOptions
 from reportgen.results import Analysis, AnalysisParams
 
 pytestmark = pytest.mark.slow
-
-HOSTILE_NAMES = ["<script>alert(1)</script>.png", "{{ site.title }}.png", "[x](javascript:y).png"]
-DATE = parse_date("2024-05-24")
-
-
-def _with_hostile_names(folder, seed):
-    rng = np.random.default_rng(seed)
-    for name in HOSTILE_NAMES:
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray((rng.random((40, 48, 3)) * 255).astype(np.uint8)).save(path, "PNG")
-    return folder
-
-
-def _renamed(folder, prefix):
-    """Other names for the images (names match too, when contents differ)."""
-    for path in list(folder.iterdir()):
-        path.rename(folder / f"{prefix}{path.name}")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def site(tiny_vit_dir, tmp_path_factory):
-    """Reports of the same images by a patch-8 and a patch-16 model and with max head fusion,
-    one over part of the images and some others, one over other images only."""
-    tmp = tmp_path_factory.mktemp("compare")
-    root = tmp / "site"
-    images = _with_hostile_names(write_images(tmp / "images", 9), 3)
-    partial = tmp / "partial"
-    shutil.copytree(images, partial)
-    for path in sorted(partial.glob("img0[5-8].png")):
-        path.unlink()
-    for path in _renamed(write_images(tmp / "extra", 2, seed=5), "new-").iterdir():
-        shutil.copy(path, partial / path.name)
-    execution = Execution(device="cpu", cache_dir=tmp / "cache")
-    patch16 = tiny_model_dir(tmp_path_factory, "vit", patch_size=16)
-
-    def build(folder, slug, site_root=root, **params):
-        options = ReportOptions(title=slug, slug=slug, date=DATE)
-        return api.build(
-            FolderSource(folder, recursive=True),
-            site_root,
-            AnalysisParams(**{"model": str(tiny_vit_dir), **params}),
-            options,
-            execution,
-        )
-
-    return {
-        "root": root,
-        "model": tiny_vit_dir,
-        "images": images,
-        "build": build,
-        "a": build(images, "a"),
-        "b": build(images, "b", model=str(patch16)),
-        "c": build(images, "c", head_fusion="max"),
-        "registers": build(
-            images, "registers", model=str(tiny_model_dir(tmp_path_factory, "dinov2_registers"))
-        ),
-        "partial": build(partial, "partial"),
-        "other": build(_renamed(write_images(tmp / "other", 3, seed=11), "other-"), "other"),
-    }
-
-
-def _compare(site, *runs, **options):
-    return comparison_site.build([site[run] for run in runs], site["root"], date=DATE, **options)
-
-
-def _data(folder):
-    return json.loads((folder / "compare.json").read_text())
 
 
 def _by_sha(report):
@@ -462,223 +391,3 @@ def test_a_run_whose_explorer_fetches_its_maps_file_is_carried_with_it(site, tmp
     ):
         assert (folder / placed).parent.joinpath(data).resolve().is_file(), placed
     assert cli.main(["check-distill", str(folder / "distill")]) == 0
-
-
-def test_a_rebuild_is_byte_identical_and_re_render_and_verify_agree(site, tmp_path, capsys):
-    folder = _compare(site, "a", "b", title="Patch <b>8</b> against 16", slug="again")
-    before = {**file_hashes(folder), "manifest": (folder / "manifest.json").read_bytes()}
-    capsys.readouterr()
-    assert cli.main(["render", str(folder)]) == 0
-    said = capsys.readouterr().err
-    assert f"re-rendered {folder} (html, jekyll, gfm) from its 2 runs" in said
-    assert "compared" not in said  # not the words of a new comparison
-    after = {**file_hashes(folder), "manifest": (folder / "manifest.json").read_bytes()}
-    assert after == before
-    assert cli.main(["verify", str(site["root"])]) == 0
-    (folder / "charts" / "entropy-by-layer.svg").write_text("changed")
-    assert cli.main(["verify", str(folder)]) == 1
-
-
-def test_a_different_comparison_under_the_slug_keeps_the_earlier_one_as_a_version(
-    site, tmp_path, capsys
-):
-    root = tmp_path / "site"
-    shutil.copytree(site["root"], root)
-    runs = [root / "reports/a", root / "reports/c"]
-    folder = comparison_site.build(runs, root, slug="kept", date=DATE)
-    before = file_hashes(folder)
-    assert comparison_site.build(runs, root, slug="kept", date=DATE) == folder
-    assert file_hashes(folder) == before  # the same comparison: nothing published
-    images = _data(folder)["images"]
-    # c again with other options: its version 1 (the one compared) moves to versions/1
-    site["build"](site["images"], "c", site_root=root, head_fusion="min")
-    comparison_site.build(runs, root, slug="kept", date=DATE)
-    assert ComparisonManifest.read(folder).version == 2
-    archived = ComparisonManifest.read(folder / "versions/1")
-    assert archived.version == 1 and [run.version for run in archived.runs] == [1, 1]
-    assert _data(folder / "versions/1")["images"] == images  # the same runs compared
-    assert [run["label"] for run in _data(folder)["runs"]] == ["a v1", "c v2"]
-    page = (folder / "versions/1/index.html").read_text()
-    link = "../../../../reports/c/versions/1/index.html"
-    assert f'href="{link}"' in page and (folder / "versions/1" / link).resolve().is_file()
-    assert cli.main(["render", str(folder)]) == 0
-    assert ComparisonManifest.read(folder).version == 2 and (folder / "versions/1").is_dir()
-    assert cli.main(["verify", str(folder)]) == 0
-    assert "1 earlier version, 1 comparison" in capsys.readouterr().out
-    assert "version 2 (2 versions kept)" in (root / "index.html").read_text()
-
-
-def test_replace_overwrites_the_comparison_taking_its_number_and_keeping_earlier_versions(
-    site, tmp_path, capsys
-):
-    """As build's --replace for reports: the comparison at the slug is overwritten, the same one
-    too, an unreadable one as well (refused in one line without --replace)."""
-    root = tmp_path / "site"
-    shutil.copytree(site["root"], root)
-    folder = root / "comparisons" / "swap"
-
-    def compare(*runs, replace=True):
-        reports = [str(root / "reports" / run) for run in runs]
-        options = ["--out", str(root), "--slug", "swap", "--date", DATE.isoformat()]
-        return cli.main(["compare", *reports, *options] + ["--replace"] * replace)
-
-    def compared(manifest):
-        return [Path(run.folder).name for run in manifest.runs]
-
-    assert compare("a", "b", replace=False) == 0 and compare("a", "c", replace=False) == 0
-    assert compare("a", "b") == 0
-    manifest = ComparisonManifest.read(folder)
-    assert manifest.version == 2 and compared(manifest) == ["a", "b"]
-    assert [path.name for path in (folder / "versions").iterdir()] == ["1"]
-    assert compared(ComparisonManifest.read(folder / "versions/1")) == ["a", "b"]
-    capsys.readouterr()
-    assert compare("a", "b") == 0  # the same one is published again
-    assert "nothing published" not in capsys.readouterr().out
-    assert cli.main(["verify", str(folder)]) == 0
-    (folder / "manifest.json").write_text("{")
-    assert compare("a", "c", replace=False) == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "not a reportgen comparison" in error
-    assert "--replace" in error
-    assert compare("a", "c") == 0
-    manifest = ComparisonManifest.read(folder)
-    assert manifest.version == 1 and compared(manifest) == ["a", "c"]
-    assert not (folder / "versions").exists()
-
-
-def test_the_index_lists_the_comparison_linked_to_its_runs(site):
-    _compare(site, "a", "c", title="Mean <i>against</i> max")
-    index = (site["root"] / "index.html").read_text()
-    assert "<h2>Comparisons</h2>" in index
-    assert 'href="comparisons/a-vs-c/index.html"' in index
-    assert 'href="reports/a/index.html">a v1</a>' in index
-    assert "Mean &lt;i&gt;against&lt;/i&gt; max" in index
-
-
-@pytest.mark.jekyll
-def test_the_jekyll_post_builds_with_every_image_and_no_markup_left(site, tmp_path):
-    from test_jekyll import BASEURL, SITE_TITLE, UNRENDERED, _content, jekyll_build
-
-    title = "{{ site.title }} <b>x</b>"
-    folder = _compare(site, "a", "partial", slug="jekyll-check", title=title)
-    built, _ = jekyll_build(folder, tmp_path)
-    post = next(built.rglob("jekyll-check/index.html")).read_text(encoding="utf-8")
-    content = _content(post)
-    assert "<script>alert" not in content and "{%" not in content and "<pre" not in content
-    text = html.unescape(re.sub(r"<[^>]+>", " ", content))
-    assert SITE_TITLE not in text  # no Liquid ran where a name or the title was
-    for literal in sorted([*HOSTILE_NAMES, title], key=len, reverse=True):
-        text = text.replace(literal, "")  # they read literally: take them out
-    assert [syntax for syntax in UNRENDERED if syntax in text] == []
-    sources = re.findall(r'<img[^>]* src="([^"]+)"', content)
-    assert len(sources) >= 4 + 8  # the charts and the movers' figures
-    for source in sources:
-        assert (built / source.removeprefix(BASEURL).lstrip("/")).is_file(), source
-    pages = [
-        path
-        for path in built.rglob("jekyll-check/*/*/index.html")
-        if path.parent.parent.name in ("gallery", "images")
-    ]
-    assert len(pages) == 3 + 8  # the galleries' orders, the images in common
-    for page in pages:
-        content = _content(page.read_text(encoding="utf-8"))
-        assert "<script>alert" not in content and "{%" not in content, page
-        assert SITE_TITLE not in html.unescape(re.sub(r"<[^>]+>", " ", content)), page
-        for source in re.findall(r'<img[^>]* src="([^"]+)"', content):
-            assert (built / source.removeprefix(BASEURL).lstrip("/")).is_file(), source
-        for link in re.findall(r'<a href="([^"]+)"', content):
-            if link.startswith(BASEURL) and "jekyll-check" in link:
-                target = built / link.removeprefix(BASEURL).lstrip("/")
-                assert (target / "index.html").is_file() or target.is_file(), link
-
-
-def _missing_images(page: Path, built_root: Path) -> list[str]:
-    """The img sources of a built page that lead to no file, relative to the page or (the
-    newest Hugo's figure shortcode names a page's files so) to the site's base path."""
-    from test_jekyll import BASEURL
-
-    sources = re.findall(r'<img[^>]* src="?([^" >]+)', page.read_text(encoding="utf-8"))
-    return [
-        source
-        for source in sources
-        if not (page.parent / source).resolve().is_file()
-        and not (built_root / source.removeprefix(BASEURL).lstrip("/")).is_file()
-    ]
-
-
-def _assert_pages_built(root: Path, front: Path) -> None:
-    """A comparison's site built at ``root``, its front page ``front``: every image there,
-    and on its gallery and image pages, and hostile names inert everywhere."""
-    text = front.read_text(encoding="utf-8")
-    assert len(re.findall("<img ", text)) >= 4 + 8  # the charts and the movers' figures
-    pages = [path for kind in ("gallery", "images") for path in root.rglob(f"{kind}/*/index.html")]
-    assert len(pages) >= 3 + 8, root
-    for path in (front, *pages):
-        assert "<script>alert" not in path.read_text(encoding="utf-8"), path
-        assert _missing_images(path, root) == [], path
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("hugo", ["debian_hugo", "newest_hugo"])
-def test_the_hugo_pages_build_with_every_image(site, tmp_path, hugo):
-    """Built by Debian's Hugo and by the newest (which refuses an HTML file in content/)."""
-    import test_hugo
-
-    folder = _compare(site, "a", "partial", slug="sites", formats=("hugo", "mkdocs"))
-    public = test_hugo.hugo_build(folder, tmp_path, getattr(test_hugo, hugo)())
-    post = next(public.rglob("sites/index.html"))
-    # the layout's <title> once: no Hugo ran where a name was
-    assert post.read_text(encoding="utf-8").count(test_hugo.SITE_TITLE) == 1
-    _assert_pages_built(public, post)
-    static = folder / "hugo/static"
-    explorers = [path.relative_to(public) for path in public.rglob("runs/*/explorer/*.html")]
-    assert len(explorers) == 2 * 8  # each run's explorer of the 8 images in common, as it is
-    assert all((public / page).read_bytes() == (static / page).read_bytes() for page in explorers)
-
-
-@pytest.mark.slow
-def test_the_mkdocs_pages_build_with_every_image(site, tmp_path):
-    from test_mkdocs import mkdocs_build
-
-    folder = _compare(site, "a", "partial", slug="sites", formats=("hugo", "mkdocs"))
-    built = mkdocs_build(folder, "sites", tmp_path)
-    _assert_pages_built(built, next(built.rglob("sites/index.html")))
-
-
-def test_the_distill_post_follows_the_tracks_rules_with_its_pages_beside_it(site):
-    title = "{{ site.title }} <b>x</b>"
-    folder = _compare(site, "a", "partial", slug="post", formats=("distill",), title=title)
-    name = f"{DATE.isoformat()}-post"
-    assert cli.main(["check-distill", str(folder / "distill")]) == 0
-    post = (folder / f"distill/_posts/{name}.md").read_text()
-    assert post.startswith("---\nlayout: distill\n") and "<script>alert" not in post
-    assert "{{ site" not in post.split("\n---\n", 1)[1].replace("{{ '", "")
-    pages = folder / f"distill/assets/html/{name}"
-    assert len(list(pages.glob("images/*.html"))) == 8
-    assert {path.name for path in pages.glob("gallery/*.html")} == {
-        "by-change-1.html",
-        "by-correlation-1.html",
-        "by-name-1.html",
-    }
-    image = next(pages.glob("images/*.html")).read_text()
-    figures = re.findall(r'<img src="([^"]+)"', image)
-    assert figures and all((pages / "images" / src).resolve().is_file() for src in figures)
-    assert (folder / f"distill-{name}.zip").is_file()
-
-
-def test_the_committed_example_comparison_renders_again_with_its_pages(tmp_path):
-    from conftest import ROOT
-
-    example = ROOT / "site"
-    site = tmp_path / "site"
-    for folder in ("reports/example", "reports/example-artifacts-kept"):
-        shutil.copytree(example / folder, site / folder)
-    folder = site / "comparisons/artifacts-masked-vs-kept"
-    shutil.copytree(example / "comparisons/artifacts-masked-vs-kept", folder)
-    version = ComparisonManifest.read(folder).version
-    assert cli.main(["render", str(folder)]) == 0
-    assert ComparisonManifest.read(folder).version == version
-    rows = _data(folder)["images"]
-    assert {path.stem for path in folder.glob("images/*.html")} == {row["ids"][0] for row in rows}
-    assert (folder / "gallery/by-change-1.html").is_file()
-    assert cli.main(["verify", str(folder)]) == 0

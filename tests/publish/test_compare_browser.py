@@ -10,6 +10,7 @@ import json
 import threading
 
 import pytest
+from compared_reports import DATE, HOSTILE_NAMES, _with_hostile_names
 from conftest import tiny_model_dir, write_images
 from test_browser import (  # noqa: F401
     _assert_references_resolve,
@@ -18,7 +19,6 @@ from test_browser import (  # noqa: F401
     browser,
     tab,
 )
-from test_compare import DATE, HOSTILE_NAMES, _with_hostile_names
 
 from reportgen import api
 from reportgen.analysis.execution import Execution
