@@ -255,20 +255,23 @@ class ComparisonManifest:
     runs: tuple[ComparedRun, ...]
     files: dict[str, str] = field(default_factory=dict)  # relative POSIX path -> sha256
     version: int = 1  # earlier versions are kept in its versions/<n>/
+    # the flavours' options not at their defaults, as <flavour>_<field> entries: left out when
+    # none is, so a comparison from before them reads and writes as it did
+    flavour_options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "comparison": {
-                "version": self.version,
-                "reportgen": asdict(self.program),
-                "title": self.title,
-                "slug": self.slug,
-                "date": self.date,
-                "formats": list(self.formats),
-                "runs": [asdict(run) for run in self.runs],
-            },
-            "files": self.files,
+        comparison = {
+            "version": self.version,
+            "reportgen": asdict(self.program),
+            "title": self.title,
+            "slug": self.slug,
+            "date": self.date,
+            "formats": list(self.formats),
+            "runs": [asdict(run) for run in self.runs],
         }
+        if self.flavour_options:
+            comparison["flavour_options"] = self.flavour_options
+        return {"comparison": comparison, "files": self.files}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ComparisonManifest:
@@ -282,6 +285,7 @@ class ComparisonManifest:
             runs=tuple(ComparedRun(**run) for run in comparison["runs"]),
             files=dict(data["files"]),
             version=comparison.get("version", 1),
+            flavour_options=dict(comparison.get("flavour_options", {})),
         )
 
     @classmethod

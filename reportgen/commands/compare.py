@@ -20,6 +20,8 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from reportgen.publish import flavours
+
     parser.add_argument("reports", type=Path, nargs="+", metavar="REPORT", help="report folders")
     parser.add_argument(
         "--out", type=Path, default=Path("site"), help="site folder (default: site)"
@@ -38,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="flavours of the pages, comma-separated: html, jekyll, gfm, hugo, mkdocs, distill "
         "(default: html, jekyll, gfm)",
     )
+    flavours.get("hugo").add_arguments(parser, defaults=True)  # as build takes it
     parser.add_argument(
         "--replace",
         action="store_true",
@@ -54,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from reportgen.publish import comparison_site
+    from reportgen.publish import comparison_site, flavours
     from reportgen.publish.options import parse_date
 
     comparison_site.build(
@@ -64,6 +67,7 @@ def run(args: argparse.Namespace) -> None:
         slug=args.slug,
         date=parse_date(args.date) if args.date else None,
         formats=options.formats(args.formats) or comparison_site.DEFAULT_FORMATS,
+        flavour_options=flavours.options(flavours.given_options(args)),
         templates_dir=args.templates,
         replace=args.replace,
         workers=args.workers,

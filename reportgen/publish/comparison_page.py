@@ -11,8 +11,10 @@ import functools
 import os
 import posixpath
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -380,9 +382,11 @@ class _PageWriter:
     """Writes gallery and image pages of one flavour, a chunk at a time (picklable: workers
     write them; the variables the pages share, with their macros, are made again there)."""
 
-    def __init__(self, name: str, templates: Templates, where: _Placement, folder: Path, common):
-        self.name, self.templates, self.where, self.folder = name, templates, where, folder
-        self.common = common
+    def __init__(
+        self, name: str, options, templates: Templates, where: _Placement, folder: Path, common
+    ):
+        self.name, self.options, self.templates = name, options, templates
+        self.where, self.folder, self.common = where, folder, common
         self._shared: dict[str, dict] = {}
 
     def __getstate__(self) -> dict:
@@ -391,12 +395,11 @@ class _PageWriter:
     def write(self, pages: list[tuple[str, str, object, str]]) -> int:
         """Write ``pages``, each (kind, name, page, title); returns how many."""
         flavour = flavours.get(self.name)
-        options = flavour.options_class() if flavour.options_class else None
-        layout = flavour.layout_for(options)
+        layout = flavour.layout_for(self.options)
         for kind, page_name, shown, title in pages:
             if kind not in self._shared:
                 self._shared[kind] = _shared(
-                    flavour, options, self.templates, self.where, kind, self.common
+                    flavour, self.options, self.templates, self.where, kind, self.common
                 )
             variables = {
                 **self._shared[kind],
@@ -425,9 +428,11 @@ def write_pages(
     templates: Templates,
     formats: list[str],
     pool: Pool | None = None,
+    flavour_options: Mapping[str, Any] | None = None,
 ) -> None:
     """The pages in each of ``formats`` that has a comparison template, with their images
-    where the flavour's layout expects them; the gallery and image pages written in ``pool``
+    where the flavour's layout expects them (``flavour_options``: flavour -> its options, by
+    default its defaults); the gallery and image pages written in ``pool``
     (by default here) by :func:`~reportgen.workers.in_chunks`. Pages that stand in the
     folder link the runs' pages, explorers and the data files; a Jekyll post, published without
     them, does not."""
@@ -444,7 +449,7 @@ def write_pages(
         if name not in TEMPLATES:
             continue
         flavour = flavours.get(name)
-        options = flavour.options_class() if flavour.options_class else None
+        options = flavours.options(stored=flavour_options).get(name)
         layout = flavour.layout_for(options)
         where = _Placement(page.slug, page.date, page.title, page.description, tuple(page.files()))
         front = {
@@ -454,7 +459,7 @@ def write_pages(
         }
         data = templates.render(flavour.escaping, TEMPLATES[name], front)
         comparison_figures.write_new(folder, layout.page_path(where), data)
-        writer = _PageWriter(name, templates, where, folder, common)
+        writer = _PageWriter(name, options, templates, where, folder, common)
         title = f"{name} comparison pages"
         in_chunks(pool, _write_chunk, [(writer, pages)], title, total=len(pages))
         layout.place_images(where, page.all_files(), folder)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reportgen import __version__, digests, store
 from reportgen.errors import ReportgenError
@@ -61,12 +62,27 @@ def _stored_folder(run_folder: Path, site_dir: Path) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """How a comparison is titled, named, dated and written."""
+    """How a comparison is titled, named, dated and written (``flavour_options``: every
+    flavour's that has some, by name, as :func:`flavours.options` gives them)."""
 
     title: str
     slug: str
     date: dt.date
     formats: tuple[str, ...]
+    flavour_options: Mapping[str, Any]
+
+
+def _stored_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The flavours' options as the manifest keeps them: those not at their defaults, so that
+    a comparison with none given reads and writes as one from before they were kept."""
+    defaults = flavours.options_to_json(flavours.options())
+    entries = flavours.options_to_json(options)
+    return {key: value for key, value in entries.items() if value != defaults[key]}
+
+
+def _options_of(manifest: ComparisonManifest) -> dict[str, Any]:
+    """The flavours' options a comparison was written with (defaults where it keeps none)."""
+    return flavours.options(stored=flavours.options_from_json(dict(manifest.flavour_options)))
 
 
 def _write(
@@ -99,7 +115,9 @@ def _write(
     page = comparison_page.page_of(
         compared, folder, settings.title, settings.slug, settings.date, links, folders, carried
     )
-    comparison_page.write_pages(page, folder, templates, list(settings.formats), pool)
+    comparison_page.write_pages(
+        page, folder, templates, list(settings.formats), pool, settings.flavour_options
+    )
     manifest = ComparisonManifest(
         program=Program(__version__, None),
         title=settings.title,
@@ -112,6 +130,7 @@ def _write(
         ),
         files=file_hashes(folder),
         version=version,
+        flavour_options=_stored_options(settings.flavour_options),
     )
     manifest.write(folder)
     return manifest
@@ -152,8 +171,9 @@ def _archive(
             ignore=lambda folder, names: [VERSIONS_DIR] if Path(folder) == target else [],
         )
         return
+    date = dt.date.fromisoformat(previous.date)
     settings = Settings(
-        previous.title, previous.slug, dt.date.fromisoformat(previous.date), previous.formats
+        previous.title, previous.slug, date, previous.formats, _options_of(previous)
     )
     archive.mkdir(parents=True)
     final = target / VERSIONS_DIR / archive.name
@@ -181,6 +201,7 @@ def build(
     slug: str | None = None,
     date: dt.date | None = None,
     formats: Sequence[str] = DEFAULT_FORMATS,
+    flavour_options: Mapping[str, Any] | None = None,
     templates_dir: Path | None = None,
     replace: bool = False,
     in_place: bool = False,
@@ -189,7 +210,8 @@ def build(
 ) -> Path:
     """Compare the runs published in ``run_dirs`` and publish the comparison into
     ``site_dir``; returns its folder. A different comparison already under the slug is kept
-    as its ``versions/<n>/``; the same one publishes nothing. ``replace``: overwrite it
+    as its ``versions/<n>/``; the same one publishes nothing. ``flavour_options``: flavour ->
+    its options (hugo's: the site's Hugo version), the others' defaults. ``replace``: overwrite it
     instead (even when unreadable), the new one taking its version number and keeping its
     earlier versions, as build's ``--replace`` does for reports. ``in_place``: replace it in
     a re-render, which keeps what is published (so no slug check). ``workers``: processes
@@ -198,12 +220,14 @@ def build(
         raise ReportgenError("compare needs at least two reports")
     flavours.check_names(formats)  # as build checks them, before any run is read
     check_slug(slug)
+    chosen = flavours.options(stored=flavour_options)  # checked by their flavours
     runs = [comparison.load_run(folder) for folder in run_dirs]
     settings = Settings(
         title=title or " against ".join(run.label for run in runs),
         slug=slugify(slug or "-vs-".join(run.slug for run in runs)),
         date=date or build_time()[0].date(),
         formats=tuple(formats),
+        flavour_options=chosen,
     )
     site_dir = Path(site_dir)
     if not in_place:  # a re-render keeps what is published
@@ -255,8 +279,8 @@ def rerender(
     workers: int | None = None,
     say: Callable[[str], None] = lambda message: None,
 ) -> Path:
-    """Build a published comparison again from its manifest: the same runs, title, slug and
-    date (after changing templates, or when a run was re-rendered)."""
+    """Build a published comparison again from its manifest: the same runs, title, slug, date,
+    formats and flavours' options (after changing templates, or when a run was re-rendered)."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     site_dir = folder.resolve().parent.parent
@@ -267,6 +291,7 @@ def rerender(
         slug=manifest.slug,
         date=dt.date.fromisoformat(manifest.date),
         formats=manifest.formats,
+        flavour_options=_options_of(manifest),
         templates_dir=templates_dir,
         in_place=True,
         workers=workers,

@@ -13,8 +13,10 @@ import pytest
 from compared_reports import DATE, HOSTILE_NAMES, _compare, _data
 
 from reportgen import cli
+from reportgen.errors import ReportgenError
 from reportgen.manifest import ComparisonManifest
 from reportgen.publish import comparison_site
+from reportgen.publish.flavours.hugo import HugoOptions
 from reportgen.publish.folders import file_hashes
 
 pytestmark = pytest.mark.slow
@@ -192,6 +194,34 @@ def test_the_hugo_pages_build_with_every_image(site, tmp_path, hugo):
     assert all((public / page).read_bytes() == (static / page).read_bytes() for page in explorers)
 
 
+@pytest.mark.hugo
+def test_hugo_version_0_111_keeps_the_gallery_and_image_pages_off_the_sites_lists(site, tmp_path):
+    """Debian 12's Hugo reads ``_build``, not ``build``: with --hugo-version 0.111 the home page
+    (the site's pages, as a theme lists them) has the comparison's page alone; the version is
+    kept, so a re-render writes the same bytes; an older one is refused as build refuses it."""
+    import test_hugo
+
+    root = tmp_path / "site"
+    shutil.copytree(site["root"], root)
+    runs = [str(root / "reports" / run) for run in ("a", "partial")]
+    given = ["--out", str(root), "--format", "hugo", "--slug", "old-hugo", "--hugo-version"]
+    assert cli.main(["compare", *runs, *given, "0.111"]) == 0
+    folder = root / "comparisons/old-hugo"
+    section = (folder / "hugo/content/reports/old-hugo/_index.md").read_text()
+    assert "\n_build:\n" in section and "\nbuild:" not in section
+    assert ComparisonManifest.read(folder).flavour_options == {"hugo_version": "0.111"}
+    public = test_hugo.hugo_build(folder, tmp_path / "hugo", test_hugo.debian_hugo())
+    home = re.findall(r'<a href="([^"]+)"', (public / "index.html").read_text(encoding="utf-8"))
+    assert home == [f"{test_hugo.BASEURL}/post/old-hugo/"]
+    assert len(list(public.rglob("old-hugo/images/*/index.html"))) == 8  # built, not listed
+    before = {**file_hashes(folder), "manifest": (folder / "manifest.json").read_bytes()}
+    assert cli.main(["render", str(folder)]) == 0
+    assert {**file_hashes(folder), "manifest": (folder / "manifest.json").read_bytes()} == before
+    assert cli.main(["compare", *runs, *given, "0.100"]) == 2
+    with pytest.raises(ReportgenError, match="--hugo-version 0.100: Hugo 0.111 is the oldest"):
+        comparison_site.build(runs, root, flavour_options={"hugo": HugoOptions("0.100")})
+
+
 @pytest.mark.slow
 def test_the_mkdocs_pages_build_with_every_image(site, tmp_path):
     from test_mkdocs import mkdocs_build
@@ -232,8 +262,11 @@ def test_the_committed_example_comparison_renders_again_with_its_pages(tmp_path)
     folder = site / "comparisons/artifacts-masked-vs-kept"
     shutil.copytree(example / "comparisons/artifacts-masked-vs-kept", folder)
     version = ComparisonManifest.read(folder).version
+    before = {**file_hashes(folder), "manifest": (folder / "manifest.json").read_bytes()}
     assert cli.main(["render", str(folder)]) == 0
     assert ComparisonManifest.read(folder).version == version
+    # a manifest from before the flavours' options were kept: the same bytes again
+    assert {**file_hashes(folder), "manifest": (folder / "manifest.json").read_bytes()} == before
     rows = _data(folder)["images"]
     assert {path.stem for path in folder.glob("images/*.html")} == {row["ids"][0] for row in rows}
     assert (folder / "gallery/by-change-1.html").is_file()

@@ -3,10 +3,11 @@
 Reports of random images and hostile file names are built with :func:`reportgen.api.build`
 (tiny random ViT), their ``hugo/`` folder (``content/post/<slug>/``, and ``content/reports/<slug>/``
 with galleries) is copied into a copy of ``tests/hugo_site/`` (a minimal site: no theme, layouts
-that print title, summary and tags as themes do, Goldmark's ``unsafe`` on, a base path in
-baseURL) and the real ``hugo`` builds it. The tests read the built pages as a browser would:
-every figure once, in its folded level; files that exist; no shortcode, Liquid, Markdown or HTML
-run from user text; then Chromium opens the levels and loads every picture.
+that print title, summary and tags as themes do, a home page listing the site's pages,
+Goldmark's ``unsafe`` on, a base path in baseURL) and the real ``hugo`` builds it. The tests read
+the built pages as a browser would: every figure once, in its folded level; files that exist; no
+shortcode, Liquid, Markdown or HTML run from user text; then Chromium opens the levels and loads
+every picture.
 
 Debian's ``hugo`` package (0.111) is enough (``make test`` installs it). Without it the tests
 fail rather than skip, so a missing check cannot pass unnoticed. The newest Hugo, from the ``hugo``
