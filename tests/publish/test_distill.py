@@ -82,6 +82,9 @@ def test_authors_anonymous_or_names_with_affiliations():
         ("x *b* [l](javascript:alert(3)) | y", "x *b* l | y."),
         ("[a](f((1))(2)) and ![b](p\\).png) c", "a and b c."),
         ("[a](never(closes) stays", "a stays."),  # unbalanced: to the first ')', as before
+        # an image in a link, and links in links: their text alone, not ![a](u)
+        ("See [![a](i.png)](https://u.org/x) now", "See a now."),
+        ("[[[x](1)](2)](3) and [![b](j(1).png)](v)", "x and b."),
     ],
 )
 def test_a_description_loses_quotes_and_links_and_keeps_three_sentences(given, expected):

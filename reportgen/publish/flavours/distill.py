@@ -97,7 +97,8 @@ def parse_authors(text: str) -> tuple[Author, ...]:
 def description(text: str) -> str:
     """A report's description as the track wants it: no links (their text stays), no double
     quotes, one to three sentences."""
-    text = _without_markdown_links(text)
+    while (unlinked := _without_markdown_links(text)) != text:  # an image in a link, ...
+        text = unlinked
     text = _ADDRESS.sub("", _HTML_LINK.sub("", text))
     text = " ".join(_DOUBLE_QUOTES.sub("", text).split())
     sentences = _SENTENCE_END.split(text)
@@ -107,7 +108,9 @@ def description(text: str) -> str:
 
 def _without_markdown_links(text: str) -> str:
     """``text`` with each Markdown link or image as its text alone; its address may hold
-    parentheses, balanced or escaped (``[l](javascript:f(3))``), as CommonMark allows."""
+    parentheses, balanced or escaped (``[l](javascript:f(3))``), as CommonMark allows. One
+    nested in another's text comes out whole only when run again on what this gives
+    (``[![a](i.png)](u)`` gives ``![a](u)``, then ``a``)."""
     parts, position = [], 0
     while (link := _MARKDOWN_LINK.search(text, position)) is not None:
         end = _address_end(text, link.end())
