@@ -22,6 +22,39 @@ READ_ERRORS = (OSError, ValueError, KeyError, TypeError, AttributeError)
 INPUT_LISTS = ("images", "skipped")  # the inputs' lists; their other keys describe the source
 
 
+class NotAManifest(ValueError):
+    """JSON that is not a manifest at all (a list, a string), said in words."""
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; raises one of :data:`READ_ERRORS`, NotAManifest for other
+    JSON (whose indexing would fail with Python's words)."""
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise NotAManifest("not a JSON object")
+    return data
+
+
+def unreadable(error: Exception, file: str = MANIFEST_FILE, kind: str = "manifest") -> str:
+    """What is wrong with ``file`` that raised ``error`` (one of :data:`READ_ERRORS`), as a
+    clause about it, for a user: a KeyError's text is the bare key, an OSError's its errno."""
+    if isinstance(error, FileNotFoundError):
+        return f"it has no {file}"
+    if isinstance(error, OSError):
+        return f"its {file} does not read ({error.strerror or type(error).__name__})"
+    if isinstance(error, UnicodeDecodeError):
+        return f"its {file} is not JSON (not UTF-8 text)"
+    if isinstance(error, json.JSONDecodeError):
+        return f"its {file} is not JSON ({error.msg}, line {error.lineno} column {error.colno})"
+    if isinstance(error, NotAManifest):
+        detail = str(error)
+    elif isinstance(error, KeyError):
+        detail = f'no "{error.args[0]}" field'
+    else:  # TypeError, AttributeError, ValueError: a field of the wrong kind
+        detail = "a field holds the wrong kind of value"
+    return f"its {file} is not a reportgen {kind}: {detail}"
+
+
 @dataclass(frozen=True)
 class Program:
     """The reportgen that made it."""
@@ -172,7 +205,7 @@ class AnalysisManifest:
     @classmethod
     def read(cls, path: Path) -> AnalysisManifest:
         """Raises one of :data:`READ_ERRORS` for a missing or unreadable manifest."""
-        return cls.from_json(json.loads(Path(path).read_text()))
+        return cls.from_json(read_json(path))
 
     def write(self, path: Path) -> None:
         store.atomic_write(path, store.canonical_json(self.to_json()))
@@ -225,7 +258,7 @@ class ReportManifest:
     @classmethod
     def read(cls, report_dir: Path) -> ReportManifest:
         """The manifest of the report in ``report_dir``; raises one of :data:`READ_ERRORS`."""
-        return cls.from_json(json.loads((Path(report_dir) / MANIFEST_FILE).read_text()))
+        return cls.from_json(read_json(Path(report_dir) / MANIFEST_FILE))
 
     def write(self, report_dir: Path) -> None:
         """Streamed: a large report's manifest lists 100,000s of files."""
@@ -291,7 +324,7 @@ class ComparisonManifest:
     @classmethod
     def read(cls, folder: Path) -> ComparisonManifest:
         """Raises one of :data:`READ_ERRORS` for a missing or unreadable manifest."""
-        return cls.from_json(json.loads((Path(folder) / MANIFEST_FILE).read_text()))
+        return cls.from_json(read_json(Path(folder) / MANIFEST_FILE))
 
     def write(self, folder: Path) -> None:
         store.atomic_write(Path(folder) / MANIFEST_FILE, store.canonical_json(self.to_json()))

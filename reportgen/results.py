@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from reportgen import store, table
 from reportgen.errors import ReportgenError
-from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, AnalysisManifest
+from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, AnalysisManifest, unreadable
 from reportgen.methods import base, registry, spread
 from reportgen.methods.artifacts import ARTIFACT_MODES, ARTIFACT_RULES
 from reportgen.methods.features import PCA_MODES
@@ -320,8 +320,12 @@ class Analysis:
     def load(cls, root: Path) -> Analysis:
         """Read a results store written by :func:`analyze`; needs no model."""
         root = Path(root)
+        what = f"{root} is not a reportgen results folder"
         try:
             manifest = AnalysisManifest.read(root / MANIFEST_FILE)
+        except READ_ERRORS as error:
+            raise ReportgenError(f"{what}: {unreadable(error)}") from None
+        try:
             results = json.loads((root / RESULTS_FILE).read_text())
             if "images" in results:  # format 1
                 images = [ImageSummary.from_json(item) for item in results["images"]]
@@ -329,7 +333,7 @@ class Analysis:
                 rows = table.rows(table.read(root / results["table"]))
                 images = [ImageSummary.from_row(row) for row in rows]
         except READ_ERRORS as error:
-            raise ReportgenError(f"{root} is not a reportgen results folder: {error}") from None
+            raise ReportgenError(f"{what}: {error}") from None
         return cls(
             root=root,
             model=manifest.model,

@@ -7,6 +7,7 @@ from conftest import FIXTURE, write_images
 from publish.test_pages import _model
 
 from reportgen import api, digests, store
+from reportgen.errors import ReportgenError
 from reportgen.manifest import (
     MANIFEST_FILE,
     AnalysisManifest,
@@ -19,6 +20,7 @@ from reportgen.manifest import (
     Spread,
     VersionLink,
 )
+from reportgen.publish import comparison_site, index, verify
 from reportgen.record import SkippedFile
 
 MODEL = _model(num_classes=None)  # a ModelSummary with markup in its id
@@ -104,6 +106,36 @@ def test_a_manifest_without_its_required_sections_is_not_read():
     del data["model"]
     with pytest.raises(KeyError):
         AnalysisManifest.from_json(data)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("{}", 'its manifest.json is not a reportgen manifest: no "reportgen" field'),
+        ("[]", "its manifest.json is not a reportgen manifest: not a JSON object"),
+        (
+            '{"reportgen": 3, "comparison": 3}',
+            "its manifest.json is not a reportgen manifest: a field holds the wrong kind of value",
+        ),
+        ("nope", "its manifest.json is not JSON (Expecting value, line 1 column 1)"),
+        ("\xff", "its manifest.json is not JSON (not UTF-8 text)"),
+        (None, "it has no manifest.json"),
+    ],
+)
+def test_a_folder_whose_manifest_is_not_one_is_said_so_in_words(tmp_path, text, reason):
+    """Not a KeyError's bare key ('reportgen') or a TypeError's 'list indices must be ...'."""
+    if text is not None:
+        (tmp_path / MANIFEST_FILE).write_bytes(text.encode("latin-1"))
+    with pytest.raises(ReportgenError) as report:
+        index.read_manifest(tmp_path)
+    assert str(report.value) == f"{tmp_path} is not a reportgen report: {reason}"
+    with pytest.raises(ReportgenError) as comparison:
+        comparison_site.read_manifest(tmp_path)
+    in_words = reason.replace("manifest:", "comparison manifest:")
+    in_words = in_words.replace('"reportgen"', '"comparison"')
+    assert str(comparison.value) == f"{tmp_path} is not a reportgen comparison: {in_words}"
+    if text is not None:  # verify asks for a manifest.json before reading it
+        assert verify.verify(tmp_path).problems[0].message == f"{reason}; not a verifiable report"
 
 
 def test_the_manifests_the_current_code_writes_read_back_byte_for_byte(

@@ -23,6 +23,7 @@ from reportgen.manifest import (
     ComparedRun,
     ComparisonManifest,
     Program,
+    unreadable,
 )
 from reportgen.publish import (
     comparison,
@@ -266,7 +267,8 @@ def read_manifest(folder: Path) -> ComparisonManifest:
     try:
         return ComparisonManifest.read(folder)
     except READ_ERRORS as error:
-        raise ReportgenError(f"{folder} is not a reportgen comparison: {error}") from None
+        reason = unreadable(error, kind="comparison manifest")
+        raise ReportgenError(f"{folder} is not a reportgen comparison: {reason}") from None
 
 
 def is_comparison(folder: Path) -> bool:
@@ -307,7 +309,8 @@ def check(folder: Path, site_dir: Path | None = None) -> tuple[int, list[str]]:
     try:
         manifest = ComparisonManifest.read(folder)
     except READ_ERRORS as error:
-        return 0, [f"{MANIFEST_FILE}: unreadable ({error}): not a verifiable comparison"]
+        reason = unreadable(error, kind="comparison manifest")
+        return 0, [f"{reason}; not a verifiable comparison"]
     found = []
     present = set(report_files(folder))
     for name, digest in sorted(manifest.files.items()):

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from reportgen.errors import ReportgenError, os_error
-from reportgen.manifest import READ_ERRORS, ComparisonManifest, ReportManifest
+from reportgen.manifest import READ_ERRORS, ComparisonManifest, ReportManifest, unreadable
 from reportgen.publish import flavours, page_model, pages, staging, versions
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.folders import COMPARISONS_DIR, REPORTS_DIR, VERSIONS_DIR
@@ -22,7 +22,8 @@ def read_manifest(report_dir: Path) -> ReportManifest:
         manifest = ReportManifest.read(report_dir)
         ReportOptions.from_json(manifest.report)
     except READ_ERRORS as error:
-        raise ReportgenError(f"{report_dir} is not a reportgen report: {error}") from None
+        reason = unreadable(error)
+        raise ReportgenError(f"{report_dir} is not a reportgen report: {reason}") from None
     return manifest
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from reportgen import digests, table
 from reportgen.errors import DamagedFile, ReportgenError
-from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, ReportManifest
+from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, ReportManifest, unreadable
 from reportgen.methods import spread
 from reportgen.publish.folders import (
     DATA_DIR,
@@ -116,8 +116,7 @@ class _Report:
         try:
             manifest = ReportManifest.read(self.folder)
         except READ_ERRORS as error:
-            reason = error.strerror if isinstance(error, OSError) else f"unreadable ({error})"
-            self.problem(self.folder / MANIFEST_FILE, f"{reason}: not a verifiable report")
+            self.problem(self.folder, f"{unreadable(error)}; not a verifiable report")
             return
         if manifest.archived:
             self.result.versions += 1

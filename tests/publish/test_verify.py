@@ -151,4 +151,4 @@ def test_a_folder_that_is_neither_report_nor_site_is_a_usage_error(tmp_path, cap
     (tmp_path / "reports/broken/manifest.json").write_text("{not json")
     found = problems(tmp_path)
     assert len(found) == 1
-    assert found[0].startswith("reports/broken/manifest.json: unreadable")
+    assert found[0].startswith("reports/broken: its manifest.json is not JSON")
