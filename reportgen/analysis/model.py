@@ -74,6 +74,11 @@ def resolve(
     (default: the user cache). ``random_weights`` asks for a randomly initialised model (a
     timm architecture), never a silent fallback.
     """
+    if not spec.strip():  # else a folder: Path("") is the working folder
+        raise ReportgenError(
+            f"the model name is empty (--model {spec!r}): name a HuggingFace hub model, a model "
+            "folder or timm:NAME, or leave --model out to choose automatically"
+        )
     cache = store.ContentCache(cache_dir or store.default_cache_dir())
     backend = backends.for_spec(spec)
     return backend.resolve(

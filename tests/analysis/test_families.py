@@ -121,6 +121,21 @@ def test_bad_model_folders_are_clear_errors(tmp_path):
         load_local(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("", "the model name is empty"),  # not '. has no config.json' (the working folder)
+        ("  ", "the model name is empty"),
+        ("a b", "is no model folder here, nor a HuggingFace hub id"),  # not HFValidationError
+        ("x--y", "is no model folder here, nor a HuggingFace hub id"),
+    ],
+)
+def test_model_names_no_model_can_have_are_clear_errors(spec, message, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ReportgenError, match=message):
+        model.resolve(spec)
+
+
 def test_unreachable_hub_fails_fast_with_remedies(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface, "_cached_revision", lambda repo: None)

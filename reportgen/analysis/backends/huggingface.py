@@ -105,6 +105,21 @@ def _resolve_offline(name: str, reason: str, cache: store.ContentCache) -> Model
     )
 
 
+def _check_hub_id(spec: str) -> None:
+    """A name no hub repository can have is a one-line error, not huggingface_hub's
+    HFValidationError traceback."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(spec)
+    except HFValidationError:
+        raise ReportgenError(
+            f"--model {spec!r} is no model folder here, nor a HuggingFace hub id (OWNER/NAME: "
+            "letters and digits, with single '-', '_' or '.' between them)"
+        ) from None
+
+
 def _resolve_hub(repo_id: str, timeout: float) -> ModelRef | None:
     """The hub model if cached or reachable, else None."""
     revision = _hub_revision(repo_id, timeout)
@@ -165,6 +180,7 @@ def resolve(
         )
     if path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
         raise ReportgenError(f"model folder not found: {spec}")
+    _check_hub_id(spec)
     hub = _resolve_hub(spec, hub_timeout)
     if hub:
         return hub
