@@ -193,7 +193,7 @@ def export(folder: Path, fmt: str = "csv", out: Path | None = None) -> Path | No
         sys.stdout.flush()
         return None
     target = Path(out) if out is not None else Path(f"{folder.resolve().name}.{fmt}")
-    with _os_errors(((target, "--out"),)), target.open("wb") as stream:
+    with _os_errors(((target, "--out"),), file=target), target.open("wb") as stream:
         table.export(rows, fmt, stream)
     return target
 
@@ -233,9 +233,14 @@ def _report_build(
 
 
 @contextmanager
-def _os_errors(places: tuple[tuple[Path, str], ...], outcome: str | None = None) -> Iterator[None]:
-    """OS errors (a full disk, a file in the way, no permission) as one-line messages."""
+def _os_errors(
+    places: tuple[tuple[Path, str], ...], outcome: str | None = None, file: Path | None = None
+) -> Iterator[None]:
+    """OS errors (a full disk, a file in the way, no permission) as one-line messages; ``file``
+    is the one being written, named for an error that names none (a write's or a close's)."""
     try:
         yield
     except OSError as error:
+        if error.filename is None and file is not None:
+            error.filename = str(file)
         raise os_error(error, places, outcome) from None

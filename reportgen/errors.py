@@ -52,6 +52,7 @@ _ADVICE = {
     errno.ENOTDIR: _IN_THE_WAY,
     errno.EISDIR: "a folder is where a file is needed: move it, or use another {place}",
     errno.ENOENT: "it does not exist, or was removed while reportgen ran",
+    errno.EIO: "the system could not read or write it there: use another {place}",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import shutil
 
 import pyarrow.parquet as pq
@@ -70,6 +71,21 @@ def test_export_to_standard_output(report, capfdbinary):
     assert cli.main(["export", str(report), "--out", "-"]) == 0
     lines = capfdbinary.readouterr().out.decode().splitlines()
     assert lines[0].startswith("index,id,name,") and len(lines) == 7
+
+
+def test_an_export_whose_write_fails_names_its_file(report, tmp_path, monkeypatch, capsys):
+    """A write's error names no file: /proc/version said 'Input/output error' alone."""
+
+    def fails(rows, fmt, stream):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(table, "export", fails)
+    out = tmp_path / "results.csv"
+    assert cli.main(["export", str(report), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"reportgen: error: {out}: Input/output error; the system could not read or write it "
+        "there: use another --out\n"
+    )
 
 
 def test_export_reads_a_report_written_before_the_table(tmp_path):
