@@ -8,6 +8,7 @@ import atexit
 import contextlib
 import gc
 import os
+import select
 import signal
 import sys
 import threading
@@ -39,6 +40,27 @@ def _interrupt(signal_number: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+# The status of a command killed by SIGPIPE (128 + 13), as the shell reports cat's or grep's in
+# ``| head``: the reader stopping is no error to report, but the output was cut short.
+_SIGPIPE_STATUS = 128 + signal.SIGPIPE if hasattr(signal, "SIGPIPE") else 1
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe whose reader stopped (``| head``): then it is pointed
+    at the null device, so that writing and flushing it on the way out say nothing either
+    (Python's advice on SIGPIPE). False for any other broken pipe, which is an error."""
+    try:
+        descriptor = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(descriptor, select.POLLOUT)
+        if not any(events & select.POLLERR for _, events in poller.poll(0)):
+            return False
+        os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
+    except (AttributeError, OSError, ValueError):  # no descriptor (a test's capture), no poll
+        return False
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
@@ -46,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return args.run(args) or 0
     except (ReportgenError, OSError) as error:  # an OS error not foreseen: still one line
+        if isinstance(error, BrokenPipeError) and _stdout_reader_gone():
+            return _SIGPIPE_STATUS
         message = error if isinstance(error, ReportgenError) else os_error(error)
         print(f"reportgen: error: {message}", file=sys.stderr)
         return ReportgenError.exit_code

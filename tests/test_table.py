@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import errno
+import os
 import shutil
+import subprocess
+import sys
 
 import pyarrow.parquet as pq
 import pytest
@@ -86,6 +89,28 @@ def test_an_export_whose_write_fails_names_its_file(report, tmp_path, monkeypatc
         f"reportgen: error: {out}: Input/output error; the system could not read or write it "
         "there: use another --out\n"
     )
+
+
+@pytest.mark.parametrize("command", ["export", "verify", "cache info"])
+def test_a_reader_that_stops_ends_the_output_quietly(report, tmp_path, command):
+    """``reportgen export REPORT --out - | head`` ends as cat does there (status 141, as if
+    killed by SIGPIPE), not with 'reportgen: error: Broken pipe' or Python's 'Exception
+    ignored' on the way out."""
+    arguments = {
+        "export": [report, "--out", "-"],
+        "verify": [report.parent.parent],
+        "cache info": ["--cache-dir", tmp_path],
+    }[command]
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader is gone before the first line is written
+    with os.fdopen(writer, "wb") as stdout:
+        ended = subprocess.run(
+            [sys.executable, "-m", "reportgen.cli", *command.split(), *map(str, arguments)],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert (ended.returncode, ended.stderr) == (141, "")
 
 
 def test_export_reads_a_report_written_before_the_table(tmp_path):
