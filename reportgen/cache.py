@@ -10,6 +10,7 @@ a whole converted model folder in ``models/``; it was last used when it was last
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -41,10 +42,19 @@ def cache_root(cache_dir: Path | None) -> Path:
 def _lock(root: Path) -> ReadWriteLock:
     """The cache's lock; a cache folder that cannot hold it is a message, not a traceback."""
     try:
+        _exists(root)
         root.mkdir(parents=True, exist_ok=True)
         return ReadWriteLock(root / LOCK_FILE, is_singleton=False)
     except (OSError, sqlite3.Error) as error:
         raise _unusable(root, error) from None
+
+
+def _exists(root: Path) -> bool:
+    """Whether the cache folder ``root`` exists (none yet is an empty cache); a file in its place
+    is an error, not an empty cache (``info`` said 0 entries)."""
+    if root.exists() and not root.is_dir():
+        raise _unusable(root, NotADirectoryError(errno.ENOTDIR, "it is a file, not a folder"))
+    return root.exists()
 
 
 def _unusable(root: Path, error: Exception) -> ReportgenError:
@@ -144,7 +154,7 @@ def usage(cache_dir: Path | None = None) -> Usage:
     """Size and number of entries of each kind of the cache."""
     root = cache_root(cache_dir)
     by_kind: dict[str, tuple[int, int]] = {}
-    for entry in entries(root):
+    for entry in entries(root) if _exists(root) else []:
         size, count = by_kind.get(entry.kind, (0, 0))
         by_kind[entry.kind] = (size + entry.size, count + 1)
     order = {kind: position for position, kind in enumerate(KINDS)}
@@ -179,7 +189,7 @@ def prune(
     if max_size is None and older_than is None:
         raise ReportgenError("say what to remove: --max-size SIZE, --older-than AGE or both")
     root = cache_root(cache_dir)
-    if not root.is_dir():
+    if not _exists(root):
         return Pruned(root, 0, 0, 0)
     lock = _lock(root)
     try:

@@ -132,6 +132,19 @@ def test_prune_never_runs_while_a_command_uses_the_cache(tmp_path, capsys):
     assert "removed 1 entry (100 B)" in capsys.readouterr().err and not kept.exists()
 
 
+@pytest.mark.parametrize("command", [["info"], ["prune", "--max-size", "0"]])
+def test_a_cache_folder_that_is_a_file_is_a_one_line_error(tmp_path, capsys, command):
+    """Not an empty cache ('0 B 0 entries', 'removed 0 entries')."""
+    file = tmp_path / "afile"
+    file.write_text("mine")
+    assert cli.main(["cache", *command, "--cache-dir", str(file)]) == 2
+    assert capsys.readouterr().err == (
+        f"reportgen: error: cannot use the cache folder {file} (it is a file, not a folder); "
+        "give a writable one with --cache-dir or REPORTGEN_CACHE_DIR\n"
+    )
+    assert file.read_text() == "mine"
+
+
 def test_sizes_and_ages_people_type():
     assert cache.parse_size("2GB") == 2_000_000_000
     assert cache.parse_size("1.5GiB") == 1.5 * 2**30
