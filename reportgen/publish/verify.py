@@ -20,6 +20,7 @@ from reportgen.errors import DamagedFile, ReportgenError
 from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, ReportManifest, unreadable
 from reportgen.methods import spread
 from reportgen.publish.folders import (
+    COMPARISONS_DIR,
     DATA_DIR,
     REPORTS_DIR,
     VERSIONS_DIR,
@@ -81,13 +82,13 @@ def verify(path: Path) -> Verification:
         folders, comparisons = [], [path]
     elif (path / MANIFEST_FILE).is_file():
         folders = [path]
-    elif (path / REPORTS_DIR).is_dir():
+    elif (path / REPORTS_DIR).is_dir() or (path / COMPARISONS_DIR).is_dir():  # either may be alone
         folders = sorted(folder for folder in (path / REPORTS_DIR).glob("[!.]*/"))
         comparisons = comparison_site.published(path)
     else:
         raise ReportgenError(
             f"{path} is neither a report (it has no {MANIFEST_FILE}) nor a site (it has no "
-            f"{REPORTS_DIR}/ folder)"
+            f"{REPORTS_DIR}/ or {COMPARISONS_DIR}/ folder)"
         )
     result = Verification()
     for folder in folders:

@@ -37,6 +37,18 @@ def test_a_rebuild_is_byte_identical_and_re_render_and_verify_agree(site, tmp_pa
     assert cli.main(["verify", str(folder)]) == 1
 
 
+def test_verify_checks_a_site_that_holds_comparisons_alone(site, tmp_path, capsys):
+    """Compared into another site (--out), it has no reports/ folder: not 'neither a report nor
+    a site'."""
+    away = tmp_path / "away"
+    folder = comparison_site.build([site["a"], site["b"]], away, date=DATE)
+    capsys.readouterr()
+    assert cli.main(["verify", str(away)]) == 0
+    assert "1 comparison" in capsys.readouterr().out
+    (folder / "charts" / "entropy-by-layer.svg").write_text("changed")
+    assert cli.main(["verify", str(away)]) == 1
+
+
 def test_a_different_comparison_under_the_slug_keeps_the_earlier_one_as_a_version(
     site, tmp_path, capsys
 ):
