@@ -66,14 +66,27 @@ def staging_prefix() -> str:
     return f"{STAGING_PREFIX}{os.getpid()}-"
 
 
-def remove_stale_staging(site_dir: Path) -> None:
-    """Delete staging folders of builds and re-renders whose process is gone (killed ones): in
-    ``site_dir`` and where re-renders stage, beside the reports and their earlier versions."""
-    places = ("", f"{REPORTS_DIR}/", f"{REPORTS_DIR}/*/{VERSIONS_DIR}/")
-    for folder in [path for place in places for path in site_dir.glob(f"{place}{STAGING_PREFIX}*")]:
-        pid = folder.name[len(STAGING_PREFIX) :].split("-", 1)[0]
+# Where builds stage (the site) and re-renders (beside the reports and their earlier versions).
+SITE_STAGING = ("", f"{REPORTS_DIR}/", f"{REPORTS_DIR}/*/{VERSIONS_DIR}/")
+
+
+def stale_staging(folder: Path, places: tuple[str, ...] = SITE_STAGING) -> list[Path]:
+    """The staging folders below ``folder`` (in ``places``, relative to it) of builds and
+    re-renders whose process is gone (killed ones); not those of one that still runs."""
+    stale = []
+    for path in sorted(
+        path for place in places for path in folder.glob(f"{place}{STAGING_PREFIX}*")
+    ):
+        pid = path.name[len(STAGING_PREFIX) :].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
+            stale.append(path)
+    return stale
+
+
+def remove_stale_staging(site_dir: Path) -> None:
+    """Delete the staging folders killed builds and re-renders left in ``site_dir``."""
+    for folder in stale_staging(site_dir):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class Staging:

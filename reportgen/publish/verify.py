@@ -19,6 +19,7 @@ from reportgen import digests, table
 from reportgen.errors import DamagedFile, ReportgenError
 from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, ReportManifest, unreadable
 from reportgen.methods import spread
+from reportgen.publish import staging
 from reportgen.publish.folders import (
     COMPARISONS_DIR,
     DATA_DIR,
@@ -29,6 +30,10 @@ from reportgen.publish.folders import (
 from reportgen.results import Analysis
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_STALE_STAGING = (
+    "left by a build or re-render that was stopped (its process is gone), not to be published: "
+    "delete it, or build or render into the site, which removes it"
+)
 # What reading a damaged maps file can raise (store.DamagedFile; the entropy itself).
 _DAMAGED = (OSError, DamagedFile, KeyError, ValueError)
 
@@ -77,11 +82,11 @@ def verify(path: Path) -> Verification:
     from reportgen.publish import comparison_site
 
     path = Path(path)
-    comparisons = []
+    comparisons, places = [], staging.SITE_STAGING  # places: where killed builds leave staging
     if comparison_site.is_comparison(path):
-        folders, comparisons = [], [path]
+        folders, comparisons, places = [], [path], ()
     elif (path / MANIFEST_FILE).is_file():
-        folders = [path]
+        folders, places = [path], (f"{VERSIONS_DIR}/",)
     elif (path / REPORTS_DIR).is_dir() or (path / COMPARISONS_DIR).is_dir():  # either may be alone
         folders = sorted(folder for folder in (path / REPORTS_DIR).glob("[!.]*/"))
         comparisons = comparison_site.published(path)
@@ -91,6 +96,8 @@ def verify(path: Path) -> Verification:
             f"{REPORTS_DIR}/ or {COMPARISONS_DIR}/ folder)"
         )
     result = Verification()
+    for folder in staging.stale_staging(path, places):
+        result.problems.append(Problem(folder.relative_to(path).as_posix(), _STALE_STAGING))
     for folder in folders:
         _Report(folder, path, result).check()
     for folder in comparisons:

@@ -2,12 +2,15 @@
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 from conftest import FIXTURE, write_images
 
 from reportgen import api, cli, digests, store, table
 from reportgen.publish.options import ReportOptions, parse_date
+from reportgen.publish.staging import STAGING_PREFIX
 from reportgen.publish.verify import verify
 
 
@@ -142,6 +145,32 @@ def test_files_the_manifest_does_not_list_or_should_not_list_are_reported(out):
 def test_a_missing_earlier_version_is_reported(out):
     shutil.rmtree(out / "reports/tiny/versions/1")
     assert problems(out) == ["reports/tiny/versions/1: missing (the report lists it)"]
+
+
+def test_staging_left_by_a_killed_build_is_reported_not_a_running_ones(out):
+    """A user who deploys before the next build removes it ships it; a build that still runs
+    is no problem."""
+    ended = subprocess.Popen([sys.executable, "-c", ""])
+    ended.wait()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        places = ("", "reports/", "reports/tiny/versions/")
+        for pid in (ended.pid, running.pid):
+            for place in places:
+                (out / f"{place}{STAGING_PREFIX}{pid}-x1y2" / "report").mkdir(parents=True)
+        advice = "delete it, or build or render into the site, which removes it"
+        found = problems(out)
+        assert [line.split(": ")[0] for line in found] == [
+            f"{place}{STAGING_PREFIX}{ended.pid}-x1y2" for place in places
+        ]
+        assert all(line.endswith(advice) for line in found)
+        in_report = problems(out / "reports/tiny")  # where its re-renders stage
+        assert in_report == [
+            f"versions/{STAGING_PREFIX}{ended.pid}-x1y2: {found[0].split(': ', 1)[1]}"
+        ]
+    finally:
+        running.kill()
+        running.wait()
 
 
 def test_a_folder_that_is_neither_report_nor_site_is_a_usage_error(tmp_path, capsys):
