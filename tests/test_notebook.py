@@ -226,6 +226,7 @@ def test_labels_name_a_csv_source_as_labels_does_on_the_command_line(
     assert table["name"].tolist() == ["img01.png", "img04.png"]
     assert table["label"].tolist() == ["cat", "dog"]
     assert [skipped.name for skipped in made.analysis.skipped] == ["missing.png"]
+    assert "; 1 row of the labels file skipped." in made._repr_html_()  # a CSV's, not a file
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,11 @@ INPUTS_CALLED = {
 }
 
 
+def inputs_called(source: dict) -> tuple[str, str]:
+    """What the pages call the items of the source a manifest records (one, several)."""
+    return INPUTS_CALLED.get(source.get("kind", "folder"), ("input", "inputs"))
+
+
 @dataclass
 class ImageSizes:
     """(width, height) of the report's figures and thumbnails, read from each file's header
@@ -106,9 +111,7 @@ def build_page_model(
         levels=levels(sizes, analysis, options, with_galleries),
         charts=charts,
         skipped=tuple(analysis.skipped),
-        inputs_called=INPUTS_CALLED.get(
-            manifest.inputs.source.get("kind", "folder"), ("input", "inputs")
-        ),
+        inputs_called=inputs_called(manifest.inputs.source),
         n_images=len(analysis.images),
         versions=manifest.libraries,
         created_utc=manifest.created_utc,

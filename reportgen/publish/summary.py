@@ -15,7 +15,7 @@ import numpy as np
 
 from reportgen.methods import spread
 from reportgen.publish import classes, figures, page_model
-from reportgen.publish.assemble import members_by_level
+from reportgen.publish.assemble import inputs_called, members_by_level
 from reportgen.publish.escaping import HTML_ESCAPING
 from reportgen.publish.explorer import data_url
 from reportgen.publish.figures import FigureStyle
@@ -91,5 +91,6 @@ def summary_html(analysis: Analysis, title: str, style: FigureStyle, templates: 
         "charts": chart_urls(analysis),
         "skipped": analysis.skipped[:SKIPPED_SHOWN],
         "n_skipped": len(analysis.skipped),
+        "inputs_called": inputs_called(analysis.manifest.inputs.source),
     }
     return templates.render(HTML_ESCAPING, TEMPLATE, variables).decode()
