@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> None:
     from reportgen.publish import comparison_site, flavours
 
     if comparison_site.is_comparison(args.report):
+        _refuse_report_options(args)
         comparison_site.rerender(
             args.report, templates_dir=args.templates, workers=args.workers, say=options.say
         )
@@ -57,3 +58,30 @@ def run(args: argparse.Namespace) -> None:
         say=options.say,
         **options.layout_options(args),
     )
+
+
+def _refuse_report_options(args: argparse.Namespace) -> None:
+    """A comparison re-renders as it was compared (--templates and --workers aside): an option
+    of a report's re-render given for one is a one-line error, not silently ignored."""
+    from reportgen.errors import ReportgenError
+    from reportgen.publish import flavours
+
+    given = [
+        flag
+        for flag, value in (
+            ("--title", args.title),
+            ("--format", args.formats),
+            ("--colormap", args.colormap),
+            ("--alpha", args.alpha),
+            ("--normalise", args.normalise),
+            ("--image-format", args.image_format),
+        )
+        if value is not None
+    ]
+    given += [f"--{name.replace('_', '-')}" for name in options.layout_options(args)]
+    given += [f"{flavour} options" for flavour in flavours.given_options(args)]
+    if given:
+        raise ReportgenError(
+            f"{args.report} is a comparison: render takes --templates and --workers for it, not "
+            f"{', '.join(given)}; run reportgen compare again with them (and --slug, --replace)"
+        )

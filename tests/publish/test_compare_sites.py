@@ -37,6 +37,20 @@ def test_a_rebuild_is_byte_identical_and_re_render_and_verify_agree(site, tmp_pa
     assert cli.main(["verify", str(folder)]) == 1
 
 
+def test_render_refuses_a_reports_options_for_a_comparison_rather_than_ignore_them(site, capsys):
+    folder = _compare(site, "a", "b", slug="as-compared")
+    before = file_hashes(folder)
+    capsys.readouterr()
+    argv = ["render", str(folder), "--title", "New", "--colormap", "viridis", "--page-size", "5"]
+    assert cli.main([*argv, "--hugo-version", "0.111"]) == 2
+    assert capsys.readouterr().err == (
+        f"reportgen: error: {folder} is a comparison: render takes --templates and --workers "
+        "for it, not --title, --colormap, --page-size, hugo options; run reportgen compare "
+        "again with them (and --slug, --replace)\n"
+    )
+    assert file_hashes(folder) == before
+
+
 def test_verify_checks_a_site_that_holds_comparisons_alone(site, tmp_path, capsys):
     """Compared into another site (--out), it has no reports/ folder: not 'neither a report nor
     a site'."""
