@@ -351,12 +351,15 @@ def report_options(args: argparse.Namespace):
     from reportgen.publish.figures import FigureStyle
     from reportgen.publish.options import ReportOptions, parse_date
 
+    given, named = flavours.given_options(args), formats(args.formats)
+    for flavour in sorted(set(given) - set(named or ())):  # a flavour the build will not write
+        say(f"the {flavour} flavour's options do nothing: --format does not name {flavour}")
     return ReportOptions(
         title=args.title,
         slug=args.slug,
         description=args.description,
         date=parse_date(args.date) if args.date else None,
-        formats=formats(args.formats),
+        formats=named,
         style=FigureStyle(
             colormap=args.colormap,
             alpha=args.alpha,
@@ -364,7 +367,7 @@ def report_options(args: argparse.Namespace):
             normalise=args.normalise,
         ),
         templates_dir=args.templates,
-        flavour_options=flavours.options(flavours.given_options(args)),
+        flavour_options=flavours.options(given),
     ).changed(**layout_options(args))
 
 

@@ -217,3 +217,18 @@ def test_start_layer_is_auto_or_a_whole_number():
     assert argument_types.start_layer("auto") == "auto" and argument_types.start_layer("3") == 3
     with pytest.raises(argparse.ArgumentTypeError, match="expected auto or a whole number"):
         argument_types.start_layer("two")
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        (["--hugo-version", "0.111"], "the hugo flavour's options do nothing: --format does not"),
+        (["--hugo-version", "0.111", "--format", "html,hugo"], ""),
+        (["--authors", "anonymous", "--format", "html"], "the distill flavour's options do"),
+    ],
+)
+def test_a_flavours_options_without_the_flavour_say_they_do_nothing(given, said, capsys):
+    args = cli.build_parser().parse_args(["build", "images", *given])
+    options.report_options(args)
+    error = capsys.readouterr().err
+    assert error.startswith(f"reportgen: {said}") if said else error == ""
