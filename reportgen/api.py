@@ -26,6 +26,7 @@ from reportgen.publish import staging
 from reportgen.publish.build import ReportBuild
 from reportgen.publish.folders import DATA_DIR, cache_at
 from reportgen.publish.options import ReportOptions
+from reportgen.publish.render_job import worker_warm_up
 from reportgen.results import Analysis, AnalysisParams
 
 __all__ = [
@@ -102,7 +103,7 @@ def build(
             say,
             versions,
         ) as report,
-        open_engine(execution, warm_up=(report.drawer.warm_up,)) as engine,
+        open_engine(execution, warm_up=worker_warm_up(report.drawer)) as engine,
         staging.damaged_files(report.data_dir, None, _DAMAGED_IN_CACHE),
     ):
         report.start_early_work(engine.pool)

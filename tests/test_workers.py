@@ -2,6 +2,7 @@
 a serial run; errors and crashes of workers as one-line messages; no worker outlives a killed
 build; --dtype on the CPU."""
 
+import ast
 import os
 import signal
 import subprocess
@@ -102,6 +103,41 @@ def collector_threshold():
 
 def test_workers_collect_garbage_less_often_than_python_by_default(processes):
     assert list(processes.imap(collector_threshold, [()])) == [NEW_OBJECTS_PER_COLLECTION]
+
+
+IMPORTS_PROBE = """
+import os, sys
+from reportgen.workers import Imports, ProcessPool
+
+def where():
+    import probe_module
+    return probe_module.IMPORTED_IN != os.getpid(), probe_module.THREADS
+
+if __name__ == "__main__":
+    with ProcessPool(2, warm_up=(Imports(("probe_module",)),)) as pool:
+        places = [pool.submit(where).result() for _ in range(4)]
+        print(repr((places, os.environ.get("OMP_NUM_THREADS"))))
+"""
+
+
+def test_imports_of_the_warm_up_are_done_once_by_the_fork_server_single_threaded(tmp_path):
+    """A fresh process (its own fork server): the workers find the module imported, by
+    another process, with one thread for the numerical libraries; this process keeps its own
+    setting (none)."""
+    (tmp_path / "probe_module.py").write_text(
+        "import os\nIMPORTED_IN = os.getpid()\nTHREADS = os.environ.get('OMP_NUM_THREADS')\n"
+    )
+    (tmp_path / "probe.py").write_text(IMPORTS_PROBE)
+    environment = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
+    done = subprocess.run(
+        [sys.executable, "probe.py"],
+        cwd=tmp_path,
+        env={**environment, "PYTHONPATH": f"{tmp_path}{os.pathsep}{Path(api.__file__).parents[1]}"},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert ast.literal_eval(done.stdout) == ([(True, "1")] * 4, None)
 
 
 def run_the_command(probe: str, folder: Path) -> subprocess.CompletedProcess:

@@ -51,6 +51,7 @@ from reportgen.publish.render_job import (
     missing_pictures,
     render,
     render_from_store,
+    worker_warm_up,
 )
 from reportgen.publish.templates import Templates
 from reportgen.publish.versions import ReportVersion
@@ -145,7 +146,7 @@ class ReportBuild:
         to_draw = missing_pictures(self.drawer, analysis, self.options)
         with (
             staging.damaged_files(self.data_dir, Path(store_dir), "analyze the images again"),
-            open_pool(workers, (self.drawer.warm_up,)) as pool,
+            open_pool(workers, worker_warm_up(self.drawer)) as pool,
         ):
             draw_missing(to_draw, pool)
             return self.publish(analysis, say, pool)

@@ -12,7 +12,7 @@ from typing import Any
 
 from reportgen import store
 from reportgen.methods import spread
-from reportgen.publish import figures, plots, render
+from reportgen.publish import figures, render
 from reportgen.publish.figures import FigureStyle
 from reportgen.publish.folders import figure_path, sprite_path, thumb_path
 from reportgen.record import ImageRecord
@@ -54,10 +54,9 @@ class FigureDrawer:
         )
 
     def warm_up(self) -> None:
-        """What every figure and chart needs, made once per worker before its first one."""
+        """What every figure needs, made once per worker before its first one."""
         render.colormap_lut(self.style.colormap)
         render.font()
-        plots.warm_up()
 
 
 def draw_stored(

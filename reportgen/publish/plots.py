@@ -40,11 +40,8 @@ def _render(draw: Callable, fmt: str, columns: int = 1) -> bytes:
     return buffer.getvalue()
 
 
-def warm_up() -> None:
-    """Import what drawing a chart needs (a worker does it before its first chart)."""
-    import matplotlib.style  # noqa: F401
-    from matplotlib.backends import backend_agg  # noqa: F401
-    from matplotlib.figure import Figure  # noqa: F401
+# What drawing a chart imports (workers import it before their first chart: Imports).
+CHART_MODULES = ("matplotlib.style", "matplotlib.backends.backend_agg", "matplotlib.figure")
 
 
 def line_colours(n_levels: int) -> list[tuple[float, float, float]]:

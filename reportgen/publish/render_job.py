@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from reportgen import store, table
 from reportgen.manifest import ReportManifest, VersionLink
 from reportgen.progress import track
-from reportgen.publish import charts, explorer, pages, staging
+from reportgen.publish import charts, explorer, pages, plots, staging
 from reportgen.publish.assemble import PageModel, build_page_model
 from reportgen.publish.drawing import FigureDrawer, draw_stored, start_thumbnail
 from reportgen.publish.folders import (
@@ -33,7 +34,10 @@ from reportgen.publish.options import ReportOptions
 from reportgen.publish.templates import Templates
 from reportgen.publish.versions import ReportVersion
 from reportgen.results import MAPS_DIR, Analysis, write_results
-from reportgen.workers import Pool, open_pool
+from reportgen.workers import Imports, Pool, open_pool
+
+# What the workers that publish a report import: its pages, its earlier version staged.
+PUBLISHING_MODULES = (__name__, "reportgen.publish.earlier")
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,7 @@ def render_from_store(
     (staged / FIGURES_DIR).mkdir(exist_ok=True)
     if pool is None:
         pooled = bool(to_draw) or len(analysis.images) >= pages.POOLED_IMAGES
-        pool = open_pool(workers if pooled else 0, (drawer.warm_up,) if to_draw else ())
+        pool = open_pool(workers if pooled else 0, worker_warm_up(drawer if to_draw else None))
     else:
         pool = nullcontext(pool)
     with pool as drawing:
@@ -220,3 +224,12 @@ def missing_pictures(
 def draw_missing(to_draw: list[tuple[Any, ...]], pool: Pool) -> None:
     for _ in track(pool.imap(draw_stored, to_draw), total=len(to_draw), desc="figures"):
         pass
+
+
+def worker_warm_up(drawer: FigureDrawer | None) -> tuple[Callable[[], Any], ...]:
+    """What each worker of a pool that publishes a report does before its first task: import
+    what it runs (:class:`Imports`: once, in the fork server), and with a ``drawer`` (None: it
+    draws nothing), what drawing figures and charts needs."""
+    if drawer is None:
+        return (Imports(PUBLISHING_MODULES),)
+    return Imports((*PUBLISHING_MODULES, *plots.CHART_MODULES)), drawer.warm_up

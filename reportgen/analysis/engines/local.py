@@ -10,7 +10,6 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
-from importlib import import_module
 from typing import Any
 
 from reportgen import digests
@@ -32,14 +31,14 @@ from reportgen.analysis.model import LoadedModel, load_processor
 from reportgen.analysis.sources.base import Item, ItemTag, Source
 from reportgen.errors import ReportgenError
 from reportgen.record import SkippedFile
-from reportgen.workers import DRAIN, Pool, available_cores, open_pool, threaded_map
+from reportgen.workers import DRAIN, Imports, Pool, available_cores, open_pool, threaded_map
 
 
 class LocalEngine(Engine):
     name = "local"
 
     def __init__(self, workers: int | None = None, warm_up: Sequence[Callable[[], Any]] = ()):
-        self._pool = open_pool(workers, (partial(import_module, base.__name__), *warm_up))
+        self._pool = open_pool(workers, (Imports((base.__name__,)), *warm_up))
 
     @classmethod
     def open(cls, execution: Execution, warm_up: Sequence[Callable[[], Any]] = ()) -> Engine:
