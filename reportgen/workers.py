@@ -219,12 +219,14 @@ class Imports:
             importlib.import_module(name)
 
 
-def _start_fork_server(context: Any, warm_up: Iterable[Callable[[], Any]]) -> None:
-    """Start ``context``'s fork server (if it is not running) with the modules of the
-    :class:`Imports` of ``warm_up`` imported, and with one thread per numerical library like a
-    worker: numpy is among them, and reads that when it is imported."""
-    modules = [name for step in warm_up if isinstance(step, Imports) for name in step.modules]
-    context.set_forkserver_preload(modules)
+def start_fork_server(modules: Iterable[str]) -> None:
+    """Start the fork server that this process's pools start their workers from, where there is
+    one and it is not running yet, importing ``modules``, with one thread per numerical library
+    like a worker (numpy is among them, and reads that when it is imported). It returns at once:
+    the server imports while this process goes on, until the first worker is asked for."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(modules))
     saved = {name: os.environ.get(name) for name in SINGLE_THREAD}
     os.environ.update(dict.fromkeys(SINGLE_THREAD, "1"))
     try:
@@ -269,8 +271,9 @@ class ProcessPool(Pool):
         methods = multiprocessing.get_all_start_methods()
         # forkserver: no copy of the parent's threads or locks (torch's), cheap starts.
         context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        if "forkserver" in methods:
-            _start_fork_server(context, warm_up)
+        start_fork_server(
+            name for step in warm_up if isinstance(step, Imports) for name in step.modules
+        )
         self.workers = workers
         self.max_pending = max_pending or 4 * workers
         self._executor = ProcessPoolExecutor(

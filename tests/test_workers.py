@@ -3,6 +3,7 @@ a serial run; errors and crashes of workers as one-line messages; no worker outl
 build; --dtype on the CPU."""
 
 import ast
+import importlib
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -24,6 +26,7 @@ from reportgen.workers import (
     DRAIN,
     NEW_OBJECTS_PER_COLLECTION,
     PAGES_PER_TASK,
+    Imports,
     InlinePool,
     ProcessPool,
     in_chunks,
@@ -138,6 +141,27 @@ def test_imports_of_the_warm_up_are_done_once_by_the_fork_server_single_threaded
     )
     assert done.returncode == 0, done.stderr
     assert ast.literal_eval(done.stdout) == ([(True, "1")] * 4, None)
+
+
+def test_commands_have_their_fork_server_import_what_their_workers_do():
+    """What the CLI has the fork server import from a command's first line
+    (``WORKER_MODULES``) covers the imports of the pools the command opens, and imports."""
+    from reportgen.analysis.engines import base
+    from reportgen.commands import COMMANDS
+    from reportgen.publish.render_job import worker_warm_up
+
+    drawer = SimpleNamespace(warm_up=lambda: None)
+    publishing = {
+        name
+        for step in worker_warm_up(drawer)
+        if isinstance(step, Imports)
+        for name in step.modules
+    }
+    needed = {"build": publishing | {base.__name__}, "render": publishing, "publish": publishing}
+    for command, modules in needed.items():
+        assert set(COMMANDS[command].WORKER_MODULES) == modules
+    for name in needed["build"]:
+        importlib.import_module(name)
 
 
 def run_the_command(probe: str, folder: Path) -> subprocess.CompletedProcess:

@@ -7,6 +7,7 @@ import argparse
 import gc
 from collections.abc import Sequence
 
+from reportgen import publish
 from reportgen.commands import options
 
 HELP = "analyse a folder and publish its report into a site"
@@ -17,6 +18,12 @@ DESCRIPTION = (
     "options publishes nothing. Reuses cached results. With --model repeated: one report per "
     "model, as OUT/reports/SLUG-MODEL (MODEL: the model's name, made a slug), the models run one "
     "after the other, then their comparison as OUT/comparisons/ (reportgen compare)."
+)
+# Imported by the fork server from the command's first line (reportgen.cli).
+WORKER_MODULES = (
+    "reportgen.analysis.engines.base",
+    *publish.WORKER_MODULES,
+    *publish.CHART_MODULES,
 )
 MODELS_HELP = (
     " Repeat it to build one report per model, slugged SLUG-MODEL, models run one after the "

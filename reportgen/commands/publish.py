@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from reportgen import publish
 from reportgen.commands import options
 
 HELP = "publish a results store (what analyze wrote) as a report into a site (no model)"
@@ -13,6 +14,9 @@ DESCRIPTION = (
     "OUT/reports/SLUG, as build publishes its own: figures are drawn from the stored maps, the "
     "model does not run. Title and slug default to STORE's folder name; versions as in build."
 )
+
+# Imported by the fork server from the command's first line (reportgen.cli).
+WORKER_MODULES = (*publish.WORKER_MODULES, *publish.CHART_MODULES)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from reportgen import publish
 from reportgen.commands import options
 
 HELP = "re-render a published report from its stored data (no model)"
@@ -14,6 +15,9 @@ DESCRIPTION = (
     "manifest and data, for example after changing templates. Figures are redrawn only when "
     "their style changes. The site index is updated."
 )
+
+# Imported by the fork server from the command's first line (reportgen.cli).
+WORKER_MODULES = (*publish.WORKER_MODULES, *publish.CHART_MODULES)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -40,10 +40,6 @@ def _render(draw: Callable, fmt: str, columns: int = 1) -> bytes:
     return buffer.getvalue()
 
 
-# What drawing a chart imports (workers import it before their first chart: Imports).
-CHART_MODULES = ("matplotlib.style", "matplotlib.backends.backend_agg", "matplotlib.figure")
-
-
 def line_colours(n_levels: int) -> list[tuple[float, float, float]]:
     """Line colours for levels 1..N: YlOrRd from orange-yellow (focused) to dark red (spread).
 

@@ -17,7 +17,7 @@ from typing import Any
 from reportgen import store, table
 from reportgen.manifest import ReportManifest, VersionLink
 from reportgen.progress import track
-from reportgen.publish import charts, explorer, pages, plots, staging
+from reportgen.publish import CHART_MODULES, WORKER_MODULES, charts, explorer, pages, staging
 from reportgen.publish.assemble import PageModel, build_page_model
 from reportgen.publish.drawing import FigureDrawer, draw_stored, start_thumbnail
 from reportgen.publish.folders import (
@@ -35,9 +35,6 @@ from reportgen.publish.templates import Templates
 from reportgen.publish.versions import ReportVersion
 from reportgen.results import MAPS_DIR, Analysis, write_results
 from reportgen.workers import Imports, Pool, open_pool
-
-# What the workers that publish a report import: its pages, its earlier version staged.
-PUBLISHING_MODULES = (__name__, "reportgen.publish.earlier")
 
 
 @dataclass(frozen=True)
@@ -231,5 +228,5 @@ def worker_warm_up(drawer: FigureDrawer | None) -> tuple[Callable[[], Any], ...]
     what it runs (:class:`Imports`: once, in the fork server), and with a ``drawer`` (None: it
     draws nothing), what drawing figures and charts needs."""
     if drawer is None:
-        return (Imports(PUBLISHING_MODULES),)
-    return Imports((*PUBLISHING_MODULES, *plots.CHART_MODULES)), drawer.warm_up
+        return (Imports(WORKER_MODULES),)
+    return Imports((*WORKER_MODULES, *CHART_MODULES)), drawer.warm_up
