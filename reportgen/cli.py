@@ -55,7 +55,9 @@ def _stdout_reader_gone() -> bool:
         poller.register(descriptor, select.POLLOUT)
         if not any(events & select.POLLERR for _, events in poller.poll(0)):
             return False
-        os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, descriptor)
+        os.close(null)
     except (AttributeError, OSError, ValueError):  # no descriptor (a test's capture), no poll
         return False
     return True
