@@ -14,7 +14,6 @@ are still read, and re-rendering a report rewrites its store in the current form
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +24,13 @@ import pyarrow as pa
 
 from reportgen import store, table
 from reportgen.errors import ReportgenError
-from reportgen.manifest import MANIFEST_FILE, READ_ERRORS, AnalysisManifest, unreadable
+from reportgen.manifest import (
+    MANIFEST_FILE,
+    READ_ERRORS,
+    AnalysisManifest,
+    read_json,
+    unreadable,
+)
 from reportgen.methods import base, registry, spread
 from reportgen.methods.artifacts import ARTIFACT_MODES, ARTIFACT_RULES
 from reportgen.methods.features import PCA_MODES
@@ -317,29 +322,42 @@ class Analysis:
         return table.to_table([image.to_row() for image in self.images])
 
     @classmethod
-    def load(cls, root: Path) -> Analysis:
-        """Read a results store written by :func:`analyze`; needs no model."""
+    def load(cls, root: Path, called: Path | None = None) -> Analysis:
+        """Read a results store written by :func:`analyze`; needs no model. ``called``: the
+        folder its errors name (the one a staged copy was linked from), by default ``root``."""
         root = Path(root)
-        what = f"{root} is not a reportgen results folder"
+        what = f"{called or root} is not a reportgen results folder"
         try:
             manifest = AnalysisManifest.read(root / MANIFEST_FILE)
         except READ_ERRORS as error:
             raise ReportgenError(f"{what}: {unreadable(error)}") from None
         try:
-            results = json.loads((root / RESULTS_FILE).read_text())
+            results = read_json(root / RESULTS_FILE)
+            skipped = [SkippedFile(**item) for item in results["skipped"]]
             if "images" in results:  # format 1
                 images = [ImageSummary.from_json(item) for item in results["images"]]
             else:
-                rows = table.rows(table.read(root / results["table"]))
-                images = [ImageSummary.from_row(row) for row in rows]
+                table_file = str(results["table"])
         except READ_ERRORS as error:
-            raise ReportgenError(f"{what}: {error}") from None
+            problem = unreadable(error, RESULTS_FILE, "results file")
+            raise ReportgenError(f"{what}: {problem}") from None
+        if "images" not in results:
+            try:
+                rows = table.rows(table.read(root / table_file))
+                images = [ImageSummary.from_row(row) for row in rows]
+            except READ_ERRORS as error:
+                problem = (
+                    unreadable(error, table_file)
+                    if isinstance(error, OSError)
+                    else f"its {table_file} is damaged ({error})"
+                )
+                raise ReportgenError(f"{what}: {problem}") from None
         return cls(
             root=root,
             model=manifest.model,
             params=AnalysisParams.from_parameters(manifest.parameters),
             images=images,
-            skipped=[SkippedFile(**item) for item in results["skipped"]],
+            skipped=skipped,
             manifest=manifest,
             faithfulness=results.get("faithfulness"),
         )

@@ -317,3 +317,37 @@ def test_a_damaged_cached_record_is_named_by_build(published, run, tmp_path):
         "('reportgen cache prune --max-size 0')"
     )
     assert no_staging_left(tmp_path / "other")
+
+
+@pytest.mark.parametrize(
+    ("file", "content", "problem"),
+    [
+        ("results.json", b'{"table": "results.parquet"', "its results.json is not JSON ("),
+        (
+            "results.json",
+            b'{"table": "results.parquet"}',
+            'not a reportgen results file: no "skipped"',
+        ),
+        (
+            "results.json",
+            b"[1]",
+            "its results.json is not a reportgen results file: not a JSON object",
+        ),
+        ("results.parquet", b"not a table", "its results.parquet is damaged (Parquet magic bytes"),
+    ],
+)
+def test_a_damaged_results_file_is_named_by_render_in_the_report(
+    published, capsys, file, content, problem
+):
+    """One line that names the report's data folder, not the staged copy it was read from."""
+    out, files = published
+    report = out / "reports" / "tiny"
+    (report / "data" / file).unlink()  # not written through: a hard link of the cache's
+    (report / "data" / file).write_bytes(content)
+    assert cli.main(["render", str(report)]) == 2
+    line = error_line(capsys.readouterr().err.splitlines())
+    assert line.startswith(
+        f"reportgen: error: {report / 'data'} is not a reportgen results folder: "
+    )
+    assert problem in line
+    assert no_staging_left(out)

@@ -142,7 +142,7 @@ class ReportBuild:
         figures drawn from the stored maps, in ``workers`` processes (None: one per core; 0:
         here), with no model."""
         staging.link_tree(Path(store_dir), self.data_dir)
-        analysis = Analysis.load(self.data_dir)
+        analysis = Analysis.load(self.data_dir, called=Path(store_dir))
         to_draw = missing_pictures(self.drawer, analysis, self.options)
         with (
             staging.damaged_files(self.data_dir, Path(store_dir), "analyze the images again"),

@@ -179,7 +179,7 @@ def render_from_store(
     or else in ``workers`` processes opened for it (None: one per core; 0: here), which render
     the pages too (opened for them alone from ``pages.POOLED_IMAGES`` images)."""
     staging.link_tree(source / DATA_DIR, staged / DATA_DIR)
-    analysis = Analysis.load(staged / DATA_DIR)
+    analysis = Analysis.load(staged / DATA_DIR, called=source / DATA_DIR)
     if options.style == stored.style:
         for folder in (FIGURES_DIR, THUMBS_DIR, SPRITES_DIR):
             if (source / folder).is_dir():
