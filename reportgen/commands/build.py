@@ -20,11 +20,7 @@ DESCRIPTION = (
     "after the other, then their comparison as OUT/comparisons/ (reportgen compare)."
 )
 # Imported by the fork server from the command's first line (reportgen.cli).
-WORKER_MODULES = (
-    "reportgen.analysis.engines.base",
-    *publish.WORKER_MODULES,
-    *publish.CHART_MODULES,
-)
+WORKER_MODULES = ("reportgen.analysis.engines.base", *publish.WORKER_MODULES)
 MODELS_HELP = (
     " Repeat it to build one report per model, slugged SLUG-MODEL, models run one after the "
     "other, and their comparison."

@@ -17,7 +17,7 @@ DESCRIPTION = (
 )
 
 # Imported by the fork server from the command's first line (reportgen.cli).
-WORKER_MODULES = (*publish.WORKER_MODULES, *publish.CHART_MODULES)
+WORKER_MODULES = publish.WORKER_MODULES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from reportgen import store, table
 from reportgen.manifest import ReportManifest, VersionLink
 from reportgen.progress import track
-from reportgen.publish import CHART_MODULES, WORKER_MODULES, charts, explorer, pages, staging
+from reportgen.publish import PAGE_MODULES, WORKER_MODULES, charts, explorer, pages, staging
 from reportgen.publish.assemble import PageModel, build_page_model
 from reportgen.publish.drawing import FigureDrawer, draw_stored, start_thumbnail
 from reportgen.publish.folders import (
@@ -228,5 +228,5 @@ def worker_warm_up(drawer: FigureDrawer | None) -> tuple[Callable[[], Any], ...]
     what it runs (:class:`Imports`: once, in the fork server), and with a ``drawer`` (None: it
     draws nothing), what drawing figures and charts needs."""
     if drawer is None:
-        return (Imports(WORKER_MODULES),)
-    return Imports((*WORKER_MODULES, *CHART_MODULES)), drawer.warm_up
+        return (Imports(PAGE_MODULES),)
+    return Imports(WORKER_MODULES), drawer.warm_up
