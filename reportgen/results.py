@@ -337,11 +337,11 @@ class Analysis:
             if "images" in results:  # format 1
                 images = [ImageSummary.from_json(item) for item in results["images"]]
             else:
-                table_file = str(results["table"])
+                images, table_file = None, str(results["table"])
         except READ_ERRORS as error:
             problem = unreadable(error, RESULTS_FILE, "results file")
             raise ReportgenError(f"{what}: {problem}") from None
-        if "images" not in results:
+        if images is None:
             try:
                 rows = table.rows(table.read(root / table_file))
                 images = [ImageSummary.from_row(row) for row in rows]
