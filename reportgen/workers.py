@@ -131,7 +131,8 @@ class Pool:
         """``function(*args)`` for each ``args`` of ``items``, results in the order of
         ``items``; at most ``max_pending`` tasks are in flight and ``items`` is pulled lazily,
         so memory stays flat however many items there are. An item :data:`DRAIN` waits for
-        every task so far before the next item is pulled (and so made)."""
+        every task so far before the next item is pulled (and so made). Left early (an error),
+        the tasks in flight are given up (:meth:`abandon`)."""
         pending: deque[Future] = deque()
         try:
             for args in items:
@@ -145,8 +146,13 @@ class Pool:
             while pending:
                 yield self._result(pending.popleft())
         finally:
-            for future in pending:
-                future.cancel()
+            self.abandon(pending)
+
+    def abandon(self, pending: Iterable[Future]) -> None:
+        """Give up tasks whose results are not wanted: those not started are cancelled (a
+        process pool's running ones end before it closes)."""
+        for future in pending:
+            future.cancel()
 
     @staticmethod
     def _result(future: Future) -> Any:

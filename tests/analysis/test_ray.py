@@ -4,6 +4,7 @@ it in a quick local loop; CI (``make test``) runs it."""
 
 import os
 import sys
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from generated_source import GeneratedSource
 from shard_files import LABELS, label_json, png, write_parquet, write_tar
 
 from reportgen import api
+from reportgen.analysis.engines.ray import RayPool
 from reportgen.analysis.sources.dataset import DatasetSource
 from reportgen.analysis.sources.shards import ShardsSource
 from reportgen.errors import ReportgenError
@@ -187,34 +189,81 @@ def test_a_worker_that_dies_is_retried(folder, params, execution, tmp_path):
     assert len(analysis.images) == 30 and len(list((tmp_path / "out/maps").iterdir())) == 30
 
 
+def paused(journal, name, pause):
+    """Take ``pause`` seconds over ``name``, noting in ``journal`` when it starts and ends."""
+    for event in ("start", "end"):
+        with journal.open("a") as notes:
+            notes.write(f"{time.time()} {event} {name}\n")
+        if event == "start":
+            time.sleep(pause)
+
+
+def ended_before_now(journal, pause):
+    """The names of the tasks in ``journal`` (:func:`paused`), checking that each has ended
+    (none was killed) and none notes anything later than now (or is still running)."""
+    now = time.time()
+    time.sleep(2 * pause)
+    notes = [line.split() for line in journal.read_text().splitlines()]
+    assert max(float(when) for when, _, _ in notes) < now
+    started = sorted(name for _, event, name in notes if event == "start")
+    assert sorted(name for _, event, name in notes if event == "end") == started
+    return started
+
+
+def fails_on_one(journal, number):
+    if number == 1:
+        raise ReportgenError("cannot make item 1")
+    paused(journal, str(number), 0.3)
+
+
+def test_a_ray_pool_left_on_an_error_waits_for_its_running_tasks(tmp_path):
+    """Cancelling a Ray task's future does not stop the task, which may write into the staging
+    folder of the build that failed."""
+    journal = tmp_path / "journal.txt"
+    with pytest.raises(ReportgenError, match="cannot make item 1"):
+        for _ in RayPool(max_pending=4).imap(fails_on_one, [(journal, n) for n in range(20)]):
+            pass
+    assert 1 < len(ended_before_now(journal, pause=0.3)) < 19
+
+
 @dataclass(frozen=True)
 class FailsOn:
-    """An ``on_record`` that fails on one image, as a full disk would."""
+    """An ``on_record`` that fails on one image, as a full disk would; with a ``journal``, it
+    takes ``pause`` seconds over each other image and notes there when it starts and ends."""
 
     name: str
+    journal: Path | None = None
+    pause: float = 0.0
 
     def __call__(self, image, record, key):
         if image.name == self.name:
             raise ReportgenError(f"cannot draw {image.name}")
+        if self.journal:
+            paused(self.journal, image.name, self.pause)
 
     def warm_up(self):
         pass
 
 
 def test_a_failing_ray_run_publishes_nothing(folder, params, execution, tmp_path, monkeypatch):
+    """...and ends its tasks before it returns (they write into the staging folder it removes)
+    without running the images it has not started."""
     from reportgen.publish import staging
 
     out = tmp_path / "site"
     api.build(folder, out, params, REPORT, replace(execution, engine="ray"))
     before = site_files(out)
     start = ReportBuild.__init__
+    journal = tmp_path / "journal.txt"
 
     def failing_drawer(self, *args, **kwargs):
         start(self, *args, **kwargs)
-        self.drawer = FailsOn("img07.png")
+        self.drawer = FailsOn("img07.png", journal, pause=0.3)
 
     monkeypatch.setattr(ReportBuild, "__init__", failing_drawer)
     with pytest.raises(ReportgenError, match="cannot draw img07.png"):
         api.build(folder, out, params, REPORT, replace(execution, engine="ray", use_cache=False))
+    started = ended_before_now(journal, pause=0.3)
+    assert len(started) < 29  # the images after the failure were dropped, not drawn
     assert site_files(out) == before
     assert not list(out.glob(f"{staging.STAGING_PREFIX}*"))

@@ -21,10 +21,13 @@ actor whose worker dies. ``ray[data]`` is an optional extra: ``pip install "repo
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -111,14 +114,22 @@ class RayEngine(Engine):
             )
             .map_batches(_deliver_batch, fn_kwargs={"job": job}, batch_size=job.batch_size)
         )
+        # One iterator for the run and for _stop: Ray ends a pipeline as its iterator goes, and
+        # kills the tasks still running (which may then be writing) without waiting for them.
+        batches = iter(dataset.iter_batches(batch_size=None, batch_format="numpy"))
         try:
-            for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            for batch in batches:
                 for item in _unpack(batch):
                     if isinstance(item, _Failure):
                         raise item.error
                     yield item
         except ray.exceptions.RayError as error:
             raise _reportable(error) from None
+        except (Exception, GeneratorExit):
+            _stop(batches, job)
+            raise
+        finally:
+            batches.close()  # now, not when a kept traceback lets go of it (after ray.shutdown)
 
     def close(self) -> None:
         if self._started:
@@ -143,6 +154,11 @@ class RayPool(Pool):
             return future.result()
         except _ray().exceptions.RayError as error:
             raise _reportable(error) from None
+
+    def abandon(self, pending: Iterable[Future]) -> None:
+        """Wait for them: a Ray task runs on when its future is cancelled, and these write
+        into a failed build's staging folder, which is removed next."""
+        concurrent.futures.wait(list(pending))
 
 
 def _call(function: Callable[..., Any], *args: Any) -> Any:
@@ -180,9 +196,34 @@ class _Failure:
     error: Exception
 
 
-def _stage(batch: dict[str, np.ndarray], work: Callable[[list[Any]], list[Any]]) -> Any:
+def _stop_file(job: Job) -> Path:
+    """Present while a failed run's pipeline is stopping: its stages then drop their batches."""
+    return job.maps_dir.with_name(f"{job.maps_dir.name}.stopping")
+
+
+def _stop(batches: Iterator[Any], job: Job) -> None:
+    """Stop a failed run's pipeline and wait for its tasks to end: they write into the run's
+    staging folder, which is removed next, and Ray does not wait for the tasks it cancels (a
+    late write would create the folder again). Drains what is in flight, which is quick: every
+    stage drops its batches while the stop file is there."""
+    stop = _stop_file(job)
+    with contextlib.suppress(OSError):
+        stop.touch()
+    try:
+        for _ in batches:
+            pass
+    except _ray().exceptions.RayError:
+        pass  # the pipeline ended by failing; its tasks are over all the same
+    finally:
+        stop.unlink(missing_ok=True)
+
+
+def _stage(batch: dict[str, np.ndarray], job: Job, work: Callable[[list[Any]], list[Any]]) -> Any:
     """One stage's batch: its items through ``work``; a user-facing error becomes a
-    :class:`_Failure` item, and a failure from an earlier stage passes on."""
+    :class:`_Failure` item, and a failure from an earlier stage passes on. Nothing while the
+    run is stopping (:func:`_stop`)."""
+    if _stop_file(job).exists():
+        return _pack([])
     items = _unpack(batch)
     failures = [item for item in items if isinstance(item, _Failure)]
     if failures:
@@ -205,7 +246,7 @@ class _Prepared:
 
 def _intake_batch(batch: dict[str, np.ndarray], job: Job) -> dict[str, np.ndarray]:
     """Read, hash and look up each file; decode and preprocess the misses together."""
-    return _stage(batch, lambda items: _intake(items, job))
+    return _stage(batch, job, lambda items: _intake(items, job))
 
 
 def _intake(items: list[Item], job: Job) -> list[Any]:
@@ -230,7 +271,7 @@ class _ModelStage:
         self._extractor: Extractor | None = None
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return _stage(batch, self._run)
+        return _stage(batch, self.job, self._run)
 
     def _run(self, items: list[Any]) -> list[Any]:
         import torch
@@ -253,4 +294,4 @@ class _ModelStage:
 
 def _deliver_batch(batch: dict[str, np.ndarray], job: Job) -> dict[str, np.ndarray]:
     """Finish, store and draw each record; the driver gets summaries and skipped files."""
-    return _stage(batch, lambda items: [deliver(item, job) for item in items])
+    return _stage(batch, job, lambda items: [deliver(item, job) for item in items])
