@@ -118,6 +118,7 @@ def build(
                 created=report.created,
                 engine=engine,
                 earlier=report.published / DATA_DIR,
+                results_table=False,  # written with the figures when the report renders
             )
             return report.publish(analysis, say, engine.pool)
         except BaseException:

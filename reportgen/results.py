@@ -4,8 +4,9 @@ A store folder holds ``manifest.json`` (provenance), ``results.parquet`` (one ro
 entropy, level, predictions, hashes; see :mod:`reportgen.table`), ``results.json`` (what is
 small: the skipped files), ``maps/<id>.npz`` (the arrays, see :mod:`reportgen.store`) and, with
 the per-report feature view, ``features.json`` (its basis, :mod:`reportgen.analysis.features`). The
-analysis wing writes it and a report rewrites the table with its figures' paths, both through
-:func:`write_results`; the publish wing and the CLI read it through :class:`Analysis`.
+analysis wing writes it, a report rewrites the table with its figures' paths (a build leaves
+the table to the report alone), both through :func:`write_results`; the publish wing and the
+CLI read it through :class:`Analysis`.
 
 Stores written before the table (reportgen 0.1.0) list every image in ``results.json``; they
 are still read, and re-rendering a report rewrites its store in the current form.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -246,13 +248,43 @@ def write_results(
     skipped: list[SkippedFile],
     figure_files: dict[str, str] | None = None,
     faithfulness: dict[str, Any] | None = None,
+    earlier: Path | None = None,
 ) -> None:
-    """Write the results table (unless it already holds these rows: :func:`table.holds`) and
-    results.json of a store; ``figure_files`` maps image ids to their figures, relative to the
-    report folder (a bare store has none)."""
+    """Write the results table (:func:`write_table`) and results.json
+    (:func:`write_summary`) of a store."""
+    write_table(root, images, figure_files, earlier)
+    write_summary(root, skipped, faithfulness)
+
+
+def write_table(
+    root: Path,
+    images: list[ImageSummary],
+    figure_files: dict[str, str] | None = None,
+    earlier: Path | None = None,
+) -> None:
+    """Write the results table of a store, unless it already holds these rows
+    (:func:`table.holds`); ``figure_files`` maps image ids to their figures, relative to the
+    report folder (a bare store has none). The table of the ``earlier`` store (a report's
+    version this one replaces) is linked instead when it holds the same rows: building a table
+    costs more than comparing one (pyarrow imports pandas for it, 0.2 s)."""
     path = root / table.TABLE_FILE
-    if not table.holds(path, (image.to_row() for image in images), figure_files):
-        table.write(path, (image.to_row() for image in images), figure_files)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        return (image.to_row() for image in images)
+
+    if table.holds(path, rows(), figure_files):
+        return
+    like = earlier / table.TABLE_FILE if earlier else None
+    if like and table.holds(like, rows(), figure_files):
+        store.link_or_copy(like, path)
+    else:
+        table.write(path, rows(), figure_files)
+
+
+def write_summary(
+    root: Path, skipped: list[SkippedFile], faithfulness: dict[str, Any] | None = None
+) -> None:
+    """Write results.json: what is small (the skipped files, the faithfulness scores)."""
     summary = {
         "format": RESULTS_FORMAT,
         "table": table.TABLE_FILE,

@@ -55,7 +55,8 @@ from reportgen.results import (
     AnalysisParams,
     ImageSummary,
     build_time,
-    write_results,
+    write_summary,
+    write_table,
 )
 from reportgen.workers import Pool
 
@@ -167,6 +168,7 @@ def analyze(
     created: tuple[dt.datetime, str] | None = None,
     engine: Engine | None = None,
     earlier: Path | None = None,
+    results_table: bool = True,
 ) -> Analysis:
     """Analyse every image of ``source`` (a folder's path is the folder source) and write the
     results store to ``out_dir``.
@@ -181,6 +183,8 @@ def analyze(
     ``earlier`` is the results store of the report's earlier build (by default ``out_dir``):
     with ``--pca per-report`` its feature basis is reused when it fits
     (:mod:`reportgen.analysis.features`).
+    ``results_table`` False leaves the results table to the caller, which writes it with more: a
+    build, with each image's figure.
     """
     params, execution = params.validated(), execution.validated()
     source, out_dir = as_source(source), Path(out_dir)
@@ -303,7 +307,9 @@ def analyze(
     else:
         basis_file.unlink(missing_ok=True)  # from an earlier analysis into the same folder
     manifest.write(out_dir / MANIFEST_FILE)
-    write_results(out_dir, summaries, skipped, faithfulness=faithfulness_scores)
+    if results_table:
+        write_table(out_dir, summaries)
+    write_summary(out_dir, skipped, faithfulness_scores)
     return Analysis(
         out_dir,
         model_summary,

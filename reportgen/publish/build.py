@@ -203,6 +203,7 @@ class ReportBuild:
             version,
             pool or InlinePool(),
             digest,
+            target / DATA_DIR,
         )
         render(job)
         if self.max_site_size is not None:

@@ -49,6 +49,7 @@ class RenderJob:
     version: ReportVersion
     pool: Pool  # where the charts and the thumbnail are drawn
     fingerprint: str | None = None  # the report's (:func:`fingerprint`), when known already
+    earlier: Path | None = None  # the results store of the version this one replaces, if any
 
 
 def render(job: RenderJob) -> None:
@@ -112,6 +113,7 @@ def _write_results(job: RenderJob) -> None:
         analysis.skipped,
         {image.id: figure_path(image, style) for image in analysis.images},
         analysis.faithfulness,
+        job.earlier,
     )
 
 
@@ -150,13 +152,13 @@ def fingerprint(analysis: Analysis, options: ReportOptions) -> str:
 
 def _results_hashes(analysis: Analysis) -> dict[str, str]:
     """sha256 of the results store's files; for the table, of its content without the figures'
-    paths that publishing adds, so a build, its re-renders and an identical rebuild agree."""
+    paths that publishing adds, so a build, its re-renders and an identical rebuild agree (a
+    build has not written its table yet: :func:`_write_results` does)."""
     hashes = file_hashes(analysis.root)
-    if table.TABLE_FILE in hashes:
-        digest = hashlib.sha256()  # row by row: no second copy of a large table in memory
-        for image in analysis.images:
-            digest.update(store.canonical_json(image.to_row()).encode())
-        hashes[table.TABLE_FILE] = digest.hexdigest()
+    digest = hashlib.sha256()  # row by row: no second copy of a large table in memory
+    for image in analysis.images:
+        digest.update(store.canonical_json(image.to_row()).encode())
+    hashes[table.TABLE_FILE] = digest.hexdigest()
     return hashes
 
 

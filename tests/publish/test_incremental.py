@@ -4,15 +4,17 @@ change (from the cache and the version before) and gives the very files a cold b
 import dataclasses
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from conftest import site_files, write_images
 
-from reportgen import api
+from reportgen import api, table
 from reportgen.analysis.execution import Execution
 from reportgen.errors import ReportgenError
 from reportgen.publish import explorer, flavours, pages, verify
 from reportgen.publish.build import rerender
+from reportgen.publish.folders import DATA_DIR
 
 
 @pytest.fixture
@@ -72,6 +74,24 @@ def test_an_unchanged_image_is_linked_not_rewritten(tmp_path, analysis_params, o
     # the same files in the new version, where the image is 003 now
     assert (report / "figures/003-img02.webp").stat().st_ino == before[names[0]]
     assert (report / explorer.files("003-img02", maps=True).data).is_file()
+
+
+def test_a_rebuild_with_another_title_links_the_results_table(
+    tmp_path, analysis_params, options, monkeypatch
+):
+    """...of the version before, which holds the same rows, and builds none (pyarrow imports
+    pandas to build one)."""
+    folder = write_images(tmp_path / "images", 5)
+    execution = Execution(device="cpu", cache_dir=tmp_path / "cache")
+    report = api.build(folder, tmp_path / "site", analysis_params, options, execution)
+    results = Path(DATA_DIR, table.TABLE_FILE)
+    before = (report / results).stat().st_ino
+    monkeypatch.setattr(table, "write", lambda *args: pytest.fail("a results table was built"))
+    retitled = options.changed(title="Another title")
+    api.build(folder, tmp_path / "site", analysis_params, retitled, execution)
+    assert (report / "versions/1" / results).stat().st_ino == before
+    assert (report / results).stat().st_ino == before
+    assert verify.verify(report.parent.parent).problems == []
 
 
 @pytest.mark.parametrize("pooled", [False, True], ids=["pages-here", "pages-in-workers"])
