@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import platform
-import subprocess
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, replace
@@ -26,6 +24,7 @@ from reportgen.analysis.execution import Execution
 from reportgen.analysis.extract import ExtractOptions, artifact_profile
 from reportgen.analysis.faithfulness import FaithfulnessItem, faithfulness, forward_precision
 from reportgen.analysis.model import LoadedModel, ModelRef, load, resolve
+from reportgen.analysis.provenance import library_versions, reportgen_commit
 from reportgen.analysis.relevance import resolve_target
 from reportgen.analysis.sources import Source, as_source
 from reportgen.errors import ReportgenError
@@ -61,42 +60,6 @@ from reportgen.results import (
 from reportgen.workers import Pool
 
 log = logging.getLogger(__name__)
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"python": platform.python_version(), "reportgen": __version__}
-    for package in ("torch", "transformers", "numpy", "Pillow"):
-        try:
-            versions[package.lower()] = version(package)
-        except PackageNotFoundError:
-            versions[package.lower()] = "not installed"
-    return versions
-
-
-def reportgen_commit() -> str | None:
-    """Git commit of the reportgen source when it runs from a checkout, with ``-dirty`` when
-    the package or its templates have uncommitted changes (as ``git describe --dirty``)."""
-    source = Path(__file__).resolve().parents[2]
-    if not (source / ".git").exists():
-        return None
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(source), *args],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--", "reportgen", "templates")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{commit}-dirty" if commit and dirty else commit or None
 
 
 class _ModelSession:
