@@ -72,12 +72,16 @@ def test_ray_results_equal_the_local_engine(folder, params, execution, tmp_path)
     assert again.cache_hits == 30 and again.images == on_ray.images  # the cache Ray wrote
 
 
-def test_a_ray_build_publishes_the_same_report(folder, params, execution, tmp_path, monkeypatch):
+def test_a_ray_build_publishes_the_same_report(
+    folder, params, execution, tmp_path, monkeypatch, recwarn
+):
+    """...without Ray Data's warnings for the user."""
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     local = api.build(
         folder, tmp_path / "local", params, REPORT, replace(execution, use_cache=False)
     )
     on_ray = api.build(folder, tmp_path / "ray", params, REPORT, replace(execution, engine="ray"))
+    assert [str(warning.message) for warning in recwarn if warning.category is UserWarning] == []
     local_files, ray_files = site_files(local), site_files(on_ray)
     assert sorted(ray_files) == sorted(local_files)
     assert len([name for name in ray_files if name.startswith("figures/")]) == 30

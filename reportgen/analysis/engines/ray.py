@@ -24,6 +24,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import logging
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -81,6 +82,10 @@ class RayEngine(Engine):
         # The driver shows its own progress; Ray Data's plan and timing lines stay in its logs.
         ray.data.DataContext.get_current().enable_progress_bars = False
         logging.getLogger("ray.data").setLevel(logging.ERROR)
+        # Ray Data warns that the model's actor pool has no input yet as the pipeline starts.
+        warnings.filterwarnings(
+            "ignore", "The minimum number of concurrent actors", UserWarning, "ray.data"
+        )
         self._actors = actors
         self._pool = RayPool(max_pending=4 * max(1, int(ray.cluster_resources().get("CPU", 1))))
 
