@@ -4,7 +4,7 @@ import json
 
 import pytest
 from conftest import FIXTURE, write_images
-from publish.test_pages import _model
+from publish.rendered_pages import _model
 
 from reportgen import api, digests, store
 from reportgen.errors import ReportgenError

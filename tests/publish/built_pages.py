@@ -15,8 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from conftest import write_images
-from PIL import Image
-from test_labels import (
+from labelled_reports import (
     HOSTILE_LABELS,
     Built,
     LabelledSource,
@@ -25,6 +24,7 @@ from test_labels import (
     class_table,
     expected_rows,
 )
+from PIL import Image
 
 from reportgen import api
 from reportgen.analysis.execution import Execution

@@ -12,7 +12,7 @@ import threading
 import pytest
 from compared_reports import DATE, HOSTILE_NAMES, _with_hostile_names
 from conftest import tiny_model_dir, write_images
-from test_browser import (  # noqa: F401
+from served_reports import (  # noqa: F401
     _assert_references_resolve,
     _load_every_image,
     _QuietHandler,
@@ -189,8 +189,8 @@ def away(compared, tmp_path_factory):
     named like a script; per flavour, what builds its site with its tool (the distill folder
     as it is; hugo by Debian's and by the newest Hugo), when a test asks for it."""
     root, runs = compared
+    from jekyll_builds import jekyll_build
     from test_hugo import hugo_build, newest_hugo
-    from test_jekyll import jekyll_build
     from test_mkdocs import mkdocs_build
 
     formats = ("jekyll", "hugo", "mkdocs", "distill")
@@ -231,8 +231,8 @@ def test_image_pages_published_away_from_the_runs_switch_between_their_explorers
     """The image page of the image named like a script, in the built site: it frames the first
     run's explorer (the copy the comparison carries), which draws; the second run's link
     switches the frame to that run's, which draws the patch-16 maps; nothing fails."""
-    from test_explorer import browser_tab
-    from test_jekyll import BASEURL, serving
+    from explorer_pages import browser_tab
+    from jekyll_builds import BASEURL, serving
 
     built, image = away[0][flavour]()
     with serving(built) as server, browser_tab(browser, server) as opened:
@@ -257,8 +257,8 @@ def test_image_pages_published_away_from_the_runs_switch_between_their_explorers
 def test_mkdocs_image_pages_link_each_runs_explorer(away, browser):  # noqa: F811
     """MkDocs pages run no script: each run's explorer is a link to the copy the comparison
     carries, which opens and draws; the two runs draw differently."""
-    from test_explorer import browser_tab
-    from test_jekyll import BASEURL, serving
+    from explorer_pages import browser_tab
+    from jekyll_builds import BASEURL, serving
 
     built, page = away[0]["mkdocs"]()
     drawn = []

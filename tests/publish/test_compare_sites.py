@@ -141,7 +141,7 @@ def test_the_index_lists_the_comparison_linked_to_its_runs(site):
 
 @pytest.mark.jekyll
 def test_the_jekyll_post_builds_with_every_image_and_no_markup_left(site, tmp_path):
-    from test_jekyll import BASEURL, SITE_TITLE, UNRENDERED, _content, jekyll_build
+    from jekyll_builds import BASEURL, SITE_TITLE, UNRENDERED, _content, jekyll_build
 
     title = "{{ site.title }} <b>x</b>"
     folder = _compare(site, "a", "partial", slug="jekyll-check", title=title)
@@ -179,7 +179,7 @@ def test_the_jekyll_post_builds_with_every_image_and_no_markup_left(site, tmp_pa
 def _missing_images(page: Path, built_root: Path) -> list[str]:
     """The img sources of a built page that lead to no file, relative to the page or (the
     newest Hugo's figure shortcode names a page's files so) to the site's base path."""
-    from test_jekyll import BASEURL
+    from jekyll_builds import BASEURL
 
     sources = re.findall(r'<img[^>]* src="?([^" >]+)', page.read_text(encoding="utf-8"))
     return [

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_pages import DATE, HOSTILE_TITLE, make_context
+from rendered_pages import DATE, HOSTILE_TITLE, make_context
 
 from reportgen import cli
 from reportgen.errors import ReportgenError

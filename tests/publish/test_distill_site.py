@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 from analysis.generated_source import GeneratedSource
 from conftest import TESTS, write_images
+from explorer_pages import browser_tab
+from jekyll_builds import BASEURL, HOSTILE_NAMES, SITE_TITLE, jekyll_build, serving
 from PIL import Image
-from test_browser import browser  # noqa: F401
-from test_explorer import browser_tab
-from test_jekyll import BASEURL, HOSTILE_NAMES, SITE_TITLE, jekyll_build, serving
+from served_reports import browser  # noqa: F401
 
 from reportgen import api
 from reportgen.analysis.execution import Execution

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import pytest
 from conftest import write_images
+from explorer_pages import browser_tab
+from jekyll_builds import BASEURL, HOSTILE_NAMES, SITE_TITLE, jekyll_build, serving
+from jekyll_builds import SKELETON as JEKYLL_SKELETON
 from PIL import Image
-from test_browser import browser  # noqa: F401
+from served_reports import browser  # noqa: F401
 from test_distill_site import SKELETON as DISTILL_SKELETON
 from test_distill_site import _assert_framed_explorer_follows_its_slider
-from test_explorer import browser_tab
 from test_hugo import SKELETON as HUGO_SKELETON
 from test_hugo import debian_hugo
-from test_jekyll import BASEURL, HOSTILE_NAMES, SITE_TITLE, jekyll_build, serving
-from test_jekyll import SKELETON as JEKYLL_SKELETON
 from test_mkdocs import mkdocs_site, mkdocs_source
 
 from reportgen import api, cli

@@ -1,199 +1,46 @@
-"""The attention explorer (issue 12) in headless Chromium, from ``file://``: on the image pages
-and inline below the figures of a single-page report, the controls change the canvas, its pixels
-equal the Python overlays, nothing leaves the report, hostile names stay data, and without
-JavaScript the page is the static one. The report-wide control switches every overlay of a page,
-and a full gallery page with every sprite loaded keeps within the page-weight bound. The jekyll
-tests (``test_jekyll.py``) run the same checks on a real Jekyll build with the helpers here.
+"""The attention explorer (issue 12) in headless Chromium, from ``file://``, on the image pages:
+the controls change the canvas, its pixels equal the Python overlays, nothing leaves the report,
+hostile names stay data, and without JavaScript the page is the static one. The report-wide
+control switches every overlay of a page, and a full gallery page with every sprite loaded keeps
+within the page-weight bound. Inline explorers: ``test_explorer_inline.py``. The jekyll tests
+(``test_jekyll.py``) run the same checks on a real Jekyll build with the helpers here.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import io
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pytest
-from conftest import ARTIFACTS, ROOT, rewrite_as_format_3, tiny_model_dir, write_images
-from PIL import Image
-from test_browser import (  # noqa: F401
-    HOSTILE_NAMES,
-    SENTINEL_SCRIPT,
-    _hostile_folder,
-    _load_every_image,
-    browser,
+from conftest import ARTIFACTS, ROOT, tiny_model_dir
+from explorer_pages import (
+    BrowserTab,
+    _image_ids,
+    _record,
+    browser_tab,
+    fixture_reports,  # noqa: F401 (the fixture reports)
+    fixture_tab,  # noqa: F401 (the fixture tab)
+    folder_url,
 )
+from PIL import Image
+from served_reports import HOSTILE_NAMES, _load_every_image, browser  # noqa: F401
 
 from reportgen import api
 from reportgen.analysis.execution import Execution
-from reportgen.analysis.sources.folder import FolderSource
 from reportgen.publish import explorer, render
-from reportgen.publish.figures import FigureStyle
-from reportgen.publish.options import GallerySettings, ReportOptions, parse_date
-from reportgen.publish.templates import Templates
-from reportgen.record import ImageRecord
+from reportgen.publish.options import ReportOptions, parse_date
 from reportgen.results import Analysis, AnalysisParams
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-@dataclass(frozen=True)
-class Reports:
-    heads: Path  # hostile names, every head's attention (kept by default, 8-bit)
-    no_heads: Path  # maps files as format 3 stored them by default: no per-head attention
-    single: Path  # the hostile names again, one page (html and gfm): explorers inline
-
-
-@pytest.fixture(scope="module")
-def reports(tiny_vit_dir, tmp_path_factory) -> Reports:
-    tmp = tmp_path_factory.mktemp("explorer")
-    date = parse_date("2024-05-24")
-    options = ReportOptions(
-        slug="heads",
-        date=date,
-        gallery=GallerySettings(gallery_threshold=2),
-        formats=("html",),
-        explorer_data="scripts",  # pages opened from disk: test_explorer_maps serves the default
-    )
-    heads = api.build(
-        FolderSource(_hostile_folder(tmp / "hostile"), recursive=True),
-        tmp / "site",
-        AnalysisParams(model=str(tiny_vit_dir)),
-        options,
-        Execution(device="cpu", cache_dir=tmp / "cache"),
-    )
-    no_heads = api.build(
-        write_images(tmp / "plain", 3, seed=2),
-        tmp / "site",
-        AnalysisParams(model=str(tiny_vit_dir)),
-        ReportOptions(
-            slug="no-heads",
-            date=date,
-            gallery=GallerySettings(gallery_threshold=2),
-            formats=("html",),
-            explorer_data="scripts",
-        ),
-        Execution(device="cpu", cache_dir=tmp / "cache"),
-    )
-    for maps_file in (no_heads / "data" / "maps").iterdir():
-        rewrite_as_format_3(maps_file, heads=False)
-    api.rerender(no_heads, cache_dir=tmp / "cache")
-    single = api.build(
-        FolderSource(tmp / "hostile", recursive=True),
-        tmp / "site",
-        AnalysisParams(model=str(tiny_vit_dir), keep_heads=True),
-        ReportOptions(slug="single", date=date, formats=("html", "gfm"), explorer_data="scripts"),
-        Execution(device="cpu", cache_dir=tmp / "cache"),
-    )
-    return Reports(heads, no_heads, single)
-
-
-@dataclass
-class BrowserTab:
-    """A page with what it logged and requested; everything it loads must start with ``inside``
-    (the report's folder on disk, or the served site)."""
-
-    page: object
-    inside: str
-    errors: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-
-    def open(self, target: Path | str) -> None:
-        """A file on disk, or a URL."""
-        url = target.as_uri() if isinstance(target, Path) else target
-        self.page.goto(url, wait_until="load")
-
-    def ready(self, explorer: str = "explorer") -> None:
-        """Wait until the explorer (the id of its section) has drawn."""
-        self.page.wait_for_selector(f"#{explorer}[data-ready=true]", timeout=10_000)
-
-    def canvas(self, explorer: str = "explorer") -> str:
-        return self.page.eval_on_selector(
-            f"#{explorer} [data-control=canvas]", "c => c.toDataURL()"
-        )
-
-    def pixels(self, explorer: str = "explorer") -> np.ndarray:
-        """The canvas's RGB pixels."""
-        url = self.canvas(explorer)
-        png = base64.b64decode(url.split(",", 1)[1])
-        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-
-    def explorer_data(self) -> list[str]:
-        """The images whose explorer data the page requested, by id, in order."""
-        shared = {explorer.SCRIPT, explorer.COLORMAPS, "slider.js"}
-        files = [url for url in self.requests if not url.startswith("data:")]
-        names = [urlsplit(url).path.rsplit("/", 2)[-2:] for url in files]
-        return [
-            name.removesuffix(".js")
-            for folder, name in names
-            if folder == explorer.FOLDER and name.endswith(".js") and name not in shared
-        ]
-
-    def maps_files(self) -> list[str]:
-        """The images whose maps file the page fetched (the default explorer data), by id."""
-        paths = [urlsplit(url).path for url in self.requests if not url.startswith("data:")]
-        return [path.rsplit("/", 1)[-1].removesuffix(".npz") for path in paths if ".npz" in path]
-
-    def assert_clean(self) -> None:
-        assert self.errors == [], self.errors
-        assert self.page.evaluate("window.__xss") == 0
-        outside = [url for url in self.requests if not url.startswith((self.inside, "data:"))]
-        assert outside == [], outside
-
-
-def folder_url(folder: Path) -> str:
-    """What a page opened from disk may load: the files below ``folder``."""
-    return folder.resolve().as_uri() + "/"
-
-
-@contextlib.contextmanager
-def browser_tab(browser, inside: str, javascript: bool = True) -> Iterator[BrowserTab]:  # noqa: F811
-    """A fresh page in its own context, recording console errors, failed loads and requests."""
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 1000}, java_script_enabled=javascript
-    )
-    context.add_init_script(SENTINEL_SCRIPT)
-    page = context.new_page()
-    tab = BrowserTab(page, inside)
-    page.on("console", lambda m: m.type == "error" and tab.errors.append(m.text))
-    page.on("pageerror", lambda error: tab.errors.append(str(error)))
-    page.on("requestfailed", lambda request: _failed(tab, request))
-    page.on("response", lambda r: r.status >= 400 and tab.errors.append(f"{r.status} {r.url}"))
-    page.on("request", lambda request: tab.requests.append(request.url))
-    try:
-        yield tab
-    finally:
-        context.close()
-
-
-def _failed(tab: BrowserTab, request) -> None:
-    """A load that failed, unless the browser cut it short (``net::ERR_ABORTED``): a lazy
-    image still loading when the test follows a link away. A missing file fails otherwise
-    (a 404, or ``net::ERR_FILE_NOT_FOUND`` on disk)."""
-    if request.failure != "net::ERR_ABORTED":
-        tab.errors.append(f"failed: {request.url} ({request.failure})")
-
-
-@pytest.fixture
-def tab(browser, reports):  # noqa: F811
-    with browser_tab(browser, folder_url(reports.heads.parent)) as tab:
-        yield tab
-
-
 def _image_pages(report: Path) -> list[Path]:
     return sorted((report / "images").glob("*.html"))
-
-
-def _record(report: Path, image_id: str) -> ImageRecord:
-    analysis = Analysis.load(report / "data")
-    return analysis.record(next(image for image in analysis.images if image.id == image_id))
 
 
 def test_layer_slider_and_head_change_the_canvas(tab, reports):
@@ -450,119 +297,4 @@ def test_a_full_gallery_page_with_every_sprite_loaded_stays_within_3_mb(browser,
         }
         weight = sum(path.stat().st_size for path in files)
         assert weight <= PAGE_WEIGHT_LIMIT, f"{weight / 1e6:.2f} MB with {len(files)} files"
-        tab.assert_clean()
-
-
-# --- inline explorers (single-page reports) ----------------------------------------------------
-
-
-def _image_ids(report: Path) -> list[str]:
-    return [image.id for image in Analysis.load(report / "data").images]
-
-
-def open_inline_explorer(tab: BrowserTab, image_id: str) -> str:
-    """Open an image's inline explorer on the open page (unfolding the block it is in), move
-    its layer slider with the keyboard and check that the canvas changed; returns its id."""
-    section = f"explorer-{image_id}"
-    box = tab.page.locator(f".explorer-inline[data-explorer={section}]")
-    folded = box.locator("xpath=ancestor::details")
-    if folded.count():
-        folded.locator("summary").click()
-    button = box.locator("button")
-    assert button.get_attribute("aria-expanded") == "false"
-    button.click()
-    tab.ready(section)
-    assert button.get_attribute("aria-expanded") == "true"
-    layer = tab.page.locator(f"#{section}-layer")
-    layers = int(layer.get_attribute("max"))
-    before = tab.canvas(section)
-    layer.focus()
-    tab.page.keyboard.press("ArrowLeft")
-    assert layer.input_value() == str(layers - 1)
-    assert tab.canvas(section) != before
-    return section
-
-
-def test_an_inline_explorer_loads_only_its_image_and_draws_it(tab, reports):
-    ids = _image_ids(reports.single)
-    tab.open(reports.single / "index.html")
-    assert tab.page.locator(".explorer-inline").count() == len(ids)
-    assert tab.page.locator(".explorer-inline:visible").count() >= 1  # shown by the script
-    assert tab.explorer_data() == []
-    hostile = next(
-        image.id
-        for image in Analysis.load(reports.single / "data").images
-        if image.name == HOSTILE_NAMES[0]
-    )
-    for image_id in (ids[0], hostile):
-        section = open_inline_explorer(tab, image_id)
-        record = _record(reports.single, image_id)
-        tab.page.fill(f"#{section}-layer", "1")
-        expected = render.overlay(record.seen_image, record.maps["layers"][0], "jet", 0.5)
-        if record.artifact_mask is not None and record.artifact_mask[0].any():
-            expected = render.outline_cells(expected, record.artifact_mask[0])
-        assert np.abs(tab.pixels(section) - expected.astype(int)).max() <= 2
-    assert tab.explorer_data() == [ids[0], hostile]
-    button = tab.page.locator(f"[aria-controls={section}-panel]")
-    button.click()
-    assert button.get_attribute("aria-expanded") == "false"
-    assert tab.page.is_hidden(f"#{section}")
-    scripts = tab.page.locator("script[src]").evaluate_all("all => all.map(s => s.src)")
-    assert sorted(src.rsplit("/", 1)[-1] for src in scripts) == sorted(
-        ["slider.js", "explorer.js", "colormaps.js", f"{ids[0]}.js", f"{hostile}.js"]
-    )
-    tab.assert_clean()
-
-
-def test_the_gfm_page_links_each_inline_explorer_which_the_link_opens(tab, reports):
-    readme = (reports.single / "README.md").read_text()
-    links = re.findall(r"\]\(index\.html#(explorer-[a-z0-9-]+)\)", readme)
-    ids = _image_ids(reports.single)
-    assert sorted(links) == sorted(f"explorer-{image_id}" for image_id in ids)
-    tab.open((reports.single / "index.html").as_uri() + f"#explorer-{ids[-1]}")
-    tab.ready(f"explorer-{ids[-1]}")
-    assert tab.page.locator(f"#explorer-{ids[-1]}").is_visible()
-    assert tab.explorer_data() == [ids[-1]]
-    tab.assert_clean()
-
-
-def test_the_standalone_explorer_draws_with_no_file_but_itself(browser, reports, tmp_path):  # noqa: F811
-    """The page the notebook frames: scripts and image inline, the canvas the Python overlay,
-    the hostile name shown as text."""
-    analysis = Analysis.load(reports.single / "data")
-    image = next(image for image in analysis.images if image.name == HOSTILE_NAMES[0])
-    page = tmp_path / "standalone.html"
-    page.write_text(explorer.standalone_page(analysis, image, FigureStyle(), Templates()))
-    with browser_tab(browser, page.as_uri()) as tab:
-        tab.open(page)
-        tab.ready()
-        record = analysis.record(image)
-        tab.page.fill("#explorer-layer", "1")
-        expected = render.overlay(record.seen_image, record.maps["layers"][0], "jet", 0.5)
-        if record.artifact_mask is not None and record.artifact_mask[0].any():
-            expected = render.outline_cells(expected, record.artifact_mask[0])
-        assert np.abs(tab.pixels() - expected.astype(int)).max() <= 2
-        assert tab.page.inner_text(".meta") == HOSTILE_NAMES[0]
-        assert [url for url in tab.requests if not url.startswith("data:")] == [page.as_uri()]
-        tab.assert_clean()
-
-
-def test_the_notebook_explorer_works_in_its_sandboxed_frame(browser, reports, tmp_path):  # noqa: F811
-    """Report.explorer's HTML in a page, as a notebook shows it: the frame's explorer draws and
-    its layer slider changes the canvas."""
-    from reportgen.notebook import Report
-
-    report = Report.load(reports.single)
-    image_id = report.analysis.images[0].id
-    page = tmp_path / "cell.html"
-    page.write_text(f"<!DOCTYPE html><html><body>{report.explorer(image_id).data}</body></html>")
-    with browser_tab(browser, page.as_uri()) as tab:
-        tab.open(page)
-        frame = tab.page.frames[1]
-        frame.wait_for_selector("#explorer[data-ready=true]", timeout=10_000)
-        canvas = "#explorer [data-control=canvas]"
-        before = frame.eval_on_selector(canvas, "c => c.toDataURL()")
-        frame.focus("#explorer-layer")
-        tab.page.keyboard.press("ArrowLeft")
-        assert frame.eval_on_selector(canvas, "c => c.toDataURL()") != before
         tab.assert_clean()

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import rewrite_record_format, write_images
-from test_browser import _QuietHandler, browser  # noqa: F401
-from test_explorer import _record, browser_tab, folder_url, open_inline_explorer
+from explorer_pages import _record, browser_tab, folder_url, open_inline_explorer
+from served_reports import _QuietHandler, browser  # noqa: F401
 
 from reportgen import api, store
 from reportgen.analysis.execution import Execution

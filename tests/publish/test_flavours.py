@@ -9,7 +9,7 @@ import logging
 
 import pytest
 from conftest import declare_entry_points
-from test_pages import make_context
+from rendered_pages import make_context
 
 from reportgen import plugins
 from reportgen.errors import ReportgenError

@@ -41,10 +41,10 @@ from built_pages import (
     open_every_fold,
 )
 from conftest import ARTIFACTS, TESTS
-from test_browser import _load_every_image, browser  # noqa: F401
-from test_explorer import browser_tab
-from test_jekyll import BASEURL, serving
-from test_labels import classifier_dir  # noqa: F401
+from explorer_pages import browser_tab
+from jekyll_builds import BASEURL, serving
+from labelled_reports import classifier_dir  # noqa: F401
+from served_reports import _load_every_image, browser  # noqa: F401
 
 from reportgen import api
 from reportgen.publish import page_model

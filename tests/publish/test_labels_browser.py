@@ -4,10 +4,10 @@ on a column's header, and the galleries' filter shows more than its first 100 ma
 from __future__ import annotations
 
 import pytest
-from test_browser import browser  # noqa: F401
-from test_explorer import browser_tab
-from test_jekyll import BASEURL, serving
-from test_labels import HOSTILE_LABELS, LabelledSource, _build
+from explorer_pages import browser_tab
+from jekyll_builds import BASEURL, serving
+from labelled_reports import HOSTILE_LABELS, LabelledSource, _build
+from served_reports import browser  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
