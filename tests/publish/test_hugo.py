@@ -86,8 +86,11 @@ class HugoSite:
 
 
 def debian_hugo() -> str:
-    """The ``hugo`` command (Debian's package in CI), or a failure saying how to install it."""
-    hugo = shutil.which("hugo")
+    """The ``hugo`` command (Debian's package in CI), or a failure saying how to install it;
+    not the test extra's (:func:`newest_hugo`), first on the path where the venv is activated."""
+    venv = Path(sys.executable).parent
+    elsewhere = [folder for folder in os.get_exec_path() if Path(folder) != venv]
+    hugo = shutil.which("hugo", path=os.pathsep.join(elsewhere))
     if hugo is None:
         pytest.fail(HUGO_MISSING, pytrace=False)
     return hugo
