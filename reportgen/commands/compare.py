@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="flavours of the pages, comma-separated: html, jekyll, gfm, hugo, mkdocs, distill "
         "(default: html, jekyll, gfm)",
     )
-    flavours.get("hugo").add_arguments(parser, defaults=True)  # as build takes it
+    flavours.add_arguments(parser, defaults=True)  # as build takes them
     parser.add_argument(
         "--replace",
         action="store_true",

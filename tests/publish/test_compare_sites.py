@@ -248,6 +248,25 @@ def test_hugo_version_0_111_keeps_the_gallery_and_image_pages_off_the_sites_list
         comparison_site.build(runs, root, flavour_options={"hugo": HugoOptions("0.100")})
 
 
+def test_compare_takes_the_flavour_options_build_takes(site, tmp_path):
+    """An older al-folio's figure include and another post permalink, as for a report."""
+    root = tmp_path / "site"
+    shutil.copytree(site["root"], root)
+    runs = [str(root / "reports" / run) for run in ("a", "partial")]
+    given = ["--out", str(root), "--format", "jekyll", "--slug", "older-folio"]
+    jekyll = ["--jekyll-include", "figure.html", "--jekyll-permalink", "/posts/:title/"]
+    assert cli.main(["compare", *runs, *given, *jekyll]) == 0
+    folder = root / "comparisons/older-folio"
+    assert ComparisonManifest.read(folder).flavour_options == {
+        "jekyll_include": "figure.html",
+        "jekyll_permalink": "/posts/:title/",
+    }
+    (post,) = (folder / "jekyll/_posts").glob("*.md")
+    text = post.read_text(encoding="utf-8")
+    assert "{% include figure.html " in text and "figure.liquid" not in text
+    assert "'/posts/older-folio/images/" in text
+
+
 @pytest.mark.slow
 def test_the_mkdocs_pages_build_with_every_image(site, tmp_path):
     from test_mkdocs import mkdocs_build
