@@ -117,15 +117,16 @@ class Templates:
     def fingerprint(self) -> str:
         """sha256 of every template that could be used (user folder first) and of the code that
         shapes a page (:data:`PAGE_CODE`), the map methods' bullets included: part of the key
-        of a cached page."""
+        of a cached page. Folders count by their place in the search path, not where they are,
+        so two installations of one version share a cache's pages."""
         digest = hashlib.sha256(store.source_fingerprint(*PAGE_CODE).encode())
         for name, text in registry.bullets().items():
             digest.update(f"{name}\n{text}".encode())
-        for folder in self.search_path:
+        for place, folder in enumerate(self.search_path):
             # methods/NAME.j2 overrides a map method's bullet (see environment())
             for path in sorted([*folder.iterdir(), *folder.glob("methods/*.j2")]):
                 if path.is_file():
-                    digest.update(f"{folder}/{path.relative_to(folder).as_posix()}\n".encode())
+                    digest.update(f"{place}/{path.relative_to(folder).as_posix()}\n".encode())
                     digest.update(path.read_bytes())
         return digest.hexdigest()
 

@@ -58,6 +58,16 @@ def test_the_fingerprint_follows_the_user_templates(tmp_path):
     assert Templates(tmp_path).fingerprint != first
 
 
+def test_the_fingerprint_does_not_depend_on_where_the_templates_are(tmp_path):
+    """Two checkouts or environments of the same version share a cache's pages."""
+    for folder in ("here", "there"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "_intro.j2").write_text("one\n")
+    assert Templates(tmp_path / "here").fingerprint == Templates(tmp_path / "there").fingerprint
+    (tmp_path / "there/_intro.j2").rename(tmp_path / "there/_other.j2")
+    assert Templates(tmp_path / "here").fingerprint != Templates(tmp_path / "there").fingerprint
+
+
 def rollout_bullet(templates: Templates) -> str:
     environment = templates.environment(HTML_ESCAPING)
     return environment.loader.get_source(environment, "methods/rollout.j2")[0]
