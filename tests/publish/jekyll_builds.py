@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
-import http.server
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -23,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import TESTS, write_images
 from PIL import Image
-from served_reports import _QuietHandler
+from served_reports import serving_folder
 
 from reportgen.publish import pages
 from reportgen.publish.templates import Templates
@@ -298,15 +295,8 @@ def serving(root: Path) -> Iterator[str]:
     """The built site ``root`` served on 127.0.0.1 under its baseurl; yields the server's URL."""
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / BASEURL.strip("/")).symlink_to(root, target_is_directory=True)
-        handler = functools.partial(_QuietHandler, directory=folder)
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            host, port = server.server_address[:2]
-            yield f"http://{host}:{port}/"
-        finally:
-            server.shutdown()
-            server.server_close()
+        with serving_folder(Path(folder)) as url:
+            yield url
 
 
 def _post_url(server: str, slug: str, page: str = "") -> str:

@@ -6,10 +6,12 @@ share. Other browser tests import some of these through ``test_browser.py``."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import shutil
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -95,6 +97,22 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def serving_folder(folder: Path) -> Iterator[str]:
+    """``folder`` served on 127.0.0.1 (a free port) without request logs; yields its URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host}:{port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
 @pytest.fixture(scope="module")
 def served(tiny_vit_dir, tmp_path_factory):
     """Two reports in one site folder, served on 127.0.0.1 for the whole module."""
@@ -129,17 +147,8 @@ def served(tiny_vit_dir, tmp_path_factory):
         ),
         execution,
     )
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
-        yield Site(root, f"http://{host}:{port}/", hostile, plain, galleries)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving_folder(root) as url:
+        yield Site(root, url, hostile, plain, galleries)
 
 
 @pytest.fixture(scope="module")

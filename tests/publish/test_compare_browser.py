@@ -4,10 +4,7 @@ an image page's explorer switches between the runs and a gallery page sorts itse
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import threading
 
 import pytest
 from compared_reports import DATE, HOSTILE_NAMES, _with_hostile_names
@@ -15,8 +12,8 @@ from conftest import tiny_model_dir, write_images
 from served_reports import (  # noqa: F401
     _assert_references_resolve,
     _load_every_image,
-    _QuietHandler,
     browser,
+    serving_folder,
     tab,
 )
 
@@ -58,17 +55,8 @@ def compared(tiny_vit_dir, tmp_path_factory):
 def served(compared):
     """The site of the runs and their comparison, served."""
     root, _ = compared
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
-        yield f"http://{host}:{port}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving_folder(root) as url:
+        yield url
 
 
 def test_every_image_of_the_comparison_loads_and_every_link_resolves(served, tab):  # noqa: F811

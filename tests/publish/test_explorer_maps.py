@@ -7,10 +7,7 @@ how to serve the folder or rebuild with data scripts; no data script is written 
 
 from __future__ import annotations
 
-import functools
 import html
-import http.server
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +15,7 @@ import numpy as np
 import pytest
 from conftest import rewrite_record_format, write_images
 from explorer_pages import _record, browser_tab, folder_url, open_inline_explorer
-from served_reports import _QuietHandler, browser  # noqa: F401
+from served_reports import browser, serving_folder  # noqa: F401
 
 from reportgen import api, store
 from reportgen.analysis.execution import Execution
@@ -58,18 +55,8 @@ def served(tiny_vit_dir, tmp_path_factory):
         options.changed(slug="single"),
         execution,
     )
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
-        yield Served(f"http://{host}:{port}/", pages, single)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving_folder(site) as url:
+        yield Served(url, pages, single)
 
 
 def _url(served: Served, path: Path) -> str:
