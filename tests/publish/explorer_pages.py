@@ -202,3 +202,16 @@ def open_inline_explorer(tab: BrowserTab, image_id: str) -> str:
     assert layer.input_value() == str(layers - 1)
     assert tab.canvas(section) != before
     return section
+
+
+def assert_framed_explorer_follows_its_slider(tab, index: int = 0) -> None:
+    """The explorer in the page's ``index``-th frame redraws when its layer slider moves."""
+    frame_element = tab.page.locator("iframe").nth(index)
+    frame_element.scroll_into_view_if_needed()
+    frame = frame_element.element_handle().content_frame()
+    frame.wait_for_selector("#explorer[data-ready=true]", timeout=10_000)
+    canvas = "#explorer [data-control=canvas]"
+    before = frame.eval_on_selector(canvas, "c => c.toDataURL()")
+    frame.focus("#explorer-layer")
+    tab.page.keyboard.press("ArrowLeft")
+    assert frame.eval_on_selector(canvas, "c => c.toDataURL()") != before

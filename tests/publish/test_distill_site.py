@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from analysis.generated_source import GeneratedSource
 from conftest import TESTS, write_images
-from explorer_pages import browser_tab
+from explorer_pages import assert_framed_explorer_follows_its_slider, browser_tab
 from jekyll_builds import BASEURL, HOSTILE_NAMES, SITE_TITLE, jekyll_build, serving
 from PIL import Image
 from served_reports import browser  # noqa: F401
@@ -223,18 +223,6 @@ def _show_every_image(page) -> list[tuple[str, bool]]:
     return page.evaluate(IMAGES_LOADED)
 
 
-def _assert_framed_explorer_follows_its_slider(tab, index: int = 0) -> None:
-    frame_element = tab.page.locator("iframe").nth(index)
-    frame_element.scroll_into_view_if_needed()
-    frame = frame_element.element_handle().content_frame()
-    frame.wait_for_selector("#explorer[data-ready=true]", timeout=10_000)
-    canvas = "#explorer [data-control=canvas]"
-    before = frame.eval_on_selector(canvas, "c => c.toDataURL()")
-    frame.focus("#explorer-layer")
-    tab.page.keyboard.press("ArrowLeft")
-    assert frame.eval_on_selector(canvas, "c => c.toDataURL()") != before
-
-
 @pytest.mark.browser
 def test_the_post_shows_every_figure_and_its_explorers_work(single, browser):  # noqa: F811
     with serving(single.site) as server, browser_tab(browser, server) as tab:
@@ -244,7 +232,7 @@ def test_the_post_shows_every_figure_and_its_explorers_work(single, browser):  #
         charts = 2 + any(image.artifact_score for image in single.analysis.images)
         assert len(loaded) == len(single.analysis.images) + charts
         assert all(ok for _, ok in loaded), [src for src, ok in loaded if not ok]
-        _assert_framed_explorer_follows_its_slider(tab)
+        assert_framed_explorer_follows_its_slider(tab)
         tab.assert_clean()
 
 
@@ -253,7 +241,7 @@ def test_the_galleries_and_the_featured_explorers_work(galleries, browser):  # n
     with serving(galleries.site) as server, browser_tab(browser, server) as tab:
         base = f"{server}{BASEURL.strip('/')}"
         tab.open(f"{base}/blog/{POST_DATE[:4]}/gallery-post/")
-        _assert_framed_explorer_follows_its_slider(tab)
+        assert_framed_explorer_follows_its_slider(tab)
         tab.page.locator("a", has_text="by name").first.click()
         tab.page.wait_for_load_state("load")
         assert "/assets/html/" in tab.page.url

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import pytest
 from conftest import write_images
-from explorer_pages import browser_tab
+from explorer_pages import assert_framed_explorer_follows_its_slider, browser_tab
 from jekyll_builds import BASEURL, HOSTILE_NAMES, SITE_TITLE, jekyll_build, serving
 from jekyll_builds import SKELETON as JEKYLL_SKELETON
 from PIL import Image
 from served_reports import browser  # noqa: F401
 from test_distill_site import SKELETON as DISTILL_SKELETON
-from test_distill_site import _assert_framed_explorer_follows_its_slider
 from test_hugo import SKELETON as HUGO_SKELETON
 from test_hugo import debian_hugo
 from test_mkdocs import mkdocs_site, mkdocs_source
@@ -231,7 +230,7 @@ def test_pasted_into_a_post_the_figure_and_the_explorer_work(
         tab.page.locator("img").first.scroll_into_view_if_needed()
         tab.page.wait_for_function("() => [...document.images].every(i => i.complete)")
         assert tab.page.evaluate("() => document.images[0].naturalWidth") > 0
-        _assert_framed_explorer_follows_its_slider(tab)
+        assert_framed_explorer_follows_its_slider(tab)
         tab.assert_clean()
 
 
@@ -275,7 +274,7 @@ def test_pasted_into_a_hugo_post_with_its_files_in_static_the_figure_and_explore
         tab.page.locator("img").first.scroll_into_view_if_needed()
         tab.page.wait_for_function("() => [...document.images].every(i => i.complete)")
         assert tab.page.evaluate("() => document.images[0].naturalWidth") > 0
-        _assert_framed_explorer_follows_its_slider(tab)
+        assert_framed_explorer_follows_its_slider(tab)
         tab.assert_clean()
 
 
@@ -314,7 +313,7 @@ def test_pasted_into_a_page_of_an_mkdocs_site_the_figure_and_explorer_work(
         tab.page.locator("img").first.scroll_into_view_if_needed()
         tab.page.wait_for_function("() => [...document.images].every(i => i.complete)")
         assert tab.page.evaluate("() => document.querySelector('article img').naturalWidth") > 0
-        _assert_framed_explorer_follows_its_slider(tab)
+        assert_framed_explorer_follows_its_slider(tab)
         tab.assert_clean()
 
 
@@ -332,5 +331,5 @@ def test_pasted_into_a_page_of_the_site_the_html_snippets_work(report_dir, brows
         tab.open(f"{server}{BASEURL.strip('/')}/my-page.html")
         tab.page.wait_for_function("() => [...document.images].every(i => i.complete)")
         assert tab.page.evaluate("() => document.images[0].naturalWidth") > 0
-        _assert_framed_explorer_follows_its_slider(tab)
+        assert_framed_explorer_follows_its_slider(tab)
         tab.assert_clean()

@@ -12,6 +12,7 @@ import pytest
 from explorer_pages import (
     _image_ids,
     _record,
+    assert_framed_explorer_follows_its_slider,
     browser_tab,
     fixture_reports,  # noqa: F401 (the fixture reports)
     fixture_tab,  # noqa: F401 (the fixture tab)
@@ -102,11 +103,5 @@ def test_the_notebook_explorer_works_in_its_sandboxed_frame(browser, reports, tm
     page.write_text(f"<!DOCTYPE html><html><body>{report.explorer(image_id).data}</body></html>")
     with browser_tab(browser, page.as_uri()) as tab:
         tab.open(page)
-        frame = tab.page.frames[1]
-        frame.wait_for_selector("#explorer[data-ready=true]", timeout=10_000)
-        canvas = "#explorer [data-control=canvas]"
-        before = frame.eval_on_selector(canvas, "c => c.toDataURL()")
-        frame.focus("#explorer-layer")
-        tab.page.keyboard.press("ArrowLeft")
-        assert frame.eval_on_selector(canvas, "c => c.toDataURL()") != before
+        assert_framed_explorer_follows_its_slider(tab)
         tab.assert_clean()
