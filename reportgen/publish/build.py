@@ -4,9 +4,10 @@ A build (:class:`ReportBuild`, driven by :func:`reportgen.api.build`):
 
 1. stage: a hidden folder in the site (:mod:`staging`), removed unless published;
 2. figures: drawn as the analysis delivers each record (:mod:`drawing`, in the engine's workers);
-3. the earlier versions kept (:mod:`earlier`): staged in a worker during the analysis, taken
-   with the site's lock held if the published report did not change meanwhile;
-4. render (:mod:`render_job`): charts and thumbnail, page model, pages, results table, manifest;
+3. the earlier versions kept (:mod:`earlier`): staged in a worker during the analysis;
+4. render (:mod:`render_job`): charts and thumbnail, page model, pages, results table, manifest,
+   with the site's lock held, while that staging ends; it is taken if the published report did
+   not change meanwhile, else staged again;
 5. publish: the staged report swapped in whole (:mod:`staging`);
 6. index: the site index rewritten (:mod:`index`).
 
@@ -98,7 +99,7 @@ class ReportBuild:
         self.templates = Templates(self.options.templates_dir, bytecode_dir(cache))
         self.spread_spec = spread_spec
         self._staging = staging.Staging(self.site_dir)
-        self._early_versions: Future[earlier.StagedVersions] | None = None
+        self._early_versions: Future[earlier.KeptVersions] | None = None
         self._stop = earlier.StopFile(self._staging.root / "stop")  # of the early staging
         self.report = self._staging.report
         (self.report / FIGURES_DIR).mkdir()
@@ -192,20 +193,21 @@ class ReportBuild:
                 "its pages, --replace rebuilds it"
             )
             return target
-        plan = self._staged_versions(target, pool).plan
-        version = ReportVersion(plan.number, history=index.history(self.report))
+        kept = earlier.kept_versions(target, current, replace=self.replace, keep=self.keep_versions)
+        plan = kept.plan
         job = RenderJob(
             self.report,
             analysis,
             self.options,
             self.templates,
             self.cache,
-            version,
+            ReportVersion(plan.number, history=kept.history),
             pool or InlinePool(),
             digest,
             target / DATA_DIR,
         )
-        render(job)
+        render(job)  # while the early staging of the earlier versions ends
+        self._stage_versions(target, kept, pool)
         if self.max_site_size is not None:
             args = (self.site_dir, self.report, target, self.options.formats)
             if warning := budget_warning(self.max_site_size, *args):
@@ -222,19 +224,19 @@ class ReportBuild:
         )
         return target
 
-    def _staged_versions(self, target: Path, pool: Pool | None) -> earlier.StagedVersions:
-        """The earlier versions, staged: those :meth:`start_early_work` staged if the
-        published report is still the one they were staged from, else staged now."""
+    def _stage_versions(self, target: Path, kept: earlier.KeptVersions, pool: Pool | None) -> None:
+        """Stage the earlier versions ``kept``: take those :meth:`start_early_work` staged if
+        the published report is still the one they were staged from, else stage them now."""
         early, self._early_versions = self._early_versions, None
         if early is not None:
             try:
                 staged = early.result()
             except Exception:  # staged again below, where the error (if any) is the user's
                 staged = None
-            if staged is not None and staged.source == earlier.published_state(target):
-                return staged
+            if staged == kept:
+                return
             shutil.rmtree(self.report / VERSIONS_DIR, ignore_errors=True)
-        return earlier.stage(
+        earlier.stage(
             target,
             self.report,
             self.templates,

@@ -3,10 +3,11 @@ report keeps, linked as they are, and that report itself as ``versions/<n>/``, i
 rendered again to say which version they are.
 
 None of it depends on the new analysis, so a build stages them in a worker while the analysis
-runs (:func:`stage`, without the site's lock). Publishing, with the lock, takes what was
-staged only if the published report is still the one it was staged from
-(:func:`published_state`: another build or a re-render may have published in between), and
-stages them again otherwise. A build that finds its report unchanged, or fails, publishes
+runs (:func:`stage`, without the site's lock). Publishing, with the lock, reads which versions
+the new report keeps (:func:`kept_versions`: a few manifests) and renders it while that staging
+ends; it takes what was staged only if the published report is still the one it was staged
+from (:func:`published_state`: another build or a re-render may have published in between),
+and stages them again otherwise. A build that finds its report unchanged, or fails, publishes
 nothing: it asks the staging to stop (:class:`StopFile`) rather than wait for it.
 """
 
@@ -25,6 +26,7 @@ from reportgen.manifest import MANIFEST_FILE, ReportManifest
 from reportgen.publish import index, staging, versions
 from reportgen.publish.folders import VERSIONS_DIR, remember_hashes
 from reportgen.publish.options import ReportOptions
+from reportgen.publish.page_model import VersionEntry
 from reportgen.publish.render_job import render_from_store
 from reportgen.publish.templates import Templates
 from reportgen.publish.versions import ReportVersion, VersionPlan
@@ -34,11 +36,13 @@ PublishedState = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
-class StagedVersions:
-    """What :func:`stage` staged, and from what."""
+class KeptVersions:
+    """The earlier versions a new report keeps of the report published at its target, as read
+    from there: what :func:`stage` stages, and what the new report lists."""
 
-    source: PublishedState  # the published report it was staged from
+    source: PublishedState  # the published report they are read from
     plan: VersionPlan
+    history: tuple[VersionEntry, ...]  # as the new report lists them, newest first
 
 
 class Stopped(Exception):
@@ -109,7 +113,7 @@ def stage(
     keep: int | None,
     pool: Pool | None = None,
     stop: StopFile | None = None,
-) -> StagedVersions:
+) -> KeptVersions:
     """Stage in ``staged`` (a new report's staging folder) the earlier versions it keeps of the
     report published at ``target`` (``replace`` and ``keep`` as in :func:`versions.plan`);
     ``pool`` renders the archived version's pages (None: here). ``stop`` can end it early, by
@@ -118,15 +122,10 @@ def stage(
     current = published_manifest(target, replace)
     if current:
         remember_hashes(target, current.files)  # what the archived version links of it
-    earlier = index.history(target)
-    plan = versions.plan(
-        current.version if current else None,
-        [entry.number for entry in earlier],
-        replace=replace,
-        keep=keep,
-    )
-    for entry in earlier:
-        if entry.number in plan.kept:
+    kept = kept_versions(target, current, replace=replace, keep=keep, state=state)
+    plan = kept.plan
+    for entry in kept.history:
+        if entry.number != plan.archived:
             if stop:
                 stop.check()
             staging.link_tree(target / entry.folder, staged / entry.folder)
@@ -136,7 +135,33 @@ def stage(
             stop.check()
             pool = pool or _StoppablePool(stop)
         _archive(target, current, archived, templates, cache, pool)
-    return StagedVersions(state, plan)
+    return kept
+
+
+def kept_versions(
+    target: Path,
+    current: ReportManifest | None,
+    *,
+    replace: bool,
+    keep: int | None,
+    state: PublishedState | None = None,
+) -> KeptVersions:
+    """The earlier versions a new report keeps of the report published at ``target``, whose
+    manifest is ``current`` (``replace`` and ``keep`` as in :func:`versions.plan`): the
+    versions it keeps as they are listed there, and that report itself archived. ``state``:
+    :func:`published_state`, when read already."""
+    earlier = index.history(target)
+    plan = versions.plan(
+        current.version if current else None,
+        [entry.number for entry in earlier],
+        replace=replace,
+        keep=keep,
+    )
+    history = [entry for entry in earlier if entry.number in plan.kept]
+    if current and plan.archived is not None:
+        history.append(index.version_entry(current, f"{VERSIONS_DIR}/{plan.archived}"))
+    source = published_state(target) if state is None else state
+    return KeptVersions(source, plan, versions.newest_first(history))
 
 
 def _archive(

@@ -27,7 +27,8 @@ def read_manifest(report_dir: Path) -> ReportManifest:
     return manifest
 
 
-def _version_entry(manifest: ReportManifest, folder: str) -> page_model.VersionEntry:
+def version_entry(manifest: ReportManifest, folder: str) -> page_model.VersionEntry:
+    """How a report (or an earlier version) with this manifest, in ``folder``, is listed."""
     report = manifest.report
     return page_model.VersionEntry(
         number=manifest.version,
@@ -48,7 +49,7 @@ def history(report_dir: Path) -> tuple[page_model.VersionEntry, ...]:
             manifest = read_manifest(folder)
         except ReportgenError:
             continue
-        entries.append(_version_entry(manifest, f"{VERSIONS_DIR}/{folder.name}"))
+        entries.append(version_entry(manifest, f"{VERSIONS_DIR}/{folder.name}"))
     return versions.newest_first(entries)
 
 
@@ -109,7 +110,7 @@ def update_index(site_dir: Path, templates: Templates | None = None) -> Path:
             manifest = read_manifest(folder)
         except ReportgenError:
             continue  # not a reportgen report: leave it out of the index
-        current = _version_entry(manifest, f"{REPORTS_DIR}/{folder.name}")
+        current = version_entry(manifest, f"{REPORTS_DIR}/{folder.name}")
         page = flavours.standalone_page(current.formats) or ""
         thumbnail = f"thumbnail{FigureStyle.from_json(manifest.report['style']).extension}"
         entries.append(

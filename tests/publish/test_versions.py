@@ -379,3 +379,29 @@ def test_a_failed_analysis_asks_the_early_staging_to_stop(
         build(inputs[1], out, analysis_params, report_options, execution=execution)
     assert len(asked) == 1 and site_files(out) == before
     assert not list(out.glob(f"{staging.STAGING_PREFIX}*"))
+
+
+@pytest.mark.parametrize("replace_it, keep", [(False, None), (False, 1), (True, None), (False, 0)])
+def test_the_versions_a_new_report_lists_are_those_staged(
+    replace_it, keep, inputs, tmp_path, analysis_params, report_options, execution
+):
+    """A build renders the new report, which lists its earlier versions, while they are staged:
+    it reads them from the published report (kept_versions), and they must be those staged."""
+    from reportgen.publish import index
+    from reportgen.publish.templates import Templates
+
+    out, inline = tmp_path / "site", replace(execution, workers=0)
+    later = replace(report_options, date=parse_date("2024-06-01"))
+    build(inputs[0], out, analysis_params, report_options, execution=inline)
+    report, _ = build(inputs[1], out, analysis_params, later, execution=inline)
+    staged = tmp_path / "staged"
+    kept = earlier.stage(report, staged, Templates(), None, replace=replace_it, keep=keep)
+    current = earlier.published_manifest(report, replace_it)
+    assert kept == earlier.kept_versions(report, current, replace=replace_it, keep=keep)
+    assert kept.history == index.history(staged)
+    assert [entry.number for entry in kept.history] == {
+        (False, None): [2, 1],
+        (False, 1): [2],
+        (True, None): [1],
+        (False, 0): [],
+    }[replace_it, keep]
