@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -209,10 +209,10 @@ class ReportBuild:
         render(job)  # while the early staging of the earlier versions ends
         self._stage_versions(target, kept, pool)
         if self.max_site_size is not None:
-            args = (self.site_dir, self.report, target, self.options.formats)
+            args = (self.site_dir, self.report, target, self.options.formats, kept.carried)
             if warning := budget_warning(self.max_site_size, *args):
                 say(warning)
-        staging.publish(self.report, target)
+        staging.publish(self.report, target, kept.carried)
         index.update_after_publishing(target, self.site_dir, self.templates)
         notes = versions.plan_notes(plan, VERSIONS_DIR)
         weight = distinct_bytes(target)
@@ -299,25 +299,14 @@ def rerender(
         cache = cache_at(cache_dir)
         templates = Templates(templates_dir, bytecode_dir(cache))
         history = index.history(report_dir)
-        with (
-            staging.Staging(report_dir.resolve().parent) as stage,
-            ThreadPoolExecutor(1, thread_name_prefix="reportgen-versions") as linker,
-        ):
+        with staging.Staging(report_dir.resolve().parent) as stage:
             report = stage.report
-            # the earlier versions are linked while the pages render: the links are the
-            # kernel's work, the pages the workers'
-            linking = [
-                linker.submit(staging.link_tree, report_dir / entry.folder, report / entry.folder)
-                for entry in history
-            ]
             version = ReportVersion(manifest.version, manifest.archived, history)
             with staging.damaged_files(report, report_dir, "build the report again"):
                 render_from_store(
                     report_dir, report, stored, options, templates, cache, version, workers=workers
                 )
-            for linked in linking:
-                linked.result()
-            staging.publish(report, report_dir)
+            staging.publish(report, report_dir, [entry.folder for entry in history])
         if report_dir.resolve().parent.name == REPORTS_DIR:
             index.update_after_publishing(report_dir, site_dir, templates)
     say(f"re-rendered {report_dir} ({', '.join(options.formats)})")

@@ -1,6 +1,6 @@
-"""The earlier versions a new report keeps, staged in its folder: the versions the published
-report keeps, linked as they are, and that report itself as ``versions/<n>/``, its pages
-rendered again to say which version they are.
+"""The earlier versions a new report keeps: the versions the published report keeps, carried
+over as they are when it is published (:func:`staging.publish`), and that report itself, staged
+as ``versions/<n>/``, its pages rendered again to say which version they are.
 
 None of it depends on the new analysis, so a build stages them in a worker while the analysis
 runs (:func:`stage`, without the site's lock). Publishing, with the lock, reads which versions
@@ -23,7 +23,7 @@ from typing import Any
 from reportgen import digests, store
 from reportgen.errors import ReportgenError
 from reportgen.manifest import MANIFEST_FILE, ReportManifest
-from reportgen.publish import index, staging, versions
+from reportgen.publish import index, versions
 from reportgen.publish.folders import VERSIONS_DIR, remember_hashes
 from reportgen.publish.options import ReportOptions
 from reportgen.publish.page_model import VersionEntry
@@ -43,6 +43,11 @@ class KeptVersions:
     source: PublishedState  # the published report they are read from
     plan: VersionPlan
     history: tuple[VersionEntry, ...]  # as the new report lists them, newest first
+
+    @property
+    def carried(self) -> tuple[str, ...]:
+        """The folders of the published report's versions kept as they are."""
+        return tuple(entry.folder for entry in self.history if entry.number != self.plan.archived)
 
 
 class Stopped(Exception):
@@ -114,22 +119,17 @@ def stage(
     pool: Pool | None = None,
     stop: StopFile | None = None,
 ) -> KeptVersions:
-    """Stage in ``staged`` (a new report's staging folder) the earlier versions it keeps of the
-    report published at ``target`` (``replace`` and ``keep`` as in :func:`versions.plan`);
-    ``pool`` renders the archived version's pages (None: here). ``stop`` can end it early, by
-    :class:`Stopped`, between its steps (the versions' links, the pages' chunks)."""
+    """Stage in ``staged`` (a new report's staging folder) the report published at ``target``
+    as the earlier version the new one keeps, if it keeps it (``replace`` and ``keep`` as in
+    :func:`versions.plan`); the versions it keeps of that report are carried over when it is
+    published (``carried`` of what this returns). ``pool`` renders the archived version's pages
+    (None: here). ``stop`` can end it early, by :class:`Stopped`, between the pages' chunks."""
     state = published_state(target)
     current = published_manifest(target, replace)
-    if current:
-        remember_hashes(target, current.files)  # what the archived version links of it
     kept = kept_versions(target, current, replace=replace, keep=keep, state=state)
     plan = kept.plan
-    for entry in kept.history:
-        if entry.number != plan.archived:
-            if stop:
-                stop.check()
-            staging.link_tree(target / entry.folder, staged / entry.folder)
     if current and plan.archived is not None:
+        remember_hashes(target, current.files)  # what the archived version links of it
         archived = staged / VERSIONS_DIR / str(plan.archived)
         if stop:
             stop.check()

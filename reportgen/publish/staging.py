@@ -1,6 +1,12 @@
 """Staging and atomic publishing: a report is assembled in a hidden folder of the site and
 swapped in with one rename, so a build that fails or is killed leaves the site as it was.
 
+The earlier versions the new report keeps as they are (``carried``) are not linked into it file
+by file: just after the swap they are moved over from the report it replaced, one rename each,
+however many files they hold. A journal in the staging folder names them until then; a build
+killed in between leaves them there, and the next one to take the site's lock moves them back
+(:func:`recover_carried`).
+
 Two builds (or re-renders) publishing into one site at the same time take turns: each holds the
 site's lock (:func:`site_lock`) from reading what is published to updating the index, so the
 second one sees the first one's report, keeps it as an earlier version and publishes the next.
@@ -8,22 +14,27 @@ second one sees the first one's report, keeps it as an earlier version and publi
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import fcntl
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from reportgen import store
 from reportgen.errors import DamagedFile
+from reportgen.manifest import MANIFEST_FILE
 from reportgen.publish.folders import REPORTS_DIR, VERSIONS_DIR
 from reportgen.workers import process_alive
 
 STAGING_PREFIX = ".reportgen-staging-"
+# In a staging folder while publishing: the published report's folders its report takes over.
+CARRIED_FILE = "carried.json"
 
 
 def link_tree(source: Path, destination: Path) -> None:
@@ -46,19 +57,80 @@ def _exchange(a: Path, b: Path) -> bool:
     return result == 0
 
 
-def publish(staged: Path, target: Path) -> None:
-    """Move a complete report into place; an existing one is replaced in a single step."""
+def publish(staged: Path, target: Path, carried: Sequence[str] = ()) -> None:
+    """Move a complete report into place; an existing one is replaced in a single step, and its
+    folders ``carried`` (relative paths: the earlier versions the new one keeps) are moved into
+    the new one right after."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists():
         os.rename(staged, target)
         return
+    journal = staged.parent / CARRIED_FILE
+    if carried:
+        where = os.path.relpath(target, staged.parent)
+        store.atomic_write(journal, json.dumps({"target": where, "folders": list(carried)}))
     if not _exchange(staged, target):
         # No atomic exchange here: move the old one aside first (a window of microseconds).
-        aside = staged.with_name(staged.name + "-old")
+        aside = staged.with_name(staged.name + _ASIDE)
         os.rename(target, aside)
         os.rename(staged, target)
         staged = aside
+    _carry(staged, target, carried)
+    journal.unlink(missing_ok=True)
     shutil.rmtree(staged)
+
+
+_ASIDE = "-old"  # the suffix of the replaced report's folder where there is no exchange
+
+
+def _carry(old: Path, new: Path, folders: Sequence[str]) -> list[str]:
+    """Move each of ``folders`` of the report ``old`` into the report ``new`` that lacks it;
+    returns those moved."""
+    moved = []
+    for folder in folders:
+        source, destination = old / folder, new / folder
+        if source.is_dir() and not destination.exists():
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(source, destination)
+            moved.append(folder)
+    return moved
+
+
+def carried_journal(folder: Path) -> dict | None:
+    """What the staging ``folder`` of a build stopped while publishing still holds of the
+    report it published (``{"target": path relative to it, "folders": [...]}``), else None."""
+    try:
+        return json.loads((folder / CARRIED_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def recover_carried(site_dir: Path) -> list[str]:
+    """Move back into their report the folders that builds stopped between publishing and
+    carrying left in their staging folders below ``site_dir``, then remove those folders;
+    returns what was moved back (paths relative to ``site_dir``). With the site's lock held."""
+    recovered = []
+    for folder in stale_staging(site_dir):
+        if carried_journal(folder) is not None:
+            recovered += [os.path.relpath(path, site_dir) for path in _carry_back(folder)]
+    return recovered
+
+
+def _carry_back(folder: Path) -> list[Path]:
+    """Move the folders the staging ``folder``'s journal names back into their report, then
+    remove ``folder``; returns where they went. Where one cannot be moved, ``folder`` stays as
+    it is (its journal too), for a later try and for verify to show."""
+    journal = carried_journal(folder)
+    target = (folder / journal["target"]).resolve() if journal else None
+    if target is None or not (target / MANIFEST_FILE).is_file():
+        return []  # no report there to carry them into
+    olds, moved = (folder / "report", folder / ("report" + _ASIDE)), []
+    with contextlib.suppress(OSError):
+        for old in olds:
+            moved += [target / name for name in _carry(old, target, journal["folders"])]
+    if not any((old / name).is_dir() for old in olds for name in journal["folders"]):
+        shutil.rmtree(folder, ignore_errors=True)
+    return moved
 
 
 def staging_prefix() -> str:
@@ -84,9 +156,11 @@ def stale_staging(folder: Path, places: tuple[str, ...] = SITE_STAGING) -> list[
 
 
 def remove_stale_staging(site_dir: Path) -> None:
-    """Delete the staging folders killed builds and re-renders left in ``site_dir``."""
+    """Delete the staging folders killed builds and re-renders left in ``site_dir``, except
+    those holding folders of a published report (:func:`recover_carried` moves them back)."""
     for folder in stale_staging(site_dir):
-        shutil.rmtree(folder, ignore_errors=True)
+        if carried_journal(folder) is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class Staging:
@@ -103,7 +177,10 @@ class Staging:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        if carried_journal(self.root) is None:
+            shutil.rmtree(self.root, ignore_errors=True)
+        else:  # publishing stopped before the report it replaced gave up its earlier versions
+            _carry_back(self.root)
 
 
 @contextmanager
@@ -142,6 +219,8 @@ def site_lock(site_dir: Path, say: Callable[[str], None] = lambda message: None)
         except BlockingIOError:
             say(f"waiting for another build or re-render to finish publishing into {site_dir} ...")
             fcntl.flock(descriptor, fcntl.LOCK_EX)
+        for folder in recover_carried(site_dir):
+            say(f"moved {folder} back into its report (a build stopped while publishing left it)")
         yield
     finally:
         os.close(descriptor)  # releases the lock

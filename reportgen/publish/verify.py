@@ -34,6 +34,10 @@ _STALE_STAGING = (
     "left by a build or re-render that was stopped (its process is gone), not to be published: "
     "delete it, or build or render into the site, which removes it"
 )
+_CARRIED = (
+    "left by a build or re-render stopped while publishing: it holds {} of the report it "
+    "published; do not delete it: the next build or render into the site moves them back"
+)
 # What reading a damaged maps file can raise (store.DamagedFile; the entropy itself).
 _DAMAGED = (OSError, DamagedFile, KeyError, ValueError)
 
@@ -97,7 +101,9 @@ def verify(path: Path) -> Verification:
         )
     result = Verification()
     for folder in staging.stale_staging(path, places):
-        result.problems.append(Problem(folder.relative_to(path).as_posix(), _STALE_STAGING))
+        carried = staging.carried_journal(folder)
+        problem = _CARRIED.format(", ".join(carried["folders"])) if carried else _STALE_STAGING
+        result.problems.append(Problem(folder.relative_to(path).as_posix(), problem))
     for folder in folders:
         _Report(folder, path, result).check()
     for folder in comparisons:

@@ -116,13 +116,17 @@ def _files(root: Path, skip: Iterable[Path] = ()) -> Iterable[Path]:
         yield from (Path(folder, name) for name in files)
 
 
-def site_bytes_after(site_dir: Path, staged: Path, target: Path, staging: Path) -> int:
-    """What ``site_dir`` will weigh once the report staged in ``staged`` (with the earlier
-    versions it keeps) replaces ``target``: its other files and the staged ones, each file once
-    however many links it has; ``staging``, the build's own folder, is left out."""
+def site_bytes_after(
+    site_dir: Path, staged: Path, target: Path, staging: Path, carried: Iterable[str] = ()
+) -> int:
+    """What ``site_dir`` will weigh once the report staged in ``staged`` replaces ``target``,
+    keeping its folders ``carried`` (earlier versions): its other files and the staged ones,
+    each file once however many links it has; ``staging``, the build's own folder, is left out.
+    """
     seen: set[tuple[int, int]] = set()
     total = 0
-    for path in [*_files(site_dir, (target, staging)), *_files(staged)]:
+    kept = [path for folder in carried for path in _files(target / folder)]
+    for path in [*_files(site_dir, (target, staging)), *kept, *_files(staged)]:
         inode = _inode(path)
         if inode not in seen:
             seen.add(inode)
@@ -157,13 +161,18 @@ def over_budget(
 
 
 def budget_warning(
-    budget: int, site_dir: Path, staged: Path, target: Path, formats: Iterable[str]
+    budget: int,
+    site_dir: Path,
+    staged: Path,
+    target: Path,
+    formats: Iterable[str],
+    carried: Iterable[str] = (),
 ) -> str | None:
     """:func:`over_budget` for the report in ``formats`` staged in ``staged`` (its staging
-    folder's ``report``) to replace ``target`` in ``site_dir``."""
+    folder's ``report``) to replace ``target`` in ``site_dir``, keeping its folders ``carried``."""
     from reportgen.publish import flavours
 
-    site_bytes = site_bytes_after(site_dir, staged, target, staged.parent)
+    site_bytes = site_bytes_after(site_dir, staged, target, staged.parent, carried)
     if site_bytes <= budget:
         return None
     registry = flavours.registry()

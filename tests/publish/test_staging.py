@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import write_images
 
 from reportgen.publish import staging
@@ -19,6 +20,88 @@ def test_publish_swaps_a_report_in_whole(tmp_path):
             staging.publish(stage.report, target)
         assert (target / "index.html").read_text() == text
     assert [path.name for path in tmp_path.iterdir()] == ["reports"]  # no staging left
+
+
+def _published_with_versions(site):
+    """A published report with two earlier versions, and a new one staged by a build whose
+    process is gone (a killed one's staging folder)."""
+    target = site / "reports/cats"
+    for folder in ("", "versions/1/", "versions/2/"):
+        (target / folder).mkdir(parents=True, exist_ok=True)
+        (target / f"{folder}manifest.json").write_text(f"old {folder}")
+    ended = subprocess.Popen([sys.executable, "-c", ""])
+    ended.wait()
+    staged = site / f"{staging.STAGING_PREFIX}{ended.pid}-x1y2/report"
+    (staged / "versions/3").mkdir(parents=True)
+    (staged / "manifest.json").write_text("new")
+    return target, staged
+
+
+def _inodes(folder):
+    """The inodes of ``folder`` and of all below it: a folder moved keeps them all."""
+    return {path.relative_to(folder): path.stat().st_ino for path in [folder, *folder.rglob("*")]}
+
+
+def test_publish_moves_the_kept_versions_over_from_the_report_it_replaces(tmp_path):
+    """Not a file linked: the folders themselves change reports, in one rename each."""
+    target, staged = _published_with_versions(tmp_path)
+    kept = {folder: _inodes(target / folder) for folder in ("versions/1", "versions/2")}
+    staging.publish(staged, target, ["versions/1", "versions/2"])
+    assert (target / "manifest.json").read_text() == "new"
+    assert sorted(path.name for path in (target / "versions").iterdir()) == ["1", "2", "3"]
+    assert {folder: _inodes(target / folder) for folder in kept} == kept
+    assert not staged.parent.exists() or not list(staged.parent.iterdir())
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs (the test does not let the staging clean up)."""
+
+
+def test_versions_left_by_a_build_killed_while_publishing_are_moved_back(tmp_path, monkeypatch):
+    """Killed between the swap and the moves: the new report is published without its earlier
+    versions, which sit in the staging folder; nothing deletes that folder but the next holder
+    of the site's lock, which moves them back first."""
+    target, staged = _published_with_versions(tmp_path)
+    carry = staging._carry
+    monkeypatch.setattr(staging, "_carry", lambda *args: (_ for _ in ()).throw(Killed()))
+    with pytest.raises(Killed):
+        staging.publish(staged, target, ["versions/1", "versions/2"])
+    monkeypatch.setattr(staging, "_carry", carry)
+    assert (target / "manifest.json").read_text() == "new"
+    assert not (target / "versions/1").exists()
+    staging.remove_stale_staging(tmp_path)  # what a build does first, without the lock
+    assert (staged / "versions/1/manifest.json").read_text() == "old versions/1/"
+    said = []
+    with staging.site_lock(tmp_path, said.append):
+        assert (target / "versions/1/manifest.json").read_text() == "old versions/1/"
+        assert (target / "versions/2/manifest.json").read_text() == "old versions/2/"
+    assert said == [
+        f"moved reports/cats/versions/{n} back into its report (a build stopped while "
+        "publishing left it)"
+        for n in (1, 2)
+    ]
+    assert not staged.parent.exists()
+
+
+def test_a_build_failing_while_publishing_moves_the_versions_back_as_it_ends(tmp_path, monkeypatch):
+    """An error (or Ctrl-C) between the swap and the moves: the staging's own ending moves them."""
+    target = tmp_path / "reports/cats"
+    (target / "versions/1").mkdir(parents=True)
+    (target / "manifest.json").write_text("old")
+    carry, calls = staging._carry, []
+
+    def fails_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+        return carry(*args)
+
+    monkeypatch.setattr(staging, "_carry", fails_once)
+    with pytest.raises(OSError), staging.Staging(tmp_path) as stage:
+        (stage.report / "manifest.json").write_text("new")
+        staging.publish(stage.report, target, ["versions/1"])
+    assert (target / "manifest.json").read_text() == "new" and (target / "versions/1").is_dir()
+    assert [path.name for path in tmp_path.iterdir()] == ["reports"]
 
 
 def test_site_of_a_report_and_of_its_earlier_versions(tmp_path):

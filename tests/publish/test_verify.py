@@ -147,6 +147,24 @@ def test_a_missing_earlier_version_is_reported(out):
     assert problems(out) == ["reports/tiny/versions/1: missing (the report lists it)"]
 
 
+def test_staging_holding_versions_of_a_published_report_is_reported_not_to_be_deleted(out):
+    """A build killed between publishing and moving the kept versions over left them there."""
+    ended = subprocess.Popen([sys.executable, "-c", ""])
+    ended.wait()
+    folder = out / f"{STAGING_PREFIX}{ended.pid}-x1y2"
+    shutil.move(out / "reports/tiny/versions/1", folder / "report/versions/1")
+    journal = {"target": "../reports/tiny", "folders": ["versions/1"]}
+    (folder / "carried.json").write_text(json.dumps(journal))
+    assert problems(out) == [
+        f"{folder.name}: left by a build or re-render stopped while publishing: it holds "
+        "versions/1 of the report it published; do not delete it: the next build or render "
+        "into the site moves them back",
+        "reports/tiny/versions/1: missing (the report lists it)",
+    ]
+    cli.main(["render", str(out / "reports/tiny")])
+    assert problems(out) == [] and not folder.exists()
+
+
 def test_staging_left_by_a_killed_build_is_reported_not_a_running_ones(out):
     """A user who deploys before the next build removes it ships it; a build that still runs
     is no problem."""

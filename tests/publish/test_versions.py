@@ -315,7 +315,8 @@ def test_staging_stops_between_its_steps_once_asked(
     inputs, tmp_path, analysis_params, report_options, execution
 ):
     """An unchanged rebuild asks its early staging (in a worker) to stop rather than wait for
-    what it deletes: before the versions' links, and between the archived version's tasks."""
+    what it deletes: before the archived version, and between its tasks. The versions the
+    published report keeps are not staged: publishing moves them over."""
     from reportgen.publish.templates import Templates
 
     out, inline = tmp_path / "site", replace(execution, workers=0)
@@ -327,7 +328,8 @@ def test_staging_stops_between_its_steps_once_asked(
         earlier.stage(report, into, Templates(), None, replace=False, keep=None, **keywords)
 
     stage(tmp_path / "whole", stop=stop)  # not asked: all of it
-    assert (tmp_path / "whole/versions/1/index.html").is_file()
+    assert [path.name for path in (tmp_path / "whole/versions").iterdir()] == ["2"]
+    assert (tmp_path / "whole/versions/2/index.html").is_file()
     assert (tmp_path / "whole/versions/2/data/manifest.json").is_file()
     stop.request()
     with pytest.raises(earlier.Stopped):
@@ -344,7 +346,7 @@ def test_staging_stops_between_its_steps_once_asked(
     tasks.path.write_text("")
     with pytest.raises(earlier.Stopped):
         stage(tmp_path / "half", stop=tasks)
-    assert (tmp_path / "half/versions/1").is_dir()  # linked before it was asked
+    assert (tmp_path / "half/versions/2/data").is_dir()  # linked before it was asked
     assert not (tmp_path / "half/versions/2/index.html").exists()  # its pages never written
 
 
@@ -386,7 +388,8 @@ def test_the_versions_a_new_report_lists_are_those_staged(
     replace_it, keep, inputs, tmp_path, analysis_params, report_options, execution
 ):
     """A build renders the new report, which lists its earlier versions, while they are staged:
-    it reads them from the published report (kept_versions), and they must be those staged."""
+    it reads them from the published report (kept_versions), and they must be those it has
+    once published: the one staged, and those carried over from the published report."""
     from reportgen.publish import index
     from reportgen.publish.templates import Templates
 
@@ -398,6 +401,8 @@ def test_the_versions_a_new_report_lists_are_those_staged(
     kept = earlier.stage(report, staged, Templates(), None, replace=replace_it, keep=keep)
     current = earlier.published_manifest(report, replace_it)
     assert kept == earlier.kept_versions(report, current, replace=replace_it, keep=keep)
+    for folder in kept.carried:  # as publishing moves them (here: linked, the report stays)
+        staging.link_tree(report / folder, staged / folder)
     assert kept.history == index.history(staged)
     assert [entry.number for entry in kept.history] == {
         (False, None): [2, 1],

@@ -93,6 +93,10 @@ def test_the_site_after_a_build_counts_the_staged_report_and_not_the_one_it_repl
     os.link(site / "reports/other/figures/a.webp", staging / "report/kept.webp")  # counted once
     staged, target = staging / "report", site / "reports" / "cats"
     assert weight.site_bytes_after(site, staged, target, staging) == 10 + 100 + 300
+    _write(site, "reports/cats/versions/1/figures/kept.webp", 5000)  # kept, moved over
+    _write(site, "reports/cats/versions/2/figures/dropped.webp", 7000)
+    after = weight.site_bytes_after(site, staged, target, staging, ["versions/1"])
+    assert after == 10 + 100 + 300 + 5000
 
 
 def test_over_budget_names_what_to_drop_largest_first_and_the_option_that_drops_it():
