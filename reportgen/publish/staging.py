@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from reportgen import store
-from reportgen.errors import DamagedFile
+from reportgen.errors import DamagedFile, os_error
 from reportgen.manifest import MANIFEST_FILE
 from reportgen.publish.folders import REPORTS_DIR, VERSIONS_DIR
 from reportgen.workers import process_alive
@@ -75,7 +75,14 @@ def publish(staged: Path, target: Path, carried: Sequence[str] = ()) -> None:
         os.rename(target, aside)
         os.rename(staged, target)
         staged = aside
-    _carry(staged, target, carried)
+    try:
+        _carry(staged, target, carried)
+    except OSError as error:  # published: the staging's ending, or the next build, moves them
+        outcome = (
+            f"{target} was published, but not yet the earlier versions it keeps: they are moved "
+            "in as this command ends or, failing that, by the next build or render into the site"
+        )
+        raise os_error(error, outcome=outcome) from None
     journal.unlink(missing_ok=True)
     shutil.rmtree(staged)
 

@@ -9,6 +9,7 @@ import time
 import pytest
 from conftest import write_images
 
+from reportgen.errors import ReportgenError
 from reportgen.publish import staging
 
 
@@ -97,7 +98,8 @@ def test_a_build_failing_while_publishing_moves_the_versions_back_as_it_ends(tmp
         return carry(*args)
 
     monkeypatch.setattr(staging, "_carry", fails_once)
-    with pytest.raises(OSError), staging.Staging(tmp_path) as stage:
+    said = f"; {target} was published, but not yet the earlier versions it keeps: they are moved"
+    with pytest.raises(ReportgenError, match=re.escape(said)), staging.Staging(tmp_path) as stage:
         (stage.report / "manifest.json").write_text("new")
         staging.publish(stage.report, target, ["versions/1"])
     assert (target / "manifest.json").read_text() == "new" and (target / "versions/1").is_dir()
