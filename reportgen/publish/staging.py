@@ -77,10 +77,10 @@ def publish(staged: Path, target: Path, carried: Sequence[str] = ()) -> None:
         staged = aside
     try:
         _carry(staged, target, carried)
-    except OSError as error:  # published: the staging's ending, or the next build, moves them
+    except OSError as error:  # published: the next holder of the site's lock moves them
         outcome = (
-            f"{target} was published, but not yet the earlier versions it keeps: they are moved "
-            "in as this command ends or, failing that, by the next build or render into the site"
+            f"{target} was published, but not yet the earlier versions it keeps: the next build "
+            "or render into the site moves them in"
         )
         raise os_error(error, outcome=outcome) from None
     journal.unlink(missing_ok=True)
@@ -184,10 +184,11 @@ class Staging:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        # Publishing stopped before the report it replaced gave up the earlier versions the new
+        # one keeps: they are moved by the next holder of the site's lock (not here, where this
+        # build may hold it no longer), so the folder stays.
         if carried_journal(self.root) is None:
             shutil.rmtree(self.root, ignore_errors=True)
-        else:  # publishing stopped before the report it replaced gave up its earlier versions
-            _carry_back(self.root)
 
 
 @contextmanager

@@ -9,7 +9,6 @@ import time
 import pytest
 from conftest import write_images
 
-from reportgen.errors import ReportgenError
 from reportgen.publish import staging
 
 
@@ -84,26 +83,48 @@ def test_versions_left_by_a_build_killed_while_publishing_are_moved_back(tmp_pat
     assert not staged.parent.exists()
 
 
-def test_a_build_failing_while_publishing_moves_the_versions_back_as_it_ends(tmp_path, monkeypatch):
-    """An error (or Ctrl-C) between the swap and the moves: the staging's own ending moves them."""
+_FAILING_PUBLISH = """
+import sys
+from pathlib import Path
+from reportgen.errors import ReportgenError
+from reportgen.publish import staging
+
+def fails(*args):
+    raise OSError(5, "Input/output error")
+
+staging._carry = fails
+site = Path(sys.argv[1])
+try:
+    with staging.Staging(site) as stage:
+        (stage.report / "manifest.json").write_text("new")
+        staging.publish(stage.report, site / "reports/cats", ["versions/1"])
+except ReportgenError as error:
+    print(error)
+"""
+
+
+def _python(code, *arguments):
+    command = [sys.executable, "-c", code, *map(str, arguments)]
+    return subprocess.run(command, text=True, capture_output=True, check=True).stdout
+
+
+def test_an_error_while_publishing_leaves_the_versions_for_the_next_command(tmp_path):
+    """An error between the swap and the moves says the report is published; the staging folder
+    stays (moving them as the command ends, when it may hold the site's lock no longer, could
+    race another build), and the next command to take the lock moves them in."""
     target = tmp_path / "reports/cats"
     (target / "versions/1").mkdir(parents=True)
     (target / "manifest.json").write_text("old")
-    carry, calls = staging._carry, []
-
-    def fails_once(*args):
-        calls.append(args)
-        if len(calls) == 1:
-            raise OSError(5, "Input/output error")
-        return carry(*args)
-
-    monkeypatch.setattr(staging, "_carry", fails_once)
-    said = f"; {target} was published, but not yet the earlier versions it keeps: they are moved"
-    with pytest.raises(ReportgenError, match=re.escape(said)), staging.Staging(tmp_path) as stage:
-        (stage.report / "manifest.json").write_text("new")
-        staging.publish(stage.report, target, ["versions/1"])
-    assert (target / "manifest.json").read_text() == "new" and (target / "versions/1").is_dir()
-    assert [path.name for path in tmp_path.iterdir()] == ["reports"]
+    said = _python(_FAILING_PUBLISH, tmp_path)
+    assert f"; {target} was published, but not yet the earlier versions it keeps: the next" in said
+    assert (target / "manifest.json").read_text() == "new"
+    assert not (target / "versions/1").exists()
+    [left] = tmp_path.glob(f"{staging.STAGING_PREFIX}*")
+    assert (left / "report/versions/1").is_dir()
+    lock = "import sys; from pathlib import Path; from reportgen.publish import staging\n"
+    lock += "with staging.site_lock(Path(sys.argv[1]), print): pass"
+    assert _python(lock, tmp_path).startswith("moved reports/cats/versions/1 back into its report")
+    assert (target / "versions/1").is_dir() and not left.exists()
 
 
 def test_site_of_a_report_and_of_its_earlier_versions(tmp_path):
