@@ -155,11 +155,9 @@ def _run_folder(site_dir: Path, run: ComparedRun) -> Path:
 def _archive(
     previous: ComparisonManifest, target: Path, staged: Path, templates: Templates, pool: Pool
 ) -> None:
-    """Keep the comparison published at ``target`` in the staged one's versions/: its earlier
-    versions as they are, itself rendered again from the same runs' versions, so that its
-    links work from there (copied as it is where a run is gone)."""
-    for folder in (target / VERSIONS_DIR).glob("[0-9]*"):
-        staging.link_tree(folder, staged / VERSIONS_DIR / folder.name)
+    """Keep the comparison published at ``target`` in the staged one's versions/, rendered again
+    from the same runs' versions, so that its links work from there (copied as it is where a
+    run is gone); its earlier versions are carried over as they are when it is published."""
     archive = staged / VERSIONS_DIR / str(previous.version)
     site_dir = target.parent.parent
     try:
@@ -248,12 +246,10 @@ def build(
         if previous is not None and not replace and previous.files == manifest.files:
             say(f"{target} already holds this comparison: nothing published")
             return target
-        if previous is not None and replace:
-            for folder in (target / VERSIONS_DIR).glob("[0-9]*"):
-                staging.link_tree(folder, stage.report / VERSIONS_DIR / folder.name)
-        elif previous is not None:
+        if previous is not None and not replace:
             _archive(previous, target, stage.report, templates, pool)
-        staging.publish(stage.report, target)
+        kept = sorted((target / VERSIONS_DIR).glob("[0-9]*")) if previous is not None else []
+        staging.publish(stage.report, target, [f"{VERSIONS_DIR}/{path.name}" for path in kept])
         index.update_after_publishing(target, site_dir, templates)
     if in_place:
         say(f"re-rendered {target} ({', '.join(settings.formats)}) from its {len(runs)} runs")

@@ -90,6 +90,13 @@ def test_a_different_comparison_under_the_slug_keeps_the_earlier_one_as_a_versio
     assert cli.main(["verify", str(folder)]) == 0
     assert "1 earlier version, 1 comparison" in capsys.readouterr().out
     assert "version 2 (2 versions kept)" in (root / "index.html").read_text()
+    kept = (folder / "versions/1").stat().st_ino
+    site["build"](site["images"], "c", site_root=root, head_fusion="max")
+    comparison_site.build(runs, root, slug="kept", date=DATE)
+    assert ComparisonManifest.read(folder).version == 3
+    assert sorted(path.name for path in (folder / "versions").iterdir()) == ["1", "2"]
+    assert (folder / "versions/1").stat().st_ino == kept  # the folder itself, moved over
+    assert cli.main(["verify", str(folder)]) == 0
 
 
 def test_replace_overwrites_the_comparison_taking_its_number_and_keeping_earlier_versions(
