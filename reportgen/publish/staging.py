@@ -118,17 +118,18 @@ def recover_carried(site_dir: Path) -> list[str]:
     """Move back into their report the folders that builds stopped between publishing and
     carrying left in their staging folders below ``site_dir``, then remove those folders;
     returns what was moved back (paths relative to ``site_dir``). With the site's lock held."""
-    recovered = []
-    for folder in stale_staging(site_dir):
-        if carried_journal(folder) is not None:
-            recovered += [os.path.relpath(path, site_dir) for path in _carry_back(folder)]
-    return recovered
+    return [
+        os.path.relpath(path, site_dir)
+        for folder in stale_staging(site_dir)
+        for path in _carry_back(folder)
+    ]
 
 
 def _carry_back(folder: Path) -> list[Path]:
     """Move the folders the staging ``folder``'s journal names back into their report, then
-    remove ``folder``; returns where they went. Where one cannot be moved, ``folder`` stays as
-    it is (its journal too), for a later try and for verify to show."""
+    remove ``folder``; returns where they went (nothing for a folder without a journal). Where
+    one cannot be moved, ``folder`` stays as it is (its journal too), for a later try and for
+    verify to show."""
     journal = carried_journal(folder)
     target = (folder / journal["target"]).resolve() if journal else None
     if target is None or not (target / MANIFEST_FILE).is_file():
