@@ -392,10 +392,10 @@ def as_stored(record: ImageRecord, keep_heads: bool = False) -> tuple[bytes, Ima
 
 
 class ContentCache:
-    """Files keyed by content hashes, in namespaces: ``results`` (records, .npz), ``figures``
-    (encoded figures), ``charts``, ``models`` (model summaries, .json; converted models are
-    folders beside them), ``hashes`` (file hashes, the input images' by identity); ``templates``
-    holds compiled templates. :mod:`reportgen.cache` shows and prunes it."""
+    """Files keyed by content hashes, in namespaces: ``results`` (records), ``figures``, ``charts``,
+    ``models`` (model summaries; converted models are folders beside them), ``hashes`` (file
+    hashes, input images' by identity), ``renderings`` (what rendered a report, by its manifest's
+    hash), ``templates`` (compiled) and more. :mod:`reportgen.cache` shows and prunes it."""
 
     def __init__(self, root: Path):
         self.root = Path(root)

@@ -1,6 +1,7 @@
 """The earlier versions a new report keeps: the versions the published report keeps, carried
 over as they are when it is published (:func:`staging.publish`), and that report itself, staged
-as ``versions/<n>/``, its pages rendered again to say which version they are.
+as ``versions/<n>/``, its front pages rendered again to say which version they are (every page,
+unless the cache remembers that this code and these templates rendered it).
 
 None of it depends on the new analysis, so a build stages them in a worker while the analysis
 runs (:func:`stage`, without the site's lock). Publishing, with the lock, reads which versions
@@ -27,7 +28,7 @@ from reportgen.publish import index, versions
 from reportgen.publish.folders import VERSIONS_DIR, remember_hashes
 from reportgen.publish.options import ReportOptions
 from reportgen.publish.page_model import VersionEntry
-from reportgen.publish.render_job import render_from_store
+from reportgen.publish.render_job import render_from_store, render_front_pages, rendered_here
 from reportgen.publish.templates import Templates
 from reportgen.publish.versions import ReportVersion, VersionPlan
 from reportgen.workers import InlinePool, Pool
@@ -173,13 +174,19 @@ def _archive(
     pool: Pool | None,
 ) -> None:
     """Stage the published report as the earlier version ``destination``: its data and
-    figures as they are, its pages rendered again to say which version they are."""
+    figures as they are, its pages rendered again to say which version they are; only its front
+    pages and manifest when this code rendered it (:func:`render_job.rendered_here`), the other
+    files linked as they are, since rendering them again would give the same bytes."""
     number = current.version
     try:
         options = ReportOptions.from_json(current.report)
         destination.mkdir(parents=True)
         version = ReportVersion(number, archived=True)
-        render_from_store(target, destination, options, options, templates, cache, version, pool)
+        arguments = (target, destination, options, templates, cache, version, pool)
+        if rendered_here(target, templates, cache):
+            render_front_pages(*arguments)
+        else:
+            render_from_store(target, destination, options, *arguments[2:])
     except ReportgenError as error:
         raise ReportgenError(
             f"cannot keep the current report as version {number} ({error}); "

@@ -1,12 +1,15 @@
 """Rendering one staged report folder whose figures are drawn (:class:`RenderJob`,
 :func:`render`): charts and thumbnail, page model, pages, results table, manifest; and a
 published report rendered anew from its stored data, without the model
-(:func:`render_from_store`: a re-render, or the version a rebuild keeps).
+(:func:`render_from_store`: a re-render, or the version a rebuild keeps), or only its front
+pages (:func:`render_front_pages`: the version a rebuild keeps, when this code rendered it).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import shutil
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -14,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reportgen import store, table
-from reportgen.manifest import ReportManifest, VersionLink
+import reportgen
+from reportgen import digests, store, table
+from reportgen.manifest import MANIFEST_FILE, ReportManifest, VersionLink
 from reportgen.progress import track
 from reportgen.publish import PAGE_MODULES, WORKER_MODULES, charts, explorer, pages, staging
 from reportgen.publish.assemble import PageModel, build_page_model
@@ -25,6 +29,7 @@ from reportgen.publish.folders import (
     FIGURES_DIR,
     SPRITES_DIR,
     THUMBS_DIR,
+    VERSIONS_DIR,
     figure_path,
     file_hashes,
     sprite_path,
@@ -34,7 +39,11 @@ from reportgen.publish.options import ReportOptions
 from reportgen.publish.templates import Templates
 from reportgen.publish.versions import ReportVersion
 from reportgen.results import MAPS_DIR, Analysis, write_results
-from reportgen.workers import Imports, Pool, open_pool
+from reportgen.workers import Imports, InlinePool, Pool, open_pool
+
+# What renders a report's files besides its data, options, templates and reportgen's own code.
+RENDERING_LIBRARIES = ("jinja2", "matplotlib", "numpy", "pillow")
+RENDERINGS = "renderings"  # cache namespace: by a manifest's sha256, what rendered its report
 
 
 @dataclass(frozen=True)
@@ -52,14 +61,17 @@ class RenderJob:
     earlier: Path | None = None  # the results store of the version this one replaces, if any
 
 
-def render(job: RenderJob) -> None:
+def render(job: RenderJob, front_only: bool = False) -> None:
     """Charts and thumbnail (drawn in the pool meanwhile), the page model, the pages, the results
-    table and the manifest."""
+    table and the manifest. ``front_only``: of the pages only the front pages, and neither the
+    thumbnail nor the scripts, styles and explorer data (the report folder has them already)."""
     drawing_charts = charts.start_charts(job.analysis, job.cache, job.pool)
-    drawing_thumbnail = start_thumbnail(job.report, job.analysis, job.options.style, job.pool)
-    _write_assets(job)
+    if not front_only:
+        drawing_thumbnail = start_thumbnail(job.report, job.analysis, job.options.style, job.pool)
+        _write_assets(job)
     written = charts.write_charts(job.report, drawing_charts)
-    drawing_thumbnail.result()
+    if not front_only:
+        drawing_thumbnail.result()
     model = build_page_model(
         job.report,
         job.analysis,
@@ -69,10 +81,12 @@ def render(job: RenderJob) -> None:
         written.faithfulness,
         written.outcomes,
     )
-    _write_pages(job, model)
+    _write_pages(job, model, front_only)
     if not job.version.archived:  # an earlier version keeps its data as published
         _write_results(job)
     _write_manifest(job)
+    if job.cache is not None:
+        remember_rendering(job.report, job.templates, job.cache)
 
 
 def _write_assets(job: RenderJob) -> None:
@@ -89,14 +103,14 @@ def _write_assets(job: RenderJob) -> None:
         shutil.rmtree(job.report / THUMBS_DIR, ignore_errors=True)
 
 
-def _write_pages(job: RenderJob, model: PageModel) -> None:
+def _write_pages(job: RenderJob, model: PageModel, front_only: bool) -> None:
     options = job.options
     pages.render_report(
         model.context,
         job.report,
         options.formats,
-        galleries=model.galleries,
-        images=model.images,
+        galleries=() if front_only else model.galleries,
+        images=() if front_only else model.images,
         templates=job.templates,
         options=options.flavour_options,
         cache=job.cache,
@@ -199,6 +213,75 @@ def render_from_store(
     with pool as drawing:
         draw_missing(to_draw, drawing)
         render(RenderJob(staged, analysis, options, templates, cache, version, drawing))
+
+
+def render_front_pages(
+    source: Path,
+    staged: Path,
+    options: ReportOptions,
+    templates: Templates,
+    cache: store.ContentCache | None,
+    version: ReportVersion,
+    pool: Pool | None = None,
+) -> None:
+    """Stage in ``staged`` the published report ``source`` as :func:`render_from_store` would
+    with its own ``options``, for a report :func:`rendered_here`: its files but the manifest are
+    linked as they are (not its earlier versions), then the front pages and the manifest, which
+    say which version it is, rendered over them. No other page says it (their cache keys hold
+    only :class:`ReportHeader`), so the rest would be rendered the same again, file for file;
+    charts are drawn (from the cache) in ``pool`` (by default here) for the page model."""
+    for entry in source.iterdir():
+        if entry.name in (VERSIONS_DIR, MANIFEST_FILE):
+            continue
+        if entry.is_dir():
+            staging.link_tree(entry, staged / entry.name)
+        else:
+            store.link_or_copy(entry, staged / entry.name)
+    analysis = Analysis.load(staged / DATA_DIR, called=source / DATA_DIR)
+    job = RenderJob(staged, analysis, options, templates, cache, version, pool or InlinePool())
+    render(job, front_only=True)
+
+
+def _rendering(templates: Templates) -> str:
+    """What made a report's files besides its data and options: reportgen's code, the
+    ``templates`` and the libraries that draw and write them."""
+    return store.content_key(
+        {
+            "code": _package_fingerprint(),
+            "templates": templates.fingerprint,
+            "libraries": {name: importlib.metadata.version(name) for name in RENDERING_LIBRARIES},
+        }
+    )
+
+
+@functools.cache
+def _package_fingerprint() -> str:
+    """sha256 of the source of every reportgen module: any of them may shape a report's files."""
+    package = Path(reportgen.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for source in sorted(package.rglob("*.py")):
+        digest.update(f"{source.relative_to(package).as_posix()}\n".encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def remember_rendering(report: Path, templates: Templates, cache: store.ContentCache) -> None:
+    """Remember in ``cache`` that the report folder ``report`` was rendered here, with
+    ``templates``, by its manifest's sha256 (which names the sha256 of every file)."""
+    manifest = digests.sha256_of(report / MANIFEST_FILE)
+    cache.put_json(RENDERINGS, manifest, {"rendering": _rendering(templates)})
+
+
+def rendered_here(report: Path, templates: Templates, cache: store.ContentCache | None) -> bool:
+    """Whether the report published in ``report`` was rendered by this code with ``templates``
+    and these libraries, as ``cache`` remembers (:func:`remember_rendering`); False without
+    a cache or a manifest."""
+    try:
+        manifest = digests.sha256_of(report / MANIFEST_FILE)
+    except OSError:
+        return False
+    remembered = cache.get_json(RENDERINGS, manifest) if cache is not None else None
+    return remembered == {"rendering": _rendering(templates)}
 
 
 def missing_pictures(

@@ -410,3 +410,48 @@ def test_the_versions_a_new_report_lists_are_those_staged(
         (True, None): [1],
         (False, 0): [],
     }[replace_it, keep]
+
+
+def test_a_version_this_code_rendered_is_kept_from_its_own_files_as_rendering_it_again_would(
+    inputs, tmp_path, analysis_params, report_options, execution, monkeypatch
+):
+    """Archiving a report this code rendered (as the cache remembers) links its files and
+    renders only its front pages and manifest: the same files, byte for byte, as rendering
+    every page again, in every flavour; without that memory, or with other templates, it
+    renders them all."""
+    from reportgen import store
+    from reportgen.publish import flavours, render_job
+    from reportgen.publish.templates import Templates
+
+    options = report_options.changed(
+        formats=tuple(flavours.BUILT_IN), gallery_threshold=2, page_size=2
+    )
+    report, _ = build(inputs[2], tmp_path / "site", analysis_params, options, execution=execution)
+    cache, templates = store.ContentCache(execution.cache_dir), Templates()
+    current = earlier.published_manifest(report, replace=False)
+    assert render_job.rendered_here(report, templates, cache)
+    user_templates = tmp_path / "templates"
+    user_templates.mkdir()
+    (user_templates / "_style.css").write_text("body { color: red; }")
+    assert not render_job.rendered_here(report, Templates(user_templates), cache)
+    assert not render_job.rendered_here(report, templates, None)
+
+    rendered = []
+
+    def counted(name):
+        function = getattr(earlier, f"render_{name}")
+        return lambda *arguments: rendered.append(name) or function(*arguments)
+
+    for name in ("front_pages", "from_store"):
+        monkeypatch.setattr(earlier, f"render_{name}", counted(name))
+    earlier._archive(report, current, tmp_path / "fast", templates, cache, None)
+    monkeypatch.setattr(earlier, "rendered_here", lambda *arguments: False)
+    earlier._archive(report, current, tmp_path / "again", templates, cache, None)
+    assert rendered == ["front_pages", "from_store"]
+    fast, again = site_files(tmp_path / "fast"), site_files(tmp_path / "again")
+    assert sorted(fast) == sorted(again)
+    assert [name for name in fast if fast[name] != again[name]] == []
+    assert {f"images/00{n}-img0{n}.html" for n in range(5)} <= set(fast)  # the image pages
+    assert json.loads(fast["manifest.json"])["archived"] is True
+    image_page = "images/000-img00.html"
+    assert (tmp_path / "fast" / image_page).stat().st_ino == (report / image_page).stat().st_ino
