@@ -13,6 +13,8 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from reportgen.store import ContentCache, content_key
@@ -54,6 +56,39 @@ def _remember(identity: FileIdentity | InputIdentity, digest: str) -> None:
         if len(_FILE_HASHES) >= _FILE_HASHES_KEPT:
             del _FILE_HASHES[next(iter(_FILE_HASHES))]
         _FILE_HASHES[identity] = digest
+
+
+_COLLECTING = threading.local()  # .written: the list :func:`wrote` adds to, in this thread
+
+
+@contextmanager
+def collecting_written() -> Iterator[list[tuple[FileIdentity, str]]]:
+    """Within it, in this thread, :func:`wrote` remembers the sha256 of each file written and
+    adds it with its identity to the list yielded: a worker's task hands them back, so that the
+    process that lists the files in a manifest does not read them again (:func:`remember_all`)."""
+    saved = getattr(_COLLECTING, "written", None)
+    _COLLECTING.written = written = []
+    try:
+        yield written
+    finally:
+        _COLLECTING.written = saved
+
+
+def wrote(path: Path | str, data: bytes | str) -> None:
+    """``data`` was just written to the file ``path``: while :func:`collecting_written`, remember
+    its sha256 and collect it; else nothing (hashing what no one will list would be wasted)."""
+    written = getattr(_COLLECTING, "written", None)
+    if written is not None:
+        identity = file_identity(os.stat(path))
+        digest = hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+        _remember(identity, digest)
+        written.append((identity, digest))
+
+
+def remember_all(written: list[tuple[FileIdentity, str]]) -> None:
+    """Remember what a task collected (:func:`collecting_written`) in another process."""
+    for identity, digest in written:
+        _remember(identity, digest)
 
 
 def file_sha256(path: Path | str, cache: ContentCache | None = None) -> str:

@@ -477,12 +477,12 @@ def produce(
     suffix: str,
     destination: Path,
     make: Callable[[], bytes | str],
-) -> None:
-    """Put the file of ``key`` at ``destination``: from the cache when it is there, else made
-    by ``make()`` and kept (see :func:`keep`)."""
-    if cache is not None and key is not None and cache.place(namespace, key, suffix, destination):
-        return
-    keep(cache, namespace, key, suffix, destination, make())
+) -> bytes | str | None:
+    """Put the file of ``key`` at ``destination``: from the cache when it is there (None), else
+    made by ``make()`` and kept (see :func:`keep`; what was made)."""
+    if cache is None or key is None or not cache.place(namespace, key, suffix, destination):
+        keep(cache, namespace, key, suffix, destination, data := make())
+        return data
 
 
 def cached_or_made(

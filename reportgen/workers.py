@@ -30,6 +30,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from reportgen import digests
 from reportgen.errors import ReportgenError
 from reportgen.progress import track
 
@@ -346,12 +347,22 @@ def in_chunks(
         for shared in [pool.share(state)]
         for start in range(0, len(pages), PAGES_PER_TASK)
     )
-    counts = pool.imap(functools.partial(_with_shared, task), chunks)
-    done = (page for count in counts for page in range(count))
-    for _ in track(done, total=total, desc=desc, unit=unit):
+    done = pool.imap(functools.partial(_with_shared, task), chunks)
+    for _ in track(_remembered(done), total=total, desc=desc, unit=unit):
         pass
 
 
-def _with_shared(task: Callable[[Any, list], int], shared: Shared, chunk: list) -> int:
-    """``task`` on the value of ``shared``, as a worker's task."""
-    return task(shared.value, chunk)
+def _with_shared(
+    task: Callable[[Any, list], int], shared: Shared, chunk: list
+) -> tuple[int, list[tuple[digests.FileIdentity, str]]]:
+    """``task`` on the value of ``shared``, as a worker's task: how many it did, and the
+    sha256 of the files it wrote that it knew (:func:`digests.wrote`)."""
+    with digests.collecting_written() as written:
+        return task(shared.value, chunk), written
+
+
+def _remembered(done: Iterable[tuple[int, list]]) -> Iterator[None]:
+    """One item for each unit ``done`` counts, its files' digests remembered here."""
+    for count, written in done:
+        digests.remember_all(written)
+        yield from (None for _ in range(count))

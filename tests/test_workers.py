@@ -249,6 +249,44 @@ def test_inline_chunks_take_the_state_itself():
     assert seen == [state, state]
 
 
+def write_chunk(folder, chunk):
+    """Write a file for each name of ``chunk``, telling digests.wrote (as pages do)."""
+    from reportgen import digests
+
+    for name in chunk:
+        data = f"page {name}".encode()
+        (folder / name).write_bytes(data)
+        digests.wrote(folder / name, data)
+    return len(chunk)
+
+
+@pytest.mark.parametrize("pool", [InlinePool(), "processes"])
+def test_the_digests_of_files_written_in_chunks_are_known_to_the_caller_unread(
+    pool, request, tmp_path, monkeypatch
+):
+    import hashlib
+
+    from reportgen import digests
+
+    monkeypatch.setattr(digests, "_FILE_HASHES", {})
+    names = [f"page-{n}.html" for n in range(2 * PAGES_PER_TASK + 3)]
+    in_chunks(
+        request.getfixturevalue(pool) if isinstance(pool, str) else pool,
+        write_chunk,
+        [(tmp_path, names)],
+        "pages",
+        total=len(names),
+    )
+    monkeypatch.setattr(digests, "sha256_of", lambda path: pytest.fail(f"{path} was read"))
+    for name in names:
+        expected = hashlib.sha256(f"page {name}".encode()).hexdigest()
+        assert digests.file_sha256(tmp_path / name) == expected
+    (tmp_path / "elsewhere.html").write_bytes(b"x")
+    digests.wrote(tmp_path / "elsewhere.html", b"x")  # not while a task collects: not kept
+    with pytest.raises(pytest.fail.Exception):
+        digests.file_sha256(tmp_path / "elsewhere.html")
+
+
 def test_workers_option_is_checked():
     assert isinstance(open_pool(0), InlinePool)
     with pytest.raises(ReportgenError, match="--workers"):

@@ -35,7 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from reportgen import store
+from reportgen import digests, store
 from reportgen.errors import ReportgenError
 from reportgen.publish import figures, flavours
 from reportgen.publish.escaping import HTML_ESCAPING, one_line, script_json
@@ -238,7 +238,9 @@ class _FlavourPages:
             )
 
         if kind == "report" or not self.slotted:
-            store.produce(self.cache, "pages", key, path.suffix, path, make)
+            made = store.produce(self.cache, "pages", key, path.suffix, path, make)
+            if made is not None:
+                digests.wrote(path, made)
             return path
         # The page with its title, as published before (then linked), else with the title
         # filled in the cached page that has a slot for it.
@@ -253,6 +255,7 @@ class _FlavourPages:
         fill = self._fills[kind]
         page = with_slot.replace(TITLE_SLOT, fill) if fill is not None else make()
         store.keep(self.cache, "pages", titled, path.suffix, path, page)
+        digests.wrote(path, page)
         return path
 
     def render_firsts(
@@ -328,11 +331,11 @@ def render_report(
     templates = templates or Templates()
     options = flavours.options(stored=options)
     report_dir = Path(report_dir)
-    digests = [_digest(page) for page in images] if cache is not None else [""] * len(images)
+    page_digests = [_digest(page) for page in images] if cache is not None else [""] * len(images)
     pages = [("gallery", page.name, page, gallery_title(page), "") for page in galleries]
     pages += [
         ("image", page.id, page, page.figure.name, digest)
-        for page, digest in zip(images, digests, strict=True)
+        for page, digest in zip(images, page_digests, strict=True)
     ]
     host = next((flavour for flavour in chosen if flavour.hosts_explorer), None)
     written = []
