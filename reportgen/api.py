@@ -25,7 +25,7 @@ from reportgen.methods.spread import SpreadSpec
 from reportgen.publish import build as report_build
 from reportgen.publish import staging
 from reportgen.publish.build import ReportBuild
-from reportgen.publish.folders import DATA_DIR, cache_at
+from reportgen.publish.folders import DATA_DIR
 from reportgen.publish.options import ReportOptions
 from reportgen.publish.render_job import worker_warm_up
 from reportgen.results import Analysis, AnalysisParams
@@ -225,7 +225,7 @@ def _report_build(
     """A report being built into ``site_dir`` (see :class:`ReportBuild`, which takes
     ``spread_spec`` and ``norm_layer``; ``versions``: its ``replace``, ``keep_versions`` and
     ``max_site_size``), with the cache held and OS errors as one line."""
-    contents = cache_at(execution.cache_dir) if execution.use_cache else None
+    contents = execution.cache()
     places = ((cache.cache_root(execution.cache_dir), "--cache-dir"), (site_dir, "--out"))
     with (
         _os_errors(places, "nothing was published: the site is as it was"),

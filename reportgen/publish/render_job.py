@@ -85,7 +85,7 @@ def render(job: RenderJob, front_only: bool = False) -> None:
     if not job.version.archived:  # an earlier version keeps its data as published
         _write_results(job)
     _write_manifest(job)
-    if job.cache is not None:
+    if job.cache is not None and not job.version.archived:  # only a current one is kept later
         remember_rendering(job.report, job.templates, job.cache)
 
 
@@ -256,13 +256,10 @@ def _rendering(templates: Templates) -> str:
 
 @functools.cache
 def _package_fingerprint() -> str:
-    """sha256 of the source of every reportgen module: any of them may shape a report's files."""
+    """:func:`store.source_fingerprint` of every reportgen module: each may shape a report."""
     package = Path(reportgen.__file__).resolve().parent
-    digest = hashlib.sha256()
-    for source in sorted(package.rglob("*.py")):
-        digest.update(f"{source.relative_to(package).as_posix()}\n".encode())
-        digest.update(source.read_bytes())
-    return digest.hexdigest()
+    files = sorted(path.relative_to(package).with_suffix("") for path in package.rglob("*.py"))
+    return store.source_fingerprint(*(".".join(path.parts) for path in files))
 
 
 def remember_rendering(report: Path, templates: Templates, cache: store.ContentCache) -> None:
