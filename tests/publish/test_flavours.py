@@ -11,10 +11,10 @@ import pytest
 from conftest import declare_entry_points
 from rendered_pages import make_context
 
-from reportgen import plugins
+from reportgen import plugins, store
 from reportgen.errors import ReportgenError
 from reportgen.publish import flavours, pages
-from reportgen.publish.flavours.base import Layout
+from reportgen.publish.flavours.base import Layout, link_files
 from reportgen.publish.flavours.distill import DistillOptions
 from reportgen.publish.flavours.hugo import HugoOptions
 from reportgen.publish.flavours.jekyll import DEFAULT_PERMALINK, JekyllLayout, JekyllOptions
@@ -24,7 +24,7 @@ HEADER = ReportHeader("Cats", "cats", datetime.date(2024, 5, 24), 4, 12, 3)
 PLAIN_PLUGIN = """
 import dataclasses
 from reportgen.publish.flavours import gfm
-from reportgen.publish.flavours.base import Layout
+from reportgen.publish.flavours.base import Layout, link_files
 
 FLAVOUR = dataclasses.replace(
     gfm.FLAVOUR, name="plain", description="plain Markdown", layout=Layout("PLAIN.md", ".md")
@@ -254,3 +254,18 @@ def test_the_site_permalink_moves_the_jekyll_pages():
     assert jekyll.variables(JekyllOptions(include="figure.html")) == {
         "jekyll_include": "figure.html"
     }
+
+
+def test_a_layouts_images_are_links_to_the_reports_files_and_a_missing_one_is_an_error(tmp_path):
+    report = tmp_path / "report"
+    (report / "figures").mkdir(parents=True)
+    (report / "figures/cat.webp").write_bytes(b"cat")
+    place = tmp_path / "report/assets/img/cats"
+    link_files(report, ["figures/cat.webp", "figures/cat.webp"], place)
+    linked = place / "figures/cat.webp"
+    assert linked.stat().st_ino == (report / "figures/cat.webp").stat().st_ino
+    assert linked.stat().st_mode & 0o777 == store.file_mode()
+    with pytest.raises(ReportgenError, match="^figures/dog.webp is missing from the report"):
+        link_files(report, ["figures/dog.webp"], place)
+    with pytest.raises(ReportgenError, match="not a slug path"):
+        link_files(report, ["../cat.webp"], place)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import posixpath
 import re
 from collections.abc import Sequence
@@ -42,11 +43,13 @@ def link_files(report_dir: Path, files: Sequence[str], folder: Path) -> None:
     layout that publishes its pages away from the report's own files."""
     from reportgen import store  # with numpy: not for the command line's help
 
-    for file in dict.fromkeys(files):
-        source = report_dir / checked_report_file(file)
-        if not source.is_file():
-            raise ReportgenError(f"{file} is missing from the report folder {report_dir}")
-        store.link_or_copy(source, folder / file)
+    sources, destinations = os.fspath(report_dir), os.fspath(folder)
+    for file in dict.fromkeys(files):  # strings: a report has 10,000s of images to link
+        checked_report_file(file)
+        try:
+            store.link_or_copy(os.path.join(sources, file), os.path.join(destinations, file))
+        except FileNotFoundError:
+            raise ReportgenError(f"{file} is missing from the report folder {report_dir}") from None
 
 
 @functools.lru_cache(maxsize=1 << 16)
