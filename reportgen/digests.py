@@ -91,11 +91,14 @@ def remember_all(written: list[tuple[FileIdentity, str]]) -> None:
         _remember(identity, digest)
 
 
-def file_sha256(path: Path | str, cache: ContentCache | None = None) -> str:
+def file_sha256(
+    path: Path | str, cache: ContentCache | None = None, info: os.stat_result | None = None
+) -> str:
     """sha256 of a file, streamed; remembered per :func:`file_identity` in this process and,
     when a cache is given, across runs (weights of hundreds of MB are not re-read every build,
-    nor a report's maps files, linked from the cache, every rebuild)."""
-    identity = file_identity(os.stat(path))
+    nor a report's maps files, linked from the cache, every rebuild). ``info``: the file's
+    ``os.stat``, when taken already."""
+    identity = file_identity(info or os.stat(path))
     if identity in _FILE_HASHES:
         return _FILE_HASHES[identity]
     memo_key = content_key({"file": identity})

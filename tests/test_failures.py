@@ -247,17 +247,25 @@ def test_a_build_whose_inputs_fail_creates_and_starts_nothing(run, tmp_path, mon
     assert not (tmp_path / "site").exists()
 
 
-def test_a_build_says_what_the_report_weighs(run, tmp_path):
+@pytest.mark.parametrize("title", [None, "Another title"])
+def test_a_build_says_what_the_report_weighs(run, tmp_path, title):
     from reportgen.publish import folders
 
     status, lines = run(tmp_path / "site")
+    if title:  # a rebuild that keeps the first as versions/1: not counted
+        status, lines = run(tmp_path / "site", "--title", title)
     assert status == 0
     report = tmp_path / "site" / "reports" / "tiny"
+    assert (report / "versions/1").is_dir() == bool(title)
     weight = folders.distinct_bytes(report)
     size, per_image = cache.format_size(weight), cache.format_size(weight // 4)
     assert f"reportgen: report size: {size}, {per_image} per image (distinct files)" in lines
     # the jekyll flavour's figures are links to the report's: counted once
-    every_name = sum(path.stat().st_size for path in report.rglob("*") if path.is_file())
+    every_name = sum(
+        path.stat().st_size
+        for path in report.rglob("*")
+        if path.is_file() and "versions" not in path.parts
+    )
     assert weight < every_name
 
 

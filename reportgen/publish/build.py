@@ -39,7 +39,6 @@ from reportgen.publish.folders import (
     VERSIONS_DIR,
     bytecode_dir,
     cache_at,
-    distinct_bytes,
     refuse_foreign_site,
     refuse_shared_slug,
     remember_hashes,
@@ -206,7 +205,7 @@ class ReportBuild:
             digest,
             target / DATA_DIR,
         )
-        render(job)  # while the early staging of the earlier versions ends
+        weight = render(job)  # while the early staging of the earlier versions ends
         self._stage_versions(target, kept, pool)
         if self.max_site_size is not None:
             args = (self.site_dir, self.report, target, self.options.formats, kept.carried)
@@ -215,7 +214,6 @@ class ReportBuild:
         staging.publish(self.report, target, kept.carried)
         index.update_after_publishing(target, self.site_dir, self.templates)
         notes = versions.plan_notes(plan, VERSIONS_DIR)
-        weight = distinct_bytes(target)
         per_image = format_size(weight // len(analysis.images))
         say(f"report size: {format_size(weight)}, {per_image} per image (distinct files)")
         say(

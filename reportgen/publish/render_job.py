@@ -34,6 +34,7 @@ from reportgen.publish.folders import (
     file_hashes,
     sprite_path,
     thumb_path,
+    weighed_file_hashes,
 )
 from reportgen.publish.options import ReportOptions
 from reportgen.publish.templates import Templates
@@ -61,10 +62,11 @@ class RenderJob:
     earlier: Path | None = None  # the results store of the version this one replaces, if any
 
 
-def render(job: RenderJob, front_only: bool = False) -> None:
+def render(job: RenderJob, front_only: bool = False) -> int:
     """Charts and thumbnail (drawn in the pool meanwhile), the page model, the pages, the results
-    table and the manifest. ``front_only``: of the pages only the front pages, and neither the
-    thumbnail nor the scripts, styles and explorer data (the report folder has them already)."""
+    table and the manifest; returns what the report weighs (:func:`folders.distinct_bytes`).
+    ``front_only``: of the pages only the front pages, and neither the thumbnail nor the
+    scripts, styles and explorer data (the report folder has them already)."""
     drawing_charts = charts.start_charts(job.analysis, job.cache, job.pool)
     if not front_only:
         drawing_thumbnail = start_thumbnail(job.report, job.analysis, job.options.style, job.pool)
@@ -84,9 +86,10 @@ def render(job: RenderJob, front_only: bool = False) -> None:
     _write_pages(job, model, front_only)
     if not job.version.archived:  # an earlier version keeps its data as published
         _write_results(job)
-    _write_manifest(job)
+    weight = _write_manifest(job)
     if job.cache is not None and not job.version.archived:  # only a current one is kept later
         remember_rendering(job.report, job.templates, job.cache)
+    return weight
 
 
 def _write_assets(job: RenderJob) -> None:
@@ -131,18 +134,21 @@ def _write_results(job: RenderJob) -> None:
     )
 
 
-def _write_manifest(job: RenderJob) -> None:
-    """Last: it lists the sha256 of every other file."""
+def _write_manifest(job: RenderJob) -> int:
+    """Last: it lists the sha256 of every other file. Returns what the report weighs, its
+    manifest included (:func:`folders.distinct_bytes`)."""
     version = job.version
+    files, weight = weighed_file_hashes(job.report)
     ReportManifest(
         analysis=job.analysis.manifest,
         report=job.options.to_json(),
-        files=file_hashes(job.report),
+        files=files,
         version=version.number,
         archived=version.archived,
         history=tuple(VersionLink(entry.number, entry.folder) for entry in version.history),
         fingerprint=job.fingerprint or fingerprint(job.analysis, job.options),
     ).write(job.report)
+    return weight + (job.report / MANIFEST_FILE).stat().st_size
 
 
 def fingerprint(analysis: Analysis, options: ReportOptions) -> str:
