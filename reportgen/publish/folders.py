@@ -16,7 +16,7 @@ Layout::
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from reportgen import digests, store
@@ -102,15 +102,14 @@ def report_files(root: Path) -> list[str]:
 def distinct_bytes(root: Path) -> int:
     """What the report in ``root`` weighs on disk: its files and manifest (not its earlier
     versions), a file linked under several names (the jekyll flavour's figures) counted once."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    folder = os.fspath(root)
-    for name in [*report_files(root), MANIFEST_FILE]:
-        info = os.stat(os.path.join(folder, name))  # strings: a report has 10,000s of files
-        if (info.st_dev, info.st_ino) not in seen:
-            seen.add((info.st_dev, info.st_ino))
-            total += info.st_size
-    return total
+    folder = os.fspath(root)  # strings: a report has 10,000s of files
+    names = [*report_files(root), MANIFEST_FILE]
+    return _distinct_size(os.stat(os.path.join(folder, name)) for name in names)
+
+
+def _distinct_size(infos: Iterable[os.stat_result]) -> int:
+    """The bytes of the files ``infos`` describe, a file under several names counted once."""
+    return sum({(info.st_dev, info.st_ino): info.st_size for info in infos}.values())
 
 
 def file_hashes(root: Path) -> dict[str, str]:
@@ -124,13 +123,12 @@ def weighed_file_hashes(root: Path) -> tuple[dict[str, str], int]:
     """:func:`file_hashes`, and what those files weigh (:func:`distinct_bytes` without the
     manifest), from the one ``stat`` each file takes: a report has 10,000s of files."""
     folder = os.fspath(root)
-    hashes, sizes = {}, {}
+    hashes, infos = {}, []
     for name in report_files(root):
         path = os.path.join(folder, name)
-        info = os.stat(path)
+        infos.append(info := os.stat(path))
         hashes[name] = digests.file_sha256(path, info=info)
-        sizes[info.st_dev, info.st_ino] = info.st_size
-    return hashes, sum(sizes.values())
+    return hashes, _distinct_size(infos)
 
 
 def remember_hashes(root: Path, files: Mapping[str, str]) -> None:

@@ -24,7 +24,7 @@ HEADER = ReportHeader("Cats", "cats", datetime.date(2024, 5, 24), 4, 12, 3)
 PLAIN_PLUGIN = """
 import dataclasses
 from reportgen.publish.flavours import gfm
-from reportgen.publish.flavours.base import Layout, link_files
+from reportgen.publish.flavours.base import Layout
 
 FLAVOUR = dataclasses.replace(
     gfm.FLAVOUR, name="plain", description="plain Markdown", layout=Layout("PLAIN.md", ".md")
