@@ -269,3 +269,18 @@ def test_a_layouts_images_are_links_to_the_reports_files_and_a_missing_one_is_an
         link_files(report, ["figures/dog.webp"], place)
     with pytest.raises(ReportgenError, match="not a slug path"):
         link_files(report, ["../cat.webp"], place)
+
+
+def test_the_distill_post_links_its_images_under_its_assets_and_a_missing_one_is_an_error(
+    tmp_path,
+):
+    report = tmp_path / "report"
+    (report / "figures").mkdir(parents=True)
+    (report / "figures/cat.webp").write_bytes(b"cat")
+    layout = flavours.registry()["distill"].layout_for(DistillOptions(None, "anonymous"))
+    layout.place_images(HEADER, ["figures/cat.webp"], report)
+    placed = report / layout.root / layout.asset(HEADER, "figures/cat.webp")
+    assert "assets/img/" in placed.as_posix()
+    assert placed.stat().st_ino == (report / "figures/cat.webp").stat().st_ino
+    with pytest.raises(ReportgenError, match="^figures/dog.webp is missing from the report"):
+        layout.place_images(HEADER, ["figures/dog.webp"], report)

@@ -15,7 +15,7 @@ import functools
 import os
 import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,16 +38,24 @@ def checked_report_file(file: str) -> str:
     return file
 
 
-def link_files(report_dir: Path, files: Sequence[str], folder: Path) -> None:
-    """Link (or copy) the report files ``files`` into ``folder``, keeping their paths, for a
-    layout that publishes its pages away from the report's own files."""
+def link_files(
+    report_dir: Path,
+    files: Sequence[str],
+    folder: Path,
+    placed: Callable[[str], str] = lambda file: file,
+) -> None:
+    """Link (or copy) the report files ``files`` into ``folder``, for a layout that publishes
+    its pages away from the report's own files; ``placed`` gives each one's path below
+    ``folder`` (by default the path it has in the report)."""
     from reportgen import store  # with numpy: not for the command line's help
 
     sources, destinations = os.fspath(report_dir), os.fspath(folder)
     for file in dict.fromkeys(files):  # strings: a report has 10,000s of images to link
         checked_report_file(file)
         try:
-            store.link_or_copy(os.path.join(sources, file), os.path.join(destinations, file))
+            store.link_or_copy(
+                os.path.join(sources, file), os.path.join(destinations, placed(file))
+            )
         except FileNotFoundError:
             raise ReportgenError(f"{file} is missing from the report folder {report_dir}") from None
 

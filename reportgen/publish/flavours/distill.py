@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING, Any
 from reportgen.errors import ReportgenError
 from reportgen.publish import bibliography
 from reportgen.publish.escaping import HTML_ESCAPING, MARKDOWN_ESCAPING, front_matter_text
-from reportgen.publish.flavours.base import PAGE_FOLDERS, Flavour, Layout, checked_report_file
+from reportgen.publish.flavours.base import (
+    PAGE_FOLDERS,
+    Flavour,
+    Layout,
+    checked_report_file,
+    link_files,
+)
 from reportgen.publish.flavours.jekyll import DEFAULT_PERMALINK
 
 if TYPE_CHECKING:
@@ -259,13 +265,7 @@ class DistillLayout(Layout):
         return None  # the post ships its pages and images, not the report's data
 
     def place_images(self, ctx: ReportContext, files: Sequence[str], report_dir: Path) -> None:
-        from reportgen import store  # with numpy: not for the command line's help
-
-        for file in dict.fromkeys(files):
-            source = report_dir / checked_report_file(file)
-            if not source.is_file():
-                raise ReportgenError(f"{file} is missing from the report folder {report_dir}")
-            store.link_or_copy(source, report_dir / self.root / self.asset(ctx, file))
+        link_files(report_dir, files, report_dir / self.root, functools.partial(self.asset, ctx))
 
 
 @dataclass(frozen=True)
